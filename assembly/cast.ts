@@ -1,0 +1,173 @@
+// Array kernels for format conversion: encode (f32/f64 -> codes), decode
+// (codes -> f32/f64) and quantize (value -> nearest representable value).
+// Pointers are byte offsets into linear memory owned by the TypeScript side.
+
+import { Spec } from "./spec";
+import { encodeF32, encodeF64, decodeF64 } from "./round";
+
+@inline
+function storeCode(dst: usize, i: i32, code: u32, outBytes: i32): void {
+  if (outBytes == 1) store<u8>(dst + <usize>i, <u8>code);
+  else if (outBytes == 2) store<u16>(dst + (<usize>i << 1), <u16>code);
+  else store<u32>(dst + (<usize>i << 2), code);
+}
+
+@inline
+function loadCode(src: usize, i: i32, inBytes: i32): u32 {
+  if (inBytes == 1) return <u32>load<u8>(src + <usize>i);
+  if (inBytes == 2) return <u32>load<u16>(src + (<usize>i << 1));
+  return load<u32>(src + (<usize>i << 2));
+}
+
+/** Generic encode of n float32 values; idx0 is the global index of element 0 (stochastic rounding). */
+export function encodeF32Array(src: usize, dst: usize, n: i32, spec: usize, idx0: u64, outBytes: i32): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    storeCode(dst, i, encodeF32(load<u32>(src + (<usize>i << 2)), s, idx0 + <u64>i), outBytes);
+  }
+}
+
+export function encodeF64Array(src: usize, dst: usize, n: i32, spec: usize, idx0: u64, outBytes: i32): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    storeCode(dst, i, encodeF64(load<f64>(src + (<usize>i << 3)), s, idx0 + <u64>i), outBytes);
+  }
+}
+
+export function decodeToF32Array(src: usize, dst: usize, n: i32, spec: usize, inBytes: i32): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    store<f32>(dst + (<usize>i << 2), <f32>decodeF64(loadCode(src, i, inBytes), s));
+  }
+}
+
+export function decodeToF64Array(src: usize, dst: usize, n: i32, spec: usize, inBytes: i32): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    store<f64>(dst + (<usize>i << 3), decodeF64(loadCode(src, i, inBytes), s));
+  }
+}
+
+/** Round each f32 to the format and write the represented value back as f32 (in place allowed). */
+export function quantizeF32Array(src: usize, dst: usize, n: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    const c = encodeF32(load<u32>(src + (<usize>i << 2)), s, idx0 + <u64>i);
+    store<f32>(dst + (<usize>i << 2), <f32>decodeF64(c, s));
+  }
+}
+
+export function quantizeF64Array(src: usize, dst: usize, n: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < n; i++) {
+    const c = encodeF64(load<f64>(src + (<usize>i << 3)), s, idx0 + <u64>i);
+    store<f64>(dst + (<usize>i << 3), decodeF64(c, s));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fast path: float32 -> small signed float with zero and subnormals
+// (float16, bfloat16, tf32, fp8 e4m3/e5m2 and their fn/fnuz variants, fp6, fp4),
+// round-to-nearest-even, no ftz, no stochastic rounding. Same results as the
+// generic path (tests check both against independent oracles), 4 lanes at a time.
+//
+// Normal results: rebias the exponent and add (half-ulp - 1 + lsb) before the
+// shift (ties to even). Subnormal results: add a power-of-two "magic" whose ulp
+// equals the target's subnormal quantum, so the f32 adder (IEEE RNE in WASM)
+// rounds; the difference of bit patterns is the code. Overflow, infinities and
+// NaN are selected by comparing |x| bit patterns with thresholds the caller
+// computes from the overflow policy.
+// ---------------------------------------------------------------------------
+
+// Parameters of the fast path, as globals set once per call.
+let fMbits: i32 = 10;
+let fRebias: i32 = 0; // ((bias - 127) << 23) + (1 << (22 - mbits)) - 1
+let fMinNormal: u32 = 0; // |x| bits below which the result is subnormal
+let fMagic: u32 = 0;
+let fOvfThr: u32 = 0; // |x| bits at and above which the result overflows
+let fOvfCode: u32 = 0;
+let fNanCode: u32 = 0;
+let fSignShift: i32 = 15;
+let fFnuz: bool = false;
+let fNanFlip: bool = false; // formats without NaN: NaN -> zero of the opposite sign (ml_dtypes)
+
+@inline
+function fastLane(x: u32): u32 {
+  const abs = x & 0x7fffffff;
+  const sh = 23 - fMbits;
+  let res: u32;
+  if (abs > 0x7f800000) res = fNanCode;
+  else if (abs >= fOvfThr) res = fOvfCode;
+  else if (abs < fMinNormal) {
+    res = reinterpret<u32>(reinterpret<f32>(abs) + reinterpret<f32>(fMagic)) - fMagic;
+  } else {
+    res = (abs + <u32>fRebias + ((abs >> <u32>sh) & 1)) >> <u32>sh;
+  }
+  const sign = (((x >> 31) ^ (fNanFlip && abs > 0x7f800000 ? 1 : 0)) & 1) << <u32>fSignShift;
+  if (fFnuz) return res != 0 && res < (<u32>1 << <u32>fSignShift) ? res | sign : res;
+  return res | sign;
+}
+
+@inline
+function fastVec(x: v128): v128 {
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const sh = 23 - fMbits;
+  const normal = i32x4.shr_u(
+    i32x4.add(i32x4.add(abs, i32x4.splat(fRebias)), v128.and(i32x4.shr_u(abs, sh), i32x4.splat(1))),
+    sh,
+  );
+  const magic = i32x4.splat(fMagic);
+  const sub = i32x4.sub(f32x4.add(abs, magic), magic);
+  let res = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(fMinNormal)));
+  res = v128.bitselect(i32x4.splat(fOvfCode), res, i32x4.ge_u(abs, i32x4.splat(fOvfThr)));
+  const isNan = i32x4.gt_u(abs, i32x4.splat(0x7f800000));
+  res = v128.bitselect(i32x4.splat(fNanCode), res, isNan);
+  const sx = fNanFlip ? v128.xor(x, v128.and(isNan, i32x4.splat(0x80000000))) : x;
+  let sign = i32x4.shl(i32x4.shr_u(sx, 31), fSignShift);
+  if (fFnuz) {
+    // only finite non-zero results carry a sign (0x80 is NaN, there is no -0)
+    const keep = v128.and(i32x4.ne(res, i32x4.splat(0)), i32x4.lt_u(res, i32x4.splat(1 << fSignShift)));
+    sign = v128.and(sign, keep);
+  }
+  return v128.or(res, sign);
+}
+
+export function fastSetup(mbits: i32, bias: i32, ovfThr: u32, ovfCode: u32, nanCode: u32, signShift: i32, fnuz: bool, nanFlip: bool): void {
+  fNanFlip = nanFlip;
+  fMbits = mbits;
+  fRebias = ((bias - 127) << 23) + (1 << (22 - mbits)) - 1;
+  fMinNormal = <u32>(128 - bias) << 23;
+  fMagic = <u32>((127 - bias) + (23 - mbits) + 1) << 23;
+  fOvfThr = ovfThr;
+  fOvfCode = ovfCode;
+  fNanCode = nanCode;
+  fSignShift = signShift;
+  fFnuz = fnuz;
+}
+
+/** Fast RNE encode of n float32 (call fastSetup first). outBytes 1, 2 or 4. */
+export function encodeF32Fast(src: usize, dst: usize, n: i32, outBytes: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (outBytes == 1) {
+      for (; i + 16 <= n; i += 16) {
+        const p = src + (<usize>i << 2);
+        const a = fastVec(v128.load(p));
+        const b = fastVec(v128.load(p, 16));
+        const c = fastVec(v128.load(p, 32));
+        const d = fastVec(v128.load(p, 48));
+        v128.store(dst + <usize>i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(a, b), i16x8.narrow_i32x4_u(c, d)));
+      }
+    } else if (outBytes == 2) {
+      for (; i + 8 <= n; i += 8) {
+        const p = src + (<usize>i << 2);
+        v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(fastVec(v128.load(p)), fastVec(v128.load(p, 16))));
+      }
+    } else {
+      for (; i + 4 <= n; i += 4) {
+        v128.store(dst + (<usize>i << 2), fastVec(v128.load(src + (<usize>i << 2))));
+      }
+    }
+  }
+  for (; i < n; i++) storeCode(dst, i, fastLane(load<u32>(src + (<usize>i << 2))), outBytes);
+}

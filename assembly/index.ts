@@ -1,0 +1,12 @@
+// The WASM module's exports: one file per kernel family.
+export { specLayout } from "./spec";
+export * from "./cast";
+export * from "./gemm";
+export * from "./reduce";
+export * from "./lut";
+export * from "./softmax";
+export * from "./quant";
+
+export function scratchBase(): usize {
+  return __heap_base;
+}

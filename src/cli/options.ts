@@ -1,0 +1,46 @@
+/** Option parsing shared by commands: numbers, enumerations, rounding options. */
+import { InputError } from "../errors.js";
+import type { RoundingOptions, Rounding, Ftz } from "../formats/spec.js";
+import type { OverflowPolicy } from "../formats/descriptor.js";
+
+export function parseNumber(v: string, what: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) throw new InputError(`${what}: '${v}' is not a finite number`);
+  return n;
+}
+
+export function parseInteger(v: string, what: string): number {
+  const n = parseNumber(v, what);
+  if (!Number.isInteger(n)) throw new InputError(`${what}: '${v}' is not an integer`);
+  return n;
+}
+
+export function parseChoice<T extends string>(v: string, choices: readonly T[], what: string): T {
+  if (!(choices as readonly string[]).includes(v)) throw new InputError(`${what}: '${v}' is not one of ${choices.join(", ")}`);
+  return v as T;
+}
+
+export interface RoundingFlags {
+  rounding?: string;
+  overflow?: string;
+  seed?: string;
+  randomBits?: string;
+  ftz?: string;
+}
+
+/** --rounding --overflow --seed --random-bits --ftz → RoundingOptions (validated by makeSpec). */
+export function roundingOptions(o: RoundingFlags): RoundingOptions {
+  const r: RoundingOptions = {};
+  if (o.rounding !== undefined) r.rounding = parseChoice(o.rounding, ["rne", "rna", "rtz", "rup", "rdown", "rto", "sr"] as const, "--rounding") as Rounding;
+  if (o.overflow !== undefined) r.overflow = parseChoice(o.overflow, ["ieee", "saturate", "nan", "wrap"] as const, "--overflow") as OverflowPolicy;
+  if (o.ftz !== undefined) r.ftz = parseChoice(o.ftz, ["in", "out", "both", "none"] as const, "--ftz") as Ftz;
+  if (o.seed !== undefined) {
+    if (!/^\d+$/.test(o.seed)) throw new InputError(`--seed: '${o.seed}' is not a non-negative integer`);
+    r.seed = BigInt(o.seed);
+  }
+  if (o.randomBits !== undefined) r.randomBits = parseInteger(o.randomBits, "--random-bits");
+  if ((r.seed !== undefined || r.randomBits !== undefined) && r.rounding !== "sr") {
+    throw new InputError("--seed and --random-bits apply to --rounding sr only");
+  }
+  return r;
+}
