@@ -60,7 +60,7 @@ export class WasmRuntime {
     } catch {
       throw new Error(`${file} is missing: run 'npm run build' (npm install does it)`);
     }
-    const mod = new WebAssembly.Module(bytes);
+    const mod = new WebAssembly.Module(new Uint8Array(bytes));
     const inst = new WebAssembly.Instance(mod, {
       env: {
         abort: (_m: number, _f: number, line: number, col: number) => {
