@@ -7,7 +7,7 @@
 
 import {
   Spec, F_SIGNED, F_ZERO, F_SUBNORMALS, F_INF, F_NAN_IEEE, F_NAN_FN, F_NAN_FNUZ, F_INT,
-  RNE, RNA, RTZ, RUP, RDOWN, RTO, SR, OVF_IEEE, OVF_SATURATE, OVF_NAN, OVF_WRAP, FTZ_IN, FTZ_OUT,
+  RNE, RNA, RTZ, RUP, RDOWN, RTO, SR, OVF_IEEE, OVF_SATURATE, OVF_NAN, OVF_WRAP, OVF_NAN_ONNX, FTZ_IN, FTZ_OUT,
 } from "./spec";
 
 // Counter-based generator for stochastic rounding: the random word of element
@@ -100,7 +100,7 @@ function maxOf(s: Spec, neg: bool): u32 {
 export function overflowFloat(s: Spec, neg: bool): u32 {
   const pol = s.ovf;
   if (pol == OVF_SATURATE) return maxOf(s, neg);
-  if (pol == OVF_NAN) return hasNan(s) ? nanOf(s, neg) : maxOf(s, neg);
+  if (pol == OVF_NAN || pol == OVF_NAN_ONNX) return hasNan(s) ? nanOf(s, neg) : maxOf(s, neg);
   // IEEE 754 7.4: round-to-nearest and rounding away from zero go to infinity,
   // rounding towards zero (and round-to-odd) gives the largest finite value.
   const m = s.mode;
@@ -115,7 +115,7 @@ function infinityInput(s: Spec, neg: bool): u32 {
   if (neg && (s.flags & F_SIGNED) == 0) return hasNan(s) ? s.nanCode : 0;
   const pol = s.ovf;
   if (pol == OVF_SATURATE) return maxOf(s, neg); // ONNX Cast(saturate=1): infinities saturate too
-  if (pol == OVF_NAN) return hasNan(s) ? nanOf(s, neg) : maxOf(s, neg);
+  if (pol == OVF_NAN || pol == OVF_NAN_ONNX) return hasNan(s) ? nanOf(s, neg) : maxOf(s, neg);
   if ((s.flags & F_INF) != 0) return s.infMag | signBit(s, neg);
   if (hasNan(s)) return nanOf(s, neg);
   return maxOf(s, neg);
@@ -189,7 +189,15 @@ export function encodeExactMode(neg: bool, sig: u64, e2: i32, s: Spec, idx: u64,
     if ((flags & F_ZERO) == 0) return 0;
     if (n == 0) return zeroOf(s, neg);
   }
-  if (code > <i64>s.maxMag) return overflowFloat(s, neg);
+  if (code > <i64>s.maxMag) {
+    if (s.ovf == OVF_NAN_ONNX && code == <i64>s.maxMag + 1) {
+      // onnxruntime truncates first and clamps a truncation into the NaN slot to
+      // the largest value; only a rounding step up from there becomes NaN.
+      const nTrunc = roundToQuantum(neg, sig, e2, q, RTZ, 0, 0);
+      if (nTrunc == n) return maxOf(s, neg);
+    }
+    return overflowFloat(s, neg);
+  }
   // Flush results in the subnormal range (after rounding) when asked or when the format has none.
   if ((flags & F_ZERO) != 0 && code < (<i64>1 << <i64>mbits) && ((s.ftz & FTZ_OUT) != 0 || (flags & F_SUBNORMALS) == 0)) {
     return zeroOf(s, neg);

@@ -28,6 +28,9 @@ export const OVF_IEEE: i32 = 0;
 export const OVF_SATURATE: i32 = 1;
 export const OVF_NAN: i32 = 2;
 export const OVF_WRAP: i32 = 3; // integers only
+// ONNX Runtime Cast(saturate=0): NaN on overflow, except values whose truncation
+// lands in the NaN slot and that do not round up (e4m3fn: [480, 496) -> 448).
+export const OVF_NAN_ONNX: i32 = 4;
 
 // ftz bits
 export const FTZ_IN: i32 = 1;

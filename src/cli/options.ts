@@ -32,7 +32,7 @@ export interface RoundingFlags {
 export function roundingOptions(o: RoundingFlags): RoundingOptions {
   const r: RoundingOptions = {};
   if (o.rounding !== undefined) r.rounding = parseChoice(o.rounding, ["rne", "rna", "rtz", "rup", "rdown", "rto", "sr"] as const, "--rounding") as Rounding;
-  if (o.overflow !== undefined) r.overflow = parseChoice(o.overflow, ["ieee", "saturate", "nan", "wrap"] as const, "--overflow") as OverflowPolicy;
+  if (o.overflow !== undefined) r.overflow = parseChoice(o.overflow, ["ieee", "saturate", "nan", "onnx-nan", "wrap"] as const, "--overflow") as OverflowPolicy;
   if (o.ftz !== undefined) r.ftz = parseChoice(o.ftz, ["in", "out", "both", "none"] as const, "--ftz") as Ftz;
   if (o.seed !== undefined) {
     if (!/^\d+$/.test(o.seed)) throw new InputError(`--seed: '${o.seed}' is not a non-negative integer`);

@@ -28,7 +28,7 @@ function allocCodes(f: Format, n: number): Codes {
 /** Parameters of the SIMD fast path, or null when the spec needs the generic path. */
 export function fastPathParams(s: Spec): null | [number, number, number, number, number, number, number, number] {
   const f = s.format;
-  if (f.kind !== "float" || s.rounding !== "rne" || s.ftz !== "none") return null;
+  if (f.kind !== "float" || s.rounding !== "rne" || s.ftz !== "none" || s.overflow === "onnx-nan") return null;
   if (!f.signed || !f.zero || !f.subnormals || f.mbits < 1 || f.mbits > 22 || f.bias < 1 || f.bias > 127) return null;
   const L = floatLayout(f);
   // |x| at and above which the result overflows: the midpoint between the

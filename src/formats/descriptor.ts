@@ -6,7 +6,7 @@
 import { InputError } from "../errors.js";
 
 export type NanEncoding = "ieee" | "fn" | "fnuz" | "none";
-export type OverflowPolicy = "ieee" | "saturate" | "nan" | "wrap";
+export type OverflowPolicy = "ieee" | "saturate" | "nan" | "onnx-nan" | "wrap";
 
 export interface FloatFormat {
   kind: "float";

@@ -8,7 +8,7 @@ import type { WasmRuntime } from "../wasm/runtime.js";
 
 export const ROUNDING_MODES = ["rne", "rna", "rtz", "rup", "rdown", "rto", "sr"] as const;
 export type Rounding = (typeof ROUNDING_MODES)[number];
-export const OVERFLOW_POLICIES = ["ieee", "saturate", "nan", "wrap"] as const;
+export const OVERFLOW_POLICIES = ["ieee", "saturate", "nan", "onnx-nan", "wrap"] as const;
 export type Ftz = "none" | "in" | "out" | "both";
 
 export interface RoundingOptions {
@@ -57,7 +57,7 @@ export function makeSpec(format: Format, o: RoundingOptions = {}): Spec {
   if (format.kind === "float" && overflow === "wrap") {
     throw new InputError(`overflow policy 'wrap' applies to integer formats only, not ${format.name}`);
   }
-  if (format.kind === "float" && overflow === "nan" && !hasNan(format)) {
+  if (format.kind === "float" && (overflow === "nan" || overflow === "onnx-nan") && !hasNan(format)) {
     throw new InputError(`overflow policy 'nan': format ${format.name} has no NaN`);
   }
   const ftz = o.ftz ?? "none";
@@ -100,7 +100,7 @@ export function floatLayout(f: FloatFormat) {
 }
 
 const MODE_CODE: Record<Rounding, number> = { rne: 0, rna: 1, rtz: 2, rup: 3, rdown: 4, rto: 5, sr: 6 };
-const OVF_CODE: Record<OverflowPolicy, number> = { ieee: 0, saturate: 1, nan: 2, wrap: 3 };
+const OVF_CODE: Record<OverflowPolicy, number> = { ieee: 0, saturate: 1, nan: 2, wrap: 3, "onnx-nan": 4 };
 const FTZ_CODE: Record<Ftz, number> = { none: 0, in: 1, out: 2, both: 3 };
 
 /** Serialise a spec into the 88-byte struct the kernels read. */

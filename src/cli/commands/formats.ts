@@ -60,7 +60,7 @@ export function registerFormatCommands(program: Command, ctx: CliContext): void 
     .description("convert float32/float64 values to a number format (one rounding)")
     .requiredOption("--to <format>", "target format (see 'hwsim formats')")
     .option("--rounding <mode>", "rne | rna | rtz | rup | rdown | rto | sr", "rne")
-    .option("--overflow <policy>", "ieee | saturate | nan (integers: saturate | wrap); default: the format's")
+    .option("--overflow <policy>", "ieee | saturate | nan | onnx-nan (integers: saturate | wrap); default: the format's (ml_dtypes)")
     .option("--seed <n>", "stochastic rounding seed")
     .option("--random-bits <k>", "stochastic rounding: random bits (1..32)")
     .option("--ftz <where>", "flush subnormals to zero: in | out | both")
