@@ -1,0 +1,214 @@
+/**
+ * The op interface every model is written against.
+ *
+ * Models (SchNet, ...) never do arithmetic themselves: they call named ops on
+ * an `Ops` backend. The float64 reference backend computes in plain doubles;
+ * an emulated backend implements the same interface but rounds each op's
+ * operands/accumulators/outputs into narrow formats according to a policy
+ * looked up by op NAME (e.g. `interactions.*.conv.lin1`) and KIND (`linear`).
+ * That is why every call takes a stable, readable name first: the names are
+ * the PyTorch module paths (`interactions.2.mlp.0`, `lin1`) plus a few
+ * functional ones (`distance`, `rbf`, `cutoff`, `interactions.0.conv.aggregate`,
+ * `readout`).
+ *
+ * Autodiff-lite: each op's forward returns its output and records on a tape
+ * what its vector–Jacobian product (VJP) needs; `backward` walks the tape in
+ * reverse. The VJP closures are created by the backend, so an emulated
+ * backend runs its backward in its own (backward) precision too. Gradients
+ * only flow to tensors with `requiresGrad` (positions, for forces), so
+ * weights cost nothing in the backward pass unless a caller asks for them.
+ *
+ * Tensors are plain row-major `Float64Array` + shape. A narrow-format backend
+ * stores the (exactly representable) decoded values in the same arrays.
+ */
+
+export type Shape = readonly number[];
+
+export interface Tensor {
+  readonly data: Float64Array;
+  readonly shape: Shape;
+  /** True if a gradient must flow back into this tensor (it depends on a leaf that asked for one). */
+  readonly requiresGrad: boolean;
+}
+
+/** What an op does; hardware policies can target ops by kind as well as by name. */
+export type OpKind =
+  | "input"
+  | "param"
+  | "linear"
+  | "shifted_softplus"
+  | "gaussian_rbf"
+  | "cosine_cutoff"
+  | "edge_vectors"
+  | "norm"
+  | "gather"
+  | "mul"
+  | "scale_rows"
+  | "segment_sum"
+  | "add"
+  | "readout";
+
+/** Directed edges i ← j (messages from j are received by i), with optional Cartesian cell shifts. */
+export interface EdgeIndex {
+  /** Receiving atom i of each edge. */
+  readonly src: Int32Array;
+  /** Neighbour atom j of each edge. */
+  readonly dst: Int32Array;
+  /** E*3 Cartesian shift added to pos_j − pos_i (periodic images); absent = no shift. */
+  readonly shiftVectors?: Float64Array;
+}
+
+/** One executed op: kept so later code can compare every op's output across backends. */
+export interface OpRecord {
+  readonly name: string;
+  readonly kind: OpKind;
+  readonly output: Tensor;
+}
+
+/** Result of `backward`: the gradient of each tensor that required one (same layout as `data`). */
+export interface Gradients {
+  get(t: Tensor): Float64Array | undefined;
+}
+
+export type ReadoutMode = "add" | "mean";
+
+/** PyTorch's `ShiftedSoftplus.shift` in PyG: `torch.log(torch.tensor(2.0)).item()`, i.e. float32(ln 2). */
+export const SHIFT_LN2_F32 = Math.fround(Math.LN2); // 0.6931471824645996
+
+/** PyTorch `F.softplus` default threshold: above it softplus(x) is x. */
+export const SOFTPLUS_THRESHOLD = 20;
+
+export interface Ops {
+  /** Short backend id, e.g. "reference". */
+  readonly backend: string;
+
+  /** A leaf tensor (e.g. positions); `requiresGrad` makes backward produce its gradient. */
+  input(name: string, data: Float64Array, shape: Shape, opts?: { requiresGrad?: boolean }): Tensor;
+  /** A model parameter (weights). A narrow backend may convert it to its weight format here. */
+  param(name: string, data: Float64Array, shape: Shape, opts?: { requiresGrad?: boolean }): Tensor;
+
+  /** y = x Wᵀ + b; x [N, in], weight [out, in] (PyTorch layout), bias [out] or none. */
+  linear(name: string, x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
+  /** softplus(x) − shift, softplus with PyTorch's threshold (x > 20 → x). */
+  shiftedSoftplus(name: string, x: Tensor, shift?: number): Tensor;
+  /** y[e, g] = exp(coeff · (d[e] − offset[g])²); d [E], offsets [G] → [E, G]. */
+  gaussianRbf(name: string, distance: Tensor, offsets: Tensor, coeff: number): Tensor;
+  /** y = 0.5 · (cos(d · π / cutoff) + 1) (no masking beyond the cutoff, as PyG). */
+  cosineCutoff(name: string, distance: Tensor, cutoff: number): Tensor;
+  /** v[e] = pos[dst[e]] − pos[src[e]] + shift[e]; positions [n, 3] → [E, 3]. */
+  edgeVectors(name: string, positions: Tensor, edges: EdgeIndex): Tensor;
+  /** Euclidean norm over the last axis: [E, K] → [E]. */
+  norm(name: string, v: Tensor): Tensor;
+  /** Rows of x picked by index: x [n, ...] → [E, ...]. Also the embedding lookup. */
+  gather(name: string, x: Tensor, index: Int32Array): Tensor;
+  /** Elementwise a · b (same shape). */
+  mul(name: string, a: Tensor, b: Tensor): Tensor;
+  /** y[e, :] = x[e, :] · s[e]; x [E, F], s [E]. */
+  scaleRows(name: string, x: Tensor, s: Tensor): Tensor;
+  /** CSR segment sum: y[i] = Σ_{e = rowPtr[i]}^{rowPtr[i+1]−1} x[e], in edge order; [E, F] → [n, F]. */
+  segmentSum(name: string, x: Tensor, rowPtr: Int32Array): Tensor;
+  /** Elementwise a + b (same shape). */
+  add(name: string, a: Tensor, b: Tensor): Tensor;
+  /** Sum (or mean) over rows: [n, F] → [1, F]. */
+  readout(name: string, x: Tensor, mode: ReadoutMode): Tensor;
+
+  /**
+   * Reverse pass from `root` with cotangent `seed` (default all ones), returning
+   * the gradient of every recorded tensor that requires one.
+   */
+  backward(root: Tensor, seed?: Float64Array): Gradients;
+  /** Every op executed since the last `reset`, in order. */
+  readonly trace: readonly OpRecord[];
+  /** Forget the tape and the trace (call between independent evaluations). */
+  reset(): void;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by backends.
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function makeTensor(data: Float64Array, shape: Shape, requiresGrad = false): Tensor {
+  if (data.length !== numel(shape)) {
+    throw new Error(`tensor data length ${data.length} does not match shape [${shape.join(", ")}]`);
+  }
+  return { data, shape: [...shape], requiresGrad };
+}
+
+/**
+ * A VJP: given the gradient of the op's output and which inputs need a
+ * gradient, return one gradient per input (null where not needed). The
+ * returned arrays may be shared or reused by the tape; they must not alias
+ * the forward tensors.
+ */
+export type Vjp = (gradOut: Float64Array, needs: readonly boolean[]) => (Float64Array | null)[];
+
+interface TapeEntry {
+  readonly inputs: readonly Tensor[];
+  readonly output: Tensor;
+  readonly vjp: Vjp;
+}
+
+/**
+ * The tape: backend-independent bookkeeping. A backend records each op
+ * (with its own VJP closure) and supplies how gradients are accumulated when
+ * a tensor feeds several ops (an emulated backend rounds there too).
+ */
+export class Tape {
+  private entries: TapeEntry[] = [];
+  private records: OpRecord[] = [];
+  /** Keep every op's output for inspection (turn off to save memory in long MD runs). */
+  keepTrace: boolean;
+
+  constructor(opts: { keepTrace?: boolean } = {}) {
+    this.keepTrace = opts.keepTrace ?? true;
+  }
+
+  get trace(): readonly OpRecord[] {
+    return this.records;
+  }
+
+  record(kind: OpKind, name: string, inputs: readonly Tensor[], output: Tensor, vjp: Vjp | null): void {
+    if (this.keepTrace) this.records.push({ name, kind, output });
+    if (vjp && output.requiresGrad) this.entries.push({ inputs, output, vjp });
+  }
+
+  reset(): void {
+    this.entries = [];
+    this.records = [];
+  }
+
+  backward(
+    root: Tensor,
+    seed: Float64Array | undefined,
+    accumulate: (acc: Float64Array, g: Float64Array) => void,
+  ): Gradients {
+    const grads = new Map<Tensor, Float64Array>();
+    if (seed && seed.length !== root.data.length) {
+      throw new Error(`backward: seed length ${seed.length} does not match root size ${root.data.length}`);
+    }
+    grads.set(root, seed ? Float64Array.from(seed) : new Float64Array(root.data.length).fill(1));
+    for (let k = this.entries.length - 1; k >= 0; k--) {
+      const e = this.entries[k];
+      const g = grads.get(e.output);
+      if (!g) continue;
+      const needs = e.inputs.map((t) => t.requiresGrad);
+      const gi = e.vjp(g, needs);
+      for (let i = 0; i < e.inputs.length; i++) {
+        const gin = gi[i];
+        if (!needs[i] || !gin) continue;
+        const t = e.inputs[i];
+        const acc = grads.get(t);
+        // Copy on first store: a VJP may hand back the very array it received
+        // (e.g. add), and later accumulation must not write into it.
+        if (acc) accumulate(acc, gin);
+        else grads.set(t, Float64Array.from(gin));
+      }
+    }
+    return { get: (t: Tensor) => grads.get(t) };
+  }
+}
