@@ -1,1 +1,298 @@
-// (being written) reduce kernels
+// Segment reduction over CSR rows and scatter-add: the aggregation step of
+// message passing, with the accumulator format, rounding and ORDER of the
+// hardware (DESIGN.md, "MAC / GEMM datapath"; semantics in src/datapath/reduce.ts).
+//
+// Layout: values are row-major [edge, F]; rowPtr holds GLOBAL edge offsets
+// (the kernels subtract rowPtr[0] to address a chunk's values), so the
+// stochastic-rounding index of every rounding event depends only on
+// (row, step, feature), never on how the caller chunked the work:
+//   idx = (2·rowPtr[row] + step)·F + feature,   step = 0, 1, … < 2·rowLength.
+// Features are independent outputs, so vectorising across them keeps the
+// order of every sum bit-exact.
+
+import { Spec } from "./spec";
+import { roundAddValue, encodeExact, encodeF64, decodeF64 } from "./round";
+
+// order codes (src/datapath/reduce.ts ORDER_CODE)
+const SEQUENTIAL: i32 = 0;
+const PAIRWISE: i32 = 1;
+const CHUNKED: i32 = 2; // chunked:C and promote:N (promote passes an fp32 outer spec)
+
+@inline
+function f64At(base: usize, i: i32): usize {
+  return base + (<usize>i << 3);
+}
+
+// s = +0; s = round(s + v_k) for k ascending.
+function rowSequential(src: usize, n: i32, F: i32, dst: usize, s: Spec, ev0: u64): void {
+  memory.fill(dst, 0, <usize>F << 3);
+  const Fu = <u64>F;
+  for (let k = 0; k < n; k++) {
+    const row = src + (<usize>k * <usize>F << 3);
+    const evk = ev0 + <u64>k * Fu;
+    for (let f = 0; f < F; f++) {
+      store<f64>(f64At(dst, f), roundAddValue(load<f64>(f64At(dst, f)), load<f64>(f64At(row, f)), s, evk + <u64>f));
+    }
+  }
+}
+
+// Sequential inside chunks of C terms (accumulator `si`), each chunk sum then
+// added into a running total (accumulator `so`). Steps are numbered in
+// execution order: the chunk's C additions, then its addition into the total.
+function rowChunked(src: usize, n: i32, F: i32, dst: usize, si: Spec, so: Spec, C: i32, ev0: u64, c: usize): void {
+  memory.fill(dst, 0, <usize>F << 3);
+  const Fu = <u64>F;
+  let k: u64 = 0;
+  for (let j = 0; j < n; j += C) {
+    memory.fill(c, 0, <usize>F << 3);
+    const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+    for (let e = j; e < end; e++, k++) {
+      const row = src + (<usize>e * <usize>F << 3);
+      const evk = ev0 + k * Fu;
+      for (let f = 0; f < F; f++) {
+        store<f64>(f64At(c, f), roundAddValue(load<f64>(f64At(c, f)), load<f64>(f64At(row, f)), si, evk + <u64>f));
+      }
+    }
+    const evk = ev0 + k * Fu;
+    for (let f = 0; f < F; f++) {
+      store<f64>(f64At(dst, f), roundAddValue(load<f64>(f64At(dst, f)), load<f64>(f64At(c, f)), so, evk + <u64>f));
+    }
+    k++;
+  }
+}
+
+// Balanced tree: level by level, adjacent pairs left to right, an odd last
+// element carried up unchanged. A single term is rounded once (+0 + v_0).
+// `tmp` holds n·F values; the reduction runs in place (pair j is written to
+// slot j <= 2j, after both of its operands are read).
+function rowPairwise(src: usize, n: i32, F: i32, dst: usize, s: Spec, ev0: u64, tmp: usize): void {
+  const bytesF = <usize>F << 3;
+  const Fu = <u64>F;
+  if (n == 0) {
+    memory.fill(dst, 0, bytesF);
+    return;
+  }
+  if (n == 1) {
+    for (let f = 0; f < F; f++) store<f64>(f64At(dst, f), roundAddValue(0.0, load<f64>(f64At(src, f)), s, ev0 + <u64>f));
+    return;
+  }
+  memory.copy(tmp, src, <usize>n * bytesF);
+  let k: u64 = 0;
+  let m = n;
+  while (m > 1) {
+    const h = m >> 1;
+    for (let j = 0; j < h; j++, k++) {
+      const a = tmp + <usize>(2 * j) * bytesF;
+      const b = a + bytesF;
+      const d = tmp + <usize>j * bytesF;
+      const evk = ev0 + k * Fu;
+      for (let f = 0; f < F; f++) {
+        store<f64>(f64At(d, f), roundAddValue(load<f64>(f64At(a, f)), load<f64>(f64At(b, f)), s, evk + <u64>f));
+      }
+    }
+    if (m & 1) memory.copy(tmp + <usize>h * bytesF, tmp + <usize>(m - 1) * bytesF, bytesF);
+    m = h + (m & 1);
+  }
+  memory.copy(dst, tmp, bytesF);
+}
+
+/**
+ * Generic segment sum (every accumulator spec and order) of rows [0, nRows)
+ * of a chunk. vals: f64 [rowPtr[nRows]-rowPtr[0], F]; out: f64 [nRows, F]
+ * (accumulator values); inner: accumulator spec; outer: spec of the chunk-sum
+ * accumulator (CHUNKED only); chunk: C or N; scratch: f64, max(2, maxRowLength)·F.
+ */
+export function reduceSegmentSum(
+  vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize,
+  inner: usize, order: i32, chunk: i32, outer: usize, scratch: usize,
+): void {
+  const si = changetype<Spec>(inner);
+  const so = changetype<Spec>(outer);
+  const base = load<i32>(rowPtr);
+  for (let i = 0; i < nRows; i++) {
+    const p0 = load<i32>(rowPtr + (<usize>i << 2));
+    const n = load<i32>(rowPtr + (<usize>(i + 1) << 2)) - p0;
+    const src = vals + (<usize>(p0 - base) * <usize>F << 3);
+    const dst = out + (<usize>i * <usize>F << 3);
+    const ev0 = (<u64>p0 << 1) * <u64>F;
+    if (order == PAIRWISE) rowPairwise(src, n, F, dst, si, ev0, scratch);
+    else if (order == CHUNKED) rowChunked(src, n, F, dst, si, so, chunk, ev0, scratch);
+    else rowSequential(src, n, F, dst, si, ev0);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fast path: fp32 accumulator, round-to-nearest-even, f32 inputs. WASM's f32
+// add IS the IEEE binary32 RNE addition (subnormals kept), so plain adds give
+// the defined result. Sequential is chunked with one chunk: the running sum of
+// an RNE sum started at +0 is never -0, so the final +0 + c equals c bit for bit.
+// ---------------------------------------------------------------------------
+
+@inline
+function storePromoted(dst: usize, v: v128): void {
+  v128.store(dst, f64x2.promote_low_f32x4(v));
+  v128.store(dst, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
+}
+
+/** Fast segment sum: vals f32 [edges, F], out f64 [nRows, F]; chunk = C (chunked/promote) or 0 (sequential). */
+export function reduceSegmentSumF32(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32): void {
+  const base = load<i32>(rowPtr);
+  const stride = <usize>F << 2;
+  for (let i = 0; i < nRows; i++) {
+    const p0 = load<i32>(rowPtr + (<usize>i << 2));
+    const n = load<i32>(rowPtr + (<usize>(i + 1) << 2)) - p0;
+    const C = chunk > 0 ? chunk : max(n, 1);
+    const src = vals + <usize>(p0 - base) * stride;
+    const dst = out + (<usize>i * <usize>F << 3);
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      // 8 features per pass: two independent dependency chains per accumulator.
+      for (; f + 8 <= F; f += 8) {
+        let t0 = f32x4.splat(0), t1 = f32x4.splat(0);
+        for (let j = 0; j < n; j += C) {
+          let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+          const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+          let p = src + <usize>j * stride + (<usize>f << 2);
+          for (let e = j; e < end; e++, p += stride) {
+            c0 = f32x4.add(c0, v128.load(p));
+            c1 = f32x4.add(c1, v128.load(p, 16));
+          }
+          t0 = f32x4.add(t0, c0);
+          t1 = f32x4.add(t1, c1);
+        }
+        storePromoted(f64At(dst, f), t0);
+        storePromoted(f64At(dst, f + 4), t1);
+      }
+      for (; f + 4 <= F; f += 4) {
+        let t0 = f32x4.splat(0);
+        for (let j = 0; j < n; j += C) {
+          let c0 = f32x4.splat(0);
+          const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+          let p = src + <usize>j * stride + (<usize>f << 2);
+          for (let e = j; e < end; e++, p += stride) c0 = f32x4.add(c0, v128.load(p));
+          t0 = f32x4.add(t0, c0);
+        }
+        storePromoted(f64At(dst, f), t0);
+      }
+    }
+    for (; f < F; f++) {
+      let t: f32 = 0;
+      for (let j = 0; j < n; j += C) {
+        let c: f32 = 0;
+        const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+        let p = src + <usize>j * stride + (<usize>f << 2);
+        for (let e = j; e < end; e++, p += stride) c += load<f32>(p);
+        t += c;
+      }
+      store<f64>(f64At(dst, f), <f64>t);
+    }
+  }
+}
+
+/**
+ * Fast sequential scatter-add: acc[index[e], :] += vals[e, :] in f32 (RNE),
+ * e ascending. acc: f32 [nRows, F], zeroed by the caller before the first chunk.
+ */
+export function reduceScatterAddF32(vals: usize, F: i32, index: usize, nE: i32, acc: usize): void {
+  const stride = <usize>F << 2;
+  for (let e = 0; e < nE; e++) {
+    const src = vals + <usize>e * stride;
+    const dst = acc + <usize>load<i32>(index + (<usize>e << 2)) * stride;
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; f + 4 <= F; f += 4) {
+        const o = <usize>f << 2;
+        v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+      }
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 2;
+      store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Mean and max
+// ---------------------------------------------------------------------------
+
+// Round x / n (n >= 1) once. Long division extends the integer quotient to
+// >= 62 bits; the remainder becomes a sticky bit below them. Every format
+// keeps <= 24 significant bits, so the sticky bit never reaches a rounding
+// boundary and the >= 38 exact discarded bits cover SR's <= 32 random bits:
+// the rounding of the sticky significand equals the rounding of x / n.
+function roundDivByCount(x: f64, n: u32, s: Spec, idx: u64): u32 {
+  if (!isFinite(x) || x == 0) return encodeF64(x, s, idx); // ±inf, NaN, ±0 divided by n >= 1
+  const bits = reinterpret<u64>(x);
+  const neg = (bits >> 63) != 0;
+  const E = <i32>((bits >> 52) & 0x7ff);
+  const mant = bits & 0xFFFFFFFFFFFFF;
+  const sig = E == 0 ? mant : mant | (<u64>1 << 52);
+  const e2 = E == 0 ? -1074 : E - 1075;
+  const d = <u64>n;
+  let q = sig / d;
+  let r = sig % d;
+  let k = 0;
+  while (q < (<u64>1 << 62)) {
+    r <<= 1;
+    q <<= 1;
+    if (r >= d) { r -= d; q |= 1; }
+    k++;
+  }
+  return encodeExact(neg, (q << 1) | (r != 0 ? 1 : 0), e2 - k - 1, s, idx);
+}
+
+/**
+ * Mean from sums, in place: sums[i, f] <- round(sums[i, f] / count_i) into
+ * `spec` (one rounding), empty rows stay +0. idx0: SR index of element (0, 0).
+ */
+export function reduceDivideByCount(sums: usize, F: i32, rowPtr: usize, nRows: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  for (let i = 0; i < nRows; i++) {
+    const n = load<i32>(rowPtr + (<usize>(i + 1) << 2)) - load<i32>(rowPtr + (<usize>i << 2));
+    const row = sums + (<usize>i * <usize>F << 3);
+    const ev = idx0 + <u64>i * <u64>F;
+    if (n == 0) {
+      memory.fill(row, 0, <usize>F << 3);
+      continue;
+    }
+    for (let f = 0; f < F; f++) {
+      const p = f64At(row, f);
+      store<f64>(p, decodeF64(roundDivByCount(load<f64>(p), <u32>n, s, ev + <u64>f), s));
+    }
+  }
+}
+
+/**
+ * Segment max (exact, no rounding): WASM max semantics, NaN if any term is
+ * NaN, +0 above -0; empty rows give +0. vals f64 [edges, F], out f64 [nRows, F].
+ */
+export function reduceSegmentMax(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize): void {
+  const base = load<i32>(rowPtr);
+  const stride = <usize>F << 3;
+  for (let i = 0; i < nRows; i++) {
+    const p0 = load<i32>(rowPtr + (<usize>i << 2));
+    const n = load<i32>(rowPtr + (<usize>(i + 1) << 2)) - p0;
+    const src = vals + <usize>(p0 - base) * stride;
+    const dst = out + <usize>i * stride;
+    if (n == 0) {
+      memory.fill(dst, 0, stride);
+      continue;
+    }
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; f + 2 <= F; f += 2) {
+        const o = <usize>f << 3;
+        let m = v128.load(src + o);
+        for (let e = 1; e < n; e++) m = f64x2.max(m, v128.load(src + <usize>e * stride + o));
+        v128.store(dst + o, m);
+      }
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 3;
+      let m = load<f64>(src + o);
+      for (let e = 1; e < n; e++) m = max(m, load<f64>(src + <usize>e * stride + o));
+      store<f64>(dst + o, m);
+    }
+  }
+}

@@ -292,6 +292,10 @@ export function decodeF64(code: u32, s: Spec): f64 {
 // sum — one rounding, no double rounding through f64.
 export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
   const t = a + b;
+  if (t == 0 && s.mode == RDOWN) {
+    // IEEE 754 6.3: an exact zero sum is -0 under roundTowardNegative unless both operands are +0
+    return encodeF64((reinterpret<u64>(a) | reinterpret<u64>(b)) == 0 ? 0.0 : -0.0, s, idx);
+  }
   if (!isFinite(t)) {
     if (isNaN(t) || !isFinite(a) || !isFinite(b)) return encodeF64(t, s, idx);
     return (s.flags & F_INT) != 0 ? encodeF64(t, s, idx) : overflowFloat(s, t < 0);

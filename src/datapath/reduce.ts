@@ -1,0 +1,471 @@
+/**
+ * Segment reduction over CSR rows and scatter-add: the aggregation of message
+ * passing, computed the way an accelerator does it: a defined accumulator
+ * (format + rounding, each addition rounded ONCE via assembly/round.ts
+ * roundAdd) and a defined ORDER. Kernels: assembly/reduce.ts.
+ *
+ * Semantics (row i has terms v_0..v_{n-1} = values[rowPtr[i]..rowPtr[i+1]-1, f]):
+ * - `sequential`: s = +0; s = round(s + v_k), k ascending.
+ * - `pairwise`: level by level, adjacent pairs (x_0+x_1, x_2+x_3, …) each
+ *   rounded, an odd last element carried up unrounded; a single term gives
+ *   round(+0 + v_0).
+ * - `chunked:C`: sequential within chunks of C terms (c = +0; c = round(c + v)),
+ *   then t = +0; t = round(t + c_j) over the chunk sums in order.
+ * - `promote:N`: chunked:N whose chunk sums are added into an fp32 accumulator
+ *   with round-to-nearest-even (the IEEE fp32 adder beside a low-precision
+ *   MAC); the sum is then an fp32 value.
+ * Empty rows give +0. The terms enter the adders exactly (not pre-rounded).
+ * Signed zeros: IEEE 754 §6.3 (an exact zero sum of opposite-signed terms is
+ * +0, or -0 under rdown); roundAdd (assembly/round.ts) owns that rule.
+ * Output: optionally rounded once into `out` (rounding `outRounding ?? rounding`).
+ * Mean: the sum, then ONE rounding of sum / count into `out` (default: the
+ * sum's format, acc or fp32 for promote; rounding `outRounding ?? rounding`);
+ * empty rows give +0.
+ * Max: exact max (NaN if any term is NaN, +0 above -0), empty rows +0, then
+ * optionally rounded once into `out`.
+ * Scatter-add: out[index[e]] = round(out[index[e]] + values[e]) for e
+ * ascending, from +0: exactly the segment sum over the edges stably sorted by
+ * index, which is how the other orders are defined for it too.
+ *
+ * Stochastic rounding index (deterministic, independent of chunking): event
+ * `step` (0-based, in execution order; < 2·rowLength) of row i, feature f has
+ * idx = (2·rowPtr[i] + step)·F + f; the output rounding (out format or the
+ * mean's division) of (i, f) has idx = (2·nEdges + i)·F + f. For scatter-add
+ * rowPtr is that of the stably sorted edges.
+ */
+import { InputError } from "../errors.js";
+import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
+import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
+import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+
+// ---------------------------------------------------------------------------
+// Orders (shared syntax with the GEMM datapath)
+// ---------------------------------------------------------------------------
+
+export type Order =
+  | { kind: "sequential" }
+  | { kind: "pairwise" }
+  | { kind: "chunked"; size: number }
+  | { kind: "promote"; every: number };
+
+const ORDER_SYNTAX = "sequential, pairwise, chunked:C or promote:N (C, N integers 1..2147483647)";
+
+/** Parse "sequential" | "pairwise" | "chunked:C" | "promote:N"; InputError on anything else. */
+export function parseOrder(text: string): Order {
+  const t = String(text).trim();
+  if (t === "sequential" || t === "pairwise") return { kind: t };
+  const m = /^(chunked|promote):(\d+)$/.exec(t);
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || !(n >= 1 && n <= 0x7fffffff)) throw new InputError(`order '${text}': expected ${ORDER_SYNTAX}`);
+  return m[1] === "chunked" ? { kind: "chunked", size: n } : { kind: "promote", every: n };
+}
+
+/** The text form parseOrder reads back. */
+export function formatOrder(o: Order): string {
+  return o.kind === "chunked" ? `chunked:${o.size}` : o.kind === "promote" ? `promote:${o.every}` : o.kind;
+}
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+export type Values = Float64Array | Float32Array;
+
+export interface OutputOptions {
+  /** round each result once into this format */
+  out?: Format | string;
+  /** rounding of the output (and of the mean's division); default: `rounding`, else rne */
+  outRounding?: Rounding;
+  /** stochastic rounding: seed and random bits (every SR site of the call) */
+  seed?: number | bigint;
+  randomBits?: number;
+  runtime?: WasmRuntime;
+  /** elements (values + outputs) per kernel call; results never depend on it */
+  chunkElements?: number;
+}
+
+export interface ReduceOptions extends OutputOptions {
+  /** accumulator format */
+  acc: Format | string;
+  /** accumulator rounding (default rne) */
+  rounding?: Rounding;
+  /** accumulator overflow policy (default: the format's) */
+  overflow?: OverflowPolicy;
+  /** default sequential */
+  order?: Order | string;
+  /** force the generic kernel (tests and benchmarks compare both paths) */
+  generic?: boolean;
+}
+
+interface ReduceKernels {
+  reduceSegmentSum(vals: number, F: number, rowPtr: number, nRows: number, out: number, inner: number, order: number, chunk: number, outer: number, scratch: number): void;
+  reduceSegmentSumF32(vals: number, F: number, rowPtr: number, nRows: number, out: number, chunk: number): void;
+  reduceScatterAddF32(vals: number, F: number, index: number, nE: number, acc: number): void;
+  reduceDivideByCount(sums: number, F: number, rowPtr: number, nRows: number, spec: number, idx0: bigint): void;
+  reduceSegmentMax(vals: number, F: number, rowPtr: number, nRows: number, out: number): void;
+  quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
+}
+
+const ORDER_CODE = { sequential: 0, pairwise: 1, chunked: 2, promote: 2 } as const;
+const DEFAULT_CHUNK = 1 << 20;
+
+function formatOf(f: Format | string, what: string): Format {
+  if (typeof f !== "string") return f;
+  try {
+    return parseFormat(f);
+  } catch (e) {
+    throw e instanceof InputError ? new InputError(`${what}: ${e.message}`) : e;
+  }
+}
+
+/** Resolved accumulator: specs of the two adders and the order. */
+interface Accumulator {
+  order: Order;
+  inner: Spec;
+  /** adder of the chunk sums (chunked: the accumulator itself; promote: fp32 RNE) */
+  outer: Spec;
+}
+
+function resolveAccumulator(fn: string, o: ReduceOptions): Accumulator {
+  if (!o || o.acc === undefined) throw new InputError(`${fn}: opts.acc (accumulator format) is required`);
+  // Order objects go through the parser too (it bounds C and N).
+  const order = parseOrderFor(fn, o.order && typeof o.order === "object" ? formatOrder(o.order) : o.order ?? "sequential");
+  const inner = makeSpec(formatOf(o.acc, `${fn}: opts.acc`), o);
+  const outer = order.kind === "promote" ? makeSpec(parseFormat("fp32"), { rounding: "rne" }) : inner;
+  return { order, inner, outer };
+}
+
+function parseOrderFor(fn: string, text: string): Order {
+  try {
+    return parseOrder(text);
+  } catch (e) {
+    throw e instanceof InputError ? new InputError(`${fn}: opts.order: ${e.message}`) : e;
+  }
+}
+
+/**
+ * Spec of the output rounding: `out` (its default overflow policy), else
+ * `fallback` (the mean's division into the sum's own format); rounding
+ * outRounding ?? rounding.
+ */
+function outSpec(fn: string, o: OutputOptions & { rounding?: Rounding }, fallback?: Spec): Spec | null {
+  const r = { rounding: o.outRounding ?? o.rounding, seed: o.seed, randomBits: o.randomBits };
+  if (o.out !== undefined) return makeSpec(formatOf(o.out, `${fn}: opts.out`), r);
+  return fallback ? makeSpec(fallback.format, { ...r, overflow: fallback.overflow }) : null;
+}
+
+/** The fp32 RNE accumulator the f32x4 fast path implements. */
+function isFastAccumulator(a: Accumulator): boolean {
+  const s = a.inner;
+  const f = s.format;
+  return (
+    f.kind === "float" && f.ebits === 8 && f.mbits === 23 && f.bias === 127 && f.signed && f.zero && f.subnormals &&
+    f.inf && f.nan === "ieee" && s.rounding === "rne" && s.overflow === "ieee" && s.ftz === "none" && a.order.kind !== "pairwise"
+  );
+}
+
+function exactInF32(v: Values): boolean {
+  if (v instanceof Float32Array) return true;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (Math.fround(x) !== x && x === x) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Validation (messages name the function and the argument)
+// ---------------------------------------------------------------------------
+
+function checkValues(fn: string, values: Values, F: number): void {
+  if (!(values instanceof Float64Array || values instanceof Float32Array)) {
+    throw new InputError(`${fn}: values must be a Float64Array or Float32Array`);
+  }
+  if (!Number.isInteger(F) || F < 1) throw new InputError(`${fn}: F (features per edge) must be a positive integer, not ${F}`);
+  if (values.length % F !== 0) throw new InputError(`${fn}: values has ${values.length} elements, not a multiple of F = ${F}`);
+}
+
+function checkRowPtr(fn: string, rowPtr: Int32Array, nEdges: number): void {
+  if (!(rowPtr instanceof Int32Array)) throw new InputError(`${fn}: rowPtr must be an Int32Array`);
+  if (rowPtr.length < 1) throw new InputError(`${fn}: rowPtr must have nRows + 1 >= 1 entries`);
+  if (rowPtr[0] !== 0) throw new InputError(`${fn}: rowPtr[0] = ${rowPtr[0]}, must be 0`);
+  for (let i = 1; i < rowPtr.length; i++) {
+    if (rowPtr[i] < rowPtr[i - 1]) throw new InputError(`${fn}: rowPtr[${i}] = ${rowPtr[i]} < rowPtr[${i - 1}] = ${rowPtr[i - 1]}: rowPtr must be non-decreasing`);
+  }
+  const last = rowPtr[rowPtr.length - 1];
+  if (last !== nEdges) throw new InputError(`${fn}: rowPtr[${rowPtr.length - 1}] = ${last} must equal the number of edges in values (${nEdges})`);
+}
+
+function checkIndex(fn: string, index: Int32Array, nEdges: number, nRows: number): void {
+  if (!(index instanceof Int32Array)) throw new InputError(`${fn}: index must be an Int32Array`);
+  if (index.length !== nEdges) throw new InputError(`${fn}: index has ${index.length} entries, values has ${nEdges} rows`);
+  for (let e = 0; e < index.length; e++) {
+    const r = index[e];
+    if (r < 0 || r >= nRows) throw new InputError(`${fn}: index[${e}] = ${r} is outside [0, ${nRows})`);
+  }
+}
+
+function checkRows(fn: string, nRows: number): void {
+  if (!Number.isInteger(nRows) || nRows < 0 || nRows > 0x7fffffff) throw new InputError(`${fn}: nRows must be a non-negative integer, not ${nRows}`);
+}
+
+// ---------------------------------------------------------------------------
+// The row-chunked driver every segment op runs on
+// ---------------------------------------------------------------------------
+
+interface SegmentJob {
+  rt: WasmRuntime;
+  F: number;
+  rowPtr: Int32Array;
+  /** element type of the values buffer the kernel reads */
+  f32: boolean;
+  /** copy edges [p0, p1) (CSR positions) into the kernel's buffer */
+  fill(dst: Float32Array | Float64Array, p0: number, p1: number): void;
+  /** f64 scratch elements the kernel needs */
+  scratch: number;
+  /** called once inside the scratch scope (puts specs), returns the kernel call */
+  kernel(): (vals: number, rp: number, nRows: number, out: number, scratch: number) => void;
+  /** likewise: an in-place pass over a chunk's outputs (rows r0 …) */
+  post?(): (out: number, rp: number, nRows: number, r0: number) => void;
+  chunkElements?: number;
+}
+
+/** Rows [r0, r1) chunks whose edges + outputs fit in `budget` elements (at least one row each). */
+function rowChunks(rowPtr: Int32Array, F: number, budget: number): Array<[number, number]> {
+  const nRows = rowPtr.length - 1;
+  const chunks: Array<[number, number]> = [];
+  for (let r0 = 0; r0 < nRows; ) {
+    let r1 = r0 + 1;
+    while (r1 < nRows && (rowPtr[r1 + 1] - rowPtr[r0] + r1 + 1 - r0) * F <= budget) r1++;
+    chunks.push([r0, r1]);
+    r0 = r1;
+  }
+  return chunks;
+}
+
+function runSegments(job: SegmentJob): Float64Array {
+  const { rt, F, rowPtr } = job;
+  const nRows = rowPtr.length - 1;
+  const result = new Float64Array(nRows * F);
+  const chunks = rowChunks(rowPtr, F, Math.max(1, job.chunkElements ?? DEFAULT_CHUNK));
+  let maxEdges = 0;
+  let maxRows = 0;
+  for (const [r0, r1] of chunks) {
+    maxEdges = Math.max(maxEdges, rowPtr[r1] - rowPtr[r0]);
+    maxRows = Math.max(maxRows, r1 - r0);
+  }
+  const vb = job.f32 ? 4 : 8;
+  rt.scoped(() => {
+    const vals = rt.alloc(maxEdges * F * vb);
+    const rp = rt.alloc((maxRows + 1) * 4);
+    const out = rt.alloc(maxRows * F * 8);
+    const scratch = rt.alloc(job.scratch * 8);
+    const kernel = job.kernel();
+    const post = job.post?.();
+    for (const [r0, r1] of chunks) {
+      const rows = r1 - r0;
+      const p0 = rowPtr[r0];
+      const p1 = rowPtr[r1];
+      rt.i32(rp, rows + 1).set(rowPtr.subarray(r0, r1 + 1));
+      job.fill(job.f32 ? rt.f32(vals, (p1 - p0) * F) : rt.f64(vals, (p1 - p0) * F), p0, p1);
+      kernel(vals, rp, rows, out, scratch);
+      post?.(out, rp, rows, r0);
+      result.set(rt.f64(out, rows * F), r0 * F);
+    }
+  });
+  return result;
+}
+
+function copyFill(values: Values, F: number) {
+  return (dst: Float32Array | Float64Array, p0: number, p1: number) => dst.set(values.subarray(p0 * F, p1 * F));
+}
+
+function maxRowLength(rowPtr: Int32Array): number {
+  let m = 0;
+  for (let i = 1; i < rowPtr.length; i++) m = Math.max(m, rowPtr[i] - rowPtr[i - 1]);
+  return m;
+}
+
+type Post = SegmentJob["post"];
+
+/** Segment sum job (fast or generic kernel), finished by `post`. */
+function sumJob(
+  rt: WasmRuntime, values: Values, F: number, rowPtr: Int32Array, acc: Accumulator, o: ReduceOptions,
+  fill: SegmentJob["fill"], post: Post,
+): SegmentJob {
+  const k = kernels(rt);
+  const order = acc.order;
+  const chunk = order.kind === "chunked" ? order.size : order.kind === "promote" ? order.every : 0;
+  const base = { rt, F, rowPtr, fill, post, chunkElements: o.chunkElements };
+  if (!o.generic && isFastAccumulator(acc) && exactInF32(values)) {
+    return {
+      ...base, f32: true, scratch: 0,
+      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF32(vals, F, rp, n, out, chunk),
+    };
+  }
+  return {
+    ...base, f32: false,
+    scratch: Math.max(2, maxRowLength(rowPtr)) * F,
+    kernel: () => {
+      const inner = putSpec(rt, acc.inner);
+      const outer = putSpec(rt, acc.outer);
+      const code = ORDER_CODE[order.kind];
+      return (vals, rp, n, out, scratch) => k.reduceSegmentSum(vals, F, rp, n, out, inner, code, chunk, outer, scratch);
+    },
+  };
+}
+
+function kernels(rt: WasmRuntime): ReduceKernels {
+  return rt.k as unknown as ReduceKernels;
+}
+
+/** SR index of output element (r0, 0): outputs come after the 2·nEdges·F accumulation events. */
+function outputIdx(nEdges: number, F: number, r0: number): bigint {
+  return BigInt(2 * nEdges * F + r0 * F);
+}
+
+/** Output rounding pass. */
+function roundOutput(rt: WasmRuntime, spec: Spec | null, F: number, nEdges: number): Post {
+  if (!spec) return undefined;
+  return () => {
+    const sp = putSpec(rt, spec);
+    return (out, _rp, n, r0) => kernels(rt).quantizeF64Array(out, out, n * F, sp, outputIdx(nEdges, F, r0));
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------
+
+/** out[i, f] = Σ_{e in row i} values[e, f] with the accumulator, order and output of `opts`. */
+export function segmentSum(values: Values, F: number, rowPtr: Int32Array, opts: ReduceOptions): Float64Array {
+  const fn = "segmentSum";
+  checkValues(fn, values, F);
+  checkRowPtr(fn, rowPtr, values.length / F);
+  const acc = resolveAccumulator(fn, opts);
+  const rt = opts.runtime ?? wasm();
+  const post = roundOutput(rt, outSpec(fn, opts), F, values.length / F);
+  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, copyFill(values, F), post));
+}
+
+/** Segment mean: the segment sum, then round(sum / count) once into `out` (default: the sum's format). */
+export function segmentMean(values: Values, F: number, rowPtr: Int32Array, opts: ReduceOptions): Float64Array {
+  const fn = "segmentMean";
+  checkValues(fn, values, F);
+  checkRowPtr(fn, rowPtr, values.length / F);
+  const acc = resolveAccumulator(fn, opts);
+  const ds = outSpec(fn, opts, acc.outer) as Spec;
+  const rt = opts.runtime ?? wasm();
+  const nE = values.length / F;
+  const post: Post = () => {
+    const sp = putSpec(rt, ds);
+    return (out, rp, n, r0) => kernels(rt).reduceDivideByCount(out, F, rp, n, sp, outputIdx(nE, F, r0));
+  };
+  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, copyFill(values, F), post));
+}
+
+/** Segment max (exact; NaN propagates, +0 above -0, empty rows +0), optionally rounded into `out`. */
+export function segmentMax(values: Values, F: number, rowPtr: Int32Array, opts: OutputOptions = {}): Float64Array {
+  const fn = "segmentMax";
+  checkValues(fn, values, F);
+  checkRowPtr(fn, rowPtr, values.length / F);
+  const rt = opts.runtime ?? wasm();
+  return runSegments({
+    rt, F, rowPtr, f32: false, scratch: 0, fill: copyFill(values, F), chunkElements: opts.chunkElements,
+    kernel: () => (vals, rp, n, out) => kernels(rt).reduceSegmentMax(vals, F, rp, n, out),
+    post: roundOutput(rt, outSpec(fn, opts), F, values.length / F),
+  });
+}
+
+/** Stable counting sort of edges by destination: CSR rowPtr and the edge at each CSR position. */
+function sortByIndex(index: Int32Array, nRows: number): { rowPtr: Int32Array; perm: Int32Array } {
+  const rowPtr = new Int32Array(nRows + 1);
+  for (let e = 0; e < index.length; e++) rowPtr[index[e] + 1]++;
+  for (let r = 0; r < nRows; r++) rowPtr[r + 1] += rowPtr[r];
+  const next = rowPtr.slice(0, nRows);
+  const perm = new Int32Array(index.length);
+  for (let e = 0; e < index.length; e++) perm[next[index[e]]++] = e;
+  return { rowPtr, perm };
+}
+
+/**
+ * Scatter-add: out[index[e]] = round(out[index[e]] + values[e]) for e ascending
+ * (a sequential scatter unit), from +0. Other orders apply to each destination's
+ * terms in ascending e (= segmentSum over the edges stably sorted by index).
+ */
+export function scatterAdd(values: Values, F: number, index: Int32Array, nRows: number, opts: ReduceOptions): Float64Array {
+  const fn = "scatterAdd";
+  checkValues(fn, values, F);
+  checkRows(fn, nRows);
+  const nE = values.length / F;
+  checkIndex(fn, index, nE, nRows);
+  const acc = resolveAccumulator(fn, opts);
+  const os = outSpec(fn, opts);
+  const rt = opts.runtime ?? wasm();
+  if (!opts.generic && acc.order.kind === "sequential" && isFastAccumulator(acc) && exactInF32(values)) {
+    return scatterAddFast(rt, values, F, index, nRows, os, opts.chunkElements);
+  }
+  const { rowPtr, perm } = sortByIndex(index, nRows);
+  const fill = (dst: Float32Array | Float64Array, p0: number, p1: number) => {
+    for (let p = p0, o = 0; p < p1; p++) {
+      const s = perm[p] * F;
+      for (let f = 0; f < F; f++) dst[o++] = values[s + f];
+    }
+  };
+  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, fill, roundOutput(rt, os, F, nE)));
+}
+
+function scatterAddFast(
+  rt: WasmRuntime, values: Values, F: number, index: Int32Array, nRows: number,
+  os: Spec | null, chunkElements?: number,
+): Float64Array {
+  const k = kernels(rt);
+  const nE = index.length;
+  const result = new Float64Array(nRows * F);
+  const edgesPerCall = Math.max(1, Math.floor(Math.max(1, chunkElements ?? DEFAULT_CHUNK) / F));
+  rt.scoped(() => {
+    const acc = rt.alloc(nRows * F * 4);
+    const m = Math.min(edgesPerCall, nE);
+    const vals = rt.alloc(m * F * 4);
+    const idx = rt.alloc(m * 4);
+    rt.f32(acc, nRows * F).fill(0);
+    for (let e0 = 0; e0 < nE; e0 += m) {
+      const n = Math.min(m, nE - e0);
+      rt.f32(vals, n * F).set(values.subarray(e0 * F, (e0 + n) * F));
+      rt.i32(idx, n).set(index.subarray(e0, e0 + n));
+      k.reduceScatterAddF32(vals, F, idx, n, acc);
+    }
+    result.set(rt.f32(acc, nRows * F));
+    if (os) {
+      const buf = rt.put(result);
+      k.quantizeF64Array(buf, buf, nRows * F, putSpec(rt, os), outputIdx(nE, F, 0));
+      result.set(rt.f64(buf, nRows * F));
+    }
+  });
+  return result;
+}
+
+/**
+ * Gather rows: out[e, :] = x[index[e], :] (x is [nRows, F]); exact. The VJP of
+ * scatterAdd is gatherRows(grad, F, index); of segmentSum, gatherRows(grad, F, edgeRows(rowPtr)).
+ */
+export function gatherRows<T extends Values>(x: T, F: number, index: Int32Array): T {
+  const fn = "gatherRows";
+  checkValues(fn, x, F);
+  const nRows = x.length / F;
+  checkIndex(fn, index, index.length, nRows);
+  const out = (x instanceof Float32Array ? new Float32Array(index.length * F) : new Float64Array(index.length * F)) as T;
+  for (let e = 0, o = 0; e < index.length; e++) {
+    const s = index[e] * F;
+    for (let f = 0; f < F; f++) out[o++] = x[s + f];
+  }
+  return out;
+}
+
+/** Row of every edge of a CSR structure (the index that turns a segment op into a gather/scatter). */
+export function edgeRows(rowPtr: Int32Array): Int32Array {
+  checkRowPtr("edgeRows", rowPtr, rowPtr instanceof Int32Array && rowPtr.length > 0 ? rowPtr[rowPtr.length - 1] : 0);
+  const out = new Int32Array(rowPtr[rowPtr.length - 1]);
+  for (let i = 0; i + 1 < rowPtr.length; i++) out.fill(i, rowPtr[i], rowPtr[i + 1]);
+  return out;
+}
