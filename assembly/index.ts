@@ -6,6 +6,7 @@ export * from "./reduce";
 export * from "./lut";
 export * from "./softmax";
 export * from "./quant";
+export * from "./intgemm";
 
 export function scratchBase(): usize {
   return __heap_base;
