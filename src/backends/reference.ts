@@ -22,6 +22,7 @@ import {
   makeTensor,
   numel,
 } from "../models/ops.js";
+import type { MatmulOptions } from "../models/ops.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
@@ -54,9 +55,9 @@ export class ReferenceOps implements Ops {
   }
 
   /** Create the output tensor and record the op (VJP only kept when a gradient can flow). */
-  private emit(kind: OpKind, name: string, inputs: Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null): Tensor {
+  private emit(kind: OpKind, name: string, inputs: Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[]): Tensor {
     const out = makeTensor(data, shape, inputs.some((t) => t.requiresGrad));
-    this.tape.record(kind, name, inputs, out, vjp);
+    this.tape.record(kind, name, inputs, out, vjp, indexLengths);
     return out;
   }
 
@@ -238,7 +239,7 @@ export class ReferenceOps implements Ops {
         }
       }
       return [gp];
-    });
+    }, [src.length, dst.length]);
   }
 
   norm(name: string, v: Tensor): Tensor {
@@ -281,7 +282,7 @@ export class ReferenceOps implements Ops {
         for (let f = 0; f < F; f++) gx[r * F + f] += G[e * F + f];
       }
       return [gx];
-    });
+    }, [index.length]);
   }
 
   mul(name: string, a: Tensor, b: Tensor): Tensor {
@@ -346,7 +347,7 @@ export class ReferenceOps implements Ops {
         for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) for (let f = 0; f < F; f++) gx[e * F + f] = G[i * F + f];
       }
       return [gx];
-    });
+    }, [rowPtr.length]);
   }
 
   add(name: string, a: Tensor, b: Tensor): Tensor {
@@ -371,6 +372,287 @@ export class ReferenceOps implements Ops {
       const gx = new Float64Array(X.length);
       for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) gx[r * F + f] = mode === "mean" ? G[f] / count : G[f];
       return [gx];
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Neighbour-attention ops (src/models/attention.ts).
+
+  concat(name: string, xs: readonly Tensor[]): Tensor {
+    check(xs.length > 0, name, "concat needs at least one tensor");
+    const N = xs[0].shape[0];
+    const widths = xs.map((x) => {
+      check(x.shape.length === 2 && x.shape[0] === N, name, `concat expects [${N}, F] operands, got ${shapeStr(x.shape)}`);
+      return x.shape[1];
+    });
+    const W = widths.reduce((a, b) => a + b, 0);
+    const Y = new Float64Array(N * W);
+    let off = 0;
+    xs.forEach((x, t) => {
+      const w = widths[t], X = x.data;
+      for (let r = 0; r < N; r++) for (let f = 0; f < w; f++) Y[r * W + off + f] = X[r * w + f];
+      off += w;
+    });
+    return this.emit("concat", name, [...xs], Y, [N, W], (G, needs) => {
+      let o = 0;
+      return widths.map((w, t) => {
+        const start = o;
+        o += w;
+        if (!needs[t]) return null;
+        const g = new Float64Array(N * w);
+        for (let r = 0; r < N; r++) for (let f = 0; f < w; f++) g[r * w + f] = G[r * W + start + f];
+        return g;
+      });
+    });
+  }
+
+  rmsNorm(name: string, x: Tensor, weight: Tensor, eps: number): Tensor {
+    check(x.shape.length === 2, name, `rms_norm expects x [N, D], got ${shapeStr(x.shape)}`);
+    const [N, D] = x.shape;
+    check(weight.data.length === D, name, `weight ${shapeStr(weight.shape)} does not match ${D} features`);
+    const X = x.data, Wt = weight.data;
+    const Y = new Float64Array(N * D);
+    const inv = new Float64Array(N); // 1/√(mean(x²) + eps) per row, kept for the VJP
+    for (let r = 0; r < N; r++) {
+      let ss = 0;
+      for (let k = 0; k < D; k++) ss += X[r * D + k] * X[r * D + k];
+      const iv = 1 / Math.sqrt(ss / D + eps);
+      inv[r] = iv;
+      for (let k = 0; k < D; k++) Y[r * D + k] = X[r * D + k] * iv * Wt[k];
+    }
+    return this.emit("rms_norm", name, [x, weight], Y, [N, D], (G, needs) => {
+      // y_k = w_k·x_k·r, r = (Σx²/D + eps)^(−1/2):  ∂L/∂x_j = r·g_j·w_j − (r³/D)·x_j·Σ_k g_k·w_k·x_k.
+      let gx: Float64Array | null = null, gw: Float64Array | null = null;
+      if (needs[0]) {
+        gx = new Float64Array(N * D);
+        for (let r = 0; r < N; r++) {
+          const iv = inv[r];
+          let dot = 0;
+          for (let k = 0; k < D; k++) dot += G[r * D + k] * Wt[k] * X[r * D + k];
+          const c = ((iv * iv * iv) / D) * dot;
+          for (let k = 0; k < D; k++) gx[r * D + k] = iv * (G[r * D + k] * Wt[k]) - c * X[r * D + k];
+        }
+      }
+      if (needs[1]) {
+        gw = new Float64Array(D);
+        for (let r = 0; r < N; r++) for (let k = 0; k < D; k++) gw[k] += G[r * D + k] * X[r * D + k] * inv[r];
+      }
+      return [gx, gw];
+    });
+  }
+
+  silu(name: string, x: Tensor): Tensor {
+    const X = x.data;
+    const Y = new Float64Array(X.length);
+    for (let i = 0; i < X.length; i++) Y[i] = X[i] / (1 + Math.exp(-X[i]));
+    return this.emit("silu", name, [x], Y, x.shape, (G) => {
+      // PyTorch silu_backward: g · s · (1 + x·(1 − s)), s = 1/(1 + exp(−x)).
+      const gx = new Float64Array(X.length);
+      for (let i = 0; i < X.length; i++) {
+        const s = 1 / (1 + Math.exp(-X[i]));
+        gx[i] = G[i] * s * (1 + X[i] * (1 - s));
+      }
+      return [gx];
+    });
+  }
+
+  splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {
+    check(x.shape.length === 2, name, `split_heads expects [B·M, H·d], got ${shapeStr(x.shape)}`);
+    const [R, C] = x.shape;
+    const M = tokens, H = heads;
+    check(Number.isInteger(M) && M > 0 && R % M === 0, name, `${R} rows are not a multiple of ${M} tokens`);
+    check(Number.isInteger(H) && H > 0 && C % H === 0, name, `${C} features are not a multiple of ${H} heads`);
+    const B = R / M, d = C / H;
+    const X = x.data;
+    const Y = new Float64Array(X.length);
+    // Y[(b·H + h)·M·d + m·d + c] = X[(b·M + m)·C + h·d + c]
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let m = 0; m < M; m++) {
+          const yo = ((b * H + h) * M + m) * d, xo = (b * M + m) * C + h * d;
+          for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
+        }
+    return this.emit("split_heads", name, [x], Y, [B * H, M, d], (G) => {
+      const gx = new Float64Array(X.length);
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++)
+          for (let m = 0; m < M; m++) {
+            const yo = ((b * H + h) * M + m) * d, xo = (b * M + m) * C + h * d;
+            for (let c = 0; c < d; c++) gx[xo + c] = G[yo + c];
+          }
+      return [gx];
+    });
+  }
+
+  mergeHeads(name: string, x: Tensor, heads: number): Tensor {
+    check(x.shape.length === 3, name, `merge_heads expects [B·H, M, d], got ${shapeStr(x.shape)}`);
+    const [BH, M, d] = x.shape;
+    const H = heads;
+    check(Number.isInteger(H) && H > 0 && BH % H === 0, name, `${BH} batches are not a multiple of ${H} heads`);
+    const B = BH / H, C = H * d;
+    const X = x.data;
+    const Y = new Float64Array(X.length);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let m = 0; m < M; m++) {
+          const xo = ((b * H + h) * M + m) * d, yo = (b * M + m) * C + h * d;
+          for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
+        }
+    return this.emit("merge_heads", name, [x], Y, [B * M, C], (G) => {
+      const gx = new Float64Array(X.length);
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++)
+          for (let m = 0; m < M; m++) {
+            const xo = ((b * H + h) * M + m) * d, yo = (b * M + m) * C + h * d;
+            for (let c = 0; c < d; c++) gx[xo + c] = G[yo + c];
+          }
+      return [gx];
+    });
+  }
+
+  matmul(name: string, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+    const tB = opts.transposeB ?? false;
+    check(a.shape.length === 3 && b.shape.length === 3, name, `matmul expects [Bt, P, K] and [Bt, ${tB ? "Q, K" : "K, Q"}], got ${shapeStr(a.shape)}, ${shapeStr(b.shape)}`);
+    const [Bt, P, K] = a.shape;
+    const Q = tB ? b.shape[1] : b.shape[2];
+    const Kb = tB ? b.shape[2] : b.shape[1];
+    check(b.shape[0] === Bt && Kb === K, name, `operands ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not match${tB ? " (b transposed)" : ""}`);
+    const scale = opts.scale;
+    const kl = opts.keyLengths;
+    let group = 1;
+    if (kl) {
+      check(kl.length > 0 ? Bt % kl.length === 0 : Bt === 0, name, `${Bt} batches are not a multiple of ${kl.length} key lengths`);
+      group = kl.length > 0 ? Bt / kl.length : 1;
+      for (let i = 0; i < kl.length; i++) check(kl[i] >= 0 && kl[i] <= Q, name, `key length ${kl[i]} at ${i} outside 0..${Q}`);
+    }
+    const valid = (bt: number) => (kl ? kl[Math.floor(bt / group)] : Q);
+    // b[k, q] lives at bIdx(k, q) within a batch.
+    const bs = tB ? 1 : Q, bq = tB ? K : 1;
+    const A = a.data, Bd = b.data;
+    const Y = new Float64Array(Bt * P * Q);
+    for (let bt = 0; bt < Bt; bt++) {
+      const ao = bt * P * K, bo = bt * K * Q, yo = bt * P * Q, nq = valid(bt);
+      for (let p = 0; p < P; p++) {
+        const ap = ao + p * K, yp = yo + p * Q;
+        if (tB) {
+          for (let q = 0; q < nq; q++) {
+            const bqo = bo + q * K;
+            let s = 0;
+            for (let k = 0; k < K; k++) s += A[ap + k] * Bd[bqo + k];
+            Y[yp + q] = s;
+          }
+        } else {
+          // Row-wise accumulation: Y[p, q] still sums k = 0..K−1 in order from +0.
+          for (let k = 0; k < K; k++) {
+            const av = A[ap + k], bk = bo + k * Q;
+            for (let q = 0; q < nq; q++) Y[yp + q] += av * Bd[bk + q];
+          }
+        }
+        if (scale !== undefined) for (let q = 0; q < nq; q++) Y[yp + q] *= scale;
+        for (let q = nq; q < Q; q++) Y[yp + q] = -Infinity;
+      }
+    }
+    return this.emit("matmul", name, [a, b], Y, [Bt, P, Q], (G, needs) => {
+      // With Gs = scale·G (masked entries dropped): ga = Gs·bᵀ, gb = aᵀ·Gs.
+      const ga = needs[0] ? new Float64Array(A.length) : null;
+      const gb = needs[1] ? new Float64Array(Bd.length) : null;
+      for (let bt = 0; bt < Bt; bt++) {
+        const ao = bt * P * K, bo = bt * K * Q, yo = bt * P * Q, nq = valid(bt);
+        for (let p = 0; p < P; p++) {
+          for (let q = 0; q < nq; q++) {
+            const g = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
+            if (ga) for (let k = 0; k < K; k++) ga[ao + p * K + k] += g * Bd[bo + k * bs + q * bq];
+            if (gb) for (let k = 0; k < K; k++) gb[bo + k * bs + q * bq] += A[ao + p * K + k] * g;
+          }
+        }
+      }
+      return [ga, gb];
+    }, kl ? [kl.length] : undefined);
+  }
+
+  softmax(name: string, x: Tensor): Tensor {
+    const X = x.data;
+    const N = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
+    const rows = N === 0 ? 0 : X.length / N;
+    const Y = new Float64Array(X.length);
+    for (let r = 0; r < rows; r++) {
+      const o = r * N;
+      let mx = -Infinity;
+      for (let k = 0; k < N; k++) if (X[o + k] > mx) mx = X[o + k];
+      if (mx === -Infinity) continue; // fully masked row: zeros
+      let s = 0;
+      for (let k = 0; k < N; k++) {
+        const e = Math.exp(X[o + k] - mx);
+        Y[o + k] = e;
+        s += e;
+      }
+      for (let k = 0; k < N; k++) Y[o + k] = Y[o + k] / s;
+    }
+    return this.emit("softmax", name, [x], Y, x.shape, (G) => {
+      // gx = σ ⊙ (g − Σ σ·g) per row.
+      const gx = new Float64Array(X.length);
+      for (let r = 0; r < rows; r++) {
+        const o = r * N;
+        let dot = 0;
+        for (let k = 0; k < N; k++) dot += Y[o + k] * G[o + k];
+        for (let k = 0; k < N; k++) gx[o + k] = Y[o + k] * (G[o + k] - dot);
+      }
+      return [gx];
+    });
+  }
+
+  maskedPool(name: string, x: Tensor, lengths: Int32Array, mode: ReadoutMode): Tensor {
+    check(mode === "add" || mode === "mean", name, `unknown pooling mode '${mode}'`);
+    check(x.shape.length === 2, name, `masked_pool expects [n·M, F], got ${shapeStr(x.shape)}`);
+    const [R, F] = x.shape;
+    const n = lengths.length;
+    check(n > 0 ? R % n === 0 : R === 0, name, `${R} token rows are not a multiple of ${n} atoms`);
+    const M = n > 0 ? R / n : 0;
+    for (let i = 0; i < n; i++) check(lengths[i] >= 0 && lengths[i] <= M, name, `length ${lengths[i]} of atom ${i} outside 0..${M}`);
+    const X = x.data;
+    const Y = new Float64Array(n * F);
+    for (let i = 0; i < n; i++) {
+      const len = lengths[i];
+      for (let m = 0; m < len; m++) for (let f = 0; f < F; f++) Y[i * F + f] += X[(i * M + m) * F + f];
+      if (mode === "mean" && len > 0) for (let f = 0; f < F; f++) Y[i * F + f] = Y[i * F + f] / len;
+    }
+    return this.emit("masked_pool", name, [x], Y, [n, F], (G) => {
+      const gx = new Float64Array(X.length);
+      for (let i = 0; i < n; i++) {
+        const len = lengths[i];
+        for (let m = 0; m < len; m++) {
+          for (let f = 0; f < F; f++) gx[(i * M + m) * F + f] = mode === "mean" ? G[i * F + f] / len : G[i * F + f];
+        }
+      }
+      return [gx];
+    }, [n]);
+  }
+
+  unitVector(name: string, v: Tensor): Tensor {
+    check(v.shape.length === 2, name, `unit_vector expects [E, K], got ${shapeStr(v.shape)}`);
+    const [E, K] = v.shape;
+    const X = v.data;
+    const Y = new Float64Array(E * K);
+    const len = new Float64Array(E);
+    for (let e = 0; e < E; e++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += X[e * K + k] * X[e * K + k];
+      const l = Math.sqrt(s);
+      len[e] = l;
+      if (l === 0) continue;
+      for (let k = 0; k < K; k++) Y[e * K + k] = X[e * K + k] / l;
+    }
+    return this.emit("unit_vector", name, [v], Y, [E, K], (G) => {
+      // ∂(v/|v|)ᵀg = (g − u·(u·g)) / |v|; zero at v = 0.
+      const gv = new Float64Array(E * K);
+      for (let e = 0; e < E; e++) {
+        const l = len[e];
+        if (l === 0) continue;
+        let dot = 0;
+        for (let k = 0; k < K; k++) dot += Y[e * K + k] * G[e * K + k];
+        for (let k = 0; k < K; k++) gv[e * K + k] = (G[e * K + k] - Y[e * K + k] * dot) / l;
+      }
+      return [gv];
     });
   }
 }

@@ -10,6 +10,8 @@ import { registerQuantizeCommands } from "./commands/quantize.js";
 import { registerMatmulCommands } from "./commands/matmul.js";
 import { registerSoftmaxCommands } from "./commands/softmax.js";
 import { registerLutCommands } from "./commands/lut.js";
+import { registerHwCommands } from "./commands/hw.js";
+import { registerCostCommands } from "./commands/cost.js";
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -20,6 +22,8 @@ const COMMANDS: Register[] = [
   registerMatmulCommands,
   registerSoftmaxCommands,
   registerLutCommands,
+  registerHwCommands,
+  registerCostCommands,
 ];
 
 export function buildProgram(ctx: CliContext): Command {

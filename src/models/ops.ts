@@ -46,7 +46,17 @@ export type OpKind =
   | "scale_rows"
   | "segment_sum"
   | "add"
-  | "readout";
+  | "readout"
+  // Neighbour-attention model (src/models/attention.ts).
+  | "concat"
+  | "rms_norm"
+  | "silu"
+  | "split_heads"
+  | "merge_heads"
+  | "matmul"
+  | "softmax"
+  | "masked_pool"
+  | "unit_vector";
 
 /** Directed edges i ← j (messages from j are received by i), with optional Cartesian cell shifts. */
 export interface EdgeIndex {
@@ -58,11 +68,28 @@ export interface EdgeIndex {
   readonly shiftVectors?: Float64Array;
 }
 
+/**
+ * One tensor operand of a recorded op, as the cost model sees it: its shape,
+ * whether it is an activation (produced by a recorded op or an `input`) or a
+ * weight (a `param`, which is never recorded), and which op produced it.
+ */
+export interface OperandInfo {
+  readonly shape: Shape;
+  readonly role: "activation" | "weight";
+  /** Index in `trace` of the op that produced it (activations only). */
+  readonly producer?: number;
+  readonly requiresGrad: boolean;
+}
+
 /** One executed op: kept so later code can compare every op's output across backends. */
 export interface OpRecord {
   readonly name: string;
   readonly kind: OpKind;
   readonly output: Tensor;
+  /** Tensor operands in call order (what the op reads; used by the cost model). */
+  readonly operands?: readonly OperandInfo[];
+  /** Lengths of the integer index arrays the op reads (gather index, CSR row pointers, edge endpoints). */
+  readonly indexLengths?: readonly number[];
 }
 
 /** Result of `backward`: the gradient of each tensor that required one (same layout as `data`). */
@@ -121,6 +148,59 @@ export interface Ops {
   readonly trace: readonly OpRecord[];
   /** Forget the tape and the trace (call between independent evaluations). */
   reset(): void;
+
+  // --- Neighbour-attention ops (src/models/attention.ts) --------------------
+  // Token tensors are padded: atom i owns rows i·M .. i·M+M−1, of which the
+  // first lengths[i] are real neighbours and the rest padding.
+
+  /** Concatenation along the last axis: xs[t] [N, F_t] → [N, Σ F_t]. */
+  concat(name: string, xs: readonly Tensor[]): Tensor;
+  /**
+   * RMS norm with a learned scale (torch.nn.RMSNorm): per row of x [N, D],
+   * y = (x · 1/√(Σx²/D + eps)) · weight; weight [D].
+   */
+  rmsNorm(name: string, x: Tensor, weight: Tensor, eps: number): Tensor;
+  /** SiLU as PyTorch: y = x / (1 + exp(−x)). */
+  silu(name: string, x: Tensor): Tensor;
+  /** x [B·M, H·d] → [B·H, M, d]: y[b·H + h, m, c] = x[b·M + m, h·d + c] (PyTorch `view(B, M, H, d).transpose(1, 2)`). */
+  splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor;
+  /** Inverse of `splitHeads`: x [B·H, M, d] → [B·M, H·d]. */
+  mergeHeads(name: string, x: Tensor, heads: number): Tensor;
+  /**
+   * Batched matrix product y[b] = scale · a[b] · b[b] (or a[b] · b[b]ᵀ with
+   * `transposeB`): a [Bt, P, K], b [Bt, K, Q] (transposed: [Bt, Q, K]) →
+   * [Bt, P, Q]. Each entry is summed sequentially over k from +0, then
+   * multiplied by `scale` (when given). With `keyLengths` (L entries, Bt a
+   * multiple of L, batch b uses keyLengths[⌊b / (Bt/L)⌋]) the columns
+   * q ≥ length are not computed: they are −inf (a masked attention score) and
+   * receive no gradient.
+   */
+  matmul(name: string, a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor;
+  /**
+   * Softmax over the last axis: σ = exp(x − max) / Σ exp(x − max), summed
+   * sequentially. −inf entries (masked) give exactly 0; a row that is all
+   * −inf gives all zeros (PyTorch would give NaN).
+   */
+  softmax(name: string, x: Tensor): Tensor;
+  /**
+   * Masked pooling of padded tokens back to their atom: x [n·M, F],
+   * lengths [n] → [n, F]; y[i] = Σ_{m < lengths[i]} x[i·M + m] (sequential in m),
+   * divided by lengths[i] for "mean" (a row with no tokens gives 0). Padded
+   * rows are never read.
+   */
+  maskedPool(name: string, x: Tensor, lengths: Int32Array, mode: ReadoutMode): Tensor;
+  /** Unit vectors along the last axis: v [E, K] → v / |v| (|v| as `norm`); a zero vector gives 0. */
+  unitVector(name: string, v: Tensor): Tensor;
+}
+
+/** Options of `Ops.matmul`. */
+export interface MatmulOptions {
+  /** b is stored transposed ([Bt, Q, K], like a Linear weight): y = a · bᵀ. */
+  transposeB?: boolean;
+  /** Multiply each summed entry by this factor (e.g. 1/√d for attention scores). */
+  scale?: number;
+  /** Number of valid key columns per batch group; the rest are −inf (see `Ops.matmul`). */
+  keyLengths?: Int32Array;
 }
 
 // ---------------------------------------------------------------------------
@@ -161,6 +241,8 @@ interface TapeEntry {
 export class Tape {
   private entries: TapeEntry[] = [];
   private records: OpRecord[] = [];
+  /** Trace index of the op that produced each recorded tensor (for `OperandInfo.producer`). */
+  private producers = new WeakMap<Tensor, number>();
   /** Keep every op's output for inspection (turn off to save memory in long MD runs). */
   keepTrace: boolean;
 
@@ -172,14 +254,24 @@ export class Tape {
     return this.records;
   }
 
-  record(kind: OpKind, name: string, inputs: readonly Tensor[], output: Tensor, vjp: Vjp | null): void {
-    if (this.keepTrace) this.records.push({ name, kind, output });
+  record(kind: OpKind, name: string, inputs: readonly Tensor[], output: Tensor, vjp: Vjp | null, indexLengths?: readonly number[]): void {
+    if (this.keepTrace) {
+      const operands = inputs.map((t): OperandInfo => {
+        const producer = this.producers.get(t);
+        return producer === undefined
+          ? { shape: t.shape, role: "weight", requiresGrad: t.requiresGrad }
+          : { shape: t.shape, role: "activation", producer, requiresGrad: t.requiresGrad };
+      });
+      this.producers.set(output, this.records.length);
+      this.records.push(indexLengths ? { name, kind, output, operands, indexLengths } : { name, kind, output, operands });
+    }
     if (vjp && output.requiresGrad) this.entries.push({ inputs, output, vjp });
   }
 
   reset(): void {
     this.entries = [];
     this.records = [];
+    this.producers = new WeakMap();
   }
 
   backward(

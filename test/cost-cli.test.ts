@@ -1,0 +1,125 @@
+/**
+ * `hwsim cost`: exit codes, the table, totals, the fused-vs-unfused line and
+ * ns/day for the tiny SchNet whose costs test/cost-model.test.ts works out
+ * by hand (unfused: 710 B forward + 684 B backward off-chip, 178 + 173
+ * cycles; fused: 442 B + 356 B); errors are one line, exit 2.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
+import { writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
+import { cli, tempDir } from "./helpers/cli.js";
+
+const tmp = tempDir("hwsim-cost-cli-");
+afterAll(() => tmp.cleanup());
+
+const t = (shape: number[]): TensorToWrite => ({ dtype: "F32", shape, data: Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => 0.05 * (i + 1)) });
+const MODEL = tmp.path("tiny.safetensors");
+writeSafetensors(MODEL, {
+  "embedding.weight": t([10, 2]),
+  "distance_expansion.offset": { dtype: "F32", shape: [2], data: [0, 2.5] },
+  "interactions.0.mlp.0.weight": t([2, 2]),
+  "interactions.0.mlp.0.bias": t([2]),
+  "interactions.0.mlp.2.weight": t([2, 2]),
+  "interactions.0.mlp.2.bias": t([2]),
+  "interactions.0.conv.lin1.weight": t([2, 2]),
+  "interactions.0.conv.lin2.weight": t([2, 2]),
+  "interactions.0.conv.lin2.bias": t([2]),
+  "interactions.0.lin.weight": t([2, 2]),
+  "interactions.0.lin.bias": t([2]),
+  "lin1.weight": t([1, 2]),
+  "lin1.bias": t([1]),
+  "lin2.weight": t([1, 1]),
+  "lin2.bias": t([1]),
+});
+const XYZ = tmp.path("three.extxyz");
+writeFileSync(XYZ, '3\nProperties=species:S:1:pos:R:3 pbc="F F F"\nH 0 0 0\nC 1 0 0\nO 3 0 0\n3\nProperties=species:S:1:pos:R:3 pbc="F F F"\nH 0 0 0\nC 1 0 0\nO 1.5 0 0\n');
+
+function hw(name: string, fusion: string[]): string {
+  const path = tmp.path(`${name}.json`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      name,
+      description: "tiny cost test machine",
+      machine: { clockGHz: 1, macArray: { rows: 2, cols: 2, dataflow: "output-stationary" }, sramKiB: 64, offchipGBps: 4, lutUnits: 1, vectorLanes: 4, fusion },
+      energy: { fp16_mult_pJ: 1, fp16_add_pJ: 0.5, fp32_mult_pJ: 2, fp32_add_pJ: 0.25, sram_64b_pJ: 8, dram_64b_pJ: 64, transcendental_fmas: 4 },
+      forward: { default: { datapath: { in: "fp16", weights: "fp16", acc: "fp32", out: "fp16" } } },
+    }),
+  );
+  return path;
+}
+const UNFUSED = hw("tiny-unfused", []);
+const FUSED = hw("tiny-fused", ["rbf+filter", "gather+filter+scatter"]);
+const run = (...extra: string[]) => cli("cost", "--model", MODEL, "--arch", "schnet", ...extra);
+
+describe("hwsim cost", () => {
+  it("an unfused design point: per-op table, totals, the fused alternative, ns/day", async () => {
+    const r = await run("--hw", UNFUSED, XYZ);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toContain(`${XYZ} frame 1: 3 atoms, 4 edges; SchNet 1 interactions, hidden 2, filters 2, 2 Gaussians, cutoff 2.5`);
+    expect(r.out).toMatch(/^pass\s+op\s+kind\s+fused kernel\s+MACs\s+vector ops\s+LUT\s+off-chip B\s+SRAM B\s+cycles\s+energy nJ$/m);
+    // rbf forward: 28 bytes, 8 transcendental ops, 7 cycles, energy 8×9 + 28 + 28/8×64 = 324 pJ
+    expect(r.out).toMatch(/^fwd\s+rbf\s+gaussian_rbf\s+0\s+8\s+0\s+28\s+28\s+7\s+0\.324$/m);
+    expect(r.out).toMatch(/^bwd\s+edge_vectors\s+edge_vectors\s+0\s+12\s+0\s+74\s+74\s+19\s/m);
+    expect(r.out).toMatch(/^ {2}forward {3}MACs 77, vector ops 86, LUT lookups 0, off-chip 710 B, SRAM 710 B, 178 cycles, /m);
+    expect(r.out).toMatch(/^ {2}backward {2}MACs 65, .* off-chip 684 B, .* 173 cycles, /m);
+    // forward energy 6813.5 pJ (see cost-model.test.ts): MAC 96.25, vector 327.25, SRAM 710, DRAM 5680
+    expect(r.out).toContain("178 cycles, 6.814 nJ (MAC 0.096, vector 0.327, LUT 0.000, SRAM 0.710, DRAM 5.680)");
+    expect(r.out).toContain("fusion interactions.0 rbf+filter+gather+scatter: working set 0.1 KiB of 64 KiB SRAM: fused, backward fused too");
+    expect(r.out).toContain("unfused off-chip: 1.394 kB, fused: 798 B (1.75x less); forward only: 710 B vs 442 B (1.61x less); this design point: unfused");
+    // 351 cycles at 1 GHz = 0.351 µs; 0.5 fs × 86400 s/day / 0.351 µs = 123076.92 ns/day
+    expect(r.out).toMatch(/^MD: 0\.351 µs per step \(351 cycles at 1 GHz\) -> 123076\.92 ns\/day at dt = 0\.5 fs \(fused: \d+\.\d\d ns\/day\)$/m);
+  });
+
+  it("a fused design point, --dt and --json", async () => {
+    const r = await run("--hw", FUSED, "--dt", "2", "--json", XYZ);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.structure).toEqual({ file: XYZ, frame: 1, atoms: 3, edges: 4 });
+    expect(j.model).toMatchObject({ arch: "schnet", numInteractions: 1, hiddenChannels: 2, readout: "add" });
+    expect(j.report.fusion).toEqual(["rbf+filter", "gather+filter+scatter"]);
+    expect([j.report.forward.offchipBytes, j.report.backward.offchipBytes]).toEqual([442, 356]);
+    expect(j.fusionComparison).toMatchObject({ unfusedOffchipBytes: 1394, fusedOffchipBytes: 798, unfusedForwardOffchipBytes: 710, fusedForwardOffchipBytes: 442 });
+    expect(j.fusionComparison.unfusedNsPerDay).toBe((2 * 1e-6 * 86400) / (351 / 1e9));
+    expect(j.report.dtFs).toBe(2);
+    const text = await run("--hw", FUSED, XYZ);
+    expect(text.out).toContain("this design point: fused (rbf+filter, gather+filter+scatter)");
+    expect(text.out).toMatch(/^fwd\s+distance\s+norm\s+interactions\.0 rbf\+filter\+gather\+scatter\s/m);
+  });
+
+  it("--frame picks a structure; --readout is accepted", async () => {
+    // Frame 2: atoms at 0, 1 and 1.5 Å are all within 2.5 Å of each other → 6 edges.
+    const r = await run("--hw", UNFUSED, "--frame", "2", "--readout", "mean", "--json", XYZ);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.structure.edges).toBe(6);
+    expect(j.model.readout).toBe("mean");
+  });
+
+  it("a preset works as --hw", async () => {
+    const r = await run("--hw", "fp16-flash", "--json", XYZ);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).hw.name).toBe("fp16-flash");
+  });
+
+  it("errors: one line, exit 2", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--arch", "attention", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch attention: the attention model is not available yet\n$/],
+      [["--arch", "mace", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch: 'mace' is not one of schnet, attention\n$/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", "fp33", XYZ], /^hwsim: unknown hw-model 'fp33'/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", "test/fixtures/hw/unknown-format.json", XYZ], /^hwsim: test\/fixtures\/hw\/unknown-format\.json: forward\.rules\[2\]\.datapath\.acc: unknown format 'fp17' \(see 'hwsim formats'\)\n$/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--dt", "0", XYZ], /^hwsim: --dt: '0' must be a positive number of fs\n$/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--frame", "3", XYZ], /^hwsim: --frame: 3 is outside 1\.\.2 \(.*three\.extxyz has 2 frames\)\n$/],
+      [["--arch", "schnet", "--model", tmp.path("none.safetensors"), "--hw", UNFUSED, XYZ], /^hwsim: .*none\.safetensors: /],
+      [["--arch", "schnet", "--model", MODEL, XYZ], /^hwsim: required option '--hw <name-or-file>' not specified\n$/],
+    ];
+    for (const [argv, re] of cases) {
+      const r = await cli("cost", ...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err, argv.join(" ")).toMatch(re);
+      expect(r.err.trimEnd().split("\n"), argv.join(" ")).toHaveLength(1);
+      expect(r.out).toBe("");
+    }
+  });
+});
