@@ -1,0 +1,462 @@
+/**
+ * Neighbour-attention interatomic potential in the style of EScAIP
+ * (Qu & Krishnapriyan, "The importance of being scalable", 2024): every atom
+ * attends over a padded list of its nearest neighbours; energies come from a
+ * pooled per-atom head, forces either directly from a per-edge head (as
+ * EScAIP) or as −∂E/∂r through the backward pass. Written once against the
+ * `Ops` interface, so the emulated backend can round every op by its name.
+ *
+ * Forward pass (T = n·M padded tokens; op names in quotes, kinds in brackets):
+ *   neighbours   per atom i the ≤ M nearest j with d_ij < cutoff, sorted by
+ *                (distance, j, lattice shift), padded to M slots; a padded
+ *                slot is the self edge i→i with zero shift (vector 0, d = 0)
+ *   "edge_vectors" r_ij = pos_j − pos_i + shift          [T, 3]
+ *   "distance"   d = |r|                                  [T]
+ *   "rbf"        exp(coeff·(d − offset_k)²), coeff = −0.5/(offset₁ − offset₀)²   [T, K]
+ *   "cutoff"     C = 0.5·(cos(π·d/cutoff) + 1)           [T]
+ *   "tokens.radial" rbf·C                                [scale_rows]
+ *   "embedding"  table[z_i]                               [n, Dz]
+ *   "tokens.species_i", "tokens.species_j"  embedding rows of i and j (padded: i) [gather]
+ *   "tokens.concat" [radial | species_i | species_j]      [T, K+2·Dz]
+ *   "tokens.linear", "tokens.act" (SiLU)                  [T, D]
+ *   per layer l (p = "layers.l", pre-norm transformer block):
+ *     "p.norm1" RMSNorm; "p.attention.{q,k,v}" Linear D→D;
+ *     "p.attention.split_{q,k,v}" → [n·H, M, D/H];
+ *     "p.attention.scores" q·kᵀ·(1/√(D/H)), padded keys −inf  [matmul]
+ *     "p.attention.softmax" row softmax (masked → 0)       [softmax]
+ *     "p.attention.context" probabilities·v                [matmul]
+ *     "p.attention.merge" → [T, D]; "p.attention.out" Linear; "p.residual1" h + out
+ *     "p.norm2"; "p.ffn.0" D→F; "p.ffn.act" SiLU; "p.ffn.2" F→D; "p.residual2" h + ffn
+ *   "pool"       masked mean over each atom's real tokens (none → 0)  [masked_pool]
+ *   "energy.0", "energy.act" (SiLU), "energy.1" → [n, 1]; "readout" Σ atoms
+ *   direct forces: "forces.0", "forces.act", "forces.1" → s [T, 1];
+ *     "forces.unit" r̂ = r/d (padded: 0); "forces.cutoff" s·C [mul];
+ *     "forces.edge" r̂·(s·C) [scale_rows]; "forces.aggregate" Σ over real tokens [masked_pool]
+ *     F_i = Σ_j s_ij·C(d_ij)·r̂_ij.
+ *
+ * Padding never influences a result: masked scores are −inf (probability
+ * exactly 0), pooling reads only real rows, and padded geometry has d = 0
+ * where the distance and unit-vector VJPs are zero.
+ *
+ * Properties a user must know (as in EScAIP):
+ *   - direct forces are NOT conservative (not −∂E/∂r; no energy conservation
+ *     in NVE MD); use `forces: "conservative"` for −∂E/∂r;
+ *   - the energy is not smooth where the set of the M nearest neighbours
+ *     changes, nor at the cutoff (a token appears there with its species
+ *     features; only its radial part vanishes smoothly). Direct forces are
+ *     continuous at the cutoff (scaled by C) but not at a change of the
+ *     M-nearest set.
+ */
+import { InputError, fileError } from "../errors.js";
+import { formatSafetensors, readSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.js";
+import { ReferenceOps } from "../backends/reference.js";
+import type { EdgeIndex, OpRecord, Ops, Tensor } from "./ops.js";
+import { buildNeighborList, type NeighborOptions } from "./neighbors.js";
+import type { Structure, Weight } from "./schnet.js";
+import {
+  ATTENTION_DEFAULTS,
+  type AttentionHyperparameters,
+  attentionWeightSpecs,
+  checkHyperparameters,
+  seedToU64,
+  seededWeights,
+} from "./attention-init.js";
+
+export { ATTENTION_DEFAULTS, type AttentionHyperparameters } from "./attention-init.js";
+
+/** Value of the `architecture` metadata key written (and accepted) by this model. */
+export const ATTENTION_ARCHITECTURE = "hwsim-attention";
+
+/** `__metadata__` keys for the hyperparameters tensor shapes do not give. */
+export const ATTENTION_METADATA_KEYS = {
+  cutoff: "cutoff",
+  maxNeighbors: "max_neighbors",
+  heads: "num_heads",
+  rmsNormEps: "rms_norm_eps",
+} as const;
+
+// ---------------------------------------------------------------------------
+// Padded neighbour list.
+
+/** Each atom's ≤ M nearest neighbours, padded to M slots (slot m of atom i is token i·M + m). */
+export interface PaddedNeighbors extends EdgeIndex {
+  readonly numAtoms: number;
+  readonly maxNeighbors: number;
+  readonly cutoff: number;
+  /** n: real tokens per atom (the first lengths[i] slots of atom i). */
+  readonly lengths: Int32Array;
+  /** n: neighbours within the cutoff before truncation to M. */
+  readonly candidates: Int32Array;
+  /** n·M: receiving atom i of every slot. */
+  readonly src: Int32Array;
+  /** n·M: neighbour j (padding: i). */
+  readonly dst: Int32Array;
+  /** n·M·3 integer lattice shifts (padding: 0). */
+  readonly shifts: Int32Array;
+  /** n·M·3 Cartesian shifts; absent without periodic directions. */
+  readonly shiftVectors?: Float64Array;
+  /** n·M distances as the reference ops compute them (padding: 0). */
+  readonly distances: Float64Array;
+}
+
+/**
+ * The padded M-nearest neighbour list: from all neighbours with d < cutoff
+ * (`buildNeighborList`), each atom keeps the M with the smallest distance,
+ * ties broken by neighbour index, then lattice shift.
+ */
+export function buildPaddedNeighbors(positions: Float64Array, cutoff: number, maxNeighbors: number, opts: NeighborOptions = {}): PaddedNeighbors {
+  if (!Number.isSafeInteger(maxNeighbors) || maxNeighbors < 1) throw new InputError(`neighbour list: max neighbours ${maxNeighbors} must be a positive integer`);
+  const full = buildNeighborList(positions, cutoff, opts);
+  const n = full.numAtoms, M = maxNeighbors;
+  const lengths = new Int32Array(n), candidates = new Int32Array(n);
+  const src = new Int32Array(n * M), dst = new Int32Array(n * M);
+  const shifts = new Int32Array(3 * n * M);
+  const sv = full.shiftVectors ? new Float64Array(3 * n * M) : undefined;
+  const distances = new Float64Array(n * M);
+  for (let i = 0; i < n; i++) {
+    const lo = full.rowPtr[i], hi = full.rowPtr[i + 1];
+    // The row is sorted by (j, shift); a stable sort by distance keeps that as the tie-break.
+    const order = Array.from({ length: hi - lo }, (_, k) => lo + k).sort((a, b) => full.distances[a] - full.distances[b]);
+    candidates[i] = hi - lo;
+    const len = Math.min(M, hi - lo);
+    lengths[i] = len;
+    for (let m = 0; m < M; m++) {
+      const t = i * M + m;
+      src[t] = i;
+      if (m >= len) {
+        dst[t] = i;
+        continue;
+      }
+      const e = order[m];
+      dst[t] = full.dst[e];
+      distances[t] = full.distances[e];
+      for (let c = 0; c < 3; c++) {
+        shifts[3 * t + c] = full.shifts[3 * e + c];
+        if (sv) sv[3 * t + c] = full.shiftVectors![3 * e + c];
+      }
+    }
+  }
+  return { numAtoms: n, maxNeighbors: M, cutoff, lengths, candidates, src, dst, shifts, distances, ...(sv ? { shiftVectors: sv } : {}) };
+}
+
+// ---------------------------------------------------------------------------
+// The model.
+
+export type AttentionForces = "direct" | "conservative" | false;
+
+export interface AttentionForward {
+  /** [1, 1] total energy. */
+  energy: Tensor;
+  /** [n, 3] leaf positions (requiresGrad for conservative forces). */
+  positions: Tensor;
+  /** [n, 1] per-atom energies. */
+  atomEnergies: Tensor;
+  /** [n, 3] direct forces (when asked for). */
+  directForces?: Tensor;
+  neighbors: PaddedNeighbors;
+}
+
+export interface AttentionPrediction {
+  energy: number;
+  /** n·3 forces of the requested kind (absent for `forces: false`). */
+  forces?: Float64Array;
+  forceKind: AttentionForces;
+  /** n per-atom energies (their sum is the energy). */
+  atomEnergies: Float64Array;
+  neighbors: PaddedNeighbors;
+  /** Every op's output, in execution order. */
+  trace: readonly OpRecord[];
+}
+
+export interface AttentionLoadOptions {
+  /** Tokens per atom; overrides the file's `max_neighbors` (required when the file lacks it). */
+  maxNeighbors?: number;
+}
+
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+export class AttentionModel {
+  private constructor(
+    readonly hp: Readonly<AttentionHyperparameters>,
+    /** Where the weights came from (a path, or `seeded(…)`). */
+    readonly file: string,
+    private readonly weights: ReadonlyMap<string, Weight>,
+    /** Seed of a seeded model (written to the metadata). */
+    readonly seed?: bigint,
+  ) {
+    const O = this.w("rbf.offset").data;
+    this.coeff = -0.5 / ((O[1] - O[0]) * (O[1] - O[0]));
+  }
+
+  /** Gaussian coefficient −0.5/Δ², Δ = offset[1] − offset[0] (float64). */
+  readonly coeff: number;
+
+  /** Deterministic untrained weights (see attention-init.ts); `hp` defaults to ATTENTION_DEFAULTS. */
+  static seeded(seed: number | bigint, hp: Partial<AttentionHyperparameters> = {}): AttentionModel {
+    const full: AttentionHyperparameters = { ...ATTENTION_DEFAULTS, ...hp };
+    const s = seedToU64(seed);
+    const weights = new Map<string, Weight>();
+    for (const [name, t] of seededWeights(s, full)) weights.set(name, { name, data: t.data, shape: t.shape });
+    return new AttentionModel(Object.freeze(full), `seeded(${s})`, weights, s);
+  }
+
+  /**
+   * Build from a state dict in the layout of docs/attention-weights.md.
+   * Sizes come from the shapes; cutoff, max_neighbors, num_heads and
+   * rms_norm_eps from `__metadata__` (required: a missing key is refused).
+   */
+  static fromSafetensors(st: SafetensorsFile, opts: AttentionLoadOptions = {}): AttentionModel {
+    const file = st.file;
+    const tensor = (name: string): Weight => {
+      const t = st.tensors.get(name);
+      if (!t) throw fileError(file, `missing tensor '${name}' (not a neighbour-attention state dict? see docs/attention-weights.md)`);
+      if (!t.dtype.startsWith("F") && t.dtype !== "BF16") throw fileError(file, `tensor '${name}': dtype ${t.dtype}, expected a float type`);
+      for (let i = 0; i < t.data.length; i++) {
+        if (!Number.isFinite(t.data[i])) throw fileError(file, `tensor '${name}': element ${i} is ${t.data[i]}`);
+      }
+      return { name, data: t.data, shape: t.shape };
+    };
+    const rank = (w: Weight, r: number) => {
+      if (w.shape.length !== r) throw fileError(file, `tensor '${w.name}': shape [${w.shape.join(", ")}] should have rank ${r}`);
+    };
+
+    const arch = st.metadata.architecture;
+    if (arch !== undefined && arch !== ATTENTION_ARCHITECTURE) {
+      throw fileError(file, `__metadata__ 'architecture' is '${arch}', expected '${ATTENTION_ARCHITECTURE}'`);
+    }
+    const meta = (key: string): string => {
+      const v = st.metadata[key];
+      if (v === undefined) throw fileError(file, `__metadata__ is missing key '${key}' (needed: ${Object.values(ATTENTION_METADATA_KEYS).join(", ")})`);
+      return v;
+    };
+    const metaNumber = (key: string): number => {
+      const v = meta(key).trim();
+      const x = Number(v);
+      if (!NUMBER_RE.test(v) || !(x > 0) || !Number.isFinite(x)) throw fileError(file, `__metadata__ '${key}' = '${v}' is not a positive number`);
+      return x;
+    };
+    const metaInt = (key: string): number => {
+      const v = meta(key).trim();
+      if (!/^\d+$/.test(v) || !(Number(v) >= 1) || !Number.isSafeInteger(Number(v))) throw fileError(file, `__metadata__ '${key}' = '${v}' is not a positive integer`);
+      return Number(v);
+    };
+
+    const emb = tensor("embedding.weight");
+    rank(emb, 2);
+    const off = tensor("rbf.offset");
+    rank(off, 1);
+    const tok = tensor("tokens.linear.weight");
+    rank(tok, 2);
+    let layers = 0;
+    while (st.tensors.has(`layers.${layers}.norm1.weight`)) layers++;
+    const dim = tok.shape[0];
+    let ffnDim = 1;
+    if (layers > 0) {
+      const f0 = tensor("layers.0.ffn.0.weight");
+      rank(f0, 2);
+      ffnDim = f0.shape[0];
+    }
+    const cutoff = metaNumber(ATTENTION_METADATA_KEYS.cutoff);
+    const heads = metaInt(ATTENTION_METADATA_KEYS.heads);
+    const rmsNormEps = metaNumber(ATTENTION_METADATA_KEYS.rmsNormEps);
+    let maxNeighbors: number;
+    if (opts.maxNeighbors !== undefined) {
+      if (!Number.isSafeInteger(opts.maxNeighbors) || opts.maxNeighbors < 1) throw new InputError(`max neighbours ${opts.maxNeighbors} must be a positive integer`);
+      maxNeighbors = opts.maxNeighbors;
+    } else maxNeighbors = metaInt(ATTENTION_METADATA_KEYS.maxNeighbors);
+    const hp: AttentionHyperparameters = {
+      dim, heads, ffnDim, layers,
+      numRbf: off.shape[0],
+      speciesDim: emb.shape[1],
+      numEmbeddings: emb.shape[0],
+      cutoff, maxNeighbors, rmsNormEps,
+    };
+    if (hp.numRbf < 2) throw fileError(file, `tensor 'rbf.offset': ${hp.numRbf} Gaussians, need at least 2`);
+    if (dim % heads !== 0) throw fileError(file, `__metadata__ 'num_heads' = ${heads} does not divide the token width ${dim} (tensor 'tokens.linear.weight')`);
+    try {
+      checkHyperparameters(hp);
+    } catch (e) {
+      throw fileError(file, (e as Error).message);
+    }
+
+    const weights = new Map<string, Weight>();
+    for (const spec of attentionWeightSpecs(hp)) {
+      const w = tensor(spec.name);
+      if (w.shape.length !== spec.shape.length || w.shape.some((d, i) => d !== spec.shape[i])) {
+        throw fileError(file, `tensor '${spec.name}': shape [${w.shape.join(", ")}], expected [${spec.shape.join(", ")}]`);
+      }
+      weights.set(spec.name, w);
+    }
+    const unknown = [...st.tensors.keys()].filter((k) => !weights.has(k));
+    if (unknown.length) {
+      throw fileError(file, `unexpected tensor${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (not part of the neighbour-attention layout)`);
+    }
+    const O = off.data;
+    if (!(O[1] - O[0] !== 0)) throw fileError(file, "tensor 'rbf.offset': first two offsets are equal");
+    let seed: bigint | undefined;
+    // Provenance of seeded (untrained) files, kept so a re-save still says so.
+    if (st.metadata.trained === "false" && /^\d+$/.test(st.metadata.seed ?? "")) seed = BigInt(st.metadata.seed);
+    return new AttentionModel(Object.freeze(hp), file, weights, seed);
+  }
+
+  /** A weight by name (float64 copy-free view). */
+  private w(name: string): Weight {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`attention model: no weight '${name}'`);
+    return t;
+  }
+
+  /** Every tensor, in file order (the arrays are the model's own: do not modify). */
+  tensors(): Map<string, { shape: readonly number[]; data: Float64Array }> {
+    const out = new Map<string, { shape: readonly number[]; data: Float64Array }>();
+    for (const spec of attentionWeightSpecs(this.hp)) {
+      const w = this.w(spec.name);
+      out.set(spec.name, { shape: w.shape, data: w.data });
+    }
+    return out;
+  }
+
+  /** The `__metadata__` this model is saved with. */
+  metadata(): Record<string, string> {
+    const m: Record<string, string> = {
+      architecture: ATTENTION_ARCHITECTURE,
+      [ATTENTION_METADATA_KEYS.cutoff]: String(this.hp.cutoff),
+      [ATTENTION_METADATA_KEYS.maxNeighbors]: String(this.hp.maxNeighbors),
+      [ATTENTION_METADATA_KEYS.heads]: String(this.hp.heads),
+      [ATTENTION_METADATA_KEYS.rmsNormEps]: String(this.hp.rmsNormEps),
+    };
+    if (this.seed !== undefined) {
+      m.seed = String(this.seed);
+      m.trained = "false";
+    }
+    return m;
+  }
+
+  /** Tensors for the safetensors writer: F32 where every value is a float32, else F64 (lossless either way). */
+  private tensorsToWrite(): Record<string, TensorToWrite> {
+    const out: Record<string, TensorToWrite> = {};
+    for (const [name, t] of this.tensors()) {
+      const f32 = t.data.every((x) => Object.is(Math.fround(x), x));
+      out[name] = { dtype: f32 ? "F32" : "F64", shape: [...t.shape], data: t.data };
+    }
+    return out;
+  }
+
+  /** The model as .safetensors bytes (loadable by `fromSafetensors`). */
+  toSafetensors(): Uint8Array {
+    return formatSafetensors(this.tensorsToWrite(), this.metadata());
+  }
+
+  /** Write the model to a .safetensors file (refuses to overwrite unless asked). */
+  save(path: string, opts: { overwrite?: boolean } = {}): void {
+    writeSafetensors(path, this.tensorsToWrite(), { metadata: this.metadata(), overwrite: opts.overwrite });
+  }
+
+  /** The padded neighbour list this model uses for a structure. */
+  neighborsFor(s: Structure): PaddedNeighbors {
+    return buildPaddedNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { cell: s.cell, pbc: s.pbc });
+  }
+
+  /**
+   * Record the forward pass of one structure on `ops`. With `requiresGrad`,
+   * positions are a gradient leaf (`ops.backward(energy)` gives −forces);
+   * with `directForces`, the direct force head runs too.
+   */
+  forward(ops: Ops, s: Structure, opts: { requiresGrad?: boolean; directForces?: boolean; neighbors?: PaddedNeighbors } = {}): AttentionForward {
+    const hp = this.hp;
+    const n = s.numbers.length;
+    if (s.positions.length !== 3 * n) throw new InputError(`structure: ${n} atomic numbers but ${s.positions.length / 3} positions`);
+    const z = Int32Array.from(s.numbers);
+    for (let a = 0; a < n; a++) {
+      if (z[a] !== Number(s.numbers[a]) || z[a] < 0 || z[a] >= hp.numEmbeddings) {
+        throw new InputError(`structure: atom ${a + 1} has atomic number ${s.numbers[a]}, outside the model's embedding table (0..${hp.numEmbeddings - 1}) of ${this.file}`);
+      }
+    }
+    const nl = opts.neighbors ?? this.neighborsFor(s);
+    if (nl.numAtoms !== n || nl.maxNeighbors !== hp.maxNeighbors) {
+      throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots does not fit ${n} atoms × ${hp.maxNeighbors}`);
+    }
+    const M = hp.maxNeighbors, H = hp.heads, dh = hp.dim / H;
+    const lengths = nl.lengths;
+    const P = (name: string) => {
+      const w = this.w(name);
+      return ops.param(name, w.data, w.shape);
+    };
+    const linear = (name: string, x: Tensor) => ops.linear(name, x, P(`${name}.weight`), P(`${name}.bias`));
+
+    const pos = ops.input("positions", s.positions, [n, 3], { requiresGrad: opts.requiresGrad ?? false });
+    const vec = ops.edgeVectors("edge_vectors", pos, nl);
+    const dist = ops.norm("distance", vec);
+    const rbf = ops.gaussianRbf("rbf", dist, P("rbf.offset"), this.coeff);
+    const C = ops.cosineCutoff("cutoff", dist, hp.cutoff);
+    const radial = ops.scaleRows("tokens.radial", rbf, C);
+    const species = ops.gather("embedding", P("embedding.weight"), z);
+    const si = ops.gather("tokens.species_i", species, nl.src);
+    const sj = ops.gather("tokens.species_j", species, nl.dst);
+    let h = ops.concat("tokens.concat", [radial, si, sj]);
+    h = ops.silu("tokens.act", linear("tokens.linear", h));
+
+    for (let l = 0; l < hp.layers; l++) {
+      const p = `layers.${l}`;
+      const a = ops.rmsNorm(`${p}.norm1`, h, P(`${p}.norm1.weight`), hp.rmsNormEps);
+      const q = ops.splitHeads(`${p}.attention.split_q`, linear(`${p}.attention.q`, a), M, H);
+      const k = ops.splitHeads(`${p}.attention.split_k`, linear(`${p}.attention.k`, a), M, H);
+      const v = ops.splitHeads(`${p}.attention.split_v`, linear(`${p}.attention.v`, a), M, H);
+      const scores = ops.matmul(`${p}.attention.scores`, q, k, { transposeB: true, scale: 1 / Math.sqrt(dh), keyLengths: lengths });
+      const probs = ops.softmax(`${p}.attention.softmax`, scores);
+      const ctx = ops.mergeHeads(`${p}.attention.merge`, ops.matmul(`${p}.attention.context`, probs, v), H);
+      h = ops.add(`${p}.residual1`, h, linear(`${p}.attention.out`, ctx));
+      const b = ops.rmsNorm(`${p}.norm2`, h, P(`${p}.norm2.weight`), hp.rmsNormEps);
+      const f = linear(`${p}.ffn.2`, ops.silu(`${p}.ffn.act`, linear(`${p}.ffn.0`, b)));
+      h = ops.add(`${p}.residual2`, h, f);
+    }
+
+    const pooled = ops.maskedPool("pool", h, lengths, "mean");
+    const atomEnergies = linear("energy.1", ops.silu("energy.act", linear("energy.0", pooled)));
+    const energy = ops.readout("readout", atomEnergies, "add");
+    const out: AttentionForward = { energy, positions: pos, atomEnergies, neighbors: nl };
+    if (opts.directForces) {
+      const sEdge = linear("forces.1", ops.silu("forces.act", linear("forces.0", h)));
+      const unit = ops.unitVector("forces.unit", vec);
+      const gate = ops.mul("forces.cutoff", sEdge, C);
+      const fEdge = ops.scaleRows("forces.edge", unit, gate);
+      out.directForces = ops.maskedPool("forces.aggregate", fEdge, lengths, "add");
+    }
+    return out;
+  }
+
+  /**
+   * Energy, per-atom energies and forces of one structure: `forces` "direct"
+   * (default: the force head, not conservative), "conservative" (−∂E/∂pos by
+   * the backward pass) or false. Uses a fresh float64 reference backend
+   * unless `ops` is given (its tape is reset first).
+   */
+  predict(s: Structure, opts: { ops?: Ops; forces?: AttentionForces; neighbors?: PaddedNeighbors } = {}): AttentionPrediction {
+    const ops = opts.ops ?? new ReferenceOps();
+    ops.reset();
+    const kind = opts.forces ?? "direct";
+    if (kind !== "direct" && kind !== "conservative" && kind !== false) throw new InputError(`forces '${String(kind)}' must be "direct", "conservative" or false`);
+    const fw = this.forward(ops, s, { requiresGrad: kind === "conservative", directForces: kind === "direct", neighbors: opts.neighbors });
+    const result: AttentionPrediction = {
+      energy: fw.energy.data[0],
+      forceKind: kind,
+      atomEnergies: fw.atomEnergies.data,
+      neighbors: fw.neighbors,
+      trace: ops.trace,
+    };
+    if (kind === "direct") result.forces = fw.directForces!.data;
+    else if (kind === "conservative") {
+      const g = ops.backward(fw.energy).get(fw.positions);
+      const forces = new Float64Array(s.positions.length);
+      // 0 − g rather than −g: an atom with no gradient gets +0, not −0.
+      if (g) for (let i = 0; i < forces.length; i++) forces[i] = 0 - g[i];
+      result.forces = forces;
+    }
+    return result;
+  }
+}
+
+/** Load a neighbour-attention model from a .safetensors file. */
+export function loadAttention(path: string, opts: AttentionLoadOptions = {}): AttentionModel {
+  return AttentionModel.fromSafetensors(readSafetensors(path), opts);
+}
