@@ -1,1 +1,505 @@
-// (being written) gemm kernels
+// MAC / GEMM datapath kernels:  y_ij = Σ_k a_ik · b_kj (+ bias_j).
+//
+// gemmGeneric implements every datapath (product format or exact, accumulator
+// format and rounding, accumulation order, output format) with one rounding per
+// operation through round.ts. gemmBlockedRows reproduces particular datapaths
+// bit for bit with native f32 arithmetic, vectorised across independent
+// outputs j (the order over k per output stays sequential):
+//   kind 0  fp32 accumulator, RNE, product exact in f32 or rounded to fp32
+//   kind 1  bf16 accumulator, RNE, product exact in f32 (or rounded to fp32)
+//   kind 2  bf16 accumulator, RNE, product exact in f32 then rounded to bf16
+// The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
+//
+// Stochastic-rounding element counter (idx), a pure function of (i, j, step):
+// for output o = i·N + j, with W = 3K + 1 sites per output,
+//   product k            idx = o·W + k
+//   accumulator step t   idx = o·W + K + t      (t < 2K, numbered per order below)
+//   output rounding      idx = o·W + 3K
+// Inputs and bias are numbered after all outputs (by the TypeScript side).
+
+import { Spec } from "./spec";
+import { roundAdd, encodeF32, encodeF64, decodeF64 } from "./round";
+
+// Accumulation orders (keep in sync with ORDER_CODE in src/datapath/gemm-datapath.ts).
+const ORDER_SEQUENTIAL: i32 = 0;
+const ORDER_PAIRWISE: i32 = 1;
+const ORDER_CHUNKED: i32 = 2;
+const ORDER_PROMOTE: i32 = 3;
+
+// ---------------------------------------------------------------------------
+// Generic kernel (scalar, every datapath)
+// ---------------------------------------------------------------------------
+
+@inline
+function addRound(x: f64, y: f64, s: Spec, idx: u64): f64 {
+  return decodeF64(roundAdd(x, y, s, idx), s);
+}
+
+/**
+ * Rows [i0, i0+m) of the product. a: f64 [m][K] input values (already rounded to
+ * the input format); bt: f64 [N][K] (B transposed); bias: f64 [N] already rounded
+ * to the accumulator (promote: fp32) or 0 for none; c: f64 [m][N] output values.
+ * prodSpec 0 = exact product. promSpec: the fp32 RNE accumulator of `promote`.
+ * tmp: K f64 of scratch (pairwise).
+ *
+ * Orders (accumulator step t in brackets):
+ *  sequential  s = bias; for k: s = round(s + p_k) [t = k]
+ *  pairwise    level by level: (p0+p1), (p2+p3), ... each rounded [t counts the
+ *              adds in that order, 0..K-2]; an odd last element moves up
+ *              unchanged; then s = round(tree + bias) [t = K-1]. K = 0: s = bias.
+ *  chunked:C   c = +0; c = round(c + p_k) within each chunk of C [t = k];
+ *              s = bias; s = round(s + c_g) over the chunks [t = K + g]
+ *  promote:N   partial = +0; partial = round(partial + p_k) in the accumulator
+ *              format for N terms [t = k]; F = roundFp32RNE(F + partial) with
+ *              F starting at the fp32 bias [t = K + g]; the result is F.
+ */
+export function gemmGeneric(
+  a: usize, bt: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
+  order: i32, param: i32, prodSpec: usize, accSpec: usize, promSpec: usize, outSpec: usize, tmp: usize,
+): void {
+  const acc = changetype<Spec>(accSpec);
+  const out = changetype<Spec>(outSpec);
+  const prom = changetype<Spec>(promSpec);
+  const ps = changetype<Spec>(prodSpec);
+  const W: u64 = <u64>(3 * K + 1);
+  const uK: u64 = <u64>K;
+  for (let i = 0; i < m; i++) {
+    const arow = a + ((<usize>i * <usize>K) << 3);
+    for (let j = 0; j < N; j++) {
+      const bcol = bt + ((<usize>j * <usize>K) << 3);
+      const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
+      const b0: f64 = bias != 0 ? load<f64>(bias + (<usize>j << 3)) : 0.0;
+      let s: f64 = b0;
+      if (order == ORDER_SEQUENTIAL) {
+        for (let k = 0; k < K; k++) {
+          s = addRound(s, product(arow, bcol, k, prodSpec, ps, base), acc, base + uK + <u64>k);
+        }
+      } else if (order == ORDER_PAIRWISE) {
+        if (K > 0) {
+          for (let k = 0; k < K; k++) store<f64>(tmp + (<usize>k << 3), product(arow, bcol, k, prodSpec, ps, base));
+          let n = K;
+          let t: u64 = 0;
+          while (n > 1) {
+            const h = n >> 1;
+            for (let q = 0; q < h; q++) {
+              const x = load<f64>(tmp + (<usize>(2 * q) << 3));
+              const y = load<f64>(tmp + (<usize>(2 * q + 1) << 3));
+              store<f64>(tmp + (<usize>q << 3), addRound(x, y, acc, base + uK + t));
+              t++;
+            }
+            if ((n & 1) != 0) store<f64>(tmp + (<usize>h << 3), load<f64>(tmp + (<usize>(n - 1) << 3)));
+            n = n - h;
+          }
+          s = addRound(load<f64>(tmp), b0, acc, base + uK + t);
+        }
+      } else if (order == ORDER_CHUNKED) {
+        let g: u64 = 0;
+        for (let k0 = 0; k0 < K; k0 += param) {
+          const k1 = min(K, k0 + param);
+          let cs: f64 = 0.0;
+          for (let k = k0; k < k1; k++) {
+            cs = addRound(cs, product(arow, bcol, k, prodSpec, ps, base), acc, base + uK + <u64>k);
+          }
+          s = addRound(s, cs, acc, base + uK + uK + g);
+          g++;
+        }
+      } else {
+        // ORDER_PROMOTE
+        let g: u64 = 0;
+        for (let k0 = 0; k0 < K; k0 += param) {
+          const k1 = min(K, k0 + param);
+          let part: f64 = 0.0;
+          for (let k = k0; k < k1; k++) {
+            part = addRound(part, product(arow, bcol, k, prodSpec, ps, base), acc, base + uK + <u64>k);
+          }
+          s = addRound(s, part, prom, base + uK + uK + g);
+          g++;
+        }
+      }
+      const code = encodeF64(s, out, base + 3 * uK);
+      store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), decodeF64(code, out));
+    }
+  }
+}
+
+// a·b is exact in f64 for formats up to fp32; rounded once when a product format is given.
+@inline
+function product(arow: usize, bcol: usize, k: i32, prodSpec: usize, ps: Spec, base: u64): f64 {
+  const x = load<f64>(arow + (<usize>k << 3)) * load<f64>(bcol + (<usize>k << 3));
+  if (prodSpec == 0) return x;
+  return decodeF64(encodeF64(x, ps, base + <u64>k), ps);
+}
+
+// ---------------------------------------------------------------------------
+// Input rounding, output rounding and input range (array helpers)
+// ---------------------------------------------------------------------------
+
+/** Round n f32 (srcF64 = 0) or f64 values into `spec`, writing the represented values as f32. idx = idx0 + e. */
+export function gemmQuantizeToF32(src: usize, srcF64: i32, dst: usize, n: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  for (let e = 0; e < n; e++) {
+    const code = srcF64 != 0
+      ? encodeF64(load<f64>(src + (<usize>e << 3)), s, idx0 + <u64>e)
+      : encodeF32(load<u32>(src + (<usize>e << 2)), s, idx0 + <u64>e);
+    store<f32>(dst + (<usize>e << 2), <f32>decodeF64(code, s));
+  }
+}
+
+/**
+ * Output stage of the fast paths: rows of f32 accumulator values (cp, row
+ * stride ldc elements) rounded once into outSpec with idx = (o0 + i·N + j)·W + off,
+ * written as f32 (dstF64 = 0) or f64 values, N per row. outSpec 0: the
+ * accumulator value itself (fp32 output with RNE), NaN written as the canonical
+ * quiet NaN as the generic kernel does.
+ */
+export function gemmOutput(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF64: i32, outSpec: usize, o0: u64, W: u64, off: u64): void {
+  const out = changetype<Spec>(outSpec);
+  for (let i = 0; i < m; i++) {
+    const row = cp + ((<usize>i * <usize>ldc) << 2);
+    for (let j = 0; j < N; j++) {
+      const x = load<f32>(row + (<usize>j << 2));
+      let v: f64;
+      if (outSpec == 0) v = isNaN(x) ? NaN : <f64>x;
+      else v = decodeF64(encodeF32(reinterpret<u32>(x), out, (o0 + <u64>i * <u64>N + <u64>j) * W + off), out);
+      const e = <usize>i * <usize>N + <usize>j;
+      if (dstF64 != 0) store<f64>(dst + (e << 3), v);
+      else store<f32>(dst + (e << 2), <f32>v);
+    }
+  }
+}
+
+/**
+ * Exponent range of n f32 values, for the fast paths' exactness check, merged
+ * into out (the caller starts it at -1000, 1000, 0 and may call it chunk by
+ * chunk): out[0] = largest exponent of a non-zero |x| (floor log2), out[1] =
+ * smallest exponent of the lowest set significand bit, out[2] = 1 when a value
+ * is infinite or NaN.
+ */
+export function gemmF32Range(p: usize, n: i32, out: usize): void {
+  let hi = load<i32>(out);
+  let lo = load<i32>(out, 4);
+  let nonFinite = load<i32>(out, 8);
+  for (let e = 0; e < n; e++) {
+    const b = load<u32>(p + (<usize>e << 2));
+    const E = <i32>((b >> 23) & 0xff);
+    const f = b & 0x7fffff;
+    if (E == 0xff) { nonFinite = 1; continue; }
+    if (E == 0 && f == 0) continue;
+    let msb: i32, lsb: i32;
+    if (E == 0) {
+      msb = -149 + 31 - <i32>clz(f);
+      lsb = -149 + <i32>ctz(f);
+    } else {
+      msb = E - 127;
+      lsb = E - 150 + <i32>ctz(f | 0x800000);
+    }
+    if (msb > hi) hi = msb;
+    if (lsb < lo) lo = lsb;
+  }
+  store<i32>(out, hi);
+  store<i32>(out, lo, 4);
+  store<i32>(out, nonFinite, 8);
+}
+
+// ---------------------------------------------------------------------------
+// Blocked f32 kernels (fast paths and the plain f32 baseline)
+//
+// A is packed in panels of MR rows: ap[(panel·K + k)·MR + r]; B in panels of NR
+// columns: bp[(panel·K + k)·NR + c]; both zero padded. C is a padded f32 buffer
+// (mPanels·MR rows, nPanels·NR columns), initialised with the bias by the
+// caller and updated in place, k-block after k-block: every output's k order
+// stays 0..K-1 and f32 storage between blocks is exact.
+// ---------------------------------------------------------------------------
+
+const MR: i32 = 4;
+const NR: i32 = 8;
+
+/** Pack m rows of f32 A (row stride K) into MR-row panels (zero padded). */
+export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
+  const panels = (m + MR - 1) / MR;
+  for (let p = 0; p < panels; p++) {
+    for (let r = 0; r < MR; r++) {
+      const row = p * MR + r;
+      let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 2);
+      if (row < m) {
+        const s = a + ((<usize>row * <usize>K) << 2);
+        for (let k = 0; k < K; k++) {
+          store<f32>(d, load<f32>(s + (<usize>k << 2)));
+          d += <usize>(MR << 2);
+        }
+      } else {
+        for (let k = 0; k < K; k++) {
+          store<f32>(d, 0);
+          d += <usize>(MR << 2);
+        }
+      }
+    }
+  }
+}
+
+/** Pack f32 B [K][N] into NR-column panels (zero padded): panels [p0, p1). */
+export function gemmPackB(b: usize, K: i32, N: i32, dst: usize, p0: i32, p1: i32): void {
+  for (let p = p0; p < p1; p++) {
+    const j0 = p * NR;
+    const w = min(NR, N - j0);
+    for (let k = 0; k < K; k++) {
+      const d = dst + (((<usize>p * <usize>K + <usize>k) * <usize>NR) << 2);
+      const s = b + ((<usize>k * <usize>N + <usize>j0) << 2);
+      if (ASC_FEATURE_SIMD && w == 8) {
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+      } else {
+        for (let c = 0; c < NR; c++) store<f32>(d + (<usize>c << 2), c < w ? load<f32>(s + (<usize>c << 2)) : 0);
+      }
+    }
+  }
+}
+
+/** Fill the padded C (rows × ldc) with the bias row (bias 0: +0). */
+export function gemmInitC(cp: usize, rows: i32, ldc: i32, bias: usize, N: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const row = cp + ((<usize>i * <usize>ldc) << 2);
+    for (let j = 0; j < ldc; j++) store<f32>(row + (<usize>j << 2), bias != 0 && j < N ? load<f32>(bias + (<usize>j << 2)) : 0);
+  }
+}
+
+// One MR×NR tile over kc steps: c = c + a·b with an f32 multiply and an f32 add
+// (both IEEE RNE), k ascending.
+@inline
+function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    let c00 = v128.load(c), c01 = v128.load(c, 16);
+    let c10 = v128.load(c + ldc), c11 = v128.load(c + ldc, 16);
+    let c20 = v128.load(c + 2 * ldc), c21 = v128.load(c + 2 * ldc, 16);
+    let c30 = v128.load(c + 3 * ldc), c31 = v128.load(c + 3 * ldc, 16);
+    for (let k = 0; k < kc; k++) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(ap);
+      c00 = f32x4.add(c00, f32x4.mul(a, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a, b1));
+      ap += 16;
+      bp += 32;
+    }
+    v128.store(c, c00); v128.store(c, c01, 16);
+    v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+    v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+    v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+  } else {
+    for (let r = 0; r < MR; r++) {
+      const cr = c + <usize>r * ldc;
+      for (let q = 0; q < NR; q++) {
+        let s = load<f32>(cr + (<usize>q << 2));
+        let pa = ap + (<usize>r << 2);
+        let pb = bp + (<usize>q << 2);
+        for (let k = 0; k < kc; k++) {
+          s = s + load<f32>(pa) * load<f32>(pb);
+          pa += <usize>(MR << 2);
+          pb += <usize>(NR << 2);
+        }
+        store<f32>(cr + (<usize>q << 2), s);
+      }
+    }
+  }
+}
+
+// ---- bf16 accumulator: s = RNE_bf16(s + p) from f32 arithmetic ----
+//
+// t = fl32(s + p) is the f32 RNE sum. Rounding t to bf16 (16 fewer bits) gives
+// the correctly rounded exact sum except when t lies exactly halfway between two
+// bf16 values (low 16 bits 0x8000) while the exact sum does not (f32 rounded it
+// onto the tie): then the TwoSum error of the f32 add (exact) says on which side
+// the exact sum lies, and that side decides instead of the even rule. Away from
+// ties no bf16 rounding boundary lies between the exact sum and t (t is its f32
+// neighbour and every boundary is an f32 value). Overflow: bf16's threshold is
+// below f32's, and infinities/NaN pass through the bit rounding unchanged
+// (arithmetic NaNs here are canonical, low 16 bits 0, never a "tie").
+//
+// Separate multiplier (kind 2): p is itself a bf16 value; then the f32 sum of
+// two 8-bit significands is inexact only when their exponents differ by >= 16,
+// where t stays within 2^-15 relative of the larger operand (low 16 bits never
+// 0x8000): no tie fix is needed.
+
+@inline
+function bf16RneBits(b: u32): u32 {
+  return (b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000;
+}
+
+@inline
+function addBf16(s: f32, p: f32, fixTies: bool): f32 {
+  const t = s + p;
+  let b = reinterpret<u32>(t);
+  if (fixTies && (b & 0xffff) == 0x8000) {
+    const bp = t - s;
+    const err = (s - (t - bp)) + (p - bp);
+    if (err != 0) b = ((reinterpret<u32>(err) ^ b) >> 31) == 0 ? b + 1 : b - 1;
+  }
+  return reinterpret<f32>(bf16RneBits(b));
+}
+
+@inline
+function bf16RneVec(b: v128): v128 {
+  // b + 0x7fff + lsb, then clear the low 16 bits (shifts need no constant register)
+  const lsb = i32x4.shr_u(i32x4.shl(b, 15), 31);
+  const r = i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), lsb);
+  return i32x4.shl(i32x4.shr_u(r, 16), 16);
+}
+
+@inline
+function tieMask(t: v128): v128 {
+  return i32x4.eq(i32x4.shl(t, 16), i32x4.splat(0x80000000));
+}
+
+// Tie lanes of t = fl32(s + p) where the sum was inexact: rounding bit = "the
+// exact sum is farther from zero than t" instead of the lsb.
+@inline
+function bf16RneFixed(s: v128, p: v128, t: v128): v128 {
+  const bp = f32x4.sub(t, s);
+  const err = f32x4.add(f32x4.sub(s, f32x4.sub(t, bp)), f32x4.sub(p, bp));
+  const m = v128.andnot(tieMask(t), f32x4.eq(err, f32x4.splat(0)));
+  const lsb = i32x4.shr_u(i32x4.shl(t, 15), 31);
+  const up = i32x4.shr_u(v128.not(v128.xor(err, t)), 31);
+  const r = i32x4.add(i32x4.add(t, i32x4.splat(0x7fff)), v128.bitselect(up, lsb, m));
+  return i32x4.shl(i32x4.shr_u(r, 16), 16);
+}
+
+// One vector of 4 columns for the MR = 4 rows at a time (4 accumulators), twice
+// per tile. The tie test is OR-ed over the 4 sums of a step: one rarely taken
+// branch per k recomputes that step with the fix.
+@inline
+function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16: bool): void {
+  if (ASC_FEATURE_SIMD) {
+    for (let h: usize = 0; h < 32; h += 16) {
+      const cc = c + h;
+      let c0 = v128.load(cc), c1 = v128.load(cc + ldc), c2 = v128.load(cc + 2 * ldc), c3 = v128.load(cc + 3 * ldc);
+      let pa = ap;
+      let pb = bp + h;
+      for (let k = 0; k < kc; k++) {
+        const b = v128.load(pb);
+        let p0 = f32x4.mul(v128.load32_splat(pa), b);
+        let p1 = f32x4.mul(v128.load32_splat(pa, 4), b);
+        let p2 = f32x4.mul(v128.load32_splat(pa, 8), b);
+        let p3 = f32x4.mul(v128.load32_splat(pa, 12), b);
+        if (prodBf16) {
+          c0 = bf16RneVec(f32x4.add(c0, bf16RneVec(p0)));
+          c1 = bf16RneVec(f32x4.add(c1, bf16RneVec(p1)));
+          c2 = bf16RneVec(f32x4.add(c2, bf16RneVec(p2)));
+          c3 = bf16RneVec(f32x4.add(c3, bf16RneVec(p3)));
+        } else {
+          const t0 = f32x4.add(c0, p0), t1 = f32x4.add(c1, p1), t2 = f32x4.add(c2, p2), t3 = f32x4.add(c3, p3);
+          if (v128.any_true(v128.or(v128.or(tieMask(t0), tieMask(t1)), v128.or(tieMask(t2), tieMask(t3))))) {
+            c0 = bf16RneFixed(c0, p0, t0);
+            c1 = bf16RneFixed(c1, p1, t1);
+            c2 = bf16RneFixed(c2, p2, t2);
+            c3 = bf16RneFixed(c3, p3, t3);
+          } else {
+            c0 = bf16RneVec(t0);
+            c1 = bf16RneVec(t1);
+            c2 = bf16RneVec(t2);
+            c3 = bf16RneVec(t3);
+          }
+        }
+        pa += 16;
+        pb += 32;
+      }
+      v128.store(cc, c0); v128.store(cc + ldc, c1); v128.store(cc + 2 * ldc, c2); v128.store(cc + 3 * ldc, c3);
+    }
+  } else {
+    for (let r = 0; r < MR; r++) {
+      const cr = c + <usize>r * ldc;
+      for (let q = 0; q < NR; q++) {
+        let s = load<f32>(cr + (<usize>q << 2));
+        let pa = ap + (<usize>r << 2);
+        let pb = bp + (<usize>q << 2);
+        for (let k = 0; k < kc; k++) {
+          let p = load<f32>(pa) * load<f32>(pb);
+          if (prodBf16) p = reinterpret<f32>(bf16RneBits(reinterpret<u32>(p)));
+          s = addBf16(s, p, !prodBf16);
+          pa += <usize>(MR << 2);
+          pb += <usize>(NR << 2);
+        }
+        store<f32>(cr + (<usize>q << 2), s);
+      }
+    }
+  }
+}
+
+// kind 0: f32 accumulate; 1: bf16 accumulate; 2: bf16 accumulate of bf16-rounded products.
+@inline
+function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32, kind: i32): void {
+  const ldc = <usize>(nPanels * NR) << 2;
+  for (let kb = 0; kb < K; kb += kcBlock) {
+    const kc = min(kcBlock, K - kb);
+    for (let jb = 0; jb < nPanels; jb++) {
+      const bpan = bp + (((<usize>jb * <usize>K + <usize>kb) * <usize>NR) << 2);
+      for (let ib = 0; ib < mPanels; ib++) {
+        const apan = ap + (((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << 2);
+        const c = cp + <usize>(ib * MR) * ldc + (<usize>(jb * NR) << 2);
+        if (kind == 0) microF32(apan, bpan, c, ldc, kc);
+        else microBf16(apan, bpan, c, ldc, kc, kind == 2);
+      }
+    }
+  }
+}
+
+/** Columns per B panel and rows per A panel (the TypeScript side sizes buffers with them). */
+export function gemmPanelShape(): i32 {
+  return MR | (NR << 8);
+}
+
+/**
+ * Fast path over rows: C (padded, initialised with the bias) += A·B with the
+ * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products). a: m rows of
+ * f32 input values (stride K); bp: packed B; apScratch: room for the packed A.
+ */
+export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32): void {
+  gemmPackA(a, m, K, apScratch);
+  const mPanels = (m + MR - 1) / MR;
+  const nPanels = (N + NR - 1) / NR;
+  if (kind == 0) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 0);
+  else if (kind == 1) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 1);
+  else blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
+}
+
+/**
+ * Plain f32 SIMD GEMM with the same packing and blocking (the benchmark's
+ * speed limit for the emulator): c[M][N] = a[M][K]·b[K][N]. scratch: packed A,
+ * packed B and the padded C.
+ */
+export function gemmBaselineF32(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32, scratch: usize, kcBlock: i32): void {
+  const mPanels = (M + MR - 1) / MR;
+  const nPanels = (N + NR - 1) / NR;
+  const ap = scratch;
+  const bp = ap + ((<usize>mPanels * <usize>MR * <usize>K) << 2);
+  const cp = bp + ((<usize>nPanels * <usize>NR * <usize>K) << 2);
+  const ldc = nPanels * NR;
+  gemmPackA(a, M, K, ap);
+  gemmPackB(b, K, N, bp, 0, nPanels);
+  gemmInitC(cp, mPanels * MR, ldc, 0, N);
+  blocked(ap, bp, cp, mPanels, K, nPanels, kcBlock, 0);
+  for (let i = 0; i < M; i++) {
+    memory.copy(c + ((<usize>i * <usize>N) << 2), cp + ((<usize>i * <usize>ldc) << 2), <usize>N << 2);
+  }
+}
+
+/**
+ * dst[e] = table[code[e]] (the f32 value of every code, built with decodeF64):
+ * fast exact decode of 1- or 2-byte codes, written as f32 or (dstF64) f64.
+ */
+export function gemmDecodeTable(codes: usize, n: i32, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
+  for (let e = 0; e < n; e++) {
+    const c = codeBytes == 1 ? <usize>load<u8>(codes + <usize>e) : <usize>load<u16>(codes + (<usize>e << 1));
+    const v = load<f32>(table + (c << 2));
+    if (dstF64 != 0) store<f64>(dst + (<usize>e << 3), <f64>v);
+    else store<f32>(dst + (<usize>e << 2), v);
+  }
+}

@@ -309,6 +309,18 @@ export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
   // t is normal here: sums of subnormals are exact
   const sig = (bits & 0xFFFFFFFFFFFFF) | (<u64>1 << 52);
   const towardsZero = (err < 0) != neg; // err shrinks |t|
+  if (s.mode == SR) {
+    // Stochastic rounding reads the top rbits of the discarded part, up to
+    // mbits + rbits <= 23 + 32 bits below the leading bit: more than t's 53.
+    // Widen by 11 bits of the exact err (|err| <= 2^10 units): truncating the
+    // magnitude at 2^-63 relative changes no bit SR reads, and leaves an
+    // exactly-representable sum exact.
+    const e2w = E - 1075 - 11;
+    const k1 = (-e2w) >> 1; // two exact power-of-two scalings: 2^-e2w alone may overflow
+    const errU = Math.abs(err) * pow2(k1) * pow2(-e2w - k1);
+    const sigW = towardsZero ? (sig << 11) - <u64>Math.ceil(errU) : (sig << 11) + <u64>Math.floor(errU);
+    return encodeExact(neg, sigW, e2w, s, idx);
+  }
   const sig4 = towardsZero ? (sig << 2) - 1 : (sig << 2) + 1;
   return encodeExact(neg, sig4, E - 1075 - 2, s, idx);
 }

@@ -1,4 +1,137 @@
+/**
+ * `hwsim matmul A.npy B.npy OUT.npy`: y = A·B (+ bias) through an emulated
+ * MAC/GEMM datapath. Float formats run the float datapath (src/datapath/gemm.ts);
+ * integer formats (or --requant) go to the integer GEMM (matmul-int.ts).
+ */
 import type { Command } from "commander";
+import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
+import { parseFormat } from "../../formats/descriptor.js";
+import { writeNpy } from "../../io/npy.js";
+import { parseInteger } from "../options.js";
+import { readFloatNpy, checkWritable } from "./formats.js";
+import { parseGemmDatapath, gemmAsync } from "../../datapath/gemm.js";
+import { defaultThreads } from "../../datapath/gemm-worker.js";
+import { intMatmulCommand } from "./matmul-int.js";
 
-export function registerMatmulCommands(_program: Command, _ctx: CliContext): void {}
+interface MatmulFlags {
+  in?: string;
+  inB?: string;
+  product?: string;
+  acc?: string;
+  order: string;
+  fma?: boolean;
+  out?: string;
+  rounding?: string;
+  accRounding?: string;
+  outRounding?: string;
+  seed?: string;
+  randomBits?: string;
+  bias?: string;
+  threads?: string;
+  force?: boolean;
+  requant?: string;
+  [k: string]: unknown;
+}
+
+const ORDER_HELP = `accumulation order (default sequential):
+  sequential   s = bias; s = round(s + p_k) for k = 0..K-1
+  pairwise     balanced tree: adjacent pairs (p0+p1), (p2+p3), ... level by
+               level, each sum rounded; an odd last element moves up unchanged;
+               then s = round(tree + bias)
+  chunked:C    sequential over each chunk of C products starting from 0, then
+               s = bias; s = round(s + chunk) over the chunk sums in order
+  promote:N    N products at a time summed in the accumulator format from 0,
+               each partial added into an fp32 accumulator (RNE) that starts at
+               the fp32 bias; the result is the fp32 accumulator (Hopper FP8 /
+               DeepSeek-V3 scheme)`;
+
+function isIntegerName(name: string | undefined): boolean {
+  if (name === undefined) return false;
+  if (/^u?int\d+$/i.test(name.trim())) return true;
+  try {
+    return parseFormat(name).kind === "int";
+  } catch {
+    return false;
+  }
+}
+
+function shapeText(s: number[]): string {
+  return `[${s.join(", ")}]`;
+}
+
+async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath: string): Promise<void> {
+  if (o.in === undefined) throw new InputError("--in <format> is required (input format of A and B)");
+  if (o.acc === undefined) throw new InputError("--acc <format> is required (accumulator format)");
+  if (o.out === undefined) throw new InputError("--out <format> is required (output format)");
+  for (const f of ["scale", "scales", "zeroPoint", "aZeroPoint", "bZeroPoint", "accOverflow", "singleRounding"]) {
+    if (o[f] !== undefined) throw new InputError(`--${f.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} applies to integer matmul only`);
+  }
+  const dp = parseGemmDatapath({
+    in: o.in, inB: o.inB, product: o.product, acc: o.acc, order: o.order, fma: o.fma === true, out: o.out,
+    rounding: o.rounding, accRounding: o.accRounding, outRounding: o.outRounding,
+    seed: o.seed, randomBits: o.randomBits === undefined ? undefined : parseInteger(o.randomBits, "--random-bits"),
+  });
+  const sr = [dp.inputRounding, dp.accRounding, dp.outRounding].some((r) => r?.rounding === "sr");
+  if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw new InputError("--seed and --random-bits apply to stochastic rounding (sr) only");
+  const threads = o.threads === undefined ? defaultThreads() : parseInteger(o.threads, "--threads");
+  if (threads < 1) throw new InputError(`--threads: ${threads}: expected at least 1`);
+  checkWritable(outPath, o.force, aPath, bPath, ...(o.bias ? [o.bias] : []));
+
+  const A = readFloatNpy(aPath);
+  if (A.shape.length !== 2) throw new InputError(`${aPath}: shape ${shapeText(A.shape)}: A must be a 2-D matrix [M, K]`);
+  const B = readFloatNpy(bPath);
+  if (B.shape.length !== 2) throw new InputError(`${bPath}: shape ${shapeText(B.shape)}: B must be a 2-D matrix [K, N]`);
+  const [M, K] = A.shape;
+  const [K2, N] = B.shape;
+  if (K2 !== K) throw new InputError(`${bPath}: shape ${shapeText(B.shape)} does not match ${aPath} shape ${shapeText(A.shape)}: B must have ${K} rows`);
+  let bias: Float32Array | Float64Array | undefined;
+  if (o.bias !== undefined) {
+    const b = readFloatNpy(o.bias);
+    const ok = (b.shape.length === 1 && b.shape[0] === N) || (b.shape.length === 2 && b.shape[0] === 1 && b.shape[1] === N);
+    if (!ok) throw new InputError(`${o.bias}: shape ${shapeText(b.shape)}: the bias must have N = ${N} elements (B is ${shapeText(B.shape)})`);
+    bias = b.data;
+  }
+  const y = await gemmAsync(A.data, B.data, M, K, N, dp, bias, { threads, output: "float32" });
+  writeNpy(outPath, { dtype: "float32", shape: [M, N], data: y as Float32Array }, { overwrite: o.force });
+}
+
+export function registerMatmulCommands(program: Command, ctx: CliContext): void {
+  program
+    .command("matmul")
+    .description("y = A·B (+ bias) through an emulated MAC/GEMM datapath (float formats; integer formats use the integer GEMM)")
+    .argument("<A>", "A.npy: [M, K] float32/float64 values")
+    .argument("<B>", "B.npy: [K, N] float32/float64 values")
+    .argument("<OUT>", "OUT.npy: [M, N] float32 output values")
+    .option("--in <format>", "input format of A (and of B unless --in-b); integer formats select the integer GEMM")
+    .option("--in-b <format>", "input format of B (default: --in)")
+    .option("--product <format>", "product format, or 'exact' (default: exact with --fma, the accumulator format without)")
+    .option("--acc <format>", "accumulator format (float; int32 for integer inputs)")
+    .option("--order <order>", ORDER_HELP, "sequential")
+    .option("--fma", "fused multiply-add: the product enters the adder exactly (unless --product is given)")
+    .option("--out <format>", "output format (values are written as float32)")
+    .option("--rounding <mode>", "default rounding of inputs, accumulator and output: rne | rna | rtz | rup | rdown | rto | sr")
+    .option("--acc-rounding <mode>", "rounding of every accumulation (and of the product when it is rounded)")
+    .option("--out-rounding <mode>", "rounding of the output")
+    .option("--seed <n>", "stochastic rounding seed (every sr rounding site; element counters depend on (i, j, k) only)")
+    .option("--random-bits <k>", "stochastic rounding: random bits compared with the discarded bits (1..32, default 32)")
+    .option("--bias <file>", "bias.npy: [N] values added to every row (rounded once to the accumulator; fp32 for promote)")
+    .option("--threads <n>", "worker threads (default: the available cores); results do not depend on it")
+    .option("-f, --force", "overwrite OUT if it exists")
+    // integer GEMM (matmul-int.ts)
+    .option("--requant <kind>", "integer GEMM: requantisation float | fixedpoint")
+    .option("--scale <s>", "integer GEMM: requantisation scale (per tensor)")
+    .option("--scales <file>", "integer GEMM: per-column requantisation scales (.npy)")
+    .option("--zero-point <z>", "integer GEMM: output zero point")
+    .option("--a-zero-point <z>", "integer GEMM: zero point of A")
+    .option("--b-zero-point <z>", "integer GEMM: zero point of B (number or per-column .npy)")
+    .option("--acc-overflow <policy>", "integer GEMM: int32 accumulator overflow wrap | saturate")
+    .option("--single-rounding", "integer GEMM: fixedpoint requantisation with a single rounding")
+    .action(async (aPath: string, bPath: string, outPath: string, o: MatmulFlags) => {
+      if (o.requant !== undefined || isIntegerName(o.in) || isIntegerName(o.inB) || isIntegerName(o.acc)) {
+        await intMatmulCommand(o, aPath, bPath, outPath, ctx);
+        return;
+      }
+      await floatMatmul(o, aPath, bPath, outPath);
+    });
+}

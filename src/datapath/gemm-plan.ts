@@ -1,0 +1,389 @@
+/**
+ * How a GEMM runs: input rounding, fast-path selection, B packing, and the
+ * kernel calls ("jobs", see gemm-worker.ts) that compute rows of the output.
+ * Every fast path gives the generic kernel's bits; the choice depends on the
+ * datapath and, for some, on the exponent range of the rounded inputs.
+ */
+import { InputError } from "../errors.js";
+import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
+import { type Spec, makeSpec, specBytes } from "../formats/spec.js";
+import { fastPathParams, codeBytes } from "../formats/cast.js";
+import type { WasmRuntime } from "../wasm/runtime.js";
+import type { KernelJob, JobArg } from "./gemm-worker.js";
+import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
+
+// ---------------------------------------------------------------------------
+// Kernels (assembly/gemm.ts and the cast fast path of assembly/cast.ts)
+// ---------------------------------------------------------------------------
+
+/** Kernels called directly from this module (jobs call the others by name). */
+interface GemmKernels {
+  gemmF32Range(p: number, n: number, out: number): void;
+  gemmPackB(b: number, K: number, N: number, dst: number, p0: number, p1: number): void;
+  gemmPanelShape(): number;
+  decodeToF32Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
+}
+
+function kernels(rt: WasmRuntime): GemmKernels {
+  return rt.k as unknown as GemmKernels;
+}
+
+/** k-block of the blocked kernels (f32 A panel 4×256 and B panel 256×8 stay in L1). */
+const KC = 256;
+
+// ---------------------------------------------------------------------------
+// Input rounding
+// ---------------------------------------------------------------------------
+
+const decodeTables = new Map<string, Float32Array>();
+
+/** f32 value of every code of a ≤ 16-bit format, decoded by the one decoder (decodeF64). */
+function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
+  const key = `${rt.flavour}:${JSON.stringify(spec.format)}`;
+  let t = decodeTables.get(key);
+  if (t) return t;
+  const n = 2 ** (codeBytes(spec.format) * 8);
+  t = rt.scoped(() => {
+    const codes = new Uint32Array(n).map((_, i) => i);
+    const src = rt.put(codes);
+    const dst = rt.alloc(n * 4);
+    const sp = rt.put(specBytes(makeSpec(spec.format, {})));
+    kernels(rt).decodeToF32Array(src, dst, n, sp, 4);
+    return rt.f32(dst, n).slice();
+  });
+  decodeTables.set(key, t);
+  return t;
+}
+
+/**
+ * Round x (global element index idx0 + e) into the spec's format, writing the
+ * represented values as f32 into WASM scratch (exact: every format here fits
+ * f32); returns their address. Call inside rt.scoped. Same kernel calls as the
+ * jobs make (roundCalls).
+ */
+function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
+  const r = rounderFor(rt, spec, x instanceof Float32Array ? "f32" : "f64");
+  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.alloc(CHUNK * 4)];
+  for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, 2, 3, idx0)) {
+    (rt.k[c.fn] as (...a: unknown[]) => void)(...c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
+  }
+  return ptr[1];
+}
+
+/**
+ * Large one-off kernel work is cut into calls of CHUNK elements: the engine
+ * starts every WASM function in its baseline tier and only later calls get the
+ * optimised code, so one huge first call would run unoptimised throughout.
+ */
+const CHUNK = 1 << 16;
+function inChunks(n: number, fn: (offset: number, count: number) => void): void {
+  for (let e = 0; e < n; e += CHUNK) fn(e, Math.min(CHUNK, n - e));
+}
+
+/** Exponent range of n f32 values at p (inside rt.scoped). */
+function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
+  const o = rt.alloc(12);
+  rt.i32(o, 3).set([-1000, 1000, 0]);
+  inChunks(n, (e, m) => kernels(rt).gemmF32Range(p + e * 4, m, o));
+  const r = rt.i32(o, 3);
+  return { hi: r[0], lo: r[1], nonFinite: r[2] !== 0 };
+}
+
+// ---------------------------------------------------------------------------
+// Path selection
+// ---------------------------------------------------------------------------
+
+export type GemmPath = "fp32-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "generic";
+
+function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
+  return f.ebits === ref.ebits && f.mbits === ref.mbits && f.bias === ref.bias && f.signed === ref.signed && f.zero === ref.zero &&
+    f.subnormals === ref.subnormals && f.inf === ref.inf && f.nan === ref.nan;
+}
+
+/** A rounding site the native f32 operations reproduce: IEEE overflow, RNE, no flushing. */
+function isNativeRne(s: Spec, ref: FloatFormat): boolean {
+  return s.format.kind === "float" && sameFloat(s.format, ref) && s.rounding === "rne" && s.overflow === "ieee" && s.ftz === "none";
+}
+
+/** Every product of a value of A by a value of B is exact in f32 (so an f32 multiply is exact). */
+function productsExactInF32(dp: GemmDatapath, ra: ExpRange, rb: ExpRange): boolean {
+  if (dp.inA.mbits + 1 + dp.inB.mbits + 1 > 24) return false;
+  if (ra.hi === -1000 || rb.hi === -1000) return true; // a factor is always zero
+  return ra.hi + rb.hi + 1 <= 127 && ra.lo + rb.lo >= -149;
+}
+
+function choosePath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
+  if (dp.order.kind !== "sequential" || ra.nonFinite || rb.nonFinite) return "generic";
+  const exact = productsExactInF32(dp, ra, rb);
+  const prodF32 = s.prod !== null && isNativeRne(s.prod, FP32); // f32 multiply = the fp32 product rounding
+  const prodExact = s.prod === null && exact;
+  if (isNativeRne(s.acc, FP32)) return prodF32 || prodExact ? "fp32-fast" : "generic";
+  if (isNativeRne(s.acc, PRESETS.bfloat16)) {
+    if (prodF32 || prodExact) return "bf16-fast";
+    if (s.prod !== null && isNativeRne(s.prod, PRESETS.bfloat16) && exact) return "bf16-fast-bf16-product";
+  }
+  return "generic";
+}
+
+/**
+ * The fp32 fast path without looking at the data: the formats alone make every
+ * product exact in f32, or the product is rounded to fp32 (what an f32 multiply
+ * does). Non-finite inputs need no special care there: f32 arithmetic on
+ * infinities and NaN gives what the generic kernel's IEEE encodings give, and
+ * NaNs are written as the canonical NaN at the output on both paths.
+ */
+function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
+  if (dp.order.kind !== "sequential" || !isNativeRne(s.acc, FP32)) return false;
+  if (s.prod !== null) return isNativeRne(s.prod, FP32);
+  return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
+}
+
+const KIND: Record<Exclude<GemmPath, "generic">, number> = { "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2 };
+
+// ---------------------------------------------------------------------------
+// Jobs
+// ---------------------------------------------------------------------------
+
+/** Row chunks of one job: small first calls so the engine tiers the kernel up early, then 64 rows. */
+function rowChunks(m: number, first: number, max: number): [number, number][] {
+  const r: [number, number][] = [];
+  let size = first;
+  for (let i = 0; i < m; ) {
+    const n = Math.min(size, m - i);
+    r.push([i, n]);
+    i += n;
+    size = Math.min(max, size * 2);
+  }
+  return r;
+}
+
+type FastParams = NonNullable<ReturnType<typeof fastPathParams>>;
+
+/** How a job rounds values: cast.ts's SIMD RNE encoder plus a decode table, or the generic encoder. */
+type Rounder =
+  | { kind: "fast"; params: FastParams; table: Float32Array; codeBytes: number }
+  | { kind: "generic"; spec: Uint8Array };
+
+function rounderFor(rt: WasmRuntime, spec: Spec, source: "f32" | "f64"): Rounder {
+  const params = source === "f32" ? fastPathParams(spec) : null;
+  const cb = codeBytes(spec.format);
+  if (params && cb <= 2) return { kind: "fast", params, table: decodeTable(rt, spec), codeBytes: cb };
+  return { kind: "generic", spec: specBytes(spec) };
+}
+
+export interface Prepared {
+  M: number;
+  K: number;
+  N: number;
+  path: GemmPath;
+  /**
+   * A: rounded f32 values, or (fp32 fast path) the caller's values, rounded
+   * inside each job so that worker threads share the work
+   */
+  a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: Rounder; idx0: number };
+  /** fast paths: packed B; generic: B transposed as f64 */
+  bData: Float32Array | Float64Array;
+  bias: Float32Array | null;
+  specs: GemmSpecs;
+  dp: GemmDatapath;
+  W: number;
+  panel: { mr: number; nr: number };
+  /** output rounding of the fast paths (RNE into a ≤ 16-bit format goes through the SIMD encoder) */
+  out: Rounder;
+}
+
+function checkShapes(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, bias?: ArrayLike<number>): void {
+  for (const [v, n] of [[M, "M"], [K, "K"], [N, "N"]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`gemm: ${n} = ${v} is not a non-negative integer`);
+  }
+  if (a.length !== M * K) throw new InputError(`gemm: A has ${a.length} elements, expected M·K = ${M}·${K}`);
+  if (b.length !== K * N) throw new InputError(`gemm: B has ${b.length} elements, expected K·N = ${K}·${N}`);
+  if (bias && bias.length !== N) throw new InputError(`gemm: bias has ${bias.length} elements, expected N = ${N}`);
+}
+
+/**
+ * Round the inputs and bias, choose the path and lay B out for it.
+ * forceGeneric: use the generic kernel whatever the datapath (tests, benchmarks);
+ * shared: buffers that jobs on worker threads read go into SharedArrayBuffers.
+ */
+export function prepare(
+  rt: WasmRuntime, a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
+  dp: GemmDatapath, bias: Float32Array | Float64Array | undefined, forceGeneric: boolean, shared: boolean,
+): Prepared {
+  checkShapes(a, b, M, K, N, bias);
+  const specs = gemmSpecs(dp);
+  const W = 3 * K + 1;
+  const inBase = M * N * W;
+  const shape = kernels(rt).gemmPanelShape();
+  const panel = { mr: shape & 0xff, nr: (shape >> 8) & 0xff };
+  const byFormats = !forceGeneric && fp32FastByFormats(dp, specs);
+  return rt.scoped(() => {
+    let pa = 0;
+    let A: Prepared["a"];
+    if (byFormats) {
+      const raw = shared ? sharedCopy(a) : a;
+      A = { raw, rounder: rounderFor(rt, specs.inA, a instanceof Float32Array ? "f32" : "f64"), idx0: inBase };
+    } else {
+      pa = roundInto(rt, a, specs.inA, inBase);
+      const qa = alloc32(M * K, shared);
+      qa.set(rt.f32(pa, M * K));
+      A = { rounded: qa };
+    }
+    const pb = roundInto(rt, b, specs.inB, inBase + M * K);
+    let qbias: Float32Array | null = null;
+    if (bias) qbias = rt.f32(roundInto(rt, bias, specs.bias, inBase + M * K + K * N), N).slice();
+    let path: GemmPath;
+    if (forceGeneric) path = "generic";
+    else if (byFormats) path = "fp32-fast";
+    else path = choosePath(dp, specs, expRange(rt, pa, M * K), expRange(rt, pb, K * N));
+    let bData: Float32Array | Float64Array;
+    if (path === "generic") {
+      const qb = rt.f32(pb, K * N);
+      bData = alloc64(N * K, shared);
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bData[j * K + k] = qb[k * N + j];
+    } else {
+      bData = alloc32(Math.ceil(N / panel.nr) * panel.nr * K, shared);
+      const dst = rt.alloc(bData.length * 4);
+      const panels = Math.ceil(N / panel.nr);
+      const step = Math.max(1, Math.floor(CHUNK / Math.max(1, K * panel.nr)));
+      for (let q = 0; q < panels; q += step) kernels(rt).gemmPackB(pb, K, N, dst, q, Math.min(panels, q + step));
+      bData.set(rt.f32(dst, bData.length));
+    }
+    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: rounderFor(rt, specs.out, "f32") };
+  });
+}
+
+function sharedCopy(x: Float32Array | Float64Array): Float32Array | Float64Array {
+  const c = x instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(x.byteLength)) : new Float64Array(new SharedArrayBuffer(x.byteLength));
+  c.set(x);
+  return c;
+}
+
+function alloc32(n: number, shared: boolean): Float32Array {
+  return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+}
+function alloc64(n: number, shared: boolean): Float64Array {
+  return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
+}
+
+/** Rounded A rows [r0, r1) as f64 (generic kernel). */
+function roundedRows64(p: Prepared, r0: number, r1: number): Float64Array {
+  if (!("rounded" in p.a)) throw new Error("gemm: the generic kernel needs rounded inputs");
+  return Float64Array.from(p.a.rounded.subarray(r0 * p.K, r1 * p.K));
+}
+
+/**
+ * Calls that round n values at src (f32 or f64) into dst (f32 values) with a
+ * rounder whose buffers are `table` (decode table or spec) and `codes` (CHUNK
+ * codes of scratch); idx0: the element counter of the first value.
+ */
+function roundCalls(r: Rounder, src: { buf: number; off?: number }, srcF64: boolean, dst: { buf: number; off?: number }, n: number, table: number, codes: number, idx0: number): KernelJob["calls"] {
+  const calls: KernelJob["calls"] = [];
+  const at = (x: { buf: number; off?: number }, bytes: number): JobArg => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
+  const inB = srcF64 ? 8 : 4;
+  if (r.kind === "fast") {
+    calls.push({ fn: "fastSetup", args: r.params });
+    for (let e = 0; e < n; e += CHUNK) {
+      const m = Math.min(CHUNK, n - e);
+      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: codes }, m, r.codeBytes] });
+      calls.push({ fn: "gemmDecodeTable", args: [{ buf: codes }, m, r.codeBytes, { buf: table }, at(dst, e * 4), 0] });
+    }
+  } else {
+    for (let e = 0; e < n; e += CHUNK) {
+      const m = Math.min(CHUNK, n - e);
+      calls.push({ fn: "gemmQuantizeToF32", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m, { buf: table }, BigInt(idx0 + e)] });
+    }
+  }
+  return calls;
+}
+
+function rounderTable(r: Rounder): Uint8Array | Float32Array {
+  return r.kind === "fast" ? r.table : r.spec;
+}
+
+/** The kernel calls computing output rows [r0, r1) into a result buffer of f32 or f64 values (generic: f64). */
+export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): KernelJob {
+  const { K, N, W } = p;
+  const m = r1 - r0;
+  const calls: KernelJob["calls"] = [];
+  const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  if (p.path === "generic") {
+    const s = p.specs;
+    const bufs = [
+      { bytes: m * K * 8, data: roundedRows64(p, r0, r1) }, // 0 A rows (f64)
+      { bytes: p.bData.byteLength, data: p.bData }, // 1 B transposed (f64)
+      { bytes: N * 8, data: p.bias ? Float64Array.from(p.bias) : undefined }, // 2 bias
+      { bytes: 88, data: s.prod ? specBytes(s.prod) : undefined }, // 3
+      { bytes: 88, data: specBytes(s.acc) }, // 4
+      { bytes: 88, data: specBytes(s.prom) }, // 5
+      { bytes: 88, data: specBytes(s.out) }, // 6
+      { bytes: K * 8 }, // 7 pairwise scratch
+      { bytes: m * N * 8 }, // 8 result (f64)
+    ];
+    const o = p.dp.order;
+    const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
+    for (const [i, n] of rowChunks(m, 1, 16)) {
+      calls.push({
+        fn: "gemmGeneric",
+        args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, ORDER_CODE[o.kind], param, s.prod ? ref(3) : 0, ref(4), ref(5), ref(6), ref(7)],
+      });
+    }
+    return { bufs, calls, result: 8 };
+  }
+  const { mr, nr } = p.panel;
+  const ldc = Math.ceil(N / nr) * nr;
+  const mPad = Math.ceil(m / mr) * mr;
+  const maxRows = 64;
+  // fp32 output of f32 (or bf16) accumulator values: the value itself
+  const outIdentity = isNativeRne(p.specs.out, FP32);
+  const out = p.out;
+  const cb = out.kind === "fast" ? out.codeBytes : 1;
+  const A = p.a;
+  const rawA = "raw" in A ? A : null;
+  const aRows = rawA ? rawA.raw.subarray(r0 * K, r1 * K) : (A as { rounded: Float32Array }).rounded.subarray(r0 * K, r1 * K);
+  const bufs = [
+    { bytes: aRows.byteLength, data: aRows }, // 0 A rows (rounded f32, or the caller's values)
+    { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B
+    { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
+    { bytes: mPad * ldc * 4 }, // 3 padded C
+    { bytes: maxRows * K * 4 }, // 4 packed A of one chunk
+    { bytes: m * N * (outF64 ? 8 : 4) }, // 5 result
+    { bytes: CHUNK * 4 }, // 6 codes scratch
+    { bytes: rounderTable(out).byteLength, data: rounderTable(out) }, // 7 output decode table or spec
+    { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
+    { bytes: rawA ? rounderTable(rawA.rounder).byteLength : 0, data: rawA ? rounderTable(rawA.rounder) : undefined }, // 9 input table or spec
+  ];
+  const aBuf = rawA ? 8 : 0;
+  if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, 9, 6, rawA.idx0 + r0 * K));
+  const initRows = Math.max(1, Math.floor(CHUNK / ldc));
+  for (let i = 0; i < mPad; i += initRows) {
+    calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
+  }
+  for (const [i, n] of rowChunks(m, mr, maxRows)) {
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path]] });
+  }
+  const rowsPerCall = Math.max(1, Math.floor(CHUNK / Math.max(1, ldc)));
+  for (let i = 0; i < m; i += rowsPerCall) {
+    const n = Math.min(rowsPerCall, m - i);
+    const dst = ref(5, i * N * (outF64 ? 8 : 4));
+    if (!outIdentity && out.kind === "fast") {
+      // RNE output through the SIMD encoder of assembly/cast.ts (row by row: C is padded) and the decode table
+      calls.push({ fn: "fastSetup", args: out.params });
+      for (let r = 0; r < n; r++) calls.push({ fn: "encodeF32Fast", args: [ref(3, (i + r) * ldc * 4), ref(6, r * N * cb), N, cb] });
+      calls.push({ fn: "gemmDecodeTable", args: [ref(6), n * N, cb, ref(7), dst, outF64 ? 1 : 0] });
+    } else {
+      calls.push({ fn: "gemmOutput", args: [ref(3, i * ldc * 4), ldc, n, N, dst, outF64 ? 1 : 0, outIdentity ? 0 : ref(7), BigInt((r0 + i) * N), BigInt(W), BigInt(3 * K)] });
+    }
+  }
+  return { bufs, calls, result: 5 };
+}
+
+/** A job's result bytes as values of the requested dtype (the generic kernel writes f64). */
+export function resultArray(p: Prepared, bytes: Uint8Array, f64: boolean): Float32Array | Float64Array {
+  if (p.path === "generic") {
+    const v = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+    return f64 ? v : Float32Array.from(v);
+  }
+  return f64 ? new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8) : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+

@@ -1,0 +1,179 @@
+/**
+ * Runs "jobs" — a list of WASM kernel calls over buffers — on the calling
+ * thread or on worker_threads, each worker with its own instance of the same
+ * compiled module. The GEMM splits rows of A into one job per worker; because
+ * every job is the same kernel calls on the same bytes (and stochastic-rounding
+ * indices depend only on global (i, j, k)), results are identical for any
+ * number of threads.
+ *
+ * The runner is one JavaScript source string, used both by the workers (which
+ * cannot load TypeScript) and, through `new Function`, by the calling thread:
+ * there is a single implementation of job execution.
+ */
+import { Worker } from "node:worker_threads";
+import { readFileSync, existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import os from "node:os";
+import type { WasmRuntime, Flavour } from "../wasm/runtime.js";
+
+/** A kernel argument: a number, a BigInt (i64 parameters) or a pointer into job buffer `buf` (+ `off` bytes). */
+export type JobArg = number | bigint | { buf: number; off?: number };
+
+export interface JobBuffer {
+  /** bytes of the buffer (allocated 64-byte aligned, in order) */
+  bytes: number;
+  /** initial contents (copied in); absent: uninitialised scratch */
+  data?: ArrayBufferView;
+}
+
+export interface KernelJob {
+  bufs: JobBuffer[];
+  calls: { fn: string; args: JobArg[] }[];
+  /** index of the buffer whose bytes are returned */
+  result: number;
+}
+
+const RUNNER_SRC = `
+function runJob(k, alloc, job) {
+  const ptr = job.bufs.map((b) => alloc(b.bytes));
+  const u8 = new Uint8Array(k.memory.buffer);
+  job.bufs.forEach((b, i) => {
+    if (b.data) u8.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), ptr[i]);
+  });
+  for (const c of job.calls) {
+    const args = c.args.map((a) => (typeof a === "object" ? ptr[a.buf] + (a.off || 0) : a));
+    k[c.fn](...args);
+  }
+  return new Uint8Array(k.memory.buffer, ptr[job.result], job.bufs[job.result].bytes).slice();
+}
+`;
+
+const WORKER_SRC = `
+const { parentPort, workerData } = require("node:worker_threads");
+const inst = new WebAssembly.Instance(workerData.module, {
+  env: { abort: (m, f, line, col) => { throw new Error("wasm abort at " + line + ":" + col); }, seed: () => 0 },
+});
+const k = inst.exports;
+const base = (k.scratchBase() + 63) & ~63;
+${RUNNER_SRC}
+parentPort.on("message", (job) => {
+  try {
+    let top = base;
+    const alloc = (bytes) => {
+      const p = top;
+      top += (bytes + 63) & ~63;
+      const have = k.memory.buffer.byteLength;
+      if (top > have) k.memory.grow(Math.ceil((top - have) / 65536));
+      return p;
+    };
+    const r = runJob(k, alloc, job);
+    parentPort.postMessage({ ok: true, result: r }, [r.buffer]);
+  } catch (e) {
+    parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) });
+  }
+});
+`;
+
+type Runner = (k: unknown, alloc: (bytes: number) => number, job: KernelJob) => Uint8Array;
+const runJobImpl = new Function(`${RUNNER_SRC}; return runJob;`)() as Runner;
+
+/** Run a job on the calling thread with the shared runtime (scratch released afterwards). */
+export function runJobHere(rt: WasmRuntime, job: KernelJob): Uint8Array {
+  return rt.scoped(() => runJobImpl(rt.k, (bytes) => rt.alloc(bytes), job));
+}
+
+const modules = new Map<Flavour, WebAssembly.Module>();
+
+/** The compiled module of the runtime's flavour (same build as the calling thread). */
+function wasmModule(flavour: Flavour): WebAssembly.Module {
+  let m = modules.get(flavour);
+  if (m) return m;
+  const file = flavour === "simd" ? "hwsim.wasm" : "hwsim-scalar.wasm";
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/datapath (vitest) or dist/src/datapath (built CLI)
+  const path = ["../..", "../../.."].map((up) => join(here, up, "build", file)).find((p) => existsSync(p));
+  if (!path) throw new Error(`build/${file} is missing: run 'npm run build'`);
+  m = new WebAssembly.Module(readFileSync(path));
+  modules.set(flavour, m);
+  return m;
+}
+
+/** Worker threads to use by default: the available cores. */
+export function defaultThreads(): number {
+  return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+}
+
+interface PooledWorker {
+  worker: Worker;
+  /** jobs run one after another on a worker: the tail of its queue */
+  queue: Promise<unknown>;
+  pending: number;
+}
+
+/**
+ * Workers are kept between calls (a model calls the GEMM many times) and
+ * unref'd while idle, so an idle pool never keeps the process alive.
+ */
+const pools = new Map<Flavour, PooledWorker[]>();
+
+function poolWorker(flavour: Flavour, i: number): PooledWorker {
+  let pool = pools.get(flavour);
+  if (!pool) pools.set(flavour, (pool = []));
+  while (pool.length <= i) {
+    const worker = new Worker(WORKER_SRC, { eval: true, workerData: { module: wasmModule(flavour) } });
+    worker.unref();
+    const pw: PooledWorker = { worker, queue: Promise.resolve(), pending: 0 };
+    const list = pool;
+    worker.on("error", () => {
+      const at = list.indexOf(pw);
+      if (at >= 0) list.splice(at, 1);
+    });
+    pool.push(pw);
+  }
+  return pool[i];
+}
+
+function runOn(pw: PooledWorker, job: KernelJob): Promise<Uint8Array> {
+  const run = () =>
+    new Promise<Uint8Array>((resolve, reject) => {
+      const w = pw.worker;
+      const onError = (e: Error) => {
+        w.off("message", onMessage);
+        reject(e);
+      };
+      const onMessage = (msg: { ok: boolean; result?: Uint8Array; error?: string }) => {
+        w.off("error", onError);
+        if (msg.ok && msg.result) resolve(msg.result);
+        else reject(new Error(`gemm worker: ${msg.error}`));
+      };
+      w.once("message", onMessage);
+      w.once("error", onError);
+      w.postMessage(job);
+    });
+  // post at once when the worker is idle: a caller that then computes on its
+  // own thread synchronously must not hold the job back until it is done
+  const result = pw.pending === 0 ? run() : pw.queue.then(run, run);
+  pw.pending++;
+  pw.worker.ref();
+  pw.queue = result
+    .finally(() => {
+      if (--pw.pending === 0) pw.worker.unref();
+    })
+    .catch(() => undefined); // the caller gets the error through `result`
+  return result;
+}
+
+/** Boot n pooled workers now (they start while the caller prepares the jobs). */
+export function startWorkers(flavour: Flavour, n: number): void {
+  if (n > 0) poolWorker(flavour, n - 1);
+}
+
+/**
+ * Run the jobs, one per worker thread, concurrently. Job buffers backed by a
+ * SharedArrayBuffer are shared; others are copied (pass compact views: a view
+ * clones its whole underlying buffer).
+ */
+export async function runJobsInWorkers(flavour: Flavour, jobs: KernelJob[]): Promise<Uint8Array[]> {
+  return Promise.all(jobs.map((job, w) => runOn(poolWorker(flavour, w), job)));
+}

@@ -1,0 +1,124 @@
+/**
+ * Floating-point MAC / GEMM datapath:  y_ij = Σ_k a_ik · b_kj (+ bias_j),
+ * emulated bit for bit (the contract is DESIGN.md "MAC / GEMM datapath").
+ *
+ * A datapath is { inA, inB, product, acc, accRounding, order, fma, out,
+ * outRounding, inputRounding } (gemm-datapath.ts):
+ *  - inputs: A and B are rounded once to inA / inB with the input rounding;
+ *  - product: with `fma` exact unless a product format is given; without `fma`
+ *    rounded once to the product format, default the accumulator format. The
+ *    product is rounded with the accumulator's rounding options;
+ *  - accumulation: every addition rounded once into the accumulator format with
+ *    the accumulator rounding, in the order of `order` (assembly/gemm.ts
+ *    gemmGeneric defines each order exactly);
+ *  - bias: rounded once on input into the accumulator format with the
+ *    accumulator rounding (promote: into fp32 with RNE);
+ *  - output: the final accumulator value rounded once to `out`.
+ * Signed zeros follow IEEE 754 (an exact zero sum is -0 only under rdown or
+ * when both addends are -0); NaN results are the canonical quiet NaN.
+ * Stochastic rounding uses an element counter that is a function of (i, j, k)
+ * and the shape only (layout in assembly/gemm.ts; inputs and bias follow the
+ * M·N·(3K+1) output sites: A at i·K+k, then B at M·K + k·N+j, then bias at
+ * M·K + K·N + j), so blocking and threads never change a bit.
+ *
+ * The generic kernel implements every datapath. Fast paths (chosen
+ * automatically, identical bits, proven equal by the tests) cover sequential
+ * RNE accumulation into fp32 (product exact in f32 or rounded to fp32) and
+ * into bf16 (gemm-plan.ts).
+ */
+import { InputError } from "../errors.js";
+import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { runJobHere, runJobsInWorkers, startWorkers, defaultThreads } from "./gemm-worker.js";
+import type { GemmDatapath } from "./gemm-datapath.js";
+import { type GemmPath, prepare, buildJob, resultArray } from "./gemm-plan.js";
+
+export {
+  type GemmDatapath, type GemmDatapathText, type GemmOrder,
+  parseGemmDatapath, parseGemmOrder, gemmOrderName, gemmFloatFormat,
+} from "./gemm-datapath.js";
+export type { GemmPath } from "./gemm-plan.js";
+
+export interface GemmOptions {
+  /** "generic": force the generic kernel (tests and benchmarks compare paths) */
+  path?: "auto" | "generic";
+  /** filled in with the path taken and the milliseconds of each phase (prepare: input rounding and packing; compute) */
+  info?: { path?: GemmPath; prepareMs?: number; computeMs?: number };
+  runtime?: WasmRuntime;
+}
+
+export interface GemmAsyncOptions extends GemmOptions {
+  /** worker threads (default: available cores); 1 = the calling thread */
+  threads?: number;
+  /** dtype of the result (values are exact in both) */
+  output?: "float32" | "float64";
+  /** M·N·K below which the calling thread does the work (default 2^24; tests use 0) */
+  parallelMinWork?: number;
+}
+
+/**
+ * y = A·B (+ bias) through the datapath, on the calling thread. a: [M][K],
+ * b: [K][N], bias: [N] (row-major). Returns the output values [M][N].
+ */
+export function gemm(
+  a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
+  dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
+): Float64Array {
+  const rt = opts.runtime ?? wasm();
+  const t0 = performance.now();
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false);
+  const t1 = performance.now();
+  const y = resultArray(p, runJobHere(rt, buildJob(p, 0, M, true)), true) as Float64Array;
+  if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });
+  return y;
+}
+
+/** Work (M·N·K) below which threads are not worth starting. */
+const PARALLEL_MIN_WORK = 1 << 24;
+
+/**
+ * gemm over threads (rows of A split into one block per thread: the calling
+ * thread and threads-1 workers; bit-identical to `gemm` for any thread count).
+ * Small problems run on the calling thread alone.
+ */
+export async function gemmAsync(
+  a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
+  dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmAsyncOptions = {},
+): Promise<Float32Array | Float64Array> {
+  const rt = opts.runtime ?? wasm();
+  const f64 = opts.output !== "float32";
+  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
+  const rowsPer = Math.ceil(M / threads / 4) * 4;
+  const useWorkers = threads > 1 && M * N * K >= (opts.parallelMinWork ?? PARALLEL_MIN_WORK) && M > rowsPer;
+  // the calling thread computes the first block; workers boot while it prepares
+  if (useWorkers) startWorkers(rt.flavour, Math.ceil(M / rowsPer) - 1);
+  const t0 = performance.now();
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", useWorkers);
+  const t1 = performance.now();
+  const done = <T>(y: T): T => {
+    if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });
+    return y;
+  };
+  if (!useWorkers) return done(resultArray(p, runJobHere(rt, buildJob(p, 0, M, f64)), f64));
+  const blocks: [number, number][] = [];
+  for (let r = 0; r < M; r += rowsPer) blocks.push([r, Math.min(M, r + rowsPer)]);
+  const others = runJobsInWorkers(rt.flavour, blocks.slice(1).map(([r0, r1]) => buildJob(p, r0, r1, f64)));
+  const out = f64 ? new Float64Array(M * N) : new Float32Array(M * N);
+  out.set(resultArray(p, runJobHere(rt, buildJob(p, blocks[0][0], blocks[0][1], f64)), f64), 0);
+  (await others).forEach((bytes, w) => out.set(resultArray(p, bytes, f64), blocks[w + 1][0] * N));
+  return done(out);
+}
+
+/**
+ * The models' linear layer with PyTorch's weight layout: y = x·Wᵀ + b, x
+ * [rows][inF], weight [outF][inF], bias [outF]. Same datapath semantics as
+ * gemm with B = Wᵀ (k = input feature, j = output feature).
+ */
+export function linear(
+  x: Float32Array | Float64Array, weight: Float32Array | Float64Array, rows: number, inF: number, outF: number,
+  dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
+): Float64Array {
+  if (weight.length !== outF * inF) throw new InputError(`linear: weight has ${weight.length} elements, expected ${outF}·${inF}`);
+  const wt = weight instanceof Float32Array ? new Float32Array(inF * outF) : new Float64Array(inF * outF);
+  for (let o = 0; o < outF; o++) for (let i = 0; i < inF; i++) wt[i * outF + o] = weight[o * inF + i];
+  return gemm(x, wt, rows, inF, outF, dp, bias, opts);
+}
