@@ -7,6 +7,7 @@ export * from "./lut";
 export * from "./softmax";
 export * from "./quant";
 export * from "./intgemm";
+export * from "./elementwise";
 
 export function scratchBase(): usize {
   return __heap_base;

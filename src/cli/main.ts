@@ -12,6 +12,8 @@ import { registerSoftmaxCommands } from "./commands/softmax.js";
 import { registerLutCommands } from "./commands/lut.js";
 import { registerHwCommands } from "./commands/hw.js";
 import { registerCostCommands } from "./commands/cost.js";
+import { registerPredictCommands } from "./commands/predict.js";
+import { registerEvaluateCommands } from "./commands/evaluate.js";
 
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -24,6 +26,8 @@ const COMMANDS: Register[] = [
   registerLutCommands,
   registerHwCommands,
   registerCostCommands,
+  registerPredictCommands,
+  registerEvaluateCommands,
 ];
 
 export function buildProgram(ctx: CliContext): Command {

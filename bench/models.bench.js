@@ -1,0 +1,84 @@
+// Model throughput of the emulated backend: SchNet energy + forces (one MD
+// step's work: neighbour list, forward, backward) on the 72-atom water cluster
+// (examples/water-schnet, ~1900 edges) for every hw-model preset, against the
+// float64 reference backend; and atoms/s on a ~1000-atom system (the cluster
+// replicated 14× on a grid whose spacing exceeds the cutoff by 2 Å, so the
+// copies do not interact). Everything runs on one thread.
+//
+// Targets of the issue: bit-accurate bf16-linear-fp32acc at least as fast as
+// PyTorch Geometric float32 on one CPU thread (56.5 steps/s on this model), and
+// at least 0.5× the fp32-baseline path. Run: node bench/run.js models
+import { loadSchNet } from "../dist/src/models/schnet.js";
+import { readExtxyz } from "../dist/src/io/extxyz.js";
+import { ReferenceOps } from "../dist/src/backends/reference.js";
+import { EmulatedOps } from "../dist/src/backends/emulated.js";
+import { presetNames } from "../dist/src/hw/index.js";
+import { runSuite, printTable } from "./lib.js";
+
+const PYG_F32_STEPS_PER_S = 56.5;
+const here = new URL(".", import.meta.url).pathname;
+
+/** The frame replicated `copies` times on a grid with spacing = extent + cutoff + 2 Å. */
+function replicate(frame, copies, cutoff) {
+  const n = frame.numbers.length;
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) {
+    lo[c] = Math.min(lo[c], frame.positions[3 * a + c]);
+    hi[c] = Math.max(hi[c], frame.positions[3 * a + c]);
+  }
+  const step = Math.max(...hi.map((h, c) => h - lo[c])) + cutoff + 2;
+  const side = Math.ceil(Math.cbrt(copies));
+  const numbers = new Int32Array(n * copies);
+  const positions = new Float64Array(3 * n * copies);
+  for (let k = 0; k < copies; k++) {
+    const off = [k % side, Math.floor(k / side) % side, Math.floor(k / side / side)].map((g) => g * step);
+    numbers.set(frame.numbers, k * n);
+    for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) positions[3 * (k * n + a) + c] = frame.positions[3 * a + c] + off[c];
+  }
+  return { ...frame, numbers, positions, symbols: [] };
+}
+
+export async function run() {
+  const model = loadSchNet(`${here}../examples/water-schnet/water_schnet.safetensors`);
+  const water = readExtxyz(`${here}../examples/water-schnet/water_start.extxyz`)[0];
+  const big = replicate(water, 14, model.hp.cutoff);
+  const edges = model.predict(water, { forces: false }).neighbors.src.length;
+  const bigEdges = model.predict(big, { forces: false }).neighbors.src.length;
+
+  const backend = (name) => (name === "reference (float64 JS)" ? new ReferenceOps({ keepTrace: false }) : new EmulatedOps(name, { keepTrace: false }));
+  const names = ["reference (float64 JS)", ...presetNames()];
+  const cases = {};
+  for (const name of names) {
+    const ops = backend(name);
+    model.predict(water, { ops }); // warm-up: weight conversion caches, JIT
+    cases[name] = () => model.predict(water, { ops });
+  }
+  const water72 = await runSuite("water", cases, { work: 1, unit: "steps", minSamples: 2, maxTime: 1 });
+  printTable(`SchNet energy + forces, water cluster (72 atoms, ${edges} edges), steps/s (ratio vs fp32-baseline)`, water72, "fp32-baseline", 1, "");
+
+  const bigNames = ["reference (float64 JS)", "bf16-linear-fp32acc", "fp16-linear-fp32acc", "int8-lut"];
+  const bigCases = {};
+  for (const name of bigNames) {
+    const ops = backend(name);
+    model.predict(big, { ops });
+    bigCases[name] = () => model.predict(big, { ops });
+  }
+  const bigRes = await runSuite("big", bigCases, { work: big.numbers.length, unit: "atoms", minSamples: 1, maxTime: 1 });
+  printTable(`SchNet energy + forces, ${big.numbers.length} atoms (14 non-interacting water clusters, ${bigEdges} edges), atoms/s (ratio vs reference)`, bigRes, "reference (float64 JS)", 1e3, "k");
+
+  const by = Object.fromEntries(water72.map((r) => [r.name, r.perSec]));
+  const ratios = {
+    bf16LinearOverFp32Baseline: by["bf16-linear-fp32acc"] / by["fp32-baseline"],
+    bf16LinearOverPygF32: by["bf16-linear-fp32acc"] / PYG_F32_STEPS_PER_S,
+    emulatedOverReference: Object.fromEntries(presetNames().map((p) => [p, by[p] / by["reference (float64 JS)"]])),
+  };
+  console.log(`\n  bf16-linear-fp32acc / fp32-baseline: ${ratios.bf16LinearOverFp32Baseline.toFixed(2)}× (goal ≥ 0.5×)`);
+  console.log(`  bf16-linear-fp32acc / PyG float32 (${PYG_F32_STEPS_PER_S} steps/s, one CPU thread): ${ratios.bf16LinearOverPygF32.toFixed(3)}× (goal ≥ 1×)`);
+  return {
+    system: { atoms: water.numbers.length, edges, bigAtoms: big.numbers.length, bigEdges },
+    water72,
+    big: bigRes,
+    pygF32StepsPerS: PYG_F32_STEPS_PER_S,
+    ratios,
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * From a hw-model's assignment to what the emulated backend executes for one
+ * op in one pass: its rounding sites (in, compute, acc, out), its unit (LUT,
+ * softmax) and where the assignment came from. Plans are built once per
+ * (pass, op name, op kind) and cached by the backend.
+ *
+ * Rounding options of a datapath: `rounding` is the default mode of every
+ * site; `accRounding` / `outRounding` override it for the accumulator and the
+ * output; `overflow` applies to every site of the op. Stochastic rounding:
+ * each site has its own seed, derived from the backend's seed, the pass, the
+ * op name and the site (see `siteSeed`), so the same inputs, hw-model and seed
+ * give the same bits, and no two sites share a random stream.
+ */
+import { InputError } from "../errors.js";
+import type { Format, OverflowPolicy } from "../formats/descriptor.js";
+import type { Rounding } from "../formats/spec.js";
+import { hwFormat } from "../hw/formats.js";
+import { matchPolicy } from "../hw/policy.js";
+import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../hw/types.js";
+import { type Site, makeSite } from "./emulated-round.js";
+
+/** An accumulator: format, rounding, overflow, order (reduce.ts / gemm.ts syntax) and SR seed. */
+export interface AccSpec {
+  format: Format;
+  rounding: Rounding;
+  overflow?: OverflowPolicy;
+  order: string;
+  seed: bigint;
+}
+
+export interface OpPlan {
+  readonly pass: Pass;
+  readonly name: string;
+  readonly kind: string;
+  /** Rule origin (`file: forward.rules[i]`) or `<pass>.default`. */
+  readonly source: string;
+  readonly assignment: Assignment;
+  /** Nothing is rounded and no unit replaces the function: the float64 reference computes the op. */
+  readonly identity: boolean;
+  readonly in: Site | null;
+  readonly compute: Site | null;
+  readonly out: Site | null;
+  readonly acc: AccSpec | null;
+  /** The accumulator as a rounding site (its values tag GEMM outputs that are not rounded further). */
+  readonly accSite: Site | null;
+  /** Message prefix naming the hw-model, pass, op and rule. */
+  readonly where: string;
+  /** SR seed of a named site of this op. */
+  seed(site: string): bigint;
+}
+
+// FNV-1a 64 over UTF-16 code units, then SplitMix64's finaliser.
+const M64 = (1n << 64n) - 1n;
+function fnv1a64(s: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < s.length; i++) {
+    h ^= BigInt(s.charCodeAt(i));
+    h = (h * 0x100000001b3n) & M64;
+  }
+  return h;
+}
+function mix64(z: bigint): bigint {
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+  return z ^ (z >> 31n);
+}
+
+/** Seed of one rounding site: mix(modelSeed ⊕ FNV-1a(pass:op:site)). */
+export function siteSeed(modelSeed: bigint, pass: Pass, op: string, site: string): bigint {
+  return mix64((BigInt.asUintN(64, modelSeed) ^ fnv1a64(`${pass}:${op}:${site}`)) & M64);
+}
+
+/** A format field: undefined for absent / fp64 / "exact" (not rounded). */
+export function formatField(name: string | undefined, where: string, field: string): Format | undefined {
+  try {
+    return hwFormat(name);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${where}: ${field}: ${e.message}`);
+    throw e;
+  }
+}
+
+function isSequential(order: string | undefined): boolean {
+  return order === undefined || order.trim() === "sequential";
+}
+
+/** Does the assignment round nothing (so the reference computes the op)? */
+export function isIdentity(a: Assignment, kind: string): boolean {
+  if (a.lut || a.softmax) return false;
+  const dp: DatapathAssignment = a.datapath ?? {};
+  if (dp.block || dp.requant) return false;
+  for (const f of [dp.in, dp.weights, dp.product, dp.acc, dp.compute, dp.out]) {
+    if (hwFormat(f) !== undefined) return false;
+  }
+  if (!isSequential(dp.order)) return false;
+  if (kind === "linear" && a.weights && hwFormat(a.weights.format) !== undefined) return false;
+  return true;
+}
+
+export function buildPlan(hw: ResolvedHwModel, pass: Pass, name: string, kind: string, modelSeed: bigint): OpPlan {
+  const { assignment: a, source } = matchPolicy(hw, pass, name, kind);
+  const where = `hw-model '${hw.name}': ${pass} op '${name}' (${source})`;
+  const dp: DatapathAssignment = a.datapath ?? {};
+  const seed = (site: string) => siteSeed(modelSeed, pass, name, site);
+  const site = (field: keyof DatapathAssignment, mode: Rounding | undefined): Site | null => {
+    const f = formatField(dp[field] as string | undefined, where, `datapath.${field}`);
+    if (!f) return null;
+    return makeSite(f, { rounding: mode ?? dp.rounding ?? "rne", overflow: overflowFor(f, dp.overflow), seed: seed(field) }, `${where}: datapath.${field}`);
+  };
+  const accFormat = formatField(dp.acc, where, "datapath.acc");
+  const acc: AccSpec | null = accFormat
+    ? { format: accFormat, rounding: dp.accRounding ?? dp.rounding ?? "rne", overflow: overflowFor(accFormat, dp.overflow), order: dp.order ?? "sequential", seed: seed("acc") }
+    : null;
+  return {
+    pass, name, kind, source, assignment: a, where,
+    identity: isIdentity(a, kind),
+    in: site("in", undefined),
+    compute: site("compute", undefined),
+    out: site("out", dp.outRounding),
+    acc,
+    accSite: site("acc", dp.accRounding),
+    seed,
+  };
+}
+
+/**
+ * The datapath's `overflow` where it means something for the format (integer
+ * formats only saturate or wrap; the IEEE policy of an integer site is its
+ * saturation), otherwise the format's own policy.
+ */
+export function overflowFor(f: Format, o: OverflowPolicy | undefined): OverflowPolicy | undefined {
+  if (o === undefined) return undefined;
+  if (f.kind === "int") return o === "wrap" ? "wrap" : "saturate";
+  return o === "wrap" ? undefined : o;
+}

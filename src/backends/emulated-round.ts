@@ -1,0 +1,262 @@
+/**
+ * Rounding sites and the element-wise kernels of the emulated backend.
+ *
+ * A `Site` is one place where the chip rounds a value: a format plus its
+ * rounding options (mode, overflow, stochastic-rounding seed). `null` stands
+ * for "not rounded" (fp64 or an absent format field): the value stays the
+ * float64 the reference backend computes.
+ *
+ * All rounding goes through assembly/round.ts (quantizeF64Array, and the
+ * exact-sum / exact-product kernels of assembly/elementwise.ts); the only
+ * shortcut is `Math.fround` for fp32 with RNE, IEEE overflow and no flushing,
+ * which IS that rounding (IEEE binary32 RNE from binary64).
+ *
+ * Arrays produced by a site are tagged with the format's value set, so that
+ * rounding them into the same format again (an identity) is skipped.
+ */
+import { InputError } from "../errors.js";
+import { type Format, type OverflowPolicy } from "../formats/descriptor.js";
+import { type Rounding, type Spec, makeSpec, specBytes } from "../formats/spec.js";
+import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+
+export interface Site {
+  readonly spec: Spec;
+  readonly bytes: Uint8Array;
+  /** Format name (messages, path descriptions). */
+  readonly name: string;
+  /** Identity of the format's value set (tags). */
+  readonly valuesKey: string;
+  /** fp32, RNE, IEEE overflow, no flushing: exactly `Math.fround`. */
+  readonly fp32Native: boolean;
+  /** Every value of the format is exact in float32 (floats up to fp32, small integers). */
+  readonly f32Exact: boolean;
+  /** Rounding a value of the format into this site returns it unchanged. */
+  readonly idempotent: boolean;
+}
+
+function valuesKeyOf(f: Format): string {
+  return f.kind === "float"
+    ? `f${f.ebits}.${f.mbits}.${f.bias}.${+f.signed}${+f.zero}${+f.subnormals}${+f.inf}${f.nan}`
+    : `i${f.bits}.${f.frac}.${+f.signed}`;
+}
+
+export function makeSite(format: Format, o: { rounding?: Rounding; overflow?: OverflowPolicy; seed?: bigint }, what: string): Site {
+  let spec: Spec;
+  try {
+    spec = makeSpec(format, { rounding: o.rounding ?? "rne", overflow: o.overflow, seed: o.seed ?? 0n });
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${what}: ${e.message}`);
+    throw e;
+  }
+  const f = format;
+  const isFp32 = f.kind === "float" && f.ebits === 8 && f.mbits === 23 && f.bias === 127 && f.signed && f.zero && f.subnormals && f.inf && f.nan === "ieee";
+  const f32Exact = f.kind === "float"
+    ? f.mbits <= 23 && finiteRangeFitsF32(f)
+    : f.bits - (f.signed ? 1 : 0) <= 24 && f.frac <= 126;
+  return {
+    spec,
+    bytes: specBytes(spec),
+    name: f.name,
+    valuesKey: valuesKeyOf(f),
+    fp32Native: isFp32 && spec.rounding === "rne" && spec.overflow === "ieee" && spec.ftz === "none",
+    f32Exact,
+    // Saturating (or NaN) overflow changes the format's own infinities.
+    idempotent: spec.ftz === "none" && (spec.overflow === f.overflow || !(f.kind === "float" && f.inf)),
+  };
+}
+
+function finiteRangeFitsF32(f: Format & { kind: "float" }): boolean {
+  // largest exponent ≤ 127 and smallest quantum ≥ 2^-149
+  const emin = f.zero ? 1 - f.bias : -f.bias;
+  const maxExp = emin + 2 ** f.ebits - 1 - (f.zero ? 1 : 0);
+  return maxExp <= 127 && emin - f.mbits >= -149;
+}
+
+// ---------------------------------------------------------------------------
+// Tags: "every element of this array is a value of format K".
+
+const tags = new WeakMap<Float64Array, Site>();
+const f32Shadow = new WeakMap<Float64Array, Float32Array>();
+
+export function tag(x: Float64Array, site: Site | null): Float64Array {
+  if (site) tags.set(x, site);
+  return x;
+}
+
+/** The site whose values x is known to hold (undefined: unknown, e.g. float64). */
+export function tagOf(x: Float64Array): Site | undefined {
+  return tags.get(x);
+}
+
+export function hasValuesOf(x: Float64Array, site: Site): boolean {
+  return tags.get(x)?.valuesKey === site.valuesKey;
+}
+
+/**
+ * x as float32 when every value is exact in f32 (else x itself): the GEMM's
+ * SIMD input rounding reads f32. Arrays tagged by a site are never written
+ * again, so their f32 copy is cached; others are scanned on every call.
+ */
+export function asF32IfExact(x: Float64Array): Float32Array | Float64Array {
+  const t = tags.get(x);
+  if (t) {
+    if (!t.f32Exact) return x;
+    let s = f32Shadow.get(x);
+    if (!s) f32Shadow.set(x, (s = Float32Array.from(x)));
+    return s;
+  }
+  for (let i = 0; i < x.length; i++) if (Math.fround(x[i]) !== x[i] && x[i] === x[i]) return x;
+  return Float32Array.from(x);
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+
+interface EwKernels {
+  quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
+  ewAdd(a: number, b: number, dst: number, n: number, spec: number, idx0: bigint, fast: number): void;
+  ewMul(a: number, b: number, dst: number, n: number, spec: number, idx0: bigint, fast: number): void;
+  ewScaleRows(x: number, s: number, dst: number, rows: number, F: number, spec: number, idx0: bigint, fast: number): void;
+  ewScaleCols(z: number, s: number, bias: number, dst: number, rows: number, N: number, spec: number, idx0: bigint): void;
+}
+
+/** Elements per kernel call (results never depend on it: the SR index is global). */
+const CHUNK = 1 << 16;
+
+function rtOf(rt?: WasmRuntime): { rt: WasmRuntime; k: EwKernels } {
+  const r = rt ?? wasm();
+  return { rt: r, k: r.k as unknown as EwKernels };
+}
+
+/** Round every value once into the site (null: unchanged). `idx0`: SR index of x[0]. */
+export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtime?: WasmRuntime): Float64Array {
+  if (!site) return x;
+  if (site.idempotent && hasValuesOf(x, site)) return x;
+  const n = x.length;
+  if (site.fp32Native) {
+    // Values that are float32 already come back as they are (no copy).
+    let i = 0;
+    while (i < n && Math.fround(x[i]) === x[i]) i++;
+    if (i === n) return x;
+    const y = new Float64Array(n);
+    y.set(x.subarray(0, i));
+    for (; i < n; i++) y[i] = Math.fround(x[i]);
+    return tag(y, site);
+  }
+  const y = new Float64Array(n);
+  if (n > 0) {
+    const { rt, k } = rtOf(runtime);
+    rt.scoped(() => {
+      const sp = rt.put(site.bytes);
+      const m = Math.min(CHUNK, n);
+      const buf = rt.alloc(m * 8);
+      for (let i = 0; i < n; i += m) {
+        const c = Math.min(m, n - i);
+        rt.f64(buf, c).set(x.subarray(i, i + c));
+        k.quantizeF64Array(buf, buf, c, sp, BigInt(idx0 + i));
+        y.set(rt.f64(buf, c), i);
+      }
+    });
+  }
+  return tag(y, site);
+}
+
+/** Round the listed values, leaving entries equal to ±inf untouched (masked attention scores). */
+export function roundFinite(site: Site | null, x: Float64Array, runtime?: WasmRuntime): Float64Array {
+  if (!site) return x;
+  const y = roundValues(site, x, 0, runtime);
+  if (y === x) return x;
+  for (let i = 0; i < x.length; i++) if (x[i] === -Infinity || x[i] === Infinity) y[i] = x[i];
+  return y;
+}
+
+/** y = round(a ⊙ b) or round(a + b), element-wise, ONE rounding of the exact result (site null: f64). */
+export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, site: Site | null, runtime?: WasmRuntime): Float64Array {
+  const n = a.length;
+  const y = new Float64Array(n);
+  if (!site) {
+    if (op === "add") for (let i = 0; i < n; i++) y[i] = a[i] + b[i];
+    else for (let i = 0; i < n; i++) y[i] = a[i] * b[i];
+    return y;
+  }
+  if (n === 0) return tag(y, site);
+  const { rt, k } = rtOf(runtime);
+  const fn = op === "add" ? k.ewAdd : k.ewMul;
+  rt.scoped(() => {
+    const sp = rt.put(site.bytes);
+    const m = Math.min(CHUNK, n);
+    const pa = rt.alloc(m * 8), pb = rt.alloc(m * 8);
+    for (let i = 0; i < n; i += m) {
+      const c = Math.min(m, n - i);
+      rt.f64(pa, c).set(a.subarray(i, i + c));
+      rt.f64(pb, c).set(b.subarray(i, i + c));
+      fn(pa, pb, pa, c, sp, BigInt(i), site.fp32Native ? 1 : 0);
+      y.set(rt.f64(pa, c), i);
+    }
+  });
+  return tag(y, site);
+}
+
+/** In place: acc[i] = round(acc[i] + g[i]) (site null: acc[i] += g[i]). */
+export function accumulateInto(acc: Float64Array, g: Float64Array, site: Site | null, runtime?: WasmRuntime): void {
+  if (!site) {
+    for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+    return;
+  }
+  acc.set(ewBinary("add", acc, g, site, runtime));
+}
+
+/** y[e, f] = round(x[e, f] · s[e]) (site null: f64 product). */
+export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
+  const y = new Float64Array(rows * F);
+  if (!site) {
+    for (let e = 0; e < rows; e++) for (let f = 0; f < F; f++) y[e * F + f] = x[e * F + f] * s[e];
+    return y;
+  }
+  if (y.length === 0) return tag(y, site);
+  const { rt, k } = rtOf(runtime);
+  rt.scoped(() => {
+    const sp = rt.put(site.bytes);
+    const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, F)));
+    const px = rt.alloc(rowsPer * F * 8), ps = rt.alloc(rowsPer * 8);
+    for (let r = 0; r < rows; r += rowsPer) {
+      const c = Math.min(rowsPer, rows - r);
+      rt.f64(px, c * F).set(x.subarray(r * F, (r + c) * F));
+      rt.f64(ps, c).set(s.subarray(r, r + c));
+      k.ewScaleRows(px, ps, px, c, F, sp, BigInt(r * F), site.fp32Native ? 1 : 0);
+      y.set(rt.f64(px, c * F), r * F);
+    }
+  });
+  return tag(y, site);
+}
+
+/**
+ * y[r, j] = round(z[r, j] · s[j] + bias[j]) with ONE rounding; the caller
+ * guarantees z·s exact in f64 (f32 scales, accumulator values ≤ 24 bits).
+ * Site null: the f64 expression.
+ */
+export function ewScaleCols(z: Float64Array, s: Float64Array, bias: Float64Array | null, rows: number, N: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
+  const y = new Float64Array(rows * N);
+  if (!site) {
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < N; j++) y[r * N + j] = bias ? z[r * N + j] * s[j] + bias[j] : z[r * N + j] * s[j];
+    }
+    return y;
+  }
+  if (y.length === 0) return tag(y, site);
+  const { rt, k } = rtOf(runtime);
+  rt.scoped(() => {
+    const sp = rt.put(site.bytes);
+    const ps = rt.put(s);
+    const pb = bias ? rt.put(bias) : 0;
+    const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, N)));
+    const pz = rt.alloc(rowsPer * N * 8);
+    for (let r = 0; r < rows; r += rowsPer) {
+      const c = Math.min(rowsPer, rows - r);
+      rt.f64(pz, c * N).set(z.subarray(r * N, (r + c) * N));
+      k.ewScaleCols(pz, ps, pb, pz, c, N, sp, BigInt(r * N));
+      y.set(rt.f64(pz, c * N), r * N);
+    }
+  });
+  return tag(y, site);
+}

@@ -1,0 +1,48 @@
+/** `hwsim predict`: energies and forces of every frame computed on one hw-model, written as extended XYZ. */
+import type { Command } from "commander";
+import type { CliContext } from "../context.js";
+import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
+import { checkWritable } from "./formats.js";
+import { loadHwForCommand } from "./hw.js";
+import { checkFrames, loadModel } from "../../workflows/load-model.js";
+import { predictFrames } from "../../workflows/predict.js";
+import { modelOptions, seedOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { progressBar } from "../../workflows/progress.js";
+
+interface PredictFlags extends ModelFlags {
+  hw: string;
+  force?: boolean;
+}
+
+export function registerPredictCommands(program: Command, ctx: CliContext): void {
+  program
+    .command("predict")
+    .description("energies and forces of every frame computed on a hw-model, written as extended XYZ (energy= and forces, 17 digits)")
+    .requiredOption("--model <file>", "model weights (.safetensors)")
+    .requiredOption("--arch <arch>", "schnet | attention")
+    .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
+    .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
+    .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
+    .option("--seed <n>", "seed of stochastic rounding (default 0)")
+    .option("-f, --force", "overwrite OUT if it exists")
+    .argument("<in>", "structures (.extxyz)")
+    .argument("<out>", "output (.extxyz)")
+    .action((inPath: string, outPath: string, o: PredictFlags) => {
+      const mopts = modelOptions(o);
+      const seed = seedOption(o.seed);
+      checkWritable(outPath, o.force, inPath, o.model);
+      const hw = loadHwForCommand(ctx, o.hw);
+      if (!hw) return;
+      const model = loadModel(o.model, mopts);
+      const frames = readExtxyz(inPath);
+      checkFrames(model, frames, inPath);
+      const bar = progressBar(ctx.io, `predict ${hw.name}`);
+      let result;
+      try {
+        result = predictFrames(model, hw, frames, { seed, onProgress: (d, t) => bar.update(d, t, "frames") });
+      } finally {
+        bar.stop();
+      }
+      writeExtxyz(outPath, result.frames, { overwrite: o.force });
+    });
+}

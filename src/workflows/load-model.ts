@@ -1,0 +1,189 @@
+/**
+ * One entry point for the models the workflows run: `--arch schnet` (PyG
+ * SchNet) or `--arch attention` (the EScAIP-style neighbour-attention model),
+ * loaded from .safetensors, with a uniform `run(ops, structure)` that returns
+ * the energy, the forces and the op trace on any `Ops` backend.
+ *
+ * Option rules (each refusal is an InputError naming the option):
+ *   --readout  add | mean: SchNet only; the attention model always sums its
+ *              per-atom energies, so it accepts `add` and refuses `mean`.
+ *   --forces   conservative (−∂E/∂r by the backward pass; SchNet's only kind)
+ *              | direct (the attention model's per-edge force head, not
+ *              conservative). Default: conservative.
+ * Provenance: SHA-256 of the weights file, its `__metadata__`, and whether
+ * the weights are known to be trained (attention files written by hwsim say
+ * `trained=false` and their seed: they are UNTRAINED and not physical).
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { InputError } from "../errors.js";
+import { parseSafetensors } from "../io/safetensors.js";
+import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
+import type { OpRecord, Ops, ReadoutMode } from "../models/ops.js";
+import { SchNet, type Structure } from "../models/schnet.js";
+import { AttentionModel, type PaddedNeighbors } from "../models/attention.js";
+import { buildNeighborList, type NeighborList } from "../models/neighbors.js";
+
+export const ARCHS = ["schnet", "attention"] as const;
+export type Arch = (typeof ARCHS)[number];
+export const FORCE_MODES = ["conservative", "direct"] as const;
+export type ForceMode = (typeof FORCE_MODES)[number];
+
+export interface ModelOptions {
+  arch: Arch;
+  readout?: ReadoutMode;
+  forces?: ForceMode;
+}
+
+export interface Provenance {
+  /** The weights file as given. */
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** The file's `__metadata__` (strings). */
+  metadata: Record<string, string>;
+  /** true/false when the file says so (or the arch implies it), null when unknown. */
+  trained: boolean | null;
+  /** One plain sentence about where the weights come from. */
+  note: string;
+}
+
+/** One evaluation of a structure on a backend. */
+export interface ModelRun {
+  energy: number;
+  /** n·3 forces (eV/Å), of the model's force mode. */
+  forces: Float64Array;
+  /** Every op's output, in execution order. */
+  trace: readonly OpRecord[];
+}
+
+/** A neighbour list prepared once per structure and shared by every backend (built in float64 on the host). */
+export type PreparedNeighbors = NeighborList | PaddedNeighbors;
+
+export interface LoadedModel {
+  readonly arch: Arch;
+  readonly file: string;
+  readonly readout: ReadoutMode;
+  readonly forces: ForceMode;
+  /** Hyperparameters as inferred from the file. */
+  readonly hyperparameters: Readonly<Record<string, number | string | boolean>>;
+  readonly provenance: Provenance;
+  /** Rows of the embedding table: atomic numbers must be below it. */
+  readonly numEmbeddings: number;
+  /** Parameters of the model's functions that LUT units need (cutoff, Gaussian coefficient). */
+  readonly lutParams: { cutoff: number; coeff: number };
+  /** Whether forces come from a backward pass (the cost model counts it). */
+  readonly backwardPass: boolean;
+  /** One line: architecture and sizes. */
+  describe(): string;
+  /** The neighbour list the model uses for a structure. */
+  neighbors(s: Structure): PreparedNeighbors;
+  /** Energy, forces and trace on `ops` (its tape is reset first). */
+  run(ops: Ops, s: Structure, neighbors?: PreparedNeighbors): ModelRun;
+}
+
+function readProvenance(path: string, arch: Arch): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`${path}: cannot read the --arch ${arch} model weights${code ? ` (${code})` : ""}`);
+  }
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { bytes, provenance: { file: path, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, metadata: {} } };
+}
+
+/** Load a model for the workflows (throws InputError on bad options or files). */
+export function loadModel(path: string, opts: ModelOptions): LoadedModel {
+  const { arch } = opts;
+  const forces = opts.forces ?? "conservative";
+  if (arch === "schnet" && forces !== "conservative") {
+    throw new InputError(`--forces ${forces}: SchNet forces are −∂E/∂r (conservative) only; 'direct' needs --arch attention`);
+  }
+  if (arch === "attention" && opts.readout === "mean") {
+    throw new InputError("--readout mean: the attention model's energy is the sum of its per-atom energies (readout add only)");
+  }
+  const { bytes, provenance } = readProvenance(path, arch);
+  const st = parseSafetensors(bytes, path);
+  provenance.metadata = { ...st.metadata };
+
+  if (arch === "schnet") {
+    const m = SchNet.fromSafetensors(st, opts.readout ? { readout: opts.readout } : {});
+    const hp = m.hp;
+    const text = st.metadata.provenance;
+    return {
+      arch, file: path, readout: hp.readout, forces, backwardPass: true,
+      hyperparameters: { ...hp },
+      provenance: {
+        ...provenance,
+        trained: null,
+        note: text ? `PyG SchNet state_dict; file metadata: "${text}"` : "PyG SchNet state_dict; the file does not say how it was trained",
+      },
+      numEmbeddings: hp.numEmbeddings,
+      lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
+      describe: () =>
+        `SchNet: ${hp.numInteractions} interactions, hidden ${hp.hiddenChannels}, filters ${hp.numFilters}, ${hp.numGaussians} Gaussians, cutoff ${hp.cutoff} Å, readout ${hp.readout}`,
+      // The list SchNet.predict would build; built here once so every backend shares it.
+      neighbors: (s) => buildNeighborList(s.positions, hp.cutoff, { cell: s.cell, pbc: s.pbc }),
+      run: (ops, s, nl) => {
+        const p = m.predict(s, { ops, forces: true, neighbors: nl as NeighborList | undefined });
+        return { energy: p.energy, forces: p.forces!, trace: p.trace };
+      },
+    };
+  }
+
+  const m = AttentionModel.fromSafetensors(st);
+  const hp = m.hp;
+  const untrained = m.seed !== undefined || st.metadata.trained === "false";
+  const trainedMeta = st.metadata.trained;
+  return {
+    arch, file: path, readout: "add", forces, backwardPass: forces === "conservative",
+    hyperparameters: { ...hp },
+    provenance: {
+      ...provenance,
+      trained: untrained ? false : trainedMeta === "true" ? true : null,
+      note: untrained
+        ? `UNTRAINED neighbour-attention weights (seeded${m.seed !== undefined ? `, seed ${m.seed}` : ""}): energies and forces are not physical; only the arithmetic is exercised`
+        : "neighbour-attention weights; the file does not say they were trained (hwsim ships only seeded, untrained ones)",
+    },
+    numEmbeddings: hp.numEmbeddings,
+    lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
+    describe: () =>
+      `neighbour attention: ${hp.layers} layers, width ${hp.dim}, ${hp.heads} heads, FFN ${hp.ffnDim}, ${hp.numRbf} Gaussians, ` +
+      `≤ ${hp.maxNeighbors} neighbours, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,
+    neighbors: (s) => m.neighborsFor(s),
+    run: (ops, s, nl) => {
+      const p = m.predict(s, { ops, forces, neighbors: nl as PaddedNeighbors | undefined });
+      return { energy: p.energy, forces: p.forces!, trace: p.trace };
+    },
+  };
+}
+
+/** The structure of a frame, as the models take it. */
+export function structureOf(f: Frame): Structure {
+  return { numbers: f.numbers, positions: f.positions, cell: f.cell, pbc: f.pbc };
+}
+
+/**
+ * Refuse frames the model cannot evaluate, before any work: atomic numbers
+ * outside the embedding table, non-finite positions. Names the file, frame
+ * and atom.
+ */
+export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: string): void {
+  frames.forEach((f, fi) => {
+    const n = f.numbers.length;
+    for (let a = 0; a < n; a++) {
+      const z = f.numbers[a];
+      if (z < 0 || z >= model.numEmbeddings) {
+        const sym = CHEMICAL_SYMBOLS[z] ?? "?";
+        throw new InputError(
+          `${file}: frame ${fi + 1}, atom ${a + 1}: atomic number ${z} (${sym}) is outside the embedding table (0..${model.numEmbeddings - 1}) of ${model.file}`,
+        );
+      }
+    }
+    for (let k = 0; k < f.positions.length; k++) {
+      if (!Number.isFinite(f.positions[k])) throw new InputError(`${file}: frame ${fi + 1}, atom ${Math.floor(k / 3) + 1}: position is not finite (${f.positions[k]})`);
+    }
+  });
+}

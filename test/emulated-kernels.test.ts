@@ -1,0 +1,213 @@
+/**
+ * The element-wise kernels of the emulated backend (assembly/elementwise.ts
+ * through src/backends/emulated-round.ts) against the independent exact
+ * oracle of test/oracle/exact-gemm.ts: exact BigInt products and sums, ONE
+ * rounding per element. Exhaustive over fp8 × fp8 operand pairs, fast-check
+ * properties over arbitrary doubles (full exponent range, ties, the split's
+ * large/small-factor paths) for every rounding mode.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
+import { decode } from "../src/formats/cast.js";
+import type { Rounding } from "../src/formats/spec.js";
+import { accumulateInto, ewBinary, ewScaleCols, ewScaleRows, makeSite, roundValues } from "../src/backends/emulated-round.js";
+import { add, exact, mul, round, toNumber, type Mode } from "./oracle/exact-gemm.js";
+
+function sameBits(a: number, b: number): boolean {
+  return Object.is(a, b) || (a !== a && b !== b);
+}
+
+function expectSameBits(actual: Float64Array, expected: ArrayLike<number>, what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (!sameBits(actual[i], expected[i])) {
+      throw new Error(`${what}: element ${i}: got ${Object.is(actual[i], -0) ? "-0" : actual[i]}, expected ${Object.is(expected[i], -0) ? "-0" : expected[i]}`);
+    }
+  }
+}
+
+const FORMATS = ["fp32", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"] as const;
+const MODES: Mode[] = ["rne", "rna", "rtz", "rup", "rdown", "rto", "sr"];
+
+interface Case {
+  fmt: string;
+  mode: Mode;
+  overflow?: "saturate";
+  seed: bigint;
+}
+
+function siteOf(c: Case) {
+  return makeSite(parseFormat(c.fmt), { rounding: c.mode as Rounding, overflow: c.overflow, seed: c.seed }, "test");
+}
+
+function oracle(c: Case, op: "add" | "mul", a: number, b: number, idx: number): number {
+  const f = parseFormat(c.fmt) as FloatFormat;
+  const x = op === "mul" ? mul(exact(a), exact(b)) : add(exact(a), exact(b), c.mode);
+  return toNumber(round(x, f, { mode: c.mode, overflow: c.overflow, seed: c.seed, randomBits: 32 }, BigInt(idx)));
+}
+
+/** Doubles across the whole range: a 53-bit significand times 2^e. */
+const anyDouble = fc
+  .tuple(fc.bigInt({ min: 0n, max: (1n << 53n) - 1n }), fc.integer({ min: -1074, max: 971 }), fc.boolean())
+  .map(([m, e, neg]) => (neg ? -1 : 1) * Number(m) * 2 ** e);
+
+/** Short significands (ties and exact results are frequent). */
+const shortDouble = fc
+  .tuple(fc.integer({ min: -(2 ** 12), max: 2 ** 12 }), fc.integer({ min: -40, max: 40 }))
+  .map(([m, e]) => m * 2 ** e);
+
+/** Pairs whose product lands where the ≤ 32-bit formats live (one factor may be huge, the other tiny). */
+const productPair = fc
+  .tuple(
+    fc.bigInt({ min: 1n << 52n, max: (1n << 53n) - 1n }), fc.bigInt({ min: 1n << 52n, max: (1n << 53n) - 1n }),
+    fc.integer({ min: -1020, max: 1020 }), fc.integer({ min: -260, max: 140 }), fc.boolean(), fc.boolean(),
+  )
+  .map(([m1, m2, e1, t, n1, n2]): [number, number] => {
+    const e2 = Math.min(1020, Math.max(-1020, t - e1));
+    const x = (n1 ? -1 : 1) * Number(m1) * 2 ** -52 * 2 ** e1;
+    const y = (n2 ? -1 : 1) * Number(m2) * 2 ** -52 * 2 ** e2;
+    return [x, y];
+  });
+
+/**
+ * Products just off a short value: m·(2^a + 1) × (2^a ± 1) = m·2^2a ± … with
+ * a ≥ 27, so the exact product needs more than 53 bits and its float64
+ * rounding lands ON a value (or midpoint) of the narrow formats: any double
+ * rounding through float64 shows here.
+ */
+const nearShortProduct = fc
+  .tuple(fc.integer({ min: 1, max: 4095 }), fc.integer({ min: 27, max: 40 }), fc.boolean(), fc.integer({ min: -140, max: 120 }), fc.integer({ min: -300, max: 300 }), fc.boolean())
+  .map(([m, a, plus, t, e1, neg]): [number, number] => {
+    const bits = Math.floor(Math.log2(m)) + 1;
+    const e2 = t - 2 * a - e1 - bits;
+    const x = (neg ? -1 : 1) * m * (2 ** a + 1) * 2 ** e1;
+    const y = (plus ? 2 ** a + 1 : 2 ** a - 1) * 2 ** e2;
+    return [x, y];
+  });
+
+const specials = fc.constantFrom(0, -0, Infinity, -Infinity, NaN, 2 ** -1074, -(2 ** -1022), 3.4028234663852886e38, 65504, 448, 57344);
+
+const operand = fc.oneof({ weight: 4, arbitrary: shortDouble }, { weight: 3, arbitrary: anyDouble }, { weight: 1, arbitrary: specials }, { weight: 2, arbitrary: fc.float({ noNaN: true }).map(Math.fround) });
+
+const caseArb: fc.Arbitrary<Case> = fc.record({
+  fmt: fc.constantFrom(...FORMATS),
+  mode: fc.constantFrom(...MODES),
+  overflow: fc.constantFrom(undefined, "saturate" as const),
+  seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+});
+
+describe("ewBinary: one rounding of the exact sum / product", () => {
+  for (const op of ["mul", "add"] as const) {
+    it(`${op}: arbitrary doubles, every format and mode (fast-check)`, () => {
+      fc.assert(
+        fc.property(caseArb, fc.array(fc.oneof(fc.tuple(operand, operand), productPair, nearShortProduct), { minLength: 1, maxLength: 24 }), (c, pairs) => {
+          const a = Float64Array.from(pairs, (p) => p[0]);
+          const b = Float64Array.from(pairs, (p) => p[1]);
+          const got = ewBinary(op, a, b, siteOf(c));
+          expectSameBits(got, pairs.map(([x, y], i) => oracle(c, op, x, y, i)), `${op} ${c.fmt} ${c.mode}`);
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+
+  it("exhaustive fp8_e4m3fn × fp8_e5m2 products and sums into bf16 (RNE), fp8_e4m3fn (RTZ, saturating) and fp32 (RNE: the native path)", () => {
+    const e4 = decode(Uint8Array.from({ length: 256 }, (_, i) => i), parseFormat("fp8_e4m3fn")) as Float64Array;
+    const e5 = decode(Uint8Array.from({ length: 256 }, (_, i) => i), parseFormat("fp8_e5m2")) as Float64Array;
+    const a = new Float64Array(65536), b = new Float64Array(65536);
+    for (let i = 0; i < 256; i++) for (let j = 0; j < 256; j++) {
+      a[i * 256 + j] = e4[i];
+      b[i * 256 + j] = e5[j];
+    }
+    const cases: Case[] = [
+      { fmt: "bf16", mode: "rne", seed: 0n },
+      { fmt: "fp8_e4m3fn", mode: "rtz", overflow: "saturate", seed: 0n },
+      { fmt: "fp32", mode: "rne", seed: 0n },
+    ];
+    for (const c of cases) {
+      for (const op of ["mul", "add"] as const) {
+        const got = ewBinary(op, a, b, siteOf(c));
+        const exp = new Float64Array(65536);
+        for (let i = 0; i < 65536; i++) exp[i] = oracle(c, op, a[i], b[i], i);
+        expectSameBits(got, exp, `${op} into ${c.fmt} ${c.mode}`);
+      }
+    }
+  });
+
+  it("stochastic rounding uses the global element index across kernel chunks", () => {
+    const n = 70_000; // more than one 65 536-element chunk
+    const a = Float64Array.from({ length: n }, (_, i) => 1 + i * 2 ** -20);
+    const b = Float64Array.from({ length: n }, (_, i) => 1 / 3 + i * 2 ** -30);
+    const c: Case = { fmt: "bf16", mode: "sr", seed: 12345n };
+    const got = ewBinary("mul", a, b, siteOf(c));
+    for (const i of [0, 1, 65_535, 65_536, 65_537, n - 1]) expect(sameBits(got[i], oracle(c, "mul", a[i], b[i], i)), `element ${i}`).toBe(true);
+    expectSameBits(ewBinary("mul", a, b, siteOf(c)), got, "same seed, same bits");
+    const other = ewBinary("mul", a, b, siteOf({ ...c, seed: 54321n }));
+    expect(other.some((v, i) => v !== got[i])).toBe(true);
+  });
+
+  it("site null: the float64 operation", () => {
+    const a = Float64Array.of(0.1, 1e300, -3), b = Float64Array.of(0.2, 1e10, 7);
+    expectSameBits(ewBinary("add", a, b, null), [0.1 + 0.2, 1e300 + 1e10, 4], "add");
+    expectSameBits(ewBinary("mul", a, b, null), [0.1 * 0.2, 1e300 * 1e10, -21], "mul");
+  });
+});
+
+describe("scaled products and accumulation", () => {
+  it("ewScaleRows rounds x[e, f]·s[e] once", () => {
+    fc.assert(
+      fc.property(caseArb, fc.integer({ min: 1, max: 5 }), fc.array(operand, { minLength: 1, maxLength: 6 }), fc.array(operand, { minLength: 30, maxLength: 30 }), (c, F, s, xs) => {
+        const E = s.length;
+        const x = Float64Array.from({ length: E * F }, (_, i) => xs[i % xs.length]);
+        const got = ewScaleRows(x, Float64Array.from(s), E, F, siteOf(c));
+        const exp = Array.from({ length: E * F }, (_, i) => oracle(c, "mul", x[i], s[Math.floor(i / F)], i));
+        expectSameBits(got, exp, `scaleRows ${c.fmt} ${c.mode}`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("ewScaleCols rounds z·s_j + b_j once (f32 scales, accumulator values ≤ 24 bits)", () => {
+    const f32 = fc.float({ noNaN: true, noDefaultInfinity: true, min: Math.fround(-1e30), max: Math.fround(1e30) }).map(Math.fround);
+    fc.assert(
+      fc.property(caseArb, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.array(f32, { minLength: 20, maxLength: 20 }), fc.boolean(), (c, rows, N, vals, withBias) => {
+        const z = Float64Array.from({ length: rows * N }, (_, i) => vals[i % 20]);
+        const s = Float64Array.from({ length: N }, (_, j) => Math.fround(Math.abs(vals[(j + 7) % 20]) * 2 ** -40 + 2 ** -30));
+        const bias = withBias ? Float64Array.from({ length: N }, (_, j) => vals[(j + 3) % 20]) : null;
+        const got = ewScaleCols(z, s, bias, rows, N, siteOf(c));
+        const f = parseFormat(c.fmt) as FloatFormat;
+        const exp = Array.from({ length: rows * N }, (_, i) => {
+          const j = i % N;
+          const p = mul(exact(z[i]), exact(s[j]));
+          const v = bias ? add(p, exact(bias[j]), c.mode) : p;
+          return toNumber(round(v, f, { mode: c.mode, overflow: c.overflow, seed: c.seed, randomBits: 32 }, BigInt(i)));
+        });
+        expectSameBits(got, exp, `scaleCols ${c.fmt} ${c.mode}`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("accumulateInto: acc = round(acc + g) in place, element by element", () => {
+    fc.assert(
+      fc.property(caseArb, fc.array(fc.tuple(operand, operand), { minLength: 1, maxLength: 20 }), (c, pairs) => {
+        const acc = Float64Array.from(pairs, (p) => p[0]);
+        accumulateInto(acc, Float64Array.from(pairs, (p) => p[1]), siteOf(c));
+        expectSameBits(acc, pairs.map(([x, y], i) => oracle(c, "add", x, y, i)), `accumulate ${c.fmt}`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("roundValues: fp32 RNE is Math.fround; other sites round once; rounding a value of the format is skipped", () => {
+    const x = Float64Array.of(0.1, -1 / 3, 1e-40, 3.5e38, 2 ** -149 * 0.5);
+    const fp32 = makeSite(parseFormat("fp32"), {}, "test");
+    expectSameBits(roundValues(fp32, x), Array.from(x, Math.fround), "fp32");
+    const c: Case = { fmt: "bf16", mode: "rtz", seed: 0n };
+    const y = roundValues(siteOf(c), x);
+    expectSameBits(y, Array.from(x, (v, i) => toNumber(round(exact(v), parseFormat("bf16") as FloatFormat, { mode: "rtz" }, BigInt(i)))), "bf16 rtz");
+    expect(roundValues(siteOf(c), y)).toBe(y);
+    expect(roundValues(null, x)).toBe(x);
+  });
+});
