@@ -9,8 +9,9 @@
  * deterministically: the points farthest from the diagonal first (they are
  * what the plot is for), then an even stride over the rest.
  */
-import * as vega from "vega";
-import * as vl from "vega-lite";
+// vega is loaded on first use: importing it costs ~0.4 s, which every CLI
+// command would otherwise pay at start-up.
+import type * as vl from "vega-lite";
 
 export interface ParityPanel {
   /** Panel title (a hw-model name, "reference (float64)"…). */
@@ -36,7 +37,8 @@ export interface HistogramPanel {
 
 /** Render a vega-lite spec to an inline SVG element string. */
 export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: "none" });
+  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });
   try {
     const svg = await view.toSVG();
     return svg
