@@ -199,14 +199,19 @@ describe("the policy is applied", () => {
     for (const r of p.trace.filter((t) => t.kind === "linear")) expect(r.output.data.every((v) => f16round(v) === v), r.name).toBe(true);
   });
 
-  it("int8-lut: shifted-softplus outputs lie on the fixed<8,4> grid; linear outputs are int8 codes times one scale", () => {
+  it("int8-lut: shifted-softplus outputs lie on the fixed<8,4> grid; hidden linear outputs are int8 codes times one scale, the head is fp32", () => {
     const { p } = waterRun("int8-lut");
     const ssp = p.trace.filter((r) => r.kind === "shifted_softplus");
     expect(ssp.length).toBe(7);
     for (const r of ssp) {
       expect(r.output.data.every((v) => Number.isInteger(v * 16) && v * 16 >= -128 && v * 16 <= 127), r.name).toBe(true);
     }
-    for (const r of p.trace.filter((t) => t.kind === "linear")) {
+    const linears = p.trace.filter((t) => t.kind === "linear");
+    // the output head dequantises its int32 accumulator to fp32 (forward.rules[0])
+    const head = linears.filter((r) => r.name === "lin2");
+    expect(head.length).toBe(1);
+    expect(head[0].output.data.every((v) => Math.fround(v) === v)).toBe(true);
+    for (const r of linears.filter((t) => t.name !== "lin2")) {
       // y = q·s_y with q an int8 and s_y = max|y|/127 (the largest value maps to code ±127).
       const d = r.output.data;
       const s = maxAbs(d) / 127;

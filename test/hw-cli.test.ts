@@ -30,7 +30,8 @@ describe("hwsim hw show", () => {
     const r = await cli("hw", "show", "int8-lut");
     expect(r.code).toBe(0);
     expect(r.out).toContain("file: hw-models/int8-lut.json (extends hw-models/fp32-baseline.json -> hw-models/fp64-reference.json)");
-    expect(r.out).toMatch(/kind linear\s+in int8, w int8, prod exact, acc int32 \(sequential\), out int8 \(rne\), overflow saturate, requant float per-channel\s+hw-models\/int8-lut\.json: forward\.rules\[0\]/);
+    expect(r.out).toMatch(/kind linear\s+in int8, w int8, prod exact, acc int32 \(sequential\), out int8 \(rne\), overflow saturate, requant float per-channel\s+hw-models\/int8-lut\.json: forward\.rules\[3\]/);
+    expect(r.out).toMatch(/lin2 \(kind linear\)\s+in int8, w int8, prod exact, acc int32 \(sequential\), out fp32, overflow saturate\s+hw-models\/int8-lut\.json: forward\.rules\[0\]/);
     expect(r.out).toMatch(/kind softmax\s+softmax lut-rexp bits=8/);
     expect(r.out).toMatch(/backward \(forces\)\n/);
     expect(r.out).toMatch(/kind shifted_softplus\s+LUT sigmoid, 8-bit address/);
