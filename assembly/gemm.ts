@@ -8,6 +8,9 @@
 //   kind 0  fp32 accumulator, RNE, product exact in f32 or rounded to fp32
 //   kind 1  bf16 accumulator, RNE, product exact in f32 (or rounded to fp32)
 //   kind 2  bf16 accumulator, RNE, product exact in f32 then rounded to bf16
+//   kind 3  fp32 accumulator, RNE, exact product (fused) that f32 may not hold:
+//           the product in f64, the add by f32acc.ts (f64 sum + boundary fix)
+//   kind 4  kind 3 for products of ≤ 24 significant bits: no fix is ever needed
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
 // Stochastic-rounding element counter (idx), a pure function of (i, j, step):
@@ -19,6 +22,8 @@
 
 import { Spec } from "./spec";
 import { roundAdd, encodeF32, encodeF64, decodeF64 } from "./round";
+import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
+import { encodeF32Fast } from "./cast";
 
 // Accumulation orders (keep in sync with ORDER_CODE in src/datapath/gemm-datapath.ts).
 const ORDER_SEQUENTIAL: i32 = 0;
@@ -146,6 +151,74 @@ export function gemmQuantizeToF32(src: usize, srcF64: i32, dst: usize, n: i32, s
 }
 
 /**
+ * Round n f32 (srcF64 = 0) or f64 values into fp32 with RNE, IEEE overflow and
+ * no flushing, writing f32: what gemmQuantizeToF32 gives for that spec (the
+ * identity on f32 values, the IEEE conversion of f64 ones; NaN becomes the
+ * canonical quiet NaN, as decodeF64 returns it) without the generic encoder.
+ */
+export function gemmToF32Native(src: usize, srcF64: i32, dst: usize, n: i32): void {
+  for (let e = 0; e < n; e++) {
+    const x: f32 = srcF64 != 0 ? <f32>load<f64>(src + (<usize>e << 3)) : load<f32>(src + (<usize>e << 2));
+    store<f32>(dst + (<usize>e << 2), isNaN(x) ? <f32>NaN : x);
+  }
+}
+
+/**
+ * Round n f64 values into a ≤ 16-bit format with the SIMD RNE encoder when
+ * every value is exactly an f32 value (the usual case: activations that are
+ * f32 values held in f64), writing the represented values as f32 to dst; else
+ * (some value needs more than f32, or is NaN) gemmQuantizeToF32 over the chunk. The
+ * encoder must be set up for `spec` (fastSetup); codes: n·codeBytes scratch;
+ * table: the f32 value of every code.
+ */
+export function gemmQuantizeF64ViaF32(src: usize, dst: usize, n: i32, spec: usize, idx0: u64, codes: usize, codeBytes: i32, table: usize): void {
+  let exact = true;
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    let ok = i64x2.splat(-1);
+    for (; e + 4 <= n; e += 4) {
+      const x0 = v128.load(src + (<usize>e << 3)), x1 = v128.load(src + (<usize>e << 3), 16);
+      const y0 = f32x4.demote_f64x2_zero(x0), y1 = f32x4.demote_f64x2_zero(x1);
+      v128.store(dst + (<usize>e << 2), i32x4.shuffle(y0, y1, 0, 1, 4, 5));
+      ok = v128.and(ok, v128.and(f64x2.eq(f64x2.promote_low_f32x4(y0), x0), f64x2.eq(f64x2.promote_low_f32x4(y1), x1)));
+    }
+    exact = i64x2.all_true(ok);
+  }
+  for (; e < n; e++) {
+    const x = load<f64>(src + (<usize>e << 3));
+    const y = <f32>x;
+    store<f32>(dst + (<usize>e << 2), y);
+    exact = exact && <f64>y == x; // NaN: the generic encoder (WASM leaves a converted NaN's sign open)
+  }
+  if (!exact) {
+    gemmQuantizeToF32(src, 1, dst, n, spec, idx0);
+    return;
+  }
+  encodeF32Fast(dst, codes, n, codeBytes);
+  gemmDecodeTable(codes, n, codeBytes, table, dst, 0);
+}
+
+// The generic kernel's accumulator NaNs are decodeF64's canonical (positive)
+// quiet NaN; native f32 arithmetic may give another (x86: negative). The sign
+// of a NaN decides the result in formats without NaN (a zero of the opposite
+// sign), so the fast paths' outputs encode the canonical NaN too.
+const CANONICAL_NAN: u32 = 0x7FC00000;
+
+/** NaNs among n f32 values (in place) → the canonical quiet NaN. */
+function canonicalNaNs(p: usize, n: i32): void {
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; e + 4 <= n; e += 4) {
+      const v = v128.load(p + (<usize>e << 2));
+      v128.store(p + (<usize>e << 2), v128.bitselect(i32x4.splat(CANONICAL_NAN), v, f32x4.ne(v, v)));
+    }
+  }
+  for (; e < n; e++) {
+    if (isNaN(load<f32>(p + (<usize>e << 2)))) store<u32>(p + (<usize>e << 2), CANONICAL_NAN);
+  }
+}
+
+/**
  * Output stage of the fast paths: rows of f32 accumulator values (cp, row
  * stride ldc elements) rounded once into outSpec with idx = (o0 + i·N + j)·W + off,
  * written as f32 (dstF64 = 0) or f64 values, N per row. outSpec 0: the
@@ -160,12 +233,27 @@ export function gemmOutput(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF
       const x = load<f32>(row + (<usize>j << 2));
       let v: f64;
       if (outSpec == 0) v = isNaN(x) ? NaN : <f64>x;
-      else v = decodeF64(encodeF32(reinterpret<u32>(x), out, (o0 + <u64>i * <u64>N + <u64>j) * W + off), out);
+      else v = decodeF64(encodeF32(isNaN(x) ? CANONICAL_NAN : reinterpret<u32>(x), out, (o0 + <u64>i * <u64>N + <u64>j) * W + off), out);
       const e = <usize>i * <usize>N + <usize>j;
       if (dstF64 != 0) store<f64>(dst + (e << 3), v);
       else store<f32>(dst + (e << 2), <f32>v);
     }
   }
+}
+
+/**
+ * RNE output of the fast paths into a ≤ 16-bit format through the SIMD encoder
+ * of assembly/cast.ts (set up by fastSetup): rows of f32 accumulator values
+ * (cp, row stride ldc) encoded into `codes` (m·N codes of codeBytes), then
+ * written as the table's f32 values (dstF64 = 0) or f64 values, N per row.
+ */
+export function gemmOutputViaCodes(cp: usize, ldc: i32, m: i32, N: i32, codes: usize, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
+  for (let i = 0; i < m; i++) {
+    const row = cp + ((<usize>i * <usize>ldc) << 2);
+    canonicalNaNs(row, N);
+    encodeF32Fast(row, codes + <usize>i * <usize>N * <usize>codeBytes, N, codeBytes);
+  }
+  gemmDecodeTable(codes, m * N, codeBytes, table, dst, dstF64);
 }
 
 /**
@@ -179,7 +267,34 @@ export function gemmF32Range(p: usize, n: i32, out: usize): void {
   let hi = load<i32>(out);
   let lo = load<i32>(out, 4);
   let nonFinite = load<i32>(out, 8);
-  for (let e = 0; e < n; e++) {
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Normal lanes: exponent field E (msb = E − 127) and the lowest set bit of
+    // the significand, isolated (s & −s) and read off as the exponent of its
+    // exact f32 conversion (lsb = E − 150 + that). Zero lanes are left out,
+    // E = 255 marks a non-finite value; a vector with a subnormal goes scalar.
+    let vhi = i32x4.splat(0); // max E over non-zero lanes (0: none)
+    let vlo = i32x4.splat(0x7fffffff); // min E + log2(lowest bit) over non-zero lanes
+    for (; e + 4 <= n; e += 4) {
+      const b = v128.load(p + (<usize>e << 2));
+      const E = i32x4.shr_u(i32x4.shl(b, 1), 24);
+      const f = v128.and(b, i32x4.splat(0x7fffff));
+      const zero = i32x4.eq(v128.or(E, f), i32x4.splat(0));
+      if (v128.any_true(v128.andnot(i32x4.eq(E, i32x4.splat(0)), zero))) break; // a subnormal: scalar from here
+      const sig = v128.or(f, i32x4.splat(0x800000));
+      const low = v128.and(sig, i32x4.neg(sig));
+      const lowExp = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_u(low), 23), i32x4.splat(127));
+      vhi = i32x4.max_u(vhi, E); // zero lanes have E = 0
+      vlo = i32x4.min_s(vlo, v128.or(i32x4.add(E, lowExp), i32x4.shr_u(zero, 1))); // zero lanes: 0x7fffffff
+    }
+    const mE = max(max(i32x4.extract_lane(vhi, 0), i32x4.extract_lane(vhi, 1)), max(i32x4.extract_lane(vhi, 2), i32x4.extract_lane(vhi, 3)));
+    const mL = min(min(i32x4.extract_lane(vlo, 0), i32x4.extract_lane(vlo, 1)), min(i32x4.extract_lane(vlo, 2), i32x4.extract_lane(vlo, 3)));
+    if (mE == 255) nonFinite = 1;
+    else if (mE > 0 && mE - 127 > hi) hi = mE - 127;
+    // a non-finite lane's lsb does not matter (the range is not used then)
+    if (mL != 0x7fffffff && mL - 150 < lo) lo = mL - 150;
+  }
+  for (; e < n; e++) {
     const b = load<u32>(p + (<usize>e << 2));
     const E = <i32>((b >> 23) & 0xff);
     const f = b & 0x7fffff;
@@ -257,10 +372,10 @@ export function gemmPackB(b: usize, K: i32, N: i32, dst: usize, p0: i32, p1: i32
 
 /** Fill the padded C (rows × ldc) with the bias row (bias 0: +0). */
 export function gemmInitC(cp: usize, rows: i32, ldc: i32, bias: usize, N: i32): void {
-  for (let i = 0; i < rows; i++) {
-    const row = cp + ((<usize>i * <usize>ldc) << 2);
-    for (let j = 0; j < ldc; j++) store<f32>(row + (<usize>j << 2), bias != 0 && j < N ? load<f32>(bias + (<usize>j << 2)) : 0);
-  }
+  if (rows <= 0) return;
+  for (let j = 0; j < ldc; j++) store<f32>(cp + (<usize>j << 2), bias != 0 && j < N ? load<f32>(bias + (<usize>j << 2)) : 0);
+  const bytes = <usize>ldc << 2;
+  for (let i = 1; i < rows; i++) memory.copy(cp + <usize>i * bytes, cp, bytes);
 }
 
 // One MR×NR tile over kc steps: c = c + a·b with an f32 multiply and an f32 add
@@ -433,18 +548,165 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
   }
 }
 
-// kind 0: f32 accumulate; 1: bf16 accumulate; 2: bf16 accumulate of bf16-rounded products.
+// ---- fp32 accumulator, exact products: s = RNE_f32(s + a·b) with a·b exact in f64 ----
+//
+// a·b of two f32 values is exact in f64 (≤ 48-bit significand, exponents well
+// inside f64's normal range), and f32acc.ts adds it into the f32 value s with
+// one rounding (kind 3). When every product has at most 24 significant bits
+// (kind 4: e.g. bf16 or fp16 inputs whose products leave f32's exponent
+// range), t = fl64(s + p) is never an f32 rounding boundary unless it is exact,
+// so the plain f64 add and f32 rounding are already exact and the boundary
+// screen is skipped. Proof: if s + p is inexact in f64, both having ≤ 24-bit
+// significands, the smaller operand lies entirely more than 29 binades below
+// the larger one L (else the sum fits 53 bits), so |s + p − L| < 2^(e_L − 29);
+// L is on the f32 grid (s is an f32 value; a product larger than s with s ≠ 0
+// is ≥ 2^-119, inside f32's normal range, or beyond its overflow threshold), and
+// every f32 boundary is at least 2^(e_L − 25) (normal range; 2^-150 for a
+// subnormal L, while then |p| < 2^-156) away from a grid value with leading bit
+// e_L; t lies between L and s + p, so neither t nor anything between t and
+// s + p is a boundary.
+//
+// A and B are packed as f64 (widened once per call, not once per use:
+// converting an f32 subnormal in hardware costs a microcode assist, and bf16
+// activations such as Gaussian features hold many). Per half tile: 4 rows × 4
+// columns as 8 f64x2 accumulators; the boundary screen is combined over them,
+// and one rarely taken branch per k recomputes the step with the fix (the
+// products are reloaded there rather than kept live: register pressure).
+
+@inline
+function microF32Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, screen: bool): void {
+  if (ASC_FEATURE_SIMD) {
+    for (let h: usize = 0; h < 2; h++) {
+      const cc = c + (h << 4);
+      let v = v128.load(cc);
+      let s00 = f64x2.promote_low_f32x4(v), s01 = promoteHi(v);
+      v = v128.load(cc + ldc);
+      let s10 = f64x2.promote_low_f32x4(v), s11 = promoteHi(v);
+      v = v128.load(cc + 2 * ldc);
+      let s20 = f64x2.promote_low_f32x4(v), s21 = promoteHi(v);
+      v = v128.load(cc + 3 * ldc);
+      let s30 = f64x2.promote_low_f32x4(v), s31 = promoteHi(v);
+      let pa = ap;
+      let pb = bp + (h << 5);
+      for (let k = 0; k < kc; k++) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let a = v128.load64_splat(pa);
+        let t00 = f64x2.add(s00, f64x2.mul(a, b0)), t01 = f64x2.add(s01, f64x2.mul(a, b1));
+        a = v128.load64_splat(pa, 8);
+        let t10 = f64x2.add(s10, f64x2.mul(a, b0)), t11 = f64x2.add(s11, f64x2.mul(a, b1));
+        a = v128.load64_splat(pa, 16);
+        let t20 = f64x2.add(s20, f64x2.mul(a, b0)), t21 = f64x2.add(s21, f64x2.mul(a, b1));
+        a = v128.load64_splat(pa, 24);
+        let t30 = f64x2.add(s30, f64x2.mul(a, b0)), t31 = f64x2.add(s31, f64x2.mul(a, b1));
+        if (screen) {
+          const key = i32x4.min_u(
+            i32x4.min_u(i32x4.min_u(f32AccKeyV(t00), f32AccKeyV(t01)), i32x4.min_u(f32AccKeyV(t10), f32AccKeyV(t11))),
+            i32x4.min_u(i32x4.min_u(f32AccKeyV(t20), f32AccKeyV(t21)), i32x4.min_u(f32AccKeyV(t30), f32AccKeyV(t31))),
+          );
+          if (f32AccScreen(key)) {
+            t00 = fixedSum(s00, pa, pb, 0); t01 = fixedSum(s01, pa, pb, 16);
+            t10 = fixedSum(s10, pa + 8, pb, 0); t11 = fixedSum(s11, pa + 8, pb, 16);
+            t20 = fixedSum(s20, pa + 16, pb, 0); t21 = fixedSum(s21, pa + 16, pb, 16);
+            t30 = fixedSum(s30, pa + 24, pb, 0); t31 = fixedSum(s31, pa + 24, pb, 16);
+          }
+        }
+        s00 = f32RoundV(t00); s01 = f32RoundV(t01);
+        s10 = f32RoundV(t10); s11 = f32RoundV(t11);
+        s20 = f32RoundV(t20); s21 = f32RoundV(t21);
+        s30 = f32RoundV(t30); s31 = f32RoundV(t31);
+        pa += 32;
+        pb += 64;
+      }
+      storeF32x4(cc, s00, s01);
+      storeF32x4(cc + ldc, s10, s11);
+      storeF32x4(cc + 2 * ldc, s20, s21);
+      storeF32x4(cc + 3 * ldc, s30, s31);
+    }
+  } else {
+    for (let r = 0; r < MR; r++) {
+      const cr = c + <usize>r * ldc;
+      for (let q = 0; q < NR; q++) {
+        let s = <f64>load<f32>(cr + (<usize>q << 2));
+        let pa = ap + (<usize>r << 3);
+        let pb = bp + (<usize>q << 3);
+        for (let k = 0; k < kc; k++) {
+          const p = load<f64>(pa) * load<f64>(pb);
+          s = screen ? f32AccAdd(s, p) : <f64><f32>(s + p);
+          pa += <usize>(MR << 3);
+          pb += <usize>(NR << 3);
+        }
+        store<f32>(cr + (<usize>q << 2), <f32>s);
+      }
+    }
+  }
+}
+
+// t = s + a·b with the boundary fix (a splat from pa, b at pb + off).
+@inline
+function fixedSum(s: v128, pa: usize, pb: usize, off: usize): v128 {
+  const p = f64x2.mul(v128.load64_splat(pa), v128.load(pb + off));
+  return f32AccNudgeV(s, p, f64x2.add(s, p));
+}
+
+@inline
+function promoteHi(v: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 2, 3));
+}
+
+// The f64 value of an f32 (bits b), exact; subnormals through an integer
+// conversion (no microcode assist).
+@inline
+function widenF32(b: u32): f64 {
+  if ((b & 0x7F800000) != 0) return <f64>reinterpret<f32>(b);
+  const m = <f64>(b & 0x7FFFFF) * reinterpret<f64>(0x36A0000000000000); // · 2^-149
+  return (b >> 31) != 0 ? -m : m;
+}
+
+/** Widen n packed f32 to f64 (exact): the f64 B panels of kind 3 from gemmPackB's f32 panels. */
+export function gemmWidenF32(src: usize, dst: usize, n: i32): void {
+  for (let e = 0; e < n; e++) store<f64>(dst + (<usize>e << 3), widenF32(load<u32>(src + (<usize>e << 2))));
+}
+
+/** gemmPackA with f64 panels (exact widening): ap[(panel·K + k)·MR + r]. */
+function packA64(a: usize, m: i32, K: i32, dst: usize): void {
+  const panels = (m + MR - 1) / MR;
+  for (let p = 0; p < panels; p++) {
+    for (let r = 0; r < MR; r++) {
+      const row = p * MR + r;
+      let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 3);
+      const s = a + ((<usize>row * <usize>K) << 2);
+      for (let k = 0; k < K; k++) {
+        store<f64>(d, row < m ? widenF32(load<u32>(s + (<usize>k << 2))) : 0);
+        d += <usize>(MR << 3);
+      }
+    }
+  }
+}
+
+// Two f64x2 of f32 values stored as 4 f32 (exact).
+@inline
+function storeF32x4(p: usize, lo: v128, hi: v128): void {
+  const l = f32x4.demote_f64x2_zero(lo);
+  const h = f32x4.demote_f64x2_zero(hi);
+  v128.store(p, i32x4.shuffle(l, h, 0, 1, 4, 5));
+}
+
+// kind 0: f32 accumulate; 1: bf16 accumulate; 2: bf16 accumulate of bf16-rounded products;
+// 3: f32 accumulate of exact (f64) products; 4: the same, products of ≤ 24 significant bits.
 @inline
 function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32, kind: i32): void {
   const ldc = <usize>(nPanels * NR) << 2;
+  const esh: usize = kind >= 3 ? 3 : 2; // panels of f64 (kinds 3, 4) or f32
   for (let kb = 0; kb < K; kb += kcBlock) {
     const kc = min(kcBlock, K - kb);
     for (let jb = 0; jb < nPanels; jb++) {
-      const bpan = bp + (((<usize>jb * <usize>K + <usize>kb) * <usize>NR) << 2);
+      const bpan = bp + (((<usize>jb * <usize>K + <usize>kb) * <usize>NR) << esh);
       for (let ib = 0; ib < mPanels; ib++) {
-        const apan = ap + (((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << 2);
+        const apan = ap + (((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << esh);
         const c = cp + <usize>(ib * MR) * ldc + (<usize>(jb * NR) << 2);
         if (kind == 0) microF32(apan, bpan, c, ldc, kc);
+        else if (kind == 3) microF32Exact(apan, bpan, c, ldc, kc, true);
+        else if (kind == 4) microF32Exact(apan, bpan, c, ldc, kc, false);
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
       }
     }
@@ -458,16 +720,22 @@ export function gemmPanelShape(): i32 {
 
 /**
  * Fast path over rows: C (padded, initialised with the bias) += A·B with the
- * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products). a: m rows of
- * f32 input values (stride K); bp: packed B; apScratch: room for the packed A.
+ * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products, 3 fp32 with
+ * exact f64 products, 4 the same with products of ≤ 24 significant bits).
+ * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4: f64
+ * panels, gemmWidenF32); apScratch: room for the packed A (kinds 3, 4: f64,
+ * 8·MR·ceil(m/MR)·K bytes; else f32).
  */
 export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32): void {
-  gemmPackA(a, m, K, apScratch);
+  if (kind >= 3) packA64(a, m, K, apScratch);
+  else gemmPackA(a, m, K, apScratch);
   const mPanels = (m + MR - 1) / MR;
   const nPanels = (N + NR - 1) / NR;
   if (kind == 0) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 0);
   else if (kind == 1) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 1);
-  else blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
+  else if (kind == 2) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
+  else if (kind == 3) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 3);
+  else blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 4);
 }
 
 /**

@@ -12,6 +12,7 @@
 
 import { Spec } from "./spec";
 import { roundAddValue, encodeExact, encodeF64, decodeF64 } from "./round";
+import { f32AccAdd, f32AccAddV, f32RoundV } from "./f32acc";
 
 // order codes (src/datapath/reduce.ts ORDER_CODE)
 const SEQUENTIAL: i32 = 0;
@@ -210,6 +211,124 @@ export function reduceScatterAddF32(vals: usize, F: i32, index: usize, nE: i32, 
       store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// Fast path: fp32 accumulator, round-to-nearest-even, float64 terms. Every
+// s = RNE_f32(s + v) is f32acc.ts's f64 add with the rounding-boundary fix.
+// When every term of the call is an f32 value (checked here), the fix is never
+// needed (two ≤ 24-bit operands, f32acc.ts / gemm.ts kind 4) and is skipped.
+// The chunk sums (f32 values) enter the total by the same exact step; the
+// sequential order is one chunk (see reduceSegmentSumF32 for why +0 + c = c).
+// ---------------------------------------------------------------------------
+
+/** Every one of n f64 values is an f32 value (NaN is not). */
+function allF32(p: usize, n: i32): bool {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let ok = i64x2.splat(-1);
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(p + (<usize>i << 3));
+      ok = v128.and(ok, f64x2.eq(f32RoundV(v), v));
+    }
+    if (!i64x2.all_true(ok)) return false;
+  }
+  for (; i < n; i++) {
+    const x = load<f64>(p + (<usize>i << 3));
+    if (<f64><f32>x != x) return false;
+  }
+  return true;
+}
+
+@inline
+function accAdd(s: f64, v: f64, screen: bool): f64 {
+  return screen ? f32AccAdd(s, v) : <f64><f32>(s + v);
+}
+
+@inline
+function accAddV(s: v128, v: v128, screen: bool): v128 {
+  return screen ? f32AccAddV(s, v) : f32RoundV(f64x2.add(s, v));
+}
+
+@inline
+function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32, screen: bool): void {
+  const base = load<i32>(rowPtr);
+  const stride = <usize>F << 3;
+  for (let i = 0; i < nRows; i++) {
+    const p0 = load<i32>(rowPtr + (<usize>i << 2));
+    const n = load<i32>(rowPtr + (<usize>(i + 1) << 2)) - p0;
+    const C = chunk > 0 ? chunk : max(n, 1);
+    const src = vals + <usize>(p0 - base) * stride;
+    const dst = out + <usize>i * stride;
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      // 4 features per pass: two independent dependency chains
+      for (; f + 4 <= F; f += 4) {
+        let t0 = f64x2.splat(0), t1 = f64x2.splat(0);
+        for (let j = 0; j < n; j += C) {
+          let c0 = f64x2.splat(0), c1 = f64x2.splat(0);
+          const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+          let p = src + <usize>j * stride + (<usize>f << 3);
+          for (let e = j; e < end; e++, p += stride) {
+            c0 = accAddV(c0, v128.load(p), screen);
+            c1 = accAddV(c1, v128.load(p, 16), screen);
+          }
+          t0 = accAddV(t0, c0, false); // two f32 values
+          t1 = accAddV(t1, c1, false);
+        }
+        v128.store(dst + (<usize>f << 3), t0);
+        v128.store(dst + (<usize>f << 3), t1, 16);
+      }
+    }
+    for (; f < F; f++) {
+      let t: f64 = 0;
+      for (let j = 0; j < n; j += C) {
+        let c: f64 = 0;
+        const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+        let p = src + <usize>j * stride + (<usize>f << 3);
+        for (let e = j; e < end; e++, p += stride) c = accAdd(c, load<f64>(p), screen);
+        t = accAdd(t, c, false);
+      }
+      store<f64>(dst + (<usize>f << 3), t);
+    }
+  }
+}
+
+/** Fast segment sum of float64 terms: vals f64 [edges, F], out f64 [nRows, F]; chunk = C (chunked/promote) or 0 (sequential). */
+export function reduceSegmentSumF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32): void {
+  const nVals = (load<i32>(rowPtr + (<usize>nRows << 2)) - load<i32>(rowPtr)) * F;
+  if (allF32(vals, nVals)) sumRowsF64(vals, F, rowPtr, nRows, out, chunk, false);
+  else sumRowsF64(vals, F, rowPtr, nRows, out, chunk, true);
+}
+
+@inline
+function scatterRowsF64(vals: usize, F: i32, index: usize, nE: i32, acc: usize, screen: bool): void {
+  const stride = <usize>F << 3;
+  for (let e = 0; e < nE; e++) {
+    const src = vals + <usize>e * stride;
+    const dst = acc + <usize>load<i32>(index + (<usize>e << 2)) * stride;
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; f + 2 <= F; f += 2) {
+        const o = <usize>f << 3;
+        v128.store(dst + o, accAddV(v128.load(dst + o), v128.load(src + o), screen));
+      }
+    }
+    for (; f < F; f++) {
+      const o = <usize>f << 3;
+      store<f64>(dst + o, accAdd(load<f64>(dst + o), load<f64>(src + o), screen));
+    }
+  }
+}
+
+/**
+ * Fast sequential scatter-add of float64 terms: acc[index[e], :] =
+ * RNE_f32(acc[index[e], :] + vals[e, :]), e ascending. acc: f64 [nRows, F]
+ * (f32 values), zeroed by the caller before the first chunk.
+ */
+export function reduceScatterAddF64(vals: usize, F: i32, index: usize, nE: i32, acc: usize): void {
+  if (allF32(vals, nE * F)) scatterRowsF64(vals, F, index, nE, acc, false);
+  else scatterRowsF64(vals, F, index, nE, acc, true);
 }
 
 // ---------------------------------------------------------------------------

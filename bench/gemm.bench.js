@@ -1,4 +1,7 @@
 // GEMM datapath speed (one core unless said):
+//  - fp32×fp32→fp32 fused (exact products in f64, the fp32-fma-fast path) and
+//    bf16 products beyond f32's range (fp32-fma-narrow-fast): end to end and
+//    kernels, against the plain f32 SIMD GEMM and the generic kernel;
 //  - fp16×fp16→fp32 sequential RNE: the emulator's gemm() end to end and its
 //    kernel alone, against (i) a plain f32 WASM SIMD GEMM with the same packing
 //    and blocking (the emulator's own speed limit) and (ii) a scalar JS
@@ -42,17 +45,25 @@ function baselineCase(rt, a, b, M, K, N) {
   return () => rt.k.gemmBaselineF32(pa, pb, pc, M, K, N, scratch, 256);
 }
 
-/** The fp16→fp32 fast-path kernel alone (inputs already rounded, B packed), the calls gemm() makes. */
+/**
+ * A fast-path kernel alone (inputs already rounded, B packed), the calls gemm() makes.
+ * kind 0: fp32 acc, f32 products; 3, 4: fp32 acc, exact f64 products (f64 panels; 4: no boundary fix).
+ */
 function kernelCase(rt, a, b, M, K, N, kind) {
   const nr = (rt.k.gemmPanelShape() >> 8) & 0xff;
   const np = Math.ceil(N / nr);
   const ldc = np * nr;
   const pa = rt.put(a);
   const pb = rt.put(b);
-  const bp = rt.alloc(np * nr * K * 4);
+  let bp = rt.alloc(np * nr * K * 4);
   rt.k.gemmPackB(pb, K, N, bp, 0, np);
+  if (kind >= 3) {
+    const wide = rt.alloc(np * nr * K * 8);
+    rt.k.gemmWidenF32(bp, wide, np * nr * K);
+    bp = wide;
+  }
   const cp = rt.alloc((M + 8) * ldc * 4);
-  const ap = rt.alloc(64 * K * 4);
+  const ap = rt.alloc(64 * K * 8);
   return () => {
     rt.k.gemmInitC(cp, M, ldc, 0, N);
     for (let i = 0; i < M; i += 64) rt.k.gemmBlockedRows(pa + i * K * 4, Math.min(64, M - i), K, N, bp, cp + i * ldc * 4, ap, 256, kind);
@@ -138,6 +149,45 @@ export async function run() {
     ratio_kernel_vs_plain_f32: get("fp16→fp32 fast-path kernel") / get("plain f32 SIMD GEMM"),
     ratio_end_to_end_vs_plain_f32: get("emulated gemm()") / get("plain f32 SIMD GEMM"),
     ratio_end_to_end_vs_js_fround: get("emulated gemm()") / get("scalar JS"),
+  };
+
+  // ---- fp32 × fp32 → fp32, fused: exact products in f64 (fp32-fma-fast), 512³ ----
+  const f = 512;
+  const a32 = values(f * f, 31);
+  const b32 = values(f * f, 32);
+  const fma32 = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+  // bf16 inputs, some of them far below f32's range: narrow exact products (fp32-fma-narrow-fast)
+  const aTiny = quantize(values(f * f, 33).map((v, e) => (e % 5 === 0 ? v * 2 ** -125 : v)), parseFormat("bf16"));
+  const bBf16 = quantize(b32, parseFormat("bf16"));
+  const narrow = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "bf16", fma: true });
+  for (const [A, B, dp, path] of [[a32, b32, fma32, "fp32-fma-fast"], [aTiny, bBf16, narrow, "fp32-fma-narrow-fast"]]) {
+    const i3 = {};
+    gemm(A, B, f, f, f, dp, undefined, { info: i3 });
+    if (i3.path !== path) throw new Error(`expected ${path}, got ${i3.path}`);
+  }
+  const gs = 64;
+  const r3 = await rt.scoped(async () => {
+    const cases = {
+      "emulated gemm() fp32×fp32→fp32 fma (end to end)": () => gemm(a32, b32, f, f, f, fma32),
+      "fp32-fma-fast kernel (f64 products + boundary fix)": kernelCase(rt, a32, b32, f, f, f, 3),
+      "emulated gemm() bf16 narrow products (end to end)": () => gemm(aTiny, bBf16, f, f, f, narrow),
+      "fp32-fma-narrow-fast kernel (f64 products, no fix)": kernelCase(rt, aTiny, bBf16, f, f, f, 4),
+      "plain f32 SIMD GEMM (same blocking)": baselineCase(rt, a32, b32, f, f, f),
+      [`generic kernel fp32×fp32→fp32 fma ${gs}³ (before this path)`]: () => gemm(a32.subarray(0, gs * gs), b32.subarray(0, gs * gs), gs, gs, gs, fma32, undefined, { path: "generic" }),
+    };
+    return runSuite(`fp32 fma ${f}³`, cases, { work: (name) => (name.startsWith("generic") ? gs * gs * gs : f * f * f), unit: "MAC", minSamples: 3, maxTime: 1.5 });
+  });
+  printTable("fp32 accumulator with exact (fused) products f32 cannot hold, sequential RNE (one core)", r3, "plain f32 SIMD GEMM (same blocking)", 1e9, "G");
+  const g3 = (name) => r3.find((r) => r.name.startsWith(name)).perSec;
+  result.fp32_fma = {
+    gmacs_end_to_end: g3("emulated gemm() fp32×fp32") / 1e9,
+    gmacs_kernel: g3("fp32-fma-fast kernel") / 1e9,
+    gmacs_narrow_end_to_end: g3("emulated gemm() bf16 narrow") / 1e9,
+    gmacs_narrow_kernel: g3("fp32-fma-narrow-fast kernel") / 1e9,
+    gmacs_plain_f32: g3("plain f32 SIMD GEMM") / 1e9,
+    gmacs_generic: g3("generic kernel") / 1e9,
+    ratio_kernel_vs_plain_f32: g3("fp32-fma-fast kernel") / g3("plain f32 SIMD GEMM"),
+    ratio_end_to_end_vs_generic: g3("emulated gemm() fp32×fp32") / g3("generic kernel"),
   };
 
   // ---- bf16 accumulator, 512³ ----

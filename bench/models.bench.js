@@ -3,12 +3,14 @@
 // (examples/water-schnet, ~1900 edges) for every hw-model preset, against the
 // float64 reference backend; and atoms/s on a ~1000-atom system (the cluster
 // replicated 14× on a grid whose spacing exceeds the cutoff by 2 Å, so the
-// copies do not interact). Everything runs on one thread.
+// copies do not interact); and the neighbour-attention model (batched
+// matmuls) on the cluster for a few presets. Everything runs on one thread.
 //
 // Targets of the issue: bit-accurate bf16-linear-fp32acc at least as fast as
 // PyTorch Geometric float32 on one CPU thread (56.5 steps/s on this model), and
 // at least 0.5× the fp32-baseline path. Run: node bench/run.js models
 import { loadSchNet } from "../dist/src/models/schnet.js";
+import { loadAttention } from "../dist/src/models/attention.js";
 import { readExtxyz } from "../dist/src/io/extxyz.js";
 import { ReferenceOps } from "../dist/src/backends/reference.js";
 import { EmulatedOps } from "../dist/src/backends/emulated.js";
@@ -66,6 +68,18 @@ export async function run() {
   const bigRes = await runSuite("big", bigCases, { work: big.numbers.length, unit: "atoms", minSamples: 1, maxTime: 1 });
   printTable(`SchNet energy + forces, ${big.numbers.length} atoms (14 non-interacting water clusters, ${bigEdges} edges), atoms/s (ratio vs reference)`, bigRes, "reference (float64 JS)", 1e3, "k");
 
+  // The neighbour-attention model (batched matmuls through the GEMM datapath) on the same cluster.
+  const att = loadAttention(`${here}../examples/attention/attention_seed0.safetensors`);
+  const attNames = ["reference (float64 JS)", "fp32-baseline", "bf16-linear-fp32acc", "fp16-flash"];
+  const attCases = {};
+  for (const name of attNames) {
+    const ops = backend(name);
+    att.predict(water, { ops });
+    attCases[name] = () => att.predict(water, { ops });
+  }
+  const attRes = await runSuite("attention", attCases, { work: 1, unit: "steps", minSamples: 2, maxTime: 1 });
+  printTable("attention model energy + forces, water cluster (72 atoms), steps/s (ratio vs fp32-baseline)", attRes, "fp32-baseline", 1, "");
+
   const by = Object.fromEntries(water72.map((r) => [r.name, r.perSec]));
   const ratios = {
     bf16LinearOverFp32Baseline: by["bf16-linear-fp32acc"] / by["fp32-baseline"],
@@ -78,6 +92,7 @@ export async function run() {
     system: { atoms: water.numbers.length, edges, bigAtoms: big.numbers.length, bigEdges },
     water72,
     big: bigRes,
+    attention: attRes,
     pygF32StepsPerS: PYG_F32_STEPS_PER_S,
     ratios,
   };

@@ -11,7 +11,7 @@ import { WasmRuntime } from "../src/wasm/runtime.js";
 import type { Rounding, RoundingOptions } from "../src/formats/spec.js";
 import { InputError } from "../src/errors.js";
 import {
-  gemm, gemmAsync, linear, parseGemmDatapath, parseGemmOrder,
+  gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
   type GemmDatapath, type GemmOrder, type GemmPath,
 } from "../src/datapath/gemm.js";
 import { oracleGemm, grid, type ODatapath, type ORounding, type Mode } from "./oracle/exact-gemm.js";
@@ -295,18 +295,21 @@ describe("fast paths", () => {
     fc.assert(fc.property(caseArb(dp, { m: 6, k: 300, n: 10, kMin: 250 }, true), (c) => fastCheck(dp, c, "fp32-fast")), { numRuns: 6 });
   });
 
-  it("bf16 × bf16 → fp32: fast when every product is exact in f32, generic otherwise", () => {
+  it("bf16 × bf16 → fp32: fp32-fast when every product is exact in f32, fp32-fma-narrow-fast otherwise", () => {
     const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "fp32", fma: true });
     fc.assert(fc.property(fastCaseArb(dp, 20), (c) => {
-      // decide independently whether some product could leave f32 (exponent range of the rounded inputs)
+      // which of the two depends on the exponent range of the rounded inputs; both must give the oracle's bits
       const info: { path?: GemmPath } = {};
       gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info });
-      fastCheck(dp, c, info.path === "generic" ? "generic" : "fp32-fast");
+      expect(["fp32-fast", "fp32-fma-narrow-fast"]).toContain(info.path);
+      fastCheck(dp, c, info.path!);
     }), { numRuns: 40 });
-    // moderate values: always fast; 2^-80 · 2^-80 underflows f32: generic
+    // moderate values: f32 products; 2^-80 · 2^-80 underflows f32 and 2^70 · 2^70 overflows it: f64 products
     fastCheck(dp, { M: 2, K: 3, N: 9, a: [1, 2, 3, -4, 0.5, 0.25], b: Array.from({ length: 27 }, (_, e) => (e % 5) - 2) }, "fp32-fast");
-    fastCheck(dp, { M: 1, K: 2, N: 1, a: [2 ** -80, 1], b: [2 ** -80, 1] }, "generic");
-    fastCheck(dp, { M: 1, K: 2, N: 1, a: [2 ** 70, 1], b: [2 ** 70, 1] }, "generic");
+    fastCheck(dp, { M: 1, K: 2, N: 1, a: [2 ** -80, 1], b: [2 ** -80, 1] }, "fp32-fma-narrow-fast");
+    fastCheck(dp, { M: 1, K: 2, N: 1, a: [2 ** 70, 1], b: [2 ** 70, 1] }, "fp32-fma-narrow-fast");
+    // infinities and NaN among the inputs: the generic kernel
+    fastCheck(dp, { M: 1, K: 2, N: 1, a: [Infinity, 2 ** -80], b: [1, 2 ** -80] }, "generic");
   });
 
   it("bf16 accumulator: fused (exact products) and separate bf16 multiplier", () => {
@@ -422,6 +425,28 @@ describe("fast paths", () => {
     }
   });
 
+  it("regression: a NaN accumulator into an output format without NaN gives the generic kernel's zero (-0)", () => {
+    // inf·0 is NaN; native f32 arithmetic's NaN may be negative, the generic kernel's is the
+    // canonical positive one, and a format without NaN encodes a NaN as a zero of the opposite sign
+    // (the oracle does not model NaN into formats without NaN: fast against generic, and the zero's sign)
+    const c: Case = { M: 2, K: 2, N: 9, a: [Infinity, 1, -Infinity, 1], b: [...Array(9).fill(0), ...Array(9).fill(1)] };
+    const a = Float32Array.from(c.a), b = Float32Array.from(c.b);
+    // (fp16 inputs: the fp32 fast path by formats, infinities included; the other fast paths need finite inputs)
+    for (const [acc, path] of [["fp32", "fp32-fast"]] as const) {
+      for (const out of ["fp4_e2m1fn", "fp6_e2m3fn", "fp6_e3m2fn"]) {
+        const dp = parseGemmDatapath({ in: "fp16", acc, out, fma: true });
+        for (const runtime of [simdRt, scalarRt]) {
+          const info: { path?: GemmPath } = {};
+          const fast = gemm(a, b, 2, 2, 9, dp, undefined, { info, runtime });
+          expect(info.path).toBe(path);
+          expectSameBits(fast, gemm(a, b, 2, 2, 9, dp, undefined, { runtime, path: "generic" }), `${runtime.flavour} ${acc} → ${out}`);
+          for (let e = 0; e < fast.length; e++) expect(Object.is(fast[e], -0), `${acc} → ${out} element ${e}`).toBe(true);
+        }
+      }
+      fastCheck(parseGemmDatapath({ in: "fp16", acc, out: "bf16", fma: true }), c, path);
+    }
+  });
+
   it("overflow to infinity and NaN inside the fast accumulators", () => {
     const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "fp32", fma: true });
     // (1.5·2^63)^2 = 1.125·2^127 is exact in f32; two of them overflow the accumulator
@@ -432,6 +457,261 @@ describe("fast paths", () => {
     expect([got[0], got[1]]).toEqual([Infinity, -Infinity]);
     fastCheck(parseGemmDatapath({ in: "bf16", acc: "bf16", out: "fp32", fma: true }), c, "bf16-fast");
     fastCheck(parseGemmDatapath({ in: "bf16", acc: "bf16", out: "fp8_e4m3fn" }), c, "bf16-fast-bf16-product");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// fp32 accumulator with exact products that f32 cannot hold: f64 products,
+// f64 add, and (wide products) the rounding-boundary fix of assembly/f32acc.ts
+// ---------------------------------------------------------------------------
+
+describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narrow-fast)", () => {
+  const out = fc.constantFrom("fp32", "bf16", "fp16", "fp8_e4m3fn");
+
+  it("fp32 × fp32 (and tf32, bf16 with fp32) → fp32: random values over the whole exponent range", () => {
+    // products of > 24 significant bits: the f64 path with the boundary fix, unless every
+    // product happens to be exact in f32 (then the f32 path)
+    const arb = fc
+      .record({ other: fc.constantFrom("fp32", "tf32", "bf16"), swap: fc.boolean(), product: fc.constantFrom<(string | undefined)[]>(undefined, "exact"), out, outR: roundingArb(true) })
+      .map((r): GemmDatapath => ({
+        inA: F(r.swap ? r.other : "fp32"), inB: F(r.swap ? "fp32" : r.other), acc: F("fp32"), out: F(r.out), order: { kind: "sequential" }, fma: true,
+        product: r.product === undefined ? undefined : "exact",
+        inputRounding: { rounding: "rne" }, accRounding: { rounding: "rne" }, outRounding: r.outR,
+      }))
+      .chain((dp) => fc.tuple(fc.constant(dp), caseArb(dp, { m: 11, k: 30, n: 19, kMin: 1 }, true)));
+    let wide = 0, runs = 0;
+    fc.assert(fc.property(arb, ([dp, c]) => {
+      const info: { path?: GemmPath } = {};
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info });
+      expect(["fp32-fast", "fp32-fma-fast"]).toContain(info.path);
+      fastCheck(dp, c, info.path!);
+      runs++;
+      if (info.path === "fp32-fma-fast") wide++;
+    }), { numRuns: 60 });
+    expect(wide).toBeGreaterThan(runs / 2);
+  });
+
+  it("narrow products (≤ 24 significant bits) that leave f32's exponent range", () => {
+    const arb = fc
+      .record({ inA: fc.constantFrom("bf16", "fp16", "fp8_e5m2"), inB: fc.constantFrom("bf16", "fp8_e4m3fn", "fp16"), out, outR: roundingArb(true) })
+      .map((r): GemmDatapath => ({
+        inA: F(r.inA), inB: F(r.inB), acc: F("fp32"), out: F(r.out), order: { kind: "sequential" }, fma: true,
+        inputRounding: { rounding: "rne" }, accRounding: { rounding: "rne" }, outRounding: r.outR,
+      }))
+      .chain((dp) => fc.tuple(fc.constant(dp), caseArb(dp, { m: 9, k: 30, n: 19 }, true)));
+    fc.assert(fc.property(arb, ([dp, c]) => {
+      const info: { path?: GemmPath } = {};
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info });
+      expect(["fp32-fast", "fp32-fma-narrow-fast"]).toContain(info.path);
+      fastCheck(dp, c, info.path!);
+    }), { numRuns: 60 });
+    // bf16 values far below f32's range make some products leave it
+    const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "fp32", fma: true });
+    const tiny = Array.from({ length: 40 }, (_, e) => (e % 2 ? -1 : 1) * (1 + (e % 7) / 8) * 2 ** (-133 + (e % 40)));
+    fastCheck(dp, { M: 5, K: 8, N: 9, a: tiny, b: Array.from({ length: 72 }, (_, e) => ((e % 11) - 5) * 2 ** -(e % 23)), bias: Array.from({ length: 9 }, (_, j) => j % 3 ? 2 ** (-140 + j) : 0) }, "fp32-fma-narrow-fast");
+  });
+
+  it("narrow step s + p exhaustively over exponent gaps: every sum equals the exact oracle", () => {
+    // Running sums s (f32 values, the bias) of every exponent -149..127 with odd and even
+    // last bits, against bf16 products p = a·b whose exponents sweep the same range.
+    const ss: number[] = [];
+    for (let e = -149; e <= 104; e += 9) for (const m of [1, 3, 0x7fffff, 0x555555]) for (const sg of [1, -1]) {
+      const v = sg * m * 2 ** e;
+      if (Math.abs(v) < 3.4e38) ss.push(v);
+    }
+    const N = ss.length;
+    const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "fp32", fma: true });
+    for (const [a, b] of [[1.5 * 2 ** -100, 1.0078125 * 2 ** -40], [1.5 * 2 ** 60, 1.9921875 * 2 ** 60], [-1.25 * 2 ** -70, 1.0078125 * 2 ** -75], [1.0078125, -1.9921875 * 2 ** -24]]) {
+      const A = [a];
+      const B = Array(N).fill(b);
+      const want = oracleGemm(A, B, 1, 1, N, toOracle(dp), ss);
+      for (const runtime of [simdRt, scalarRt]) {
+        const info: { path?: GemmPath } = {};
+        const got = gemm(Float32Array.from(A), Float32Array.from(B), 1, 1, N, dp, Float32Array.from(ss), { info, runtime });
+        expectSameBits(got, want, `${runtime.flavour} a=${a} b=${b}`);
+        expect(["fp32-fast", "fp32-fma-narrow-fast"]).toContain(info.path);
+      }
+    }
+  });
+
+  it("sums that land exactly on an f32 rounding boundary while the exact sum does not", () => {
+    // Products of two f32 values slightly off a power of two (A·B = 2^46 ± r):
+    //   (2^23 + 2896)(2^23 − 2895) = 2^46 + 4688,   (2^23 + 100)(2^23 − 100) = 2^46 − 10000.
+    // With the bias s, the f64 sum t = s + p is exactly a boundary (midpoint of two f32
+    // values, or the overflow threshold 2^128 − 2^103) and its TwoSum error is ±r·2^…:
+    // ties-to-even on t would go the wrong way in every case below.
+    const up = [(2 ** 23 + 2896) * 2 ** -23, (2 ** 23 - 2895) * 2 ** -23];
+    const down = [(2 ** 23 + 100) * 2 ** -23, (2 ** 23 - 100) * 2 ** -23];
+    const cases: { s: number; a: number; b: number; want: number; what: string }[] = [
+      // normal range: 1 + 2^-24 + 4688·2^-70 rounds up (1 is even), 1 + 3·2^-24 − 10000·2^-70 down (1 + 2^-23 is odd)
+      { s: 1, a: up[0], b: up[1] * 2 ** -24, want: 1 + 2 ** -23, what: "normal, above the tie" },
+      { s: 1 + 2 ** -23, a: down[0], b: down[1] * 2 ** -24, want: 1 + 2 ** -23, what: "normal, below the tie" },
+      // subnormal range (quantum 2^-149): s = (2^23 − 2)·2^-149 (even) + 2^-150 + 4688·2^-196 rounds up
+      { s: (2 ** 23 - 2) * 2 ** -149, a: up[0] * 2 ** -100, b: up[1] * 2 ** -50, want: (2 ** 23 - 1) * 2 ** -149, what: "subnormal, above the tie" },
+      { s: (2 ** 23 - 3) * 2 ** -149, a: down[0] * 2 ** -100, b: down[1] * 2 ** -50, want: (2 ** 23 - 3) * 2 ** -149, what: "subnormal, below the tie" },
+      // the overflow threshold: max + 2^103 − 10000·2^57 stays finite
+      { s: (2 ** 24 - 1) * 2 ** 104, a: down[0] * 2 ** 60, b: down[1] * 2 ** 43, want: (2 ** 24 - 1) * 2 ** 104, what: "just below the overflow threshold" },
+      { s: (2 ** 24 - 2) * 2 ** 104, a: up[0] * 2 ** 60, b: up[1] * 2 ** 43, want: (2 ** 24 - 1) * 2 ** 104, what: "overflow threshold's neighbour tie" },
+    ];
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    // both signs; 9 columns (SIMD lanes and scalar tails); rows 0 and 2 take the case, rows 1 and 3 a product of 1·0
+    for (const c of cases) {
+      for (const sg of [1, -1]) {
+        expect(Math.fround(c.a), c.what).toBe(c.a);
+        expect(Math.fround(c.b), c.what).toBe(c.b);
+        const N = 9;
+        const bias = Array.from({ length: N }, (_, j) => (j % 2 ? -1 : 1) * sg * c.s);
+        const B = Array.from({ length: N }, (_, j) => (j % 2 ? -1 : 1) * c.b);
+        const A = [sg * c.a, 0, sg * c.a, 1];
+        const want = oracleGemm(A, B, 4, 1, N, toOracle(dp), bias);
+        for (let j = 0; j < N; j++) {
+          expect(want[j], `oracle ${c.what}`).toBe((j % 2 ? -1 : 1) * sg * c.want);
+        }
+        fastCheck(dp, { M: 4, K: 1, N, a: A, b: B, bias }, "fp32-fma-fast");
+        // deeper: the same step after a few exact ones (the tie arrives at k = 3)
+        const K = 4;
+        const A2 = [0.5, 0.25, -0.75, sg * c.a];
+        const B2 = [...Array(N).fill(0), ...Array(N).fill(0), ...Array(N).fill(0), ...B];
+        fastCheck(dp, { M: 1, K, N, a: A2, b: B2, bias }, "fp32-fma-fast");
+      }
+    }
+  });
+
+  it("subnormal sums, cancellation to zero and overflow inside the accumulator", () => {
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    const x = 1.2345678 * 2 ** -75;
+    // products near 2^-150 accumulate through the subnormal range; exact cancellation gives +0
+    fastCheck(dp, { M: 2, K: 6, N: 9, a: [x, -x, x * 3, x / 3, -x, x, x, x, x, x, -x, -x], b: Array.from({ length: 54 }, (_, e) => Math.fround(x * (1 + (e % 5) / 7))) }, "fp32-fma-fast");
+    // (1.5·2^100)² = 1.125·2^201 overflows f32 at once: ±inf; then -inf + finite stays -inf
+    const big = Math.fround(1.5 * 2 ** 100);
+    const c: Case = { M: 2, K: 3, N: 9, a: [big, 1, -1, -big, 2, 3], b: Array.from({ length: 27 }, (_, e) => ((e % 9) % 2 ? -big : big) * (e < 9 ? 1 : 2 ** -100)) };
+    fastCheck(dp, c, "fp32-fma-fast");
+    const got = gemm(Float32Array.from(c.a), Float32Array.from(c.b), 2, 3, 9, dp);
+    expect([got[0], got[1], got[9], got[10]]).toEqual([Infinity, -Infinity, -Infinity, Infinity]);
+    // saturating output of an infinite accumulator
+    fastCheck(parseGemmDatapath({ in: "fp32", acc: "fp32", out: "bf16", fma: true, outRounding: "rtz" }), c, "fp32-fma-fast");
+  });
+
+  it("infinities and NaN among the inputs take the generic kernel", () => {
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    fastCheck(dp, { M: 1, K: 2, N: 2, a: [Infinity, 1], b: [0, 1, 2, 3] }, "generic");
+    fastCheck(dp, { M: 1, K: 2, N: 2, a: [1, 1], b: [NaN, 1, 2, 3] }, "generic");
+  });
+
+  it("fp32 across the k-block (K up to 300) and ragged shapes", () => {
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    fc.assert(fc.property(caseArb(dp, { m: 6, k: 300, n: 10, kMin: 250 }, true), (c) => fastCheck(dp, c, "fp32-fma-fast")), { numRuns: 4 });
+  });
+});
+
+describe("exponent range of the rounded inputs (path selection)", () => {
+  interface RangeKernels { gemmF32Range(p: number, n: number, out: number): void }
+  /** Independent oracle from the bit fields. */
+  function rangeOracle(bits: Uint32Array): [number, number, number] {
+    let hi = -1000, lo = 1000, nonFinite = 0;
+    for (const b of bits) {
+      const E = (b >>> 23) & 0xff;
+      const f = b & 0x7fffff;
+      if (E === 255) { nonFinite = 1; continue; }
+      if (E === 0 && f === 0) continue;
+      const sig = E === 0 ? f : f | 0x800000;
+      const e0 = E === 0 ? -149 : E - 150;
+      const msb = e0 + Math.floor(Math.log2(sig));
+      let t = 0;
+      while (((sig >>> t) & 1) === 0) t++;
+      hi = Math.max(hi, msb);
+      lo = Math.min(lo, e0 + t);
+    }
+    return [hi, lo, nonFinite];
+  }
+  it("the SIMD and scalar kernels equal the oracle (subnormals, zeros, infinities, NaN, any length)", () => {
+    const word = fc.oneof(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.integer({ min: 0, max: 0x7fffff }).map((f) => f), // subnormals and zero
+      fc.constantFrom(0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x00800000, 0x7f7fffff, 1),
+      fc.integer({ min: 1, max: 254 }).map((E) => (E << 23) >>> 0), // powers of two
+    );
+    fc.assert(fc.property(fc.array(word, { maxLength: 23 }), fc.boolean(), (ws, noSpecials) => {
+      const bits = Uint32Array.from(noSpecials ? ws.filter((w) => ((w >>> 23) & 0xff) !== 255) : ws);
+      const want = rangeOracle(bits);
+      for (const rt of [simdRt, scalarRt]) {
+        rt.scoped(() => {
+          const p = rt.put(bits);
+          const o = rt.alloc(12);
+          rt.i32(o, 3).set([-1000, 1000, 0]);
+          (rt.k as unknown as RangeKernels).gemmF32Range(p, bits.length, o);
+          const got = Array.from(rt.i32(o, 3));
+          // with a non-finite value the range is not used: only the flag must be right
+          if (want[2]) expect(got[2], `${rt.flavour} ${Array.from(bits)}`).toBe(1);
+          else expect(got, `${rt.flavour} ${Array.from(bits)}`).toEqual(want);
+        });
+      }
+    }), { numRuns: 400 });
+  });
+});
+
+describe("gemmBatched", () => {
+  it("each entry gives the bits of gemm() on it (fast paths, generic, stochastic rounding), and of the oracle", () => {
+    const arb = fc
+      .record({
+        inA: fc.constantFrom("fp32", "bf16", "fp16", "fp8_e4m3fn"), acc: fc.constantFrom("fp32", "bf16", "fp16"),
+        out: fc.constantFrom("fp32", "bf16", "fp8_e5m2"), fma: fc.boolean(), order: orderArb(3),
+        accR: fc.constantFrom<Rounding>("rne", "rne", "rtz", "sr"), batch: fc.integer({ min: 0, max: 5 }),
+      })
+      .map((r) => ({
+        dp: {
+          inA: F(r.inA), inB: F(r.inA), acc: F(r.acc), out: F(r.out), order: r.order, fma: r.fma,
+          inputRounding: { rounding: "rne" }, accRounding: { rounding: r.accR, seed: 3n, randomBits: 9 }, outRounding: { rounding: "rne" },
+        } as GemmDatapath,
+        batch: r.batch,
+      }))
+      .chain(({ dp, batch }) => fc.tuple(fc.constant(dp), fc.array(caseArb(dp, { m: 5, k: 7, n: 6 }, true), { minLength: 1, maxLength: 1 }), fc.constant(batch)));
+    fc.assert(fc.property(arb, ([dp, [c0], batch]) => {
+      // entries of one shape: the case's values shifted per entry
+      const { M, K, N } = c0;
+      const a = Float32Array.from({ length: batch * M * K }, (_, e) => c0.a[e % (M * K)] * (1 + (Math.floor(e / (M * K)) % 3)));
+      const b = Float32Array.from({ length: batch * K * N }, (_, e) => c0.b[e % (K * N)] * 2 ** -(Math.floor(e / (K * N)) % 4));
+      const bias = c0.bias ? Float32Array.from(c0.bias) : undefined;
+      for (const runtime of [simdRt, scalarRt]) {
+        const y = gemmBatched(a, b, batch, M, K, N, dp, bias, { runtime });
+        expect(y.length).toBe(batch * M * N);
+        for (let e = 0; e < batch; e++) {
+          const ae = a.subarray(e * M * K, (e + 1) * M * K), be = b.subarray(e * K * N, (e + 1) * K * N);
+          const one = gemm(ae, be, M, K, N, dp, bias, { runtime });
+          expectSameBits(y.subarray(e * M * N, (e + 1) * M * N), one, `${runtime.flavour} entry ${e} vs gemm ${describeDp(dp)}`);
+          if (e === 0) expectSameBits(one, oracleGemm(Array.from(ae), Array.from(be), M, K, N, toOracle(dp), bias ? Array.from(bias) : undefined), `entry 0 vs oracle ${describeDp(dp)}`);
+        }
+      }
+    }), { numRuns: 60 });
+  });
+
+  it("runs a fast path for the whole batch", () => {
+    const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "bf16", fma: true });
+    const info: { path?: GemmPath } = {};
+    const a = Float32Array.from({ length: 3 * 4 * 5 }, (_, e) => (e % 7) - 3);
+    const b = Float32Array.from({ length: 3 * 5 * 2 }, (_, e) => (e % 5) / 4);
+    gemmBatched(a, b, 3, 4, 5, 2, dp, undefined, { info });
+    expect(info.path).toBe("fp32-fast");
+    expect(() => gemmBatched(a, b, 3, 4, 5, 3, dp)).toThrow(/B has 30 elements/);
+  });
+});
+
+describe("constantB: cached rounding and packing of B", () => {
+  it("gives the same bits as without the cache, for every datapath the same array meets", () => {
+    const b = Float32Array.from({ length: 6 * 7 }, (_, e) => Math.fround(Math.sin(e) * 2 ** ((e % 9) - 4)));
+    const a = Float32Array.from({ length: 5 * 6 }, (_, e) => Math.fround(Math.cos(e) * 2 ** -(e % 5)));
+    const tiny = Float32Array.from(a, (v, e) => (e % 4 ? v : v * 2 ** -120));
+    for (const spec of [{ in: "bf16" }, { in: "fp32" }, { in: "fp16", out: "bf16" }, { in: "bf16", acc: "bf16" }, { in: "bf16", rounding: "sr", seed: 5 }] as const) {
+      const dp = parseGemmDatapath({ acc: "fp32", fma: true, ...spec });
+      for (const A of [a, tiny, a]) {
+        for (const runtime of [simdRt, scalarRt]) {
+          const cached = gemm(A, b, 5, 6, 7, dp, undefined, { runtime, constantB: true });
+          expectSameBits(cached, gemm(A, b, 5, 6, 7, dp, undefined, { runtime }), `${JSON.stringify(spec)} ${runtime.flavour}`);
+        }
+      }
+      // another M changes the element counters of B (stochastic input rounding)
+      expectSameBits(gemm(a.subarray(0, 12), b, 2, 6, 7, dp, undefined, { constantB: true }), gemm(a.subarray(0, 12), b, 2, 6, 7, dp), `${JSON.stringify(spec)} M=2`);
+    }
   });
 });
 

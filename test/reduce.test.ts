@@ -311,11 +311,92 @@ describe("fp32 RNE fast path", () => {
     );
   });
 
-  it("a Float64Array that is not exact in f32 takes the generic path (no double rounding)", () => {
+  it("a Float64Array that is not exact in f32: no double rounding", () => {
     // 2^-24 + 2^-60 is not a float: fround first would give 2^-24, and 1 + 2^-24 is a tie -> 1;
     // the exact sum 1 + 2^-24 + 2^-60 is above the tie and rounds up to 1 + 2^-23.
     const v = new Float64Array([1, 2 ** -24 + 2 ** -60]);
-    expect(segmentSum(v, 1, new Int32Array([0, 2]), { acc: "fp32" })[0]).toBe(1 + 2 ** -23);
+    const info: NonNullable<ReduceOptions["info"]> = {};
+    expect(segmentSum(v, 1, new Int32Array([0, 2]), { acc: "fp32", info })[0]).toBe(1 + 2 ** -23);
+    expect(info.path).toBe("fp32-f64-fast");
+  });
+});
+
+describe("fp32 RNE fast path for float64 terms (f64 adds with the rounding-boundary fix)", () => {
+  const FP32: Site = { format: FORMATS.fp32, mode: "rne", seed: 0n, rbits: 32 };
+
+  /** fast (path asserted), generic, oracle: segment sum, mean and scatter-add, both builds. */
+  function checkAll(values: Float64Array, F: number, lens: number[], order: string, what: string, index?: Int32Array, nRows = 3): void {
+    const rowPtr = rowPtrOf(lens);
+    const want = oracleSegmentSum(values, F, rowPtr, { acc: FP32, order: orderOf(order) });
+    const wantMean = oracleSegmentMean(values, F, rowPtr, { acc: FP32, order: orderOf(order) });
+    const idx = index ?? new Int32Array(values.length / F).map((_, e) => (e * 7) % nRows);
+    const wantScatter = oracleScatterAdd(values, F, idx, nRows, { acc: FP32, order: { kind: "sequential" } });
+    for (const flavour of ["simd", "scalar"] as const) {
+      const o = { acc: "fp32", order, runtime: wasm(flavour) };
+      const info: NonNullable<ReduceOptions["info"]> = {};
+      const tag = `${what} ${order} ${flavour}`;
+      expectSameBits(segmentSum(values, F, rowPtr, { ...o, info }), want, `fast ${tag}`);
+      expect(info.path, tag).toBe("fp32-f64-fast");
+      expectSameBits(segmentSum(values, F, rowPtr, { ...o, generic: true }), want, `generic ${tag}`);
+      expectSameBits(segmentMean(values, F, rowPtr, o), wantMean, `mean ${tag}`);
+      const si: NonNullable<ReduceOptions["info"]> = {};
+      expectSameBits(scatterAdd(values, F, idx, nRows, { acc: "fp32", runtime: wasm(flavour), chunkElements: 37, info: si }), wantScatter, `scatter ${tag}`);
+      expect(si.path, tag).toBe("fp32-f64-fast");
+    }
+  }
+
+  it("equals the generic path and the oracle: random float64 terms over a wide exponent range", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 13 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.constantFrom("sequential", "chunked:3", "promote:5"),
+        fc.constantFrom(0, 1, 2),
+        (F, lens, fill, order, kind) => {
+          const rnd = mulberry32(fill);
+          const n = lens.reduce((a, b) => a + b, 0) * F;
+          // f64 terms (not f32 values), terms of wildly different size, or f32 values (no fix needed)
+          const values = new Float64Array(n).map(() => {
+            const v = (rnd() - 0.5) * 2 ** Math.floor(kind === 1 ? rnd() * 300 - 180 : rnd() * 60 - 30);
+            return kind === 2 ? Math.fround(v) : v;
+          });
+          checkAll(values, F, lens, order, `kind ${kind}`);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("running sums that land exactly on an f32 rounding boundary while the exact sum does not", () => {
+    // s + v with the f64 sum exactly a midpoint of two f32 values (or the overflow threshold
+    // 2^128 − 2^103) and a non-zero TwoSum error of either sign: ties-to-even on the f64
+    // sum would go the wrong way in each case. Terms: [s, v] per feature.
+    const cases: [number, number, number][] = [
+      // [s, v, exact RNE_f32(s + v)]
+      [1, 2 ** -24 + 2 ** -76, 1 + 2 ** -23], // above the tie, even lower neighbour
+      [1 + 2 ** -23, 2 ** -24 - 2 ** -77, 1 + 2 ** -23], // below the tie, odd lower neighbour
+      [(2 ** 23 - 2) * 2 ** -149, 2 ** -150 + 2 ** -202, (2 ** 23 - 1) * 2 ** -149], // subnormal range
+      [(2 ** 23 - 3) * 2 ** -149, 2 ** -150 - 2 ** -203, (2 ** 23 - 3) * 2 ** -149],
+      [4 * 2 ** -149, -(2 ** -150) - 2 ** -202, 3 * 2 ** -149], // 3.5·2^-149 − tiny: down to the odd 3·2^-149
+      [(2 ** 24 - 1) * 2 ** 104, 2 ** 103 - 2 ** 60, (2 ** 24 - 1) * 2 ** 104], // just below the overflow threshold
+      [(2 ** 24 - 1) * 2 ** 104, 2 ** 103 + 2 ** 60, Infinity],
+    ];
+    const F = 5;
+    for (const [s, v, r] of cases) {
+      for (const sg of [1, -1]) {
+        const values = new Float64Array(2 * F);
+        for (let f = 0; f < F; f++) {
+          const g = f % 2 ? -sg : sg;
+          values[f] = g * s;
+          values[F + f] = g * v;
+        }
+        const want = oracleSegmentSum(values, F, rowPtrOf([2]), { acc: FP32, order: orderOf("sequential") });
+        for (let f = 0; f < F; f++) expect(want[f], `oracle s=${s} v=${v}`).toBe((f % 2 ? -sg : sg) * r);
+        checkAll(values, F, [2], "sequential", `s=${s} v=${v}`, Int32Array.from([0, 0]), 1);
+        checkAll(values, F, [2], "chunked:1", `s=${s} v=${v}`, Int32Array.from([0, 0]), 1);
+      }
+    }
   });
 });
 

@@ -212,9 +212,16 @@ function weightFormatName(plan: OpPlan, st: StoredWeights): string {
   throw new InputError(`${plan.where}: datapath.weights: the ${dp.acc} accumulator needs a narrow float weight format (not fp64)`);
 }
 
-export function runGemm(a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number, g: GemmDatapath, bias?: Float64Array): { y: Float64Array; path: GemmPath } {
+/**
+ * gemm() with the path it took. constantB: b is a cached weight array that is
+ * never written (gemm then caches its rounding and packing on it).
+ */
+export function runGemm(
+  a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number, g: GemmDatapath,
+  bias?: Float64Array, constantB = false,
+): { y: Float64Array; path: GemmPath } {
   const info: { path?: GemmPath } = {};
-  const y = gemm(a, b, M, K, N, g, bias, { info });
+  const y = gemm(a, b, M, K, N, g, bias, { info, constantB });
   return { y, path: info.path ?? "generic" };
 }
 
@@ -259,14 +266,15 @@ function floatForward(plan: OpPlan, x: Float64Array, rows: number, inF: number, 
   const st = storeWeights(W, outF, inF, plan.assignment.weights, plan.where);
   const inB = weightFormatName(plan, st);
   const B = derived(st, "qT", () => asF32IfExact(transpose(st.q, outF, inF)));
-  const A = asF32IfExact(x);
+  // activations go in as they are: gemm rounds f64 arrays of f32 values as fast as f32 ones
+  const A = x;
   if (!st.scales) {
     const g = cachedDatapath(plan, inB, "out");
-    const r = runGemm(A, B, rows, inF, outF, g, bias);
+    const r = runGemm(A, B, rows, inF, outF, g, bias, true);
     return { y: tag(r.y, gemmOutSite(plan)), path: describe(plan, `gemm ${r.path}`) };
   }
   const g = cachedDatapath(plan, inB, "acc");
-  const z = runGemm(A, B, rows, inF, outF, g);
+  const z = runGemm(A, B, rows, inF, outF, g, undefined, true);
   const b = bias ? roundValues(sumSite(plan), bias) : null;
   const y = ewScaleCols(z.y, st.scales, b, rows, outF, plan.out);
   return { y, path: describe(plan, `gemm ${z.path} + ${st.perTensor ? "per-tensor" : "per-channel"} weight scale`) };
@@ -438,7 +446,7 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
       const B = derived(st, "q", () => asF32IfExact(st.q));
       const g = cachedDatapath(plan, inB, "out");
       const Gin = st.scales ? ewScaleCols(G, st.scales, null, rows, outF, plan.in) : G;
-      const r = runGemm(asF32IfExact(Gin), B, rows, outF, inF, g);
+      const r = runGemm(Gin, B, rows, outF, inF, g, undefined, true);
       return { y: tag(r.y, gemmOutSite(plan)), path: describe(plan, `gemm ${r.path}${st.scales ? " (weight scale folded into G)" : ""}`) };
     }
     case "f64": {

@@ -1,6 +1,8 @@
 /**
  * Batched matrix products of the attention model (`Ops.matmul`) on the GEMM
- * datapath, one gemm() per batch entry. Both operands are activations: they
+ * datapath: each batch entry is one GEMM (its own element counters), run
+ * together with the entries of the same valid key length through gemmBatched
+ * (same bits as one gemm() per entry). Both operands are activations: they
  * are rounded to `in` (masked −inf entries pass through); `datapath.weights`
  * is not used. Masked key columns (q ≥ key length) are not computed: −inf in
  * the output, no gradient.
@@ -16,9 +18,10 @@
  */
 import { InputError } from "../errors.js";
 import type { MatmulOptions, Shape } from "../models/ops.js";
+import { type GemmDatapath, type GemmPath, gemmBatched } from "../datapath/gemm.js";
 import type { OpPlan } from "./emulated-plan.js";
-import { asF32IfExact, ewBinary, roundValues } from "./emulated-round.js";
-import { cachedDatapath, checkF64Datapath, runGemm } from "./emulated-linear.js";
+import { type Site, ewBinary, roundValues } from "./emulated-round.js";
+import { cachedDatapath, checkF64Datapath } from "./emulated-linear.js";
 
 interface Dims {
   Bt: number;
@@ -38,22 +41,48 @@ function dims(aShape: Shape, bShape: Shape, opts: MatmulOptions): Dims {
   return { Bt, P, K, Q, tB, valid: (bt) => (kl ? kl[Math.floor(bt / group)] : Q) };
 }
 
-/** b_b as a [K, nq] matrix (valid columns only). */
-function bColumns(B: Float64Array, d: Dims, bt: number, nq: number): Float64Array {
-  const { K, Q, tB } = d;
-  const o = bt * K * Q;
-  const m = new Float64Array(K * nq);
-  for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) m[k * nq + q] = tB ? B[o + q * K + k] : B[o + k * Q + q];
+/** Batch entries grouped by their valid key length nq > 0 (ascending entries within a group). */
+function groups(d: Dims): Map<number, number[]> {
+  const g = new Map<number, number[]>();
+  for (let bt = 0; bt < d.Bt; bt++) {
+    const nq = d.valid(bt);
+    if (nq === 0) continue;
+    let l = g.get(nq);
+    if (!l) g.set(nq, (l = []));
+    l.push(bt);
+  }
+  return g;
+}
+
+/**
+ * For the entries of a group, each R×C matrix built by `at(bt, r, c)`, back to
+ * back: the operands of one gemmBatched call.
+ */
+function stack(entries: number[], R: number, C: number, at: (bt: number, r: number, c: number) => number): Float64Array {
+  const m = new Float64Array(entries.length * R * C);
+  let o = 0;
+  for (const bt of entries) for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) m[o++] = at(bt, r, c);
   return m;
 }
 
-/** b_b as a [nq, K] matrix (valid columns of b as rows). */
-function bRows(B: Float64Array, d: Dims, bt: number, nq: number): Float64Array {
-  const { K, Q, tB } = d;
-  const o = bt * K * Q;
-  const m = new Float64Array(nq * K);
-  for (let q = 0; q < nq; q++) for (let k = 0; k < K; k++) m[q * K + k] = tB ? B[o + q * K + k] : B[o + k * Q + q];
-  return m;
+/** gemmBatched with the path it took. */
+function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: number, N: number, g: GemmDatapath): { y: Float64Array; path: GemmPath } {
+  const info: { path?: GemmPath } = {};
+  const y = gemmBatched(a, b, batch, M, K, N, g, undefined, { info });
+  return { y, path: info.path ?? "generic" };
+}
+
+/**
+ * round_site(z·scale) of each entry's block of n values (one rounding of the
+ * exact product). With stochastic rounding the element counter restarts per
+ * entry, as one call per entry numbers it; otherwise one call serves all.
+ */
+function scaleBlocks(z: Float64Array, n: number, scale: number, site: Site | null): Float64Array {
+  if (!site || site.spec.rounding !== "sr") return ewBinary("mul", z, new Float64Array(z.length).fill(scale), site);
+  const y = new Float64Array(z.length);
+  const s = new Float64Array(n).fill(scale);
+  for (let o = 0; o < z.length; o += n) y.set(ewBinary("mul", z.subarray(o, o + n), s, site), o);
+  return y;
 }
 
 function inName(plan: OpPlan): string {
@@ -69,19 +98,21 @@ export function matmulForward(
     return { y: roundValues(plan.out, refY), path: `float64 sums, out ${plan.out ? plan.out.name : "fp64"}` };
   }
   const d = dims(aShape, bShape, opts);
-  const { Bt, P, K, Q } = d;
+  const { Bt, P, K, Q, tB } = d;
   const scale = opts.scale;
   const g = cachedDatapath(plan, inName(plan), scale === undefined ? "out" : "acc");
-  const A32 = asF32IfExact(A);
   const Y = new Float64Array(Bt * P * Q).fill(-Infinity);
   let path = "";
-  for (let bt = 0; bt < Bt; bt++) {
-    const nq = d.valid(bt);
-    if (nq === 0) continue;
-    const r = runGemm(A32.subarray(bt * P * K, (bt + 1) * P * K), asF32IfExact(bColumns(B, d, bt, nq)), P, K, nq, g);
+  for (const [nq, entries] of groups(d)) {
+    // a_b [P, K]; b_b [K, nq] (valid columns of b)
+    const a = stack(entries, P, K, (bt, p, k) => A[(bt * P + p) * K + k]);
+    const b = stack(entries, K, nq, (bt, k, q) => (tB ? B[(bt * Q + q) * K + k] : B[(bt * K + k) * Q + q]));
+    const r = batched(a, b, entries.length, P, K, nq, g);
     path = r.path;
-    const z = scale === undefined ? r.y : ewBinary("mul", r.y, new Float64Array(r.y.length).fill(scale), plan.out);
-    for (let p = 0; p < P; p++) Y.set(z.subarray(p * nq, (p + 1) * nq), (bt * P + p) * Q);
+    const z = scale === undefined ? r.y : scaleBlocks(r.y, P * nq, scale, plan.out);
+    entries.forEach((bt, e) => {
+      for (let p = 0; p < P; p++) Y.set(z.subarray((e * P + p) * nq, (e * P + p + 1) * nq), (bt * P + p) * Q);
+    });
   }
   return { y: Y, path: `batched gemm ${path || "(empty)"}${scale === undefined ? "" : ", scale: one rounding of z·scale"}, out ${plan.out ? plan.out.name : "fp64"}` };
 }
@@ -108,31 +139,28 @@ export function matmulBackward(
   const ga = needs[0] ? new Float64Array(A.length) : null;
   const gb = needs[1] ? new Float64Array(B.length) : null;
   let path = "";
-  for (let bt = 0; bt < Bt; bt++) {
-    const nq = d.valid(bt);
-    if (nq === 0) continue;
-    const gsb = new Float64Array(P * nq);
-    for (let p = 0; p < P; p++) gsb.set(Gs.subarray((bt * P + p) * Q, (bt * P + p) * Q + nq), p * nq);
+  for (const [nq, entries] of groups(d)) {
+    const gs = (bt: number, p: number, q: number) => Gs[(bt * P + p) * Q + q];
+    const bAt = (bt: number, k: number, q: number) => (tB ? B[(bt * Q + q) * K + k] : B[(bt * K + k) * Q + q]);
     if (ga) {
-      const r = runGemm(asF32IfExact(gsb), asF32IfExact(bRows(B, d, bt, nq)), P, nq, K, g);
-      ga.set(r.y, bt * P * K);
+      // ga_b [P, K] = Gs_b [P, nq] · b_bᵀ [nq, K]
+      const r = batched(stack(entries, P, nq, gs), stack(entries, nq, K, (bt, q, k) => bAt(bt, k, q)), entries.length, P, nq, K, g);
+      entries.forEach((bt, e) => ga.set(r.y.subarray(e * P * K, (e + 1) * P * K), bt * P * K));
       path = r.path;
     }
     if (gb) {
-      const ab = A.subarray(bt * P * K, (bt + 1) * P * K);
       if (tB) {
         // gb_b [Q, K]: rows q < nq = Gs_bᵀ [nq, P] · a_b [P, K]
-        const gsT = new Float64Array(nq * P);
-        for (let p = 0; p < P; p++) for (let q = 0; q < nq; q++) gsT[q * P + p] = gsb[p * nq + q];
-        const r = runGemm(asF32IfExact(gsT), asF32IfExact(Float64Array.from(ab)), nq, P, K, g);
-        gb.set(r.y, bt * Q * K);
+        const r = batched(stack(entries, nq, P, (bt, q, p) => gs(bt, p, q)), stack(entries, P, K, (bt, p, k) => A[(bt * P + p) * K + k]), entries.length, nq, P, K, g);
+        entries.forEach((bt, e) => gb.set(r.y.subarray(e * nq * K, (e + 1) * nq * K), bt * Q * K));
         path = r.path;
       } else {
         // gb_b [K, Q]: columns q < nq = a_bᵀ [K, P] · Gs_b [P, nq]
-        const aT = new Float64Array(K * P);
-        for (let p = 0; p < P; p++) for (let k = 0; k < K; k++) aT[k * P + p] = ab[p * K + k];
-        const r = runGemm(asF32IfExact(aT), asF32IfExact(gsb), K, P, nq, g);
-        for (let k = 0; k < K; k++) gb.set(r.y.subarray(k * nq, (k + 1) * nq), bt * K * Q + k * Q);
+        const aT = stack(entries, K, P, (bt, k, p) => A[(bt * P + p) * K + k]);
+        const r = batched(aT, stack(entries, P, nq, gs), entries.length, K, P, nq, g);
+        entries.forEach((bt, e) => {
+          for (let k = 0; k < K; k++) gb.set(r.y.subarray((e * K + k) * nq, (e * K + k + 1) * nq), bt * K * Q + k * Q);
+        });
         path = r.path;
       }
     }

@@ -20,6 +20,7 @@ import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRang
 interface GemmKernels {
   gemmF32Range(p: number, n: number, out: number): void;
   gemmPackB(b: number, K: number, N: number, dst: number, p0: number, p1: number): void;
+  gemmWidenF32(src: number, dst: number, n: number): void;
   gemmPanelShape(): number;
   decodeToF32Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
 }
@@ -62,9 +63,9 @@ function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
  * jobs make (roundCalls).
  */
 function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
-  const r = rounderFor(rt, spec, x instanceof Float32Array ? "f32" : "f64");
-  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.alloc(CHUNK * 4)];
-  for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, 2, 3, idx0)) {
+  const r = rounderFor(rt, spec);
+  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.put(rounderSpec(r)), rt.alloc(CHUNK * 4)];
+  for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
     (rt.k[c.fn] as (...a: unknown[]) => void)(...c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
   return ptr[1];
@@ -93,7 +94,20 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
 // Path selection
 // ---------------------------------------------------------------------------
 
-export type GemmPath = "fp32-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "generic";
+/**
+ * fp32-fast: fp32 accumulator (RNE), products exact in f32 or rounded to fp32: native f32 multiply-add.
+ * fp32-fma-fast: fp32 accumulator (RNE), exact products that f32 may not hold (e.g. fp32 or
+ *   tf32 inputs): f64 products, f64 add and the rounding-boundary fix of assembly/f32acc.ts.
+ * fp32-fma-narrow-fast: the same for products of ≤ 24 significant bits (bf16, fp16, fp8 inputs)
+ *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
+ * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
+ */
+export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "generic";
+
+/** Paths whose kernels read B as f64 panels and A packed as f64. */
+function f64Panels(path: GemmPath): boolean {
+  return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast";
+}
 
 function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
   return f.ebits === ref.ebits && f.mbits === ref.mbits && f.bias === ref.bias && f.signed === ref.signed && f.zero === ref.zero &&
@@ -117,7 +131,12 @@ function choosePath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange):
   const exact = productsExactInF32(dp, ra, rb);
   const prodF32 = s.prod !== null && isNativeRne(s.prod, FP32); // f32 multiply = the fp32 product rounding
   const prodExact = s.prod === null && exact;
-  if (isNativeRne(s.acc, FP32)) return prodF32 || prodExact ? "fp32-fast" : "generic";
+  if (isNativeRne(s.acc, FP32)) {
+    if (prodF32 || prodExact) return "fp32-fast";
+    // every input value is an f32 value, so every exact product is exact in f64
+    if (s.prod !== null) return "generic";
+    return dp.inA.mbits + 1 + dp.inB.mbits + 1 <= 24 ? "fp32-fma-narrow-fast" : "fp32-fma-fast";
+  }
   if (isNativeRne(s.acc, PRESETS.bfloat16)) {
     if (prodF32 || prodExact) return "bf16-fast";
     if (s.prod !== null && isNativeRne(s.prod, PRESETS.bfloat16) && exact) return "bf16-fast-bf16-product";
@@ -138,7 +157,9 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
   return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
 }
 
-const KIND: Record<Exclude<GemmPath, "generic">, number> = { "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2 };
+const KIND: Record<Exclude<GemmPath, "generic">, number> = {
+  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4,
+};
 
 // ---------------------------------------------------------------------------
 // Jobs
@@ -159,16 +180,57 @@ function rowChunks(m: number, first: number, max: number): [number, number][] {
 
 type FastParams = NonNullable<ReturnType<typeof fastPathParams>>;
 
-/** How a job rounds values: cast.ts's SIMD RNE encoder plus a decode table, or the generic encoder. */
+/**
+ * How a job rounds values: fp32 with RNE, IEEE overflow and no flushing is the
+ * IEEE conversion ("native"); RNE into a ≤ 16-bit format goes through cast.ts's
+ * SIMD encoder plus a decode table ("fast"; f64 sources when they are f32
+ * values); everything else through the generic encoder.
+ */
 type Rounder =
-  | { kind: "fast"; params: FastParams; table: Float32Array; codeBytes: number }
+  | { kind: "native" }
+  | { kind: "fast"; params: FastParams; table: Float32Array; codeBytes: number; spec: Uint8Array }
   | { kind: "generic"; spec: Uint8Array };
 
-function rounderFor(rt: WasmRuntime, spec: Spec, source: "f32" | "f64"): Rounder {
-  const params = source === "f32" ? fastPathParams(spec) : null;
+/** Identity of a rounding site (its format's fields and rounding options). */
+function specKey(s: Spec): string {
+  return `${JSON.stringify(s.format)}|${s.rounding}|${s.overflow}|${s.ftz}|${s.seed}|${s.randomBits}`;
+}
+
+const rounders = new Map<string, Rounder>();
+
+/** The rounder of a site (cached: models call the GEMM with the same few sites over and over). */
+function rounderFor(rt: WasmRuntime, spec: Spec): Rounder {
+  const key = `${rt.flavour}|${specKey(spec)}`;
+  let r = rounders.get(key);
+  if (r) return r;
+  const params = fastPathParams(spec);
   const cb = codeBytes(spec.format);
-  if (params && cb <= 2) return { kind: "fast", params, table: decodeTable(rt, spec), codeBytes: cb };
-  return { kind: "generic", spec: specBytes(spec) };
+  if (isNativeRne(spec, FP32)) r = { kind: "native" };
+  else if (params && cb <= 2) r = { kind: "fast", params, table: decodeTable(rt, spec), codeBytes: cb, spec: specBytes(spec) };
+  else r = { kind: "generic", spec: specBytes(spec) };
+  rounders.set(key, r);
+  return r;
+}
+
+const specsCache = new Map<string, GemmSpecs>();
+
+/** gemmSpecs(dp), cached by the datapath's contents. */
+function specsOf(dp: GemmDatapath): GemmSpecs {
+  const key = JSON.stringify(dp, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+  let s = specsCache.get(key);
+  if (!s) {
+    s = gemmSpecs(dp);
+    specsCache.set(key, s);
+  }
+  return s;
+}
+
+const NONE = new Uint8Array(0);
+function rounderTable(r: Rounder): Float32Array | Uint8Array {
+  return r.kind === "fast" ? r.table : NONE;
+}
+function rounderSpec(r: Rounder): Uint8Array {
+  return r.kind === "native" ? NONE : r.spec;
 }
 
 export interface Prepared {
@@ -181,7 +243,7 @@ export interface Prepared {
    * inside each job so that worker threads share the work
    */
   a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: Rounder; idx0: number };
-  /** fast paths: packed B; generic: B transposed as f64 */
+  /** fast paths: packed B (f64 panels for the fp32-fma paths); generic: B transposed as f64 */
   bData: Float32Array | Float64Array;
   bias: Float32Array | null;
   specs: GemmSpecs;
@@ -202,55 +264,179 @@ function checkShapes(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: n
 }
 
 /**
+ * B of a caller that promises not to change it between calls (model weights):
+ * its rounded values and exponent range, and its layout per path, cached on
+ * the array object (per runtime, input rounding and element counter).
+ */
+interface CachedB {
+  rounded: Float32Array;
+  range: ExpRange;
+  layout: Map<string, Float32Array | Float64Array>;
+}
+const bCache = new WeakMap<object, Map<string, CachedB>>();
+
+function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, idx0: number, K: number, N: number): CachedB {
+  let m = bCache.get(b);
+  if (!m) bCache.set(b, (m = new Map()));
+  const key = `${rt.flavour}|${idx0}|${specKey(spec)}`;
+  let c = m.get(key);
+  if (!c) {
+    c = rt.scoped(() => {
+      const pb = roundInto(rt, b, spec, idx0);
+      return { rounded: rt.f32(pb, K * N).slice(), range: expRange(rt, pb, K * N), layout: new Map() };
+    });
+    m.set(key, c);
+  }
+  return c;
+}
+
+/**
  * Round the inputs and bias, choose the path and lay B out for it.
  * forceGeneric: use the generic kernel whatever the datapath (tests, benchmarks);
- * shared: buffers that jobs on worker threads read go into SharedArrayBuffers.
+ * shared: buffers that jobs on worker threads read go into SharedArrayBuffers;
+ * constantB: B never changes between calls with this array (cached, cachedB).
  */
 export function prepare(
   rt: WasmRuntime, a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
-  dp: GemmDatapath, bias: Float32Array | Float64Array | undefined, forceGeneric: boolean, shared: boolean,
+  dp: GemmDatapath, bias: Float32Array | Float64Array | undefined, forceGeneric: boolean, shared: boolean, constantB = false,
 ): Prepared {
   checkShapes(a, b, M, K, N, bias);
-  const specs = gemmSpecs(dp);
+  const specs = specsOf(dp);
   const W = 3 * K + 1;
   const inBase = M * N * W;
   const shape = kernels(rt).gemmPanelShape();
   const panel = { mr: shape & 0xff, nr: (shape >> 8) & 0xff };
   const byFormats = !forceGeneric && fp32FastByFormats(dp, specs);
+  const cb = constantB && !shared ? cachedB(rt, b, specs.inB, inBase + M * K, K, N) : null;
   return rt.scoped(() => {
     let pa = 0;
     let A: Prepared["a"];
     if (byFormats) {
       const raw = shared ? sharedCopy(a) : a;
-      A = { raw, rounder: rounderFor(rt, specs.inA, a instanceof Float32Array ? "f32" : "f64"), idx0: inBase };
+      A = { raw, rounder: rounderFor(rt, specs.inA), idx0: inBase };
     } else {
       pa = roundInto(rt, a, specs.inA, inBase);
       const qa = alloc32(M * K, shared);
       qa.set(rt.f32(pa, M * K));
       A = { rounded: qa };
     }
-    const pb = roundInto(rt, b, specs.inB, inBase + M * K);
+    const pb = cb ? 0 : roundInto(rt, b, specs.inB, inBase + M * K); // cached: put only when laid out anew
     let qbias: Float32Array | null = null;
     if (bias) qbias = rt.f32(roundInto(rt, bias, specs.bias, inBase + M * K + K * N), N).slice();
     let path: GemmPath;
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
-    else path = choosePath(dp, specs, expRange(rt, pa, M * K), expRange(rt, pb, K * N));
-    let bData: Float32Array | Float64Array;
-    if (path === "generic") {
-      const qb = rt.f32(pb, K * N);
-      bData = alloc64(N * K, shared);
-      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bData[j * K + k] = qb[k * N + j];
-    } else {
-      bData = alloc32(Math.ceil(N / panel.nr) * panel.nr * K, shared);
-      const dst = rt.alloc(bData.length * 4);
-      const panels = Math.ceil(N / panel.nr);
-      const step = Math.max(1, Math.floor(CHUNK / Math.max(1, K * panel.nr)));
-      for (let q = 0; q < panels; q += step) kernels(rt).gemmPackB(pb, K, N, dst, q, Math.min(panels, q + step));
-      bData.set(rt.f32(dst, bData.length));
+    else path = choosePath(dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
+    const layoutKey = path === "generic" ? "generic" : f64Panels(path) ? "panels64" : "panels32";
+    let bData = cb?.layout.get(layoutKey);
+    if (!bData) {
+      bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
+      cb?.layout.set(layoutKey, bData);
     }
-    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: rounderFor(rt, specs.out, "f32") };
+    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: rounderFor(rt, specs.out) };
   });
+}
+
+/** Some rounding site of the datapath is stochastic (its element counters then depend on the shape). */
+function stochastic(s: GemmSpecs): boolean {
+  return [s.inA, s.inB, s.prod, s.acc, s.prom, s.out, s.bias].some((x) => x !== null && x.rounding === "sr");
+}
+
+/**
+ * A batch of `batch` GEMMs of one shape (a: [batch][M][K], b: [batch][K][N])
+ * prepared together for a fast path: inputs rounded and ranged in one pass, B
+ * packed entry after entry (bData: the entries' panels back to back). Null
+ * when the datapath uses stochastic rounding or no fast path applies: the
+ * caller then runs gemm() per entry. Without stochastic rounding no result
+ * depends on element counters, so each entry's bits are those of gemm() on it.
+ */
+export function prepareBatched(
+  rt: WasmRuntime, a: Float32Array | Float64Array, b: Float32Array | Float64Array, batch: number, M: number, K: number, N: number,
+  dp: GemmDatapath, bias: Float32Array | Float64Array | undefined,
+): Prepared | null {
+  for (const [v, n] of [[batch, "batch"], [M, "M"], [K, "K"], [N, "N"]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`gemmBatched: ${n} = ${v} is not a non-negative integer`);
+  }
+  if (a.length !== batch * M * K) throw new InputError(`gemmBatched: A has ${a.length} elements, expected batch·M·K = ${batch}·${M}·${K}`);
+  if (b.length !== batch * K * N) throw new InputError(`gemmBatched: B has ${b.length} elements, expected batch·K·N = ${batch}·${K}·${N}`);
+  if (bias && bias.length !== N) throw new InputError(`gemmBatched: bias has ${bias.length} elements, expected N = ${N}`);
+  const specs = specsOf(dp);
+  if (stochastic(specs)) return null;
+  const shape = kernels(rt).gemmPanelShape();
+  const panel = { mr: shape & 0xff, nr: (shape >> 8) & 0xff };
+  return rt.scoped(() => {
+    const pa = roundInto(rt, a, specs.inA, 0); // element counters: only stochastic rounding reads them
+    const pb = roundInto(rt, b, specs.inB, 0);
+    const qbias = bias ? rt.f32(roundInto(rt, bias, specs.bias, 0), N).slice() : null;
+    const path = fp32FastByFormats(dp, specs) ? "fp32-fast" : choosePath(dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
+    if (path === "generic") return null;
+    const parts: (Float32Array | Float64Array)[] = [];
+    for (let e = 0; e < batch; e++) parts.push(layoutB(rt, pb + e * K * N * 4, K, N, path, panel, false));
+    const per = parts.length > 0 ? parts[0].length : 0;
+    const bData = f64Panels(path) ? new Float64Array(per * batch) : new Float32Array(per * batch);
+    parts.forEach((x, e) => bData.set(x, e * per));
+    const A = { rounded: rt.f32(pa, a.length).slice() };
+    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W: 3 * K + 1, panel, out: rounderFor(rt, specs.out) };
+  });
+}
+
+/** The kernel calls of a prepared batch (prepareBatched): every entry in turn, results [batch][M][N] as f64. */
+export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
+  const { M, K, N } = p;
+  const { mr, nr } = p.panel;
+  const ldc = Math.ceil(N / nr) * nr;
+  const mPad = Math.ceil(M / mr) * mr;
+  const maxRows = 64;
+  const out = p.out;
+  const outTable = out.kind === "fast" ? out.table : rounderSpec(out);
+  const rounded = (p.a as { rounded: Float32Array }).rounded;
+  const perB = batch > 0 ? p.bData.length / batch : 0;
+  const bufs = [
+    { bytes: rounded.byteLength, data: rounded }, // 0 A (rounded f32, all entries)
+    { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B (all entries)
+    { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
+    { bytes: mPad * ldc * 4 }, // 3 padded C of one entry
+    { bytes: maxRows * K * (f64Panels(p.path) ? 8 : 4) }, // 4 packed A of one chunk
+    { bytes: batch * M * N * 8 }, // 5 result (f64)
+    { bytes: CHUNK * 4 }, // 6 codes scratch
+    { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
+  ];
+  const calls: KernelJob["calls"] = [];
+  const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  for (let e = 0; e < batch; e++) {
+    calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
+    for (const [i, n] of rowChunks(M, maxRows, maxRows)) {
+      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as Exclude<GemmPath, "generic">]] });
+    }
+    calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
+  }
+  return { bufs, calls, result: 5 };
+}
+
+/** B (rounded f32 values at pb) laid out for the path: transposed f64 (generic), f32 or f64 panels. */
+function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPath, panel: { mr: number; nr: number }, shared: boolean): Float32Array | Float64Array {
+  if (path === "generic") {
+    const qb = rt.f32(pb, K * N);
+    const bt = alloc64(N * K, shared);
+    for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bt[j * K + k] = qb[k * N + j];
+    return bt;
+  }
+  const n = Math.ceil(N / panel.nr) * panel.nr * K;
+  const dst = rt.alloc(n * 4);
+  const panels = Math.ceil(N / panel.nr);
+  const step = Math.max(1, Math.floor(CHUNK / Math.max(1, K * panel.nr)));
+  for (let q = 0; q < panels; q += step) kernels(rt).gemmPackB(pb, K, N, dst, q, Math.min(panels, q + step));
+  if (!f64Panels(path)) {
+    const out = alloc32(n, shared);
+    out.set(rt.f32(dst, n));
+    return out;
+  }
+  // f64 panels (exact widening once, not once per use in the kernel)
+  const wide = rt.alloc(n * 8);
+  inChunks(n, (e, m) => kernels(rt).gemmWidenF32(dst + e * 4, wide + e * 8, m));
+  const out = alloc64(n, shared);
+  out.set(rt.f64(wide, n));
+  return out;
 }
 
 function sharedCopy(x: Float32Array | Float64Array): Float32Array | Float64Array {
@@ -274,31 +460,31 @@ function roundedRows64(p: Prepared, r0: number, r1: number): Float64Array {
 
 /**
  * Calls that round n values at src (f32 or f64) into dst (f32 values) with a
- * rounder whose buffers are `table` (decode table or spec) and `codes` (CHUNK
- * codes of scratch); idx0: the element counter of the first value.
+ * rounder whose buffers are `table` (decode table), `spec` (spec bytes) and
+ * `codes` (CHUNK codes of scratch); idx0: the element counter of the first value.
  */
-function roundCalls(r: Rounder, src: { buf: number; off?: number }, srcF64: boolean, dst: { buf: number; off?: number }, n: number, table: number, codes: number, idx0: number): KernelJob["calls"] {
+function roundCalls(
+  r: Rounder, src: { buf: number; off?: number }, srcF64: boolean, dst: { buf: number; off?: number }, n: number,
+  bufs: { table: number; spec: number; codes: number }, idx0: number,
+): KernelJob["calls"] {
   const calls: KernelJob["calls"] = [];
   const at = (x: { buf: number; off?: number }, bytes: number): JobArg => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
   const inB = srcF64 ? 8 : 4;
-  if (r.kind === "fast") {
-    calls.push({ fn: "fastSetup", args: r.params });
-    for (let e = 0; e < n; e += CHUNK) {
-      const m = Math.min(CHUNK, n - e);
-      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: codes }, m, r.codeBytes] });
-      calls.push({ fn: "gemmDecodeTable", args: [{ buf: codes }, m, r.codeBytes, { buf: table }, at(dst, e * 4), 0] });
-    }
-  } else {
-    for (let e = 0; e < n; e += CHUNK) {
-      const m = Math.min(CHUNK, n - e);
-      calls.push({ fn: "gemmQuantizeToF32", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m, { buf: table }, BigInt(idx0 + e)] });
+  if (r.kind === "fast") calls.push({ fn: "fastSetup", args: r.params });
+  for (let e = 0; e < n; e += CHUNK) {
+    const m = Math.min(CHUNK, n - e);
+    if (r.kind === "native") {
+      calls.push({ fn: "gemmToF32Native", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m] });
+    } else if (r.kind === "fast" && srcF64) {
+      calls.push({ fn: "gemmQuantizeF64ViaF32", args: [at(src, e * 8), at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e), { buf: bufs.codes }, r.codeBytes, { buf: bufs.table }] });
+    } else if (r.kind === "fast") {
+      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: bufs.codes }, m, r.codeBytes] });
+      calls.push({ fn: "gemmDecodeTable", args: [{ buf: bufs.codes }, m, r.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
+    } else {
+      calls.push({ fn: "gemmQuantizeToF32", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e)] });
     }
   }
   return calls;
-}
-
-function rounderTable(r: Rounder): Uint8Array | Float32Array {
-  return r.kind === "fast" ? r.table : r.spec;
 }
 
 /** The kernel calls computing output rows [r0, r1) into a result buffer of f32 or f64 values (generic: f64). */
@@ -334,10 +520,8 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const ldc = Math.ceil(N / nr) * nr;
   const mPad = Math.ceil(m / mr) * mr;
   const maxRows = 64;
-  // fp32 output of f32 (or bf16) accumulator values: the value itself
-  const outIdentity = isNativeRne(p.specs.out, FP32);
   const out = p.out;
-  const cb = out.kind === "fast" ? out.codeBytes : 1;
+  const outTable = out.kind === "fast" ? out.table : rounderSpec(out);
   const A = p.a;
   const rawA = "raw" in A ? A : null;
   const aRows = rawA ? rawA.raw.subarray(r0 * K, r1 * K) : (A as { rounded: Float32Array }).rounded.subarray(r0 * K, r1 * K);
@@ -346,15 +530,16 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B
     { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
     { bytes: mPad * ldc * 4 }, // 3 padded C
-    { bytes: maxRows * K * 4 }, // 4 packed A of one chunk
+    { bytes: maxRows * K * (f64Panels(p.path) ? 8 : 4) }, // 4 packed A of one chunk (f64 or f32 panels)
     { bytes: m * N * (outF64 ? 8 : 4) }, // 5 result
     { bytes: CHUNK * 4 }, // 6 codes scratch
-    { bytes: rounderTable(out).byteLength, data: rounderTable(out) }, // 7 output decode table or spec
+    { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
     { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
-    { bytes: rawA ? rounderTable(rawA.rounder).byteLength : 0, data: rawA ? rounderTable(rawA.rounder) : undefined }, // 9 input table or spec
+    { bytes: rawA ? rounderTable(rawA.rounder).byteLength : 0, data: rawA ? rounderTable(rawA.rounder) : undefined }, // 9 input decode table
+    { bytes: rawA ? rounderSpec(rawA.rounder).byteLength : 0, data: rawA ? rounderSpec(rawA.rounder) : undefined }, // 10 input spec
   ];
   const aBuf = rawA ? 8 : 0;
-  if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, 9, 6, rawA.idx0 + r0 * K));
+  if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
   const initRows = Math.max(1, Math.floor(CHUNK / ldc));
   for (let i = 0; i < mPad; i += initRows) {
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
@@ -362,20 +547,37 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   for (const [i, n] of rowChunks(m, mr, maxRows)) {
     calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path]] });
   }
-  const rowsPerCall = Math.max(1, Math.floor(CHUNK / Math.max(1, ldc)));
+  calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
+  return { bufs, calls, result: 5 };
+}
+
+/**
+ * Output calls of the fast paths: m rows of the padded C (buffer cBuf) rounded
+ * into the output format, written to buffer dstBuf from byte dstOff (f32 or
+ * f64 values, N per row); r0: global row of the first (SR element counter);
+ * codes: CHUNK codes of scratch; table: output decode table or spec.
+ */
+function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, m: number, outF64: boolean, r0: number, codes: number, table: number): KernelJob["calls"] {
+  const { K, N, W } = p;
+  const ldc = Math.ceil(N / p.panel.nr) * p.panel.nr;
+  // fp32 output of f32 (or bf16) accumulator values: the value itself
+  const outIdentity = isNativeRne(p.specs.out, FP32);
+  const out = p.out;
+  const calls: KernelJob["calls"] = [];
+  const rowsPerCall = Math.max(1, Math.floor(CHUNK / Math.max(1, ldc, N)));
+  if (!outIdentity && out.kind === "fast") calls.push({ fn: "fastSetup", args: out.params });
   for (let i = 0; i < m; i += rowsPerCall) {
     const n = Math.min(rowsPerCall, m - i);
-    const dst = ref(5, i * N * (outF64 ? 8 : 4));
+    const c: JobArg = { buf: cBuf, off: i * ldc * 4 };
+    const dst: JobArg = { buf: dstBuf, off: dstOff + i * N * (outF64 ? 8 : 4) };
     if (!outIdentity && out.kind === "fast") {
-      // RNE output through the SIMD encoder of assembly/cast.ts (row by row: C is padded) and the decode table
-      calls.push({ fn: "fastSetup", args: out.params });
-      for (let r = 0; r < n; r++) calls.push({ fn: "encodeF32Fast", args: [ref(3, (i + r) * ldc * 4), ref(6, r * N * cb), N, cb] });
-      calls.push({ fn: "gemmDecodeTable", args: [ref(6), n * N, cb, ref(7), dst, outF64 ? 1 : 0] });
+      // RNE output through the SIMD encoder of assembly/cast.ts and the decode table
+      calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, out.codeBytes, { buf: table }, dst, outF64 ? 1 : 0] });
     } else {
-      calls.push({ fn: "gemmOutput", args: [ref(3, i * ldc * 4), ldc, n, N, dst, outF64 ? 1 : 0, outIdentity ? 0 : ref(7), BigInt((r0 + i) * N), BigInt(W), BigInt(3 * K)] });
+      calls.push({ fn: "gemmOutput", args: [c, ldc, n, N, dst, outF64 ? 1 : 0, outIdentity ? 0 : { buf: table }, BigInt((r0 + i) * N), BigInt(W), BigInt(3 * K)] });
     }
   }
-  return { bufs, calls, result: 5 };
+  return calls;
 }
 
 /** A job's result bytes as values of the requested dtype (the generic kernel writes f64). */

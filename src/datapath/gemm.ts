@@ -23,14 +23,15 @@
  *
  * The generic kernel implements every datapath. Fast paths (chosen
  * automatically, identical bits, proven equal by the tests) cover sequential
- * RNE accumulation into fp32 (product exact in f32 or rounded to fp32) and
- * into bf16 (gemm-plan.ts).
+ * RNE accumulation into fp32 (product exact in f32, rounded to fp32, or exact
+ * in f64: fused products of any inputs up to fp32) and into bf16
+ * (gemm-plan.ts GemmPath).
  */
 import { InputError } from "../errors.js";
 import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { runJobHere, runJobsInWorkers, startWorkers, defaultThreads } from "./gemm-worker.js";
 import type { GemmDatapath } from "./gemm-datapath.js";
-import { type GemmPath, prepare, buildJob, resultArray } from "./gemm-plan.js";
+import { type GemmPath, prepare, prepareBatched, buildJob, buildBatchedJob, resultArray } from "./gemm-plan.js";
 
 export {
   type GemmDatapath, type GemmDatapathText, type GemmOrder,
@@ -44,6 +45,12 @@ export interface GemmOptions {
   /** filled in with the path taken and the milliseconds of each phase (prepare: input rounding and packing; compute) */
   info?: { path?: GemmPath; prepareMs?: number; computeMs?: number };
   runtime?: WasmRuntime;
+  /**
+   * B's contents never change between calls with this array object (model
+   * weights): its rounding, exponent range and packing are cached on the
+   * object. Only a speed-up: results are the same bits either way.
+   */
+  constantB?: boolean;
 }
 
 export interface GemmAsyncOptions extends GemmOptions {
@@ -65,10 +72,45 @@ export function gemm(
 ): Float64Array {
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
-  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false);
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB);
   const t1 = performance.now();
   const y = resultArray(p, runJobHere(rt, buildJob(p, 0, M, true)), true) as Float64Array;
   if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });
+  return y;
+}
+
+/**
+ * A batch of independent GEMMs of one shape: y_e = A_e·B_e (+ bias) for
+ * e < batch, a: [batch][M][K], b: [batch][K][N] (row-major, entries back to
+ * back); returns [batch][M][N]. Each entry gives exactly the bits of
+ * gemm(A_e, B_e, M, K, N, dp, bias) (stochastic-rounding element counters
+ * restart per entry). Without stochastic rounding a fast path runs the whole
+ * batch from one preparation (one rounding pass, one job); otherwise gemm()
+ * runs per entry. info.path: the path of the batch (of the last entry when
+ * per entry).
+ */
+export function gemmBatched(
+  a: Float32Array | Float64Array, b: Float32Array | Float64Array, batch: number, M: number, K: number, N: number,
+  dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
+): Float64Array {
+  const rt = opts.runtime ?? wasm();
+  const t0 = performance.now();
+  const p = opts.path === "generic" ? null : prepareBatched(rt, a, b, batch, M, K, N, dp, bias);
+  const t1 = performance.now();
+  if (p) {
+    const y = new Float64Array(runJobHere(rt, buildBatchedJob(p, batch)).buffer);
+    if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });
+    return y;
+  }
+  if (!Number.isSafeInteger(batch) || batch < 0) throw new InputError(`gemmBatched: batch = ${batch} is not a non-negative integer`);
+  if (a.length !== batch * M * K) throw new InputError(`gemmBatched: A has ${a.length} elements, expected batch·M·K = ${batch}·${M}·${K}`);
+  if (b.length !== batch * K * N) throw new InputError(`gemmBatched: B has ${b.length} elements, expected batch·K·N = ${batch}·${K}·${N}`);
+  const y = new Float64Array(batch * M * N);
+  const info: NonNullable<GemmOptions["info"]> = {};
+  for (let e = 0; e < batch; e++) {
+    y.set(gemm(a.subarray(e * M * K, (e + 1) * M * K), b.subarray(e * K * N, (e + 1) * K * N), M, K, N, dp, bias, { ...opts, info }), e * M * N);
+  }
+  if (opts.info) Object.assign(opts.info, { path: info.path ?? "generic", prepareMs: t1 - t0, computeMs: performance.now() - t1 });
   return y;
 }
 
@@ -92,7 +134,7 @@ export async function gemmAsync(
   // the calling thread computes the first block; workers boot while it prepares
   if (useWorkers) startWorkers(rt.flavour, Math.ceil(M / rowsPer) - 1);
   const t0 = performance.now();
-  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", useWorkers);
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", useWorkers, opts.constantB);
   const t1 = performance.now();
   const done = <T>(y: T): T => {
     if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });

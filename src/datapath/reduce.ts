@@ -27,6 +27,11 @@
  * ascending, from +0: exactly the segment sum over the edges stably sorted by
  * index, which is how the other orders are defined for it too.
  *
+ * Fast paths (same bits, chosen automatically, `info.path`): an fp32 RNE
+ * accumulator (sequential, chunked or promote order) adds float32 terms with
+ * native f32 adds and float64 terms with f64 adds plus the rounding-boundary
+ * fix of assembly/f32acc.ts.
+ *
  * Stochastic rounding index (deterministic, independent of chunking): event
  * `step` (0-based, in execution order; < 2·rowLength) of row i, feature f has
  * idx = (2·rowPtr[i] + step)·F + f; the output rounding (out format or the
@@ -95,12 +100,25 @@ export interface ReduceOptions extends OutputOptions {
   order?: Order | string;
   /** force the generic kernel (tests and benchmarks compare both paths) */
   generic?: boolean;
+  /** filled in with the kernel that ran (sums and scatter-add) */
+  info?: { path?: ReducePath };
 }
+
+/**
+ * fp32-fast: fp32 RNE accumulator, float32 terms, native f32 adds.
+ * fp32-f64-fast: fp32 RNE accumulator, float64 terms: f64 adds with the
+ *   rounding-boundary fix of assembly/f32acc.ts (skipped when every term of a
+ *   kernel call is an f32 value, where it is never needed).
+ * generic: every accumulator, rounding and order (round.ts roundAdd per step).
+ */
+export type ReducePath = "fp32-fast" | "fp32-f64-fast" | "generic";
 
 interface ReduceKernels {
   reduceSegmentSum(vals: number, F: number, rowPtr: number, nRows: number, out: number, inner: number, order: number, chunk: number, outer: number, scratch: number): void;
   reduceSegmentSumF32(vals: number, F: number, rowPtr: number, nRows: number, out: number, chunk: number): void;
   reduceScatterAddF32(vals: number, F: number, index: number, nE: number, acc: number): void;
+  reduceSegmentSumF64(vals: number, F: number, rowPtr: number, nRows: number, out: number, chunk: number): void;
+  reduceScatterAddF64(vals: number, F: number, index: number, nE: number, acc: number): void;
   reduceDivideByCount(sums: number, F: number, rowPtr: number, nRows: number, spec: number, idx0: bigint): void;
   reduceSegmentMax(vals: number, F: number, rowPtr: number, nRows: number, out: number): void;
   quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
@@ -126,8 +144,21 @@ interface Accumulator {
   outer: Spec;
 }
 
+const accumulators = new Map<string, Accumulator>();
+
+/** The accumulator of the options (cached by their contents: models reduce with the same few sites over and over). */
 function resolveAccumulator(fn: string, o: ReduceOptions): Accumulator {
   if (!o || o.acc === undefined) throw new InputError(`${fn}: opts.acc (accumulator format) is required`);
+  const key = JSON.stringify([o.acc, o.rounding, o.overflow, (o as { ftz?: unknown }).ftz, o.order, o.seed, o.randomBits], (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+  let a = accumulators.get(key);
+  if (!a) {
+    a = makeAccumulator(fn, o);
+    accumulators.set(key, a);
+  }
+  return a;
+}
+
+function makeAccumulator(fn: string, o: ReduceOptions): Accumulator {
   // Order objects go through the parser too (it bounds C and N).
   const order = parseOrderFor(fn, o.order && typeof o.order === "object" ? formatOrder(o.order) : o.order ?? "sequential");
   const inner = makeSpec(formatOf(o.acc, `${fn}: opts.acc`), o);
@@ -154,7 +185,7 @@ function outSpec(fn: string, o: OutputOptions & { rounding?: Rounding }, fallbac
   return fallback ? makeSpec(fallback.format, { ...r, overflow: fallback.overflow }) : null;
 }
 
-/** The fp32 RNE accumulator the f32x4 fast path implements. */
+/** The fp32 RNE accumulator the fast paths implement (f32x4 adds of float32 terms, f32acc.ts steps of float64 ones). */
 function isFastAccumulator(a: Accumulator): boolean {
   const s = a.inner;
   const f = s.format;
@@ -164,14 +195,6 @@ function isFastAccumulator(a: Accumulator): boolean {
   );
 }
 
-function exactInF32(v: Values): boolean {
-  if (v instanceof Float32Array) return true;
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i];
-    if (Math.fround(x) !== x && x === x) return false;
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // Validation (messages name the function and the argument)
@@ -297,10 +320,18 @@ function sumJob(
   const order = acc.order;
   const chunk = order.kind === "chunked" ? order.size : order.kind === "promote" ? order.every : 0;
   const base = { rt, F, rowPtr, fill, post, chunkElements: o.chunkElements };
-  if (!o.generic && isFastAccumulator(acc) && exactInF32(values)) {
+  const path: ReducePath = o.generic || !isFastAccumulator(acc) ? "generic" : values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast";
+  if (o.info) o.info.path = path;
+  if (path !== "generic") {
+    if (path === "fp32-fast") {
+      return {
+        ...base, f32: true, scratch: 0,
+        kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF32(vals, F, rp, n, out, chunk),
+      };
+    }
     return {
-      ...base, f32: true, scratch: 0,
-      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF32(vals, F, rp, n, out, chunk),
+      ...base, f32: false, scratch: 0,
+      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF64(vals, F, rp, n, out, chunk),
     };
   }
   return {
@@ -402,7 +433,8 @@ export function scatterAdd(values: Values, F: number, index: Int32Array, nRows: 
   const acc = resolveAccumulator(fn, opts);
   const os = outSpec(fn, opts);
   const rt = opts.runtime ?? wasm();
-  if (!opts.generic && acc.order.kind === "sequential" && isFastAccumulator(acc) && exactInF32(values)) {
+  if (!opts.generic && acc.order.kind === "sequential" && isFastAccumulator(acc)) {
+    if (opts.info) opts.info.path = values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast";
     return scatterAddFast(rt, values, F, index, nRows, os, opts.chunkElements);
   }
   const { rowPtr, perm } = sortByIndex(index, nRows);
@@ -423,19 +455,24 @@ function scatterAddFast(
   const nE = index.length;
   const result = new Float64Array(nRows * F);
   const edgesPerCall = Math.max(1, Math.floor(Math.max(1, chunkElements ?? DEFAULT_CHUNK) / F));
+  // float32 terms: native f32 adds into an f32 accumulator; float64 terms: the
+  // f64 step with the rounding-boundary fix into an f64 array of f32 values
+  const f32 = values instanceof Float32Array;
+  const vb = f32 ? 4 : 8;
   rt.scoped(() => {
-    const acc = rt.alloc(nRows * F * 4);
+    const acc = rt.alloc(nRows * F * vb);
     const m = Math.min(edgesPerCall, nE);
-    const vals = rt.alloc(m * F * 4);
+    const vals = rt.alloc(m * F * vb);
     const idx = rt.alloc(m * 4);
-    rt.f32(acc, nRows * F).fill(0);
+    rt.u8(acc, nRows * F * vb).fill(0);
     for (let e0 = 0; e0 < nE; e0 += m) {
       const n = Math.min(m, nE - e0);
-      rt.f32(vals, n * F).set(values.subarray(e0 * F, (e0 + n) * F));
+      (f32 ? rt.f32(vals, n * F) : rt.f64(vals, n * F)).set(values.subarray(e0 * F, (e0 + n) * F));
       rt.i32(idx, n).set(index.subarray(e0, e0 + n));
-      k.reduceScatterAddF32(vals, F, idx, n, acc);
+      if (f32) k.reduceScatterAddF32(vals, F, idx, n, acc);
+      else k.reduceScatterAddF64(vals, F, idx, n, acc);
     }
-    result.set(rt.f32(acc, nRows * F));
+    result.set(f32 ? rt.f32(acc, nRows * F) : rt.f64(acc, nRows * F));
     if (os) {
       const buf = rt.put(result);
       k.quantizeF64Array(buf, buf, nRows * F, putSpec(rt, os), outputIdx(nE, F, 0));

@@ -2,8 +2,8 @@
  * Running a LUT unit: the WASM kernel of assembly/lut.ts over arrays.
  * Semantics: src/lut/unit.ts.
  */
-import { encode, decode, quantize } from "../formats/cast.js";
-import { putSpec } from "../formats/spec.js";
+import { encode, quantize } from "../formats/cast.js";
+import { makeSpec, putSpec, specBytes } from "../formats/spec.js";
 import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import type { LutUnit } from "./unit.js";
 import { type LutTable, lutTable } from "./table.js";
@@ -12,6 +12,7 @@ interface LutKernels {
   lutSetup(lo: number, hi: number, width: number, addressBits: number, fracBits: number, linear: number, clamp: number, below: number, above: number, nanCode: number): void;
   lutPositions(src: number, dst: number, n: number): void;
   lutEval(src: number, dst: number, n: number, table: number, outSpec: number, idx0: bigint): void;
+  decodeToF64Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
 }
 
 const CHUNK = 1 << 16;
@@ -66,9 +67,37 @@ export function lutEvalCodes(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: Wa
   return out;
 }
 
-/** Output values (exact, f64) for inputs that are values of the input format. */
+const decodeSpecs = new WeakMap<LutUnit, Uint8Array>();
+
+/**
+ * Output values (exact, f64) for inputs that are values of the input format:
+ * decode(lutEvalCodes(…)), with the codes decoded in place by the same kernel
+ * (they are the unit's own codes: nothing to validate, nothing to copy out).
+ */
 export function lutEvalValues(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: WasmRuntime): Float64Array {
-  return decode(lutEvalCodes(u, x, idx0, runtime), u.outputFormat) as Float64Array;
+  const rt = runtime ?? wasm();
+  const k = rt.k as unknown as LutKernels;
+  const rom = romOf(u);
+  let ds = decodeSpecs.get(u);
+  if (!ds) decodeSpecs.set(u, (ds = specBytes(makeSpec(u.outputFormat, {}))));
+  const out = new Float64Array(x.length);
+  rt.scoped(() => {
+    const sp = putSpec(rt, u.outputSpec);
+    const dsp = rt.put(ds);
+    const tp = rt.put(rom.values);
+    const chunk = Math.max(1, Math.min(CHUNK, x.length));
+    const src = rt.alloc(chunk * 8);
+    const codes = rt.alloc(chunk * 4);
+    setup(rt, u);
+    for (let i = 0; i < x.length; i += chunk) {
+      const n = Math.min(chunk, x.length - i);
+      rt.f64(src, n).set(x.subarray(i, i + n));
+      k.lutEval(src, codes, n, tp, sp, BigInt(idx0 + i));
+      k.decodeToF64Array(codes, src, n, dsp, 4);
+      out.set(rt.f64(src, n), i);
+    }
+  });
+  return out;
 }
 
 /**
@@ -77,7 +106,8 @@ export function lutEvalValues(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: W
  * f64 for scaled inputs — then looked up.
  */
 export function lutApply(u: LutUnit, x: Float32Array | Float64Array, runtime?: WasmRuntime): Float64Array {
-  const xs = Float64Array.from(x, (v) => v / u.inputScale);
+  const xs = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) xs[i] = x[i] / u.inputScale;
   const q = quantize(xs, u.inputFormat, { runtime });
   if (u.inputScale !== 1) for (let i = 0; i < q.length; i++) q[i] *= u.inputScale;
   return lutEvalValues(u, q, 0, runtime);
