@@ -12,6 +12,7 @@ import { registerSoftmaxCommands } from "./commands/softmax.js";
 import { registerLutCommands } from "./commands/lut.js";
 import { registerHwCommands } from "./commands/hw.js";
 import { registerCostCommands } from "./commands/cost.js";
+import { registerXcheckCommands } from "./commands/xcheck.js";
 import { registerPredictCommands } from "./commands/predict.js";
 import { registerEvaluateCommands } from "./commands/evaluate.js";
 
@@ -28,6 +29,7 @@ const COMMANDS: Register[] = [
   registerCostCommands,
   registerPredictCommands,
   registerEvaluateCommands,
+  registerXcheckCommands,
 ];
 
 export function buildProgram(ctx: CliContext): Command {
