@@ -6,31 +6,14 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
-import { writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
 import { cli, tempDir } from "./helpers/cli.js";
+import { writeTinySchNet } from "./helpers/tiny-schnet.js";
 
 const tmp = tempDir("hwsim-cost-cli-");
 afterAll(() => tmp.cleanup());
 
-const t = (shape: number[]): TensorToWrite => ({ dtype: "F32", shape, data: Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => 0.05 * (i + 1)) });
 const MODEL = tmp.path("tiny.safetensors");
-writeSafetensors(MODEL, {
-  "embedding.weight": t([10, 2]),
-  "distance_expansion.offset": { dtype: "F32", shape: [2], data: [0, 2.5] },
-  "interactions.0.mlp.0.weight": t([2, 2]),
-  "interactions.0.mlp.0.bias": t([2]),
-  "interactions.0.mlp.2.weight": t([2, 2]),
-  "interactions.0.mlp.2.bias": t([2]),
-  "interactions.0.conv.lin1.weight": t([2, 2]),
-  "interactions.0.conv.lin2.weight": t([2, 2]),
-  "interactions.0.conv.lin2.bias": t([2]),
-  "interactions.0.lin.weight": t([2, 2]),
-  "interactions.0.lin.bias": t([2]),
-  "lin1.weight": t([1, 2]),
-  "lin1.bias": t([1]),
-  "lin2.weight": t([1, 1]),
-  "lin2.bias": t([1]),
-});
+writeTinySchNet(MODEL, 0.05);
 const XYZ = tmp.path("three.extxyz");
 writeFileSync(XYZ, '3\nProperties=species:S:1:pos:R:3 pbc="F F F"\nH 0 0 0\nC 1 0 0\nO 3 0 0\n3\nProperties=species:S:1:pos:R:3 pbc="F F F"\nH 0 0 0\nC 1 0 0\nO 1.5 0 0\n');
 

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { loadHwModel, type ResolvedHwModel } from "../src/hw/index.js";
 import { costModel, schnetTrace, type CostReport, type TraceOp } from "../src/cost/index.js";
-import { writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
 import { loadSchNet } from "../src/models/schnet.js";
 import { tempDir } from "./helpers/cli.js";
+import { writeTinySchNet } from "./helpers/tiny-schnet.js";
 
 const tmp = tempDir("hwsim-cost-");
 afterAll(() => tmp.cleanup());
@@ -140,25 +140,8 @@ describe("a small GEMM trace: x [4,8] → linear 8→16 → shifted softplus (LU
 
 describe("a tiny SchNet: 3 atoms, 4 edges, hidden 2, filters 2, 2 Gaussians, one block", () => {
   // Values do not matter to the cost; shapes do.
-  const t = (shape: number[]): TensorToWrite => ({ dtype: "F32", shape, data: Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => 0.1 * (i + 1)) });
   const model = tmp.path("tiny.safetensors");
-  writeSafetensors(model, {
-    "embedding.weight": t([10, 2]),
-    "distance_expansion.offset": { dtype: "F32", shape: [2], data: [0, 2.5] },
-    "interactions.0.mlp.0.weight": t([2, 2]),
-    "interactions.0.mlp.0.bias": t([2]),
-    "interactions.0.mlp.2.weight": t([2, 2]),
-    "interactions.0.mlp.2.bias": t([2]),
-    "interactions.0.conv.lin1.weight": t([2, 2]),
-    "interactions.0.conv.lin2.weight": t([2, 2]),
-    "interactions.0.conv.lin2.bias": t([2]),
-    "interactions.0.lin.weight": t([2, 2]),
-    "interactions.0.lin.bias": t([2]),
-    "lin1.weight": t([1, 2]),
-    "lin1.bias": t([1]),
-    "lin2.weight": t([1, 1]),
-    "lin2.bias": t([1]),
-  });
+  writeTinySchNet(model, 0.1);
   // Cutoff 2.5 Å: pairs (0,1) at 1 Å and (1,2) at 2 Å are neighbours, (0,2) at 3 Å is not → 4 directed edges.
   const trace = schnetTrace(loadSchNet(model), { numbers: [1, 6, 8], positions: Float64Array.from([0, 0, 0, 1, 0, 0, 3, 0, 0]) });
   const machine = (sramKiB: number, fusion: string[]) => ({
