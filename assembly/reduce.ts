@@ -218,8 +218,9 @@ export function reduceScatterAddF32(vals: usize, F: i32, index: usize, nE: i32, 
 // s = RNE_f32(s + v) is f32acc.ts's f64 add with the rounding-boundary fix.
 // When every term of the call is an f32 value (checked here), the fix is never
 // needed (two ≤ 24-bit operands, f32acc.ts / gemm.ts kind 4) and is skipped.
-// The chunk sums (f32 values) enter the total by the same exact step; the
-// sequential order is one chunk (see reduceSegmentSumF32 for why +0 + c = c).
+// The chunk sums (f32 values) enter the total by the same exact step. The
+// sequential order is one chunk and stores its sum directly: unlike f32 terms,
+// f64 terms can round a row to -0 (a tiny negative term), and +0 + (-0) = +0.
 // ---------------------------------------------------------------------------
 
 /** Every one of n f64 values is an f32 value (NaN is not). */
@@ -273,8 +274,9 @@ function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, 
             c0 = accAddV(c0, v128.load(p), screen);
             c1 = accAddV(c1, v128.load(p, 16), screen);
           }
-          t0 = accAddV(t0, c0, false); // two f32 values
-          t1 = accAddV(t1, c1, false);
+          // sequential (chunk 0): the row sum is the result; an outer +0 + (-0) would lose a -0
+          t0 = chunk > 0 ? accAddV(t0, c0, false) : c0; // two f32 values
+          t1 = chunk > 0 ? accAddV(t1, c1, false) : c1;
         }
         v128.store(dst + (<usize>f << 3), t0);
         v128.store(dst + (<usize>f << 3), t1, 16);
@@ -287,7 +289,7 @@ function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, 
         const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
         let p = src + <usize>j * stride + (<usize>f << 3);
         for (let e = j; e < end; e++, p += stride) c = accAdd(c, load<f64>(p), screen);
-        t = accAdd(t, c, false);
+        t = chunk > 0 ? accAdd(t, c, false) : c;
       }
       store<f64>(dst + (<usize>f << 3), t);
     }

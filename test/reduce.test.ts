@@ -368,6 +368,23 @@ describe("fp32 RNE fast path for float64 terms (f64 adds with the rounding-bound
     );
   });
 
+  it("sequential: a row whose float64 terms round to -0 stays -0 (no extra +0 add)", () => {
+    // found by the random property above: a single tiny negative term, or several summing to one
+    const values = new Float64Array([-1e-300, -(2 ** -151), -1e-50, -(2 ** -152), 1e-300]);
+    const rowPtr = new Int32Array([0, 1, 2, 4, 5]);
+    const want = oracleSegmentSum(values, 1, rowPtr, { acc: FP32, order: orderOf("sequential") });
+    expect(Array.from(want, (v) => Object.is(v, -0))).toEqual([true, true, true, false]);
+    for (const flavour of ["simd", "scalar"] as const) {
+      for (const F of [1, 4]) {
+        const wide = new Float64Array(values.length * F).map((_, i) => values[Math.floor(i / F)]);
+        const info: NonNullable<ReduceOptions["info"]> = {};
+        const got = segmentSum(wide, F, rowPtr, { acc: "fp32", order: "sequential", runtime: wasm(flavour), info });
+        expect(info.path).toBe("fp32-f64-fast");
+        expectSameBits(got, new Float64Array(want.length * F).map((_, i) => want[Math.floor(i / F)]), `${flavour} F=${F}`);
+      }
+    }
+  });
+
   it("running sums that land exactly on an f32 rounding boundary while the exact sum does not", () => {
     // s + v with the f64 sum exactly a midpoint of two f32 values (or the overflow threshold
     // 2^128 − 2^103) and a non-zero TwoSum error of either sign: ties-to-even on the f64
