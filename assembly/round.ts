@@ -318,7 +318,10 @@ export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
     const e2w = E - 1075 - 11;
     const k1 = (-e2w) >> 1; // two exact power-of-two scalings: 2^-e2w alone may overflow
     const errU = Math.abs(err) * pow2(k1) * pow2(-e2w - k1);
-    const sigW = towardsZero ? (sig << 11) - <u64>Math.ceil(errU) : (sig << 11) + <u64>Math.floor(errU);
+    // err != 0, so its ceiling is >= 1 even where the scaling underflowed to 0
+    // (a subnormal err beside a large t): the sum is then just inside t, not t.
+    const down = max<u64>(1, <u64>Math.ceil(errU));
+    const sigW = towardsZero ? (sig << 11) - down : (sig << 11) + <u64>Math.floor(errU);
     return encodeExact(neg, sigW, e2w, s, idx);
   }
   const sig4 = towardsZero ? (sig << 2) - 1 : (sig << 2) + 1;

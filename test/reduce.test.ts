@@ -447,6 +447,32 @@ describe("signed zeros", () => {
   });
 });
 
+describe("SR with a subnormal float64 term beside a large sum", () => {
+  // Regression: roundAdd's SR path scaled the TwoSum error by 2^-e2w, which
+  // underflowed to 0 for a subnormal error, so 2^64 + (-5e-324) was taken as
+  // exactly 2^64 and SR never rounded it down (CI counterexample, bf16 sr).
+  it("a + b with |b| subnormal: the oracle's result for every format, sign, rbits and a run of indices", () => {
+    const tiny = [5e-324, 1e-323, 2 ** -1060, 2 ** -1022 - 2 ** -1074];
+    const bigs = [2 ** 64, 1.5 * 2 ** 100, 1, 2 ** -100, 3 * 2 ** 60];
+    const rowPtr = Int32Array.from([0, 2]);
+    let roundedDown = 0;
+    for (const fmt of ["bf16", "fp16", "fp32", "fp8_e4m3fn"] as const) {
+      for (const a0 of bigs) for (const b0 of tiny) for (const [sa, sb] of [[1, -1], [-1, 1], [1, 1]]) for (const rbits of [1, 2, 11, 32]) {
+        for (let seed = 0n; seed < 4n; seed++) {
+          const values = Float64Array.from([sa * a0, sb * b0]);
+          const c = { seed, rbits } as Case;
+          const want = oracleSegmentSum(values, 1, rowPtr, oracleOpts(fmt, "sr", "sequential", c));
+          const got = segmentSum(values, 1, rowPtr, { acc: fmt, rounding: "sr", order: "sequential", seed, randomBits: rbits });
+          expectSameBits(got, want, `${fmt} sr rbits=${rbits} seed=${seed}: ${values[0]} + ${values[1]}`);
+          if (Math.abs(want[0]) < Math.abs(values[0])) roundedDown++;
+        }
+      }
+    }
+    // the case the bug hid: sums just inside a representable a do round down sometimes
+    expect(roundedDown).toBeGreaterThan(0);
+  });
+});
+
 describe("SR determinism", () => {
   it("same seed and inputs give the same bits whatever the chunking; the seed matters", () => {
     const F = 5;
