@@ -407,7 +407,8 @@ function toGrid(hi: i64, lo: u64, e: i32, L: i32): void {
  * odd, far more than 24 + 2 bits) and rounded by encodeExact.
  */
 function roundSumF32(acc: f32, pHi: i64, pLo: u64, eP: i32, s: Spec): f32 {
-  if (pHi == 0 && pLo == 0) return acc;
+  // acc + (+0): the block's integer sum has no sign, so -0 + +0 = +0 (RNE)
+  if (pHi == 0 && pLo == 0) return acc == 0 ? 0 : acc;
   if (!isFinite(acc)) return acc;
   const ab = reinterpret<u32>(acc);
   const E = <i32>((ab >> 23) & 0xff);
@@ -495,7 +496,10 @@ export function blockGemmF32(aInts: usize, aSInt: usize, aSExp: usize, qA: i32,
           for (let k = k0; k < k1; k++) s0 += load<i64>(ar + (<usize>k << 3)) * load<i64>(br + (<usize>k << 3));
         }
         const c = <i64>sa * <i64>sb;
-        if (c == 0) continue;
+        if (c == 0) {
+          if (acc == 0) acc = 0; // acc + (+0): -0 becomes +0, as in roundSumF32
+          continue;
+        }
         // P = s1 * c * 2^16 + s0 * c in 128 bits
         const h = s1 * c;
         shl128(h >> 63, <u64>h, 16);

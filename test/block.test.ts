@@ -397,6 +397,26 @@ describe("block-scaled GEMM", () => {
       expect(gemmOracle(A, Bt)[0]).toBe(want);
     }
   });
+  it("an accumulator at -0 (a negative block sum below fp32) plus a zero block sum is +0 (RNE: -0 + +0)", () => {
+    // Regression (CI seed -1390240729): the kernel skipped zero block sums and kept -0.
+    const f = FMT.fp8_e5m2;
+    const code = (v: number) => [...f.values].find(([, x]) => Object.is(x, v))![0];
+    // block 0: -2^-16 * 2^-16 * 2^-127 * 2^-127 = -2^-286 -> fp32 -0
+    const a0 = [code(-(2 ** -16)), code(2 ** -16)];
+    const b0 = [code(2 ** -16), code(0)];
+    // block 1, three ways to sum to zero: zero elements, exact cancellation, -0 products
+    for (const [a1, b1] of [[[0, 0], [0, 0]], [[code(1), code(1)], [code(1), code(-1)]], [[code(-0), code(1)], [code(1), code(0)]]]) {
+      const A: BlockTensor = { scheme: "mx", element: "fp8_e5m2", blockSize: 2, shape: [1, 4], codes: Uint8Array.from([...a0, ...a1]), scales: Uint8Array.of(0, 127), globalScale: 1 };
+      const Bt: BlockTensor = { ...A, codes: Uint8Array.from([...b0, ...b1]) };
+      expect(Object.is(gemmOracle(A, Bt)[0], 0)).toBe(true);
+      for (const rt of RUNTIMES) expect(Object.is(blockGemm(A, Bt, rt)[0], 0), `${rt.flavour} ${a1} ${b1}`).toBe(true);
+      // one block alone stays -0 (nothing is added to it)
+      const A0: BlockTensor = { ...A, shape: [1, 2], codes: Uint8Array.from(a0), scales: Uint8Array.of(0) };
+      const B0: BlockTensor = { ...A0, codes: Uint8Array.from(b0) };
+      expect(Object.is(gemmOracle(A0, B0)[0], -0)).toBe(true);
+      for (const rt of RUNTIMES) expect(Object.is(blockGemm(A0, B0, rt)[0], -0)).toBe(true);
+    }
+  });
   it("NVFP4 with E4M3 scales and global scales", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 }), (M, K, N, specials, seed) => {

@@ -22,7 +22,8 @@
  * along K): per output, for each block b in order,
  *   T_b = (exact integer dot product of the block's element values)
  *         * scaleA * scaleB     (exact; powers of two for MX)
- *   acc = fp32_RNE(acc + T_b)   (acc starts at +0; one rounding per block)
+ *   acc = fp32_RNE(acc + T_b)   (acc starts at +0; one rounding per block;
+ *                                a zero T_b is +0, so -0 + T_b = +0)
  * then y = fp32_RNE(acc * fp32_RNE(gA * gB)) when NVFP4 global scales are set.
  */
 import { InputError } from "../errors.js";
