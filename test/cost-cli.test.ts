@@ -86,9 +86,38 @@ describe("hwsim cost", () => {
     expect(JSON.parse(r.out).hw.name).toBe("fp16-flash");
   });
 
+  it("--arch attention: MACs counted by hand from the hyperparameters, conservative (backward) and direct (forward only)", async () => {
+    const ATT = "examples/attention/attention_seed0.safetensors";
+    const cons = await cli("cost", "--model", ATT, "--arch", "attention", "--hw", "bf16-linear-fp32acc", "--json", XYZ);
+    expect(cons.code, cons.err).toBe(0);
+    const j = JSON.parse(cons.out);
+    const { dim: D, ffnDim: F, numRbf: K, speciesDim: Dz, heads: H, maxNeighbors: M, layers: L } = j.model;
+    expect(j.model).toMatchObject({ arch: "attention", forces: "conservative" });
+    const n = 3, T = n * M, dh = D / H;
+    // every token slot is computed (padding included); attention matmuls count all M × M entries
+    const attn = n * H * M * M * dh; // scores (K = dh) and context (K = M) each
+    const fwd = T * (K + 2 * Dz) * D + L * (4 * T * D * D + 2 * attn + 2 * T * D * F) + n * D * D + n * D;
+    // cutoff 5 Å: all three atoms see each other (6 directed pairs)
+    expect(j.structure).toEqual({ file: XYZ, frame: 1, atoms: 3, edges: 6 });
+    expect(j.report.forward.macs).toBe(fwd);
+    // backward: every linear once more (all inputs depend on the positions), each attention matmul twice (both operands)
+    expect(j.report.backward.macs).toBe(fwd + L * 2 * attn);
+    const direct = await cli("cost", "--model", ATT, "--arch", "attention", "--forces", "direct", "--hw", "bf16-linear-fp32acc", "--json", XYZ);
+    const d = JSON.parse(direct.out);
+    expect(d.report.forward.macs).toBe(fwd + T * D * D + T * D); // the force head: forces.0, forces.1 on every token
+    expect(d.report.backward.macs).toBe(0);
+    expect(d.report.backward.cycles).toBe(0);
+    const text = await cli("cost", "--model", ATT, "--arch", "attention", "--forces", "direct", "--hw", "fp16-flash", XYZ);
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).toContain(`${XYZ} frame 1: 3 atoms, 6 edges; neighbour attention: ${L} layers`);
+    expect(text.out).toContain("fusion: no fusion group applies to this model");
+    expect(text.out).toMatch(/ns\/day at dt = 0\.5 fs \(direct forces: forward pass only\)$/m);
+  });
+
   it("errors: one line, exit 2", async () => {
     const cases: [string[], RegExp][] = [
-      [["--arch", "attention", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch attention: the attention model is not available yet\n$/],
+      [["--arch", "schnet", "--forces", "direct", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --forces direct: SchNet forces are −∂E\/∂r \(conservative\) only; 'direct' needs --arch attention\n$/],
+      [["--arch", "attention", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: .*tiny\.safetensors: /],
       [["--arch", "mace", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch: 'mace' is not one of schnet, attention\n$/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "fp33", XYZ], /^hwsim: unknown hw-model 'fp33'/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "test/fixtures/hw/unknown-format.json", XYZ], /^hwsim: test\/fixtures\/hw\/unknown-format\.json: forward\.rules\[2\]\.datapath\.acc: unknown format 'fp17' \(see 'hwsim formats'\)\n$/],

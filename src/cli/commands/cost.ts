@@ -4,16 +4,15 @@ import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseChoice, parseInteger, parseNumber } from "../options.js";
 import { readExtxyz } from "../../io/extxyz.js";
-import { loadSchNet } from "../../models/schnet.js";
+import { ReferenceOps } from "../../backends/reference.js";
 import { costModel, type CostReport, type StepCost } from "../../cost/model.js";
-import { schnetTrace } from "../../cost/trace.js";
+import { traceFromRecords } from "../../cost/trace.js";
 import { FUSION_GROUPS } from "../../hw/types.js";
+import { checkFrames, loadModel, structureOf, type LoadedModel, type PreparedNeighbors } from "../../workflows/load-model.js";
+import { modelOptions, type ModelFlags } from "../../workflows/cli-options.js";
 import { loadHwForCommand, table } from "./hw.js";
 
-interface CostFlags {
-  model: string;
-  arch: string;
-  readout?: string;
+interface CostFlags extends ModelFlags {
   hw: string;
   dt: string;
   frame: string;
@@ -68,31 +67,36 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
     .description("cost of one energy + forces evaluation on a hw-model: per-op MACs, LUT lookups, off-chip/SRAM bytes, cycles, energy; MD ns/day")
     .requiredOption("--model <file>", "model weights (.safetensors, PyG state_dict)")
     .requiredOption("--arch <arch>", "schnet | attention")
-    .option("--readout <mode>", "add | mean (default: the file's metadata, else add)")
+    .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
+    .option("--forces <kind>", "conservative (−dE/dr: a backward pass) | direct (attention force head: forward only)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
     .option("--dt <fs>", "MD time step in fs, for ns/day", "0.5")
     .option("--frame <n>", "which structure of the file (1-based)", "1")
     .option("--json", "machine-readable output")
     .argument("<structures>", "structures (.extxyz)")
     .action((structPath: string, o: CostFlags) => {
-      const arch = parseChoice(o.arch, ["schnet", "attention"] as const, "--arch");
-      if (arch === "attention") throw new InputError("--arch attention: the attention model is not available yet");
-      const readout = o.readout === undefined ? undefined : parseChoice(o.readout, ["add", "mean"] as const, "--readout");
+      const mopts = modelOptions(o);
       const dtFs = parseNumber(o.dt, "--dt");
       if (!(dtFs > 0)) throw new InputError(`--dt: '${o.dt}' must be a positive number of fs`);
       const frameNo = parseInteger(o.frame, "--frame");
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
-      const model = loadSchNet(o.model, readout ? { readout } : {});
+      const model = loadModel(o.model, mopts);
+      const arch = model.arch;
       const frames = readExtxyz(structPath);
       if (frameNo < 1 || frameNo > frames.length) throw new InputError(`--frame: ${frameNo} is outside 1..${frames.length} (${structPath} has ${frames.length} frame${frames.length > 1 ? "s" : ""})`);
       const f = frames[frameNo - 1];
-      const trace = schnetTrace(model, { numbers: f.numbers, positions: f.positions, cell: f.cell, pbc: f.pbc });
-      const edges = trace.find((t) => t.name === "distance")?.outShape[0] ?? 0;
-
-      const report = costModel(trace, hw, { dtFs });
+      checkFrames(model, [f], structPath);
+      // Shapes do not depend on precision: the float64 reference backend's trace is the chip's op list.
+      const s = structureOf(f);
+      const nl = model.neighbors(s);
+      const ops = new ReferenceOps({ keepTrace: true });
+      const trace = traceFromRecords(model.run(ops, s, nl).trace);
+      const edges = edgeCount(nl);
+      const costOpts = { dtFs, backward: model.backwardPass };
+      const report = costModel(trace, hw, costOpts);
       // The other fusion setting, so the IO saving of fusion is always visible.
-      const other = costModel(trace, hw, { dtFs, fusion: hw.machine.fusion.length ? [] : FUSION_GROUPS });
+      const other = costModel(trace, hw, { ...costOpts, fusion: hw.machine.fusion.length ? [] : FUSION_GROUPS });
       const [unfused, fused] = hw.machine.fusion.length ? [other, report] : [report, other];
 
       if (o.json) {
@@ -100,7 +104,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
           JSON.stringify(
             {
               structure: { file: structPath, frame: frameNo, atoms: f.numbers.length, edges },
-              model: { file: o.model, arch, ...model.hp },
+              model: { file: o.model, arch, forces: model.forces, ...model.hyperparameters },
               hw: { name: hw.name, file: hw.file, machine: hw.machine },
               report,
               fusionComparison: {
@@ -121,11 +125,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
         return;
       }
       const out = ctx.io.out;
-      const hp = model.hp;
-      out(
-        `${structPath} frame ${frameNo}: ${f.numbers.length} atoms, ${edges} edges; SchNet ${hp.numInteractions} interactions, ` +
-          `hidden ${hp.hiddenChannels}, filters ${hp.numFilters}, ${hp.numGaussians} Gaussians, cutoff ${hp.cutoff}\n`,
-      );
+      out(`${structPath} frame ${frameNo}: ${f.numbers.length} atoms, ${edges} edges; ${modelLine(model, nl)}\n`);
       out(`hw-model ${hw.name}: ${hw.description}\n\n`);
       out(
         table(
@@ -145,14 +145,32 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
         );
       }
       const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x less` : "n/a");
-      out(
+      if (fused.kernels.length === 0) {
+        out(`fusion: no fusion group applies to this model (${FUSION_GROUPS.join(", ")} are SchNet's edge pipeline); off-chip ${fmtBytes(report.total.offchipBytes)}, every intermediate unfused\n`);
+      } else out(
         `unfused off-chip: ${fmtBytes(unfused.total.offchipBytes)}, fused: ${fmtBytes(fused.total.offchipBytes)} (${ratio(unfused.total.offchipBytes, fused.total.offchipBytes)}); ` +
           `forward only: ${fmtBytes(unfused.forward.offchipBytes)} vs ${fmtBytes(fused.forward.offchipBytes)} (${ratio(unfused.forward.offchipBytes, fused.forward.offchipBytes)}); ` +
           `this design point: ${hw.machine.fusion.length ? `fused (${hw.machine.fusion.join(", ")})` : "unfused"}\n`,
       );
+      const other_ = fused.kernels.length === 0 ? "" : ` (${fused === report ? "unfused" : "fused"}: ${(fused === report ? unfused : fused).nsPerDay.toFixed(2)} ns/day)`;
       out(
         `MD: ${(report.stepSeconds * 1e6).toFixed(3)} µs per step (${report.total.cycles} cycles at ${hw.machine.clockGHz} GHz) -> ` +
-          `${report.nsPerDay.toFixed(2)} ns/day at dt = ${dtFs} fs (${fused === report ? "unfused" : "fused"}: ${(fused === report ? unfused : fused).nsPerDay.toFixed(2)} ns/day)\n`,
+          `${report.nsPerDay.toFixed(2)} ns/day at dt = ${dtFs} fs${other_}${model.backwardPass ? "" : ` (${model.forces} forces: forward pass only)`}\n`,
       );
     });
+}
+
+/** Neighbour pairs the model uses (the attention model's padded slots not counted). */
+function edgeCount(nl: PreparedNeighbors): number {
+  if ("lengths" in nl) return nl.lengths.reduce((a, b) => a + b, 0);
+  return nl.src.length;
+}
+
+function modelLine(model: LoadedModel, nl: PreparedNeighbors): string {
+  const hp = model.hyperparameters;
+  if (model.arch === "schnet") {
+    return `SchNet ${hp.numInteractions} interactions, hidden ${hp.hiddenChannels}, filters ${hp.numFilters}, ${hp.numGaussians} Gaussians, cutoff ${hp.cutoff}`;
+  }
+  const slots = "lengths" in nl ? ` (${nl.numAtoms}×${nl.maxNeighbors} token slots, padding included in the cost)` : "";
+  return `${model.describe()}${slots}`;
 }
