@@ -256,7 +256,6 @@ describe("the policy is applied", () => {
     const bad: [string, object, RegExp][] = [
       ["lut-on-linear", { forward: { default: {}, rules: [{ kind: "linear", lut: { fn: "silu", addressBits: 8, range: [-4, 4] } }] } }, /lut-on-linear.*'interactions\.0\.mlp\.0'.*rules\[0\].*no LUT unit/],
       ["wrong-lut-fn", { forward: { default: {}, rules: [{ kind: "shifted_softplus", lut: { fn: "tanh", addressBits: 8, range: [-4, 4] } }] } }, /wrong-lut-fn.*'interactions\.0\.mlp\.1'.*lut\.fn 'tanh'/],
-      ["mse-weights", { weights: { format: "fp8_e4m3fn", scale: "mse" }, forward: { default: {}, rules: [{ kind: "linear", datapath: { in: "bf16", acc: "fp32" } }] } }, /mse-weights.*weights\.scale 'mse'/],
       ["uint8-acts", { forward: { default: {}, rules: [{ kind: "linear", datapath: { in: "uint8", weights: "int8", acc: "int32" } }] } }, /uint8-acts.*datapath\.in.*int8 or int4/],
       ["narrow-acc-f64-in", { forward: { default: {}, rules: [{ kind: "linear", datapath: { acc: "fp32" } }] } }, /narrow-acc-f64-in.*datapath\.in/],
     ];

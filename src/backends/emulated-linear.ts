@@ -78,7 +78,7 @@ export interface LinearResult {
 // ---------------------------------------------------------------------------
 // Weight storage (cached per weight array and storage assignment)
 
-interface StoredWeights {
+export interface StoredWeights {
   /** [out, in] values of the storage format (the weights themselves when not rounded) */
   q: Float64Array;
   /** per output channel f32 scales (effective weight q·s), or null */
@@ -101,7 +101,48 @@ export function absmaxScale(amax: number, qmax: number): number {
   return s > 0 && Number.isFinite(s) ? s : 1;
 }
 
-function storeWeights(W: Float64Array, outF: number, inF: number, wa: WeightsAssignment | undefined, where: string): StoredWeights {
+/**
+ * The MSE scale search: candidate clipping thresholds t_k = amax·k/100 for
+ * k = 100, 99, …, 20, scale s_k = f32(t_k / qmax); the winner minimises
+ * Σ (w − s·q(w))² over the group (float64 sum), q as for any scale (f32
+ * division, then the format with saturation). Ties keep the larger threshold,
+ * so absmax (k = 100) wins unless clipping strictly helps.
+ */
+export const MSE_SCALE_STEPS = { from: 100, to: 20, of: 100 } as const;
+
+/** q(w) = round_site(f32(f32(w) / s)) for one group. */
+function quantizeGroup(w: Float64Array, s: number, site: Site): Float64Array {
+  const div = new Float64Array(w.length);
+  for (let i = 0; i < w.length; i++) div[i] = Math.fround(Math.fround(w[i]) / s);
+  return roundValues(site, div);
+}
+
+function mseScale(w: Float64Array, amax: number, qmax: number, site: Site): number {
+  let best = absmaxScale(amax, qmax);
+  let bestErr = Infinity;
+  for (let k = MSE_SCALE_STEPS.from; k >= MSE_SCALE_STEPS.to; k--) {
+    const s = absmaxScale((amax * k) / MSE_SCALE_STEPS.of, qmax);
+    const q = quantizeGroup(w, s, site);
+    let err = 0;
+    for (let i = 0; i < w.length; i++) {
+      const d = w[i] - q[i] * s;
+      err += d * d;
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = s;
+    }
+  }
+  return best;
+}
+
+/**
+ * The weights a linear layer stores: rounded into `weights.format`, with
+ * per-tensor or per-output-channel f32 scales chosen by `weights.scale`
+ * (absmax: f32(amax / max of the format); mse: see MSE_SCALE_STEPS; none).
+ * Cached per weight tensor and assignment.
+ */
+export function storeWeights(W: Float64Array, outF: number, inF: number, wa: WeightsAssignment | undefined, where: string): StoredWeights {
   const key = JSON.stringify(wa ?? null);
   let m = storeCache.get(W);
   if (!m) storeCache.set(W, (m = new Map()));
@@ -114,24 +155,31 @@ function storeWeights(W: Float64Array, outF: number, inF: number, wa: WeightsAss
   } else if (scaleKind === "none") {
     const site = makeSite(fmt, { overflow: overflowFor(fmt, "saturate") }, `${where}: weights`);
     st = { q: roundValues(site, W), scales: null, perTensor: true, format: fmt, derived: new Map() };
-  } else if (scaleKind === "absmax") {
+  } else if (scaleKind === "absmax" || scaleKind === "mse") {
     const perChannel = (wa?.granularity ?? "per-tensor") === "per-channel";
     const qmax = finfo(fmt).max;
-    const scales = new Float64Array(outF);
+    const site = makeSite(fmt, { overflow: overflowFor(fmt, "saturate") }, `${where}: weights`);
+    const amax = new Float64Array(outF);
     let amaxAll = 0;
     for (let o = 0; o < outF; o++) {
       let a = 0;
       for (let i = 0; i < inF; i++) a = Math.max(a, Math.abs(W[o * inF + i]));
-      scales[o] = a;
+      amax[o] = a;
       amaxAll = Math.max(amaxAll, a);
     }
-    for (let o = 0; o < outF; o++) scales[o] = absmaxScale(perChannel ? scales[o] : amaxAll, qmax);
-    const div = new Float64Array(W.length);
-    for (let o = 0; o < outF; o++) for (let i = 0; i < inF; i++) div[o * inF + i] = Math.fround(Math.fround(W[o * inF + i]) / scales[o]);
-    const site = makeSite(fmt, { overflow: overflowFor(fmt, "saturate") }, `${where}: weights`);
-    st = { q: roundValues(site, div), scales, perTensor: !perChannel, format: fmt, derived: new Map() };
+    const scales = new Float64Array(outF);
+    if (scaleKind === "absmax") {
+      for (let o = 0; o < outF; o++) scales[o] = absmaxScale(perChannel ? amax[o] : amaxAll, qmax);
+    } else if (perChannel) {
+      for (let o = 0; o < outF; o++) scales[o] = mseScale(W.subarray(o * inF, (o + 1) * inF), amax[o], qmax, site);
+    } else {
+      scales.fill(mseScale(W, amaxAll, qmax, site));
+    }
+    const q = new Float64Array(W.length);
+    for (let o = 0; o < outF; o++) q.set(quantizeGroup(W.subarray(o * inF, (o + 1) * inF), scales[o], site), o * inF);
+    st = { q: tag(q, site), scales, perTensor: !perChannel, format: fmt, derived: new Map() };
   } else {
-    throw new InputError(`${where}: weights.scale '${scaleKind}' is not supported by the emulated backend (absmax or none)`);
+    throw new InputError(`${where}: weights.scale '${scaleKind}' is not supported by the emulated backend (absmax, mse or none)`);
   }
   m.set(key, st);
   return st;
