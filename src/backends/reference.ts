@@ -155,9 +155,16 @@ export class ReferenceOps implements Ops {
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {
     const X = x.data;
     const Y = new Float64Array(X.length);
+    // exp(x) is kept for the VJP only when a gradient can flow (the same values, computed once)
+    const Z = x.requiresGrad ? new Float64Array(X.length) : null;
     for (let i = 0; i < X.length; i++) {
       const v = X[i];
-      Y[i] = (v > SOFTPLUS_THRESHOLD ? v : Math.log1p(Math.exp(v))) - shift;
+      if (v > SOFTPLUS_THRESHOLD) Y[i] = v - shift;
+      else {
+        const z = Math.exp(v);
+        if (Z) Z[i] = z;
+        Y[i] = Math.log1p(z) - shift;
+      }
     }
     return this.emit("shifted_softplus", name, [x], Y, x.shape, (G) => {
       // PyTorch softplus_backward: z = exp(x); x > threshold ? g : g·z/(z+1).
@@ -166,7 +173,7 @@ export class ReferenceOps implements Ops {
         const v = X[i];
         if (v > SOFTPLUS_THRESHOLD) gx[i] = G[i];
         else {
-          const z = Math.exp(v);
+          const z = Z ? Z[i] : Math.exp(v);
           gx[i] = (G[i] * z) / (z + 1);
         }
       }
