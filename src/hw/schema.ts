@@ -11,14 +11,20 @@
  * checked in full; the merged model is then checked in full.
  */
 import { readFileSync } from "node:fs";
-import Ajv2020Module from "ajv/dist/2020.js";
+import { createRequire } from "node:module";
+import type Ajv2020Module from "ajv/dist/2020.js";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { schemaPath } from "./presets.js";
 import { formatProblem } from "./formats.js";
 import { OP_KINDS, isKnownKind, matchesAnyKnown } from "../models/op-names.js";
 
 type AjvClass = typeof Ajv2020Module.default;
-const Ajv2020: AjvClass = (Ajv2020Module as unknown as { default?: AjvClass }).default ?? (Ajv2020Module as unknown as AjvClass);
+
+/** ajv, loaded on first use: ~50 ms of module loading that CLI commands without hw-models skip. */
+function ajvClass(): AjvClass {
+  const mod = createRequire(import.meta.url)("ajv/dist/2020.js") as { default?: AjvClass };
+  return mod.default ?? (mod as unknown as AjvClass);
+}
 
 interface Validators {
   full: ValidateFunction;
@@ -42,6 +48,7 @@ function withoutRequired(node: unknown): unknown {
 function getValidators(): Validators {
   if (validators) return validators;
   const schema = JSON.parse(readFileSync(schemaPath(), "utf8")) as Record<string, unknown>;
+  const Ajv2020 = ajvClass();
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
   const full = ajv.compile(schema);
   const partialSchema = withoutRequired(schema) as Record<string, unknown>;
