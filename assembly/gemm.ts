@@ -11,6 +11,7 @@
 //   kind 3  fp32 accumulator, RNE, exact product (fused) that f32 may not hold:
 //           the product in f64, the add by f32acc.ts (f64 sum + boundary fix)
 //   kind 4  kind 3 for products of ≤ 24 significant bits: no fix is ever needed
+// promote.ts reproduces promote:N orders whose partial sums f64 holds exactly.
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
 // Stochastic-rounding element counter (idx), a pure function of (i, j, step):

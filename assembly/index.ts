@@ -2,6 +2,7 @@
 export { specLayout } from "./spec";
 export * from "./cast";
 export * from "./gemm";
+export * from "./promote";
 export * from "./reduce";
 export * from "./lut";
 export * from "./softmax";

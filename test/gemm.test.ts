@@ -219,6 +219,64 @@ describe("gemm datapath = exact oracle", () => {
     fc.assert(fc.property(arb, ([dp, c]) => { check(dp, c); }), { numRuns: 60 });
   });
 
+  it("promote-exact path (f64 holds every partial sum): taken where the ranges allow it, and = oracle and generic", () => {
+    // inputs m·2^e with a few significant bits and a bounded exponent window, so the
+    // span rule (H − L ≤ 52, no subnormal partials) holds for the narrow accumulators
+    const arb = fc
+      .record({
+        inA: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "fp16", "bf16"),
+        inB: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "fp16", "bf16"),
+        acc: fc.constantFrom("float<e8m13>", "float<e8m7>", "fp16", "bf16", "tf32", "fp32", "float<e5m10,subnormals=false>"),
+        accRounding: fc.constantFrom("rne", "rtz"),
+        interval: fc.integer({ min: 1, max: 130 }),
+        out: fc.constantFrom("fp32", "bf16", "fp8_e4m3fn"),
+        outRounding: fc.constantFrom<Rounding>("rne", "rtz", "sr"),
+        M: fc.integer({ min: 1, max: 3 }), K: fc.integer({ min: 0, max: 300 }), N: fc.integer({ min: 1, max: 3 }),
+        lo: fc.integer({ min: -8, max: 2 }), width: fc.integer({ min: 0, max: 8 }),
+        seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }), withBias: fc.boolean(),
+      });
+    let taken = 0;
+    fc.assert(
+      fc.property(arb, (r) => {
+        let x = r.seed >>> 0;
+        const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+        const val = () => (rnd() < 0.1 ? 0 : (rnd() < 0.5 ? -1 : 1) * (1 + Math.floor(rnd() * 8)) * 2 ** (r.lo + Math.floor(rnd() * (r.width + 1))));
+        const c: Case = {
+          M: r.M, K: r.K, N: r.N,
+          a: Array.from({ length: r.M * r.K }, val), b: Array.from({ length: r.K * r.N }, val),
+          bias: r.withBias ? Array.from({ length: r.N }, val) : undefined,
+        };
+        const dp = parseGemmDatapath({
+          in: r.inA, inB: r.inB, acc: r.acc, accRounding: r.accRounding, order: `promote:${r.interval}`, fma: true,
+          out: r.out, outRounding: r.outRounding, ...(r.outRounding === "sr" ? { seed: "7", randomBits: 9 } : {}),
+        });
+        const path = check(dp, c);
+        if (path === "promote-exact") taken++;
+        check(dp, c, { path: "generic" });
+        check(dp, c, { runtime: scalarRt });
+      }),
+      { numRuns: 150 },
+    );
+    expect(taken).toBeGreaterThan(50);
+  });
+
+  it("promote-exact: the fp8-e4m3-promote128 datapath (e8m13 RTZ partials) on fp8 data takes it; wide ranges and SR partials do not", () => {
+    const fp8 = { in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:128", fma: true, out: "fp32" } as const;
+    const K = 300;
+    const a = Float64Array.from({ length: 2 * K }, (_, i) => ((i * 37) % 17 - 8) * 2 ** ((i % 7) - 3));
+    const b = Float64Array.from({ length: K * 2 }, (_, i) => ((i * 11) % 13 - 6) * 2 ** ((i % 5) - 2));
+    const info: { path?: string } = {};
+    const y = gemm(a, b, 2, K, 2, parseGemmDatapath(fp8), undefined, { info });
+    expect(info.path).toBe("promote-exact");
+    expectSameBits(y, oracleGemm(Array.from(a), Array.from(b), 2, K, 2, toOracle(parseGemmDatapath(fp8))), "fp8 promote:128");
+    // fp16 data spanning 2^-24 … 2^15: partial sums need more than 53 bits
+    const wide = Float64Array.from({ length: 2 * K }, (_, i) => (i % 2 ? 2 ** -24 : 30000));
+    gemm(wide, b, 2, K, 2, parseGemmDatapath({ ...fp8, in: "fp16" }), undefined, { info });
+    expect(info.path).toBe("generic");
+    gemm(a, b, 2, K, 2, parseGemmDatapath({ ...fp8, accRounding: "sr" }), undefined, { info });
+    expect(info.path).toBe("generic");
+  });
+
   it("hand-checked golden vectors", () => {
     const dp = (acc: string, order: string, fma = true): GemmDatapath => parseGemmDatapath({ in: "fp32", acc, order, fma, out: "fp32" });
     // fp16 accumulation: 2048 + 1 + 1 sequentially stays 2048 (each +1 is a tie to even),

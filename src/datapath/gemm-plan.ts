@@ -101,8 +101,14 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * fp32-fma-narrow-fast: the same for products of ≤ 24 significant bits (bf16, fp16, fp8 inputs)
  *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
  * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
+ * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact).
  */
-export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "generic";
+export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
+
+/** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
+function rowsLayout(path: GemmPath): boolean {
+  return path === "generic" || path === "promote-exact";
+}
 
 /** Paths whose kernels read B as f64 panels and A packed as f64. */
 function f64Panels(path: GemmPath): boolean {
@@ -126,7 +132,29 @@ function productsExactInF32(dp: GemmDatapath, ra: ExpRange, rb: ExpRange): boole
   return ra.hi + rb.hi + 1 <= 127 && ra.lo + rb.lo >= -149;
 }
 
+/**
+ * promote:N where f64 holds every partial sum exactly (assembly/promote.ts):
+ * exact products of ≤ 26-bit inputs, an RNE or RTZ float accumulator without
+ * flushing, and inputs whose range keeps each partial sum of ≤ N products a
+ * multiple of 2^L below 2^H with H − L ≤ 52, 2^L at least the accumulator's
+ * smallest normal and 2^H at most its largest binade. H carries one binade of
+ * margin for rounding up.
+ */
+function promoteExact(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): boolean {
+  const o = dp.order;
+  if (o.kind !== "promote" || ra.nonFinite || rb.nonFinite || s.prod !== null) return false;
+  if (dp.inA.mbits > 25 || dp.inB.mbits > 25) return false;
+  const acc = s.acc;
+  if (acc.format.kind !== "float" || (acc.rounding !== "rne" && acc.rounding !== "rtz") || acc.ftz !== "none" || acc.format.mbits > 51) return false;
+  if (ra.hi === -1000 || rb.hi === -1000) return true; // every product is zero
+  const L = ra.lo + rb.lo;
+  const H = ra.hi + rb.hi + 3 + Math.ceil(Math.log2(o.interval));
+  const r = formatRange(acc.format);
+  return H - L <= 52 && L >= r.lo + acc.format.mbits && H <= r.hi;
+}
+
 function choosePath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
+  if (promoteExact(dp, s, ra, rb)) return "promote-exact";
   if (dp.order.kind !== "sequential" || ra.nonFinite || rb.nonFinite) return "generic";
   const exact = productsExactInF32(dp, ra, rb);
   const prodF32 = s.prod !== null && isNativeRne(s.prod, FP32); // f32 multiply = the fp32 product rounding
@@ -157,7 +185,7 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
   return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
 }
 
-const KIND: Record<Exclude<GemmPath, "generic">, number> = {
+const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact">, number> = {
   "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4,
 };
 
@@ -327,7 +355,7 @@ export function prepare(
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
     else path = choosePath(dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
-    const layoutKey = path === "generic" ? "generic" : f64Panels(path) ? "panels64" : "panels32";
+    const layoutKey = rowsLayout(path) ? "rows" : f64Panels(path) ? "panels64" : "panels32";
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
@@ -369,7 +397,7 @@ export function prepareBatched(
     const pb = roundInto(rt, b, specs.inB, 0);
     const qbias = bias ? rt.f32(roundInto(rt, bias, specs.bias, 0), N).slice() : null;
     const path = fp32FastByFormats(dp, specs) ? "fp32-fast" : choosePath(dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
-    if (path === "generic") return null;
+    if (rowsLayout(path)) return null;
     const parts: (Float32Array | Float64Array)[] = [];
     for (let e = 0; e < batch; e++) parts.push(layoutB(rt, pb + e * K * N * 4, K, N, path, panel, false));
     const per = parts.length > 0 ? parts[0].length : 0;
@@ -406,7 +434,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
     for (const [i, n] of rowChunks(M, maxRows, maxRows)) {
-      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as Exclude<GemmPath, "generic">]] });
+      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
     }
     calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
   }
@@ -415,7 +443,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
 
 /** B (rounded f32 values at pb) laid out for the path: transposed f64 (generic), f32 or f64 panels. */
 function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPath, panel: { mr: number; nr: number }, shared: boolean): Float32Array | Float64Array {
-  if (path === "generic") {
+  if (rowsLayout(path)) {
     const qb = rt.f32(pb, K * N);
     const bt = alloc64(N * K, shared);
     for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bt[j * K + k] = qb[k * N + j];
@@ -493,7 +521,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const m = r1 - r0;
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): JobArg => ({ buf, off });
-  if (p.path === "generic") {
+  if (rowsLayout(p.path)) {
     const s = p.specs;
     const bufs = [
       { bytes: m * K * 8, data: roundedRows64(p, r0, r1) }, // 0 A rows (f64)
@@ -509,6 +537,11 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const o = p.dp.order;
     const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
     for (const [i, n] of rowChunks(m, 1, 16)) {
+      if (p.path === "promote-exact") {
+        const acc = s.acc.format as FloatFormat;
+        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6)] });
+        continue;
+      }
       calls.push({
         fn: "gemmGeneric",
         args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, ORDER_CODE[o.kind], param, s.prod ? ref(3) : 0, ref(4), ref(5), ref(6), ref(7)],
@@ -545,7 +578,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
   for (const [i, n] of rowChunks(m, mr, maxRows)) {
-    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path]] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
   return { bufs, calls, result: 5 };
@@ -582,7 +615,7 @@ function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, 
 
 /** A job's result bytes as values of the requested dtype (the generic kernel writes f64). */
 export function resultArray(p: Prepared, bytes: Uint8Array, f64: boolean): Float32Array | Float64Array {
-  if (p.path === "generic") {
+  if (rowsLayout(p.path)) {
     const v = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
     return f64 ? v : Float32Array.from(v);
   }
