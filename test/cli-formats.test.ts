@@ -142,6 +142,24 @@ describe("hwsim formats", () => {
     expect(r.code).toBe(0);
     for (const c of ["cast", "decode", "formats"]) expect(r.out).toMatch(new RegExp(`\\b${c}\\b`));
   });
+  it("the lazily loaded command table names exactly what each module registers; --help lists every command", async () => {
+    const { Command } = await import("commander");
+    const { COMMAND_MODULES } = await import("../src/cli/main.js");
+    const all: string[] = [];
+    for (const m of COMMAND_MODULES) {
+      const p = new Command("t");
+      (await m.load())(p, { io: { out: () => undefined, err: () => undefined }, exitCode: 0 });
+      expect(p.commands.map((c) => c.name())).toEqual([...m.names]);
+      all.push(...m.names);
+    }
+    const help = await cli("--help");
+    for (const c of all) expect(help.out).toMatch(new RegExp(`^  ${c}\\b`, "m"));
+    // a command's own help needs only its module; an unknown command still gets a suggestion
+    expect((await cli("matmul", "--help")).out).toContain("--acc <format>");
+    const typo = await cli("matmull");
+    expect(typo.code).toBe(2);
+    expect(typo.err).toMatch(/unknown command 'matmull'.*matmul/s);
+  });
 });
 
 // the installed binary (built by npm install / npm test) behaves the same

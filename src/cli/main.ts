@@ -5,34 +5,30 @@
 import { Command, CommanderError } from "commander";
 import { InputError } from "../errors.js";
 import { type CliContext, type CliIO, processIO } from "./context.js";
-import { registerFormatCommands } from "./commands/formats.js";
-import { registerQuantizeCommands } from "./commands/quantize.js";
-import { registerMatmulCommands } from "./commands/matmul.js";
-import { registerSoftmaxCommands } from "./commands/softmax.js";
-import { registerLutCommands } from "./commands/lut.js";
-import { registerHwCommands } from "./commands/hw.js";
-import { registerCostCommands } from "./commands/cost.js";
-import { registerXcheckCommands } from "./commands/xcheck.js";
-import { registerPredictCommands } from "./commands/predict.js";
-import { registerEvaluateCommands } from "./commands/evaluate.js";
-
 export type Register = (program: Command, ctx: CliContext) => void;
 
-/** Command modules, in the order `--help` lists them. */
-const COMMANDS: Register[] = [
-  registerFormatCommands,
-  registerQuantizeCommands,
-  registerMatmulCommands,
-  registerSoftmaxCommands,
-  registerLutCommands,
-  registerHwCommands,
-  registerCostCommands,
-  registerPredictCommands,
-  registerEvaluateCommands,
-  registerXcheckCommands,
+/**
+ * Command modules, in the order `--help` lists them, with the commands each
+ * registers. A module is imported only when needed: `hwsim matmul …` loads the
+ * matmul module alone (start-up time is part of every job); `--help`, no
+ * command or an unknown one load them all. test/cli-formats.test.ts checks
+ * the names against what the modules register.
+ */
+export const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ["cast", "decode", "formats"], load: async () => (await import("./commands/formats.js")).registerFormatCommands },
+  { names: ["quantize", "dequantize"], load: async () => (await import("./commands/quantize.js")).registerQuantizeCommands },
+  { names: ["matmul"], load: async () => (await import("./commands/matmul.js")).registerMatmulCommands },
+  { names: ["softmax"], load: async () => (await import("./commands/softmax.js")).registerSoftmaxCommands },
+  { names: ["lut"], load: async () => (await import("./commands/lut.js")).registerLutCommands },
+  { names: ["hw"], load: async () => (await import("./commands/hw.js")).registerHwCommands },
+  { names: ["cost"], load: async () => (await import("./commands/cost.js")).registerCostCommands },
+  { names: ["predict"], load: async () => (await import("./commands/predict.js")).registerPredictCommands },
+  { names: ["evaluate"], load: async () => (await import("./commands/evaluate.js")).registerEvaluateCommands },
+  { names: ["xcheck"], load: async () => (await import("./commands/xcheck.js")).registerXcheckCommands },
 ];
 
-export function buildProgram(ctx: CliContext): Command {
+/** The program with every command, or only the module of `command` when it names one. */
+export async function buildProgram(ctx: CliContext, command?: string): Promise<Command> {
   const program = new Command("hwsim");
   program
     .description("Bit-accurate emulator of neural-accelerator arithmetic for machine-learned interatomic potentials")
@@ -45,13 +41,14 @@ export function buildProgram(ctx: CliContext): Command {
       // commander's own messages ("error: unknown option '--x'") become our one-line format
       outputError: (s, write) => write(`hwsim: ${s.replace(/^error: /, "").trim()}\n`),
     });
-  for (const reg of COMMANDS) reg(program, ctx);
+  const owner = COMMAND_MODULES.find((m) => command !== undefined && m.names.includes(command));
+  for (const m of owner ? [owner] : COMMAND_MODULES) (await m.load())(program, ctx);
   return program;
 }
 
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
   const ctx: CliContext = { io, exitCode: 0 };
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv[0]);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv, { from: "user" });
