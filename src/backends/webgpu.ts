@@ -43,7 +43,7 @@ import type {
   Shape,
   Tensor,
 } from "../models/ops.js";
-import { SHIFT_LN2_F32, numel } from "../models/ops.js";
+import { SHIFT_LN2_F32, numel, reverseSweep, type ReverseEntry } from "../models/ops.js";
 import { type GpuContext, type OpenGpuOptions, openGpu } from "../webgpu/device.js";
 import { GpuRuntime, type StorageType } from "../webgpu/runtime.js";
 import { kernelSource, paramValues } from "../webgpu/wgsl/common.js";
@@ -165,11 +165,7 @@ interface DistanceGroup {
 
 type GpuVjp = (g: GpuTensor, needs: readonly boolean[]) => (GpuTensor | null)[];
 
-interface TapeEntry {
-  readonly inputs: readonly GpuTensor[];
-  readonly output: GpuTensor;
-  readonly vjp: GpuVjp;
-}
+type TapeEntry = ReverseEntry<GpuTensor, GpuTensor>;
 
 /** Gradients of a `backward` call; `tensor(t)` gives the GPU tensor to download. */
 export class GpuGradients implements Gradients {
@@ -1060,25 +1056,16 @@ export class WebGpuOps implements Ops {
    */
   backward(root: Tensor, seed?: Float64Array): GpuGradients {
     const R = this.g(root, "backward");
-    const grads = new Map<Tensor, GpuTensor>();
     if (seed && seed.length !== R.size) throw new Error(`backward: seed length ${seed.length} does not match root size ${R.size}`);
-    const s = this.newTensor("backward.seed", R.shape, true);
-    this.rt.write(s.buf!, seed ? new Float32Array(seed) : new Float32Array(R.size).fill(1));
-    grads.set(R, s);
-    for (let k = this.entries.length - 1; k >= 0; k--) {
-      const e = this.entries[k];
-      const g = grads.get(e.output);
-      if (!g) continue;
-      const needs = e.inputs.map((t) => t.requiresGrad);
-      const gi = e.vjp(g, needs);
-      for (let i = 0; i < e.inputs.length; i++) {
-        const gin = gi[i];
-        if (!needs[i] || !gin) continue;
-        const t = e.inputs[i];
-        const acc = grads.get(t);
-        grads.set(t, acc ? this.binaryKernel(addKernel(acc.dtype, gin.dtype), acc, gin, `${t.name}.grad_acc`) : gin);
-      }
-    }
-    return new GpuGradients(grads);
+    const grads = reverseSweep(this.entries, R, {
+      seed: (r, sd) => {
+        const s = this.newTensor("backward.seed", r.shape, true);
+        this.rt.write(s.buf!, sd ? new Float32Array(sd) : new Float32Array(r.size).fill(1));
+        return s;
+      },
+      keep: (g) => g, // GPU gradients are never written in place
+      add: (acc, g, t) => this.binaryKernel(addKernel(acc.dtype, g.dtype), acc, g, `${t.name}.grad_acc`),
+    }, seed);
+    return new GpuGradients(grads as Map<Tensor, GpuTensor>);
   }
 }

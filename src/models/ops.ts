@@ -227,11 +227,52 @@ export function makeTensor(data: Float64Array, shape: Shape, requiresGrad = fals
  */
 export type Vjp = (gradOut: Float64Array, needs: readonly boolean[]) => (Float64Array | null)[];
 
-interface TapeEntry {
-  readonly inputs: readonly Tensor[];
-  readonly output: Tensor;
-  readonly vjp: Vjp;
+/** One recorded op of a reverse sweep: T a backend's tensor type, G its gradient storage. */
+export interface ReverseEntry<T, G> {
+  readonly inputs: readonly T[];
+  readonly output: T;
+  readonly vjp: (gradOut: G, needs: readonly boolean[]) => (G | null)[];
 }
+
+/** How a backend stores and combines gradients during `reverseSweep`. */
+export interface GradientStore<T, G> {
+  /** The root's gradient from the caller's seed (undefined: all ones). */
+  seed(root: T, seed: Float64Array | undefined): G;
+  /** The first gradient that reaches a tensor, as kept (a copy when VJPs may hand back shared storage). */
+  keep(g: G): G;
+  /** acc + g for tensor t, in place or as a new value (the returned one is kept). */
+  add(acc: G, g: G, t: T): G;
+}
+
+/**
+ * The reverse pass every backend runs: entries from last to first, each VJP
+ * fed its output's gradient (entries whose output got none are skipped);
+ * gradients meeting at a tensor are combined by `store.add` in this order,
+ * so one place defines the order in which fan-in gradients are summed.
+ */
+export function reverseSweep<T extends { readonly requiresGrad: boolean }, G>(
+  entries: readonly ReverseEntry<T, G>[], root: T, store: GradientStore<T, G>, seed?: Float64Array,
+): Map<T, G> {
+  const grads = new Map<T, G>();
+  grads.set(root, store.seed(root, seed));
+  for (let k = entries.length - 1; k >= 0; k--) {
+    const e = entries[k];
+    const g = grads.get(e.output);
+    if (!g) continue;
+    const needs = e.inputs.map((t) => t.requiresGrad);
+    const gi = e.vjp(g, needs);
+    for (let i = 0; i < e.inputs.length; i++) {
+      const gin = gi[i];
+      if (!needs[i] || !gin) continue;
+      const t = e.inputs[i];
+      const acc = grads.get(t);
+      grads.set(t, acc ? store.add(acc, gin, t) : store.keep(gin));
+    }
+  }
+  return grads;
+}
+
+type TapeEntry = ReverseEntry<Tensor, Float64Array>;
 
 /**
  * The tape: backend-independent bookkeeping. A backend records each op
@@ -279,28 +320,19 @@ export class Tape {
     seed: Float64Array | undefined,
     accumulate: (acc: Float64Array, g: Float64Array) => void,
   ): Gradients {
-    const grads = new Map<Tensor, Float64Array>();
     if (seed && seed.length !== root.data.length) {
       throw new Error(`backward: seed length ${seed.length} does not match root size ${root.data.length}`);
     }
-    grads.set(root, seed ? Float64Array.from(seed) : new Float64Array(root.data.length).fill(1));
-    for (let k = this.entries.length - 1; k >= 0; k--) {
-      const e = this.entries[k];
-      const g = grads.get(e.output);
-      if (!g) continue;
-      const needs = e.inputs.map((t) => t.requiresGrad);
-      const gi = e.vjp(g, needs);
-      for (let i = 0; i < e.inputs.length; i++) {
-        const gin = gi[i];
-        if (!needs[i] || !gin) continue;
-        const t = e.inputs[i];
-        const acc = grads.get(t);
-        // Copy on first store: a VJP may hand back the very array it received
-        // (e.g. add), and later accumulation must not write into it.
-        if (acc) accumulate(acc, gin);
-        else grads.set(t, Float64Array.from(gin));
-      }
-    }
+    const grads = reverseSweep(this.entries, root, {
+      seed: (r, sd) => (sd ? Float64Array.from(sd) : new Float64Array(r.data.length).fill(1)),
+      // Copy on first store: a VJP may hand back the very array it received
+      // (e.g. add), and later accumulation must not write into it.
+      keep: (g) => Float64Array.from(g),
+      add: (acc, g) => {
+        accumulate(acc, g);
+        return acc;
+      },
+    }, seed);
     return { get: (t: Tensor) => grads.get(t) };
   }
 }
