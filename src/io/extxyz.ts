@@ -13,9 +13,9 @@
  * `file:LINE: what is wrong`. Frame and atom numbers in messages are 1-based,
  * like line numbers, because they are meant for people reading the file.
  */
-import { readFileSync, writeFileSync, renameSync, existsSync, unlinkSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { InputError, fileError } from "../errors.js";
+import { writeFileAtomic } from "./atomic-write.js";
 
 /** One structure. Arrays are flat row-major (`positions[3*i + k]`). */
 export interface Frame {
@@ -521,20 +521,5 @@ export function formatExtxyz(frames: Frame[]): string {
  * crash never leaves a half-written trajectory under the real name.
  */
 export function writeExtxyz(path: string, frames: Frame[], opts: { overwrite?: boolean } = {}): void {
-  if (!opts.overwrite && existsSync(path)) {
-    throw fileError(path, "already exists (pass overwrite to replace it)");
-  }
-  const text = formatExtxyz(frames);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    writeFileSync(tmp, text, { flag: "wx" });
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      if (existsSync(tmp)) unlinkSync(tmp);
-    } catch {
-      /* ignore cleanup failure */
-    }
-    throw fileError(path, `cannot write: ${(e as Error).message}`);
-  }
+  writeFileAtomic(path, formatExtxyz(frames), opts);
 }

@@ -12,9 +12,9 @@
  * manipulation, so a narrow-format emulator can trust them), plus the
  * original dtype, shape and raw little-endian bytes.
  */
-import { readFileSync, writeFileSync, renameSync, existsSync, unlinkSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { InputError, fileError } from "../errors.js";
+import { writeFileAtomic } from "./atomic-write.js";
 
 export type SafetensorsDtype =
   | "F64" | "F32" | "F16" | "BF16"
@@ -302,18 +302,5 @@ export function writeSafetensors(
   tensors: Record<string, TensorToWrite>,
   opts: { metadata?: Record<string, string>; overwrite?: boolean } = {},
 ): void {
-  if (!opts.overwrite && existsSync(path)) throw fileError(path, "already exists (pass overwrite to replace it)");
-  const bytes = formatSafetensors(tensors, opts.metadata);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    writeFileSync(tmp, bytes, { flag: "wx" });
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      if (existsSync(tmp)) unlinkSync(tmp);
-    } catch {
-      /* ignore */
-    }
-    throw fileError(path, `cannot write: ${(e as Error).message}`);
-  }
+  writeFileAtomic(path, [formatSafetensors(tensors, opts.metadata)], opts);
 }

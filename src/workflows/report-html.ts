@@ -9,7 +9,8 @@
  * per-op SQNR bars, force-error histograms, and per hw-model the worst ops,
  * LUT and softmax unit statistics and the cost summary.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { writeFileAtomic } from "../io/atomic-write.js";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import type { EvaluationResult, HwEvaluation, EnergyForceErrors, FramePrediction } from "./evaluate.js";
@@ -29,11 +30,8 @@ export function checkReportDir(dir: string, force: boolean | undefined): void {
 export async function writeReport(dir: string, result: EvaluationResult): Promise<string> {
   const html = await reportHtml(result);
   mkdirSync(dir, { recursive: true });
-  const put = (name: string, text: string) => {
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    writeFileSync(tmp, text);
-    renameSync(tmp, join(dir, name));
-  };
+  // the directory was checked (and --force given) before any work: replace files in it
+  const put = (name: string, text: string) => writeFileAtomic(join(dir, name), text, { overwrite: true });
   put("results.json", toJson(result) + "\n");
   put("index.html", html);
   return join(dir, "index.html");
