@@ -8,22 +8,12 @@ import fc from "fast-check";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputError } from "../src/errors.js";
 import { type Frame, formatExtxyz, parseExtxyz, readExtxyz, writeExtxyz, atomicNumber } from "../src/io/extxyz.js";
+import { expectInputError } from "./helpers/errors.js";
 
 const WATER = "examples/water-schnet";
 const GOLDEN = "test/fixtures/schnet";
 
-function expectInputError(f: () => unknown, pattern: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, "expected an InputError").toBeInstanceOf(InputError);
-  expect((err as Error).message).toMatch(pattern);
-}
 
 describe("reading the bundled files", () => {
   it("water_test.extxyz: 64 frames of 72 atoms (O H H ...) with energy and forces", () => {

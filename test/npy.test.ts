@@ -15,6 +15,7 @@ import {
   type NpyData,
   type NpyDType,
 } from "../src/io/npy.js";
+import { expectInputError } from "./helpers/errors.js";
 
 // Lets a test make fs.writeSync fail part-way through writeNpy (after the
 // header has gone out), to check that no partial file is left behind.
@@ -81,23 +82,6 @@ function dataOffset(bytes: Uint8Array): number {
 
 function rawBytes(d: NpyData): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** Expect fn() to throw an InputError whose message contains every fragment. */
-function expectInputError(fn: () => unknown, ...fragments: (string | RegExp)[]): InputError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, "expected an InputError to be thrown").toBeInstanceOf(InputError);
-  const msg = (err as InputError).message;
-  for (const f of fragments) {
-    if (typeof f === "string") expect(msg).toContain(f);
-    else expect(msg).toMatch(f);
-  }
-  return err as InputError;
 }
 
 const ITEMSIZE: Record<NpyDType, number> = {

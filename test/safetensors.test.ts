@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getFloat16 } from "@petamoriken/float16";
-import { InputError } from "../src/errors.js";
 import {
   decodeBF16,
   decodeF16,
@@ -18,6 +17,7 @@ import {
   readSafetensors,
   writeSafetensors,
 } from "../src/io/safetensors.js";
+import { expectInputError } from "./helpers/errors.js";
 
 /** Assemble a file from a header object and raw data bytes (no validation: for malformed cases). */
 function build(header: unknown, data: Uint8Array | number[] = [], rawHeader?: string): Uint8Array {
@@ -29,16 +29,6 @@ function build(header: unknown, data: Uint8Array | number[] = [], rawHeader?: st
   return out;
 }
 
-function expectInputError(f: () => unknown, pattern: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, "expected an InputError").toBeInstanceOf(InputError);
-  expect((err as Error).message).toMatch(pattern);
-}
 
 describe("reading real PyG exports", () => {
   it("water_schnet.safetensors: float32 state dict with metadata", () => {
