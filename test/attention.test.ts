@@ -17,19 +17,9 @@ import { ReferenceOps } from "../src/backends/reference.js";
 import type { Ops, Tensor } from "../src/models/ops.js";
 import { ATTENTION_DEFAULTS, AttentionModel, type AttentionForces, loadAttention } from "../src/models/attention.js";
 import { OP_NAMES } from "../src/models/op-names.js";
+import { rng, maxAbs, maxAbsDiff } from "./helpers/data.js";
 
 const EXAMPLE = "examples/attention/attention_seed0.safetensors";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Mol {
   numbers: number[] | Int32Array;
@@ -70,19 +60,6 @@ function rotate(R: number[], v: ArrayLike<number>, t = [0, 0, 0]): Float64Array 
     for (let a = 0; a < 3; a++) out[i + a] = R[3 * a] * v[i] + R[3 * a + 1] * v[i + 1] + R[3 * a + 2] * v[i + 2] + t[a];
   }
   return out;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function bytesOf(a: Float64Array): Uint8Array {

@@ -21,6 +21,7 @@ import { EmulatedOps } from "../src/backends/emulated.js";
 import { loadSchNet, type SchNet, type SchNetPrediction } from "../src/models/schnet.js";
 import { presetNames } from "../src/hw/index.js";
 import type { OpRecord, Shape, Tensor } from "../src/models/ops.js";
+import { maxAbs, maxAbsDiff } from "./helpers/data.js";
 
 const FIX = "test/fixtures/schnet";
 const WATER = "examples/water-schnet";
@@ -42,18 +43,6 @@ function expectSamePrediction(p: SchNetPrediction, q: SchNetPrediction, what: st
     expect([r.name, r.kind, r.output.shape], `${what}: op ${i}`).toEqual([q.trace[i].name, q.trace[i].kind, q.trace[i].output.shape]);
     expectSameArray(r.output.data, q.trace[i].output.data, `${what}: op ${r.name}`);
   });
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** The first n atoms of a frame (a smaller system for repeated runs). */

@@ -16,23 +16,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from "node:path";
 import { readExtxyz, writeExtxyz, type Frame } from "../src/io/extxyz.js";
 import { cli, tempDir } from "./helpers/cli.js";
+import { smallFrames } from "./helpers/data.js";
 
 const SCHNET = "examples/water-schnet/water_schnet.safetensors";
 const ATTENTION = "examples/attention/attention_seed0.safetensors";
 const tmp = tempDir("hwsim-evaluate-cli-");
 afterAll(() => tmp.cleanup());
 
-/** The first `atoms` atoms of the first `n` water test frames; the labels are the file's (a subset, but labels all the same). */
-function smallFrames(n: number, atoms: number): Frame[] {
-  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, n).map((f) => ({
-    ...f,
-    symbols: f.symbols.slice(0, atoms),
-    numbers: f.numbers.slice(0, atoms),
-    positions: f.positions.slice(0, 3 * atoms),
-    forces: f.forces!.slice(0, 3 * atoms),
-    arrays: { forces: f.forces!.slice(0, 3 * atoms) },
-  }));
-}
 const IN = tmp.path("in.extxyz");
 writeExtxyz(IN, smallFrames(3, 24));
 const PRESETS = ["fp64-reference", "bf16-linear-fp32acc"];

@@ -11,6 +11,7 @@ import {
   orderOf, randomWord, exactOf, toNumber, roundExact, addRounded,
   oracleSegmentSum, oracleSegmentMean, oracleSegmentMax, oracleScatterAdd,
 } from "./oracle/exact-sum.js";
+import { rng } from "./helpers/data.js"; // seeded bulk data (the seed is part of the fast-check case)
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -31,18 +32,6 @@ function rowPtrOf(lens: number[]): Int32Array {
   const rp = new Int32Array(lens.length + 1);
   lens.forEach((n, i) => (rp[i + 1] = rp[i] + n));
   return rp;
-}
-
-// Small deterministic generator for bulk data (the seed is part of the fast-check case).
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FORMAT_NAMES = ["fp32", "bf16", "fp16", "fp8_e4m3fn", "tf32"] as const;
@@ -109,7 +98,7 @@ function caseArb(fmt: OracleFormat): fc.Arbitrary<Case> {
     .map((r) => {
       const nE = r.lens.reduce((a, b) => a + b, 0);
       const F = Math.max(1, Math.min(r.F, Math.floor(MAX_ELEMENTS / Math.max(1, nE))));
-      const rnd = mulberry32(r.fill);
+      const rnd = rng(r.fill);
       const vals = new Float64Array(nE * F);
       for (let i = 0; i < vals.length; i++) {
         // pick from the pool with a random sign (exact cancellation), sometimes halved or doubled
@@ -269,7 +258,7 @@ describe("segmentSum / segmentMean / scatterAdd against the exact oracle", () =>
             // scatter-add: the same terms sent to destinations by an index
             const nE = rowPtr[c.lens.length];
             const nRows = Math.max(1, c.lens.length);
-            const rnd = mulberry32(c.C * 7919 + c.N);
+            const rnd = rng(c.C * 7919 + c.N);
             const index = new Int32Array(nE).map(() => Math.floor(rnd() * nRows));
             for (const order of ["sequential", orders[c.N % 4]]) {
               const want = oracleScatterAdd(c.values, c.F, index, nRows, oracleOpts(fmt, mode, order, c));
@@ -295,7 +284,7 @@ describe("fp32 RNE fast path", () => {
         fc.constantFrom("simd" as const, "scalar" as const),
         (F, lens, fill, order, flavour) => {
           const rowPtr = rowPtrOf(lens);
-          const rnd = mulberry32(fill);
+          const rnd = rng(fill);
           const values = new Float32Array(rowPtr[lens.length] * F).map(() => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 40 - 20));
           const o = { acc: "fp32", order, runtime: wasm(flavour) };
           const want = oracleSegmentSum(values, F, rowPtr, { acc: { format: FORMATS.fp32, mode: "rne", seed: 0n, rbits: 32 }, order: orderOf(order) });
@@ -354,7 +343,7 @@ describe("fp32 RNE fast path for float64 terms (f64 adds with the rounding-bound
         fc.constantFrom("sequential", "chunked:3", "promote:5"),
         fc.constantFrom(0, 1, 2),
         (F, lens, fill, order, kind) => {
-          const rnd = mulberry32(fill);
+          const rnd = rng(fill);
           const n = lens.reduce((a, b) => a + b, 0) * F;
           // f64 terms (not f32 values), terms of wildly different size, or f32 values (no fix needed)
           const values = new Float64Array(n).map(() => {
@@ -477,7 +466,7 @@ describe("SR determinism", () => {
   it("same seed and inputs give the same bits whatever the chunking; the seed matters", () => {
     const F = 5;
     const rowPtr = rowPtrOf([7, 0, 30, 1, 12]);
-    const rnd = mulberry32(42);
+    const rnd = rng(42);
     const values = new Float32Array(rowPtr[5] * F).map(() => rnd() - 0.25);
     const o: ReduceOptions = { acc: "bf16", rounding: "sr", seed: 7, order: "pairwise" };
     const a = segmentSum(values, F, rowPtr, o);
@@ -498,7 +487,7 @@ describe("gatherRows / edgeRows", () => {
       fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 6 }), fc.integer(), (F, lens, s) => {
         const rowPtr = rowPtrOf(lens);
         const nRows = lens.length;
-        const rnd = mulberry32(s);
+        const rnd = rng(s);
         const x = new Float64Array(nRows * F).map(() => rnd());
         const rows = edgeRows(rowPtr);
         for (let i = 0; i < nRows; i++) for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) expect(rows[e]).toBe(i);
@@ -516,7 +505,7 @@ describe("gatherRows / edgeRows", () => {
       fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }), fc.integer(), (F, idx, s) => {
         const nRows = 6;
         const index = Int32Array.from(idx);
-        const rnd = mulberry32(s);
+        const rnd = rng(s);
         const v = new Float64Array(index.length * F).map(() => Math.floor(rnd() * 200) - 100);
         const g = new Float64Array(nRows * F).map(() => Math.floor(rnd() * 200) - 100);
         const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((t, x, i) => t + x * b[i], 0);

@@ -13,6 +13,7 @@ import { formatSafetensors, parseSafetensors, readSafetensors, type TensorToWrit
 import { ReferenceOps } from "../src/backends/reference.js";
 import { buildNeighborList } from "../src/models/neighbors.js";
 import { SchNet, loadSchNet } from "../src/models/schnet.js";
+import { maxAbs, maxAbsDiff } from "./helpers/data.js";
 
 const FIX = "test/fixtures/schnet";
 const WATER = "examples/water-schnet";
@@ -34,19 +35,6 @@ function loadNpyF64(path: string): { data: Float64Array; shape: number[] } {
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) data[i] = buf.readDoubleLE(start + 8 * i);
   return { data, shape };
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function energyOf(model: SchNet, f: Frame, positions = f.positions): number {

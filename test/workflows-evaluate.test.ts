@@ -12,28 +12,17 @@
  *    the ops that ran (int8-lut on SchNet and on the attention model).
  */
 import { describe, expect, it } from "vitest";
-import { readExtxyz, type Frame } from "../src/io/extxyz.js";
+import type { Frame } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import type { Tensor } from "../src/models/ops.js";
 import { loadHwModel } from "../src/hw/index.js";
 import { loadModel, structureOf } from "../src/workflows/load-model.js";
 import { evaluate } from "../src/workflows/evaluate.js";
 import type { Backend } from "../src/workflows/backend.js";
+import { smallFrames } from "./helpers/data.js";
 
 const SCHNET = "examples/water-schnet/water_schnet.safetensors";
 const ATTENTION = "examples/attention/attention_seed0.safetensors";
-
-/** The first `atoms` atoms of the first `n` frames of the water test set (labels kept as they are). */
-function smallFrames(n: number, atoms: number): Frame[] {
-  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, n).map((f) => ({
-    ...f,
-    symbols: f.symbols.slice(0, atoms),
-    numbers: f.numbers.slice(0, atoms),
-    positions: f.positions.slice(0, 3 * atoms),
-    forces: f.forces!.slice(0, 3 * atoms),
-    arrays: { forces: f.forces!.slice(0, 3 * atoms) },
-  }));
-}
 
 const FACTOR = 1 + 2 ** -10;
 
