@@ -15,6 +15,7 @@
  * BigInt.
  */
 import type { FloatFormat } from "../../src/formats/descriptor.js";
+import { f64Parts, dyadicToNumber } from "./f64.js";
 
 export type Mode = "rne" | "rna" | "rtz" | "rup" | "rdown" | "rto" | "sr";
 
@@ -44,29 +45,14 @@ export const zero = (neg: boolean): X => ({ kind: "fin", neg, m: 0n, e: 0 });
 export function exact(x: number): X {
   if (Number.isNaN(x)) return NAN;
   if (!Number.isFinite(x)) return { kind: "inf", neg: x < 0 };
-  const dv = new DataView(new ArrayBuffer(8));
-  dv.setFloat64(0, x);
-  const bits = dv.getBigUint64(0);
-  const neg = bits >> 63n === 1n;
-  const E = Number((bits >> 52n) & 0x7ffn);
-  const F = bits & ((1n << 52n) - 1n);
-  return E === 0 ? { kind: "fin", neg, m: F, e: -1074 } : { kind: "fin", neg, m: F | (1n << 52n), e: E - 1075 };
+  return { kind: "fin", ...f64Parts(x) };
 }
 
 /** Exact value as a double (throws unless exactly representable). */
 export function toNumber(x: X): number {
   if (x.kind === "nan") return NaN;
   if (x.kind === "inf") return x.neg ? -Infinity : Infinity;
-  let { m, e } = x;
-  if (m === 0n) return x.neg ? -0 : 0;
-  while ((m & 1n) === 0n) {
-    m >>= 1n;
-    e++;
-  }
-  if (m >= 1n << 53n || e < -1074 || e > 971) throw new Error("oracle: value not exact in f64");
-  const h = Math.trunc(e / 2);
-  const v = Number(m) * 2 ** h * 2 ** (e - h);
-  return x.neg ? -v : v;
+  return dyadicToNumber(x.neg, x.m, x.e);
 }
 
 function bitLength(n: bigint): number {

@@ -9,8 +9,10 @@
  * import anything from src/ or assembly/. The only shared definition is the
  * stochastic-rounding generator, which IS the specification (SplitMix64's
  * finaliser over a Weyl sequence, DESIGN.md), re-derived here in BigInt and
- * checked against SplitMix64's published first output.
+ * checked against SplitMix64's published first output. Doubles become exact
+ * dyadics through ./f64.ts, which the three oracles share.
  */
+import { f64Parts, dyadicToNumber } from "./f64.js";
 
 // ---------------------------------------------------------------------------
 // Formats: p = significand bits including the hidden bit, emin = exponent of
@@ -75,29 +77,14 @@ const zero = (neg: boolean): Exact => ({ kind: "num", neg, m: 0n, e: 0 });
 export function exactOf(x: number): Exact {
   if (x !== x) return NAN;
   if (x === Infinity || x === -Infinity) return { kind: "inf", neg: x < 0 };
-  const dv = new DataView(new ArrayBuffer(8));
-  dv.setFloat64(0, x);
-  const bits = dv.getBigUint64(0);
-  const neg = bits >> 63n === 1n;
-  const E = Number((bits >> 52n) & 0x7ffn);
-  const frac = bits & ((1n << 52n) - 1n);
-  if (E === 0) return { kind: "num", neg, m: frac, e: -1074 };
-  return { kind: "num", neg, m: frac | (1n << 52n), e: E - 1075 };
+  return { kind: "num", ...f64Parts(x) };
 }
 
 /** Exact value -> double (exact for every value of the formats above). */
 export function toNumber(x: Exact): number {
   if (x.kind === "nan") return NaN;
   if (x.kind === "inf") return x.neg ? -Infinity : Infinity;
-  if (x.m === 0n) return x.neg ? -0 : 0;
-  let m = x.m;
-  let e = x.e;
-  while ((m & 1n) === 0n) { m >>= 1n; e++; }
-  if (m >= 1n << 53n) throw new Error("oracle: value not exact in f64");
-  // m · 2^e in two exact steps (2^e alone may be out of range)
-  const h = Math.trunc(e / 2);
-  const v = Number(m) * 2 ** h * 2 ** (e - h);
-  return x.neg ? -v : v;
+  return dyadicToNumber(x.neg, x.m, x.e);
 }
 
 function bitLength(n: bigint): number {

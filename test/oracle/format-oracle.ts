@@ -8,6 +8,7 @@
  * picks one of them. Used by the property tests; slow but obviously right.
  */
 import type { FloatFormat, IntFormat } from "../../src/formats/descriptor.js";
+import { f64Parts, dyadicToNumber } from "./f64.js";
 
 /** Every value is held as an integer multiple of 2^-SCALE (covers f64 subnormals). */
 export const SCALE = 1200n;
@@ -17,33 +18,15 @@ export type Mode = "rne" | "rna" | "rtz" | "rup" | "rdown" | "rto";
 /** Exact value of a finite f64 as BigInt × 2^-SCALE. */
 export function exactOf(x: number): bigint {
   if (!Number.isFinite(x)) throw new Error("exactOf: non-finite");
-  const dv = new DataView(new ArrayBuffer(8));
-  dv.setFloat64(0, x);
-  const bits = dv.getBigUint64(0);
-  const neg = bits >> 63n === 1n;
-  const E = Number((bits >> 52n) & 0x7ffn);
-  const F = bits & ((1n << 52n) - 1n);
-  const sig = E === 0 ? F : F | (1n << 52n);
-  const e = (E === 0 ? -1074 : E - 1075) + Number(SCALE);
-  const mag = e >= 0 ? sig << BigInt(e) : sig >> BigInt(-e);
+  const { neg, m, e } = f64Parts(x);
+  const k = e + Number(SCALE); // ≥ 1200 − 1074 > 0: a left shift
+  const mag = m << BigInt(k);
   return neg ? -mag : mag;
 }
 
 /** value · 2^-SCALE → f64 (exact for the values the formats produce). */
 export function toNumber(v: bigint): number {
-  const neg = v < 0n;
-  let m = neg ? -v : v;
-  if (m === 0n) return neg ? -0 : 0;
-  // scale down in exact steps of 2^-64 to stay within doubles
-  let e = -Number(SCALE);
-  const excess = m.toString(2).length - 53;
-  if (excess > 0) {
-    if ((m & ((1n << BigInt(excess)) - 1n)) !== 0n) throw new Error("toNumber: more than 53 significant bits");
-    m >>= BigInt(excess);
-    e += excess;
-  }
-  const r = Number(m) * 2 ** e;
-  return neg ? -r : r;
+  return dyadicToNumber(v < 0n, v < 0n ? -v : v, -Number(SCALE));
 }
 
 export interface Grid {
