@@ -226,7 +226,7 @@ describe("gemm datapath = exact oracle", () => {
       .record({
         inA: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "fp16", "bf16"),
         inB: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "fp16", "bf16"),
-        acc: fc.constantFrom("float<e8m13>", "float<e8m7>", "fp16", "bf16", "tf32", "fp32", "float<e5m10,subnormals=false>"),
+        acc: fc.constantFrom("float<e8m13>", "float<e8m7>", "fp16", "bf16", "tf32", "fp32", "float<e5m10,subnormals=false>", "float<e6m9,nan=fnuz>"),
         accRounding: fc.constantFrom("rne", "rtz"),
         interval: fc.integer({ min: 1, max: 130 }),
         out: fc.constantFrom("fp32", "bf16", "fp8_e4m3fn"),

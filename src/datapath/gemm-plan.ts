@@ -146,6 +146,8 @@ function promoteExact(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange
   if (dp.inA.mbits > 25 || dp.inB.mbits > 25) return false;
   const acc = s.acc;
   if (acc.format.kind !== "float" || (acc.rounding !== "rne" && acc.rounding !== "rtz") || acc.ftz !== "none" || acc.format.mbits > 51) return false;
+  // negative partial sums and zeros need a signed format with a zero (partials start at +0, so never −0)
+  if (!acc.format.signed || !acc.format.zero) return false;
   if (ra.hi === -1000 || rb.hi === -1000) return true; // every product is zero
   const L = ra.lo + rb.lo;
   const H = ra.hi + rb.hi + 3 + Math.ceil(Math.log2(o.interval));
