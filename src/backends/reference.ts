@@ -67,7 +67,7 @@ export class ReferenceOps implements Ops {
     return t;
   }
 
-  param(name: string, data: Float64Array, shape: Shape, opts: { requiresGrad?: boolean } = {}): Tensor {
+  param(_name: string, data: Float64Array, shape: Shape, opts: { requiresGrad?: boolean } = {}): Tensor {
     // Parameters are not traced: they are the same for every evaluation.
     return makeTensor(data, shape, opts.requiresGrad ?? false);
   }

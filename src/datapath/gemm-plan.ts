@@ -519,7 +519,7 @@ function roundCalls(
 
 /** The kernel calls computing output rows [r0, r1) into a result buffer of f32 or f64 values (generic: f64). */
 export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): KernelJob {
-  const { K, N, W } = p;
+  const { K, N } = p;
   const m = r1 - r0;
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): JobArg => ({ buf, off });

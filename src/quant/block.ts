@@ -182,7 +182,7 @@ function checkTensor(t: BlockTensor, what: string): { rows: number; cols: number
 
 /** Dequantise a block-scaled tensor to float32. */
 export function blockDequantize(t: BlockTensor, runtime?: WasmRuntime): Float32Array {
-  const { rows, cols, nb, f } = checkTensor(t, "block tensor");
+  const { rows, cols, f } = checkTensor(t, "block tensor");
   const out = new Float32Array(t.codes.length);
   if (out.length === 0) return out;
   const { rt, k } = quantRuntime(runtime);

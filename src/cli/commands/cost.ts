@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
-import { parseChoice, parseInteger, parseNumber } from "../options.js";
+import { parseInteger, parseNumber } from "../options.js";
 import { readExtxyz } from "../../io/extxyz.js";
 import { ReferenceOps } from "../../backends/reference.js";
 import { costModel, type CostReport, type StepCost } from "../../cost/model.js";

@@ -7,7 +7,7 @@
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { readNpy, writeNpy } from "../../io/npy.js";
-import { parseNumber, parseInteger, parseChoice } from "../options.js";
+import { parseNumber, parseChoice } from "../options.js";
 import { checkWritable } from "./formats.js";
 import { npyNumbers } from "./quantize.js";
 import { quantType, type QuantTypeInfo, type IntArray } from "../../quant/types.js";
