@@ -135,6 +135,29 @@ describe("ewBinary: one rounding of the exact sum / product", () => {
     }
   });
 
+  it("fp32 RNE on float32 operands (the Math.fround path): sums and products = the oracle, subnormals, overflow and infinities included", () => {
+    const f32 = fc.oneof(
+      { weight: 4, arbitrary: fc.float({ noNaN: true }) },
+      { weight: 1, arbitrary: fc.constantFrom(0, -0, 2 ** -149, -(2 ** -126), 3.4028234663852886e38, -3.4028234663852886e38, Infinity) },
+      // sums that cancel to the subnormal range, and pairs far apart (ties after binary64 rounding)
+      { weight: 2, arbitrary: fc.integer({ min: 1, max: 2 ** 24 - 1 }).map((m) => m * 2 ** -149) },
+      { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 2 ** 23, max: 2 ** 24 - 1 }), fc.integer({ min: -100, max: 100 })).map(([m, e]) => m * 2 ** e) },
+    ).map(Math.fround);
+    const c: Case = { fmt: "fp32", mode: "rne", seed: 0n };
+    fc.assert(
+      fc.property(fc.array(fc.tuple(f32, f32), { minLength: 1, maxLength: 40 }), (pairs) => {
+        const a = Float64Array.from(pairs, (p) => p[0]);
+        const b = Float64Array.from(pairs, (p) => p[1]);
+        for (const op of ["add", "mul"] as const) {
+          expectSameBits(ewBinary(op, a, b, siteOf(c)), pairs.map(([x, y], i) => oracle(c, op, x, y, i)), `${op} fp32`);
+        }
+        // scale rows: x [E, 1] by s [E]
+        expectSameBits(ewScaleRows(a, b, a.length, 1, siteOf(c)), pairs.map(([x, y], i) => oracle(c, "mul", x, y, i)), "scaleRows fp32");
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("stochastic rounding uses the global element index across kernel chunks", () => {
     const n = 70_000; // more than one 65 536-element chunk
     const a = Float64Array.from({ length: n }, (_, i) => 1 + i * 2 ** -20);

@@ -170,6 +170,23 @@ export function roundFinite(site: Site | null, x: Float64Array, runtime?: WasmRu
   return y;
 }
 
+/**
+ * fp32 RNE of a ⊙ b or a + b with Math.fround when every operand is a float32
+ * value (null as soon as one is not, or is NaN): a product of two floats is
+ * exact in f64, and rounding a sum first to binary64 then to binary32 is the
+ * single rounding (53 ≥ 2·24 + 2, Figueroa 1995; sums in the subnormal range
+ * are exact). Saves the copies into and out of WASM memory on hot fp32 sites.
+ */
+function fp32Binary(op: "add" | "mul", a: Float64Array, b: Float64Array, y: Float64Array): Float64Array | null {
+  const n = a.length;
+  for (let i = 0; i < n; i++) {
+    const x = a[i], z = b[i];
+    if (Math.fround(x) !== x || Math.fround(z) !== z) return null;
+    y[i] = Math.fround(op === "add" ? x + z : x * z);
+  }
+  return y;
+}
+
 /** y = round(a ⊙ b) or round(a + b), element-wise, ONE rounding of the exact result (site null: f64). */
 export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, site: Site | null, runtime?: WasmRuntime): Float64Array {
   const n = a.length;
@@ -180,6 +197,7 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
     return y;
   }
   if (n === 0) return tag(y, site);
+  if (site.fp32Native && fp32Binary(op, a, b, y)) return tag(y, site);
   const { rt, k } = rtOf(runtime);
   const fn = op === "add" ? k.ewAdd : k.ewMul;
   rt.scoped(() => {
@@ -206,6 +224,20 @@ export function accumulateInto(acc: Float64Array, g: Float64Array, site: Site | 
   acc.set(ewBinary("add", acc, g, site, runtime));
 }
 
+/** fp32Binary's product for x[e, f] · s[e] (null when an operand is not a float32 value). */
+function fp32ScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number, y: Float64Array): Float64Array | null {
+  for (let e = 0; e < rows; e++) {
+    const v = s[e];
+    if (Math.fround(v) !== v) return null;
+    for (let f = 0, i = e * F; f < F; f++, i++) {
+      const u = x[i];
+      if (Math.fround(u) !== u) return null;
+      y[i] = Math.fround(u * v);
+    }
+  }
+  return y;
+}
+
 /** y[e, f] = round(x[e, f] · s[e]) (site null: f64 product). */
 export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
   const y = new Float64Array(rows * F);
@@ -214,6 +246,7 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
     return y;
   }
   if (y.length === 0) return tag(y, site);
+  if (site.fp32Native && fp32ScaleRows(x, s, rows, F, y)) return tag(y, site);
   const { rt, k } = rtOf(runtime);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
