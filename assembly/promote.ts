@@ -20,7 +20,7 @@ import { Spec } from "./spec";
 import { encodeF64, decodeF64 } from "./round";
 import { f32AccAdd } from "./f32acc";
 
-/** x (exact f64, normal in the accumulator or zero) rounded to `keep` fraction bits. */
+/** x (exact f64, normal in the accumulator or zero) with its low `cut` fraction bits rounded off (RTZ or RNE). */
 @inline
 function roundFraction(x: f64, cut: u64, rne: bool): f64 {
   const b = reinterpret<u64>(x);

@@ -117,8 +117,9 @@ function quantizeGroup(w: Float64Array, s: number, site: Site): Float64Array {
   return roundValues(site, div);
 }
 
-function mseScale(w: Float64Array, amax: number, qmax: number, site: Site): number {
-  let best = absmaxScale(amax, qmax);
+/** The MSE scale of one group and the group quantised with it. */
+function mseScale(w: Float64Array, amax: number, qmax: number, site: Site): { s: number; q: Float64Array } {
+  let best: { s: number; q: Float64Array } | undefined;
   let bestErr = Infinity;
   for (let k = MSE_SCALE_STEPS.from; k >= MSE_SCALE_STEPS.to; k--) {
     const s = absmaxScale((amax * k) / MSE_SCALE_STEPS.of, qmax);
@@ -128,12 +129,13 @@ function mseScale(w: Float64Array, amax: number, qmax: number, site: Site): numb
       const d = w[i] - q[i] * s;
       err += d * d;
     }
-    if (err < bestErr) {
+    // the first candidate (absmax) is kept unless one is strictly better; a NaN error (NaN weights) never is
+    if (!best || err < bestErr) {
       bestErr = err;
-      best = s;
+      best = { s, q };
     }
   }
-  return best;
+  return best!;
 }
 
 /**
@@ -167,16 +169,19 @@ export function storeWeights(W: Float64Array, outF: number, inF: number, wa: Wei
       amax[o] = a;
       amaxAll = Math.max(amaxAll, a);
     }
+    // one group per output channel, or the whole tensor: its scale and its quantised weights
+    const groups = perChannel ? outF : 1;
+    const len = W.length / groups;
     const scales = new Float64Array(outF);
-    if (scaleKind === "absmax") {
-      for (let o = 0; o < outF; o++) scales[o] = absmaxScale(perChannel ? amax[o] : amaxAll, qmax);
-    } else if (perChannel) {
-      for (let o = 0; o < outF; o++) scales[o] = mseScale(W.subarray(o * inF, (o + 1) * inF), amax[o], qmax, site);
-    } else {
-      scales.fill(mseScale(W, amaxAll, qmax, site));
-    }
     const q = new Float64Array(W.length);
-    for (let o = 0; o < outF; o++) q.set(quantizeGroup(W.subarray(o * inF, (o + 1) * inF), scales[o], site), o * inF);
+    for (let g = 0; g < groups; g++) {
+      const w = W.subarray(g * len, (g + 1) * len);
+      const a = perChannel ? amax[g] : amaxAll;
+      const s = absmaxScale(a, qmax);
+      const r = scaleKind === "mse" ? mseScale(w, a, qmax, site) : { s, q: quantizeGroup(w, s, site) };
+      scales.fill(r.s, g * (outF / groups), (g + 1) * (outF / groups));
+      q.set(r.q, g * len);
+    }
     st = { q: tag(q, site), scales, perTensor: !perChannel, format: fmt, derived: new Map() };
   } else {
     throw new InputError(`${where}: weights.scale '${scaleKind}' is not supported by the emulated backend (absmax, mse or none)`);

@@ -4,8 +4,7 @@
  * (two's complement for signed fixed point), address 0 first; each file starts
  * with a comment header that states the encoding.
  */
-import { existsSync, writeFileSync } from "node:fs";
-import { InputError } from "../errors.js";
+import { writeFileAtomic } from "../io/atomic-write.js";
 import type { LutUnit } from "./unit.js";
 import { romOf } from "./eval.js";
 
@@ -64,6 +63,5 @@ export function formatRom(u: LutUnit, kind: RomFormat): string {
 
 /** Write the ROM file; refuses to overwrite unless `overwrite`. */
 export function writeRom(path: string, u: LutUnit, kind: RomFormat, opts: { overwrite?: boolean } = {}): void {
-  if (!opts.overwrite && existsSync(path)) throw new InputError(`${path}: exists (use --force to overwrite)`);
-  writeFileSync(path, formatRom(u, kind));
+  writeFileAtomic(path, formatRom(u, kind), opts);
 }

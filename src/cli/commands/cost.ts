@@ -152,10 +152,10 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
           `forward only: ${fmtBytes(unfused.forward.offchipBytes)} vs ${fmtBytes(fused.forward.offchipBytes)} (${ratio(unfused.forward.offchipBytes, fused.forward.offchipBytes)}); ` +
           `this design point: ${hw.machine.fusion.length ? `fused (${hw.machine.fusion.join(", ")})` : "unfused"}\n`,
       );
-      const other_ = fused.kernels.length === 0 ? "" : ` (${fused === report ? "unfused" : "fused"}: ${(fused === report ? unfused : fused).nsPerDay.toFixed(2)} ns/day)`;
+      const otherPoint = fused.kernels.length === 0 ? "" : ` (${fused === report ? "unfused" : "fused"}: ${(fused === report ? unfused : fused).nsPerDay.toFixed(2)} ns/day)`;
       out(
         `MD: ${(report.stepSeconds * 1e6).toFixed(3)} µs per step (${report.total.cycles} cycles at ${hw.machine.clockGHz} GHz) -> ` +
-          `${report.nsPerDay.toFixed(2)} ns/day at dt = ${dtFs} fs${other_}${model.backwardPass ? "" : ` (${model.forces} forces: forward pass only)`}\n`,
+          `${report.nsPerDay.toFixed(2)} ns/day at dt = ${dtFs} fs${otherPoint}${model.backwardPass ? "" : ` (${model.forces} forces: forward pass only)`}\n`,
       );
     });
 }
