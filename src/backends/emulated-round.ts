@@ -66,9 +66,12 @@ export function makeSite(format: Format, o: { rounding?: Rounding; overflow?: Ov
 }
 
 function finiteRangeFitsF32(f: Format & { kind: "float" }): boolean {
-  // largest exponent ≤ 127 and smallest quantum ≥ 2^-149
+  // largest finite exponent ≤ 127 and smallest quantum ≥ 2^-149; the top
+  // exponent code holds no finite value where it is IEEE's inf/NaN code (or
+  // an fn format's NaN with no significand bits, e8m0)
   const emin = f.zero ? 1 - f.bias : -f.bias;
-  const maxExp = emin + 2 ** f.ebits - 1 - (f.zero ? 1 : 0);
+  const topReserved = f.nan === "ieee" || f.inf || (f.nan === "fn" && f.mbits === 0);
+  const maxExp = emin + 2 ** f.ebits - 1 - (f.zero ? 1 : 0) - (topReserved ? 1 : 0);
   return maxExp <= 127 && emin - f.mbits >= -149;
 }
 

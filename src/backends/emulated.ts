@@ -118,6 +118,8 @@ import { type OpPlan, buildPlan, formatField, overflowFor, siteSeed } from "./em
 import {
   type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
 } from "./emulated-round.js";
+import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
+import { tabulateUnary } from "./emulated-tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./emulated-linear.js";
 import { matmulBackward, matmulForward } from "./emulated-matmul.js";
 
@@ -320,6 +322,8 @@ export class EmulatedOps implements Ops {
       /** A VJP other than the reference's (null: use the reference's). */
       backward?: (b: OpPlan, G: Float64Array, run: () => RefRun, rounded: Tensor[], y: Float64Array) => { grads: (Float64Array | null)[]; path: string } | null;
       indexLengths?: number[];
+      /** A unary function of f64-functions.ts: computed directly (per-code tables where they apply), not through a reference op. */
+      unary?: UnaryF64;
     } = {},
   ): Tensor {
     const pp = this.plans2(name, kind);
@@ -332,10 +336,29 @@ export class EmulatedOps implements Ops {
     const unit = opts.forward?.(f, rounded) ?? null;
     let y: Float64Array;
     let shape: Shape;
+    let unaryGrad: ((G: Float64Array) => Float64Array) | null = null;
     if (unit) {
       y = roundValues(f.out, unit.y);
       shape = unit.shape ?? inputs[0].shape;
       this.note(f, `${unit.path}${f.out ? `, out ${f.out.name}` : ""}`);
+    } else if (opts.unary) {
+      const fn = opts.unary, X = rounded[0].data;
+      const tab = tabulateUnary(fn, X, f.compute, f.out);
+      if (tab) {
+        y = tab.y;
+        unaryGrad = tab.grad;
+      } else {
+        const raw = new Float64Array(X.length);
+        for (let i = 0; i < X.length; i++) raw[i] = fn.value(X[i]);
+        y = roundValues(f.out, roundValues(f.compute, raw));
+        unaryGrad = (G) => {
+          const gx = new Float64Array(G.length);
+          for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], fn.aux(X[i]));
+          return gx;
+        };
+      }
+      shape = inputs[0].shape;
+      this.note(f, `float64 function, ${sitesSummary(f)}`);
     } else {
       const r = run();
       y = roundValues(f.out, roundValues(f.compute, r.out.data));
@@ -350,6 +373,15 @@ export class EmulatedOps implements Ops {
         return custom.grads;
       }
       this.note(b, `float64 derivative, ${sitesSummary(b)}`);
+      if (opts.unary) {
+        // the forward's grid (when it had one) serves the derivative's reused values too
+        const grad = unaryGrad ?? ((g: Float64Array) => {
+          const fn = opts.unary!, X = rounded[0].data, gx = new Float64Array(g.length);
+          for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(g[i], X[i], fn.aux(X[i]));
+          return gx;
+        });
+        return this.roundGrads(b, [grad(G)]);
+      }
       return this.roundGrads(b, run().vjp(G));
     }, opts.indexLengths);
   }
@@ -460,6 +492,7 @@ export class EmulatedOps implements Ops {
 
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {
     return this.elementwise("shifted_softplus", name, [x], [true], (r, ts) => r.shiftedSoftplus(name, ts[0], shift), {
+      unary: shiftedSoftplusF64(shift),
       forward: (f, [xr]) => {
         if (!f.assignment.lut) return null;
         if (lutFnName(f.assignment.lut) !== "ssp") this.badLut(f, "shifted_softplus");
@@ -718,6 +751,7 @@ export class EmulatedOps implements Ops {
 
   silu(name: string, x: Tensor): Tensor {
     return this.elementwise("silu", name, [x], [true], (r, ts) => r.silu(name, ts[0]), {
+      unary: SILU_F64,
       forward: (f, [xr]) => {
         if (!f.assignment.lut) return null;
         if (lutFnName(f.assignment.lut) !== "silu") this.badLut(f, "silu");

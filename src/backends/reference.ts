@@ -23,6 +23,7 @@ import {
   numel,
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
+import { SILU_F64, shiftedSoftplusF64 } from "./f64-functions.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
@@ -153,30 +154,19 @@ export class ReferenceOps implements Ops {
   }
 
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {
+    const fn = shiftedSoftplusF64(shift);
     const X = x.data;
     const Y = new Float64Array(X.length);
     // exp(x) is kept for the VJP only when a gradient can flow (the same values, computed once)
     const Z = x.requiresGrad ? new Float64Array(X.length) : null;
     for (let i = 0; i < X.length; i++) {
       const v = X[i];
-      if (v > SOFTPLUS_THRESHOLD) Y[i] = v - shift;
-      else {
-        const z = Math.exp(v);
-        if (Z) Z[i] = z;
-        Y[i] = Math.log1p(z) - shift;
-      }
+      Y[i] = fn.value(v);
+      if (Z && !(v > SOFTPLUS_THRESHOLD)) Z[i] = fn.aux(v);
     }
     return this.emit("shifted_softplus", name, [x], Y, x.shape, (G) => {
-      // PyTorch softplus_backward: z = exp(x); x > threshold ? g : g·z/(z+1).
       const gx = new Float64Array(X.length);
-      for (let i = 0; i < X.length; i++) {
-        const v = X[i];
-        if (v > SOFTPLUS_THRESHOLD) gx[i] = G[i];
-        else {
-          const z = Z ? Z[i] : Math.exp(v);
-          gx[i] = (G[i] * z) / (z + 1);
-        }
-      }
+      for (let i = 0; i < X.length; i++) gx[i] = fn.grad(G[i], X[i], Z ? Z[i] : fn.aux(X[i]));
       return [gx];
     });
   }
@@ -451,14 +441,10 @@ export class ReferenceOps implements Ops {
   silu(name: string, x: Tensor): Tensor {
     const X = x.data;
     const Y = new Float64Array(X.length);
-    for (let i = 0; i < X.length; i++) Y[i] = X[i] / (1 + Math.exp(-X[i]));
+    for (let i = 0; i < X.length; i++) Y[i] = SILU_F64.value(X[i]);
     return this.emit("silu", name, [x], Y, x.shape, (G) => {
-      // PyTorch silu_backward: g · s · (1 + x·(1 − s)), s = 1/(1 + exp(−x)).
       const gx = new Float64Array(X.length);
-      for (let i = 0; i < X.length; i++) {
-        const s = 1 / (1 + Math.exp(-X[i]));
-        gx[i] = G[i] * s * (1 + X[i] * (1 - s));
-      }
+      for (let i = 0; i < X.length; i++) gx[i] = SILU_F64.grad(G[i], X[i], SILU_F64.aux(X[i]));
       return [gx];
     });
   }

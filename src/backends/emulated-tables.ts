@@ -1,0 +1,102 @@
+/**
+ * Exact per-code tables of the float64 element-wise functions.
+ *
+ * An array whose tag says its values are those of a float format with
+ * m ≤ 10 fraction bits, exact in float32 and not below float32's normal
+ * exponent range (bf16, fp16, every fp8/fp6/fp4) holds only float32 numbers
+ * whose low 23 − m fraction bits are zero. Its float32 bits >>> (23 − m)
+ * therefore index a table with one entry per representable value (2^(9+m)
+ * entries) holding exactly the float64 number the function gives there, so a
+ * lookup gives the same bits as computing the function per element, at table
+ * speed. Forward tables also apply the op's deterministic rounding sites
+ * (compute, then out) to every entry; stochastic sites are applied after the
+ * lookup, with the element's own SR index, as on the per-element path.
+ * NaN inputs (whose payload a table cannot carry) fall back to that path.
+ */
+import type { UnaryF64 } from "./f64-functions.js";
+import { type Site, roundValues, tag, tagOf } from "./emulated-round.js";
+
+/** Fraction bits m of x's value set when a table indexes it (null: no table applies). */
+export function gridBits(x: Float64Array): number | null {
+  const t = tagOf(x);
+  if (!t || !t.f32Exact) return null;
+  const f = t.spec.format;
+  if (f.kind !== "float" || f.mbits > 10) return null;
+  const emin = f.zero ? 1 - f.bias : -f.bias;
+  return emin >= -126 ? f.mbits : null;
+}
+
+function siteKey(s: Site | null): string {
+  return s ? `${s.valuesKey}/${s.spec.rounding}/${s.spec.overflow}/${s.spec.ftz}` : "-";
+}
+
+const cache = new Map<string, Float64Array>();
+
+/** The value of every entry of an m-bit grid: float32 numbers with bits idx << (23 − m). */
+function gridValues(m: number): Float64Array {
+  const key = `grid:${m}`;
+  let v = cache.get(key);
+  if (!v) {
+    const bits = new Uint32Array(2 ** (9 + m));
+    for (let i = 0; i < bits.length; i++) bits[i] = i << (23 - m);
+    cache.set(key, (v = Float64Array.from(new Float32Array(bits.buffer))));
+  }
+  return v;
+}
+
+function table(key: string, make: () => Float64Array): Float64Array {
+  let t = cache.get(key);
+  if (!t) cache.set(key, (t = make()));
+  return t;
+}
+
+/** Table indices of x (m-bit grid), or null when x holds a NaN. */
+export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
+  for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return null;
+  return new Uint32Array(Float32Array.from(x).buffer).map((b) => b >>> (23 - m));
+}
+
+function gather(t: Float64Array, idx: Uint32Array): Float64Array {
+  const y = new Float64Array(idx.length);
+  for (let i = 0; i < idx.length; i++) y[i] = t[idx[i]];
+  return y;
+}
+
+const isSR = (s: Site | null) => s !== null && s.spec.rounding === "sr";
+
+/** A unary function evaluated through tables: forward values and the VJP's reused aux values. */
+export interface TabulatedUnary {
+  /** round_out(round_compute(fn(x))) per element. */
+  readonly y: Float64Array;
+  /** The VJP's input gradient fn.grad(g, x, aux(x)) per element, float64 (not rounded). */
+  grad(G: Float64Array): Float64Array;
+}
+
+/**
+ * fn over x (values on an m-bit grid, see gridBits) rounded to `compute`
+ * then `out`, by table; null when no table applies (x not on such a grid,
+ * or holding a NaN): the caller computes per element.
+ */
+export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | null, out: Site | null): TabulatedUnary | null {
+  const m = gridBits(x);
+  if (m === null) return null;
+  const idx = gridIndex(x, m);
+  if (!idx) return null;
+  const raw = () => table(`${fn.key}|${m}`, () => gridValues(m).map((v) => fn.value(v)));
+  let y: Float64Array;
+  if (isSR(compute) || isSR(out)) y = roundValues(out, roundValues(compute, gather(raw(), idx)));
+  else {
+    const final = table(`${fn.key}|${m}|${siteKey(compute)}|${siteKey(out)}`, () => roundValues(out, roundValues(compute, raw().slice())));
+    y = tag(gather(final, idx), out ?? compute);
+  }
+  return {
+    y,
+    grad: (G) => {
+      const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
+      const X = x;
+      const gx = new Float64Array(G.length);
+      for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], aux[idx[i]]);
+      return gx;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The float64 element-wise functions of the op set and their derivatives,
+ * defined once: the reference backend computes with them, and the emulated
+ * backend tabulates them per input code (emulated-tables.ts). Each follows
+ * PyTorch's formula and operation order (V8's Math.exp/log1p are fdlibm).
+ *
+ * A unary function is (value, aux, grad): `aux(x)` is what the VJP reuses
+ * from the forward pass (exp(x) for softplus, the sigmoid for SiLU), so both
+ * passes see the same float64 numbers.
+ */
+import { SOFTPLUS_THRESHOLD } from "../models/ops.js";
+
+export interface UnaryF64 {
+  /** Identifies the function and its parameters (table cache key). */
+  readonly key: string;
+  value(x: number): number;
+  aux(x: number): number;
+  /** gradient of the input for cotangent g at input x with aux(x) = a */
+  grad(g: number, x: number, a: number): number;
+}
+
+/** softplus(x) − shift with PyTorch's threshold (x > 20 → x − shift); VJP as softplus_backward: g·z/(z+1), z = exp(x). */
+export function shiftedSoftplusF64(shift: number): UnaryF64 {
+  return {
+    key: `ssp:${shift}`,
+    value: (x) => (x > SOFTPLUS_THRESHOLD ? x - shift : Math.log1p(Math.exp(x)) - shift),
+    aux: (x) => Math.exp(x),
+    grad: (g, x, z) => (x > SOFTPLUS_THRESHOLD ? g : (g * z) / (z + 1)),
+  };
+}
+
+/** SiLU x/(1 + exp(−x)); VJP as silu_backward: g·s·(1 + x·(1 − s)), s = 1/(1 + exp(−x)). */
+export const SILU_F64: UnaryF64 = {
+  key: "silu",
+  value: (x) => x / (1 + Math.exp(-x)),
+  aux: (x) => 1 / (1 + Math.exp(-x)),
+  grad: (g, x, s) => g * s * (1 + x * (1 - s)),
+};
