@@ -13,7 +13,7 @@ import { loadSchNet } from "../dist/src/models/schnet.js";
 import { loadAttention } from "../dist/src/models/attention.js";
 import { readExtxyz } from "../dist/src/io/extxyz.js";
 import { ReferenceOps } from "../dist/src/backends/reference.js";
-import { EmulatedOps } from "../dist/src/backends/emulated.js";
+import { EmulatedOps } from "../dist/src/backends/emulated/index.js";
 import { presetNames } from "../dist/src/hw/index.js";
 import { runSuite, printTable } from "./lib.js";
 

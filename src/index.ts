@@ -27,7 +27,7 @@ export { SchNet, loadSchNet, type Structure } from "./models/schnet.js";
 export { AttentionModel, loadAttention } from "./models/attention.js";
 export type { Ops, Tensor } from "./models/ops.js";
 export { ReferenceOps } from "./backends/reference.js";
-export { EmulatedOps } from "./backends/emulated.js";
+export { EmulatedOps } from "./backends/emulated/index.js";
 export { loadModel, type LoadedModel } from "./workflows/load-model.js";
 export { predictFrames } from "./workflows/predict.js";
 export { evaluate } from "./workflows/evaluate.js";

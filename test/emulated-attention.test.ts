@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { type Frame, readExtxyz } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
-import { EmulatedOps } from "../src/backends/emulated.js";
+import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { AttentionModel, type AttentionPrediction } from "../src/models/attention.js";
 import { presetNames } from "../src/hw/index.js";
 

@@ -1,6 +1,6 @@
 /**
  * The element-wise kernels of the emulated backend (assembly/elementwise.ts
- * through src/backends/emulated-round.ts) against the independent exact
+ * through src/backends/emulated/round.ts) against the independent exact
  * oracle of test/oracle/exact-gemm.ts: exact BigInt products and sums, ONE
  * rounding per element. Exhaustive over fp8 × fp8 operand pairs, fast-check
  * properties over arbitrary doubles (full exponent range, ties, the split's
@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { decode } from "../src/formats/cast.js";
 import type { Rounding } from "../src/formats/spec.js";
-import { accumulateInto, ewBinary, ewScaleCols, ewScaleRows, makeSite, roundValues } from "../src/backends/emulated-round.js";
+import { accumulateInto, ewBinary, ewScaleCols, ewScaleRows, makeSite, roundValues } from "../src/backends/emulated/round.js";
 import { add, exact, mul, round, toNumber, type Mode } from "./oracle/exact-gemm.js";
 
 function sameBits(a: number, b: number): boolean {

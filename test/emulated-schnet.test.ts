@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { f16round } from "@petamoriken/float16";
 import { type Frame, readExtxyz } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
-import { EmulatedOps } from "../src/backends/emulated.js";
+import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { loadSchNet, type SchNet, type SchNetPrediction } from "../src/models/schnet.js";
 import { presetNames } from "../src/hw/index.js";
 import type { OpRecord, Shape, Tensor } from "../src/models/ops.js";

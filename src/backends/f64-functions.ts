@@ -1,7 +1,7 @@
 /**
  * The float64 element-wise functions of the op set and their derivatives,
  * defined once: the reference backend computes with them, and the emulated
- * backend tabulates them per input code (emulated-tables.ts). Each follows
+ * backend tabulates them per input code (emulated/tables.ts). Each follows
  * PyTorch's formula and operation order (V8's Math.exp/log1p are fdlibm).
  *
  * A unary function is (value, aux, grad): `aux(x)` is what the VJP reuses

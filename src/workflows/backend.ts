@@ -6,7 +6,7 @@
 import type { ResolvedHwModel } from "../hw/types.js";
 import type { Ops } from "../models/ops.js";
 import { ReferenceOps } from "../backends/reference.js";
-import { EmulatedOps } from "../backends/emulated.js";
+import { EmulatedOps } from "../backends/emulated/index.js";
 
 export interface BackendOptions {
   /** Seed of stochastic-rounding sites (default 0). */

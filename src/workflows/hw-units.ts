@@ -24,8 +24,8 @@ import { parseLutUnit, type LutUnitDesc } from "../lut/unit.js";
 import { parseSoftmaxUnit, softmaxErrorReport, type SoftmaxErrorReport } from "../softmax/index.js";
 import { finfo } from "../formats/finfo.js";
 import { parseFormat } from "../formats/descriptor.js";
-import { buildPlan } from "../backends/emulated-plan.js";
-import { roundFinite } from "../backends/emulated-round.js";
+import { buildPlan } from "../backends/emulated/plan.js";
+import { roundFinite } from "../backends/emulated/round.js";
 
 export interface LutUnitStats {
   /** The unit as written in the hw-model. */
@@ -57,7 +57,7 @@ const LUT_FN: Record<string, string> = { shifted_softplus: "ssp", gaussian_rbf: 
 
 /**
  * The LUT unit description of a hw-model `lut` assignment, built exactly as
- * the emulated backend builds it (src/backends/emulated.ts, `lutUnit`): the
+ * the emulated backend builds it (src/backends/emulated/ops.ts, `lutUnit`): the
  * written fields, `range` defaulting to the whole finite range of the input
  * format (float16 when absent), and the op's function parameters.
  */

@@ -23,7 +23,7 @@
  *                bound below holds fused or not.
  *   ULP(z) ≤ 2^-23·|z| + 2^-149 (f32).
  *
- * The emulated backend (src/backends/emulated.ts) evaluates element-wise
+ * The emulated backend (src/backends/emulated/ops.ts) evaluates element-wise
  * functions in float64 and rounds once (round-to-nearest-even), and its
  * sums and products in fp32 with one rounding each; it is modelled by the
  * same formulas with eps = 2^-24, eta = 2^-150 and 1 ULP per elementary

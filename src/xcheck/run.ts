@@ -18,7 +18,7 @@
  * the bounds encode those two policies' arithmetic, so no other hw-model is
  * accepted.
  */
-import { EmulatedOps } from "../backends/emulated.js";
+import { EmulatedOps } from "../backends/emulated/index.js";
 import { type GpuPrecision, type GpuTensor, WebGpuOps, type WebGpuOpsOptions } from "../backends/webgpu.js";
 import type { AttentionModel } from "../models/attention.js";
 import type { OpKind, Tensor } from "../models/ops.js";

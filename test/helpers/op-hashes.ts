@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { readExtxyz } from "../../src/io/extxyz.js";
-import { EmulatedOps } from "../../src/backends/emulated.js";
+import { EmulatedOps } from "../../src/backends/emulated/index.js";
 import { loadModel, structureOf, type Arch } from "../../src/workflows/load-model.js";
 import type { Gradients, Tensor } from "../../src/models/ops.js";
 

@@ -11,13 +11,13 @@
  * op name and the site (see `siteSeed`), so the same inputs, hw-model and seed
  * give the same bits, and no two sites share a random stream.
  */
-import { InputError } from "../errors.js";
-import type { Format, OverflowPolicy } from "../formats/descriptor.js";
-import type { Rounding } from "../formats/spec.js";
-import { hwFormat } from "../hw/formats.js";
-import { matchPolicy } from "../hw/policy.js";
-import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../hw/types.js";
-import { type Site, makeSite } from "./emulated-round.js";
+import { InputError } from "../../errors.js";
+import type { Format, OverflowPolicy } from "../../formats/descriptor.js";
+import type { Rounding } from "../../formats/spec.js";
+import { hwFormat } from "../../hw/formats.js";
+import { matchPolicy } from "../../hw/policy.js";
+import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
+import { type Site, makeSite } from "./round.js";
 
 /** An accumulator: format, rounding, overflow, order (reduce.ts / gemm.ts syntax) and SR seed. */
 export interface AccSpec {

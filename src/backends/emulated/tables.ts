@@ -13,8 +13,8 @@
  * lookup, with the element's own SR index, as on the per-element path.
  * NaN inputs (whose payload a table cannot carry) fall back to that path.
  */
-import type { UnaryF64 } from "./f64-functions.js";
-import { type Site, roundValues, tag, tagOf } from "./emulated-round.js";
+import type { UnaryF64 } from "../f64-functions.js";
+import { type Site, roundValues, tag, tagOf } from "./round.js";
 
 /** Fraction bits m of x's value set when a table indexes it (null: no table applies). */
 export function gridBits(x: Float64Array): number | null {
@@ -52,8 +52,14 @@ function table(key: string, make: () => Float64Array): Float64Array {
 
 /** Table indices of x (m-bit grid), or null when x holds a NaN. */
 export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
-  for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return null;
-  return new Uint32Array(Float32Array.from(x).buffer).map((b) => b >>> (23 - m));
+  const f = new Float32Array(x.length);
+  f.set(x); // exact: every value is a float32 number
+  const u = new Uint32Array(f.buffer), sh = 23 - m;
+  for (let i = 0; i < u.length; i++) {
+    if (x[i] !== x[i]) return null;
+    u[i] >>>= sh;
+  }
+  return u;
 }
 
 function gather(t: Float64Array, idx: Uint32Array): Float64Array {

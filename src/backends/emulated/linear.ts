@@ -1,6 +1,6 @@
 /**
  * The linear layer (y = x·Wᵀ + b) and its VJPs on the chip's datapaths.
- * Semantics are summarised in emulated.ts; in detail:
+ * Semantics are summarised in ops.ts; in detail:
  *
  * Weight storage (`weights` assignment, computed once per weight tensor and
  * storage assignment, then cached):
@@ -54,20 +54,20 @@
  * blocked along the output features. The `weights` storage assignment is not
  * used (block scaling is the weight quantisation).
  */
-import { InputError } from "../errors.js";
-import { type Format, parseFormat } from "../formats/descriptor.js";
-import { finfo } from "../formats/finfo.js";
-import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../datapath/gemm.js";
-import { segmentSum } from "../datapath/reduce.js";
-import { ReferenceOps } from "./reference.js";
-import { makeTensor } from "../models/ops.js";
+import { InputError } from "../../errors.js";
+import { type Format, parseFormat } from "../../formats/descriptor.js";
+import { finfo } from "../../formats/finfo.js";
+import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";
+import { segmentSum } from "../../datapath/reduce.js";
+import { ReferenceOps } from "../reference.js";
+import { makeTensor } from "../../models/ops.js";
 import {
   type BlockTensor, blockGemm, intGemm, mxQuantize, nvfp4GlobalScale, nvfp4Quantize, quantizeLinear,
   requantizeFixed, requantizeFloat,
-} from "../quant/index.js";
-import type { DatapathAssignment, WeightsAssignment } from "../hw/types.js";
-import { type OpPlan, formatField, overflowFor } from "./emulated-plan.js";
-import { type Site, asF32IfExact, ewScaleCols, makeSite, roundValues, tag } from "./emulated-round.js";
+} from "../../quant/index.js";
+import type { DatapathAssignment, WeightsAssignment } from "../../hw/types.js";
+import { type OpPlan, formatField, overflowFor } from "./plan.js";
+import { type Site, asF32IfExact, ewScaleCols, makeSite, roundValues, tag } from "./round.js";
 
 export interface LinearResult {
   y: Float64Array;

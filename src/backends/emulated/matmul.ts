@@ -16,12 +16,12 @@
  * Without an accumulator format (fp64) the reference backend's float64
  * matmul of the rounded operands is used, rounded to `out`.
  */
-import { InputError } from "../errors.js";
-import type { MatmulOptions, Shape } from "../models/ops.js";
-import { type GemmDatapath, type GemmPath, gemmBatched } from "../datapath/gemm.js";
-import type { OpPlan } from "./emulated-plan.js";
-import { type Site, ewBinary, roundValues } from "./emulated-round.js";
-import { cachedDatapath, checkF64Datapath } from "./emulated-linear.js";
+import { InputError } from "../../errors.js";
+import type { MatmulOptions, Shape } from "../../models/ops.js";
+import { type GemmDatapath, type GemmPath, gemmBatched } from "../../datapath/gemm.js";
+import type { OpPlan } from "./plan.js";
+import { type Site, ewBinary, roundValues } from "./round.js";
+import { cachedDatapath, checkF64Datapath } from "./linear.js";
 
 interface Dims {
   Bt: number;

@@ -30,7 +30,7 @@
  *               `out` (an int format → dequantised values, a float format →
  *               one rounding of f32(acc)·scale); block-scaled (MX / NVFP4)
  *               datapaths through the block GEMM. Bias: added in the float
- *               accumulator / as an int32 bias. Full rules: emulated-linear.ts.
+ *               accumulator / as an int32 bias. Full rules: linear.ts.
  *   element-wise  shifted softplus, SiLU, Gaussian RBF, cosine cutoff, norm,
  *               unit vector, RMS norm, softmax, edge vectors, concat,
  *               split/merge heads: operands rounded to `in`; otherwise the
@@ -79,7 +79,7 @@
  *
  * Determinism: no op depends on chunking or threads; stochastic rounding is
  * seeded per rounding site from the backend's `seed`, the pass, the op name
- * and the site (emulated-plan.ts), and gradient accumulations from a counter
+ * and the site (plan.ts), and gradient accumulations from a counter
  * of accumulation events within one backward pass: the same inputs, hw-model
  * and seed give the same bits.
  *
@@ -88,14 +88,14 @@
  * index; `opPaths` says, per executed forward op and VJP, which assignment
  * (rule origin) and which datapath computed it.
  */
-import { InputError } from "../errors.js";
-import { loadHwModel } from "../hw/resolve.js";
-import type { LutAssignment, Pass, ResolvedHwModel } from "../hw/types.js";
-import { finfo } from "../formats/finfo.js";
-import { parseFormat } from "../formats/descriptor.js";
-import { scatterAdd, segmentMean, segmentSum, type ReduceOptions } from "../datapath/reduce.js";
-import { parseLutUnit, lutEvalValues, type LutUnit, type LutParams } from "../lut/index.js";
-import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../softmax/index.js";
+import { InputError } from "../../errors.js";
+import { loadHwModel } from "../../hw/resolve.js";
+import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
+import { finfo } from "../../formats/finfo.js";
+import { parseFormat } from "../../formats/descriptor.js";
+import { scatterAdd, segmentMean, segmentSum, type ReduceOptions } from "../../datapath/reduce.js";
+import { parseLutUnit, lutEvalValues, type LutUnit, type LutParams } from "../../lut/index.js";
+import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
 import {
   type EdgeIndex,
   type Gradients,
@@ -112,16 +112,16 @@ import {
   Tape,
   makeTensor,
   numel,
-} from "../models/ops.js";
-import { ReferenceOps } from "./reference.js";
-import { type OpPlan, buildPlan, formatField, overflowFor, siteSeed } from "./emulated-plan.js";
+} from "../../models/ops.js";
+import { ReferenceOps } from "../reference.js";
+import { type OpPlan, buildPlan, formatField, overflowFor, siteSeed } from "./plan.js";
 import {
   type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
-} from "./emulated-round.js";
-import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { tabulateUnary } from "./emulated-tables.js";
-import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./emulated-linear.js";
-import { matmulBackward, matmulForward } from "./emulated-matmul.js";
+} from "./round.js";
+import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
+import { tabulateUnary } from "./tables.js";
+import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
+import { matmulBackward, matmulForward } from "./matmul.js";
 
 export interface EmulatedOptions {
   /** Keep every op's output in `trace` (default true; turn off for long MD runs). */

@@ -14,10 +14,10 @@
  * Arrays produced by a site are tagged with the format's value set, so that
  * rounding them into the same format again (an identity) is skipped.
  */
-import { InputError } from "../errors.js";
-import { type Format, type OverflowPolicy } from "../formats/descriptor.js";
-import { type Rounding, type Spec, makeSpec, specBytes } from "../formats/spec.js";
-import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { InputError } from "../../errors.js";
+import { type Format, type OverflowPolicy } from "../../formats/descriptor.js";
+import { type Rounding, type Spec, makeSpec, specBytes } from "../../formats/spec.js";
+import { wasm, type WasmRuntime } from "../../wasm/runtime.js";
 
 export interface Site {
   readonly spec: Spec;
