@@ -33,6 +33,22 @@ function shapeStr(s: Shape): string {
   return `[${s.join(", ")}]`;
 }
 
+/** Checks the operands of `Ops.matmul` (shapes, key lengths) and returns the output shape [Bt, P, Q]. */
+export function matmulShape(name: string, aShape: Shape, bShape: Shape, opts: MatmulOptions): [number, number, number] {
+  const tB = opts.transposeB ?? false;
+  check(aShape.length === 3 && bShape.length === 3, name, `matmul expects [Bt, P, K] and [Bt, ${tB ? "Q, K" : "K, Q"}], got ${shapeStr(aShape)}, ${shapeStr(bShape)}`);
+  const [Bt, P, K] = aShape;
+  const Q = tB ? bShape[1] : bShape[2];
+  const Kb = tB ? bShape[2] : bShape[1];
+  check(bShape[0] === Bt && Kb === K, name, `operands ${shapeStr(aShape)} and ${shapeStr(bShape)} do not match${tB ? " (b transposed)" : ""}`);
+  const kl = opts.keyLengths;
+  if (kl) {
+    check(kl.length > 0 ? Bt % kl.length === 0 : Bt === 0, name, `${Bt} batches are not a multiple of ${kl.length} key lengths`);
+    for (let i = 0; i < kl.length; i++) check(kl[i] >= 0 && kl[i] <= Q, name, `key length ${kl[i]} at ${i} outside 0..${Q}`);
+  }
+  return [Bt, P, Q];
+}
+
 export class ReferenceOps implements Ops {
   readonly backend = "reference";
   private tape: Tape;
@@ -505,19 +521,11 @@ export class ReferenceOps implements Ops {
 
   matmul(name: string, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const tB = opts.transposeB ?? false;
-    check(a.shape.length === 3 && b.shape.length === 3, name, `matmul expects [Bt, P, K] and [Bt, ${tB ? "Q, K" : "K, Q"}], got ${shapeStr(a.shape)}, ${shapeStr(b.shape)}`);
-    const [Bt, P, K] = a.shape;
-    const Q = tB ? b.shape[1] : b.shape[2];
-    const Kb = tB ? b.shape[2] : b.shape[1];
-    check(b.shape[0] === Bt && Kb === K, name, `operands ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not match${tB ? " (b transposed)" : ""}`);
+    const [Bt, P, Q] = matmulShape(name, a.shape, b.shape, opts);
+    const K = a.shape[2];
     const scale = opts.scale;
     const kl = opts.keyLengths;
-    let group = 1;
-    if (kl) {
-      check(kl.length > 0 ? Bt % kl.length === 0 : Bt === 0, name, `${Bt} batches are not a multiple of ${kl.length} key lengths`);
-      group = kl.length > 0 ? Bt / kl.length : 1;
-      for (let i = 0; i < kl.length; i++) check(kl[i] >= 0 && kl[i] <= Q, name, `key length ${kl[i]} at ${i} outside 0..${Q}`);
-    }
+    const group = kl && kl.length > 0 ? Bt / kl.length : 1;
     const valid = (bt: number) => (kl ? kl[Math.floor(bt / group)] : Q);
     // b[k, q] lives at bIdx(k, q) within a batch.
     const bs = tB ? 1 : Q, bq = tB ? K : 1;

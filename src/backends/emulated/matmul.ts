@@ -91,11 +91,11 @@ function inName(plan: OpPlan): string {
 }
 
 export function matmulForward(
-  plan: OpPlan, A: Float64Array, B: Float64Array, aShape: Shape, bShape: Shape, opts: MatmulOptions, refY: Float64Array,
+  plan: OpPlan, A: Float64Array, B: Float64Array, aShape: Shape, bShape: Shape, opts: MatmulOptions, refY: () => Float64Array,
 ): { y: Float64Array; path: string } {
   if (!plan.acc) {
     checkF64Datapath(plan);
-    return { y: roundValues(plan.out, refY), path: `float64 sums, out ${plan.out ? plan.out.name : "fp64"}` };
+    return { y: roundValues(plan.out, refY()), path: `float64 sums, out ${plan.out ? plan.out.name : "fp64"}` };
   }
   const d = dims(aShape, bShape, opts);
   const { Bt, P, K, Q, tB } = d;

@@ -113,7 +113,7 @@ import {
   makeTensor,
   numel,
 } from "../../models/ops.js";
-import { ReferenceOps } from "../reference.js";
+import { ReferenceOps, matmulShape } from "../reference.js";
 import { type OpPlan, buildPlan, formatField, overflowFor, siteSeed } from "./plan.js";
 import {
   type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
@@ -786,13 +786,15 @@ export class EmulatedOps implements Ops {
     const pp = this.plans2(name, "matmul");
     if (!pp) return this.viaReference("matmul", name, [a, b2], (r, ts) => r.matmul(name, ts[0], ts[1], opts), idx);
     const { f, b } = pp;
-    // Shapes are validated by the reference (it also computes the float64 path).
+    const shape = matmulShape(name, a.shape, b2.shape, opts);
     const ar = withData(a, roundFinite(f.in, a.data)), br = withData(b2, roundFinite(f.in, b2.data));
-    const run = refRun([ar, br], (r, ts) => r.matmul(name, ts[0], ts[1], opts));
-    const fw = matmulForward(f, ar.data, br.data, a.shape, b2.shape, opts, run.out.data);
+    // The float64 matmul of the rounded operands, run only for a float64 (accumulator-less) pass.
+    let cached: RefRun | undefined;
+    const run = () => (cached ??= refRun([ar, br], (r, ts) => r.matmul(name, ts[0], ts[1], opts)));
+    const fw = matmulForward(f, ar.data, br.data, a.shape, b2.shape, opts, () => run().out.data);
     this.note(f, fw.path);
-    return this.emit("matmul", name, [a, b2], fw.y, run.out.shape, (G0, needs) => {
-      const bw = matmulBackward(b, G0, ar.data, br.data, a.shape, b2.shape, opts, needs, () => run.vjp(roundValues(b.in, G0)));
+    return this.emit("matmul", name, [a, b2], fw.y, shape, (G0, needs) => {
+      const bw = matmulBackward(b, G0, ar.data, br.data, a.shape, b2.shape, opts, needs, () => run().vjp(roundValues(b.in, G0)));
       this.note(b, bw.path);
       return bw.grads;
     }, idx);
