@@ -66,7 +66,7 @@ import {
   requantizeFixed, requantizeFloat,
 } from "../../quant/index.js";
 import type { DatapathAssignment, WeightsAssignment } from "../../hw/types.js";
-import { type OpPlan, formatField, overflowFor } from "./plan.js";
+import { type OpPlan, formatField, overflowFor, reduceOptions } from "./plan.js";
 import { type Site, asF32IfExact, ewScaleCols, makeSite, roundValues, tag } from "./round.js";
 
 export interface LinearResult {
@@ -286,7 +286,7 @@ function isPromote(plan: OpPlan): boolean {
 
 /** The site whose values a GEMM sum has: the accumulator, or fp32 for promote:N. */
 export function sumSite(plan: OpPlan): Site | null {
-  return isPromote(plan) ? FP32_SITE : plan.accSite;
+  return isPromote(plan) ? FP32_SITE : plan.acc?.site ?? null;
 }
 
 /** The site whose values a GEMM output has: `out`, else the sum's format. */
@@ -548,8 +548,8 @@ export function linearBackwardW(plan: OpPlan, G: Float64Array, X: Float64Array, 
 /** gb = Σ_r G[r, :] with the backward accumulator (float64 when none), rounded to out. */
 export function linearBackwardBias(plan: OpPlan, G: Float64Array, rows: number, outF: number): Float64Array {
   const acc = plan.acc;
-  if (acc && acc.format.kind === "float") {
-    return tag(segmentSum(G, outF, Int32Array.of(0, rows), { acc: acc.format, rounding: acc.rounding, overflow: acc.overflow, order: acc.order, seed: acc.seed, out: plan.out?.spec.format, outRounding: plan.out?.spec.rounding }), plan.out ?? plan.accSite);
+  if (acc && acc.site.spec.format.kind === "float") {
+    return tag(segmentSum(G, outF, Int32Array.of(0, rows), reduceOptions(plan)), plan.out ?? acc.site);
   }
   const gb = new Float64Array(outF);
   for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) gb[o] += G[r * outF + o];

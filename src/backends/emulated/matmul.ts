@@ -86,7 +86,7 @@ function scaleBlocks(z: Float64Array, n: number, scale: number, site: Site | nul
 }
 
 function inName(plan: OpPlan): string {
-  if (!plan.in) throw new InputError(`${plan.where}: datapath.in: the ${plan.acc!.format.name} accumulator needs a narrow float input format (not fp64)`);
+  if (!plan.in) throw new InputError(`${plan.where}: datapath.in: the ${plan.acc!.site.name} accumulator needs a narrow float input format (not fp64)`);
   return plan.assignment.datapath!.in!;
 }
 

@@ -93,7 +93,7 @@ import { loadHwModel } from "../../hw/resolve.js";
 import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
 import { finfo } from "../../formats/finfo.js";
 import { parseFormat } from "../../formats/descriptor.js";
-import { scatterAdd, segmentMean, segmentSum, type ReduceOptions } from "../../datapath/reduce.js";
+import { scatterAdd, segmentMean, segmentSum } from "../../datapath/reduce.js";
 import { parseLutUnit, lutEvalValues, type LutUnit, type LutParams } from "../../lut/index.js";
 import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
 import {
@@ -114,7 +114,7 @@ import {
   numel,
 } from "../../models/ops.js";
 import { ReferenceOps, matmulShape } from "../reference.js";
-import { type OpPlan, buildPlan, formatField, overflowFor, siteSeed } from "./plan.js";
+import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSeed } from "./plan.js";
 import {
   type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
 } from "./round.js";
@@ -183,7 +183,7 @@ function sitesSummary(p: OpPlan): string {
   const s: string[] = [];
   if (p.in) s.push(`in ${p.in.name}`);
   if (p.compute) s.push(`compute ${p.compute.name}`);
-  if (p.acc) s.push(`acc ${p.acc.format.name}${p.acc.order !== "sequential" ? ` ${p.acc.order}` : ""}`);
+  if (p.acc) s.push(`acc ${p.acc.site.name}${p.acc.order !== "sequential" ? ` ${p.acc.order}` : ""}`);
   s.push(`out ${p.out ? p.out.name : "fp64"}`);
   return s.join(", ");
 }
@@ -425,24 +425,16 @@ export class EmulatedOps implements Ops {
     throw new InputError(`${p.where}: lut.fn '${p.assignment.lut!.fn}' cannot compute a ${p.kind} op (expected ${expected})`);
   }
 
-  private reduceOpts(p: OpPlan): ReduceOptions {
-    const a = p.acc!;
-    return {
-      acc: a.format, rounding: a.rounding, overflow: a.overflow, order: a.order, seed: a.seed,
-      ...(p.out ? { out: p.out.spec.format, outRounding: p.out.spec.rounding } : {}),
-    };
-  }
-
   /** Segment sums of x [rows, F] under a plan with an accumulator (tagged with the result's format). */
   private segSum(p: OpPlan, x: Float64Array, F: number, rowPtr: Int32Array, mean = false): Float64Array {
-    const o = this.reduceOpts(p);
+    const o = reduceOptions(p);
     if (p.out && p.out.spec.overflow !== p.out.spec.format.overflow) {
       // reduce.ts rounds `out` with the format's own overflow policy: do the output rounding here.
       const sums = mean ? segmentMean(x, F, rowPtr, { ...o, out: undefined }) : segmentSum(x, F, rowPtr, { ...o, out: undefined });
       return roundValues(p.out, sums);
     }
     const y = mean ? segmentMean(x, F, rowPtr, o) : segmentSum(x, F, rowPtr, o);
-    return tag(y, p.out ?? (mean || p.acc!.order.startsWith("promote") ? null : p.accSite));
+    return tag(y, p.out ?? (mean || p.acc!.order.startsWith("promote") ? null : p.acc!.site));
   }
 
   // -------------------------------------------------------------------------
@@ -595,10 +587,10 @@ export class EmulatedOps implements Ops {
 
   /** Scatter-add under a plan with an accumulator. */
   private scatter(p: OpPlan, vals: Float64Array, F: number, index: Int32Array, rows: number): Float64Array {
-    const o = this.reduceOpts(p);
+    const o = reduceOptions(p);
     const custom = p.out && p.out.spec.overflow !== p.out.spec.format.overflow;
     const y = scatterAdd(vals, F, index, rows, custom ? { ...o, out: undefined } : o);
-    return custom ? roundValues(p.out, y) : tag(y, p.out ?? (p.acc!.order.startsWith("promote") ? null : p.accSite));
+    return custom ? roundValues(p.out, y) : tag(y, p.out ?? (p.acc!.order.startsWith("promote") ? null : p.acc!.site));
   }
 
   norm(name: string, v: Tensor): Tensor {

@@ -17,15 +17,17 @@ import type { Rounding } from "../../formats/spec.js";
 import { hwFormat } from "../../hw/formats.js";
 import { matchPolicy } from "../../hw/policy.js";
 import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
+import type { ReduceOptions } from "../../datapath/reduce.js";
 import { type Site, makeSite } from "./round.js";
 
-/** An accumulator: format, rounding, overflow, order (reduce.ts / gemm.ts syntax) and SR seed. */
-export interface AccSpec {
-  format: Format;
-  rounding: Rounding;
-  overflow?: OverflowPolicy;
-  order: string;
-  seed: bigint;
+/**
+ * An accumulator: its rounding site (format, mode, overflow, SR seed: the
+ * same concept as every other site) and the order of its additions
+ * (reduce.ts / gemm.ts syntax).
+ */
+export interface Accumulator {
+  readonly site: Site;
+  readonly order: string;
 }
 
 export interface OpPlan {
@@ -40,9 +42,7 @@ export interface OpPlan {
   readonly in: Site | null;
   readonly compute: Site | null;
   readonly out: Site | null;
-  readonly acc: AccSpec | null;
-  /** The accumulator as a rounding site (its values tag GEMM outputs that are not rounded further). */
-  readonly accSite: Site | null;
+  readonly acc: Accumulator | null;
   /** Message prefix naming the hw-model, pass, op and rule. */
   readonly where: string;
   /** SR seed of a named site of this op. */
@@ -107,10 +107,8 @@ export function buildPlan(hw: ResolvedHwModel, pass: Pass, name: string, kind: s
     if (!f) return null;
     return makeSite(f, { rounding: mode ?? dp.rounding ?? "rne", overflow: overflowFor(f, dp.overflow), seed: seed(field) }, `${where}: datapath.${field}`);
   };
-  const accFormat = formatField(dp.acc, where, "datapath.acc");
-  const acc: AccSpec | null = accFormat
-    ? { format: accFormat, rounding: dp.accRounding ?? dp.rounding ?? "rne", overflow: overflowFor(accFormat, dp.overflow), order: dp.order ?? "sequential", seed: seed("acc") }
-    : null;
+  const accSite = site("acc", dp.accRounding);
+  const acc: Accumulator | null = accSite ? { site: accSite, order: dp.order ?? "sequential" } : null;
   return {
     pass, name, kind, source, assignment: a, where,
     identity: isIdentity(a, kind),
@@ -118,7 +116,6 @@ export function buildPlan(hw: ResolvedHwModel, pass: Pass, name: string, kind: s
     compute: site("compute", undefined),
     out: site("out", dp.outRounding),
     acc,
-    accSite: site("acc", dp.accRounding),
     seed,
   };
 }
@@ -132,4 +129,16 @@ export function overflowFor(f: Format, o: OverflowPolicy | undefined): OverflowP
   if (o === undefined) return undefined;
   if (f.kind === "int") return o === "wrap" ? "wrap" : "saturate";
   return o === "wrap" ? undefined : o;
+}
+
+/**
+ * src/datapath/reduce.ts options of a plan's accumulator, with the plan's
+ * `out` rounding unless `withOut` is false.
+ */
+export function reduceOptions(p: OpPlan, withOut = true): ReduceOptions {
+  const s = p.acc!.site.spec;
+  return {
+    acc: s.format, rounding: s.rounding, overflow: s.overflow, order: p.acc!.order, seed: s.seed,
+    ...(withOut && p.out ? { out: p.out.spec.format, outRounding: p.out.spec.rounding } : {}),
+  };
 }
