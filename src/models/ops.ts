@@ -242,6 +242,8 @@ export interface GradientStore<T, G> {
   keep(g: G): G;
   /** acc + g for tensor t, in place or as a new value (the returned one is kept). */
   add(acc: G, g: G, t: T): G;
+  /** Called with a tensor's (complete) gradient just before it is fed to that tensor's VJP. */
+  fed?(g: G): void;
 }
 
 /**
@@ -260,6 +262,7 @@ export function reverseSweep<T extends { readonly requiresGrad: boolean }, G>(
     const g = grads.get(e.output);
     if (!g) continue;
     const needs = e.inputs.map((t) => t.requiresGrad);
+    store.fed?.(g);
     const gi = e.vjp(g, needs);
     for (let i = 0; i < e.inputs.length; i++) {
       const gin = gi[i];
@@ -323,15 +326,21 @@ export class Tape {
     if (seed && seed.length !== root.data.length) {
       throw new Error(`backward: seed length ${seed.length} does not match root size ${root.data.length}`);
     }
+    // Copy on write: a VJP may hand back the very array it received (e.g.
+    // add), so a gradient is accumulated in place only into an array this
+    // sweep made itself and has not yet handed to a VJP; any other is copied
+    // at its first accumulation (most gradients never are).
+    const owned = new Set<Float64Array>();
+    const own = (g: Float64Array) => (owned.add(g), g);
     const grads = reverseSweep(this.entries, root, {
-      seed: (r, sd) => (sd ? Float64Array.from(sd) : new Float64Array(r.data.length).fill(1)),
-      // Copy on first store: a VJP may hand back the very array it received
-      // (e.g. add), and later accumulation must not write into it.
-      keep: (g) => Float64Array.from(g),
+      seed: (r, sd) => own(sd ? Float64Array.from(sd) : new Float64Array(r.data.length).fill(1)),
+      keep: (g) => g,
       add: (acc, g) => {
-        accumulate(acc, g);
-        return acc;
+        const a = owned.has(acc) ? acc : own(Float64Array.from(acc));
+        accumulate(a, g);
+        return a;
       },
+      fed: (g) => owned.delete(g),
     }, seed);
     return { get: (t: Tensor) => grads.get(t) };
   }
