@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { HASH_HW, HASH_MODELS, runHashes, type RunHashes } from "./helpers/op-hashes.js";
+import { HASH_HW, HASH_MODELS, runAfterOthers, runHashes, type RunHashes } from "./helpers/op-hashes.js";
 
 const FIXTURE = "test/fixtures/op-hashes/hashes.json";
 const write = process.env.HWSIM_WRITE_OP_HASHES === "1";
@@ -36,6 +36,18 @@ describe("op hashes: every op output, forward and backward, is unchanged", () =>
         expect(Object.is(got.energy, want.energy), `${key}: energy ${got.energy} vs ${want.energy}`).toBe(true);
         expect(got.forces, `${key}: forces`).toBe(want.forces);
       }, 120_000);
+    }
+  }
+  if (!write) {
+    for (const model of Object.keys(HASH_MODELS)) {
+      for (const hw of HASH_HW) {
+        const key = `${model} @ ${hw}`;
+        it(`${key}: the same bits without a trace, after other structures (step arena)`, () => {
+          const got = runAfterOthers(model, hw);
+          expect(Object.is(got.energy, recorded[key].energy), `${key}: energy ${got.energy} vs ${recorded[key].energy}`).toBe(true);
+          expect(got.forces, `${key}: forces`).toBe(recorded[key].forces);
+        }, 120_000);
+      }
     }
   }
   if (write) {

@@ -69,3 +69,18 @@ export function runHashes(modelKey: string, hw: string, seed = 7n): RunHashes {
     }),
   };
 }
+
+/**
+ * Energy and forces hash of the hash structure computed by a backend WITHOUT
+ * a trace (its arrays come from the step arena) that first ran two other
+ * structures of other sizes: recycled buffers must not change a bit.
+ */
+export function runAfterOthers(modelKey: string, hw: string, seed = 7n): { energy: number; forces: string } {
+  const m = HASH_MODELS[modelKey];
+  const model = loadModel(m.file, { arch: m.arch, forces: m.forces });
+  const ops = new EmulatedOps(hw, { seed, keepTrace: false });
+  const f1 = structureOf(readExtxyz("examples/water-schnet/water_test.extxyz")[1]);
+  let r = { energy: 0, forces: new Float64Array(0) };
+  for (const s of [f1, hashStructure(60), hashStructure()]) r = model.run(ops, s, model.neighbors(s));
+  return { energy: r.energy, forces: hashF64(r.forces) };
+}

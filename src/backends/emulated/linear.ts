@@ -55,6 +55,7 @@
  * used (block scaling is the weight quantisation).
  */
 import { InputError } from "../../errors.js";
+import { outsideArena } from "./arena.js";
 import { type Format, parseFormat } from "../../formats/descriptor.js";
 import { finfo } from "../../formats/finfo.js";
 import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";
@@ -145,6 +146,10 @@ function mseScale(w: Float64Array, amax: number, qmax: number, site: Site): { s:
  * Cached per weight tensor and assignment.
  */
 export function storeWeights(W: Float64Array, outF: number, inF: number, wa: WeightsAssignment | undefined, where: string): StoredWeights {
+  return outsideArena(() => storeWeightsCached(W, outF, inF, wa, where));
+}
+
+function storeWeightsCached(W: Float64Array, outF: number, inF: number, wa: WeightsAssignment | undefined, where: string): StoredWeights {
   const key = JSON.stringify(wa ?? null);
   let m = storeCache.get(W);
   if (!m) storeCache.set(W, (m = new Map()));
@@ -193,7 +198,7 @@ export function storeWeights(W: Float64Array, outF: number, inF: number, wa: Wei
 function derived<T>(st: StoredWeights, key: string, make: () => T): T {
   let v = st.derived.get(key) as T | undefined;
   if (v === undefined) {
-    v = make();
+    v = outsideArena(make);
     st.derived.set(key, v);
   }
   return v;

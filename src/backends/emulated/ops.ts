@@ -88,6 +88,7 @@
  * index; `opPaths` says, per executed forward op and VJP, which assignment
  * (rule origin) and which datapath computed it.
  */
+import { StepArena, f64 } from "./arena.js";
 import { InputError } from "../../errors.js";
 import { loadHwModel } from "../../hw/resolve.js";
 import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
@@ -124,7 +125,11 @@ import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } f
 import { matmulBackward, matmulForward } from "./matmul.js";
 
 export interface EmulatedOptions {
-  /** Keep every op's output in `trace` (default true; turn off for long MD runs). */
+  /**
+   * Keep every op's output in `trace` (default true). Off (predict, MD): no
+   * trace, and every tensor and gradient lives in the step arena (arena.ts):
+   * valid until the next `reset()`, i.e. the next model run.
+   */
   keepTrace?: boolean;
   /** Seed of stochastic rounding (default 0). */
   seed?: number | bigint;
@@ -196,6 +201,13 @@ function lutFnName(l: LutAssignment): string {
   return LUT_FN_ALIASES[l.fn] ?? l.fn;
 }
 
+/** The methods that compute (every op and the backward pass): with a step arena they run inside it. */
+const COMPUTING = [
+  "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
+  "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
+  "softmax", "maskedPool", "unitVector", "backward",
+] as const satisfies readonly (keyof Ops)[];
+
 export class EmulatedOps implements Ops {
   readonly backend = "emulated";
   readonly hw: ResolvedHwModel;
@@ -207,10 +219,19 @@ export class EmulatedOps implements Ops {
   private lutInputSites = new Map<LutUnit, Site>();
   private accSite: Site | null;
   private accEvents = 0;
+  private readonly arena: StepArena | null = null;
 
   constructor(hw: ResolvedHwModel | string, opts: EmulatedOptions = {}) {
     this.hw = typeof hw === "string" ? loadHwModel(hw) : hw;
     this.tape = new Tape({ keepTrace: opts.keepTrace });
+    if (opts.keepTrace === false) {
+      // Without a trace nothing outlives the step: its arrays come from the step arena.
+      const arena = (this.arena = new StepArena());
+      for (const k of COMPUTING) {
+        const f = this[k].bind(this) as (...a: never[]) => unknown;
+        Object.defineProperty(this, k, { value: (...a: never[]) => arena.run(() => f(...a)) });
+      }
+    }
     try {
       this.seed = BigInt.asUintN(64, BigInt(opts.seed ?? 0));
     } catch {
@@ -237,6 +258,7 @@ export class EmulatedOps implements Ops {
   reset(): void {
     this.tape.reset();
     this.paths = [];
+    this.arena?.recycle();
   }
 
   backward(root: Tensor, seed?: Float64Array): Gradients {
@@ -348,11 +370,11 @@ export class EmulatedOps implements Ops {
         y = tab.y;
         unaryGrad = tab.grad;
       } else {
-        const raw = new Float64Array(X.length);
+        const raw = f64(X.length);
         for (let i = 0; i < X.length; i++) raw[i] = fn.value(X[i]);
         y = roundValues(f.out, roundValues(f.compute, raw));
         unaryGrad = (G) => {
-          const gx = new Float64Array(G.length);
+          const gx = f64(G.length);
           for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], fn.aux(X[i]));
           return gx;
         };
@@ -376,7 +398,7 @@ export class EmulatedOps implements Ops {
       if (opts.unary) {
         // the forward's grid (when it had one) serves the derivative's reused values too
         const grad = unaryGrad ?? ((g: Float64Array) => {
-          const fn = opts.unary!, X = rounded[0].data, gx = new Float64Array(g.length);
+          const fn = opts.unary!, X = rounded[0].data, gx = f64(g.length);
           for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(g[i], X[i], fn.aux(X[i]));
           return gx;
         });
@@ -512,7 +534,7 @@ export class EmulatedOps implements Ops {
         const l = f.assignment.lut;
         if (!l) return null;
         const D = d.data, O = o.data;
-        const xin = new Float64Array(E * NG);
+        const xin = f64(E * NG);
         let u: LutUnit;
         if (lutFnName(l) === "rbf") {
           u = this.lutUnit(f, { gamma: -coeff, mu: 0 });
@@ -530,7 +552,7 @@ export class EmulatedOps implements Ops {
         if (!b.acc) return null;
         // t[e, g] = G·y·2·coeff·(d − o) in float64 (the reference's terms), summed over g in the accumulator.
         const Y = run().out.data, D = d.data, O = o.data;
-        const t = new Float64Array(E * NG);
+        const t = f64(E * NG);
         for (let e = 0; e < E; e++) for (let g = 0; g < NG; g++) {
           const i = e * NG + g;
           t[i] = G[i] * Y[i] * (2 * coeff * (D[e] - O[g]));
@@ -540,7 +562,7 @@ export class EmulatedOps implements Ops {
         const gd = distance.requiresGrad ? this.segSum(b, t, 1, rowPtr) : null;
         let go: Float64Array | null = null;
         if (offsets.requiresGrad) {
-          go = new Float64Array(NG);
+          go = f64(NG);
           for (let e = 0; e < E; e++) for (let g = 0; g < NG; g++) go[g] -= t[e * NG + g];
           go = roundValues(b.out, go);
         }
@@ -569,7 +591,7 @@ export class EmulatedOps implements Ops {
         // gp[j] += G[e]; gp[i] −= G[e] for e ascending: a scatter of 2E terms in that order.
         const { src, dst } = edges;
         const E = src.length;
-        const vals = new Float64Array(6 * E);
+        const vals = f64(6 * E);
         const index = new Int32Array(2 * E);
         for (let e = 0; e < E; e++) {
           index[2 * e] = dst[e];
@@ -641,14 +663,14 @@ export class EmulatedOps implements Ops {
       let gs: Float64Array | null = null;
       if (needs[1]) {
         // gs[e] = Σ_f G·X: float64 products summed in the accumulator (reference order: f ascending).
-        const t = new Float64Array(E * F);
+        const t = f64(E * F);
         for (let i = 0; i < t.length; i++) t[i] = G[i] * X[i];
         if (b.acc) {
           const rowPtr = new Int32Array(E + 1);
           for (let e = 0; e <= E; e++) rowPtr[e] = e * F;
           gs = this.segSum(b, t, 1, rowPtr);
         } else {
-          gs = new Float64Array(E);
+          gs = f64(E);
           for (let e = 0; e < E; e++) {
             let acc = 0;
             for (let k = 0; k < F; k++) acc += t[e * F + k];
@@ -680,7 +702,7 @@ export class EmulatedOps implements Ops {
     }
     return this.emit("segment_sum", name, [x], y, [n, ...x.shape.slice(1)], (G0) => {
       const G = roundValues(b.in, G0);
-      const gx = new Float64Array(E * F);
+      const gx = f64(E * F);
       for (let i = 0; i < n; i++) {
         for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) gx.set(G.subarray(i * F, i * F + F), e * F);
       }
@@ -722,7 +744,7 @@ export class EmulatedOps implements Ops {
     const count = Math.max(n, 1);
     return this.emit("readout", name, [x], y, [1, F], (G0) => {
       const G = roundValues(b.in, G0);
-      const gx = new Float64Array(n * F);
+      const gx = f64(n * F);
       for (let r = 0; r < n; r++) for (let k = 0; k < F; k++) gx[r * F + k] = mode === "mean" ? G[k] / count : G[k];
       this.note(b, `broadcast, out ${b.out ? b.out.name : "fp64"}`);
       return [roundValues(b.out, gx)];
@@ -757,7 +779,7 @@ export class EmulatedOps implements Ops {
         const u = this.lutUnit(b);
         const s = this.lutApply(u, xr.data);
         const X = xr.data;
-        const d = new Float64Array(s.length);
+        const d = f64(s.length);
         for (let i = 0; i < d.length; i++) d[i] = G[i] * s[i] * (1 + X[i] * (1 - s[i]));
         return { grads: [roundValues(b.out, d)], path: `${this.lutPath(u)} (σ), float64 derivative σ(1 + x(1 − σ)), out ${b.out ? b.out.name : "fp64"}` };
       },
@@ -813,7 +835,7 @@ export class EmulatedOps implements Ops {
     return this.emit("softmax", name, [x], y, x.shape, (G0) => {
       const G = roundValues(b.in, G0);
       this.note(b, `exact softmax VJP at the unit's probabilities (float64), out ${b.out ? b.out.name : "fp64"}`);
-      return [roundValues(b.out, N === 0 ? new Float64Array(0) : softmaxBackward(y, G, N))];
+      return [roundValues(b.out, N === 0 ? f64(0) : softmaxBackward(y, G, N))];
     });
   }
 
@@ -834,7 +856,7 @@ export class EmulatedOps implements Ops {
       // Only the real tokens enter the adder: compact them into CSR rows.
       const rowPtr = new Int32Array(n + 1);
       for (let i = 0; i < n; i++) rowPtr[i + 1] = rowPtr[i] + lengths[i];
-      const vals = new Float64Array(rowPtr[n] * F);
+      const vals = f64(rowPtr[n] * F);
       for (let i = 0; i < n; i++) vals.set(X.subarray(i * M * F, (i * M + lengths[i]) * F), rowPtr[i] * F);
       y = this.segSum(f, vals, F, rowPtr, mode === "mean");
       this.note(f, `masked ${mode === "mean" ? "mean" : "sum"}, ${sitesSummary(f)}`);
@@ -844,7 +866,7 @@ export class EmulatedOps implements Ops {
     }
     return this.emit("masked_pool", name, [x], y, [n, F], (G0) => {
       const G = roundValues(b.in, G0);
-      const gx = new Float64Array(R * F);
+      const gx = f64(R * F);
       for (let i = 0; i < n; i++) {
         const len = lengths[i];
         for (let m = 0; m < len; m++) for (let k = 0; k < F; k++) gx[(i * M + m) * F + k] = mode === "mean" ? G[i * F + k] / len : G[i * F + k];

@@ -14,6 +14,7 @@
  * Arrays produced by a site are tagged with the format's value set, so that
  * rounding them into the same format again (an identity) is skipped.
  */
+import { f64 } from "./arena.js";
 import { InputError } from "../../errors.js";
 import { type Format, type OverflowPolicy } from "../../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, specBytes } from "../../formats/spec.js";
@@ -141,12 +142,12 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
     let i = 0;
     while (i < n && Math.fround(x[i]) === x[i]) i++;
     if (i === n) return x;
-    const y = new Float64Array(n);
+    const y = f64(n);
     y.set(x.subarray(0, i));
     for (; i < n; i++) y[i] = Math.fround(x[i]);
     return tag(y, site);
   }
-  const y = new Float64Array(n);
+  const y = f64(n);
   if (n > 0) {
     const { rt, k } = rtOf(runtime);
     rt.scoped(() => {
@@ -193,7 +194,7 @@ function fp32Binary(op: "add" | "mul", a: Float64Array, b: Float64Array, y: Floa
 /** y = round(a ⊙ b) or round(a + b), element-wise, ONE rounding of the exact result (site null: f64). */
 export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, site: Site | null, runtime?: WasmRuntime): Float64Array {
   const n = a.length;
-  const y = new Float64Array(n);
+  const y = f64(n);
   if (!site) {
     if (op === "add") for (let i = 0; i < n; i++) y[i] = a[i] + b[i];
     else for (let i = 0; i < n; i++) y[i] = a[i] * b[i];
@@ -243,7 +244,7 @@ function fp32ScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number
 
 /** y[e, f] = round(x[e, f] · s[e]) (site null: f64 product). */
 export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
-  const y = new Float64Array(rows * F);
+  const y = f64(rows * F);
   if (!site) {
     for (let e = 0; e < rows; e++) for (let f = 0; f < F; f++) y[e * F + f] = x[e * F + f] * s[e];
     return y;
@@ -272,7 +273,7 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
  * Site null: the f64 expression.
  */
 export function ewScaleCols(z: Float64Array, s: Float64Array, bias: Float64Array | null, rows: number, N: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
-  const y = new Float64Array(rows * N);
+  const y = f64(rows * N);
   if (!site) {
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < N; j++) y[r * N + j] = bias ? z[r * N + j] * s[j] + bias[j] : z[r * N + j] * s[j];

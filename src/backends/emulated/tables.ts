@@ -13,6 +13,7 @@
  * lookup, with the element's own SR index, as on the per-element path.
  * NaN inputs (whose payload a table cannot carry) fall back to that path.
  */
+import { f64, outsideArena } from "./arena.js";
 import type { UnaryF64 } from "../f64-functions.js";
 import { type Site, roundValues, tag, tagOf } from "./round.js";
 
@@ -46,7 +47,7 @@ function gridValues(m: number): Float64Array {
 
 function table(key: string, make: () => Float64Array): Float64Array {
   let t = cache.get(key);
-  if (!t) cache.set(key, (t = make()));
+  if (!t) cache.set(key, (t = outsideArena(make)));
   return t;
 }
 
@@ -63,7 +64,7 @@ export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
 }
 
 function gather(t: Float64Array, idx: Uint32Array): Float64Array {
-  const y = new Float64Array(idx.length);
+  const y = f64(idx.length);
   for (let i = 0; i < idx.length; i++) y[i] = t[idx[i]];
   return y;
 }
@@ -100,7 +101,7 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
     grad: (G) => {
       const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
       const X = x;
-      const gx = new Float64Array(G.length);
+      const gx = f64(G.length);
       for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], aux[idx[i]]);
       return gx;
     },

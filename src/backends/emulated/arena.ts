@@ -1,0 +1,73 @@
+/**
+ * The step arena of the emulated backend. Float64 buffers that hold one
+ * step's tensors, gradients and temporaries (a 72-atom SchNet step makes ~40
+ * MB of them) are taken from free lists and given back all at once when the
+ * next step starts (`EmulatedOps.reset`), instead of being allocated, zeroed
+ * by the allocator and garbage-collected step after step.
+ *
+ * - Only `f64(n)` draws from it, and only while an arena is active: EmulatedOps
+ *   activates its own around each op and the backward pass, and only when it
+ *   keeps no trace (with a trace, tensors must outlive the step).
+ * - Buffers come in power-of-two capacities; each `f64` returns a NEW view of
+ *   exactly n elements, zero-filled like `new Float64Array(n)`. Caches keyed by
+ *   array identity (value-set tags, float32 shadows) therefore never see a
+ *   recycled object.
+ * - Code that keeps arrays beyond the step (weight storage, per-code tables)
+ *   builds them `outsideArena`.
+ */
+
+/** Arrays shorter than this are left to the JS allocator. */
+const MIN_POOLED = 256;
+
+export class StepArena {
+  private readonly free = new Map<number, Float64Array[]>();
+  private used: Float64Array[] = [];
+
+  take(n: number): Float64Array {
+    const cap = 2 ** Math.ceil(Math.log2(n));
+    const buf = this.free.get(cap)?.pop() ?? new Float64Array(cap);
+    this.used.push(buf);
+    const v = buf.subarray(0, n);
+    v.fill(0);
+    return v;
+  }
+
+  /** Everything taken since the last recycle is free again (the tensors of the last step are dead). */
+  recycle(): void {
+    for (const b of this.used) {
+      let l = this.free.get(b.length);
+      if (!l) this.free.set(b.length, (l = []));
+      l.push(b);
+    }
+    this.used = [];
+  }
+
+  /** Run fn with this arena active. */
+  run<T>(fn: () => T): T {
+    const prev = current;
+    current = this;
+    try {
+      return fn();
+    } finally {
+      current = prev;
+    }
+  }
+}
+
+let current: StepArena | null = null;
+
+/** A zero-filled Float64Array of n elements: from the active step arena, if any. */
+export function f64(n: number): Float64Array {
+  return current && n >= MIN_POOLED ? current.take(n) : new Float64Array(n);
+}
+
+/** Run fn with no arena active: for arrays that outlive the step (caches). */
+export function outsideArena<T>(fn: () => T): T {
+  const prev = current;
+  current = null;
+  try {
+    return fn();
+  } finally {
+    current = prev;
+  }
+}
