@@ -192,19 +192,21 @@ export function fdLog1p(x: f64): f64 {
 
 // ---- cos / sin ----------------------------------------------------------
 //
-// Argument reduction (__ieee754_rem_pio2) is ported for |x| <= 2^19·(π/2)
-// (≈ 823550): the "small" and "medium" paths of fdlibm. LARGER finite
+// Argument reduction (__ieee754_rem_pio2) is ported for high words of |x|
+// <= 0x413921FB, i.e. |x| < 1647100 ≈ 2^20·(π/2) (fdlibm's comment says
+// 2^19·(π/2); the constant is 2^20·(π/2)): the "small" and "medium" paths of
+// fdlibm. LARGER finite
 // arguments need __kernel_rem_pio2 (multi-word 2/π); it is NOT ported. For
 // them fdCos / fdSin return NaN and set `trigOutOfRange` so that the caller
 // computes those elements with Math.cos / Math.sin instead. No physical
-// distance in Å (or any cutoff ratio d·π/rc) comes near 8·10^5, so the
+// distance in Å (or any cutoff ratio d·π/rc) comes near 1.6·10^6, so the
 // emulated backend never takes that path; the array kernels count such
 // inputs and the tests check the count.
 
 /** |x| limit of the ported reduction: the largest high word it accepts. */
 export const TRIG_MAX_HIGH_WORD: i32 = 0x413921FB;
 
-/** Set (never cleared here) when fdCos / fdSin met a finite |x| > 2^19·π/2. */
+/** Set (never cleared here) when fdCos / fdSin met a finite |x| beyond the ported reduction (≥ 1647100). */
 export let trigOutOfRange: bool = false;
 
 export function clearTrigOutOfRange(): void {
@@ -232,7 +234,7 @@ const PIO2_3T: f64 = 8.47842766036889956997e-32; // 0x397B839A 252049C1
 let remY0: f64 = 0;
 let remY1: f64 = 0;
 
-// __ieee754_rem_pio2 for pi/4 < |x| <= 2^19·pi/2 (callers handle the rest).
+// __ieee754_rem_pio2 for pi/4 < |x|, high word <= 0x413921FB (callers handle the rest).
 function remPio2(x: f64): i32 {
   const hx = highWord(x);
   const ix = hx & 0x7FFFFFFF;
@@ -261,7 +263,7 @@ function remPio2(x: f64): i32 {
       return -1;
     }
   }
-  // medium size: |x| ~<= 2^19·(pi/2)
+  // medium size: |x| ~<= 2^20·(pi/2) (high word <= 0x413921FB)
   let t = Math.abs(x);
   const n = <i32>(t * INVPIO2 + 0.5);
   const fn = <f64>n;
@@ -347,7 +349,7 @@ function kernelSin(x: f64, y: f64, iy: i32): f64 {
   return x - ((z * (0.5 * y - v * r) - y) - v * S1);
 }
 
-/** V8's ieee754::cos (fdlibm s_cos.c); NaN + trigOutOfRange for finite |x| > 2^19·π/2. */
+/** V8's ieee754::cos (fdlibm s_cos.c); NaN + trigOutOfRange for finite |x| ≥ 1647100 (≈ 2^20·π/2). */
 export function fdCos(x: f64): f64 {
   const ix = highWord(x) & 0x7FFFFFFF;
   if (ix <= 0x3FE921FB) return kernelCos(x, 0.0); // |x| ~< pi/4
@@ -365,7 +367,7 @@ export function fdCos(x: f64): f64 {
   }
 }
 
-/** V8's ieee754::sin (fdlibm s_sin.c); NaN + trigOutOfRange for finite |x| > 2^19·π/2. */
+/** V8's ieee754::sin (fdlibm s_sin.c); NaN + trigOutOfRange for finite |x| ≥ 1647100 (≈ 2^20·π/2). */
 export function fdSin(x: f64): f64 {
   const ix = highWord(x) & 0x7FFFFFFF;
   if (ix <= 0x3FE921FB) return kernelSin(x, 0.0, 0); // |x| ~< pi/4

@@ -15,7 +15,7 @@
 //   cosineCutoffF64          y = 0.5·(cos((d·π)/rc) + 1)
 //   cosineCutoffGradF64      gx = g·((−0.5·sin((d·π)/rc))·(π/rc))
 //
-// cos / sin: arguments with |x| > 2^19·π/2 (≈ 8.2·10^5) are outside the ported
+// cos / sin: arguments with |x| ≥ 1647100 (high word > 0x413921FB, ≈ 2^20·π/2) are outside the ported
 // argument reduction (see fdlibm.ts). The cos/sin kernels write NaN there and
 // RETURN THE NUMBER of such elements; the caller must recompute them (e.g.
 // with Math.cos) when the count is not 0. It is 0 for any distance in Å.
@@ -41,7 +41,7 @@ export function log1pF64Array(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdLog1p(load<f64>(at(src, i))));
 }
 
-/** dst[i] = cos(src[i]); returns how many |src[i]| > 2^19·π/2 (those get NaN). */
+/** dst[i] = cos(src[i]); returns how many finite |src[i]| ≥ 1647100 (those get NaN). */
 export function cosF64Array(src: usize, dst: usize, n: i32): i32 {
   let bad = 0;
   for (let i = 0; i < n; i++) {
@@ -52,7 +52,7 @@ export function cosF64Array(src: usize, dst: usize, n: i32): i32 {
   return bad;
 }
 
-/** dst[i] = sin(src[i]); returns how many |src[i]| > 2^19·π/2 (those get NaN). */
+/** dst[i] = sin(src[i]); returns how many finite |src[i]| ≥ 1647100 (those get NaN). */
 export function sinF64Array(src: usize, dst: usize, n: i32): i32 {
   let bad = 0;
   for (let i = 0; i < n; i++) {
