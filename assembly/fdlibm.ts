@@ -192,26 +192,14 @@ export function fdLog1p(x: f64): f64 {
 
 // ---- cos / sin ----------------------------------------------------------
 //
-// Argument reduction (__ieee754_rem_pio2) is ported for high words of |x|
-// <= 0x413921FB, i.e. |x| < 1647100 ≈ 2^20·(π/2) (fdlibm's comment says
-// 2^19·(π/2); the constant is 2^20·(π/2)): the "small" and "medium" paths of
-// fdlibm. LARGER finite
-// arguments need __kernel_rem_pio2 (multi-word 2/π); it is NOT ported. For
-// them fdCos / fdSin return NaN and set `trigOutOfRange` so that the caller
-// computes those elements with Math.cos / Math.sin instead. No physical
-// distance in Å (or any cutoff ratio d·π/rc) comes near 1.6·10^6, so the
-// emulated backend never takes that path; the array kernels count such
-// inputs and the tests check the count.
+// Argument reduction: __ieee754_rem_pio2 — its small/medium paths (|x| with
+// high word <= 0x413921FB, i.e. |x| < 1647100 ≈ 2^20·(π/2); fdlibm's comment
+// says 2^19·(π/2), the constant is 2^20·(π/2)) in remPio2, the large path with
+// __kernel_rem_pio2 (multi-word 2/π, prec = 2 as V8 calls it) in remPio2Large.
+// Every finite double is reduced as V8 reduces it.
 
-/** |x| limit of the ported reduction: the largest high word it accepts. */
-export const TRIG_MAX_HIGH_WORD: i32 = 0x413921FB;
-
-/** Set (never cleared here) when fdCos / fdSin met a finite |x| beyond the ported reduction (≥ 1647100). */
-export let trigOutOfRange: bool = false;
-
-export function clearTrigOutOfRange(): void {
-  trigOutOfRange = false;
-}
+/** The largest high word of |x| that the medium-size reduction takes. */
+const TRIG_MAX_HIGH_WORD: i32 = 0x413921FB;
 
 const NPIO2_HW = memory.data<i32>([
   0x3FF921FB, 0x400921FB, 0x4012D97C, 0x401921FB, 0x401F6A7A, 0x4022D97C,
@@ -234,7 +222,7 @@ const PIO2_3T: f64 = 8.47842766036889956997e-32; // 0x397B839A 252049C1
 let remY0: f64 = 0;
 let remY1: f64 = 0;
 
-// __ieee754_rem_pio2 for pi/4 < |x|, high word <= 0x413921FB (callers handle the rest).
+// __ieee754_rem_pio2 for pi/4 < |x|, high word <= 0x413921FB (larger: remPio2Large).
 function remPio2(x: f64): i32 {
   const hx = highWord(x);
   const ix = hx & 0x7FFFFFFF;
@@ -303,6 +291,218 @@ function remPio2(x: f64): i32 {
   return n;
 }
 
+// ---- __kernel_rem_pio2 (fdlibm k_rem_pio2.c, prec = 2 as V8 calls it) -----
+// For |x| > 2^20·π/2: x·(2/π) from 24-bit chunks of x and of 2/π.
+
+// 2/π in 24-bit chunks (396 hex digits)
+const TWO_OVER_PI = memory.data<i32>([
+  0xA2F983, 0x6E4E44, 0x1529FC, 0x2757D1, 0xF534DD, 0xC0DB62, 0x95993C,
+  0x439041, 0xFE5163, 0xABDEBB, 0xC561B7, 0x246E3A, 0x424DD2, 0xE00649,
+  0x2EEA09, 0xD1921C, 0xFE1DEB, 0x1CB129, 0xA73EE8, 0x8235F5, 0x2EBB44,
+  0x84E99C, 0x7026B4, 0x5F7E41, 0x3991D6, 0x398353, 0x39F49C, 0x845F8B,
+  0xBDF928, 0x3B1FF8, 0x97FFDE, 0x05980F, 0xEF2F11, 0x8B5A0A, 0x6D1F6D,
+  0x367ECF, 0x27CB09, 0xB74F46, 0x3F669E, 0x5FEA2D, 0x7527BA, 0xC7EBE5,
+  0xF17B3D, 0x0739F7, 0x8A5292, 0xEA6BFB, 0x5FB11F, 0x8D5D08, 0x560330,
+  0x46FC7B, 0x6BABF0, 0xCFBC20, 0x9AF436, 0x1DA9E3, 0x91615E, 0xE61B08,
+  0x659985, 0x5F14A0, 0x68408D, 0xFFD880, 0x4D7327, 0x310606, 0x1556CA,
+  0x73A8C9, 0x60E27B, 0xC08C6B,
+]);
+
+// π/2 in 24-bit chunks
+const PIO2_CHUNKS = memory.data<f64>([
+  1.57079625129699707031e+00, // 0x3FF921FB 40000000
+  7.54978941586159635335e-08, // 0x3E74442D 00000000
+  5.39030252995776476554e-15, // 0x3CF84698 80000000
+  3.28200341580791294123e-22, // 0x3B78CC51 60000000
+  1.27065575308067607349e-29, // 0x39F01B83 80000000
+  1.22933308981111328932e-36, // 0x387A2520 40000000
+  2.73370053816464559624e-44, // 0x36E38222 80000000
+  2.16741683877804819444e-51, // 0x3569F31D 00000000
+]);
+
+const TWO24: f64 = 1.67772160000000000000e+07; // 0x41700000 00000000
+const TWON24: f64 = 5.96046447753906250000e-08; // 0x3E700000 00000000
+
+// scratch arrays of __kernel_rem_pio2 (single-threaded module)
+const KX = memory.data(3 * 8); // x[] (tx)
+const KF = memory.data(20 * 8); // f[]
+const KQ = memory.data(20 * 8); // q[]
+const KFQ = memory.data(20 * 8); // fq[]
+const KIQ = memory.data(20 * 4); // iq[]
+
+@inline function ld(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
+@inline function st(p: usize, i: i32, v: f64): void { store<f64>(p + (<usize>i << 3), v); }
+@inline function ldi(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
+@inline function sti(p: usize, i: i32, v: i32): void { store<i32>(p + (<usize>i << 2), v); }
+
+// scalbn(x, n) for results in the normal range (exact: a multiplication by 2^n)
+@inline function scalbn(x: f64, n: i32): f64 {
+  return x * fromWords((0x3FF + n) << 20, 0);
+}
+
+// __kernel_rem_pio2(x, y, e0, nx, prec = 2, two_over_pi); y → remY0, remY1; returns n & 7.
+function kernelRemPio2(e0: i32, nx: i32): i32 {
+  const jk = 4; // init_jk[prec = 2]
+  const jp = jk;
+  const jx = nx - 1;
+  let jv = (e0 - 3) / 24;
+  if (jv < 0) jv = 0;
+  let q0 = e0 - 24 * (jv + 1);
+
+  // set up f[0] to f[jx+jk] where f[jx+jk] = ipio2[jv+jk]
+  let j = jv - jx;
+  const m = jx + jk;
+  for (let i = 0; i <= m; i++, j++) st(KF, i, j < 0 ? 0.0 : <f64>ldi(TWO_OVER_PI, j));
+
+  // compute q[0], q[1], ... q[jk]
+  let fw: f64;
+  for (let i = 0; i <= jk; i++) {
+    fw = 0.0;
+    for (j = 0; j <= jx; j++) fw += ld(KX, j) * ld(KF, jx + i - j);
+    st(KQ, i, fw);
+  }
+
+  let jz = jk;
+  let z: f64 = 0.0;
+  let n: i32 = 0, ih: i32 = 0;
+  while (true) { // recompute:
+    // distill q[] into iq[] reversingly
+    z = ld(KQ, jz);
+    for (let i = 0, jj = jz; jj > 0; i++, jj--) {
+      fw = <f64><i32>(TWON24 * z);
+      sti(KIQ, i, <i32>(z - TWO24 * fw));
+      z = ld(KQ, jj - 1) + fw;
+    }
+    // compute n
+    z = scalbn(z, q0); // actual value of z
+    z -= 8.0 * Math.floor(z * 0.125); // trim off integer >= 8
+    n = <i32>z;
+    z -= <f64>n;
+    ih = 0;
+    if (q0 > 0) { // need iq[jz-1] to determine n
+      const i = ldi(KIQ, jz - 1) >> (24 - q0);
+      n += i;
+      sti(KIQ, jz - 1, ldi(KIQ, jz - 1) - (i << (24 - q0)));
+      ih = ldi(KIQ, jz - 1) >> (23 - q0);
+    } else if (q0 == 0) {
+      ih = ldi(KIQ, jz - 1) >> 23;
+    } else if (z >= 0.5) {
+      ih = 2;
+    }
+
+    if (ih > 0) { // q > 0.5
+      n += 1;
+      let carry = 0;
+      for (let i = 0; i < jz; i++) { // compute 1-q
+        const jj = ldi(KIQ, i);
+        if (carry == 0) {
+          if (jj != 0) {
+            carry = 1;
+            sti(KIQ, i, 0x1000000 - jj);
+          }
+        } else {
+          sti(KIQ, i, 0xFFFFFF - jj);
+        }
+      }
+      if (q0 > 0) { // rare case: chance is 1 in 12
+        if (q0 == 1) sti(KIQ, jz - 1, ldi(KIQ, jz - 1) & 0x7FFFFF);
+        else if (q0 == 2) sti(KIQ, jz - 1, ldi(KIQ, jz - 1) & 0x3FFFFF);
+      }
+      if (ih == 2) {
+        z = 1.0 - z;
+        if (carry != 0) z -= scalbn(1.0, q0);
+      }
+    }
+
+    // check if recomputation is needed
+    if (z == 0.0) {
+      let jj = 0;
+      for (let i = jz - 1; i >= jk; i--) jj |= ldi(KIQ, i);
+      if (jj == 0) { // need recomputation
+        let k = 1;
+        while (jk >= k && ldi(KIQ, jk - k) == 0) k++; // k = no. of terms needed
+        for (let i = jz + 1; i <= jz + k; i++) { // add q[jz+1] to q[jz+k]
+          st(KF, jx + i, <f64>ldi(TWO_OVER_PI, jv + i));
+          fw = 0.0;
+          for (j = 0; j <= jx; j++) fw += ld(KX, j) * ld(KF, jx + i - j);
+          st(KQ, i, fw);
+        }
+        jz += k;
+        continue;
+      }
+    }
+    break;
+  }
+
+  // chop off zero terms
+  if (z == 0.0) {
+    jz -= 1;
+    q0 -= 24;
+    while (ldi(KIQ, jz) == 0) {
+      jz--;
+      q0 -= 24;
+    }
+  } else { // break z into 24-bit if necessary
+    z = scalbn(z, -q0);
+    if (z >= TWO24) {
+      fw = <f64><i32>(TWON24 * z);
+      sti(KIQ, jz, <i32>(z - TWO24 * fw));
+      jz += 1;
+      q0 += 24;
+      sti(KIQ, jz, <i32>fw);
+    } else {
+      sti(KIQ, jz, <i32>z);
+    }
+  }
+
+  // convert integer "bit" chunk to floating-point value
+  fw = scalbn(1.0, q0);
+  for (let i = jz; i >= 0; i--) {
+    st(KQ, i, fw * <f64>ldi(KIQ, i));
+    fw *= TWON24;
+  }
+
+  // compute PIo2[0,...,jp]*q[jz,...,0]
+  for (let i = jz; i >= 0; i--) {
+    fw = 0.0;
+    for (let k = 0; k <= jp && k <= jz - i; k++) fw += ld(PIO2_CHUNKS, k) * ld(KQ, i + k);
+    st(KFQ, jz - i, fw);
+  }
+
+  // compress fq[] into y[] (prec 2)
+  fw = 0.0;
+  for (let i = jz; i >= 0; i--) fw += ld(KFQ, i);
+  remY0 = ih == 0 ? fw : -fw;
+  fw = ld(KFQ, 0) - fw;
+  for (let i = 1; i <= jz; i++) fw += ld(KFQ, i);
+  remY1 = ih == 0 ? fw : -fw;
+  return n & 7;
+}
+
+// The large-argument path of __ieee754_rem_pio2 (finite |x|, high word > 0x413921FB).
+function remPio2Large(x: f64): i32 {
+  const hx = highWord(x);
+  const ix = hx & 0x7FFFFFFF;
+  // set z = scalbn(|x|, ilogb(x) - 23)
+  const e0 = (ix >> 20) - 1046; // e0 = ilogb(z) - 23
+  let z = fromWords(ix - (e0 << 20), lowWord(x));
+  for (let i = 0; i < 2; i++) {
+    const t = <f64><i32>z;
+    st(KX, i, t);
+    z = (z - t) * TWO24;
+  }
+  st(KX, 2, z);
+  let nx = 3;
+  while (ld(KX, nx - 1) == 0.0) nx--; // skip zero term
+  const n = kernelRemPio2(e0, nx);
+  if (hx < 0) {
+    remY0 = -remY0;
+    remY1 = -remY1;
+    return -n;
+  }
+  return n;
+}
+
 const C1: f64 = 4.16666666666666019037e-02; // 0x3FA55555 5555554C
 const C2: f64 = -1.38888888888741095749e-03; // 0xBF56C16C 16C15177
 const C3: f64 = 2.48015872894767294178e-05; // 0x3EFA01A0 19CB1590
@@ -349,16 +549,12 @@ function kernelSin(x: f64, y: f64, iy: i32): f64 {
   return x - ((z * (0.5 * y - v * r) - y) - v * S1);
 }
 
-/** V8's ieee754::cos (fdlibm s_cos.c); NaN + trigOutOfRange for finite |x| ≥ 1647100 (≈ 2^20·π/2). */
+/** V8's ieee754::cos (fdlibm s_cos.c). */
 export function fdCos(x: f64): f64 {
   const ix = highWord(x) & 0x7FFFFFFF;
   if (ix <= 0x3FE921FB) return kernelCos(x, 0.0); // |x| ~< pi/4
   if (ix >= 0x7FF00000) return x - x; // cos(Inf or NaN) is NaN
-  if (ix > TRIG_MAX_HIGH_WORD) {
-    trigOutOfRange = true;
-    return NaN;
-  }
-  const n = remPio2(x);
+  const n = ix <= TRIG_MAX_HIGH_WORD ? remPio2(x) : remPio2Large(x);
   switch (n & 3) {
     case 0: return kernelCos(remY0, remY1);
     case 1: return -kernelSin(remY0, remY1, 1);
@@ -367,16 +563,12 @@ export function fdCos(x: f64): f64 {
   }
 }
 
-/** V8's ieee754::sin (fdlibm s_sin.c); NaN + trigOutOfRange for finite |x| ≥ 1647100 (≈ 2^20·π/2). */
+/** V8's ieee754::sin (fdlibm s_sin.c). */
 export function fdSin(x: f64): f64 {
   const ix = highWord(x) & 0x7FFFFFFF;
   if (ix <= 0x3FE921FB) return kernelSin(x, 0.0, 0); // |x| ~< pi/4
   if (ix >= 0x7FF00000) return x - x; // sin(Inf or NaN) is NaN
-  if (ix > TRIG_MAX_HIGH_WORD) {
-    trigOutOfRange = true;
-    return NaN;
-  }
-  const n = remPio2(x);
+  const n = ix <= TRIG_MAX_HIGH_WORD ? remPio2(x) : remPio2Large(x);
   switch (n & 3) {
     case 0: return kernelSin(remY0, remY1, 1);
     case 1: return kernelCos(remY0, remY1);

@@ -14,23 +14,12 @@
 //   gaussianRbfF64           y[e·G + g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g])))
 //   cosineCutoffF64          y = 0.5·(cos((d·π)/rc) + 1)
 //   cosineCutoffGradF64      gx = g·((−0.5·sin((d·π)/rc))·(π/rc))
-//
-// cos / sin: arguments with |x| ≥ 1647100 (high word > 0x413921FB, ≈ 2^20·π/2) are outside the ported
-// argument reduction (see fdlibm.ts). The cos/sin kernels write NaN there and
-// RETURN THE NUMBER of such elements; the caller must recompute them (e.g.
-// with Math.cos) when the count is not 0. It is 0 for any distance in Å.
 
-import { fdExp, fdLog1p, fdCos, fdSin, trigOutOfRange, clearTrigOutOfRange, TRIG_MAX_HIGH_WORD } from "./fdlibm";
+import { fdExp, fdLog1p, fdCos, fdSin } from "./fdlibm";
 
 @inline
 function at(base: usize, i: i32): usize {
   return base + (<usize>i << 3);
-}
-
-@inline
-function trigTooLarge(x: f64): bool {
-  const ix = <i32>(reinterpret<u64>(x) >>> 32) & 0x7FFFFFFF;
-  return ix > TRIG_MAX_HIGH_WORD && ix < 0x7FF00000;
 }
 
 export function expF64Array(src: usize, dst: usize, n: i32): void {
@@ -41,26 +30,12 @@ export function log1pF64Array(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdLog1p(load<f64>(at(src, i))));
 }
 
-/** dst[i] = cos(src[i]); returns how many finite |src[i]| ≥ 1647100 (those get NaN). */
-export function cosF64Array(src: usize, dst: usize, n: i32): i32 {
-  let bad = 0;
-  for (let i = 0; i < n; i++) {
-    const x = load<f64>(at(src, i));
-    if (trigTooLarge(x)) bad++;
-    store<f64>(at(dst, i), fdCos(x));
-  }
-  return bad;
+export function cosF64Array(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdCos(load<f64>(at(src, i))));
 }
 
-/** dst[i] = sin(src[i]); returns how many finite |src[i]| ≥ 1647100 (those get NaN). */
-export function sinF64Array(src: usize, dst: usize, n: i32): i32 {
-  let bad = 0;
-  for (let i = 0; i < n; i++) {
-    const x = load<f64>(at(src, i));
-    if (trigTooLarge(x)) bad++;
-    store<f64>(at(dst, i), fdSin(x));
-  }
-  return bad;
+export function sinF64Array(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdSin(load<f64>(at(src, i))));
 }
 
 /**
@@ -125,32 +100,19 @@ export function gaussianRbfF64(d: usize, offsets: usize, y: usize, E: i32, G: i3
   }
 }
 
-/** y[i] = 0.5·(cos((d[i]·π)/cutoff) + 1); returns the count of out-of-range cos arguments. */
-export function cosineCutoffF64(d: usize, y: usize, n: i32, cutoff: f64): i32 {
-  let bad = 0;
+/** y[i] = 0.5·(cos((d[i]·π)/cutoff) + 1). */
+export function cosineCutoffF64(d: usize, y: usize, n: i32, cutoff: f64): void {
   for (let i = 0; i < n; i++) {
     const a = (load<f64>(at(d, i)) * Math.PI) / cutoff;
-    if (trigTooLarge(a)) bad++;
     store<f64>(at(y, i), 0.5 * (fdCos(a) + 1.0));
   }
-  return bad;
 }
 
-/** gx[i] = g[i]·((−0.5·sin((d[i]·π)/cutoff))·(π/cutoff)); returns the count of out-of-range sin arguments. */
-export function cosineCutoffGradF64(d: usize, g: usize, gx: usize, n: i32, cutoff: f64): i32 {
+/** gx[i] = g[i]·((−0.5·sin((d[i]·π)/cutoff))·(π/cutoff)). */
+export function cosineCutoffGradF64(d: usize, g: usize, gx: usize, n: i32, cutoff: f64): void {
   const k = Math.PI / cutoff;
-  let bad = 0;
   for (let i = 0; i < n; i++) {
     const a = (load<f64>(at(d, i)) * Math.PI) / cutoff;
-    if (trigTooLarge(a)) bad++;
     store<f64>(at(gx, i), load<f64>(at(g, i)) * (-0.5 * fdSin(a) * k));
   }
-  return bad;
-}
-
-/** Whether any fdCos / fdSin call since the last clear met an out-of-range argument; clears the flag. */
-export function trigOutOfRangeSeen(): i32 {
-  const r = trigOutOfRange ? 1 : 0;
-  clearTrigOutOfRange();
-  return r;
 }
