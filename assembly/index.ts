@@ -9,6 +9,7 @@ export * from "./softmax";
 export * from "./quant";
 export * from "./intgemm";
 export * from "./elementwise";
+export * from "./transcendental";
 
 export function scratchBase(): usize {
   return __heap_base;
