@@ -6,9 +6,11 @@
  *
  * A unary function is (value, aux, grad): `aux(x)` is what the VJP reuses
  * from the forward pass (exp(x) for softplus, the sigmoid for SiLU), so both
- * passes see the same float64 numbers.
+ * passes see the same float64 numbers. `values`/`grads` compute the same over
+ * whole arrays in WASM (f64-kernels.ts).
  */
 import { SOFTPLUS_THRESHOLD } from "../models/ops.js";
+import { shiftedSoftplusGrads, shiftedSoftplusValues, siluGrads, siluValues } from "./f64-kernels.js";
 
 export interface UnaryF64 {
   /** Identifies the function and its parameters (table cache key). */
@@ -17,6 +19,10 @@ export interface UnaryF64 {
   aux(x: number): number;
   /** gradient of the input for cotangent g at input x with aux(x) = a */
   grad(g: number, x: number, a: number): number;
+  /** y[i] = value(x[i]) for a whole array (the same bits, in WASM). */
+  values(x: Float64Array, y: Float64Array): void;
+  /** gx[i] = grad(g[i], x[i], aux(x[i])) for a whole array (the same bits, in WASM). */
+  grads(g: Float64Array, x: Float64Array, gx: Float64Array): void;
 }
 
 /** softplus(x) − shift with PyTorch's threshold (x > 20 → x − shift); VJP as softplus_backward: g·z/(z+1), z = exp(x). */
@@ -26,6 +32,8 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
     value: (x) => (x > SOFTPLUS_THRESHOLD ? x - shift : Math.log1p(Math.exp(x)) - shift),
     aux: (x) => Math.exp(x),
     grad: (g, x, z) => (x > SOFTPLUS_THRESHOLD ? g : (g * z) / (z + 1)),
+    values: (x, y) => shiftedSoftplusValues(x, shift, SOFTPLUS_THRESHOLD, y),
+    grads: (g, x, gx) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx),
   };
 }
 
@@ -35,4 +43,6 @@ export const SILU_F64: UnaryF64 = {
   value: (x) => x / (1 + Math.exp(-x)),
   aux: (x) => 1 / (1 + Math.exp(-x)),
   grad: (g, x, s) => g * s * (1 + x * (1 - s)),
+  values: siluValues,
+  grads: siluGrads,
 };

@@ -17,13 +17,13 @@ import {
   type Tensor,
   type Vjp,
   SHIFT_LN2_F32,
-  SOFTPLUS_THRESHOLD,
   Tape,
   makeTensor,
   numel,
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
-import { SILU_F64, shiftedSoftplusF64 } from "./f64-functions.js";
+import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
+import { gaussianRbfValues } from "./f64-kernels.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
@@ -170,19 +170,17 @@ export class ReferenceOps implements Ops {
   }
 
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {
-    const fn = shiftedSoftplusF64(shift);
+    return this.unary("shifted_softplus", name, x, shiftedSoftplusF64(shift));
+  }
+
+  /** A unary element-wise function of f64-functions.ts and its VJP. */
+  private unary(kind: OpKind, name: string, x: Tensor, fn: UnaryF64): Tensor {
     const X = x.data;
     const Y = new Float64Array(X.length);
-    // exp(x) is kept for the VJP only when a gradient can flow (the same values, computed once)
-    const Z = x.requiresGrad ? new Float64Array(X.length) : null;
-    for (let i = 0; i < X.length; i++) {
-      const v = X[i];
-      Y[i] = fn.value(v);
-      if (Z && !(v > SOFTPLUS_THRESHOLD)) Z[i] = fn.aux(v);
-    }
-    return this.emit("shifted_softplus", name, [x], Y, x.shape, (G) => {
+    fn.values(X, Y);
+    return this.emit(kind, name, [x], Y, x.shape, (G) => {
       const gx = new Float64Array(X.length);
-      for (let i = 0; i < X.length; i++) gx[i] = fn.grad(G[i], X[i], Z ? Z[i] : fn.aux(X[i]));
+      fn.grads(G, X, gx);
       return [gx];
     });
   }
@@ -191,12 +189,7 @@ export class ReferenceOps implements Ops {
     const D = distance.data, O = offsets.data;
     const E = D.length, NG = O.length;
     const Y = new Float64Array(E * NG);
-    for (let e = 0; e < E; e++) {
-      for (let g = 0; g < NG; g++) {
-        const diff = D[e] - O[g];
-        Y[e * NG + g] = Math.exp(coeff * (diff * diff));
-      }
-    }
+    gaussianRbfValues(D, O, coeff, Y); // exp(coeff·((d − o)·(d − o))), in WASM
     return this.emit("gaussian_rbf", name, [distance, offsets], Y, [E, NG], (G, needs) => {
       // ∂y/∂d = y · 2·coeff·(d − o);  ∂y/∂o = −∂y/∂d.
       const gd = needs[0] ? new Float64Array(E) : null;
@@ -455,14 +448,7 @@ export class ReferenceOps implements Ops {
   }
 
   silu(name: string, x: Tensor): Tensor {
-    const X = x.data;
-    const Y = new Float64Array(X.length);
-    for (let i = 0; i < X.length; i++) Y[i] = SILU_F64.value(X[i]);
-    return this.emit("silu", name, [x], Y, x.shape, (G) => {
-      const gx = new Float64Array(X.length);
-      for (let i = 0; i < X.length; i++) gx[i] = SILU_F64.grad(G[i], X[i], SILU_F64.aux(X[i]));
-      return [gx];
-    });
+    return this.unary("silu", name, x, SILU_F64);
   }
 
   splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {

@@ -371,13 +371,8 @@ export class EmulatedOps implements Ops {
         unaryGrad = tab.grad;
       } else {
         const raw = f64(X.length);
-        for (let i = 0; i < X.length; i++) raw[i] = fn.value(X[i]);
+        fn.values(X, raw);
         y = roundValues(f.out, roundValues(f.compute, raw));
-        unaryGrad = (G) => {
-          const gx = f64(G.length);
-          for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], fn.aux(X[i]));
-          return gx;
-        };
       }
       shape = inputs[0].shape;
       this.note(f, `float64 function, ${sitesSummary(f)}`);
@@ -398,8 +393,8 @@ export class EmulatedOps implements Ops {
       if (opts.unary) {
         // the forward's grid (when it had one) serves the derivative's reused values too
         const grad = unaryGrad ?? ((g: Float64Array) => {
-          const fn = opts.unary!, X = rounded[0].data, gx = f64(g.length);
-          for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(g[i], X[i], fn.aux(X[i]));
+          const gx = f64(g.length);
+          opts.unary!.grads(g, rounded[0].data, gx);
           return gx;
         });
         return this.roundGrads(b, [grad(G)]);

@@ -1,0 +1,57 @@
+/**
+ * The float64 element-wise functions over whole arrays, in WASM
+ * (assembly/transcendental.ts: fdlibm ports proven bit-identical to V8's
+ * Math.exp/log1p/cos/sin, evaluating f64-functions.ts's expressions in the
+ * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
+ * This wrapper owns the copies into and out of linear memory.
+ */
+import { wasm } from "../wasm/runtime.js";
+
+interface TranscendentalKernels {
+  shiftedSoftplusF64(x: number, y: number, z: number, n: number, shift: number, threshold: number, keepZ: number): void;
+  shiftedSoftplusGradF64(x: number, z: number, g: number, gx: number, n: number, threshold: number): void;
+  siluF64(x: number, y: number, n: number): void;
+  siluGradF64(x: number, g: number, gx: number, n: number): void;
+  gaussianRbfF64(d: number, offsets: number, y: number, E: number, G: number, coeff: number): void;
+}
+
+/** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
+function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: TranscendentalKernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
+  if (n === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const ip = inputs.map((a) => rt.put(a));
+    const op = Array.from({ length: outs }, () => rt.alloc(n * 8));
+    kernel(rt.k as unknown as TranscendentalKernels, ip, op);
+    op.forEach((p, i) => into[i].set(rt.f64(p, n)));
+  });
+}
+
+/** y = softplus(x) − shift with PyTorch's threshold (f64-functions.ts shiftedSoftplusF64). */
+export function shiftedSoftplusValues(x: Float64Array, shift: number, threshold: number, y: Float64Array): void {
+  call([x], x.length, 1, (k, [px], [py]) => k.shiftedSoftplusF64(px, py, 0, x.length, shift, threshold, 0), [y]);
+}
+
+export function shiftedSoftplusGrads(g: Float64Array, x: Float64Array, threshold: number, gx: Float64Array): void {
+  call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.shiftedSoftplusGradF64(px, 0, pg, pgx, x.length, threshold), [gx]);
+}
+
+export function siluValues(x: Float64Array, y: Float64Array): void {
+  call([x], x.length, 1, (k, [px], [py]) => k.siluF64(px, py, x.length), [y]);
+}
+
+export function siluGrads(g: Float64Array, x: Float64Array, gx: Float64Array): void {
+  call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.siluGradF64(px, pg, pgx, x.length), [gx]);
+}
+
+/** y[e, g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g]))). */
+export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: number, y: Float64Array): void {
+  const E = d.length, G = o.length;
+  if (E === 0 || G === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const pd = rt.put(d), po = rt.put(o), py = rt.alloc(E * G * 8);
+    (rt.k as unknown as TranscendentalKernels).gaussianRbfF64(pd, po, py, E, G, coeff);
+    y.set(rt.f64(py, E * G));
+  });
+}
