@@ -10,6 +10,7 @@ export * from "./quant";
 export * from "./intgemm";
 export * from "./elementwise";
 export * from "./transcendental";
+export * from "./f64gemm";
 
 export function scratchBase(): usize {
   return __heap_base;

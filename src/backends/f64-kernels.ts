@@ -1,5 +1,5 @@
 /**
- * The float64 element-wise functions over whole arrays, in WASM
+ * The float64 element-wise functions and the float64 GEMM over whole arrays, in WASM
  * (assembly/transcendental.ts: fdlibm ports proven bit-identical to V8's
  * Math.exp/log1p/cos/sin, evaluating f64-functions.ts's expressions in the
  * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
@@ -7,22 +7,23 @@
  */
 import { wasm } from "../wasm/runtime.js";
 
-interface TranscendentalKernels {
+interface F64Kernels {
   shiftedSoftplusF64(x: number, y: number, z: number, n: number, shift: number, threshold: number, keepZ: number): void;
   shiftedSoftplusGradF64(x: number, z: number, g: number, gx: number, n: number, threshold: number): void;
   siluF64(x: number, y: number, n: number): void;
   siluGradF64(x: number, g: number, gx: number, n: number): void;
   gaussianRbfF64(d: number, offsets: number, y: number, E: number, G: number, coeff: number): void;
+  gemmF64Seq(a: number, b: number, bias: number, c: number, M: number, K: number, N: number): void;
 }
 
 /** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
-function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: TranscendentalKernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
+function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: F64Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
   if (n === 0) return;
   const rt = wasm();
   rt.scoped(() => {
     const ip = inputs.map((a) => rt.put(a));
     const op = Array.from({ length: outs }, () => rt.alloc(n * 8));
-    kernel(rt.k as unknown as TranscendentalKernels, ip, op);
+    kernel(rt.k as unknown as F64Kernels, ip, op);
     op.forEach((p, i) => into[i].set(rt.f64(p, n)));
   });
 }
@@ -51,7 +52,29 @@ export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: numbe
   const rt = wasm();
   rt.scoped(() => {
     const pd = rt.put(d), po = rt.put(o), py = rt.alloc(E * G * 8);
-    (rt.k as unknown as TranscendentalKernels).gaussianRbfF64(pd, po, py, E, G, coeff);
+    (rt.k as unknown as F64Kernels).gaussianRbfF64(pd, po, py, E, G, coeff);
     y.set(rt.f64(py, E * G));
   });
+}
+
+/**
+ * c[i, j] = (Σ_k a[i, k]·b[k, j]) (+ bias[j]): a [M, K], b [K, N]; each output
+ * summed sequentially over k from +0, products and sums rounded to binary64,
+ * then the bias (assembly/f64gemm.ts): the reference backend's loops, in WASM.
+ */
+export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | undefined, M: number, K: number, N: number, c: Float64Array): void {
+  if (M === 0 || N === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
+    (rt.k as unknown as F64Kernels).gemmF64Seq(pa, pb, pbias, pc, M, K, N);
+    c.set(rt.f64(pc, M * N));
+  });
+}
+
+/** The transpose of x [R, C]. */
+export function transposeF64(x: Float64Array, R: number, C: number): Float64Array {
+  const t = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) t[c * R + r] = x[r * C + c];
+  return t;
 }

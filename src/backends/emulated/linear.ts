@@ -61,6 +61,7 @@ import { finfo } from "../../formats/finfo.js";
 import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";
 import { segmentSum } from "../../datapath/reduce.js";
 import { ReferenceOps } from "../reference.js";
+import { transposeF64 } from "../f64-kernels.js";
 import { makeTensor } from "../../models/ops.js";
 import {
   type BlockTensor, blockGemm, intGemm, mxQuantize, nvfp4GlobalScale, nvfp4Quantize, quantizeLinear,
@@ -204,11 +205,6 @@ function derived<T>(st: StoredWeights, key: string, make: () => T): T {
   return v;
 }
 
-function transpose(x: Float64Array, R: number, C: number): Float64Array {
-  const t = new Float64Array(R * C);
-  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) t[c * R + r] = x[r * C + c];
-  return t;
-}
 
 // ---------------------------------------------------------------------------
 // Path selection
@@ -323,7 +319,7 @@ export function linearForward(plan: OpPlan, x: Float64Array, rows: number, inF: 
 function floatForward(plan: OpPlan, x: Float64Array, rows: number, inF: number, outF: number, W: Float64Array, bias: Float64Array | undefined): LinearResult {
   const st = storeWeights(W, outF, inF, plan.assignment.weights, plan.where);
   const inB = weightFormatName(plan, st);
-  const B = derived(st, "qT", () => asF32IfExact(transpose(st.q, outF, inF)));
+  const B = derived(st, "qT", () => asF32IfExact(transposeF64(st.q, outF, inF)));
   // activations go in as they are: gemm rounds f64 arrays of f32 values as fast as f32 ones
   const A = x;
   if (!st.scales) {
@@ -448,7 +444,7 @@ function intForward(plan: OpPlan, x: Float64Array, rows: number, inF: number, ou
   const tx = intTypeOf(formatField(dp.in, plan.where, "datapath.in"), plan, "datapath.in");
   const st = storeWeights(W, outF, inF, intStorage(plan), plan.where);
   const tw = intTypeOf(st.format, plan, "weights.format");
-  const wT = derived(st, "i8T", () => Int8Array.from(transpose(st.q, outF, inF)));
+  const wT = derived(st, "i8T", () => Int8Array.from(transposeF64(st.q, outF, inF)));
   const sw = st.scales ?? new Float64Array(outF).fill(1);
   const sx = absmaxScale(absmax(x), tx.qmax);
   const xq = quantizeLinear(x, tx.name, { scale: sx }) as Int8Array;
@@ -510,7 +506,7 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
     case "f64": {
       checkF64Datapath(plan);
       const st = storeWeights(W, outF, inF, plan.assignment.weights, plan.where);
-      const WeT = derived(st, `effT:${plan.assignment.datapath?.weights ?? ""}`, () => transpose(effectiveWeights(plan, st, outF, inF), outF, inF));
+      const WeT = derived(st, `effT:${plan.assignment.datapath?.weights ?? ""}`, () => transposeF64(effectiveWeights(plan, st, outF, inF), outF, inF));
       // Σ_o G[r, o]·W[o, k] in order of o: the reference's VJP, written as a linear with Wᵀ.
       const y = refLinear(roundValues(plan.in, G), rows, outF, inF, WeT);
       return { y: roundValues(plan.out, y), path: describe(plan, "float64 sums") };
@@ -531,7 +527,7 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
     }
     case "block": {
       const st = storeWeights(W, outF, inF, undefined, plan.where);
-      const bt = derived(st, `blockT:${JSON.stringify(plan.assignment.datapath!.block)}`, () => blockQuantize(plan, Float32Array.from(transpose(W, outF, inF)), inF, outF));
+      const bt = derived(st, `blockT:${JSON.stringify(plan.assignment.datapath!.block)}`, () => blockQuantize(plan, Float32Array.from(transposeF64(W, outF, inF)), inF, outF));
       const a = blockQuantize(plan, Float32Array.from(G), rows, outF);
       const y = roundValues(plan.out, tag(Float64Array.from(blockGemm(a, bt)), FP32_SITE));
       return { y, path: describe(plan, `block gemm ${plan.assignment.datapath!.block!.kind}`) };
@@ -541,13 +537,13 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
 
 /** gW = Gᵀ·X [outF, inF] under the backward plan (only when a caller asks for weight gradients). */
 export function linearBackwardW(plan: OpPlan, G: Float64Array, X: Float64Array, rows: number, inF: number, outF: number): Float64Array {
-  const Gt = transpose(G, rows, outF);
+  const Gt = transposeF64(G, rows, outF);
   if (routeOf(plan) === "float") {
     const g = cachedDatapath(plan, plan.assignment.datapath!.in!, "out");
     return runGemm(Gt, X, outF, rows, inF, g).y;
   }
   // Other datapaths: float64 sums in the reference's order, rounded once to out.
-  return roundValues(plan.out, refLinear(roundValues(plan.in, Gt), outF, rows, inF, transpose(roundValues(plan.in, X), rows, inF)));
+  return roundValues(plan.out, refLinear(roundValues(plan.in, Gt), outF, rows, inF, transposeF64(roundValues(plan.in, X), rows, inF)));
 }
 
 /** gb = Σ_r G[r, :] with the backward accumulator (float64 when none), rounded to out. */

@@ -229,7 +229,7 @@ export class EmulatedOps implements Ops {
       const arena = (this.arena = new StepArena());
       for (const k of COMPUTING) {
         const f = this[k].bind(this) as (...a: never[]) => unknown;
-        Object.defineProperty(this, k, { value: (...a: never[]) => arena.run(() => f(...a)) });
+        Object.defineProperty(this, k, { value: (...a: never[]) => arena.run(() => f(...a)), writable: true, configurable: true });
       }
     }
     try {
