@@ -23,12 +23,12 @@ export class StepArena {
   private readonly free = new Map<number, Float64Array[]>();
   private used: Float64Array[] = [];
 
-  take(n: number): Float64Array {
+  take(n: number, zero: boolean): Float64Array {
     const cap = 2 ** Math.ceil(Math.log2(n));
     const buf = this.free.get(cap)?.pop() ?? new Float64Array(cap);
     this.used.push(buf);
     const v = buf.subarray(0, n);
-    v.fill(0);
+    if (zero) v.fill(0);
     return v;
   }
 
@@ -56,9 +56,13 @@ export class StepArena {
 
 let current: StepArena | null = null;
 
-/** A zero-filled Float64Array of n elements: from the active step arena, if any. */
-export function f64(n: number): Float64Array {
-  return current && n >= MIN_POOLED ? current.take(n) : new Float64Array(n);
+/**
+ * A Float64Array of n elements from the active step arena, if any: zero-filled
+ * like `new Float64Array(n)`, unless `zero` is false (the caller writes every
+ * element before reading any).
+ */
+export function f64(n: number, zero = true): Float64Array {
+  return current && n >= MIN_POOLED ? current.take(n, zero) : new Float64Array(n);
 }
 
 /** Run fn with no arena active: for arrays that outlive the step (caches). */

@@ -138,16 +138,19 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
   if (site.idempotent && hasValuesOf(x, site)) return x;
   const n = x.length;
   if (site.fp32Native) {
-    // Values that are float32 already come back as they are (no copy).
+    // Values that are float32 already come back as they are (no copy); a tag
+    // of a float32-exact value set says so without a scan (its NaNs are the
+    // sites' quiet NaNs, which Math.fround returns bit for bit).
+    if (tags.get(x)?.f32Exact) return x;
     let i = 0;
     while (i < n && Math.fround(x[i]) === x[i]) i++;
     if (i === n) return x;
-    const y = f64(n);
+    const y = f64(n, false);
     y.set(x.subarray(0, i));
     for (; i < n; i++) y[i] = Math.fround(x[i]);
     return tag(y, site);
   }
-  const y = f64(n);
+  const y = f64(n, false);
   if (n > 0) {
     const { rt, k } = rtOf(runtime);
     rt.scoped(() => {
@@ -183,6 +186,15 @@ export function roundFinite(site: Site | null, x: Float64Array, runtime?: WasmRu
  */
 function fp32Binary(op: "add" | "mul", a: Float64Array, b: Float64Array, y: Float64Array): Float64Array | null {
   const n = a.length;
+  if (tags.get(a)?.f32Exact && tags.get(b)?.f32Exact) {
+    // float32 values by their tags: only NaN operands need the WASM path
+    for (let i = 0; i < n; i++) {
+      const x = a[i], z = b[i];
+      if (x !== x || z !== z) return null;
+      y[i] = Math.fround(op === "add" ? x + z : x * z);
+    }
+    return y;
+  }
   for (let i = 0; i < n; i++) {
     const x = a[i], z = b[i];
     if (Math.fround(x) !== x || Math.fround(z) !== z) return null;
@@ -194,7 +206,7 @@ function fp32Binary(op: "add" | "mul", a: Float64Array, b: Float64Array, y: Floa
 /** y = round(a ⊙ b) or round(a + b), element-wise, ONE rounding of the exact result (site null: f64). */
 export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, site: Site | null, runtime?: WasmRuntime): Float64Array {
   const n = a.length;
-  const y = f64(n);
+  const y = f64(n, false);
   if (!site) {
     if (op === "add") for (let i = 0; i < n; i++) y[i] = a[i] + b[i];
     else for (let i = 0; i < n; i++) y[i] = a[i] * b[i];
@@ -244,7 +256,7 @@ function fp32ScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number
 
 /** y[e, f] = round(x[e, f] · s[e]) (site null: f64 product). */
 export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
-  const y = f64(rows * F);
+  const y = f64(rows * F, false);
   if (!site) {
     for (let e = 0; e < rows; e++) for (let f = 0; f < F; f++) y[e * F + f] = x[e * F + f] * s[e];
     return y;
@@ -273,7 +285,7 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
  * Site null: the f64 expression.
  */
 export function ewScaleCols(z: Float64Array, s: Float64Array, bias: Float64Array | null, rows: number, N: number, site: Site | null, runtime?: WasmRuntime): Float64Array {
-  const y = f64(rows * N);
+  const y = f64(rows * N, false);
   if (!site) {
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < N; j++) y[r * N + j] = bias ? z[r * N + j] * s[j] + bias[j] : z[r * N + j] * s[j];

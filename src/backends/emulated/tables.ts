@@ -64,7 +64,7 @@ export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
 }
 
 function gather(t: Float64Array, idx: Uint32Array): Float64Array {
-  const y = f64(idx.length);
+  const y = f64(idx.length, false);
   for (let i = 0; i < idx.length; i++) y[i] = t[idx[i]];
   return y;
 }
@@ -101,7 +101,7 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
     grad: (G) => {
       const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
       const X = x;
-      const gx = f64(G.length);
+      const gx = f64(G.length, false);
       for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], aux[idx[i]]);
       return gx;
     },
