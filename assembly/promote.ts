@@ -48,7 +48,9 @@ export function gemmPromoteExact(
   const cut: u64 = <u64>(52 - accMbits);
   const rne = accRne != 0;
   const W: u64 = <u64>(3 * K + 1);
-  for (let i = 0; i < m; i++) {
+  let i0v = 0;
+  if (ASC_FEATURE_SIMD) i0v = promotePairs(a, bt, bias, c, m, K, N, i0, interval, cut, rne, out, W);
+  for (let i = i0v; i < m; i++) {
     const arow = a + ((<usize>i * <usize>K) << 3);
     for (let j = 0; j < N; j++) {
       const bcol = bt + ((<usize>j * <usize>K) << 3);
@@ -66,4 +68,57 @@ export function gemmPromoteExact(
       store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), decodeF64(encodeF64(s, out, base + 3 * <u64>K), out));
     }
   }
+}
+
+/** roundFraction on both f64 lanes (bit operations; RNE with 64-bit lane compares). */
+@inline
+function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
+  const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
+  const kept = v128.andnot(x, mask);
+  if (!rne) return kept;
+  const low = v128.and(x, mask);
+  const half = i64x2.splat(<i64>(<u64>1 << (cut - 1)));
+  const unit = i64x2.splat(<i64>(<u64>1 << cut));
+  // low and half are below 2^52: signed lane compares are exact
+  const odd = i64x2.ne(v128.and(kept, unit), i64x2.splat(0));
+  const up = v128.or(i64x2.gt_s(low, half), v128.and(i64x2.eq(low, half), odd));
+  return i64x2.add(kept, v128.and(up, unit));
+}
+
+/**
+ * The rows of gemmPromoteExact two at a time (lane r = row i + r), each pair of
+ * outputs (i, j), (i + 1, j) in one f64x2: the same adds, cuts and promotions
+ * in the same order per output. Returns the first row it did not do.
+ */
+function promotePairs(
+  a: usize, bt: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
+  interval: i32, cut: u64, rne: bool, out: Spec, W: u64,
+): i32 {
+  let i = 0;
+  for (; i + 2 <= m; i += 2) {
+    const arow0 = a + ((<usize>i * <usize>K) << 3);
+    const arow1 = arow0 + (<usize>K << 3);
+    for (let j = 0; j < N; j++) {
+      const bcol = bt + ((<usize>j * <usize>K) << 3);
+      const b0: f64 = bias != 0 ? load<f64>(bias + (<usize>j << 3)) : 0.0;
+      let s0 = b0, s1 = b0;
+      for (let k0 = 0; k0 < K; k0 += interval) {
+        const k1 = min(K, k0 + interval);
+        let part = f64x2.splat(0);
+        for (let k = k0; k < k1; k++) {
+          const x = f64x2.replace_lane(f64x2.splat(load<f64>(arow0 + (<usize>k << 3))), 1, load<f64>(arow1 + (<usize>k << 3)));
+          const p = f64x2.mul(x, f64x2.splat(load<f64>(bcol + (<usize>k << 3))));
+          part = roundFractionV(f64x2.add(part, p), cut, rne);
+        }
+        s0 = f32AccAdd(s0, f64x2.extract_lane(part, 0));
+        s1 = f32AccAdd(s1, f64x2.extract_lane(part, 1));
+      }
+      const o0 = <usize>i * <usize>N + <usize>j;
+      const base0: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
+      const base1: u64 = (<u64>(i0 + i + 1) * <u64>N + <u64>j) * W;
+      store<f64>(c + (o0 << 3), decodeF64(encodeF64(s0, out, base0 + 3 * <u64>K), out));
+      store<f64>(c + ((o0 + <usize>N) << 3), decodeF64(encodeF64(s1, out, base1 + 3 * <u64>K), out));
+    }
+  }
+  return i;
 }
