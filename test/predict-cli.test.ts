@@ -137,3 +137,38 @@ describe("hwsim predict", () => {
     await expectBadInput(out, ["--model", tiny, "--arch", "schnet", "--hw", "fp64-reference", salt, out], /salt\.extxyz: frame 2, atom 1: atomic number 11 \(Na\) is outside the embedding table \(0\.\.9\) of .*tiny\.safetensors/);
   });
 });
+
+describe("hwsim predict --threads", () => {
+  const IN6 = tmp.path("in6.extxyz");
+  writeExtxyz(IN6, smallFrames(6, 30));
+  for (const hw of ["fp32-baseline", "bf16-linear-fp32acc", "test/fixtures/op-hashes/sr-everywhere.json"]) {
+    it(`${hw}: the same file, byte for byte, on 1, 2 and 3 worker threads (seed 9)`, async () => {
+      const outs: string[] = [];
+      for (const t of ["1", "2", "3"]) {
+        const out = tmp.path(`threads-${hw.replace(/\W/g, "_")}-${t}.extxyz`);
+        const r = await cli("predict", "--model", SCHNET, "--arch", "schnet", "--hw", hw, "--seed", "9", "--threads", t, IN6, out);
+        expect(r.code, r.err).toBe(0);
+        outs.push(readFileSync(out, "utf8"));
+      }
+      expect(outs[1]).toBe(outs[0]);
+      expect(outs[2]).toBe(outs[0]);
+      expect(readExtxyz(tmp.path(`threads-${hw.replace(/\W/g, "_")}-1.extxyz`)).length).toBe(6);
+    }, 120_000);
+  }
+  it("the attention model on 2 threads equals 1 thread", async () => {
+    const outs: string[] = [];
+    for (const t of ["1", "2"]) {
+      const out = tmp.path(`threads-att-${t}.extxyz`);
+      const r = await cli("predict", "--model", ATTENTION, "--arch", "attention", "--hw", "int8-lut", "--threads", t, IN6, out);
+      expect(r.code, r.err).toBe(0);
+      outs.push(readFileSync(out, "utf8"));
+    }
+    expect(outs[1]).toBe(outs[0]);
+  }, 120_000);
+  for (const bad of ["0", "-1", "1.5", "abc", "100000", ""]) {
+    it(`--threads '${bad}' is bad input`, async () => {
+      const out = tmp.path(`bad-threads.extxyz`);
+      await expectBadInput(out, ["--model", SCHNET, "--arch", "schnet", "--hw", "fp32-baseline", "--threads", bad, IN, out], /--threads/);
+    });
+  }
+});
