@@ -36,3 +36,23 @@ export function printTable(title, results, baseline, scale = 1e6, scaleName = "M
   for (const x of rows) console.log("  " + x.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("   "));
   if (base) console.log(`  (ratio column: relative to '${baseline}')`);
 }
+
+/** The frame replicated `copies` times on a grid with spacing = extent + cutoff + 2 Å. */
+export function replicate(frame, copies, cutoff) {
+  const n = frame.numbers.length;
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) {
+    lo[c] = Math.min(lo[c], frame.positions[3 * a + c]);
+    hi[c] = Math.max(hi[c], frame.positions[3 * a + c]);
+  }
+  const step = Math.max(...hi.map((h, c) => h - lo[c])) + cutoff + 2;
+  const side = Math.ceil(Math.cbrt(copies));
+  const numbers = new Int32Array(n * copies);
+  const positions = new Float64Array(3 * n * copies);
+  for (let k = 0; k < copies; k++) {
+    const off = [k % side, Math.floor(k / side) % side, Math.floor(k / side / side)].map((g) => g * step);
+    numbers.set(frame.numbers, k * n);
+    for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) positions[3 * (k * n + a) + c] = frame.positions[3 * a + c] + off[c];
+  }
+  return { ...frame, numbers, positions, symbols: [] };
+}

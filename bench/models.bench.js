@@ -15,30 +15,10 @@ import { readExtxyz } from "../dist/src/io/extxyz.js";
 import { ReferenceOps } from "../dist/src/backends/reference.js";
 import { EmulatedOps } from "../dist/src/backends/emulated/index.js";
 import { presetNames } from "../dist/src/hw/index.js";
-import { runSuite, printTable } from "./lib.js";
+import { runSuite, printTable, replicate } from "./lib.js";
 
 const PYG_F32_STEPS_PER_S = 56.5;
 const here = new URL(".", import.meta.url).pathname;
-
-/** The frame replicated `copies` times on a grid with spacing = extent + cutoff + 2 Å. */
-function replicate(frame, copies, cutoff) {
-  const n = frame.numbers.length;
-  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
-  for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) {
-    lo[c] = Math.min(lo[c], frame.positions[3 * a + c]);
-    hi[c] = Math.max(hi[c], frame.positions[3 * a + c]);
-  }
-  const step = Math.max(...hi.map((h, c) => h - lo[c])) + cutoff + 2;
-  const side = Math.ceil(Math.cbrt(copies));
-  const numbers = new Int32Array(n * copies);
-  const positions = new Float64Array(3 * n * copies);
-  for (let k = 0; k < copies; k++) {
-    const off = [k % side, Math.floor(k / side) % side, Math.floor(k / side / side)].map((g) => g * step);
-    numbers.set(frame.numbers, k * n);
-    for (let a = 0; a < n; a++) for (let c = 0; c < 3; c++) positions[3 * (k * n + a) + c] = frame.positions[3 * a + c] + off[c];
-  }
-  return { ...frame, numbers, positions, symbols: [] };
-}
 
 export async function run() {
   const model = loadSchNet(`${here}../examples/water-schnet/water_schnet.safetensors`);

@@ -1,0 +1,101 @@
+// Child process of bench/engine.bench.js (one preset per process, so peak RSS
+// is that preset's): `node bench/engine-child.js large PRESET STEPS` runs
+// energy + forces on the 1008-atom water system (14 non-interacting copies of
+// the 72-atom cluster) and prints JSON {katomsPerS, maxRssMiB};
+// `node bench/engine-child.js flat PRESET STEPS` runs STEPS consecutive steps
+// with one backend (no trace), jiggling positions deterministically, and
+// prints the RSS after step min(100, STEPS/10) and after the last step;
+// `node bench/engine-child.js profile PRESET STEPS` prints self time per op
+// class from the V8 CPU profiler on the 72-atom cluster.
+import { readFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { loadSchNet } from "../dist/src/models/schnet.js";
+import { readExtxyz } from "../dist/src/io/extxyz.js";
+import { EmulatedOps } from "../dist/src/backends/emulated/index.js";
+import { replicate } from "./lib.js";
+
+const here = new URL(".", import.meta.url).pathname;
+const [mode, preset, stepsArg] = process.argv.slice(2);
+const steps = Number(stepsArg);
+const model = loadSchNet(`${here}../examples/water-schnet/water_schnet.safetensors`);
+const water = readExtxyz(`${here}../examples/water-schnet/water_start.extxyz`)[0];
+const big = replicate(water, 14, model.hp.cutoff);
+const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
+
+/** Where self time goes: first matching class wins (function name or script URL). */
+const CLASSES = [
+  ["GC", /\(garbage collector\)/],
+  ["GEMM kernels (WASM)", /^wasm:.*(gemm|promote|intgemm|f64gemm)/i],
+  ["transcendental kernels (WASM)", /^wasm:.*(transcendental|fdlibm)/],
+  ["other WASM kernels (rounding, reduce, LUT, element-wise)", /^wasm/],
+  ["JS↔WASM copies and runtime", /wasm\/runtime|put$|alloc/],
+  ["element-wise rounding and tables (JS)", /emulated\/(round|tables)|emulated-(round|tables)/],
+  ["tape and autodiff", /models\/ops|reverseSweep/],
+  ["emulated ops, plans, linear (JS)", /backends\/emulated/],
+  ["datapath wrappers (JS)", /datapath\//],
+  ["reference float64 functions (JS)", /backends\/(reference|f64-)/],
+  ["neighbour list", /neighbors/],
+];
+
+/** WASM frames show as wasm-function[i]: names from the text file of the same build, imported functions first. */
+const wasmNames = (() => {
+  try {
+    const wat = readFileSync(`${here}../build/hwsim.wat`, "utf8");
+    const imports = (wat.match(/^ \(import "[^"]*" "[^"]*" \(func/gm) ?? []).length;
+    const names = [...wat.matchAll(/^ \(func \$(\S+)/gm)].map((m) => m[1]);
+    return [...new Array(imports).fill("import"), ...names];
+  } catch {
+    return [];
+  }
+})();
+
+function classify(node) {
+  let name = node.callFrame.functionName;
+  const url = node.callFrame.url;
+  const w = /^wasm-function\[(\d+)\]$/.exec(name);
+  if (w) name = `wasm:${wasmNames[Number(w[1])] ?? name}`;
+  for (const [c, re] of CLASSES) if (re.test(name) || re.test(url)) return c;
+  return "other";
+}
+
+if (mode === "large") {
+  const ops = new EmulatedOps(preset, { keepTrace: false });
+  model.predict(big, { ops });
+  const t = performance.now();
+  for (let i = 0; i < steps; i++) model.predict(big, { ops });
+  const s = (performance.now() - t) / 1000;
+  console.log(JSON.stringify({ katomsPerS: (big.numbers.length * steps) / s / 1e3, stepsPerS: steps / s, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+} else if (mode === "flat") {
+  const ops = new EmulatedOps(preset, { keepTrace: false });
+  const s = { ...big, positions: Float64Array.from(big.positions) };
+  const early = Math.min(100, Math.max(1, Math.floor(steps / 10)));
+  let rssEarly = 0;
+  const t = performance.now();
+  for (let i = 1; i <= steps; i++) {
+    // a deterministic jiggle (±1e-3 Å) so every step computes a new structure
+    for (let k = 0; k < s.positions.length; k++) s.positions[k] = big.positions[k] + 1e-3 * Math.sin(0.7 * i + k);
+    model.predict(s, { ops });
+    if (i === early) rssEarly = rssMiB();
+  }
+  console.log(JSON.stringify({ steps, early, rssEarlyMiB: rssEarly, rssLastMiB: rssMiB(), ratio: rssMiB() / rssEarly, seconds: (performance.now() - t) / 1000 }));
+} else if (mode === "profile") {
+  const ops = new EmulatedOps(preset, { keepTrace: false });
+  for (let i = 0; i < 3; i++) model.predict(water, { ops });
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  for (let i = 0; i < steps; i++) model.predict(water, { ops });
+  const { profile } = await session.post("Profiler.stop");
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    total += dt;
+    const c = classify(byId.get(id));
+    self.set(c, (self.get(c) ?? 0) + dt);
+  });
+  const shares = Object.fromEntries([...self].sort((a, b) => b[1] - a[1]).map(([c, t]) => [c, (100 * t) / total]));
+  console.log(JSON.stringify({ steps, msPerStep: total / 1000 / steps, shares }));
+}
