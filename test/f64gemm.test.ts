@@ -27,7 +27,7 @@ function kernel(flavour: Flavour, a: Float64Array, b: Float64Array, bias: Float6
   const rt = wasm(flavour);
   return rt.scoped(() => {
     const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8 + 8);
-    (rt.k as unknown as { gemmF64Seq(a: number, b: number, bias: number, c: number, M: number, K: number, N: number): void }).gemmF64Seq(pa, pb, pbias, pc, M, K, N);
+    rt.k.gemmF64Seq(pa, pb, pbias, pc, M, K, N);
     return rt.f64(pc, M * N).slice();
   });
 }

@@ -9,21 +9,7 @@ import { wasm, type WasmRuntime } from "../src/wasm/runtime.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { SHIFT_LN2_F32, SOFTPLUS_THRESHOLD } from "../src/models/ops.js";
 
-interface TKernels {
-  expF64Array(src: number, dst: number, n: number): void;
-  log1pF64Array(src: number, dst: number, n: number): void;
-  cosF64Array(src: number, dst: number, n: number): void;
-  sinF64Array(src: number, dst: number, n: number): void;
-  shiftedSoftplusF64(x: number, y: number, z: number, n: number, shift: number, threshold: number, keepZ: number): void;
-  shiftedSoftplusGradF64(x: number, z: number, g: number, gx: number, n: number, threshold: number): void;
-  siluF64(x: number, y: number, n: number): void;
-  siluGradF64(x: number, g: number, gx: number, n: number): void;
-  gaussianRbfF64(d: number, o: number, y: number, E: number, G: number, coeff: number): void;
-  cosineCutoffF64(d: number, y: number, n: number, cutoff: number): void;
-  cosineCutoffGradF64(d: number, g: number, gx: number, n: number, cutoff: number): void;
-}
-
-const kern = (rt: WasmRuntime): TKernels => rt.k as unknown as TKernels;
+const kern = (rt: WasmRuntime) => rt.k;
 
 /** cos/sin: the medium-size reduction takes high words ≤ 0x413921FB (|x| < 1647100 ≈ 2^20·π/2), larger |x| go through __kernel_rem_pio2. */
 const TRIG_LIMIT_HW = 0x413921fb;

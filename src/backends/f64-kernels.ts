@@ -5,25 +5,16 @@
  * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
  * This wrapper owns the copies into and out of linear memory.
  */
-import { wasm } from "../wasm/runtime.js";
-
-interface F64Kernels {
-  shiftedSoftplusF64(x: number, y: number, z: number, n: number, shift: number, threshold: number, keepZ: number): void;
-  shiftedSoftplusGradF64(x: number, z: number, g: number, gx: number, n: number, threshold: number): void;
-  siluF64(x: number, y: number, n: number): void;
-  siluGradF64(x: number, g: number, gx: number, n: number): void;
-  gaussianRbfF64(d: number, offsets: number, y: number, E: number, G: number, coeff: number): void;
-  gemmF64Seq(a: number, b: number, bias: number, c: number, M: number, K: number, N: number): void;
-}
+import { type Kernels, wasm } from "../wasm/runtime.js";
 
 /** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
-function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: F64Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
+function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
   if (n === 0) return;
   const rt = wasm();
   rt.scoped(() => {
     const ip = inputs.map((a) => rt.put(a));
     const op = Array.from({ length: outs }, () => rt.alloc(n * 8));
-    kernel(rt.k as unknown as F64Kernels, ip, op);
+    kernel(rt.k, ip, op);
     op.forEach((p, i) => into[i].set(rt.f64(p, n)));
   });
 }
@@ -52,7 +43,7 @@ export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: numbe
   const rt = wasm();
   rt.scoped(() => {
     const pd = rt.put(d), po = rt.put(o), py = rt.alloc(E * G * 8);
-    (rt.k as unknown as F64Kernels).gaussianRbfF64(pd, po, py, E, G, coeff);
+    rt.k.gaussianRbfF64(pd, po, py, E, G, coeff);
     y.set(rt.f64(py, E * G));
   });
 }
@@ -67,7 +58,7 @@ export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | u
   const rt = wasm();
   rt.scoped(() => {
     const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
-    (rt.k as unknown as F64Kernels).gemmF64Seq(pa, pb, pbias, pc, M, K, N);
+    rt.k.gemmF64Seq(pa, pb, pbias, pc, M, K, N);
     c.set(rt.f64(pc, M * N));
   });
 }

@@ -8,7 +8,7 @@ import { InputError } from "../errors.js";
 import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
 import { type Spec, makeSpec, specBytes } from "../formats/spec.js";
 import { fastPathParams, codeBytes } from "../formats/cast.js";
-import type { WasmRuntime } from "../wasm/runtime.js";
+import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob, JobArg } from "./gemm-worker.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
@@ -16,17 +16,8 @@ import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRang
 // Kernels (assembly/gemm.ts and the cast fast path of assembly/cast.ts)
 // ---------------------------------------------------------------------------
 
-/** Kernels called directly from this module (jobs call the others by name). */
-interface GemmKernels {
-  gemmF32Range(p: number, n: number, out: number): void;
-  gemmPackB(b: number, K: number, N: number, dst: number, p0: number, p1: number): void;
-  gemmWidenF32(src: number, dst: number, n: number): void;
-  gemmPanelShape(): number;
-  decodeToF32Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
-}
-
-function kernels(rt: WasmRuntime): GemmKernels {
-  return rt.k as unknown as GemmKernels;
+function kernels(rt: WasmRuntime): Kernels {
+  return rt.k;
 }
 
 /** k-block of the blocked kernels (f32 A panel 4×256 and B panel 256×8 stay in L1). */
@@ -66,7 +57,7 @@ function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, 
   const r = rounderFor(rt, spec);
   const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.put(rounderSpec(r)), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
-    (rt.k[c.fn] as (...a: unknown[]) => void)(...c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
+    callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
   return ptr[1];
 }

@@ -15,10 +15,10 @@ import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import os from "node:os";
-import type { WasmRuntime, Flavour } from "../wasm/runtime.js";
+import type { KernelName, WasmRuntime, Flavour } from "../wasm/runtime.js";
 
 /** A kernel argument: a number, a BigInt (i64 parameters) or a pointer into job buffer `buf` (+ `off` bytes). */
-export type JobArg = number | bigint | { buf: number; off?: number };
+export type JobArg = number | bigint | boolean | { buf: number; off?: number };
 
 export interface JobBuffer {
   /** bytes of the buffer (allocated 64-byte aligned, in order) */
@@ -29,7 +29,7 @@ export interface JobBuffer {
 
 export interface KernelJob {
   bufs: JobBuffer[];
-  calls: { fn: string; args: JobArg[] }[];
+  calls: { fn: KernelName; args: JobArg[] }[];
   /** index of the buffer whose bytes are returned */
   result: number;
 }

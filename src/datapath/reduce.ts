@@ -41,7 +41,7 @@
 import { InputError } from "../errors.js";
 import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
-import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { type Kernels, wasm, type WasmRuntime } from "../wasm/runtime.js";
 
 // ---------------------------------------------------------------------------
 // Orders (shared syntax with the GEMM datapath)
@@ -112,17 +112,6 @@ export interface ReduceOptions extends OutputOptions {
  * generic: every accumulator, rounding and order (round.ts roundAdd per step).
  */
 export type ReducePath = "fp32-fast" | "fp32-f64-fast" | "generic";
-
-interface ReduceKernels {
-  reduceSegmentSum(vals: number, F: number, rowPtr: number, nRows: number, out: number, inner: number, order: number, chunk: number, outer: number, scratch: number): void;
-  reduceSegmentSumF32(vals: number, F: number, rowPtr: number, nRows: number, out: number, chunk: number): void;
-  reduceScatterAddF32(vals: number, F: number, index: number, nE: number, acc: number): void;
-  reduceSegmentSumF64(vals: number, F: number, rowPtr: number, nRows: number, out: number, chunk: number): void;
-  reduceScatterAddF64(vals: number, F: number, index: number, nE: number, acc: number): void;
-  reduceDivideByCount(sums: number, F: number, rowPtr: number, nRows: number, spec: number, idx0: bigint): void;
-  reduceSegmentMax(vals: number, F: number, rowPtr: number, nRows: number, out: number): void;
-  quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
-}
 
 const ORDER_CODE = { sequential: 0, pairwise: 1, chunked: 2, promote: 2 } as const;
 const DEFAULT_CHUNK = 1 << 20;
@@ -346,8 +335,8 @@ function sumJob(
   };
 }
 
-function kernels(rt: WasmRuntime): ReduceKernels {
-  return rt.k as unknown as ReduceKernels;
+function kernels(rt: WasmRuntime): Kernels {
+  return rt.k;
 }
 
 /** SR index of output element (r0, 0): outputs come after the 2·nEdges·F accumulation events. */

@@ -26,7 +26,7 @@ function allocCodes(f: Format, n: number): Codes {
 }
 
 /** Parameters of the SIMD fast path, or null when the spec needs the generic path. */
-export function fastPathParams(s: Spec): null | [number, number, number, number, number, number, number, number] {
+export function fastPathParams(s: Spec): null | [number, number, number, number, number, number, boolean, boolean] {
   const f = s.format;
   if (f.kind !== "float" || s.rounding !== "rne" || s.ftz !== "none" || s.overflow === "onnx-nan") return null;
   if (!f.signed || !f.zero || !f.subnormals || f.mbits < 1 || f.mbits > 22 || f.bias < 1 || f.bias > 127) return null;
@@ -46,7 +46,7 @@ export function fastPathParams(s: Spec): null | [number, number, number, number,
   else if (s.overflow === "nan") ovfCode = L.nanCode;
   else ovfCode = f.inf ? L.infMag : hasNanF ? L.nanCode : L.maxMag;
   const nanCode = hasNanF ? L.nanCode : 0;
-  return [f.mbits, f.bias, thr >>> 0, ovfCode, nanCode, L.signShift, f.nan === "fnuz" ? 1 : 0, hasNanF ? 0 : 1];
+  return [f.mbits, f.bias, thr >>> 0, ovfCode, nanCode, L.signShift, f.nan === "fnuz", !hasNanF];
 }
 
 export interface EncodeOptions extends RoundingOptions {

@@ -8,13 +8,6 @@ import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import type { LutUnit } from "./unit.js";
 import { type LutTable, lutTable } from "./table.js";
 
-interface LutKernels {
-  lutSetup(lo: number, hi: number, width: number, addressBits: number, fracBits: number, linear: number, clamp: number, below: number, above: number, nanCode: number): void;
-  lutPositions(src: number, dst: number, n: number): void;
-  lutEval(src: number, dst: number, n: number, table: number, outSpec: number, idx0: bigint): void;
-  decodeToF64Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
-}
-
 const CHUNK = 1 << 16;
 const tables = new WeakMap<LutUnit, LutTable>();
 
@@ -34,7 +27,7 @@ function outCode(u: LutUnit, v: number): number {
 }
 
 function setup(rt: WasmRuntime, u: LutUnit): void {
-  const k = rt.k as unknown as LutKernels;
+  const k = rt.k;
   k.lutSetup(
     u.lo, u.hi, u.width, u.addressBits, u.fracBits, u.interpolation === "linear" ? 1 : 0, u.clamp ? 1 : 0,
     outCode(u, u.outside[0]), outCode(u, u.outside[1]), outCode(u, NaN),
@@ -47,7 +40,7 @@ function setup(rt: WasmRuntime, u: LutUnit): void {
  */
 export function lutEvalCodes(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: WasmRuntime): Uint32Array {
   const rt = runtime ?? wasm();
-  const k = rt.k as unknown as LutKernels;
+  const k = rt.k;
   const rom = romOf(u);
   const out = new Uint32Array(x.length);
   rt.scoped(() => {
@@ -76,7 +69,7 @@ const decodeSpecs = new WeakMap<LutUnit, Uint8Array>();
  */
 export function lutEvalValues(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: WasmRuntime): Float64Array {
   const rt = runtime ?? wasm();
-  const k = rt.k as unknown as LutKernels;
+  const k = rt.k;
   const rom = romOf(u);
   let ds = decodeSpecs.get(u);
   if (!ds) decodeSpecs.set(u, (ds = specBytes(makeSpec(u.outputFormat, {}))));
@@ -127,7 +120,7 @@ export interface LutPositions {
 /** The address generator alone (for tests and RTL comparison). */
 export function lutPositions(u: LutUnit, x: Float64Array, runtime?: WasmRuntime): LutPositions {
   const rt = runtime ?? wasm();
-  const k = rt.k as unknown as LutKernels;
+  const k = rt.k;
   const n = x.length;
   const res: LutPositions = { position: new Float64Array(n), address: new Int32Array(n), weight: new Int32Array(n), region: new Int8Array(n) };
   const N = 2 ** u.addressBits;

@@ -241,13 +241,13 @@ export function blockGemm(a: BlockTensor, bt: BlockTensor, runtime?: WasmRuntime
       const ints = rt.alloc(rows * K * 8);
       const sInt = rt.alloc(rows * nb * 4);
       const sExp = rt.alloc(rows * nb * 4);
-      k.blockPrep(cp, scp, rows, K, bs, es, q, t.scheme === "mx" ? 1 : 0, scaleSpec, E4M3_QUANTUM, ints, sInt, sExp);
+      k.blockPrep(cp, scp, rows, K, bs, es, q, t.scheme === "mx", scaleSpec, E4M3_QUANTUM, ints, sInt, sExp);
       return { ints, sInt, sExp };
     };
     const pa = prep(a, M, A.nb, A.f, qA);
     const pb = prep(bt, N, B.nb, B.f, qB);
     const yp = rt.alloc(M * N * 4);
-    k.blockGemmF32(pa.ints, pa.sInt, pa.sExp, qA, pb.ints, pb.sInt, pb.sExp, qB, M, N, K, bs, split ? 1 : 0, alpha, yp, f32spec);
+    k.blockGemmF32(pa.ints, pa.sInt, pa.sExp, qA, pb.ints, pb.sInt, pb.sExp, qB, M, N, K, bs, split, alpha, yp, f32spec);
     y.set(rt.f32(yp, M * N));
   });
   return y;

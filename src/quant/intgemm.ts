@@ -89,7 +89,7 @@ export function intGemm(a: Int8Array | Uint8Array, b: Int8Array | Uint8Array, M:
     const bSrc = rt.put(b);
     const zbp = rt.put(zb);
     const bp = rt.alloc(Np * Kp * 2);
-    k.intgemmPackB(bSrc, tb.signed ? 1 : 0, zbp, K, N, bp);
+    k.intgemmPackB(bSrc, tb.signed, zbp, K, N, bp);
     const biasp = rt.put(bias);
     // rows of A per call, so that scratch stays bounded for large M
     const rows = Math.max(4, Math.min(M, Math.floor(ROW_BYTES_PER_CHUNK / (Kp * 2 + Np * 4 + K)) & ~3));
@@ -100,7 +100,7 @@ export function intGemm(a: Int8Array | Uint8Array, b: Int8Array | Uint8Array, M:
     for (let i0 = 0; i0 < M; i0 += rows) {
       const m = Math.min(rows, M - i0);
       rt.u8(aSrc, m * K).set(aBytes.subarray(i0 * K, (i0 + m) * K));
-      k.intgemmPackA(aSrc, ta.signed ? 1 : 0, za, m, K, ap);
+      k.intgemmPackA(aSrc, ta.signed, za, m, K, ap);
       if (wrap) k.intgemmWrap(ap, bp, biasp, c, m, K, N);
       else k.intgemmSat(ap, bp, biasp, c, m, K, N);
       const cv = rt.i32(c, m * Np);

@@ -85,7 +85,7 @@ export function quantizeLinear(x: Float32Array | Float64Array, to: QuantType | s
     for (const c of chunks(view)) {
       const m = chunkSize(c);
       rt.f32(src, m).set(xf.subarray(c.start, c.start + m));
-      k.quantLinearF32(src, dst, c.outer, c.axisLen, c.inner, sp + 4 * c.a0, zp + 4 * c.a0, t.min, t.max, t.bytes, t.signed ? 0 : 1);
+      k.quantLinearF32(src, dst, c.outer, c.axisLen, c.inner, sp + 4 * c.a0, zp + 4 * c.a0, t.min, t.max, t.bytes, !t.signed);
       out.set(intsFromBytes(t, rt.u8(dst, m * t.bytes)), c.start);
     }
   });
@@ -123,7 +123,7 @@ export function dequantizeLinear(q: ArrayLike<number>, from: QuantType | string,
     for (const c of chunks(view)) {
       const m = chunkSize(c);
       rt.u8(src, m * t.bytes).set(raw.subarray(c.start * t.bytes, (c.start + m) * t.bytes));
-      k.quantDequantF32(src, dst, c.outer, c.axisLen, c.inner, sp + 4 * c.a0, zp + 4 * c.a0, t.bytes, t.signed ? 1 : 0);
+      k.quantDequantF32(src, dst, c.outer, c.axisLen, c.inner, sp + 4 * c.a0, zp + 4 * c.a0, t.bytes, t.signed);
       out.set(rt.f32(dst, m), c.start);
     }
   });

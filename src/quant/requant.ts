@@ -48,7 +48,7 @@ export interface FixedPointOptions {
 export function quantizeMultiplier(real: number, opts: FixedPointOptions = {}): QuantizedMultiplier {
   if (!(real >= 0 && Number.isFinite(real))) throw new InputError(`multiplier: ${real} is not a finite non-negative number`);
   const { k } = quantRuntime(opts.runtime);
-  const r = k.quantQuantizeMultiplier(real, opts.singleRounding ? 1 : 0);
+  const r = k.quantQuantizeMultiplier(real, opts.singleRounding === true);
   const shift = Number(BigInt.asIntN(32, r >> 32n));
   const multiplier = Number(BigInt.asIntN(32, r));
   if (shift > 30) throw new InputError(`multiplier: ${real} is too large for a Q31 multiplier with a left shift <= 30`);
@@ -75,7 +75,7 @@ export function multiplyByQuantizedMultiplier(x: Int32Array, q: QuantizedMultipl
     for (let i = 0; i < x.length; i += cap) {
       const n = Math.min(cap, x.length - i);
       rt.i32(src, n).set(x.subarray(i, i + n));
-      k.quantMulByQmArray(src, dst, n, q.multiplier, q.shift, opts.singleRounding ? 1 : 0);
+      k.quantMulByQmArray(src, dst, n, q.multiplier, q.shift, opts.singleRounding === true);
       out.set(rt.i32(dst, n), i);
     }
   });
@@ -159,7 +159,7 @@ export function requantizeFloat(acc: Int32Array, to: RequantType | string, p: Fl
     const sp = rt.put(scales);
     const zp = rt.put(zps);
     return runRequant(acc, t, view, rt, (src, dst, outer, axisLen, inner, a0) =>
-      k.quantRequantFloat(src, dst, outer, axisLen, inner, sp + 4 * a0, zp + 4 * a0, t.min, t.max, t.bytes, t.signed ? 0 : 1));
+      k.quantRequantFloat(src, dst, outer, axisLen, inner, sp + 4 * a0, zp + 4 * a0, t.min, t.max, t.bytes, !t.signed));
   });
 }
 
@@ -187,6 +187,6 @@ export function requantizeFixed(acc: Int32Array, to: RequantType | string, p: Fi
     const sp = rt.put(Int32Array.from(qms, (q) => q.shift));
     const zp = rt.put(zps);
     return runRequant(acc, t, view, rt, (src, dst, outer, axisLen, inner, a0) =>
-      k.quantRequantFixed(src, dst, outer, axisLen, inner, mp + 4 * a0, sp + 4 * a0, zp + 4 * a0, t.min, t.max, t.bytes, single ? 1 : 0));
+      k.quantRequantFixed(src, dst, outer, axisLen, inner, mp + 4 * a0, sp + 4 * a0, zp + 4 * a0, t.min, t.max, t.bytes, single));
   });
 }

@@ -11,20 +11,6 @@ import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { type SoftmaxUnit, type ResolvedSoftmaxUnit, parseSoftmaxUnit } from "./units.js";
 import { type SoftmaxTable, softmaxTables, tableBytes, ibertConstants, lut2dShape } from "./tables.js";
 
-interface SoftmaxKernels {
-  softmaxCheck(src: number, inF32: number, n: number, lim: number): number;
-  softmaxOutMode(mode: number): void;
-  softmaxExactRows(src: number, inF32: number, dst: number, rows: number, n: number, outSpec: number, idx0: bigint, tmp: number): void;
-  softmaxRexpSetup(expTable: number, expN: number, stepLog2: number, recipTable: number, recipBits: number, alphaBits: number, outBits: number): void;
-  softmaxRexpRows(src: number, inF32: number, dst: number, rows: number, n: number, outSpec: number, idx0: bigint, tmp: number): void;
-  softmax2dSetup(expTable: number, expN: number, stepLog2: number, table: number, mantS: number, mantE: number, msbS0: number, cols: number): void;
-  softmax2dRows(src: number, inF32: number, dst: number, rows: number, n: number, outSpec: number, idx0: bigint, tmp: number, outBits: number): void;
-  softmaxIbertSetup(stepLog2: number, x0: bigint, bInt: bigint, cInt: bigint, kMax: bigint, shiftC: number, maxBit: number, outBits: number): void;
-  softmaxIbertRows(src: number, inF32: number, dst: number, rows: number, n: number, outSpec: number, idx0: bigint, tmp: number): void;
-  softmaxBase2Setup(fracBits: number, powTable: number, recipTable: number, recipBits: number, alphaBits: number, outBits: number): void;
-  softmaxBase2Rows(src: number, inF32: number, dst: number, rows: number, n: number, outSpec: number, idx0: bigint, tmp: number): void;
-}
-
 const CHUNK_BYTES = 1 << 20;
 const tableCache = new WeakMap<ResolvedSoftmaxUnit, SoftmaxTable[]>();
 
@@ -98,7 +84,7 @@ export function softmax(x: Float32Array | Float64Array, rowLen: number, unit: So
   const out = new Float64Array(x.length);
   if (x.length === 0) return out;
   const rt = opts.runtime ?? wasm();
-  const k = rt.k as unknown as SoftmaxKernels;
+  const k = rt.k;
   const p = u.params;
   const tables = unitTables(u);
   const inF32 = x instanceof Float32Array ? 1 : 0;

@@ -10,22 +10,24 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import type { instantiate } from "../../build/hwsim.js";
 
-/** Every kernel the module exports. Kernel families add their functions here. */
-export interface Kernels {
-  memory: WebAssembly.Memory;
-  scratchBase(): number;
-  specLayout(): number;
-  // cast.ts
-  encodeF32Array(src: number, dst: number, n: number, spec: number, idx0: bigint, outBytes: number): void;
-  encodeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint, outBytes: number): void;
-  decodeToF32Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
-  decodeToF64Array(src: number, dst: number, n: number, spec: number, inBytes: number): void;
-  quantizeF32Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
-  quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
-  fastSetup(mbits: number, bias: number, ovfThr: number, ovfCode: number, nanCode: number, signShift: number, fnuz: number, nanFlip: number): void;
-  encodeF32Fast(src: number, dst: number, n: number, outBytes: number): void;
-  [name: string]: unknown;
+/**
+ * Every kernel the module exports, typed by the AssemblyScript compiler's own
+ * declaration of the build (build/hwsim.d.ts; the simd and scalar builds have
+ * the same exports). No hand-written kernel signatures.
+ */
+export type Kernels = Awaited<ReturnType<typeof instantiate>>;
+
+/** The name of an exported kernel function (serialised kernel calls of the GEMM jobs). */
+export type KernelName = { [K in keyof Kernels]: Kernels[K] extends (...a: never[]) => unknown ? K : never }[keyof Kernels];
+
+/**
+ * Call a kernel named in a serialised job (its arguments were built for it by
+ * the caller that named it): the one place a kernel is looked up by name.
+ */
+export function callKernel(k: Kernels, fn: KernelName, args: readonly (number | bigint | boolean)[]): void {
+  (k[fn] as (...a: readonly (number | bigint | boolean)[]) => unknown)(...args);
 }
 
 export type Flavour = "simd" | "scalar";
@@ -69,6 +71,7 @@ export class WasmRuntime {
         seed: () => 0,
       },
     });
+    // the raw exports: the same functions as the generated bindings' adapted ones
     this.k = inst.exports as unknown as Kernels;
     this.base = (this.k.scratchBase() + 63) & ~63;
     this.top = this.base;

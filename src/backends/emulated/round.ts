@@ -18,7 +18,7 @@ import { f64 } from "./arena.js";
 import { InputError } from "../../errors.js";
 import { type Format, type OverflowPolicy } from "../../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, specBytes } from "../../formats/spec.js";
-import { wasm, type WasmRuntime } from "../../wasm/runtime.js";
+import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
 
 export interface Site {
   readonly spec: Spec;
@@ -116,20 +116,12 @@ export function asF32IfExact(x: Float64Array): Float32Array | Float64Array {
 // ---------------------------------------------------------------------------
 // Kernels
 
-interface EwKernels {
-  quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
-  ewAdd(a: number, b: number, dst: number, n: number, spec: number, idx0: bigint, fast: number): void;
-  ewMul(a: number, b: number, dst: number, n: number, spec: number, idx0: bigint, fast: number): void;
-  ewScaleRows(x: number, s: number, dst: number, rows: number, F: number, spec: number, idx0: bigint, fast: number): void;
-  ewScaleCols(z: number, s: number, bias: number, dst: number, rows: number, N: number, spec: number, idx0: bigint): void;
-}
-
 /** Elements per kernel call (results never depend on it: the SR index is global). */
 const CHUNK = 1 << 16;
 
-function rtOf(rt?: WasmRuntime): { rt: WasmRuntime; k: EwKernels } {
+function rtOf(rt?: WasmRuntime): { rt: WasmRuntime; k: Kernels } {
   const r = rt ?? wasm();
-  return { rt: r, k: r.k as unknown as EwKernels };
+  return { rt: r, k: r.k };
 }
 
 /** Round every value once into the site (null: unchanged). `idx0`: SR index of x[0]. */
