@@ -11,6 +11,7 @@
 //   kind 3  fp32 accumulator, RNE, exact product (fused) that f32 may not hold:
 //           the product in f64, the add by f32acc.ts (f64 sum + boundary fix)
 //   kind 4  kind 3 for products of ≤ 24 significant bits: no fix is ever needed
+//   kind 5  kinds 3 and 4 as fused f32 multiply-adds (relaxed build, fusing hosts only)
 // promote.ts reproduces promote:N orders whose partial sums f64 holds exactly.
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
@@ -642,6 +643,59 @@ function microF32Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, scre
   }
 }
 
+// kind 5 (relaxed build only): fp32 accumulator with exact products, ONE
+// rounding per multiply-add: f32x4.relaxed_madd where the host fuses it (the
+// runtime loads this build only after probing that it does), which is the
+// IEEE binary32 fused multiply-add: the bits of kind 3 without its f64 detour.
+// f32 panels as kind 0. A strict build never selects it (it traps).
+@inline
+function microF32Fma(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    let c00 = v128.load(c), c01 = v128.load(c, 16);
+    let c10 = v128.load(c + ldc), c11 = v128.load(c + ldc, 16);
+    let c20 = v128.load(c + 2 * ldc), c21 = v128.load(c + 2 * ldc, 16);
+    let c30 = v128.load(c + 3 * ldc), c31 = v128.load(c + 3 * ldc, 16);
+    for (let k = 0; k < kc; k++) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(ap);
+      c00 = f32x4.relaxed_madd(a, b0, c00);
+      c01 = f32x4.relaxed_madd(a, b1, c01);
+      a = v128.load32_splat(ap, 4);
+      c10 = f32x4.relaxed_madd(a, b0, c10);
+      c11 = f32x4.relaxed_madd(a, b1, c11);
+      a = v128.load32_splat(ap, 8);
+      c20 = f32x4.relaxed_madd(a, b0, c20);
+      c21 = f32x4.relaxed_madd(a, b1, c21);
+      a = v128.load32_splat(ap, 12);
+      c30 = f32x4.relaxed_madd(a, b0, c30);
+      c31 = f32x4.relaxed_madd(a, b1, c31);
+      ap += 16;
+      bp += 32;
+    }
+    v128.store(c, c00); v128.store(c, c01, 16);
+    v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+    v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+    v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+  } else {
+    unreachable();
+  }
+}
+
+/**
+ * a·b + c in every lane of f32x4.relaxed_madd (plain a·b + c in strict
+ * builds): the runtime's start-up probe of whether this host fuses it.
+ */
+export function relaxedMaddProbe(a: f32, b: f32, c: f32): f32 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const r = f32x4.relaxed_madd(f32x4.splat(a), f32x4.splat(b), f32x4.splat(c));
+    const l0 = f32x4.extract_lane(r, 0), l1 = f32x4.extract_lane(r, 1), l2 = f32x4.extract_lane(r, 2), l3 = f32x4.extract_lane(r, 3);
+    // lanes that disagree cannot both be fused: report the unfused answer
+    return l0 == l1 && l1 == l2 && l2 == l3 ? l0 : a * b + c;
+  }
+  return a * b + c;
+}
+
 // t = s + a·b with the boundary fix (a splat from pa, b at pb + off).
 @inline
 function fixedSum(s: v128, pa: usize, pb: usize, off: usize): v128 {
@@ -697,7 +751,7 @@ function storeF32x4(p: usize, lo: v128, hi: v128): void {
 @inline
 function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32, kind: i32): void {
   const ldc = <usize>(nPanels * NR) << 2;
-  const esh: usize = kind >= 3 ? 3 : 2; // panels of f64 (kinds 3, 4) or f32
+  const esh: usize = kind == 3 || kind == 4 ? 3 : 2; // panels of f64 (kinds 3, 4) or f32
   for (let kb = 0; kb < K; kb += kcBlock) {
     const kc = min(kcBlock, K - kb);
     for (let jb = 0; jb < nPanels; jb++) {
@@ -706,6 +760,7 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
         const apan = ap + (((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << esh);
         const c = cp + <usize>(ib * MR) * ldc + (<usize>(jb * NR) << 2);
         if (kind == 0) microF32(apan, bpan, c, ldc, kc);
+        else if (kind == 5) microF32Fma(apan, bpan, c, ldc, kc);
         else if (kind == 3) microF32Exact(apan, bpan, c, ldc, kc, true);
         else if (kind == 4) microF32Exact(apan, bpan, c, ldc, kc, false);
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
@@ -728,11 +783,12 @@ export function gemmPanelShape(): i32 {
  * 8·MR·ceil(m/MR)·K bytes; else f32).
  */
 export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32): void {
-  if (kind >= 3) packA64(a, m, K, apScratch);
+  if (kind == 3 || kind == 4) packA64(a, m, K, apScratch);
   else gemmPackA(a, m, K, apScratch);
   const mPanels = (m + MR - 1) / MR;
   const nPanels = (N + NR - 1) / NR;
   if (kind == 0) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 0);
+  else if (kind == 5) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 5);
   else if (kind == 1) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 1);
   else if (kind == 2) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
   else if (kind == 3) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 3);

@@ -7,7 +7,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
-import { WasmRuntime } from "../src/wasm/runtime.js";
+import { WasmRuntime, fusedVerdict, relaxedFuses } from "../src/wasm/runtime.js";
 import type { Rounding, RoundingOptions } from "../src/formats/spec.js";
 import { InputError } from "../src/errors.js";
 import {
@@ -266,14 +266,14 @@ describe("gemm datapath = exact oracle", () => {
     const a = Float64Array.from({ length: 2 * K }, (_, i) => ((i * 37) % 17 - 8) * 2 ** ((i % 7) - 3));
     const b = Float64Array.from({ length: K * 2 }, (_, i) => ((i * 11) % 13 - 6) * 2 ** ((i % 5) - 2));
     const info: { path?: string } = {};
-    const y = gemm(a, b, 2, K, 2, parseGemmDatapath(fp8), undefined, { info });
+    const y = gemm(a, b, 2, K, 2, parseGemmDatapath(fp8), undefined, { info, runtime: simdRt });
     expect(info.path).toBe("promote-exact");
     expectSameBits(y, oracleGemm(Array.from(a), Array.from(b), 2, K, 2, toOracle(parseGemmDatapath(fp8))), "fp8 promote:128");
     // fp16 data spanning 2^-24 … 2^15: partial sums need more than 53 bits
     const wide = Float64Array.from({ length: 2 * K }, (_, i) => (i % 2 ? 2 ** -24 : 30000));
-    gemm(wide, b, 2, K, 2, parseGemmDatapath({ ...fp8, in: "fp16" }), undefined, { info });
+    gemm(wide, b, 2, K, 2, parseGemmDatapath({ ...fp8, in: "fp16" }), undefined, { info, runtime: simdRt });
     expect(info.path).toBe("generic");
-    gemm(a, b, 2, K, 2, parseGemmDatapath({ ...fp8, accRounding: "sr" }), undefined, { info });
+    gemm(a, b, 2, K, 2, parseGemmDatapath({ ...fp8, accRounding: "sr" }), undefined, { info, runtime: simdRt });
     expect(info.path).toBe("generic");
   });
 
@@ -313,8 +313,14 @@ describe("gemm datapath = exact oracle", () => {
 const scalarRt = new WasmRuntime("scalar");
 const simdRt = new WasmRuntime("simd");
 
-function fastCheck(dp: GemmDatapath, c: Case, expected: GemmPath): void {
-  for (const runtime of [simdRt, scalarRt]) {
+/** The relaxed build where this host fuses f32x4.relaxed_madd (its fp32-FMA path is then fp32-fma-native). */
+const relaxedRt = relaxedFuses().ok ? new WasmRuntime("relaxed") : null;
+const onRuntime = (runtime: WasmRuntime, path: GemmPath): GemmPath =>
+  runtime.flavour === "relaxed" && (path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast") ? "fp32-fma-native" : path;
+
+function fastCheck(dp: GemmDatapath, c: Case, expectedStrict: GemmPath): void {
+  for (const runtime of relaxedRt ? [simdRt, scalarRt, relaxedRt] : [simdRt, scalarRt]) {
+    const expected = onRuntime(runtime, expectedStrict);
     const info: { path?: GemmPath } = {};
     const a = Float32Array.from(c.a);
     const b = Float32Array.from(c.b);
@@ -358,7 +364,7 @@ describe("fast paths", () => {
     fc.assert(fc.property(fastCaseArb(dp, 20), (c) => {
       // which of the two depends on the exponent range of the rounded inputs; both must give the oracle's bits
       const info: { path?: GemmPath } = {};
-      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info });
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info, runtime: simdRt });
       expect(["fp32-fast", "fp32-fma-narrow-fast"]).toContain(info.path);
       fastCheck(dp, c, info.path!);
     }), { numRuns: 40 });
@@ -380,7 +386,7 @@ describe("fast paths", () => {
       .chain((dp) => fc.tuple(fc.constant(dp), fastCaseArb(dp, 40)));
     fc.assert(fc.property(arb, ([dp, c]) => {
       const info: { path?: GemmPath } = {};
-      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info });
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info, runtime: simdRt });
       const fastName: GemmPath = dp.fma ? "bf16-fast" : "bf16-fast-bf16-product";
       expect([fastName, "generic"]).toContain(info.path);
       fastCheck(dp, c, info.path!);
@@ -540,7 +546,7 @@ describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narro
     let wide = 0, runs = 0;
     fc.assert(fc.property(arb, ([dp, c]) => {
       const info: { path?: GemmPath } = {};
-      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info });
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, undefined, { info, runtime: simdRt });
       expect(["fp32-fast", "fp32-fma-fast"]).toContain(info.path);
       fastCheck(dp, c, info.path!);
       runs++;
@@ -559,7 +565,7 @@ describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narro
       .chain((dp) => fc.tuple(fc.constant(dp), caseArb(dp, { m: 9, k: 30, n: 19 }, true)));
     fc.assert(fc.property(arb, ([dp, c]) => {
       const info: { path?: GemmPath } = {};
-      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info });
+      gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info, runtime: simdRt });
       expect(["fp32-fast", "fp32-fma-narrow-fast"]).toContain(info.path);
       fastCheck(dp, c, info.path!);
     }), { numRuns: 60 });
@@ -747,7 +753,7 @@ describe("gemmBatched", () => {
     const info: { path?: GemmPath } = {};
     const a = Float32Array.from({ length: 3 * 4 * 5 }, (_, e) => (e % 7) - 3);
     const b = Float32Array.from({ length: 3 * 5 * 2 }, (_, e) => (e % 5) / 4);
-    gemmBatched(a, b, 3, 4, 5, 2, dp, undefined, { info });
+    gemmBatched(a, b, 3, 4, 5, 2, dp, undefined, { info, runtime: simdRt });
     expect(info.path).toBe("fp32-fast");
     expect(() => gemmBatched(a, b, 3, 4, 5, 3, dp)).toThrow(/B has 30 elements/);
   });
@@ -784,7 +790,7 @@ describe("threads", () => {
     for (const [dp, M, K, N, path] of [[fastDp, 45, 70, 37, "fp32-fast"], [srDp, 23, 19, 17, "generic"]] as const) {
       const a = rnd(M * K, 1), b = rnd(K * N, 2), bias = rnd(N, 3);
       const info: { path?: GemmPath } = {};
-      const one = gemm(a, b, M, K, N, dp, bias, { info });
+      const one = gemm(a, b, M, K, N, dp, bias, { info, runtime: simdRt });
       expect(info.path).toBe(path);
       for (const threads of [1, 2, 3]) {
         const t = await gemmAsync(a, b, M, K, N, dp, bias, { threads, parallelMinWork: 0 });
@@ -844,5 +850,34 @@ describe("regression: stochastic rounding of an inexact f64 sum reads bits below
     const a = new Float64Array([2 ** -8 * (1 + 2 ** -10)]);
     const dp = parseGemmDatapath({ in: "fp16", acc: "fp32", fma: true, out: "fp32", accRounding: "sr", randomBits: 32, seed: "10224733247897591764" });
     expect(gemm(a, a, 1, 1, 1, dp, new Float64Array([2 ** 17]), { path: "generic" })[0]).toBe(2 ** 17 + 2 ** -6);
+  });
+});
+
+describe("relaxed SIMD build: loaded only where f32x4.relaxed_madd fuses", () => {
+  it("the probe accepts a fused multiply-add and refuses an unfused one", () => {
+    // (1 + 2^-12)² − (1 + 2^-11): exact in f64, so Math.fround of it is the single rounding
+    expect(fusedVerdict((a, b, c) => Math.fround(a * b + c)).ok).toBe(true);
+    expect(fusedVerdict((a, b, c) => Math.fround(Math.fround(a * b) + c)).ok).toBe(false);
+  });
+
+  it("the strict SIMD build's probe function does not fuse (plain a·b + c); the relaxed one does where loaded", () => {
+    expect(fusedVerdict(simdRt.k.relaxedMaddProbe).ok).toBe(false);
+    expect(fusedVerdict(scalarRt.k.relaxedMaddProbe).ok).toBe(false);
+    if (relaxedRt) expect(fusedVerdict(relaxedRt.k.relaxedMaddProbe).ok).toBe(true);
+  });
+
+  it.runIf(relaxedRt !== null)("fp32 FMA GEMMs of the fp32-baseline shapes: relaxed = strict = oracle, bit for bit", () => {
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    fc.assert(
+      fc.property(caseArb(dp, { m: 9, k: 70, n: 17, kMin: 1 }, true), (c) => {
+        const a = Float32Array.from(c.a), b = Float32Array.from(c.b);
+        const info: { path?: GemmPath } = {};
+        const r = gemm(a, b, c.M, c.K, c.N, dp, undefined, { info, runtime: relaxedRt! });
+        const strict = gemm(a, b, c.M, c.K, c.N, dp, undefined, { runtime: simdRt });
+        expectSameBits(r, strict, `relaxed (${info.path}) vs strict ${c.M}x${c.K}x${c.N}`);
+        expectSameBits(r, oracleGemm(Array.from(a), Array.from(b), c.M, c.K, c.N, toOracle(dp)), `relaxed vs oracle ${c.M}x${c.K}x${c.N}`);
+      }),
+      { numRuns: 80 },
+    );
   });
 });

@@ -93,8 +93,10 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
  * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
  * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact).
+ * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
+ *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
-export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
+export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
 
 /** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
 function rowsLayout(path: GemmPath): boolean {
@@ -146,7 +148,13 @@ function promoteExact(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange
   return H - L <= 52 && L >= r.lo + acc.format.mbits && H <= r.hi;
 }
 
-function choosePath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
+function choosePath(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
+  const p = chooseStrictPath(dp, s, ra, rb);
+  // a fused f32 multiply-add is exactly the fp32-FMA datapath (one rounding of a·b + s)
+  return rt.flavour === "relaxed" && f64Panels(p) ? "fp32-fma-native" : p;
+}
+
+function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
   if (promoteExact(dp, s, ra, rb)) return "promote-exact";
   if (dp.order.kind !== "sequential" || ra.nonFinite || rb.nonFinite) return "generic";
   const exact = productsExactInF32(dp, ra, rb);
@@ -179,7 +187,7 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
 }
 
 const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact">, number> = {
-  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4,
+  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5,
 };
 
 // ---------------------------------------------------------------------------
@@ -347,7 +355,7 @@ export function prepare(
     let path: GemmPath;
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
-    else path = choosePath(dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
+    else path = choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
     const layoutKey = rowsLayout(path) ? "rows" : f64Panels(path) ? "panels64" : "panels32";
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
@@ -389,7 +397,7 @@ export function prepareBatched(
     const pa = roundInto(rt, a, specs.inA, 0); // element counters: only stochastic rounding reads them
     const pb = roundInto(rt, b, specs.inB, 0);
     const qbias = bias ? rt.f32(roundInto(rt, bias, specs.bias, 0), N).slice() : null;
-    const path = fp32FastByFormats(dp, specs) ? "fp32-fast" : choosePath(dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
+    const path = fp32FastByFormats(dp, specs) ? "fp32-fast" : choosePath(rt, dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
     if (rowsLayout(path)) return null;
     const parts: (Float32Array | Float64Array)[] = [];
     for (let e = 0; e < batch; e++) parts.push(layoutB(rt, pb + e * K * N * 4, K, N, path, panel, false));

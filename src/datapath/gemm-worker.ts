@@ -15,7 +15,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import os from "node:os";
-import type { KernelName, WasmRuntime, Flavour } from "../wasm/runtime.js";
+import { type KernelName, type WasmRuntime, type Flavour, buildFile } from "../wasm/runtime.js";
 
 /** A kernel argument: a number, a BigInt (i64 parameters) or a pointer into job buffer `buf` (+ `off` bytes). */
 export type JobArg = number | bigint | boolean | { buf: number; off?: number };
@@ -89,7 +89,7 @@ const modules = new Map<Flavour, WebAssembly.Module>();
 function wasmModule(flavour: Flavour): WebAssembly.Module {
   let m = modules.get(flavour);
   if (m) return m;
-  const file = flavour === "simd" ? "hwsim.wasm" : "hwsim-scalar.wasm";
+  const file = buildFile(flavour);
   const here = dirname(fileURLToPath(import.meta.url));
   // src/datapath (vitest) or dist/src/datapath (built CLI)
   const path = ["../..", "../../.."].map((up) => join(here, up, "build", file)).find((p) => existsSync(p));

@@ -8,6 +8,7 @@
  * `memory.grow` detaches the old buffer.
  */
 import { readFileSync } from "node:fs";
+import v8 from "node:v8";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import type { instantiate } from "../../build/hwsim.js";
@@ -30,7 +31,60 @@ export function callKernel(k: Kernels, fn: KernelName, args: readonly (number | 
   (k[fn] as (...a: readonly (number | bigint | boolean)[]) => unknown)(...args);
 }
 
-export type Flavour = "simd" | "scalar";
+/**
+ * The builds of assembly/ (asconfig.json targets): `simd` (strict SIMD),
+ * `scalar` (no SIMD) and `relaxed` (SIMD plus relaxed SIMD, whose fused
+ * multiply-add serves the fp32-FMA GEMM path; loaded only where it fuses).
+ */
+export type Flavour = "simd" | "scalar" | "relaxed";
+
+/** The file of a build. */
+export function buildFile(flavour: Flavour): string {
+  return flavour === "simd" ? "hwsim.wasm" : `hwsim-${flavour}.wasm`;
+}
+
+const PROBE_A = Math.fround(1 + 2 ** -12);
+const PROBE_C = -(1 + 2 ** -11);
+/** (1 + 2^-12)² − (1 + 2^-11) in f32: 2^-24 when fused; 0 when the product is rounded first (a tie to even). */
+const FUSED = 2 ** -24;
+
+/** Does an f32 multiply-add (a, b, c) ↦ a·b + c fuse (one rounding)? */
+export function fusedVerdict(madd: (a: number, b: number, c: number) => number): { ok: boolean; why: string } {
+  const got = madd(PROBE_A, PROBE_A, PROBE_C);
+  return got === FUSED ? { ok: true, why: "fuses" } : { ok: false, why: `f32x4.relaxed_madd does not fuse here (probe gave ${got}, fused is ${FUSED})` };
+}
+
+let relaxedVerdict: { ok: boolean; why: string } | undefined;
+
+/**
+ * Can this process run the relaxed build with FUSED multiply-adds? Node 20
+ * compiles relaxed SIMD only after the V8 flag (refused in NODE_OPTIONS, so
+ * set here); relaxed semantics allow fused or unfused, so the build's own
+ * probe must see the fused result in every lane.
+ */
+export function relaxedFuses(): { ok: boolean; why: string } {
+  if (relaxedVerdict) return relaxedVerdict;
+  try {
+    v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+    const file = join(locateBuild(), buildFile("relaxed"));
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(readFileSync(file))), imports());
+    relaxedVerdict = fusedVerdict((inst.exports as unknown as Kernels).relaxedMaddProbe);
+  } catch (e) {
+    relaxedVerdict = { ok: false, why: `relaxed SIMD build unavailable (${(e as Error).message})` };
+  }
+  return relaxedVerdict;
+}
+
+function imports(): WebAssembly.Imports {
+  return {
+    env: {
+      abort: (_m: number, _f: number, line: number, col: number) => {
+        throw new Error(`wasm abort at ${line}:${col}`);
+      },
+      seed: () => 0,
+    },
+  };
+}
 
 function locateBuild(): string {
   // src/wasm/runtime.ts runs from src/ (vitest, tsx) or from dist/src/ (built CLI).
@@ -55,7 +109,8 @@ export class WasmRuntime {
 
   constructor(flavour: Flavour) {
     this.flavour = flavour;
-    const file = join(locateBuild(), flavour === "simd" ? "hwsim.wasm" : "hwsim-scalar.wasm");
+    if (flavour === "relaxed" && !relaxedFuses().ok) throw new Error(`HWSIM_WASM=relaxed: ${relaxedFuses().why}`);
+    const file = join(locateBuild(), buildFile(flavour));
     let bytes: Buffer;
     try {
       bytes = readFileSync(file);
@@ -63,14 +118,7 @@ export class WasmRuntime {
       throw new Error(`${file} is missing: run 'npm run build' (npm install does it)`);
     }
     const mod = new WebAssembly.Module(new Uint8Array(bytes));
-    const inst = new WebAssembly.Instance(mod, {
-      env: {
-        abort: (_m: number, _f: number, line: number, col: number) => {
-          throw new Error(`wasm abort at ${line}:${col}`);
-        },
-        seed: () => 0,
-      },
-    });
+    const inst = new WebAssembly.Instance(mod, imports());
     // the raw exports: the same functions as the generated bindings' adapted ones
     this.k = inst.exports as unknown as Kernels;
     this.base = (this.k.scratchBase() + 63) & ~63;
@@ -119,11 +167,14 @@ export class WasmRuntime {
 
 const instances = new Map<Flavour, WasmRuntime>();
 
-function defaultFlavour(): Flavour {
-  return process.env.HWSIM_WASM === "scalar" ? "scalar" : "simd";
+/** HWSIM_WASM=scalar | simd | relaxed forces a build; unset: relaxed where it fuses, else simd. */
+export function defaultFlavour(): Flavour {
+  const v = process.env.HWSIM_WASM;
+  if (v === "scalar" || v === "simd" || v === "relaxed") return v;
+  return relaxedFuses().ok ? "relaxed" : "simd";
 }
 
-/** The shared runtime (SIMD build unless HWSIM_WASM=scalar). */
+/** The shared runtime (see defaultFlavour). */
 export function wasm(flavour: Flavour = defaultFlavour()): WasmRuntime {
   let r = instances.get(flavour);
   if (!r) {
