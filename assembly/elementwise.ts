@@ -19,7 +19,7 @@
 // Stochastic rounding index of element i: idx0 + i.
 
 import { Spec, F_INT } from "./spec";
-import { roundAdd, encodeF64, encodeExact, decodeF64, overflowFloat } from "./round";
+import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat } from "./round";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -75,7 +75,7 @@ export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
     const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
     let r: f64;
     if (fast != 0 && isF32(x) && isF32(y)) r = <f64><f32>(x + y);
-    else r = decodeF64(roundAdd(x, y, s, idx0 + <u64>i), s);
+    else r = roundAddValue(x, y, s, idx0 + <u64>i);
     store<f64>(at(dst, i), r);
   }
 }

@@ -23,7 +23,7 @@
 // Inputs and bias are numbered after all outputs (by the TypeScript side).
 
 import { Spec } from "./spec";
-import { roundAdd, encodeF32, encodeF64, decodeF64 } from "./round";
+import { roundAddValue, encodeF32, encodeF64, decodeF64 } from "./round";
 import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
 import { encodeF32Fast } from "./cast";
 
@@ -39,7 +39,7 @@ const ORDER_PROMOTE: i32 = 3;
 
 @inline
 function addRound(x: f64, y: f64, s: Spec, idx: u64): f64 {
-  return decodeF64(roundAdd(x, y, s, idx), s);
+  return roundAddValue(x, y, s, idx);
 }
 
 /**

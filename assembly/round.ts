@@ -328,10 +328,49 @@ export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
   return encodeExact(neg, sig4, E - 1075 - 2, s, idx);
 }
 
-// Value of roundAdd.
+// Value of roundAdd: the RNE fast path where it applies, else decode(roundAdd).
 @inline
 export function roundAddValue(a: f64, b: f64, s: Spec, idx: u64): f64 {
+  if (s.mode == RNE && s.ftz == 0 && (s.flags & (F_SIGNED | F_ZERO | F_INT)) == (F_SIGNED | F_ZERO) && s.mbits <= 51) {
+    const r = addRneNormal(a, b, s);
+    if (r == r) return r;
+  }
   return decodeF64(roundAdd(a, b, s, idx), s);
+}
+
+// RNE of the exact a + b into a signed float format with a zero, when the f64
+// sum t lies strictly inside the format's normal range and the result is
+// finite in the format; NaN otherwise (the caller then takes roundAdd).
+// Why it is exact: t = RN_f64(a + b), and every midpoint of the format's grid
+// (≤ 25 significant bits, inside f64's range) is an f64 number, so none lies
+// strictly between a + b and t. If t is not a midpoint, a + b rounds as t
+// does (RNE on t's bits, a carry into the exponent included); if it is one,
+// the TwoSum error says on which side a + b lies (none: a tie, to even).
+// t above the smallest normal keeps a + b out of the subnormal range.
+function addRneNormal(a: f64, b: f64, s: Spec): f64 {
+  const t = a + b;
+  const minNormal = reinterpret<f64>(<u64>(s.emin + 1023) << 52);
+  if (!(Math.abs(t) > minNormal)) return NaN;
+  const sh = <u64>(52 - s.mbits);
+  const bits = reinterpret<u64>(t);
+  const mask = (<u64>1 << sh) - 1;
+  const low = bits & mask;
+  const half = <u64>1 << (sh - 1);
+  let r = bits & ~mask;
+  let up = low > half;
+  if (low == half) {
+    const bp = t - a;
+    const err = (a - (t - bp)) + (b - bp);
+    up = err == 0 ? ((r >> sh) & 1) != 0 : (err > 0) == (t > 0);
+  }
+  if (up) r += <u64>1 << sh;
+  const v = reinterpret<f64>(r);
+  // largest finite magnitude of the format, from its code
+  const field = <i32>(s.maxMag >> <u32>s.mbits);
+  const mant = <u64>(s.maxMag & ((<u32>1 << <u32>s.mbits) - 1));
+  const maxExp = s.emin + field - s.fieldAtEmin;
+  const maxFinite = reinterpret<f64>((<u64>(maxExp + 1023) << 52) | (mant << sh));
+  return Math.abs(v) <= maxFinite ? v : NaN;
 }
 
 // Round the exact product a·b once. Exact in f64 for operands with <= 26-bit
