@@ -347,6 +347,7 @@ export function roundAddValue(a: f64, b: f64, s: Spec, idx: u64): f64 {
 // does (RNE on t's bits, a carry into the exponent included); if it is one,
 // the TwoSum error says on which side a + b lies (none: a tie, to even).
 // t above the smallest normal keeps a + b out of the subnormal range.
+@inline
 function addRneNormal(a: f64, b: f64, s: Spec): f64 {
   const t = a + b;
   const minNormal = reinterpret<f64>(<u64>(s.emin + 1023) << 52);
