@@ -1,9 +1,10 @@
 /**
- * The model and seed options that `predict` and `evaluate` share, parsed and
+ * The model, seed and thread options that `predict` and `evaluate` share, parsed and
  * validated in one place (InputError naming the option on bad values).
  */
 import { InputError } from "../errors.js";
-import { parseChoice } from "../cli/options.js";
+import { parseChoice, parseInteger } from "../cli/options.js";
+import { MAX_THREADS } from "./frame-pool.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
 
 export interface ModelFlags {
@@ -26,4 +27,12 @@ export function seedOption(v: string | undefined): bigint | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v) || BigInt(v) >= 1n << 64n) throw new InputError(`--seed: '${v}' is not an integer in 0..2^64−1`);
   return BigInt(v);
+}
+
+/** `--threads`: an integer in 1..MAX_THREADS (undefined: the default, the available cores). */
+export function threadsOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = parseInteger(v, "--threads");
+  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS}`);
+  return n;
 }

@@ -5,13 +5,14 @@ import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
 import { checkWritable } from "./formats.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
-import { predictFrames } from "../../workflows/predict.js";
-import { modelOptions, seedOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { predictFramesThreaded } from "../../workflows/predict.js";
+import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface PredictFlags extends ModelFlags {
   hw: string;
   force?: boolean;
+  threads?: string;
 }
 
 export function registerPredictCommands(program: Command, ctx: CliContext): void {
@@ -24,12 +25,14 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
     .option("--seed <n>", "seed of stochastic rounding (default 0)")
+    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "structures (.extxyz)")
     .argument("<out>", "output (.extxyz)")
-    .action((inPath: string, outPath: string, o: PredictFlags) => {
+    .action(async (inPath: string, outPath: string, o: PredictFlags) => {
       const mopts = modelOptions(o);
       const seed = seedOption(o.seed);
+      const threads = threadsOption(o.threads);
       checkWritable(outPath, o.force, inPath, o.model);
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
@@ -39,7 +42,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       const bar = progressBar(ctx.io, `predict ${hw.name}`);
       let result;
       try {
-        result = predictFrames(model, hw, frames, { seed, onProgress: (d, t) => bar.update(d, t, "frames") });
+        result = await predictFramesThreaded(model, hw, frames, { seed, threads, onProgress: (d, t) => bar.update(d, t, "frames") });
       } finally {
         bar.stop();
       }
