@@ -13,6 +13,7 @@ import { loadSchNet } from "../dist/src/models/schnet.js";
 import { readExtxyz } from "../dist/src/io/extxyz.js";
 import { EmulatedOps } from "../dist/src/backends/emulated/index.js";
 import { replicate } from "./lib.js";
+import { wasm } from "../dist/src/wasm/runtime.js";
 
 const here = new URL(".", import.meta.url).pathname;
 const [mode, preset, stepsArg] = process.argv.slice(2);
@@ -37,10 +38,10 @@ const CLASSES = [
   ["neighbour list", /neighbors/],
 ];
 
-/** WASM frames show as wasm-function[i]: names from the text file of the same build, imported functions first. */
+/** WASM frames show as wasm-function[i]: names from the text file of the build in use, imported functions first. */
 const wasmNames = (() => {
   try {
-    const wat = readFileSync(`${here}../build/hwsim.wat`, "utf8");
+    const wat = readFileSync(`${here}../build/${wasm().flavour === "relaxed" ? "hwsim-relaxed.wat" : "hwsim.wat"}`, "utf8");
     const imports = (wat.match(/^ \(import "[^"]*" "[^"]*" \(func/gm) ?? []).length;
     const names = [...wat.matchAll(/^ \(func \$(\S+)/gm)].map((m) => m[1]);
     return [...new Array(imports).fill("import"), ...names];

@@ -29,6 +29,6 @@ export type { Ops, Tensor } from "./models/ops.js";
 export { ReferenceOps } from "./backends/reference.js";
 export { EmulatedOps } from "./backends/emulated/index.js";
 export { loadModel, type LoadedModel } from "./workflows/load-model.js";
-export { predictFrames, predictFramesParallel } from "./workflows/predict.js";
-export { evaluate } from "./workflows/evaluate.js";
+export { predictFrames, predictFramesThreaded } from "./workflows/predict.js";
+export { evaluate, evaluateThreaded } from "./workflows/evaluate.js";
 export { InputError } from "./errors.js";

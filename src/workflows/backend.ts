@@ -11,6 +11,8 @@ import { EmulatedOps } from "../backends/emulated/index.js";
 export interface BackendOptions {
   /** Seed of stochastic-rounding sites (default 0). */
   seed?: bigint;
+  /** Keep every op's output in the trace (default true; predict turns it off). */
+  keepTrace?: boolean;
 }
 
 /** A backend for the hw-model, plus how it computes (stated in reports). */
@@ -23,7 +25,7 @@ export interface Backend {
 }
 
 export function makeOps(hw: ResolvedHwModel, opts: BackendOptions = {}): Backend {
-  return { ops: new EmulatedOps(hw, { seed: opts.seed ?? 0n }), label: "emulated (bit-accurate)", emulated: true };
+  return { ops: new EmulatedOps(hw, { seed: opts.seed ?? 0n, keepTrace: opts.keepTrace }), label: "emulated (bit-accurate)", emulated: true };
 }
 
 /** The float64 oracle every hw-model is compared with. */

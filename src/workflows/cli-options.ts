@@ -1,11 +1,11 @@
 /**
- * The model and seed options that `predict` and `evaluate` share, parsed and
+ * The model, seed and thread options that `predict` and `evaluate` share, parsed and
  * validated in one place (InputError naming the option on bad values).
  */
 import { InputError } from "../errors.js";
-import { parseChoice } from "../cli/options.js";
+import { parseChoice, parseInteger } from "../cli/options.js";
+import { MAX_THREADS } from "./frame-pool.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
-import { defaultThreads } from "../datapath/gemm-worker.js";
 
 export interface ModelFlags {
   model: string;
@@ -29,14 +29,10 @@ export function seedOption(v: string | undefined): bigint | undefined {
   return BigInt(v);
 }
 
-/** Most worker threads a command starts (more than this many cores is not a machine, it is a typo). */
-export const MAX_THREADS = 256;
-
-/** `--threads`: an integer 1..MAX_THREADS; absent: the available cores. */
-export function threadsOption(v: string | undefined): number {
-  if (v === undefined) return defaultThreads();
-  if (!/^\d+$/.test(v.trim())) throw new InputError(`--threads: '${v}' is not a positive integer`);
-  const n = Number(v.trim());
-  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: ${v}: expected 1..${MAX_THREADS}`);
+/** `--threads`: an integer in 1..MAX_THREADS (undefined: the default, the available cores). */
+export function threadsOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = parseInteger(v, "--threads");
+  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS}`);
   return n;
 }

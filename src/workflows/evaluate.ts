@@ -22,15 +22,17 @@
  * Deterministic: the same inputs, hw-models and seed give the same bits.
  */
 import type { Frame } from "../io/extxyz.js";
-import type { ResolvedHwModel } from "../hw/types.js";
+import type { ResolvedHwModel, SoftmaxAssignment } from "../hw/types.js";
 import { displayPath } from "../hw/resolve.js";
 import type { OpRecord, Shape } from "../models/ops.js";
 import { costModel, type CostReport } from "../cost/model.js";
 import { traceFromRecords } from "../cost/trace.js";
-import { ErrorAccumulator, SqnrAccumulator, type ErrorStats } from "./metrics.js";
+import { ErrorAccumulator, SqnrAccumulator, reviveSqnrParts, sqnrParts, type ErrorStats, type SqnrParts } from "./metrics.js";
 import { makeOps, referenceOps, type Backend, type BackendOptions } from "./backend.js";
 import { structureOf, type LoadedModel, type ModelRun, type Provenance } from "./load-model.js";
-import { lutUnitStats, softmaxUnitsUsed, SoftmaxScores, type LutUnitStats, type SoftmaxUnitStats } from "./hw-units.js";
+import type { Structure } from "../models/schnet.js";
+import { framePoolThreads, modelSpec, runFramePool } from "./frame-pool.js";
+import { lutUnitStats, softmaxUnitsUsed, SoftmaxScores, type LutUnitStats, type ScoreRows, type SoftmaxUnitStats, type Use } from "./hw-units.js";
 
 export interface EnergyForceErrors {
   /** eV per atom, one error per frame. */
@@ -201,37 +203,64 @@ function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Per-op SQNR accumulation for one hw-model. */
+/** An op of the trace, as per-op attribution needs it. */
+export interface OpMeta {
+  name: string;
+  kind: string;
+  shape: Shape;
+  /** Trace indices of the ops producing its activation operands. */
+  producers: number[];
+}
+
+/** One frame's per-op comparison of a hw-model's trace with the reference's (small: no tensors). */
+export interface FrameOpStats {
+  meta: OpMeta[];
+  parts: SqnrParts[];
+}
+
+/**
+ * Match one frame's traces op by op (names, kinds and shapes must agree,
+ * else it is a bug and the run stops) and take each op's SQNR parts.
+ */
+export function frameOpStats(ref: readonly OpRecord[], emu: readonly OpRecord[], frame: number, hwName: string): FrameOpStats {
+  if (ref.length !== emu.length) {
+    throw new Error(`op trace mismatch on frame ${frame}: the reference recorded ${ref.length} ops, ${hwName} ${emu.length}`);
+  }
+  const meta: OpMeta[] = [];
+  const parts: SqnrParts[] = [];
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i], e = emu[i];
+    if (r.name !== e.name || r.kind !== e.kind || !sameShape(r.output.shape, e.output.shape)) {
+      throw new Error(
+        `op trace mismatch on frame ${frame} at op ${i}: reference '${r.name}' (${r.kind}, [${r.output.shape.join(", ")}]) vs ${hwName} '${e.name}' (${e.kind}, [${e.output.shape.join(", ")}])`,
+      );
+    }
+    meta.push({
+      name: r.name,
+      kind: r.kind,
+      shape: [...r.output.shape],
+      producers: (r.operands ?? []).flatMap((o) => (o.producer === undefined ? [] : [o.producer])),
+    });
+    parts.push(sqnrParts(r.output.data, e.output.data));
+  }
+  return { meta, parts };
+}
+
+/** Per-op SQNR accumulation for one hw-model, frame after frame. */
 class OpAttribution {
   private acc: SqnrAccumulator[] = [];
-  private meta: { name: string; kind: string; shape: Shape; producers: number[] }[] = [];
+  private meta: OpMeta[] = [];
 
-  constructor(private readonly hwName: string) {}
-
-  add(ref: readonly OpRecord[], emu: readonly OpRecord[], frame: number): void {
-    if (ref.length !== emu.length) {
-      throw new Error(`op trace mismatch on frame ${frame}: the reference recorded ${ref.length} ops, ${this.hwName} ${emu.length}`);
-    }
+  add(stats: FrameOpStats, frame: number): void {
     if (!this.meta.length) {
-      this.meta = ref.map((r) => ({
-        name: r.name,
-        kind: r.kind,
-        shape: [...r.output.shape],
-        producers: (r.operands ?? []).flatMap((o) => (o.producer === undefined ? [] : [o.producer])),
-      }));
-      this.acc = ref.map(() => new SqnrAccumulator());
+      this.meta = stats.meta;
+      this.acc = stats.meta.map(() => new SqnrAccumulator());
     }
-    if (this.meta.length !== ref.length) throw new Error(`op trace on frame ${frame} has ${ref.length} ops, frame 1 had ${this.meta.length}`);
-    for (let i = 0; i < ref.length; i++) {
-      const r = ref[i], e = emu[i];
-      if (r.name !== e.name || r.kind !== e.kind || !sameShape(r.output.shape, e.output.shape)) {
-        throw new Error(
-          `op trace mismatch on frame ${frame} at op ${i}: reference '${r.name}' (${r.kind}, [${r.output.shape.join(", ")}]) vs ${this.hwName} '${e.name}' (${e.kind}, [${e.output.shape.join(", ")}])`,
-        );
-      }
-      if (r.name !== this.meta[i].name) throw new Error(`op ${i} is '${r.name}' on frame ${frame} but '${this.meta[i].name}' on frame 1`);
-      this.acc[i].add(r.output.data, e.output.data);
-    }
+    if (this.meta.length !== stats.meta.length) throw new Error(`op trace on frame ${frame} has ${stats.meta.length} ops, frame 1 had ${this.meta.length}`);
+    stats.meta.forEach((m, i) => {
+      if (m.name !== this.meta[i].name) throw new Error(`op ${i} is '${m.name}' on frame ${frame} but '${this.meta[i].name}' on frame 1`);
+      this.acc[i].addParts(reviveSqnrParts(stats.parts[i]));
+    });
   }
 
   /** Every op, worst SQNR first (stable: execution order among equals). */
@@ -272,7 +301,233 @@ function costSummary(trace: readonly OpRecord[], hw: ResolvedHwModel, model: Loa
   };
 }
 
-/** Evaluate `model` on the frames for every hw-model (see the module comment). */
+/** What frame 1 tells about one hw-model: the units it uses, its cost. */
+export interface FirstFrameUnits {
+  softmaxUnits: Use<SoftmaxAssignment>[];
+  luts: LutUnitStats[];
+  /** The cost summary, or why there is none. */
+  cost: CostSummary | string;
+}
+
+/** One hw-model on one frame. */
+export interface HwFrameEvaluation {
+  energy: number;
+  forces: Float64Array;
+  ops: FrameOpStats;
+  /** The scores its softmax units received (empty when it has none). */
+  softmaxRows: ScoreRows[];
+  /** Frame 1 only. */
+  first?: FirstFrameUnits;
+}
+
+/**
+ * Everything `evaluate` takes from one frame: small (energies, forces,
+ * per-op SQNR parts; no trace), a pure function of (frame, model, hw-models,
+ * seed), so it can be computed on any thread.
+ */
+export interface FrameEvaluation {
+  /** 0-based position among the evaluated frames. */
+  index: number;
+  ref: { energy: number; forces: Float64Array };
+  hw: HwFrameEvaluation[];
+}
+
+/**
+ * Runs the reference and every hw-model on a frame with one neighbour list
+ * (built once, in float64). The backends are reused frame after frame:
+ * nothing in them that changes bits carries from one frame to the next (the
+ * tape is reset by every run, stochastic-rounding streams are seeded per
+ * site and call, gradient-accumulation events are counted per backward pass).
+ */
+export class FrameEvaluator {
+  private readonly refOps = referenceOps();
+  private readonly scores: SoftmaxScores[];
+
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly hwModels: readonly ResolvedHwModel[],
+    private readonly backends: readonly Backend[],
+    private readonly opts: { seed?: bigint; dtFs: number },
+  ) {
+    this.scores = hwModels.map((hw) => new SoftmaxScores(hw, opts.seed ?? 0n));
+  }
+
+  /** Frame `index` (0-based); `step` is called after the reference run and after each hw-model. */
+  frame(s: Structure, index: number, step?: (what: string) => void): FrameEvaluation {
+    const { model } = this;
+    const nl = model.neighbors(s);
+    const ref: ModelRun = model.run(this.refOps, s, nl);
+    step?.("reference");
+    const hw = this.hwModels.map((h, k): HwFrameEvaluation => {
+      const emu = model.run(this.backends[k].ops, s, nl);
+      const ops = frameOpStats(ref.trace, emu.trace, index + 1, h.name);
+      // Units are looked up on each frame's trace (op names do not depend on the frame).
+      const softmaxUnits = softmaxUnitsUsed(h, emu.trace);
+      const r: HwFrameEvaluation = {
+        energy: emu.energy,
+        forces: Float64Array.from(emu.forces),
+        ops,
+        softmaxRows: softmaxUnits.length ? this.scores[k].rowsOf(emu.trace) : [],
+      };
+      if (index === 0) {
+        let cost: CostSummary | string;
+        try {
+          cost = costSummary(ref.trace, h, model, this.opts.dtFs, s.numbers.length);
+        } catch (e) {
+          cost = (e as Error).message;
+        }
+        r.first = { softmaxUnits, luts: lutUnitStats(h, emu.trace, model.backwardPass, model.lutParams), cost };
+      }
+      step?.(h.name);
+      return r;
+    });
+    return { index, ref: { energy: ref.energy, forces: Float64Array.from(ref.forces) }, hw };
+  }
+
+  /** Drop the last frame's tapes. */
+  reset(): void {
+    this.refOps.reset();
+    for (const b of this.backends) b.ops.reset();
+  }
+}
+
+/** Adds FrameEvaluations in frame order and builds the result (the same bits wherever the frames were computed). */
+class EvaluationAssembler {
+  private readonly vsRef: ForceEnergyAcc[];
+  private readonly vsLab: ForceEnergyAcc[];
+  private readonly refVsLab = new ForceEnergyAcc();
+  private readonly attribution: OpAttribution[];
+  private readonly scores: SoftmaxScores[];
+  private readonly predictions: FramePrediction[][];
+  private readonly refPredictions: FramePrediction[] = [];
+  private readonly first: (FirstFrameUnits | undefined)[];
+  private labelledEnergy = 0;
+  private labelledForces = 0;
+  private readonly labelData: EvaluationResult["structures"]["labelData"] = [];
+
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly hwModels: readonly ResolvedHwModel[],
+    private readonly backends: readonly Pick<Backend, "label" | "emulated">[],
+    private readonly frames: readonly Frame[],
+    seed: bigint | undefined,
+  ) {
+    this.vsRef = hwModels.map(() => new ForceEnergyAcc());
+    this.vsLab = hwModels.map(() => new ForceEnergyAcc());
+    this.attribution = hwModels.map(() => new OpAttribution());
+    this.scores = hwModels.map((hw) => new SoftmaxScores(hw, seed ?? 0n));
+    this.predictions = hwModels.map(() => []);
+    this.first = hwModels.map(() => undefined);
+  }
+
+  /** The next frame's evaluation (frames in order). */
+  add(fe: FrameEvaluation): void {
+    const fi = this.refPredictions.length;
+    if (fe.index !== fi) throw new Error(`evaluate: frame ${fe.index + 1} added where frame ${fi + 1} was expected`);
+    const f = this.frames[fi];
+    const n = f.numbers.length;
+    const ref = fe.ref;
+    this.refPredictions.push({ frame: fi + 1, atoms: n, energy: ref.energy, forces: ref.forces });
+    const labelForces = f.forces && f.forces.length === 3 * n ? f.forces : undefined;
+    if (f.energy !== undefined) this.labelledEnergy++;
+    if (labelForces) this.labelledForces++;
+    this.labelData.push({ frame: fi + 1, ...(f.energy !== undefined ? { energy: f.energy } : {}), ...(labelForces ? { forces: labelForces } : {}) });
+    // A mean readout already outputs energy per atom.
+    const perAtom = this.model.readout === "mean" ? 1 : n;
+    this.refVsLab.add(ref.energy, f.energy, ref.forces, labelForces, perAtom);
+
+    fe.hw.forEach((emu, h) => {
+      this.vsRef[h].add(emu.energy, ref.energy, emu.forces, ref.forces, perAtom);
+      this.vsLab[h].add(emu.energy, f.energy, emu.forces, labelForces, perAtom);
+      this.attribution[h].add(emu.ops, fi + 1);
+      if (fi === 0) this.first[h] = emu.first;
+      this.scores[h].addRows(emu.softmaxRows);
+      this.predictions[h].push({ frame: fi + 1, atoms: n, energy: emu.energy, forces: emu.forces });
+    });
+  }
+
+  /** The result; `step` is called after each hw-model's units. */
+  result(structuresFile: string, framesInFile: number, step: (what: string) => void): EvaluationResult {
+    const { model, frames } = this;
+    const hasLabels = this.labelledEnergy > 0 || this.labelledForces > 0;
+    const evaluations: HwEvaluation[] = this.hwModels.map((hw, h) => {
+      const ops = this.attribution[h].result();
+      const worst = ops.length && ops[0].sqnrDb !== Infinity ? ops[0] : undefined;
+      const first = this.first[h];
+      const softmax = this.scores[h].report(first?.softmaxUnits ?? []);
+      step(`${hw.name}: units`);
+      const c = first?.cost ?? "not computed";
+      return {
+        hw: { name: hw.name, description: hw.description, file: displayPath(hw.file), chain: hw.chain.map(displayPath) },
+        backend: this.backends[h].label,
+        emulated: this.backends[h].emulated,
+        vsReference: this.vsRef[h].result(),
+        ...(hasLabels ? { vsLabels: this.vsLab[h].result() } : {}),
+        ops,
+        ...(worst ? { worstOp: worst } : {}),
+        luts: first?.luts ?? [],
+        softmax,
+        ...(typeof c === "string" ? { costError: c } : { cost: c }),
+        frames: this.predictions[h],
+      };
+    });
+
+    const meV = (x: number) => x * 1e3;
+    const summary: SummaryRow[] = evaluations.map((e) => ({
+      hw: e.hw.name,
+      emulated: e.emulated,
+      energyMaeMeVPerAtom: meV(e.vsReference.energyPerAtom.mae),
+      forceMaeMeVPerA: meV(e.vsReference.forces.mae),
+      forceMaxMeVPerA: meV(e.vsReference.forces.max),
+      ...(e.vsLabels?.energyPerAtom.n ? { labelEnergyMaeMeVPerAtom: meV(e.vsLabels.energyPerAtom.mae) } : {}),
+      ...(e.vsLabels?.forces.n ? { labelForceMaeMeVPerA: meV(e.vsLabels.forces.mae) } : {}),
+      ...(e.worstOp ? { worstOp: e.worstOp.name, worstOpSqnrDb: e.worstOp.sqnrDb } : {}),
+      ...(e.cost ? { nsPerDay: e.cost.nsPerDay, energyPerStepPJ: e.cost.energyPerStepPJ } : {}),
+    }));
+
+    return {
+      model: {
+        file: model.file,
+        arch: model.arch,
+        readout: model.readout,
+        forces: model.forces,
+        description: model.describe(),
+        hyperparameters: model.hyperparameters,
+        provenance: model.provenance,
+      },
+      structures: {
+        file: structuresFile,
+        framesInFile,
+        framesEvaluated: frames.length,
+        atoms: frames.map((f) => f.numbers.length),
+        labels: { energy: this.labelledEnergy, forces: this.labelledForces },
+        labelData: this.labelData,
+      },
+      reference: {
+        backend: "reference (float64)",
+        frames: this.refPredictions,
+        ...(hasLabels ? { vsLabels: this.refVsLab.result() } : {}),
+      },
+      hwModels: evaluations,
+      summary,
+      definitions: DEFINITIONS,
+    };
+  }
+}
+
+/** The frames, backends, assembler and progress steps of one evaluation. */
+function setUp(model: LoadedModel, hwModels: readonly ResolvedHwModel[], allFrames: readonly Frame[], opts: EvaluateOptions) {
+  const frames = allFrames.slice(0, opts.frames ?? allFrames.length);
+  const backendFor = opts.backendFor ?? makeOps;
+  const backends = hwModels.map((hw) => backendFor(hw, { seed: opts.seed }));
+  const asm = new EvaluationAssembler(model, hwModels, backends, frames, opts.seed);
+  const total = frames.length * (1 + hwModels.length) + hwModels.length;
+  let done = 0;
+  const step = (what: string) => opts.onProgress?.(++done, total, what);
+  return { frames, backends, asm, step, dtFs: opts.dtFs ?? 0.5 };
+}
+
+/** Evaluate `model` on the frames for every hw-model (see the module comment), on this thread. */
 export function evaluate(
   model: LoadedModel,
   hwModels: readonly ResolvedHwModel[],
@@ -280,129 +535,45 @@ export function evaluate(
   structuresFile: string,
   opts: EvaluateOptions = {},
 ): EvaluationResult {
-  const nFrames = opts.frames ?? allFrames.length;
-  const frames = allFrames.slice(0, nFrames);
-  const dtFs = opts.dtFs ?? 0.5;
-  const backendFor = opts.backendFor ?? makeOps;
-  const refOps = referenceOps();
+  const { frames, backends, asm, step, dtFs } = setUp(model, hwModels, allFrames, opts);
+  const ev = new FrameEvaluator(model, hwModels, backends, { seed: opts.seed, dtFs });
+  frames.forEach((f, fi) => asm.add(ev.frame(structureOf(f), fi, (what) => step(`frame ${fi + 1}/${frames.length}: ${what}`))));
+  ev.reset();
+  return asm.result(structuresFile, allFrames.length, step);
+}
 
-  const backends = hwModels.map((hw) => backendFor(hw, { seed: opts.seed }));
-  const vsRef = hwModels.map(() => new ForceEnergyAcc());
-  const vsLab = hwModels.map(() => new ForceEnergyAcc());
-  const refVsLab = new ForceEnergyAcc();
-  const attribution = hwModels.map((hw) => new OpAttribution(hw.name));
-  const softmaxUnits: ReturnType<typeof softmaxUnitsUsed>[] = hwModels.map(() => []);
-  const scores = hwModels.map((hw) => new SoftmaxScores(hw, opts.seed ?? 0n));
-  const predictions: FramePrediction[][] = hwModels.map(() => []);
-  const refPredictions: FramePrediction[] = [];
-  const luts: LutUnitStats[][] = hwModels.map(() => []);
-  const costs: (CostSummary | string)[] = hwModels.map(() => "not computed");
+export interface ThreadedEvaluateOptions extends Omit<EvaluateOptions, "backendFor"> {
+  /** Worker threads (default: the available cores, at most one per frame); 1 computes on this thread (`evaluate`). */
+  threads?: number;
+}
 
-  const total = frames.length * (1 + hwModels.length) + hwModels.length;
-  let done = 0;
-  const step = (what: string) => opts.onProgress?.(++done, total, what);
-
-  let labelledEnergy = 0, labelledForces = 0;
-  const labelData: EvaluationResult["structures"]["labelData"] = [];
-
-  frames.forEach((f, fi) => {
-    const s = structureOf(f);
-    const n = f.numbers.length;
-    const nl = model.neighbors(s);
-    const ref: ModelRun = model.run(refOps, s, nl);
-    step(`frame ${fi + 1}/${frames.length}: reference`);
-    refPredictions.push({ frame: fi + 1, atoms: n, energy: ref.energy, forces: Float64Array.from(ref.forces) });
-    const labelForces = f.forces && f.forces.length === 3 * n ? f.forces : undefined;
-    if (f.energy !== undefined) labelledEnergy++;
-    if (labelForces) labelledForces++;
-    labelData.push({ frame: fi + 1, ...(f.energy !== undefined ? { energy: f.energy } : {}), ...(labelForces ? { forces: labelForces } : {}) });
-    // A mean readout already outputs energy per atom.
-    const perAtom = model.readout === "mean" ? 1 : n;
-    refVsLab.add(ref.energy, f.energy, ref.forces, labelForces, perAtom);
-
-    hwModels.forEach((hw, h) => {
-      const emu = model.run(backends[h].ops, s, nl);
-      vsRef[h].add(emu.energy, ref.energy, emu.forces, ref.forces, perAtom);
-      vsLab[h].add(emu.energy, f.energy, emu.forces, labelForces, perAtom);
-      attribution[h].add(ref.trace, emu.trace, fi + 1);
-      if (fi === 0) {
-        // Units are looked up on frame 1's trace (op names do not depend on the frame).
-        softmaxUnits[h] = softmaxUnitsUsed(hw, emu.trace);
-        luts[h] = lutUnitStats(hw, emu.trace, model.backwardPass, model.lutParams);
-        try {
-          costs[h] = costSummary(ref.trace, hw, model, dtFs, n);
-        } catch (e) {
-          costs[h] = (e as Error).message;
-        }
-      }
-      if (softmaxUnits[h].length) scores[h].add(emu.trace);
-      predictions[h].push({ frame: fi + 1, atoms: n, energy: emu.energy, forces: Float64Array.from(emu.forces) });
-      step(`frame ${fi + 1}/${frames.length}: ${hw.name}`);
-    });
-  });
-  refOps.reset();
-
-  const hasLabels = labelledEnergy > 0 || labelledForces > 0;
-  const evaluations: HwEvaluation[] = hwModels.map((hw, h) => {
-    backends[h].ops.reset();
-    const ops = attribution[h].result();
-    const worst = ops.length && ops[0].sqnrDb !== Infinity ? ops[0] : undefined;
-    const softmax = scores[h].report(softmaxUnits[h]);
-    step(`${hw.name}: units`);
-    const c = costs[h];
-    return {
-      hw: { name: hw.name, description: hw.description, file: displayPath(hw.file), chain: hw.chain.map(displayPath) },
-      backend: backends[h].label,
-      emulated: backends[h].emulated,
-      vsReference: vsRef[h].result(),
-      ...(hasLabels ? { vsLabels: vsLab[h].result() } : {}),
-      ops,
-      ...(worst ? { worstOp: worst } : {}),
-      luts: luts[h],
-      softmax,
-      ...(typeof c === "string" ? { costError: c } : { cost: c }),
-      frames: predictions[h],
-    };
-  });
-
-  const meV = (x: number) => x * 1e3;
-  const summary: SummaryRow[] = evaluations.map((e) => ({
-    hw: e.hw.name,
-    emulated: e.emulated,
-    energyMaeMeVPerAtom: meV(e.vsReference.energyPerAtom.mae),
-    forceMaeMeVPerA: meV(e.vsReference.forces.mae),
-    forceMaxMeVPerA: meV(e.vsReference.forces.max),
-    ...(e.vsLabels?.energyPerAtom.n ? { labelEnergyMaeMeVPerAtom: meV(e.vsLabels.energyPerAtom.mae) } : {}),
-    ...(e.vsLabels?.forces.n ? { labelForceMaeMeVPerA: meV(e.vsLabels.forces.mae) } : {}),
-    ...(e.worstOp ? { worstOp: e.worstOp.name, worstOpSqnrDb: e.worstOp.sqnrDb } : {}),
-    ...(e.cost ? { nsPerDay: e.cost.nsPerDay, energyPerStepPJ: e.cost.energyPerStepPJ } : {}),
-  }));
-
-  return {
-    model: {
-      file: model.file,
-      arch: model.arch,
-      readout: model.readout,
-      forces: model.forces,
-      description: model.describe(),
-      hyperparameters: model.hyperparameters,
-      provenance: model.provenance,
+/**
+ * `evaluate` with the frames spread over worker threads (frame-pool.ts):
+ * each worker computes whole FrameEvaluations, which are added here in
+ * frame order, so the result is the same, bit for bit, for any number of
+ * threads. Progress counts the frames as they complete.
+ */
+export async function evaluateThreaded(
+  model: LoadedModel,
+  hwModels: readonly ResolvedHwModel[],
+  allFrames: readonly Frame[],
+  structuresFile: string,
+  opts: ThreadedEvaluateOptions = {},
+): Promise<EvaluationResult> {
+  const nFrames = Math.min(opts.frames ?? allFrames.length, allFrames.length);
+  const threads = framePoolThreads(opts.threads, nFrames);
+  if (threads <= 1) return evaluate(model, hwModels, allFrames, structuresFile, opts);
+  const { frames, asm, step, dtFs } = setUp(model, hwModels, allFrames, opts);
+  const results = await runFramePool<FrameEvaluation>(
+    { kind: "evaluate", model: modelSpec(model), hwModels: [...hwModels], seed: opts.seed ?? 0n, dtFs },
+    frames.map(structureOf),
+    threads,
+    (fe) => {
+      const where = `frame ${fe.index + 1}/${frames.length}`;
+      step(`${where}: reference`);
+      for (const hw of hwModels) step(`${where}: ${hw.name}`);
     },
-    structures: {
-      file: structuresFile,
-      framesInFile: allFrames.length,
-      framesEvaluated: frames.length,
-      atoms: frames.map((f) => f.numbers.length),
-      labels: { energy: labelledEnergy, forces: labelledForces },
-      labelData,
-    },
-    reference: {
-      backend: "reference (float64)",
-      frames: refPredictions,
-      ...(hasLabels ? { vsLabels: refVsLab.result() } : {}),
-    },
-    hwModels: evaluations,
-    summary,
-    definitions: DEFINITIONS,
-  };
+  );
+  results.forEach((fe) => asm.add(fe));
+  return asm.result(structuresFile, allFrames.length, step);
 }

@@ -77,7 +77,7 @@ export function lutDescOf(a: LutAssignment, model: ModelLutParams): LutUnitDesc 
   return d as unknown as LutUnitDesc;
 }
 
-interface Use<T> {
+export interface Use<T> {
   unit: T;
   usedBy: string[];
 }
@@ -150,6 +150,13 @@ export function softmaxUnitsUsed(hw: ResolvedHwModel, trace: readonly OpRecord[]
  * forward `in` site exactly as the emulated backend does (finite values
  * only; −inf marks masked scores).
  */
+/** The scores one softmax op's unit received on one frame (rows of `rowLen`). */
+export interface ScoreRows {
+  name: string;
+  rowLen: number;
+  scores: Float64Array;
+}
+
 export class SoftmaxScores {
   private rows = new Map<string, { rowLen: number; chunks: Float64Array[] }>();
 
@@ -157,16 +164,30 @@ export class SoftmaxScores {
 
   /** Record the scores of every softmax op in an (emulated) trace. */
   add(trace: readonly OpRecord[]): void {
+    this.addRows(this.rowsOf(trace));
+  }
+
+  /** The scores of every softmax op in one frame's (emulated) trace, in trace order; records nothing. */
+  rowsOf(trace: readonly OpRecord[]): ScoreRows[] {
+    const out: ScoreRows[] = [];
     for (const r of trace) {
       if (r.kind !== "softmax") continue;
       const producer = r.operands?.[0]?.producer;
       if (producer === undefined) continue;
       const x = trace[producer].output;
       const rowLen = x.shape[x.shape.length - 1];
-      const e = this.rows.get(r.name) ?? { rowLen, chunks: [] };
-      if (e.rowLen !== rowLen) throw new Error(`softmax '${r.name}': row length changed from ${e.rowLen} to ${rowLen}`);
-      e.chunks.push(Float64Array.from(roundFinite(buildPlan(this.hw, "forward", r.name, r.kind, this.seed).in, x.data)));
-      this.rows.set(r.name, e);
+      out.push({ name: r.name, rowLen, scores: Float64Array.from(roundFinite(buildPlan(this.hw, "forward", r.name, r.kind, this.seed).in, x.data)) });
+    }
+    return out;
+  }
+
+  /** Record one frame's scores (from `rowsOf`, here or in a worker thread); frames in order. */
+  addRows(rows: readonly ScoreRows[]): void {
+    for (const { name, rowLen, scores } of rows) {
+      const e = this.rows.get(name) ?? { rowLen, chunks: [] };
+      if (e.rowLen !== rowLen) throw new Error(`softmax '${name}': row length changed from ${e.rowLen} to ${rowLen}`);
+      e.chunks.push(scores);
+      this.rows.set(name, e);
     }
   }
 

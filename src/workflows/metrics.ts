@@ -134,6 +134,15 @@ export interface SqnrParts {
   maxAbsError: number;
 }
 
+/**
+ * `SqnrParts` after a structured clone (a worker thread's postMessage keeps
+ * the fields but not the SquareSum class): the same parts, as class instances.
+ */
+export function reviveSqnrParts(p: SqnrParts): SqnrParts {
+  const sum = (o: SquareSum) => Object.assign(new SquareSum(), { big: o.big, tiny: o.tiny });
+  return { signal: sum(p.signal), noise: sum(p.noise), elements: p.elements, nonFinite: p.nonFinite, maxAbsError: p.maxAbsError };
+}
+
 export function sqnrParts(ref: ArrayLike<number>, test: ArrayLike<number>): SqnrParts {
   if (ref.length !== test.length) throw new Error(`sqnr: reference has ${ref.length} elements, test ${test.length}`);
   const signal = new SquareSum(), noise = new SquareSum();
@@ -178,7 +187,15 @@ export class SqnrAccumulator {
   frames = 0;
 
   add(ref: ArrayLike<number>, test: ArrayLike<number>): void {
-    const p = sqnrParts(ref, test);
+    this.addParts(sqnrParts(ref, test));
+  }
+
+  /**
+   * Add one frame's parts (as `sqnrParts` returns them, or a structured clone
+   * of them from a worker thread: only the SquareSums' fields are read).
+   * Adding frame after frame gives the same bits wherever the parts were computed.
+   */
+  addParts(p: SqnrParts): void {
     this.signal.addSum(p.signal);
     this.noise.addSum(p.noise);
     this.elements += p.elements;

@@ -11,11 +11,11 @@ import { readExtxyz } from "../../io/extxyz.js";
 import type { ResolvedHwModel } from "../../hw/types.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
-import { evaluate } from "../../workflows/evaluate.js";
+import { evaluateThreaded } from "../../workflows/evaluate.js";
 import { checkReportDir, writeReport } from "../../workflows/report-html.js";
 import { evaluationText } from "../../workflows/report-text.js";
 import { toJson } from "../../workflows/json.js";
-import { modelOptions, seedOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface EvaluateFlags extends ModelFlags {
@@ -25,6 +25,7 @@ interface EvaluateFlags extends ModelFlags {
   json?: boolean;
   force?: boolean;
   dt: string;
+  threads?: string;
 }
 
 const STRUCTURE_RE = /\.(ext)?xyz$/i;
@@ -44,10 +45,12 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
     .option("-f, --force", "write into an existing non-empty report directory")
     .option("--seed <n>", "seed of stochastic rounding (default 0)")
     .option("--dt <fs>", "MD time step for ns/day, fs", "0.5")
+    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
     .argument("[in]", "structures (.extxyz); may also be the last value after --hw")
     .action(async (inArg: string | undefined, o: EvaluateFlags) => {
       const mopts = modelOptions(o);
       const seed = seedOption(o.seed);
+      const threads = threadsOption(o.threads);
       const hwNames = [...o.hw];
       // `--hw a b IN`: commander's variadic option swallows the positional argument.
       let inPath = inArg;
@@ -81,7 +84,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
       const bar = progressBar(ctx.io, "evaluate");
       let result;
       try {
-        result = evaluate(model, hws, frames, inPath, { frames: used.length, seed, dtFs, onProgress: (d, t, what) => bar.update(d, t, what) });
+        result = await evaluateThreaded(model, hws, frames, inPath, { frames: used.length, seed, dtFs, threads, onProgress: (d, t, what) => bar.update(d, t, what) });
       } finally {
         bar.stop();
       }

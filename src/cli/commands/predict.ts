@@ -5,7 +5,7 @@ import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
 import { checkWritable } from "./formats.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
-import { predictFramesParallel } from "../../workflows/predict.js";
+import { predictFramesThreaded } from "../../workflows/predict.js";
 import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
@@ -25,7 +25,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
     .option("--seed <n>", "seed of stochastic rounding (default 0)")
-    .option("--threads <n>", "worker threads, one frame at a time each (default: the available cores); results do not depend on it")
+    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "structures (.extxyz)")
     .argument("<out>", "output (.extxyz)")
@@ -42,7 +42,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       const bar = progressBar(ctx.io, `predict ${hw.name}`);
       let result;
       try {
-        result = await predictFramesParallel(o.model, mopts, model, hw, frames, threads, { seed, onProgress: (d, t) => bar.update(d, t, "frames") });
+        result = await predictFramesThreaded(model, hw, frames, { seed, threads, onProgress: (d, t) => bar.update(d, t, "frames") });
       } finally {
         bar.stop();
       }
