@@ -25,6 +25,9 @@ export interface Kernels {
   quantizeF64Array(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
   fastSetup(mbits: number, bias: number, ovfThr: number, ovfCode: number, nanCode: number, signShift: number, fnuz: number, nanFlip: number): void;
   encodeF32Fast(src: number, dst: number, n: number, outBytes: number): void;
+  // quantize-fast.ts
+  fastQualifies(spec: number): number;
+  quantizeF64Fast(src: number, dst: number, n: number, spec: number, idx0: bigint): void;
   [name: string]: unknown;
 }
 
