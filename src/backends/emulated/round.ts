@@ -7,9 +7,12 @@
  * float64 the reference backend computes.
  *
  * All rounding goes through assembly/round.ts (quantizeF64Array, and the
- * exact-sum / exact-product kernels of assembly/elementwise.ts); the only
- * shortcut is `Math.fround` for fp32 with RNE, IEEE overflow and no flushing,
- * which IS that rounding (IEEE binary32 RNE from binary64).
+ * exact-sum / exact-product kernels of assembly/elementwise.ts); the
+ * shortcuts are `Math.fround` for fp32 with RNE, IEEE overflow and no flushing,
+ * which IS that rounding (IEEE binary32 RNE from binary64), and
+ * quantizeF64Fast (assembly/quantize-fast.ts: rne / rna / rtz on the f64 bit
+ * pattern for normal in-range values, round.ts for the rest; bit-identical,
+ * test/quantize-fast.test.ts).
  *
  * Arrays produced by a site are tagged with the format's value set, so that
  * rounding them into the same format again (an identity) is skipped.
@@ -33,6 +36,8 @@ export interface Site {
   readonly f32Exact: boolean;
   /** Rounding a value of the format into this site returns it unchanged. */
   readonly idempotent: boolean;
+  /** rne / rna / rtz into a float the f64 bit-pattern fast path covers (assembly/quantize-fast.ts). */
+  readonly fastRound: boolean;
 }
 
 function valuesKeyOf(f: Format): string {
@@ -63,7 +68,17 @@ export function makeSite(format: Format, o: { rounding?: Rounding; overflow?: Ov
     f32Exact,
     // Saturating (or NaN) overflow changes the format's own infinities.
     idempotent: spec.ftz === "none" && (spec.overflow === f.overflow || !(f.kind === "float" && f.inf)),
+    fastRound: fastRoundable(spec),
   };
+}
+
+/** The TypeScript side of quantize-fast.ts fastQualifies (which the kernel checks again). */
+function fastRoundable(spec: Spec): boolean {
+  const f = spec.format;
+  if (f.kind !== "float" || !f.signed || !f.zero || f.mbits < 1 || f.mbits > 23) return false;
+  if (spec.rounding !== "rne" && spec.rounding !== "rna" && spec.rounding !== "rtz") return false;
+  const emin = 1 - f.bias;
+  return emin - f.mbits >= -1022 && emin + 2 ** f.ebits - 2 <= 1022;
 }
 
 function finiteRangeFitsF32(f: Format & { kind: "float" }): boolean {
@@ -152,7 +167,8 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
       for (let i = 0; i < n; i += m) {
         const c = Math.min(m, n - i);
         rt.f64(buf, c).set(x.subarray(i, i + c));
-        k.quantizeF64Array(buf, buf, c, sp, BigInt(idx0 + i));
+        if (site.fastRound) rt.k.quantizeF64Fast(buf, buf, c, sp, BigInt(idx0 + i));
+        else k.quantizeF64Array(buf, buf, c, sp, BigInt(idx0 + i));
         y.set(rt.f64(buf, c), i);
       }
     });
