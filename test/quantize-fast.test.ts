@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { parseFormat, formatBits, type FloatFormat } from "../src/formats/descriptor.js";
 import { decode } from "../src/formats/cast.js";
 import { makeSpec, specBytes, type Rounding } from "../src/formats/spec.js";
-import { makeSite, roundValues } from "../src/backends/emulated-round.js";
+import { makeSite, roundValues } from "../src/backends/emulated/round.js";
 import type { OverflowPolicy } from "../src/formats/descriptor.js";
 import { wasm, type Flavour } from "../src/wasm/runtime.js";
 import { floatGrid, roundFloat, exactOf, toNumber, type Grid } from "./oracle/format-oracle.js";
