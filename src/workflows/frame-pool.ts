@@ -107,11 +107,16 @@ export function runFramePool<R>(task: FrameTask, structures: readonly Structure[
 
   return new Promise<R[]>((resolve, reject) => {
     let settled = false;
+    const exited = workers.map(() => false);
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
       const done = () => (error ? reject(error) : resolve(results));
-      Promise.all(workers.map((w) => w.terminate())).then(done, done);
+      // Workers that delivered all their frames end by themselves (frame-worker
+      // closes its port): wait for them rather than terminate them mid-way, which
+      // can abort Node 20 while V8 compiles in the background. Only a failed run
+      // terminates the workers still running.
+      Promise.all(workers.map((w, i) => (exited[i] ? undefined : error ? w.terminate() : new Promise((r) => w.once("exit", r))))).then(done, done);
     };
     /** The lowest failing frame's error, once every frame before it is done. */
     const check = () => {
@@ -144,7 +149,12 @@ export function runFramePool<R>(task: FrameTask, structures: readonly Structure[
         check();
       });
       worker.on("error", (e) => finish(e instanceof Error ? e : new Error(String(e))));
-      worker.on("exit", (code) => finish(new Error(`frame worker ${w + 1} stopped (exit code ${code}) before its frames were done`)));
+      worker.on("exit", (code) => {
+        exited[w] = true;
+        const mine = [];
+        for (let i = w; i < total; i += n) mine.push(i);
+        if (code !== 0 || mine.some((i) => !resolved[i])) finish(new Error(`frame worker ${w + 1} stopped (exit code ${code}) before its frames were done`));
+      });
       worker.postMessage({ frames } satisfies FramesMessage);
     }
   });

@@ -66,4 +66,8 @@ port.on("message", (msg: FramesMessage) => {
     }
     port.postMessage({ type: "result", index, result: out.result } satisfies WorkerMessage, out.transfer);
   }
+  // Done: close the port so the thread ends by itself. Terminating a worker
+  // from outside while V8 still compiles in the background can abort the
+  // process in Node 20 (NodePlatform::ForIsolate assertion).
+  port.close();
 });
