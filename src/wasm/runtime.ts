@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import v8 from "node:v8";
+import { InputError } from "../errors.js";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import type { instantiate } from "../../build/hwsim.js";
@@ -171,6 +172,7 @@ const instances = new Map<Flavour, WasmRuntime>();
 export function defaultFlavour(): Flavour {
   const v = process.env.HWSIM_WASM;
   if (v === "scalar" || v === "simd" || v === "relaxed") return v;
+  if (v !== undefined && v !== "") throw new InputError(`HWSIM_WASM=${v}: expected simd, scalar or relaxed (or unset: relaxed where it fuses, else simd)`);
   return relaxedFuses().ok ? "relaxed" : "simd";
 }
 
