@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { wasm, type WasmRuntime } from "../src/wasm/runtime.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { SHIFT_LN2_F32, SOFTPLUS_THRESHOLD } from "../src/models/ops.js";
+import { rng } from "./helpers/data.js";
 
 const kern = (rt: WasmRuntime) => rt.k;
 
@@ -71,15 +72,10 @@ function expectClean(label: string, r: Result): void {
 
 // ---- deterministic generators ---------------------------------------------
 
+/** 32-bit words of the shared test generator (helpers/vjp.ts rng, whose values are word / 2^32). */
 function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const r = rng(seed);
+  return () => r() * 4294967296;
 }
 
 const pair = new Float64Array(1);

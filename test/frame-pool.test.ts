@@ -28,6 +28,7 @@ import { predictFrames, predictFramesThreaded } from "../src/workflows/predict.j
 import { modelSpec, runFramePool } from "../src/workflows/frame-pool.js";
 import { InputError } from "../src/errors.js";
 import { cli, tempDir } from "./helpers/cli.js";
+import { firstAtomsOf } from "./helpers/data.js";
 
 const SCHNET = "examples/water-schnet/water_schnet.safetensors";
 const ATTENTION = "examples/attention/attention_seed0.safetensors";
@@ -38,17 +39,7 @@ afterAll(() => tmp.cleanup());
 /** Six water frames of different sizes (so shapes change from frame to frame). */
 const ATOMS = [24, 15, 30, 9, 21, 18];
 function frames(): Frame[] {
-  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, ATOMS.length).map((f, i) => {
-    const n = ATOMS[i];
-    return {
-      ...f,
-      symbols: f.symbols.slice(0, n),
-      numbers: f.numbers.slice(0, n),
-      positions: f.positions.slice(0, 3 * n),
-      forces: f.forces!.slice(0, 3 * n),
-      arrays: { forces: f.forces!.slice(0, 3 * n) },
-    };
-  });
+  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, ATOMS.length).map((f, i) => firstAtomsOf(f, ATOMS[i]));
 }
 const IN = tmp.path("in.extxyz");
 writeExtxyz(IN, frames());

@@ -17,14 +17,19 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** The first `atoms` atoms of the first `n` water test frames; labels sliced with them. */
-export function smallFrames(n: number, atoms: number): Frame[] {
-  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, n).map((f) => ({
+/** The first `atoms` atoms of a labelled frame, labels sliced with them. */
+export function firstAtomsOf(f: Frame, atoms: number): Frame {
+  return {
     ...f,
     symbols: f.symbols.slice(0, atoms),
     numbers: f.numbers.slice(0, atoms),
     positions: f.positions.slice(0, 3 * atoms),
     forces: f.forces!.slice(0, 3 * atoms),
     arrays: { forces: f.forces!.slice(0, 3 * atoms) },
-  }));
+  };
+}
+
+/** The first `atoms` atoms of the first `n` water test frames; labels sliced with them. */
+export function smallFrames(n: number, atoms: number): Frame[] {
+  return readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, n).map((f) => firstAtomsOf(f, atoms));
 }
