@@ -382,8 +382,22 @@ export function gemmInitC(cp: usize, rows: i32, ldc: i32, bias: usize, N: i32): 
 
 // One MR×NR tile over kc steps: c = c + a·b with an f32 multiply and an f32 add
 // (both IEEE RNE), k ascending.
+// kind 0: c + a·b with the product rounded to f32 first; kind 5 (relaxed build
+// only, fused = true): ONE rounding, f32x4.relaxed_madd, which the runtime
+// loads only where a probe saw it fuse: the IEEE binary32 fused multiply-add,
+// i.e. kinds 3 and 4 without their f64 detour. A strict build never selects
+// kind 5 (it traps).
 @inline
-function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
+function madd(a: v128, b: v128, c: v128, fused: bool): v128 {
+  if (fused) {
+    if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+    unreachable();
+  }
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+@inline
+function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, fused: bool): void {
   if (ASC_FEATURE_SIMD) {
     let c00 = v128.load(c), c01 = v128.load(c, 16);
     let c10 = v128.load(c + ldc), c11 = v128.load(c + ldc, 16);
@@ -393,17 +407,17 @@ function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
       const b0 = v128.load(bp);
       const b1 = v128.load(bp, 16);
       let a = v128.load32_splat(ap);
-      c00 = f32x4.add(c00, f32x4.mul(a, b0));
-      c01 = f32x4.add(c01, f32x4.mul(a, b1));
+      c00 = madd(a, b0, c00, fused);
+      c01 = madd(a, b1, c01, fused);
       a = v128.load32_splat(ap, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a, b1));
+      c10 = madd(a, b0, c10, fused);
+      c11 = madd(a, b1, c11, fused);
       a = v128.load32_splat(ap, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a, b1));
+      c20 = madd(a, b0, c20, fused);
+      c21 = madd(a, b1, c21, fused);
       a = v128.load32_splat(ap, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a, b1));
+      c30 = madd(a, b0, c30, fused);
+      c31 = madd(a, b1, c31, fused);
       ap += 16;
       bp += 32;
     }
@@ -412,6 +426,7 @@ function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
     v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
     v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
   } else {
+    if (fused) unreachable(); // kind 5 exists in the relaxed build only
     for (let r = 0; r < MR; r++) {
       const cr = c + <usize>r * ldc;
       for (let q = 0; q < NR; q++) {
@@ -643,45 +658,6 @@ function microF32Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, scre
   }
 }
 
-// kind 5 (relaxed build only): fp32 accumulator with exact products, ONE
-// rounding per multiply-add: f32x4.relaxed_madd where the host fuses it (the
-// runtime loads this build only after probing that it does), which is the
-// IEEE binary32 fused multiply-add: the bits of kind 3 without its f64 detour.
-// f32 panels as kind 0. A strict build never selects it (it traps).
-@inline
-function microF32Fma(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32): void {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    let c00 = v128.load(c), c01 = v128.load(c, 16);
-    let c10 = v128.load(c + ldc), c11 = v128.load(c + ldc, 16);
-    let c20 = v128.load(c + 2 * ldc), c21 = v128.load(c + 2 * ldc, 16);
-    let c30 = v128.load(c + 3 * ldc), c31 = v128.load(c + 3 * ldc, 16);
-    for (let k = 0; k < kc; k++) {
-      const b0 = v128.load(bp);
-      const b1 = v128.load(bp, 16);
-      let a = v128.load32_splat(ap);
-      c00 = f32x4.relaxed_madd(a, b0, c00);
-      c01 = f32x4.relaxed_madd(a, b1, c01);
-      a = v128.load32_splat(ap, 4);
-      c10 = f32x4.relaxed_madd(a, b0, c10);
-      c11 = f32x4.relaxed_madd(a, b1, c11);
-      a = v128.load32_splat(ap, 8);
-      c20 = f32x4.relaxed_madd(a, b0, c20);
-      c21 = f32x4.relaxed_madd(a, b1, c21);
-      a = v128.load32_splat(ap, 12);
-      c30 = f32x4.relaxed_madd(a, b0, c30);
-      c31 = f32x4.relaxed_madd(a, b1, c31);
-      ap += 16;
-      bp += 32;
-    }
-    v128.store(c, c00); v128.store(c, c01, 16);
-    v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
-    v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
-    v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
-  } else {
-    unreachable();
-  }
-}
-
 /**
  * a·b + c in every lane of f32x4.relaxed_madd (plain a·b + c in strict
  * builds): the runtime's start-up probe of whether this host fuses it.
@@ -759,8 +735,8 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
       for (let ib = 0; ib < mPanels; ib++) {
         const apan = ap + (((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << esh);
         const c = cp + <usize>(ib * MR) * ldc + (<usize>(jb * NR) << 2);
-        if (kind == 0) microF32(apan, bpan, c, ldc, kc);
-        else if (kind == 5) microF32Fma(apan, bpan, c, ldc, kc);
+        if (kind == 0) microF32(apan, bpan, c, ldc, kc, false);
+        else if (kind == 5) microF32(apan, bpan, c, ldc, kc, true);
         else if (kind == 3) microF32Exact(apan, bpan, c, ldc, kc, true);
         else if (kind == 4) microF32Exact(apan, bpan, c, ldc, kc, false);
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
