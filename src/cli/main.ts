@@ -23,6 +23,7 @@ export const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Re
   { names: ["hw"], load: async () => (await import("./commands/hw.js")).registerHwCommands },
   { names: ["cost"], load: async () => (await import("./commands/cost.js")).registerCostCommands },
   { names: ["predict"], load: async () => (await import("./commands/predict.js")).registerPredictCommands },
+  { names: ["md"], load: async () => (await import("./commands/md.js")).registerMdCommands },
   { names: ["evaluate"], load: async () => (await import("./commands/evaluate.js")).registerEvaluateCommands },
   { names: ["xcheck"], load: async () => (await import("./commands/xcheck.js")).registerXcheckCommands },
 ];

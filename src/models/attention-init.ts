@@ -31,6 +31,7 @@
  * untrained: the model's outputs are not physical.
  */
 import { InputError } from "../errors.js";
+import { M64, fnv1a64, mix64, streamWord, unitFromWord } from "../random/splitmix64.js";
 
 export interface AttentionHyperparameters {
   /** Token width D. */
@@ -128,34 +129,13 @@ export function checkHyperparameters(hp: AttentionHyperparameters): void {
 }
 
 // ---------------------------------------------------------------------------
-// SplitMix64 streams.
-
-const M64 = (1n << 64n) - 1n;
-const GAMMA = 0x9e3779b97f4a7c15n;
-
-/** SplitMix64's output function (Steele, Lea & Flood 2014). */
-function mix64(z: bigint): bigint {
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
-  return z ^ (z >> 31n);
-}
-
-/** FNV-1a 64-bit hash of the UTF-8 bytes of a string. */
-function fnv1a64(s: string): bigint {
-  let h = 0xcbf29ce484222325n;
-  for (const b of new TextEncoder().encode(s)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & M64;
-  return h;
-}
+// SplitMix64 streams (src/random/splitmix64.ts).
 
 /** `count` uniforms in [0, 1) (multiples of 2⁻⁵³) from the stream of (seed, name). */
 export function uniformStream(seed: bigint, name: string, count: number): Float64Array {
-  const state = mix64((seed ^ fnv1a64(name)) & M64);
+  const key = mix64((seed ^ fnv1a64(name)) & M64);
   const out = new Float64Array(count);
-  let x = state;
-  for (let k = 0; k < count; k++) {
-    x = (x + GAMMA) & M64;
-    out[k] = Number(mix64(x) >> 11n) * 2 ** -53;
-  }
+  for (let k = 0; k < count; k++) out[k] = unitFromWord(streamWord(key, BigInt(k)));
   return out;
 }
 

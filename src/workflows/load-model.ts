@@ -76,6 +76,13 @@ export interface LoadedModel {
   readonly backwardPass: boolean;
   /** One line: architecture and sizes. */
   describe(): string;
+  /**
+   * When the model's neighbours are every pair within a cutoff (SchNet), that
+   * cutoff: a Verlet skin list (md/verlet-list.ts) then reproduces `neighbors`
+   * exactly. null when the model picks neighbours otherwise (attention: the M
+   * nearest).
+   */
+  readonly radialCutoff: number | null;
   /** The neighbour list the model uses for a structure. */
   neighbors(s: Structure): PreparedNeighbors;
   /** Energy, forces and trace on `ops` (its tape is reset first). */
@@ -122,6 +129,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
       },
       numEmbeddings: hp.numEmbeddings,
       lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
+      radialCutoff: hp.cutoff,
       describe: () =>
         `SchNet: ${hp.numInteractions} interactions, hidden ${hp.hiddenChannels}, filters ${hp.numFilters}, ${hp.numGaussians} Gaussians, cutoff ${hp.cutoff} Å, readout ${hp.readout}`,
       // The list SchNet.predict would build; built here once so every backend shares it.
@@ -149,6 +157,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
     },
     numEmbeddings: hp.numEmbeddings,
     lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
+    radialCutoff: null,
     describe: () =>
       `neighbour attention: ${hp.layers} layers, width ${hp.dim}, ${hp.heads} heads, FFN ${hp.ffnDim}, ${hp.numRbf} Gaussians, ` +
       `≤ ${hp.maxNeighbors} neighbours, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,

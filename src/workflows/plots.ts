@@ -174,3 +174,33 @@ export function histogramPlot(panels: HistogramPanel[], o: { xTitle: string; col
     }),
   } as vl.TopLevelSpec;
 }
+
+export interface LinePanel {
+  panel: string;
+  /** One line per series (a design point), drawn in the order given. */
+  series: { name: string; x: ArrayLike<number>; y: ArrayLike<number> }[];
+}
+
+/** Line charts, one panel each, with a colour per series (MD energies, RDFs, bond deviations). */
+export function linePlot(panels: LinePanel[], o: { xTitle: string; yTitle: string; columns?: number }): vl.TopLevelSpec {
+  return {
+    config: CONFIG,
+    columns: o.columns ?? 2,
+    concat: panels.map((p) => {
+      const values: { x: number; y: number; s: string }[] = [];
+      for (const s of p.series) for (let i = 0; i < s.x.length; i++) if (Number.isFinite(s.y[i])) values.push({ x: s.x[i], y: s.y[i], s: s.name });
+      return {
+        title: { text: p.panel, fontSize: 11, fontWeight: "normal" },
+        data: { values },
+        width: 420,
+        height: 200,
+        mark: { type: "line", strokeWidth: 1.2 },
+        encoding: {
+          x: { field: "x", type: "quantitative", title: o.xTitle },
+          y: { field: "y", type: "quantitative", title: o.yTitle, scale: { zero: false } },
+          color: { field: "s", type: "nominal", title: null, sort: p.series.map((s) => s.name) },
+        },
+      };
+    }),
+  } as vl.TopLevelSpec;
+}

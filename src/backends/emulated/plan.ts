@@ -19,6 +19,7 @@ import { matchPolicy } from "../../hw/policy.js";
 import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
 import type { ReduceOptions } from "../../datapath/reduce.js";
 import { type Site, makeSite } from "./round.js";
+import { M64, fnv1a64, mix64 } from "../../random/splitmix64.js";
 
 /**
  * An accumulator: its rounding site (format, mode, overflow, SR seed: the
@@ -47,22 +48,6 @@ export interface OpPlan {
   readonly where: string;
   /** SR seed of a named site of this op. */
   seed(site: string): bigint;
-}
-
-// FNV-1a 64 over UTF-16 code units, then SplitMix64's finaliser.
-const M64 = (1n << 64n) - 1n;
-function fnv1a64(s: string): bigint {
-  let h = 0xcbf29ce484222325n;
-  for (let i = 0; i < s.length; i++) {
-    h ^= BigInt(s.charCodeAt(i));
-    h = (h * 0x100000001b3n) & M64;
-  }
-  return h;
-}
-function mix64(z: bigint): bigint {
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
-  return z ^ (z >> 31n);
 }
 
 /** Seed of one rounding site: mix(modelSeed ⊕ FNV-1a(pass:op:site)). */
