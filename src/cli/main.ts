@@ -25,6 +25,7 @@ export const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Re
   { names: ["predict"], load: async () => (await import("./commands/predict.js")).registerPredictCommands },
   { names: ["evaluate"], load: async () => (await import("./commands/evaluate.js")).registerEvaluateCommands },
   { names: ["xcheck"], load: async () => (await import("./commands/xcheck.js")).registerXcheckCommands },
+  { names: ["serve"], load: async () => (await import("./commands/serve.js")).registerServeCommands },
 ];
 
 /** The program with every command, or only the module of `command` when it names one. */
