@@ -15,16 +15,23 @@ interface PredictFlags extends ModelFlags {
   threads?: string;
 }
 
-export function registerPredictCommands(program: Command, ctx: CliContext): void {
-  program
-    .command("predict")
-    .description("energies and forces of every frame computed on a hw-model, written as extended XYZ (energy= and forces, 17 digits)")
+/** The options of a command that evaluates a model on one hw-model: --model, --arch, --readout, --forces, --hw, --seed (also `serve`'s). */
+export function modelHwOptions(c: Command): Command {
+  return c
     .requiredOption("--model <file>", "model weights (.safetensors)")
     .requiredOption("--arch <arch>", "schnet | attention")
     .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
-    .option("--seed <n>", "seed of stochastic rounding (default 0)")
+    .option("--seed <n>", "seed of stochastic rounding (default 0)");
+}
+
+export function registerPredictCommands(program: Command, ctx: CliContext): void {
+  modelHwOptions(
+    program
+      .command("predict")
+      .description("energies and forces of every frame computed on a hw-model, written as extended XYZ (energy= and forces, 17 digits)"),
+  )
     .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "structures (.extxyz)")
