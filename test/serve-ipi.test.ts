@@ -420,7 +420,17 @@ describe("ASE SocketIOCalculator + VelocityVerlet driving hwsim serve", () => {
     console.log(`ASE VelocityVerlet over hwsim serve, 100 steps: max |Δposition| ${maxDelta} Å (atoms moved up to ${moved.toFixed(4)} Å); ${(ms / 1000).toFixed(1)} s`);
     expect(moved).toBeGreaterThan(0.01);
     expect(maxDelta).toBeLessThanOrEqual(1e-8);
-  }, 90_000);
+
+    // ...and `hwsim md` (its own velocity Verlet, in velocities rather than momenta) from the same start
+    const dir = tmp.path("md-fp64");
+    const md = await finished(spawn(process.execPath, ["bin/hwsim.js", "md", ...MODEL_ARGS, "--hw", "fp64-reference", "--steps", "100", "--every", "100", "--traj", dir, START]), 120_000);
+    expect(md.code, md.err).toBe(0);
+    const last = readExtxyz(`${dir}/fp64-reference.extxyz`)[1];
+    expect(last.info.step).toBe(100);
+    const mdDelta = Math.max(...Array.from(last.positions, (x, k) => Math.abs(x - ase.final_positions[k])));
+    console.log(`hwsim md vs ASE over hwsim serve, 100 steps: max |Δposition| ${mdDelta} Å`);
+    expect(mdDelta).toBeLessThanOrEqual(1e-8);
+  }, 180_000);
 
   it("bf16-linear-fp32acc, 3 steps: the forces ASE received are predictFrame's, bit for bit, at the positions hwsim received", async () => {
     const { ase, serve } = await aseMd("bf16-linear-fp32acc", 3, () => undefined);
