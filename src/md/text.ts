@@ -18,6 +18,7 @@ export function verdictTable(v: readonly PointVerdict[], run: MdRun): string {
   const rows = v.map((p) => [
     p.point + (p.reference ? " (yardstick)" : ""),
     R > 1 ? `${p.stableCount}/${R}` : p.stableCount ? "yes" : "NO",
+    g(Math.min(...p.replicas.map((r) => r.simulatedPs))),
     p.firstCollapsePs === null ? "-" : g(p.firstCollapsePs),
     pm(p.drift, 4),
     pm(p.etotStd, 4),
@@ -25,7 +26,7 @@ export function verdictTable(v: readonly PointVerdict[], run: MdRun): string {
     pm(p.temperature, 1),
     pm(p.stepsPerS, 1),
   ]);
-  return table(["design point", "stable", "collapse ps", "drift meV/atom/ps", "E_tot std meV/atom", "RDF error", "T mean K", "steps/s"], rows, [false, false, true, true, true, true, true, true]);
+  return table(["design point", "stable", "ps", "collapse ps", "drift meV/atom/ps", "E_tot std meV/atom", "RDF error", "T mean K", "steps/s"], rows, [false, false, true, true, true, true, true, true, true]);
 }
 
 /** Why each collapsed replica collapsed. */
