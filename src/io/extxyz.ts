@@ -13,8 +13,8 @@
  * `file:LINE: what is wrong`. Frame and atom numbers in messages are 1-based,
  * like line numbers, because they are meant for people reading the file.
  */
-import { readFileSync } from "node:fs";
-import { InputError, fileError } from "../errors.js";
+import { readInputText } from "./input-policy.js";
+import { InputError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 
 /** One structure. Arrays are flat row-major (`positions[3*i + k]`). */
@@ -401,13 +401,7 @@ function parseFrame(lines: string[], li: number, n: number, file: string, frameN
 
 /** Read every frame of an extended XYZ file. */
 export function readExtxyz(path: string): Frame[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw fileError(path, `cannot read: ${(e as Error).message}`);
-  }
-  return parseExtxyz(text, path);
+  return parseExtxyz(readInputText(path), path);
 }
 
 // ---------------------------------------------------------------------------

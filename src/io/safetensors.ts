@@ -12,7 +12,7 @@
  * manipulation, so a narrow-format emulator can trust them), plus the
  * original dtype, shape and raw little-endian bytes.
  */
-import { readFileSync } from "node:fs";
+import { readInputFile } from "./input-policy.js";
 import { InputError, fileError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 
@@ -224,12 +224,7 @@ function decodeTensor(
 
 /** Read a .safetensors file. */
 export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw fileError(path, `cannot read: ${(e as Error).message}`);
-  }
+  const buf = readInputFile(path);
   return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
 }
 

@@ -15,7 +15,7 @@
  * `trained=false` and their seed: they are UNTRAINED and not physical).
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../io/input-policy.js";
 import { InputError } from "../errors.js";
 import { parseSafetensors } from "../io/safetensors.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
@@ -82,14 +82,8 @@ export interface LoadedModel {
   run(ops: Ops, s: Structure, neighbors?: PreparedNeighbors): ModelRun;
 }
 
-function readProvenance(path: string, arch: Arch): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: cannot read the --arch ${arch} model weights${code ? ` (${code})` : ""}`);
-  }
+function readProvenance(path: string): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
+  const buf = readInputFile(path);
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   return { bytes, provenance: { file: path, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, metadata: {} } };
 }
@@ -104,7 +98,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
   if (arch === "attention" && opts.readout === "mean") {
     throw new InputError("--readout mean: the attention model's energy is the sum of its per-atom energies (readout add only)");
   }
-  const { bytes, provenance } = readProvenance(path, arch);
+  const { bytes, provenance } = readProvenance(path);
   const st = parseSafetensors(bytes, path);
   provenance.metadata = { ...st.metadata };
 

@@ -9,7 +9,8 @@ import type { CliContext } from "../context.js";
 import { parseFormat } from "../../formats/descriptor.js";
 import { writeNpy } from "../../io/npy.js";
 import { parseInteger } from "../options.js";
-import { readFloatNpy, checkWritable } from "./formats.js";
+import { readFloatNpy } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { parseGemmDatapath, gemmAsync } from "../../datapath/gemm.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
 import { intMatmulCommand } from "./matmul-int.js";
@@ -76,7 +77,7 @@ async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath
   if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw new InputError("--seed and --random-bits apply to stochastic rounding (sr) only");
   const threads = o.threads === undefined ? defaultThreads() : parseInteger(o.threads, "--threads");
   if (threads < 1) throw new InputError(`--threads: ${threads}: expected at least 1`);
-  checkWritable(outPath, o.force, aPath, bPath, ...(o.bias ? [o.bias] : []));
+  checkOutputFile(outPath, o.force, aPath, bPath, o.bias);
 
   const A = readFloatNpy(aPath);
   if (A.shape.length !== 2) throw new InputError(`${aPath}: shape ${shapeText(A.shape)}: A must be a 2-D matrix [M, K]`);

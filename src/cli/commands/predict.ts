@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
-import { checkWritable } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
 import { predictFramesThreaded } from "../../workflows/predict.js";
@@ -33,7 +33,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       const mopts = modelOptions(o);
       const seed = seedOption(o.seed);
       const threads = threadsOption(o.threads);
-      checkWritable(outPath, o.force, inPath, o.model);
+      checkOutputFile(outPath, o.force, inPath, o.model);
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
       const model = loadModel(o.model, mopts);
