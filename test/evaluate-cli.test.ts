@@ -188,5 +188,13 @@ describe("hwsim evaluate", () => {
     const r3 = await cli("evaluate", "--model", SCHNET, "--arch", "schnet", "--hw", "fp64-reference", IN, "--frames", "1", "--report", empty, "--json");
     expect(r3.code).toBe(0);
     expect(existsSync(join(empty, "index.html"))).toBe(true);
+    // --force into a directory whose index.html cannot be replaced: refused before any work, nothing new written
+    const blocked = tmp.path("blocked");
+    mkdirSync(join(blocked, "index.html"), { recursive: true });
+    writeFileSync(join(blocked, "results.json"), "old");
+    const r4 = await cli("evaluate", "--model", SCHNET, "--arch", "schnet", "--hw", "fp64-reference", IN, "--frames", "1", "--report", blocked, "--force");
+    expect(r4.code).toBe(2);
+    expect(r4.err).toBe(`hwsim: ${join(blocked, "index.html")}: cannot write: a directory, not a regular file (hwsim writes only regular files, even with --force)\n`);
+    expect(readFileSync(join(blocked, "results.json"), "utf8")).toBe("old");
   });
 });
