@@ -73,7 +73,7 @@ describe("hwsim hw show", () => {
     expect(b.code).toBe(2);
     expect(b.out).toBe("");
     expect(b.err).toBe(
-      `hwsim: ${FIX}/negative-size.json: machine.macArray.cols: 0 must be >= 1\nhwsim: ${FIX}/negative-size.json: machine.sramKiB: -4 must be > 0\n`,
+      `hwsim: ${FIX}/negative-size.json: machine.macArray.cols: 0 must be >= 1 (1 .. 65536)\nhwsim: ${FIX}/negative-size.json: machine.sramKiB: -4 must be >= 0.0009765625 (1 byte .. 1 TiB)\n`,
     );
   });
 });

@@ -72,7 +72,7 @@ export function jsonPath(pointer: string): string {
 }
 
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
-const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : JSON.stringify(v));
+const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v));
 
 const PATTERN_HELP: Record<string, string> = {
   order: "is not sequential, pairwise, chunked:C or promote:N (C, N positive integers)",
@@ -80,6 +80,12 @@ const PATTERN_HELP: Record<string, string> = {
   name: "must be letters, digits, '.', '_' or '-'",
   description: "must be a single line",
 };
+
+/** The schema's own words for a bounded number (" (1 MHz .. 1 THz)"), if it has them. */
+function rangeNote(e: ErrorObject): string {
+  const d = (e.parentSchema as { description?: unknown } | undefined)?.description;
+  return typeof d === "string" ? ` (${d})` : "";
+}
 
 function describeError(e: ErrorObject): string {
   const path = jsonPath(e.instancePath);
@@ -93,13 +99,14 @@ function describeError(e: ErrorObject): string {
     case "required":
       return `${join(path, String(p.missingProperty))}: missing`;
     case "type":
+      if (typeof e.data === "number" && !Number.isFinite(e.data)) return `${at}: must be a finite number, got ${show(e.data)} (a number too large for float64)`;
       return `${at}: must be ${p.type === "integer" ? "an integer" : p.type === "object" ? "an object" : p.type === "array" ? "an array" : `a ${String(p.type)}`}, got ${show(e.data)}`;
     case "minimum":
-      return `${at}: ${show(e.data)} must be >= ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be >= ${String(p.limit)}${rangeNote(e)}`;
     case "exclusiveMinimum":
-      return `${at}: ${show(e.data)} must be > ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be > ${String(p.limit)}${rangeNote(e)}`;
     case "maximum":
-      return `${at}: ${show(e.data)} must be <= ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be <= ${String(p.limit)}${rangeNote(e)}`;
     case "enum":
       return `${at}: ${show(e.data)} is not one of ${(p.allowedValues as unknown[]).map(String).join(", ")}`;
     case "pattern": {
