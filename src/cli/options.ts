@@ -1,5 +1,6 @@
 /** Option parsing shared by commands: numbers, enumerations, rounding options. */
 import { InputError } from "../errors.js";
+import { parseSeed } from "../seed.js";
 import type { RoundingOptions, Rounding, Ftz } from "../formats/spec.js";
 import type { OverflowPolicy } from "../formats/descriptor.js";
 
@@ -34,10 +35,7 @@ export function roundingOptions(o: RoundingFlags): RoundingOptions {
   if (o.rounding !== undefined) r.rounding = parseChoice(o.rounding, ["rne", "rna", "rtz", "rup", "rdown", "rto", "sr"] as const, "--rounding") as Rounding;
   if (o.overflow !== undefined) r.overflow = parseChoice(o.overflow, ["ieee", "saturate", "nan", "onnx-nan", "wrap"] as const, "--overflow") as OverflowPolicy;
   if (o.ftz !== undefined) r.ftz = parseChoice(o.ftz, ["in", "out", "both", "none"] as const, "--ftz") as Ftz;
-  if (o.seed !== undefined) {
-    if (!/^\d+$/.test(o.seed)) throw new InputError(`--seed: '${o.seed}' is not a non-negative integer`);
-    r.seed = BigInt(o.seed);
-  }
+  if (o.seed !== undefined) r.seed = parseSeed(o.seed, "--seed");
   if (o.randomBits !== undefined) r.randomBits = parseInteger(o.randomBits, "--random-bits");
   if ((r.seed !== undefined || r.randomBits !== undefined) && r.rounding !== "sr") {
     throw new InputError("--seed and --random-bits apply to --rounding sr only");

@@ -47,11 +47,16 @@ export function displayPath(abs: string): string {
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : abs;
 }
 
-/** Objects merge deeply, everything else is replaced. */
+/** Set an own property, even one named `__proto__` (plain assignment would change the prototype instead). */
+function setOwn(o: Obj, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** Objects merge deeply, everything else is replaced (own keys only: `constructor` is a key like any other). */
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isObj(base) || !isObj(over)) return structuredClone(over);
   const out: Obj = structuredClone(base);
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  for (const [k, v] of Object.entries(over)) setOwn(out, k, Object.hasOwn(out, k) ? deepMerge(out[k], v) : structuredClone(v));
   return out;
 }
 
@@ -180,9 +185,9 @@ function mergeChild(parent: Merged, child: Obj, childOrigins: Merged["origins"],
       origins[k] = [...childOrigins[k], ...(replace || !isObj(p) ? [] : pOrigins)];
       continue;
     }
-    if (!(k in child)) out[k] = structuredClone(parent.raw[k]);
-    else if (!(k in parent.raw)) out[k] = structuredClone(child[k]);
-    else out[k] = deepMerge(parent.raw[k], child[k]);
+    if (!Object.hasOwn(child, k)) setOwn(out, k, structuredClone(parent.raw[k]));
+    else if (!Object.hasOwn(parent.raw, k)) setOwn(out, k, structuredClone(child[k]));
+    else setOwn(out, k, deepMerge(parent.raw[k], child[k]));
   }
   return { raw: out, origins, chain: [abs, ...parent.chain] };
 }

@@ -17,6 +17,9 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { schemaPath } from "./presets.js";
 import { formatProblem } from "./formats.js";
 import { OP_KINDS, isKnownKind, matchesAnyKnown } from "../models/op-names.js";
+import { LUT_FN_NAMES } from "../lut/functions.js";
+import { SOFTMAX_KINDS, parseSoftmaxUnit } from "../softmax/units.js";
+import { InputError } from "../errors.js";
 
 type AjvClass = typeof Ajv2020Module.default;
 
@@ -48,6 +51,8 @@ function withoutRequired(node: unknown): unknown {
 function getValidators(): Validators {
   if (validators) return validators;
   const schema = JSON.parse(readFileSync(schemaPath(), "utf8")) as Record<string, unknown>;
+  // lut.fn: the LUT table is the one list (hw-models/schema.json is checked against it by a test, for editors)
+  ((schema.$defs as Record<string, { properties: Record<string, { enum: readonly string[] }> }>).lut.properties.fn).enum = LUT_FN_NAMES;
   const Ajv2020 = ajvClass();
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
   const full = ajv.compile(schema);
@@ -161,6 +166,15 @@ function assignmentProblems(a: Record<string, unknown>, path: string): string[] 
     const [lo, hi] = lut.range;
     if (typeof lo === "number" && typeof hi === "number" && !(lo < hi)) out.push(`${path}.lut.range: [${lo}, ${hi}]: lo must be below hi`);
   }
+  // A softmax unit is checked by the code that builds it: a parameter it does not implement is refused, not ignored.
+  if (isObj(a.softmax) && typeof a.softmax.kind === "string" && (SOFTMAX_KINDS as readonly string[]).includes(a.softmax.kind)) {
+    try {
+      parseSoftmaxUnit(a.softmax);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      out.push(`${path}.softmax.${e.message}`);
+    }
+  }
   return out;
 }
 
@@ -214,9 +228,13 @@ export function fileProblems(raw: unknown): string[] {
       pol.rules.forEach((r, i) => out.push(...schemaProblems(v.rule, r).map((s) => prefixPath(`${pass}.rules[${i}]`, s))));
     }
   }
-  out.push(...semanticProblems(raw));
+  // one line per field: a field the schema already refused is not refused again by the checks beyond it
+  const fields = new Set(out.map(fieldOf));
+  out.push(...semanticProblems(raw).filter((p) => !fields.has(fieldOf(p))));
   return [...new Set(out)];
 }
+
+const fieldOf = (line: string) => line.slice(0, line.indexOf(": "));
 
 function prefixPath(prefix: string, line: string): string {
   if (line.startsWith("(top level)")) return prefix + line.slice("(top level)".length);
@@ -225,5 +243,7 @@ function prefixPath(prefix: string, line: string): string {
 
 /** Problems of the merged model (after `extends`) against the full schema. */
 export function mergedProblems(merged: unknown): string[] {
-  return schemaProblems(getValidators().full, merged);
+  const out = schemaProblems(getValidators().full, merged);
+  // what merging made (a child's partial softmax over its parent's) is checked like a file
+  return out.length || !isObj(merged) ? out : semanticProblems(merged);
 }

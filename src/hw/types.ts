@@ -9,6 +9,7 @@
  * absent format field means the same thing (the value is not rounded).
  */
 import { InputError } from "../errors.js";
+import type { LutLongName } from "../lut/functions.js";
 
 export type FormatName = string;
 export type RoundingMode = "rne" | "rna" | "rtz" | "rup" | "rdown" | "rto" | "sr";
@@ -35,16 +36,8 @@ export interface DatapathAssignment {
   block?: { kind: "mx" | "nvfp4"; elem: FormatName };
 }
 
-export type LutFunction =
-  | "exp"
-  | "reciprocal"
-  | "silu"
-  | "shifted_softplus"
-  | "gelu"
-  | "tanh"
-  | "sigmoid"
-  | "gaussian_rbf"
-  | "cosine_cutoff";
+/** A LUT function as hw-model files name it (the long names of LUT_TABLE, src/lut/functions.ts). */
+export type LutFunction = LutLongName;
 
 export interface LutAssignment {
   fn: LutFunction;

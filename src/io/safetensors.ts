@@ -106,7 +106,8 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   }
   const dataStart = 8 + n;
   const dataLen = buf.length - dataStart;
-  const metadata: Record<string, string> = {};
+  // no prototype: a key such as '__proto__' or 'constructor' is a key like any other
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] = [];
 
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {

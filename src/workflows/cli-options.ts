@@ -3,6 +3,7 @@
  * validated in one place (InputError naming the option on bad values).
  */
 import { InputError } from "../errors.js";
+import { parseSeed } from "../seed.js";
 import { parseChoice, parseInteger } from "../cli/options.js";
 import { MAX_THREADS } from "./frame-pool.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
@@ -25,8 +26,7 @@ export function modelOptions(o: ModelFlags): ModelOptions {
 
 export function seedOption(v: string | undefined): bigint | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || BigInt(v) >= 1n << 64n) throw new InputError(`--seed: '${v}' is not an integer in 0..2^64−1`);
-  return BigInt(v);
+  return parseSeed(v, "--seed");
 }
 
 /** `--threads`: an integer in 1..MAX_THREADS (undefined: the default, the available cores). */
