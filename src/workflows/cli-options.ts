@@ -6,6 +6,7 @@ import { InputError } from "../errors.js";
 import { parseSeed } from "../seed.js";
 import { parseChoice, parseInteger } from "../cli/options.js";
 import { MAX_THREADS } from "./frame-pool.js";
+import { defaultThreads } from "../datapath/gemm-worker.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
 
 export interface ModelFlags {
@@ -29,10 +30,17 @@ export function seedOption(v: string | undefined): bigint | undefined {
   return parseSeed(v, "--seed");
 }
 
-/** `--threads`: an integer in 1..MAX_THREADS (undefined: the default, the available cores). */
+/** What every `--threads` help says. */
+export const THREADS_HELP = `worker threads, 1..${MAX_THREADS}, at most one per core: a larger value runs on all cores (default: all cores); results do not depend on it`;
+
+/**
+ * `--threads`: an integer in 1..MAX_THREADS, capped at the available cores
+ * (more threads than cores only add workers that wait). Undefined: the default.
+ */
 export function threadsOption(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = parseInteger(v, "--threads");
-  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS}`);
-  return n;
+  const cores = defaultThreads();
+  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS} (hwsim uses at most one thread per core: ${cores} here)`);
+  return Math.min(n, cores);
 }

@@ -86,7 +86,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
       const frames = readExtxyz(structPath);
       if (frameNo < 1 || frameNo > frames.length) throw new InputError(`--frame: ${frameNo} is outside 1..${frames.length} (${structPath} has ${frames.length} frame${frames.length > 1 ? "s" : ""})`);
       const f = frames[frameNo - 1];
-      checkFrames(model, [f], structPath);
+      checkFrames(model, [f], structPath, frameNo - 1);
       // Shapes do not depend on precision: the float64 reference backend's trace is the chip's op list.
       const s = structureOf(f);
       const nl = model.neighbors(s);

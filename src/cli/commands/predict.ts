@@ -6,7 +6,7 @@ import { checkOutputFile } from "../../io/output-policy.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
 import { predictFramesThreaded } from "../../workflows/predict.js";
-import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface PredictFlags extends ModelFlags {
@@ -25,7 +25,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")
     .option("--seed <n>", "seed of stochastic rounding (default 0)")
-    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
+    .option("--threads <n>", `${THREADS_HELP}; at most one per frame; 1: no workers`)
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "structures (.extxyz)")
     .argument("<out>", "output (.extxyz)")
