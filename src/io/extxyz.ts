@@ -228,6 +228,9 @@ export function parseExtxyz(text: string, file = "<string>"): Frame[] {
     if (countTok === "") {
       throw new InputError(`${file}:${countLine}: blank line where the atom count of frame ${frameNo} was expected`);
     }
+    if (/^-\d+$/.test(countTok)) {
+      throw new InputError(`${file}:${countLine}: atom count '${countTok}' is negative (frame ${frameNo} needs 0 or more atoms)`);
+    }
     if (!/^\d+$/.test(countTok)) {
       throw new InputError(`${file}:${countLine}: atom count '${countTok}' is not an integer`);
     }
