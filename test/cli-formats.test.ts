@@ -174,3 +174,18 @@ describe("bin/hwsim.js", () => {
     expect(bad.stderr.trim()).toBe("hwsim: unknown format 'nope' (see 'hwsim formats')");
   });
 });
+
+describe("no command: usage on stderr, exit 2; help asked for: stdout, exit 0", () => {
+  it.each([[[]], [["lut"]], [["hw"]]])("hwsim %j", async (argv) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^Usage: hwsim/);
+  });
+  it.each([[["--help"]], [["help"]], [["help", "cast"]], [["lut", "--help"]]])("hwsim %j", async (argv) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/^Usage: hwsim/);
+  });
+});
