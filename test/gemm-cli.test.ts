@@ -127,7 +127,7 @@ describe("hwsim matmul (float datapath)", () => {
     await expectBad(/unknown rounding mode 'nearest'/, A, B, "OUT", ...std, "--acc-rounding", "nearest");
     await expectBad(/--threads: '0' is not in 1\.\.64 \(hwsim uses at most one thread per core: \d+ here\)/, A, B, "OUT", ...std, "--threads", "0");
     await expectBad(/--threads: 'x' is not a finite number/, A, B, "OUT", ...std, "--threads", "x");
-    await expectBad(/--seed and --random-bits apply to stochastic rounding/, A, B, "OUT", ...std, "--seed", "3");
+    await expectBad(/--seed applies to stochastic rounding \(sr\) only/, A, B, "OUT", ...std, "--seed", "3");
     await expectBad(/--scale applies to integer matmul only/, A, B, "OUT", ...std, "--scale", "0.5");
     await expectBad(/wider than fp32/, A, B, "OUT", ...std, "--product", "float<e8m23,bias=100>");
     await expectBad(/output would overwrite an input/, A, B, A, ...std);

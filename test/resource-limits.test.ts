@@ -47,6 +47,12 @@ describe("neighbour lists: estimated before they are built", () => {
     await refusedBoth("e100", water("1e-100 0 0 0 1e-100 0 0 0 1e-100", "T T T"), /e100\.extxyz: frame 1: the periodic cell \(widths 1\.00e-100, .*: 2\.0e\+303 periodic images to search, more than the 50,000,000/);
     await refusedBoth("flat", water("1 0 0 2 0 0 0 0 1", "T T T"), /flat\.extxyz: frame 1: periodic cell is singular/);
   });
+  it("cost --frame 3 names frame 3 (not 'frame 1') for a singular cell", async () => {
+    const ok = "2\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.95 0 0\n";
+    const p = t.path("third.extxyz");
+    writeFileSync(p, ok + ok + water("1 0 0 2 0 0 0 0 1", "T T T"));
+    expectOneLine(await cli("cost", "--model", SCHNET, "--arch", "schnet", "--hw", "fp32-baseline", "--frame", "3", p), /third\.extxyz: frame 3: periodic cell is singular/);
+  });
   it("an atom 1e12 cells away (its image index would overflow 32 bits)", async () => {
     await refusedBoth("far", water("10 0 0 0 10 0 0 0 10", "T T T", "1e12 0 0"), /far\.extxyz: frame 1: atom 1 is 1\.00e\+11 cells away from the cell/);
   });

@@ -29,6 +29,12 @@ export interface RoundingFlags {
   ftz?: string;
 }
 
+/** "--seed applies to ... only", naming only the flags actually given (the one to blame). */
+export function srOnly(o: { seed?: string; randomBits?: string }, what: string): InputError {
+  const given = [o.seed !== undefined ? "--seed" : "", o.randomBits !== undefined ? "--random-bits" : ""].filter(Boolean);
+  return new InputError(`${given.join(" and ")} ${given.length > 1 ? "apply" : "applies"} to ${what} only`);
+}
+
 /** --rounding --overflow --seed --random-bits --ftz → RoundingOptions (validated by makeSpec). */
 export function roundingOptions(o: RoundingFlags): RoundingOptions {
   const r: RoundingOptions = {};
@@ -37,8 +43,6 @@ export function roundingOptions(o: RoundingFlags): RoundingOptions {
   if (o.ftz !== undefined) r.ftz = parseChoice(o.ftz, ["in", "out", "both", "none"] as const, "--ftz") as Ftz;
   if (o.seed !== undefined) r.seed = parseSeed(o.seed, "--seed");
   if (o.randomBits !== undefined) r.randomBits = parseInteger(o.randomBits, "--random-bits");
-  if ((r.seed !== undefined || r.randomBits !== undefined) && r.rounding !== "sr") {
-    throw new InputError("--seed and --random-bits apply to --rounding sr only");
-  }
+  if ((r.seed !== undefined || r.randomBits !== undefined) && r.rounding !== "sr") throw srOnly(o, "--rounding sr");
   return r;
 }

@@ -8,7 +8,7 @@ import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseFormat } from "../../formats/descriptor.js";
 import { writeNpy } from "../../io/npy.js";
-import { parseInteger } from "../options.js";
+import { parseInteger, srOnly } from "../options.js";
 import { readFloatNpy } from "./formats.js";
 import { checkOutputFile } from "../../io/output-policy.js";
 import { parseGemmDatapath, gemmAsync } from "../../datapath/gemm.js";
@@ -75,7 +75,7 @@ async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath
     seed: o.seed, randomBits: o.randomBits === undefined ? undefined : parseInteger(o.randomBits, "--random-bits"),
   });
   const sr = [dp.inputRounding, dp.accRounding, dp.outRounding].some((r) => r?.rounding === "sr");
-  if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw new InputError("--seed and --random-bits apply to stochastic rounding (sr) only");
+  if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw srOnly(o, "stochastic rounding (sr)");
   const threads = threadsOption(o.threads) ?? defaultThreads();
   checkOutputFile(outPath, o.force, aPath, bPath, o.bias);
 
