@@ -15,7 +15,7 @@ import { writeNpy, readNpy } from "../src/io/npy.js";
 import { readInputFile, INPUT_LIMITS } from "../src/io/input-policy.js";
 import { checkOutputDir, pendingTemps, writeDirAtomic } from "../src/io/output-policy.js";
 import { writeFileAtomic } from "../src/io/atomic-write.js";
-import { cli, tempDir } from "./helpers/cli.js";
+import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { expectInputError } from "./helpers/errors.js";
 
 const t = tempDir("hwsim-io-policy-");
@@ -27,12 +27,6 @@ const inBytes = readFileSync(IN);
 const FIFO = t.path("fifo");
 execFileSync("mkfifo", [FIFO]);
 
-/** One line on stderr, exit 2, matching `re`. */
-function expectOneLine(r: { code: number; err: string }, re: RegExp): void {
-  expect(r.code, r.err).toBe(2);
-  expect(r.err.split("\n").length, r.err).toBe(2);
-  expect(r.err).toMatch(re);
-}
 
 describe("output policy: the same file under another name", () => {
   const names: [string, () => string][] = [

@@ -15,18 +15,13 @@ import { parseGemmDatapath } from "../src/datapath/gemm-datapath.js";
 import { writeNpy } from "../src/io/npy.js";
 import { defaultThreads } from "../src/datapath/gemm-worker.js";
 import { threadsOption } from "../src/workflows/cli-options.js";
-import { cli, tempDir } from "./helpers/cli.js";
+import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { expectInputError } from "./helpers/errors.js";
 
 const t = tempDir("hwsim-limits-");
 afterAll(() => t.cleanup());
 const SCHNET = "examples/water-schnet/water_schnet.safetensors";
 
-function expectOneLine(r: { code: number; err: string }, re: RegExp): void {
-  expect(r.code, r.err).toBe(2);
-  expect(r.err).toMatch(re);
-  expect(r.err.trimEnd().split("\n"), r.err).toHaveLength(1);
-}
 
 /** evaluate (and predict) on an extxyz text: bad input, one line. */
 async function refusedBoth(name: string, text: string, re: RegExp): Promise<void> {

@@ -13,7 +13,7 @@ import { LUT_FUNCTIONS, LUT_FN_NAMES, LUT_KINDS, LUT_TABLE, lutFunction } from "
 import { OP_KINDS } from "../src/models/op-names.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { parseSeed } from "../src/seed.js";
-import { cli, tempDir } from "./helpers/cli.js";
+import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { expectInputError } from "./helpers/errors.js";
 
 const t = tempDir("hwsim-validation-");
@@ -25,12 +25,6 @@ const ATTENTION = "examples/attention/attention_seed0.safetensors";
 const XYZ = "examples/water-schnet/water_test.extxyz";
 const HOSTILE = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
 
-function expectOneLine(r: { code: number; err: string; out: string }, re: RegExp): void {
-  expect(r.code, r.err).toBe(2);
-  expect(r.err).toMatch(re);
-  expect(r.err.trimEnd().split("\n"), r.err).toHaveLength(1);
-  expect(r.err).not.toMatch(/internal error|undefined/);
-}
 
 /** base.json with one more forward rule. */
 function hwWithRule(name: string, rule: Record<string, unknown>): string {
