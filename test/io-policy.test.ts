@@ -13,7 +13,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, s
 import { relative } from "node:path";
 import { writeNpy, readNpy } from "../src/io/npy.js";
 import { readInputFile, INPUT_LIMITS } from "../src/io/input-policy.js";
-import { checkOutputDir, pendingTemps, writeDirAtomic } from "../src/io/output-policy.js";
+import { checkOutputDir, checkOutputFile, pendingTemps, writeDirAtomic } from "../src/io/output-policy.js";
 import { writeFileAtomic } from "../src/io/atomic-write.js";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { expectInputError } from "./helpers/errors.js";
@@ -75,6 +75,12 @@ describe("output policy: only regular files are written, even with --force", () 
     symlinkSync(t.path("nowhere/x.npy"), l);
     expectOneLine(await cli("cast", "--to", "float16", IN, l), /dangling\.npy: cannot write: a symbolic link to a missing file/);
     expectOneLine(await cli("cast", "--to", "float16", IN, t.path("nowhere/out.npy")), /out\.npy: cannot write: no such directory/);
+  });
+  it("magic links (/dev/stdout, /proc/self/fd/1, a symlink to them) are refused: their target may be a file the shell writes", () => {
+    // checkOutputFile only checks (it writes nothing), so these cannot touch the devices
+    const l = t.path("to-stdout");
+    symlinkSync("/dev/stdout", l);
+    for (const p of ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/2", l]) expectInputError(() => checkOutputFile(p, true), `${p}: cannot write: hwsim does not write into /dev or /proc`);
   });
   it("writeFileAtomic itself refuses a FIFO (library callers too), and leaves no temp file", () => {
     expectInputError(() => writeFileAtomic(FIFO, "x", { overwrite: true }), "a FIFO");

@@ -100,6 +100,18 @@ function statOrUndefined(p: string, follow = true): fs.Stats | undefined {
  * Refuses a missing parent directory and a dangling symlink.
  */
 export function realOutputPath(out: string): string {
+  // /dev/stdout, /dev/fd/N, /proc/self/fd/N are magic links to whatever a descriptor is open on
+  // (a terminal, a pipe, or a file the shell is still writing): never an output of hwsim
+  // (followed hop by hop: realpath would resolve the magic link to its target)
+  let hop = path.resolve(out);
+  for (let i = 0; i < 40; i++) {
+    if (/^\/(dev|proc)(\/|$)/.test(hop) || /^\/(dev|proc)(\/|$)/.test(realDir(hop))) {
+      throw fileError(out, "cannot write: hwsim does not write into /dev or /proc (name a regular file)");
+    }
+    const l = statOrUndefined(hop, false);
+    if (!l?.isSymbolicLink()) break;
+    hop = path.resolve(path.dirname(hop), fs.readlinkSync(hop));
+  }
   if (statOrUndefined(out)) return fs.realpathSync(out);
   if (statOrUndefined(out, false)) throw fileError(out, "cannot write: a symbolic link to a missing file");
   const dir = path.dirname(path.resolve(out));
@@ -107,6 +119,15 @@ export function realOutputPath(out: string): string {
   if (!st) throw fileError(out, `cannot write: no such directory '${path.dirname(out)}'`);
   if (!st.isDirectory()) throw fileError(out, `cannot write: '${path.dirname(out)}' is not a directory`);
   return path.join(fs.realpathSync(dir), path.basename(out));
+}
+
+/** The real path of the directory holding `p` ("" when it does not exist). */
+function realDir(p: string): string {
+  try {
+    return fs.realpathSync(path.dirname(p));
+  } catch {
+    return "";
+  }
 }
 
 /** Whether two paths name the same existing file (real path, or device and inode). */
