@@ -82,8 +82,13 @@ export interface LoadedModel {
   run(ops: Ops, s: Structure, neighbors?: PreparedNeighbors): ModelRun;
 }
 
-function readProvenance(path: string): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
-  const buf = readInputFile(path);
+function readProvenance(path: string, arch: Arch): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
+  let buf: Buffer;
+  try {
+    buf = readInputFile(path);
+  } catch (e) {
+    throw e instanceof InputError ? new InputError(`${e.message} (the --arch ${arch} model weights)`) : e;
+  }
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   return { bytes, provenance: { file: path, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, metadata: {} } };
 }
@@ -98,7 +103,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
   if (arch === "attention" && opts.readout === "mean") {
     throw new InputError("--readout mean: the attention model's energy is the sum of its per-atom energies (readout add only)");
   }
-  const { bytes, provenance } = readProvenance(path);
+  const { bytes, provenance } = readProvenance(path, arch);
   const st = parseSafetensors(bytes, path);
   provenance.metadata = { ...st.metadata };
 
