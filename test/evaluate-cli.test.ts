@@ -161,7 +161,7 @@ describe("hwsim evaluate", () => {
       [["--hw", "fp64-reference", tmp.path("absent.extxyz")], /^hwsim: .*absent\.extxyz: cannot read/],
       [["--hw", "fp64-reference", "fp64-reference", IN], /^hwsim: --hw: 'fp64-reference' is given twice/],
       [["--hw", "fp64-reference"], /^hwsim: missing the structures file/],
-      [["--hw", "fp64-reference", IN, "--dt", "-1"], /^hwsim: --dt: '-1' must be a positive number of fs\n$/],
+      [["--hw", "fp64-reference", IN, "--dt", "-1"], /^hwsim: --dt: '-1' is not a time step in 0.001..1000 fs\n$/],
     ];
     for (const [args, msg] of cases) {
       const r = await run(...args);

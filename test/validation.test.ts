@@ -11,6 +11,7 @@ import { writeNpy } from "../src/io/npy.js";
 import { formatSafetensors, parseSafetensors } from "../src/io/safetensors.js";
 import { LUT_FUNCTIONS, LUT_FN_NAMES, LUT_KINDS, LUT_TABLE, lutFunction } from "../src/lut/functions.js";
 import { OP_KINDS } from "../src/models/op-names.js";
+import { LUT_RANGE_LIMIT } from "../src/lut/unit.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { parseSeed } from "../src/seed.js";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
@@ -123,6 +124,7 @@ describe("registries that cannot drift", () => {
     const schema = JSON.parse(readFileSync("hw-models/schema.json", "utf8"));
     expect(schema.$defs.lut.properties.fn.enum).toEqual(LUT_FN_NAMES);
     for (const k of LUT_KINDS) expect(OP_KINDS as readonly string[]).toContain(k);
+    expect([schema.$defs.lutBound.minimum, schema.$defs.lutBound.maximum]).toEqual([-LUT_RANGE_LIMIT, LUT_RANGE_LIMIT]);
   });
   it("every LUT function validates in a hw-model under its long name (rsqrt too)", async () => {
     for (const e of LUT_TABLE) {

@@ -4,7 +4,7 @@
  */
 import { InputError } from "../errors.js";
 import { parseSeed } from "../seed.js";
-import { parseChoice, parseInteger } from "../cli/options.js";
+import { parseChoice, parseInteger, parseNumber } from "../cli/options.js";
 import { MAX_THREADS } from "./frame-pool.js";
 import { defaultThreads } from "../datapath/gemm-worker.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
@@ -28,6 +28,17 @@ export function modelOptions(o: ModelFlags): ModelOptions {
 export function seedOption(v: string | undefined): bigint | undefined {
   if (v === undefined) return undefined;
   return parseSeed(v, "--seed");
+}
+
+/** MD time steps hwsim accepts, fs (physical steps are 0.1..10 fs; outside this ns/day means nothing). */
+export const DT_RANGE_FS = [1e-3, 1e3] as const;
+
+/** `--dt FS`: a time step in DT_RANGE_FS (so ns/day is finite and meaningful). */
+export function dtOption(v: string): number {
+  const dt = parseNumber(v, "--dt");
+  const [lo, hi] = DT_RANGE_FS;
+  if (!(dt >= lo && dt <= hi)) throw new InputError(`--dt: '${v}' is not a time step in ${lo}..${hi} fs`);
+  return dt;
 }
 
 /** What every `--threads` help says. */

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
-import { parseInteger, parseNumber } from "../options.js";
+import { parseInteger } from "../options.js";
 import { readExtxyz } from "../../io/extxyz.js";
 import type { ResolvedHwModel } from "../../hw/types.js";
 import { loadHwForCommand } from "./hw.js";
@@ -15,7 +15,7 @@ import { evaluateThreaded } from "../../workflows/evaluate.js";
 import { checkReportDir, writeReport } from "../../workflows/report-html.js";
 import { evaluationText } from "../../workflows/report-text.js";
 import { toJson } from "../../workflows/json.js";
-import { modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
+import { dtOption, modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface EvaluateFlags extends ModelFlags {
@@ -56,8 +56,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
       let inPath = inArg;
       if (inPath === undefined && hwNames.length > 1 && STRUCTURE_RE.test(hwNames[hwNames.length - 1])) inPath = hwNames.pop();
       if (inPath === undefined) throw new InputError("missing the structures file (.extxyz) after the --hw list");
-      const dtFs = parseNumber(o.dt, "--dt");
-      if (!(dtFs > 0)) throw new InputError(`--dt: '${o.dt}' must be a positive number of fs`);
+      const dtFs = dtOption(o.dt);
       let nFrames: number | undefined;
       if (o.frames !== undefined) {
         nFrames = parseInteger(o.frames, "--frames");
