@@ -14,3 +14,30 @@ export class InputError extends Error {
 export function fileError(file: string, message: string): InputError {
   return new InputError(`${file}: ${message}`);
 }
+
+/** The `code` of a Node system error (ENOENT, EACCES, ...), if it has one. */
+export function errnoCode(e: unknown): string | undefined {
+  return e !== null && typeof e === "object" && typeof (e as { code?: unknown }).code === "string"
+    ? (e as { code: string }).code
+    : undefined;
+}
+
+const FS_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "is a directory",
+  ENOTDIR: "a path component is not a directory",
+  ENOSPC: "no space left on device",
+  EROFS: "read-only file system",
+  EMFILE: "too many open files",
+  ERR_FS_FILE_TOO_LARGE: "file is too large to read into memory",
+};
+
+/** A short human reason for a Node fs error, without Node's "open 'path'" tail. */
+export function describeFsError(e: unknown): string {
+  const code = errnoCode(e);
+  if (code !== undefined && Object.hasOwn(FS_REASONS, code)) return FS_REASONS[code];
+  const msg = e instanceof Error ? e.message : String(e);
+  return code !== undefined && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+}

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputError } from "../src/errors.js";
+import { expectInputError } from "./helpers/errors.js";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { formatSafetensors, parseSafetensors, type SafetensorsFile } from "../src/io/safetensors.js";
 import { ReferenceOps } from "../src/backends/reference.js";
@@ -441,7 +442,8 @@ describe("seeded weights and the committed example", () => {
     const b = AttentionModel.seeded(0).toSafetensors();
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
     expect(Buffer.from(AttentionModel.seeded(1).toSafetensors()).equals(Buffer.from(a))).toBe(false);
-    expect(Buffer.from(AttentionModel.seeded(2n ** 64n).toSafetensors()).equals(Buffer.from(a))).toBe(true); // seeds mod 2⁶⁴
+    // seeds are 0..2^64−1: 2^64 is refused, not wrapped to seed 0
+    expectInputError(() => AttentionModel.seeded(2n ** 64n), "seed: '18446744073709551616' is not an integer in 0..2^64−1");
   });
 
   it(`${EXAMPLE} is exactly seeded(0) with the default sizes`, () => {

@@ -63,7 +63,9 @@ describe("hwsim cast", () => {
     ["unknown format", ["--to", "float7"], /unknown format 'float7'/],
     ["unknown rounding", ["--to", "float16", "--rounding", "nearest"], /--rounding: 'nearest' is not one of/],
     ["overflow nan on a format without NaN", ["--to", "float4_e2m1fn", "--overflow", "nan"], /format float4_e2m1fn has no NaN/],
-    ["seed without sr", ["--to", "float16", "--seed", "3"], /apply to --rounding sr only/],
+    ["seed without sr", ["--to", "float16", "--seed", "3"], /^hwsim: --seed applies to --rounding sr only\n$/],
+    ["random bits without sr", ["--to", "float16", "--random-bits", "8"], /^hwsim: --random-bits applies to --rounding sr only\n$/],
+    ["both without sr", ["--to", "float16", "--seed", "1", "--random-bits", "8"], /^hwsim: --seed and --random-bits apply to --rounding sr only\n$/],
     ["random bits out of range", ["--to", "float16", "--rounding", "sr", "--random-bits", "40"], /random bits must be an integer 1\.\.32/],
     ["bad --ftz", ["--to", "float16", "--ftz", "sometimes"], /--ftz: 'sometimes'/],
     ["bad --output", ["--to", "float16", "--output", "hex"], /--output: 'hex'/],
@@ -172,5 +174,20 @@ describe("bin/hwsim.js", () => {
     const bad = spawnSync(process.execPath, [bin, "cast", "--to", "nope", t.path("x32.npy"), t.path("o.npy")], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe("hwsim: unknown format 'nope' (see 'hwsim formats')");
+  });
+});
+
+describe("no command: usage on stderr, exit 2; help asked for: stdout, exit 0", () => {
+  it.each([[[]], [["lut"]], [["hw"]]])("hwsim %j", async (argv) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^Usage: hwsim/);
+  });
+  it.each([[["--help"]], [["help"]], [["help", "cast"]], [["lut", "--help"]]])("hwsim %j", async (argv) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/^Usage: hwsim/);
   });
 });

@@ -121,7 +121,8 @@ describe("hwsim cost", () => {
       [["--arch", "mace", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch: 'mace' is not one of schnet, attention\n$/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "fp33", XYZ], /^hwsim: unknown hw-model 'fp33'/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "test/fixtures/hw/unknown-format.json", XYZ], /^hwsim: test\/fixtures\/hw\/unknown-format\.json: forward\.rules\[2\]\.datapath\.acc: unknown format 'fp17' \(see 'hwsim formats'\)\n$/],
-      [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--dt", "0", XYZ], /^hwsim: --dt: '0' must be a positive number of fs\n$/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--dt", "0", XYZ], /^hwsim: --dt: '0' is not a time step in 0.001..1000 fs\n$/],
+      [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--dt", "1e308", XYZ], /^hwsim: --dt: '1e308' is not a time step in 0.001..1000 fs\n$/],
       [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--frame", "3", XYZ], /^hwsim: --frame: 3 is outside 1\.\.2 \(.*three\.extxyz has 2 frames\)\n$/],
       [["--arch", "schnet", "--model", tmp.path("none.safetensors"), "--hw", UNFUSED, XYZ], /^hwsim: .*none\.safetensors: /],
       [["--arch", "schnet", "--model", MODEL, XYZ], /^hwsim: required option '--hw <name-or-file>' not specified\n$/],
@@ -132,6 +133,49 @@ describe("hwsim cost", () => {
       expect(r.err, argv.join(" ")).toMatch(re);
       expect(r.err.trimEnd().split("\n"), argv.join(" ")).toHaveLength(1);
       expect(r.out).toBe("");
+    }
+  });
+});
+
+describe("machine numbers are bounded, so no cost is NaN or Infinity", () => {
+  const machine = (m: Record<string, unknown>) => ({ clockGHz: 1, macArray: { rows: 2, cols: 2, dataflow: "output-stationary" }, sramKiB: 64, offchipGBps: 4, lutUnits: 1, vectorLanes: 4, ...m });
+  function hwFile(name: string, m: Record<string, unknown>, energy: Record<string, number> = {}): string {
+    const path = tmp.path(`${name}.json`);
+    const text = JSON.stringify({ name, description: "bounds", machine: machine(m), energy, forward: { default: { datapath: { in: "fp16", acc: "fp32", out: "fp16" } } } });
+    // JSON.stringify cannot write 1e999; the file may
+    writeFileSync(path, text.replace(/"__HUGE__"/g, "1e999"));
+    return path;
+  }
+  const finiteEverywhere = (v: unknown): boolean =>
+    typeof v === "number" ? Number.isFinite(v) : v === null ? false : typeof v === "object" ? Object.values(v as object).every(finiteEverywhere) : true;
+
+  it("the extreme valid machines give finite numbers everywhere", async () => {
+    const extremes: [string, Record<string, unknown>, Record<string, number>][] = [
+      ["slow-small", { clockGHz: 0.001, sramKiB: 0.0009765625, offchipGBps: 0.001, macArray: { rows: 1, cols: 1, dataflow: "weight-stationary" }, lutUnits: 1, vectorLanes: 1 }, { dram_64b_pJ: 1e6, sram_64b_pJ: 1e6, fp32_mult_pJ: 1e6 }],
+      ["fast-big", { clockGHz: 1000, sramKiB: 1073741824, offchipGBps: 1e6, macArray: { rows: 65536, cols: 65536, dataflow: "output-stationary" }, lutUnits: 65536, vectorLanes: 65536 }, { dram_64b_pJ: 0, fp16_add_pJ: 0 }],
+    ];
+    for (const [name, m, e] of extremes) {
+      const r = await run("--hw", hwFile(name, m, e), "--json", XYZ);
+      expect(r.err, name).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.out).not.toMatch(/NaN|Infinity|null/);
+      expect(finiteEverywhere(JSON.parse(r.out)), name).toBe(true);
+    }
+  });
+
+  it.each([
+    ["clockGHz", 1e308, /machine\.clockGHz: 1e\+308 must be <= 1000 \(1 MHz \.\. 1 THz\)/],
+    ["clockGHz", "__HUGE__", /machine\.clockGHz: must be a finite number, got Infinity/],
+    ["sramKiB", 1e308, /machine\.sramKiB: 1e\+308 must be <= 1073741824/],
+    ["offchipGBps", 1e-300, /machine\.offchipGBps: 1e-300 must be >= 0\.001/],
+    ["vectorLanes", 2 ** 40, /machine\.vectorLanes: 1099511627776 must be <= 65536/],
+  ])("%s = %s is refused by hw validate and cost", async (field, value, msg) => {
+    const f = hwFile(`bad-${field}`, { [field]: value });
+    for (const argv of [["hw", "validate", f], ["cost", "--model", MODEL, "--arch", "schnet", "--hw", f, XYZ]]) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err).toMatch(msg);
+      expect(r.err.trimEnd().split("\n")).toHaveLength(1);
     }
   });
 });

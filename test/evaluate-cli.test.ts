@@ -161,7 +161,7 @@ describe("hwsim evaluate", () => {
       [["--hw", "fp64-reference", tmp.path("absent.extxyz")], /^hwsim: .*absent\.extxyz: cannot read/],
       [["--hw", "fp64-reference", "fp64-reference", IN], /^hwsim: --hw: 'fp64-reference' is given twice/],
       [["--hw", "fp64-reference"], /^hwsim: missing the structures file/],
-      [["--hw", "fp64-reference", IN, "--dt", "-1"], /^hwsim: --dt: '-1' must be a positive number of fs\n$/],
+      [["--hw", "fp64-reference", IN, "--dt", "-1"], /^hwsim: --dt: '-1' is not a time step in 0.001..1000 fs\n$/],
     ];
     for (const [args, msg] of cases) {
       const r = await run(...args);
@@ -188,5 +188,13 @@ describe("hwsim evaluate", () => {
     const r3 = await cli("evaluate", "--model", SCHNET, "--arch", "schnet", "--hw", "fp64-reference", IN, "--frames", "1", "--report", empty, "--json");
     expect(r3.code).toBe(0);
     expect(existsSync(join(empty, "index.html"))).toBe(true);
+    // --force into a directory whose index.html cannot be replaced: refused before any work, nothing new written
+    const blocked = tmp.path("blocked");
+    mkdirSync(join(blocked, "index.html"), { recursive: true });
+    writeFileSync(join(blocked, "results.json"), "old");
+    const r4 = await cli("evaluate", "--model", SCHNET, "--arch", "schnet", "--hw", "fp64-reference", IN, "--frames", "1", "--report", blocked, "--force");
+    expect(r4.code).toBe(2);
+    expect(r4.err).toBe(`hwsim: ${join(blocked, "index.html")}: cannot write: a directory, not a regular file (hwsim writes only regular files, even with --force)\n`);
+    expect(readFileSync(join(blocked, "results.json"), "utf8")).toBe("old");
   });
 });

@@ -198,6 +198,7 @@ describe("malformed files are refused with the line number", () => {
     ["wrong column count", [...good(), ...good().slice(0, 3), "H 1 0 0 0"].join("\n"), /^water\.extxyz:8: expected 7 columns \(Properties=species:S:1:pos:R:3:forces:R:3\), got 5$/],
     ["non-integer atom count", ["abc", "x=1", "H 0 0 0"].join("\n"), /^water\.extxyz:1: atom count 'abc' is not an integer$/],
     ["non-integer count in 2nd frame", [...good(), "2.5", "x", "H 0 0 0"].join("\n"), /^water\.extxyz:5: atom count '2\.5' is not an integer$/],
+    ["negative atom count", [...good(), "-2", "x", "H 0 0 0"].join("\n"), /^water\.extxyz:5: atom count '-2' is negative \(frame 2 needs 0 or more atoms\)$/],
     ["NaN in positions", [...good(), ...good(4).map((l, i) => (i === 5 ? "H 1 nan 0 0 0 0" : l))].join("\n"), /^water\.extxyz:10: frame 2: NaN in positions \(atom 4\)$/],
     ["inf in positions", [...good(1).map((l, i) => (i === 2 ? "H inf 0 0 0 0 0" : l))].join("\n"), /^water\.extxyz:3: frame 1: infinite value in positions \(atom 1\)$/],
     ["non-numeric position", ["1", "", "H 0 x 0"].join("\n"), /^water\.extxyz:3: column 3 \(pos\): 'x' is not a number$/],

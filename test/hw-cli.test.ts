@@ -1,9 +1,13 @@
 /** `hwsim hw list | show | validate | ops`: exit codes, outputs, one-line errors. */
-import { describe, expect, it } from "vitest";
-import { cli } from "./helpers/cli.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { readdirSync, writeFileSync } from "node:fs";
+import { cli, tempDir } from "./helpers/cli.js";
 
 const FIX = "test/fixtures/hw";
-const PRESETS = ["bf16-acc", "bf16-linear-fp32acc", "fp16-flash", "fp16-linear-fp32acc", "fp32-baseline", "fp64-reference", "fp8-e4m3-promote128", "int8-lut"];
+/** The presets are the JSON files of hw-models/ (schema.json aside), in name order. */
+const PRESETS = readdirSync("hw-models").filter((f) => f.endsWith(".json") && f !== "schema.json").map((f) => f.slice(0, -5)).sort();
+const tmp = tempDir("hwsim-hw-cli-");
+afterAll(() => tmp.cleanup());
 
 describe("hwsim hw list", () => {
   it("lists every preset with its description and file", async () => {
@@ -61,7 +65,7 @@ describe("hwsim hw show", () => {
     expect(j.forward.default.datapath).toMatchObject({ in: "fp16", acc: "fp32", out: "fp16" });
   });
 
-  it("an unknown name or a broken file: exit 2, one line per problem, no stack", async () => {
+  it("an unknown name or a broken file: exit 2, one line naming the first problem and how many more, no stack", async () => {
     const r = await cli("hw", "show", "fp33");
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^hwsim: unknown hw-model 'fp33': not a preset \(bf16-acc, .*\) nor a file\n$/);
@@ -69,7 +73,7 @@ describe("hwsim hw show", () => {
     expect(b.code).toBe(2);
     expect(b.out).toBe("");
     expect(b.err).toBe(
-      `hwsim: ${FIX}/negative-size.json: machine.macArray.cols: 0 must be >= 1\nhwsim: ${FIX}/negative-size.json: machine.sramKiB: -4 must be > 0\n`,
+      `hwsim: ${FIX}/negative-size.json: machine.macArray.cols: 0 must be >= 1 (1 .. 65536) (and 1 more problem: 'hwsim hw validate' lists them)\n`,
     );
   });
 });
@@ -114,5 +118,24 @@ describe("hwsim hw ops", () => {
     const bad = await cli("hw", "ops", "--arch", "mace");
     expect(bad.code).toBe(2);
     expect(bad.err).toBe("hwsim: --arch: 'mace' is not one of schnet, attention\n");
+  });
+});
+
+describe("extends chains are followed by a loop, with a stated depth cap", () => {
+  /** A chain leaf -> c1 -> ... -> c{n-1} -> base.json (n files before the base). */
+  function chain(n: number): string {
+    writeFileSync(tmp.path("c0.json"), JSON.stringify({ name: "c0", extends: `${process.cwd()}/${FIX}/base.json` }));
+    for (let i = 1; i < n; i++) writeFileSync(tmp.path(`c${i}.json`), JSON.stringify({ name: `c${i}`, extends: `./c${i - 1}.json` }));
+    return tmp.path(`c${n - 1}.json`);
+  }
+  it("31 files plus the base resolve", async () => {
+    const r = await cli("hw", "validate", chain(31));
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+  });
+  it("a chain of 5000 files is one line, exit 2, no stack overflow", async () => {
+    const r = await cli("hw", "validate", chain(5000));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^hwsim: .*c4999\.json: extends: the chain is longer than 32 files \(stopped at .*c4968\.json\)\n$/);
   });
 });

@@ -460,3 +460,17 @@ describe("every input code: unit output = oracle, and the characterisation numbe
     expect(Array.from(lutEvalCodes(u, xs))).toEqual(Array.from(a));
   });
 });
+
+describe("wide ranges: bounded, and statistics that do not overflow", () => {
+  it("a range beyond ±1e30 is refused; errors near 1e308 give finite means (no spurious -Infinity)", async () => {
+    const { cli } = await import("./helpers/cli.js");
+    const r = await cli("lut", "characterize", "--fn", "exp", "--address-bits", "8", "--range", "0,1e308");
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("hwsim: range: [0, 1e+308]: bounds must be within ±1e+30 (the hw-model schema's limit too)\n");
+    const w = await cli("lut", "characterize", "--fn", "exp", "--address-bits", "20", "--range", "0,1e30", "--json");
+    expect(w.code).toBe(0);
+    const j = JSON.parse(w.out);
+    for (const k of ["meanError", "meanAbsError", "rmsError"]) expect(Number.isFinite(j[k]), `${k} = ${j[k]}`).toBe(true);
+    expect(j.maxAbsError).toBeGreaterThan(1e307);
+  });
+});

@@ -748,13 +748,13 @@ describe("readNpy / writeNpy", () => {
     expectInputError(() => writeNpy(p, { dtype: "int8", shape: [3], data: new Int8Array(2) }), `${p}: data: shape [3] needs 3 elements`);
     expect(fs.readdirSync(dir)).toEqual([]);
     const q = path.join(dir, "missing-dir", "x.npy");
-    expectInputError(() => writeNpy(q, sample(1)), `${q}: cannot write: no such file or directory`);
+    expectInputError(() => writeNpy(q, sample(1)), `${q}: cannot write: no such directory '${path.dirname(q)}'`);
   });
 
   it("readNpy of missing or unreadable paths", () => {
     const p = path.join(dir, "nope.npy");
     expectInputError(() => readNpy(p), `${p}: cannot read: no such file or directory`);
-    expectInputError(() => readNpy(dir), `${dir}: cannot read: is a directory`);
+    expectInputError(() => readNpy(dir), `${dir}: cannot read: a directory, not a regular file`);
   });
 
   it("readNpy errors name the path", () => {

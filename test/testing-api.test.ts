@@ -119,6 +119,13 @@ describe("assertions", () => {
 });
 
 describe("arbitraries", () => {
+  it.each(["float16", "float8_e4m3fn", "float4_e2m1fn", "int8", "uint8", "float32"])("%s: formatValue shrinks toward +0, not the most negative value", (name) => {
+    // a property that fails for every value: the shrunk counterexample is the arbitrary's smallest
+    const r = fc.check(fc.property(formatValue(name), () => false), { seed: 1, numRuns: 20 });
+    expect(r.failed).toBe(true);
+    expect(Object.is(r.counterexample![0], 0)).toBe(true);
+  });
+
   for (const name of ["float16", "float8_e4m3fn", "float4_e2m1fn", "float32", "int8", "fixed<12,6,signed>"]) {
     it(`${name}: formatValue is representable; neighbours have nothing between them; RNE of roundingInput is within ½ ULP`, () => {
       const values = parseFormat(name).kind === "float" && name !== "float32" ? allValues(name) : null;

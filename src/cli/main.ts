@@ -57,8 +57,10 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
     return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // help and version exit 0; usage errors are bad input
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      // help asked for (--help, `hwsim help`) and version exit 0; usage errors are bad input,
+      // and so is a missing command (`hwsim`, `hwsim lut`): the usage went to stderr, exit 2
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help" && e.exitCode === 0) return 0; // `hwsim help`: asked for, on stdout
       return 2;
     }
     if (e instanceof InputError) {

@@ -3,6 +3,7 @@
  * GEMM datapath"), its parsing from names and its rounding sites. The exact
  * semantics are documented in src/datapath/gemm.ts and assembly/gemm.ts.
  */
+import { parseSeed } from "../seed.js";
 import { InputError } from "../errors.js";
 import { type FloatFormat, type Format, parseFormat, PRESETS } from "../formats/descriptor.js";
 import { type RoundingOptions, type Spec, type Rounding, makeSpec, floatLayout, ROUNDING_MODES } from "../formats/spec.js";
@@ -107,8 +108,7 @@ export function parseGemmDatapath(t: GemmDatapathText): GemmDatapath {
   const base = parseRounding(t.rounding, "rounding");
   const sr: RoundingOptions = {};
   if (t.seed !== undefined) {
-    if (!/^\d+$/.test(String(t.seed))) throw new InputError(`seed '${t.seed}' is not a non-negative integer`);
-    sr.seed = BigInt(t.seed);
+    sr.seed = parseSeed(t.seed, "--seed");
   }
   if (t.randomBits !== undefined) sr.randomBits = t.randomBits;
   const ro = (mode: Rounding | undefined): RoundingOptions => ({ rounding: mode ?? base ?? "rne", ...sr });

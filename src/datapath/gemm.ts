@@ -28,7 +28,7 @@
  * (gemm-plan.ts GemmPath).
  */
 import { InputError } from "../errors.js";
-import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { checkWasmBytes, wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { runJobHere, runJobsInWorkers, startWorkers, defaultThreads } from "./gemm-worker.js";
 import type { GemmDatapath } from "./gemm-datapath.js";
 import { type GemmPath, prepare, prepareBatched, buildJob, buildBatchedJob, resultArray } from "./gemm-plan.js";
@@ -63,6 +63,14 @@ export interface GemmAsyncOptions extends GemmOptions {
 }
 
 /**
+ * Refuse, before any work, a GEMM whose operands and float64 result do not
+ * fit in WASM's 4 GiB together (e.g. [2^20, 0] × [0, 2^20]: 8 TiB of zeros).
+ */
+function checkGemmMemory(a: ArrayBufferView, b: ArrayBufferView, M: number, K: number, N: number, bias?: ArrayBufferView): void {
+  checkWasmBytes(a.byteLength + b.byteLength + (bias?.byteLength ?? 0) + M * N * 8, `matmul [${M}, ${K}] × [${K}, ${N}]`);
+}
+
+/**
  * y = A·B (+ bias) through the datapath, on the calling thread. a: [M][K],
  * b: [K][N], bias: [N] (row-major). Returns the output values [M][N].
  */
@@ -70,6 +78,7 @@ export function gemm(
   a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
 ): Float64Array {
+  checkGemmMemory(a, b, M, K, N, bias);
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
   const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB);
@@ -126,9 +135,11 @@ export async function gemmAsync(
   a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmAsyncOptions = {},
 ): Promise<Float32Array | Float64Array> {
+  checkGemmMemory(a, b, M, K, N, bias);
   const rt = opts.runtime ?? wasm();
   const f64 = opts.output !== "float32";
-  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
+  // never more workers than cores: a caller's 100000 must not start 100000 threads
+  const threads = Math.max(1, Math.min(Math.floor(opts.threads ?? defaultThreads()), defaultThreads()));
   const rowsPer = Math.ceil(M / threads / 4) * 4;
   const useWorkers = threads > 1 && M * N * K >= (opts.parallelMinWork ?? PARALLEL_MIN_WORK) && M > rowsPer;
   // the calling thread computes the first block; workers boot while it prepares

@@ -161,8 +161,9 @@ function parseGenericFloat(text: string, body: string): FloatFormat {
 export function parseFormat(text: string): Format {
   const name = text.trim();
   const lower = name.toLowerCase();
-  if (PRESETS[lower]) return { ...PRESETS[lower] };
-  if (ALIASES[lower]) return { ...PRESETS[ALIASES[lower]] };
+  // own properties only: `constructor` or `__proto__` is no format
+  if (Object.hasOwn(PRESETS, lower)) return { ...PRESETS[lower] };
+  if (Object.hasOwn(ALIASES, lower)) return { ...PRESETS[ALIASES[lower]] };
   let m = /^(u?)int(\d+)$/.exec(lower);
   if (m) {
     const bits = Number(m[2]);

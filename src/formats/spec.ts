@@ -2,6 +2,7 @@
  * A rounding site = format + rounding mode + overflow policy + ftz + SR
  * parameters, marshalled into the `Spec` struct of assembly/spec.ts.
  */
+import { parseSeed } from "../seed.js";
 import { InputError } from "../errors.js";
 import { type Format, type FloatFormat, type OverflowPolicy, formatBits } from "./descriptor.js";
 import type { WasmRuntime } from "../wasm/runtime.js";
@@ -66,12 +67,7 @@ export function makeSpec(format: Format, o: RoundingOptions = {}): Spec {
   if (!Number.isInteger(randomBits) || randomBits < 1 || randomBits > 32) {
     throw new InputError(`random bits must be an integer 1..32, not ${o.randomBits}`);
   }
-  let seed: bigint;
-  try {
-    seed = BigInt.asUintN(64, BigInt(o.seed ?? 0));
-  } catch {
-    throw new InputError(`seed '${o.seed}' is not an integer`);
-  }
+  const seed = parseSeed(o.seed ?? 0n);
   return { format, rounding, overflow, ftz, seed, randomBits };
 }
 

@@ -24,6 +24,8 @@ function lineCol(text: string, pos: number): { line: number; column: number } {
   return { line, column: pos - lineStart + 1 };
 }
 
+const NUMBER = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
 class Fail {
   constructor(readonly pos: number, readonly message: string) {}
 }
@@ -62,7 +64,8 @@ export function findJsonProblem(text: string): JsonSyntaxProblem | null {
     return JSON.parse(text.slice(start, i)) as string;
   };
   const num = () => {
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
+    NUMBER.lastIndex = i; // sticky: no copy of the rest of the text per number
+    const m = NUMBER.exec(text);
     if (!m || m[0] === "" || m[0] === "-") throw new Fail(i, `unexpected ${what(i)}`);
     i += m[0].length;
   };

@@ -18,7 +18,8 @@
  * src/hw/energy.ts.
  * Cycles and missing targets are errors naming the file and `extends`.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readInputText } from "../io/input-policy.js";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { parseJsonText } from "./json.js";
@@ -46,11 +47,16 @@ export function displayPath(abs: string): string {
   return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : abs;
 }
 
-/** Objects merge deeply, everything else is replaced. */
+/** Set an own property, even one named `__proto__` (plain assignment would change the prototype instead). */
+function setOwn(o: Obj, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** Objects merge deeply, everything else is replaced (own keys only: `constructor` is a key like any other). */
 export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isObj(base) || !isObj(over)) return structuredClone(over);
   const out: Obj = structuredClone(base);
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  for (const [k, v] of Object.entries(over)) setOwn(out, k, Object.hasOwn(out, k) ? deepMerge(out[k], v) : structuredClone(v));
   return out;
 }
 
@@ -65,9 +71,9 @@ function readRaw(abs: string): Obj {
   const name = displayPath(abs);
   let text: string;
   try {
-    text = readFileSync(abs, "utf8");
+    text = readInputText(abs, "json", name);
   } catch (e) {
-    throw new HwModelError([`${name}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+    throw new HwModelError([(e as Error).message]);
   }
   const parsed = parseJsonText(text);
   if ("problem" in parsed) throw new HwModelError([`${name}:${parsed.problem}`]);
@@ -80,32 +86,62 @@ function looksLikePath(s: string): boolean {
   return s.includes("/") || s.includes("\\") || s.toLowerCase().endsWith(".json");
 }
 
-function loadChain(abs: string, stack: string[]): Merged {
+/** The longest `extends` chain hwsim follows (a longer one is almost surely a mistake). */
+export const MAX_EXTENDS_DEPTH = 32;
+
+/** One file of a chain, read and checked on its own. */
+interface Link {
+  abs: string;
+  raw: Obj;
+  origins: Merged["origins"];
+}
+
+/** Where `extends` in the file `abs` points (a file beside it, or a preset); undefined at the root. */
+function parentOf(abs: string, raw: Obj): string | undefined {
+  if (typeof raw.extends !== "string") return undefined;
   const name = displayPath(abs);
-  const raw = readRaw(abs);
-  const origins = {
-    forward: rulesOf(raw.forward).map((_, i) => `${name}: forward.rules[${i}]`),
-    backward: rulesOf(raw.backward).map((_, i) => `${name}: backward.rules[${i}]`),
-  };
-  if (typeof raw.extends !== "string") {
-    return { raw: stripDirectives(raw), origins, chain: [abs] };
-  }
   const target = raw.extends;
-  let parentAbs: string;
   if (looksLikePath(target)) {
-    parentAbs = resolve(dirname(abs), target);
+    const parentAbs = resolve(dirname(abs), target);
     if (!existsSync(parentAbs)) throw new HwModelError([`${name}: extends: no such file '${target}' (looked for ${displayPath(parentAbs)})`]);
-  } else {
-    const p = presetPath(target);
-    if (!p) throw new HwModelError([`${name}: extends: unknown preset '${target}' (presets: ${presetNames().join(", ")})`]);
-    parentAbs = p;
+    return parentAbs;
   }
-  if (parentAbs === abs || stack.includes(parentAbs)) {
-    const cycle = [...stack, abs, parentAbs].slice(stack.indexOf(parentAbs) >= 0 ? stack.indexOf(parentAbs) : stack.length);
-    throw new HwModelError([`${name}: extends: cycle ${cycle.map(displayPath).join(" -> ")}`]);
+  const p = presetPath(target);
+  if (!p) throw new HwModelError([`${name}: extends: unknown preset '${target}' (presets: ${presetNames().join(", ")})`]);
+  return p;
+}
+
+/** Follow `extends` from the leaf to the root (a loop, not recursion), then merge root-first. */
+function loadChain(leaf: string): Merged {
+  const links: Link[] = [];
+  for (let abs: string | undefined = leaf; abs !== undefined; ) {
+    const name = displayPath(abs);
+    const raw = readRaw(abs);
+    links.push({
+      abs,
+      raw,
+      origins: {
+        forward: rulesOf(raw.forward).map((_, i) => `${name}: forward.rules[${i}]`),
+        backward: rulesOf(raw.backward).map((_, i) => `${name}: backward.rules[${i}]`),
+      },
+    });
+    const parentAbs = parentOf(abs, raw);
+    if (parentAbs !== undefined) {
+      const seen = links.findIndex((l) => l.abs === parentAbs);
+      if (seen >= 0) {
+        const cycle = [...links.slice(seen).map((l) => l.abs), parentAbs];
+        throw new HwModelError([`${name}: extends: cycle ${cycle.map(displayPath).join(" -> ")}`]);
+      }
+      if (links.length >= MAX_EXTENDS_DEPTH) {
+        throw new HwModelError([`${displayPath(leaf)}: extends: the chain is longer than ${MAX_EXTENDS_DEPTH} files (stopped at ${name})`]);
+      }
+    }
+    abs = parentAbs;
   }
-  const parent = loadChain(parentAbs, [...stack, abs]);
-  return mergeChild(parent, raw, origins, abs);
+  const root = links[links.length - 1];
+  let merged: Merged = { raw: stripDirectives(root.raw), origins: root.origins, chain: [root.abs] };
+  for (let i = links.length - 2; i >= 0; i--) merged = mergeChild(merged, links[i].raw, links[i].origins, links[i].abs);
+  return merged;
 }
 
 function rulesOf(policy: unknown): unknown[] {
@@ -149,9 +185,9 @@ function mergeChild(parent: Merged, child: Obj, childOrigins: Merged["origins"],
       origins[k] = [...childOrigins[k], ...(replace || !isObj(p) ? [] : pOrigins)];
       continue;
     }
-    if (!(k in child)) out[k] = structuredClone(parent.raw[k]);
-    else if (!(k in parent.raw)) out[k] = structuredClone(child[k]);
-    else out[k] = deepMerge(parent.raw[k], child[k]);
+    if (!Object.hasOwn(child, k)) setOwn(out, k, structuredClone(parent.raw[k]));
+    else if (!Object.hasOwn(parent.raw, k)) setOwn(out, k, structuredClone(child[k]));
+    else setOwn(out, k, deepMerge(parent.raw[k], child[k]));
   }
   return { raw: out, origins, chain: [abs, ...parent.chain] };
 }
@@ -172,7 +208,7 @@ export function resolveHwPath(nameOrPath: string): string {
 /** Load, validate and resolve a hw-model (preset name or file path). Throws HwModelError / InputError. */
 export function loadHwModel(nameOrPath: string): ResolvedHwModel {
   const abs = resolveHwPath(nameOrPath);
-  const m = loadChain(abs, []);
+  const m = loadChain(abs);
   const raw = m.raw;
   const leaf = displayPath(abs);
   let backwardFromForward = false;

@@ -17,6 +17,9 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { schemaPath } from "./presets.js";
 import { formatProblem } from "./formats.js";
 import { OP_KINDS, isKnownKind, matchesAnyKnown } from "../models/op-names.js";
+import { LUT_FN_NAMES } from "../lut/functions.js";
+import { SOFTMAX_KINDS, parseSoftmaxUnit } from "../softmax/units.js";
+import { InputError } from "../errors.js";
 
 type AjvClass = typeof Ajv2020Module.default;
 
@@ -48,6 +51,8 @@ function withoutRequired(node: unknown): unknown {
 function getValidators(): Validators {
   if (validators) return validators;
   const schema = JSON.parse(readFileSync(schemaPath(), "utf8")) as Record<string, unknown>;
+  // lut.fn: the LUT table is the one list (hw-models/schema.json is checked against it by a test, for editors)
+  ((schema.$defs as Record<string, { properties: Record<string, { enum: readonly string[] }> }>).lut.properties.fn).enum = LUT_FN_NAMES;
   const Ajv2020 = ajvClass();
   const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
   const full = ajv.compile(schema);
@@ -72,7 +77,7 @@ export function jsonPath(pointer: string): string {
 }
 
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
-const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : JSON.stringify(v));
+const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v));
 
 const PATTERN_HELP: Record<string, string> = {
   order: "is not sequential, pairwise, chunked:C or promote:N (C, N positive integers)",
@@ -80,6 +85,12 @@ const PATTERN_HELP: Record<string, string> = {
   name: "must be letters, digits, '.', '_' or '-'",
   description: "must be a single line",
 };
+
+/** The schema's own words for a bounded number (" (1 MHz .. 1 THz)"), if it has them. */
+function rangeNote(e: ErrorObject): string {
+  const d = (e.parentSchema as { description?: unknown } | undefined)?.description;
+  return typeof d === "string" ? ` (${d})` : "";
+}
 
 function describeError(e: ErrorObject): string {
   const path = jsonPath(e.instancePath);
@@ -93,13 +104,14 @@ function describeError(e: ErrorObject): string {
     case "required":
       return `${join(path, String(p.missingProperty))}: missing`;
     case "type":
+      if (typeof e.data === "number" && !Number.isFinite(e.data)) return `${at}: must be a finite number, got ${show(e.data)} (a number too large for float64)`;
       return `${at}: must be ${p.type === "integer" ? "an integer" : p.type === "object" ? "an object" : p.type === "array" ? "an array" : `a ${String(p.type)}`}, got ${show(e.data)}`;
     case "minimum":
-      return `${at}: ${show(e.data)} must be >= ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be >= ${String(p.limit)}${rangeNote(e)}`;
     case "exclusiveMinimum":
-      return `${at}: ${show(e.data)} must be > ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be > ${String(p.limit)}${rangeNote(e)}`;
     case "maximum":
-      return `${at}: ${show(e.data)} must be <= ${String(p.limit)}`;
+      return `${at}: ${show(e.data)} must be <= ${String(p.limit)}${rangeNote(e)}`;
     case "enum":
       return `${at}: ${show(e.data)} is not one of ${(p.allowedValues as unknown[]).map(String).join(", ")}`;
     case "pattern": {
@@ -154,6 +166,15 @@ function assignmentProblems(a: Record<string, unknown>, path: string): string[] 
     const [lo, hi] = lut.range;
     if (typeof lo === "number" && typeof hi === "number" && !(lo < hi)) out.push(`${path}.lut.range: [${lo}, ${hi}]: lo must be below hi`);
   }
+  // A softmax unit is checked by the code that builds it: a parameter it does not implement is refused, not ignored.
+  if (isObj(a.softmax) && typeof a.softmax.kind === "string" && (SOFTMAX_KINDS as readonly string[]).includes(a.softmax.kind)) {
+    try {
+      parseSoftmaxUnit(a.softmax);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      out.push(`${path}.softmax.${e.message}`);
+    }
+  }
   return out;
 }
 
@@ -207,9 +228,13 @@ export function fileProblems(raw: unknown): string[] {
       pol.rules.forEach((r, i) => out.push(...schemaProblems(v.rule, r).map((s) => prefixPath(`${pass}.rules[${i}]`, s))));
     }
   }
-  out.push(...semanticProblems(raw));
+  // one line per field: a field the schema already refused is not refused again by the checks beyond it
+  const fields = new Set(out.map(fieldOf));
+  out.push(...semanticProblems(raw).filter((p) => !fields.has(fieldOf(p))));
   return [...new Set(out)];
 }
+
+const fieldOf = (line: string) => line.slice(0, line.indexOf(": "));
 
 function prefixPath(prefix: string, line: string): string {
   if (line.startsWith("(top level)")) return prefix + line.slice("(top level)".length);
@@ -218,5 +243,7 @@ function prefixPath(prefix: string, line: string): string {
 
 /** Problems of the merged model (after `extends`) against the full schema. */
 export function mergedProblems(merged: unknown): string[] {
-  return schemaProblems(getValidators().full, merged);
+  const out = schemaProblems(getValidators().full, merged);
+  // what merging made (a child's partial softmax over its parent's) is checked like a file
+  return out.length || !isObj(merged) ? out : semanticProblems(merged);
 }

@@ -9,6 +9,7 @@
  * absent format field means the same thing (the value is not rounded).
  */
 import { InputError } from "../errors.js";
+import type { LutLongName } from "../lut/functions.js";
 
 export type FormatName = string;
 export type RoundingMode = "rne" | "rna" | "rtz" | "rup" | "rdown" | "rto" | "sr";
@@ -35,16 +36,8 @@ export interface DatapathAssignment {
   block?: { kind: "mx" | "nvfp4"; elem: FormatName };
 }
 
-export type LutFunction =
-  | "exp"
-  | "reciprocal"
-  | "silu"
-  | "shifted_softplus"
-  | "gelu"
-  | "tanh"
-  | "sigmoid"
-  | "gaussian_rbf"
-  | "cosine_cutoff";
+/** A LUT function as hw-model files name it (the long names of LUT_TABLE, src/lut/functions.ts). */
+export type LutFunction = LutLongName;
 
 export interface LutAssignment {
   fn: LutFunction;
@@ -156,13 +149,15 @@ export type Pass = "forward" | "backward";
 
 /**
  * Everything wrong with a hw-model file, one line per problem, each naming
- * the file and the JSON field path. The message is those lines joined by
- * newlines; the CLI prints each as its own `hwsim:` line.
+ * the file and the JSON field path. The message is ONE line (a bad file is
+ * one line on stderr): the first problem and how many more there are;
+ * `hwsim hw validate` prints every problem on its own line.
  */
 export class HwModelError extends InputError {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super(problems.join("\n"));
+    const more = problems.length - 1;
+    super(more > 0 ? `${problems[0]} (and ${more} more problem${more > 1 ? "s" : ""}: 'hwsim hw validate' lists them)` : (problems[0] ?? "bad hw-model"));
     this.name = "HwModelError";
     this.problems = problems;
   }

@@ -6,20 +6,30 @@
  * implementation for every writer (.npy, .safetensors, .extxyz).
  */
 import fs from "node:fs";
-import path from "node:path";
-import { InputError, fileError } from "../errors.js";
+import { InputError, describeFsError, errnoCode, fileError } from "../errors.js";
+import { discardTemp, existsError, notRegular, realOutputPath, registerTemp, tempNameBeside } from "./output-policy.js";
+
+export { describeFsError };
 
 export interface AtomicWriteOptions {
   /** replace an existing file (default: refuse with "exists (use --force to overwrite)") */
   overwrite?: boolean;
 }
 
-/** Write `data` (text, or byte chunks written in order) to `filePath` atomically. */
+/**
+ * Write `data` (text, or byte chunks written in order) to `filePath` atomically.
+ * Follows the output policy (./output-policy.ts): a symlink is written
+ * through to its target, a non-regular target is refused even when
+ * overwriting, and the temp file is registered for removal on signals.
+ */
 export function writeFileAtomic(filePath: string, data: string | readonly Uint8Array[], opts: AtomicWriteOptions = {}): void {
   const overwrite = opts.overwrite === true;
-  if (!overwrite && fs.existsSync(filePath)) throw existsError(filePath);
+  const target = realOutputPath(filePath);
+  const st = fs.existsSync(target) ? fs.statSync(target) : undefined;
+  if (st && !st.isFile()) throw notRegular(filePath, st);
+  if (!overwrite && st) throw existsError(filePath);
   const chunks = typeof data === "string" ? [Buffer.from(data, "utf8")] : data;
-  const tmp = createTemp(filePath);
+  const tmp = createTemp(target, filePath);
   try {
     try {
       // No fsync (np.save does none either): the rename already guarantees that
@@ -28,17 +38,18 @@ export function writeFileAtomic(filePath: string, data: string | readonly Uint8A
     } finally {
       fs.closeSync(tmp.fd);
     }
-    if (overwrite) fs.renameSync(tmp.path, filePath);
-    else publishNoClobber(tmp.path, filePath);
+    if (overwrite) {
+      // re-checked just before the rename: a device that appeared meanwhile is never replaced
+      const now = fs.existsSync(target) ? fs.statSync(target) : undefined;
+      if (now && !now.isFile()) throw notRegular(filePath, now);
+      fs.renameSync(tmp.path, target);
+    } else publishNoClobber(tmp.path, target, filePath);
   } catch (e) {
-    removeQuietly(tmp.path);
     if (e instanceof InputError) throw e;
     throw fileError(filePath, `cannot write: ${describeFsError(e)}`);
+  } finally {
+    discardTemp(tmp.path);
   }
-}
-
-function existsError(filePath: string): InputError {
-  return fileError(filePath, "exists (use --force to overwrite)");
 }
 
 /**
@@ -47,29 +58,26 @@ function existsError(filePath: string): InputError {
  * link (which fails with EEXIST atomically) and drop the temp name. On file
  * systems without hard links we fall back to check-then-rename.
  */
-function publishNoClobber(tmpPath: string, dest: string): void {
+function publishNoClobber(tmpPath: string, dest: string, name: string): void {
   try {
     fs.linkSync(tmpPath, dest);
   } catch (e) {
-    if (errnoCode(e) === "EEXIST") throw existsError(dest);
-    if (fs.existsSync(dest)) throw existsError(dest);
+    if (errnoCode(e) === "EEXIST") throw existsError(name);
+    if (fs.existsSync(dest)) throw existsError(name);
     fs.renameSync(tmpPath, dest);
-    return;
   }
-  removeQuietly(tmpPath);
 }
 
-function createTemp(dest: string): { path: string; fd: number } {
-  const dir = path.dirname(dest);
-  const base = path.basename(dest);
+function createTemp(dest: string, name: string): { path: string; fd: number } {
   for (let attempt = 0; ; attempt++) {
-    const rand = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0");
-    const tmpPath = path.join(dir, `.${base}.${process.pid}.${rand}.tmp`);
+    const tmpPath = tempNameBeside(dest);
     try {
-      return { path: tmpPath, fd: fs.openSync(tmpPath, "wx", 0o666) };
+      const fd = fs.openSync(tmpPath, "wx", 0o666);
+      registerTemp(tmpPath);
+      return { path: tmpPath, fd };
     } catch (e) {
       if (errnoCode(e) === "EEXIST" && attempt < 10) continue;
-      throw fileError(dest, `cannot write: ${describeFsError(e)}`);
+      throw fileError(name, `cannot write: ${describeFsError(e)}`);
     }
   }
 }
@@ -81,36 +89,3 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   }
 }
 
-function removeQuietly(p: string): void {
-  try {
-    fs.unlinkSync(p);
-  } catch {
-    // already gone, or we cannot remove it; nothing more to do
-  }
-}
-
-function errnoCode(e: unknown): string | undefined {
-  return e !== null && typeof e === "object" && typeof (e as { code?: unknown }).code === "string"
-    ? (e as { code: string }).code
-    : undefined;
-}
-
-const FS_REASONS: Readonly<Record<string, string>> = {
-  ENOENT: "no such file or directory",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EISDIR: "is a directory",
-  ENOTDIR: "a path component is not a directory",
-  ENOSPC: "no space left on device",
-  EROFS: "read-only file system",
-  EMFILE: "too many open files",
-  ERR_FS_FILE_TOO_LARGE: "file is too large to read into memory",
-};
-
-/** A short human reason for a Node fs error, without Node's "open 'path'" tail. */
-export function describeFsError(e: unknown): string {
-  const code = errnoCode(e);
-  if (code !== undefined && FS_REASONS[code]) return FS_REASONS[code];
-  const msg = e instanceof Error ? e.message : String(e);
-  return code !== undefined && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
-}

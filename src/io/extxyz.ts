@@ -13,8 +13,8 @@
  * `file:LINE: what is wrong`. Frame and atom numbers in messages are 1-based,
  * like line numbers, because they are meant for people reading the file.
  */
-import { readFileSync } from "node:fs";
-import { InputError, fileError } from "../errors.js";
+import { readInputText } from "./input-policy.js";
+import { InputError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 
 /** One structure. Arrays are flat row-major (`positions[3*i + k]`). */
@@ -228,6 +228,9 @@ export function parseExtxyz(text: string, file = "<string>"): Frame[] {
     if (countTok === "") {
       throw new InputError(`${file}:${countLine}: blank line where the atom count of frame ${frameNo} was expected`);
     }
+    if (/^-\d+$/.test(countTok)) {
+      throw new InputError(`${file}:${countLine}: atom count '${countTok}' is negative (frame ${frameNo} needs 0 or more atoms)`);
+    }
     if (!/^\d+$/.test(countTok)) {
       throw new InputError(`${file}:${countLine}: atom count '${countTok}' is not an integer`);
     }
@@ -401,13 +404,7 @@ function parseFrame(lines: string[], li: number, n: number, file: string, frameN
 
 /** Read every frame of an extended XYZ file. */
 export function readExtxyz(path: string): Frame[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw fileError(path, `cannot read: ${(e as Error).message}`);
-  }
-  return parseExtxyz(text, path);
+  return parseExtxyz(readInputText(path), path);
 }
 
 // ---------------------------------------------------------------------------

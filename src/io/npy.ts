@@ -23,9 +23,9 @@
  *  - Every problem with the input is an `InputError` naming the file and the
  *    field; nothing here throws a plain Error on bad data.
  */
-import * as fs from "node:fs";
 import { InputError, fileError } from "../errors.js";
-import { describeFsError, writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "./atomic-write.js";
+import { readInputFile } from "./input-policy.js";
 
 export type NpyDType =
   | "float64"
@@ -208,13 +208,7 @@ export function parseNpy(bytes: Uint8Array, file = "<buffer>"): NpyArray {
 
 /** Read and parse a `.npy` file from disk. */
 export function readNpy(filePath: string): NpyArray {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(filePath);
-  } catch (e) {
-    throw fileError(filePath, `cannot read: ${describeFsError(e)}`);
-  }
-  return parseNpy(bytes, filePath);
+  return parseNpy(readInputFile(filePath), filePath);
 }
 
 interface Preamble {

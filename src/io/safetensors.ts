@@ -12,7 +12,7 @@
  * manipulation, so a narrow-format emulator can trust them), plus the
  * original dtype, shape and raw little-endian bytes.
  */
-import { readFileSync } from "node:fs";
+import { readInputFile } from "./input-policy.js";
 import { InputError, fileError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 
@@ -106,7 +106,8 @@ export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): Safetensor
   }
   const dataStart = 8 + n;
   const dataLen = buf.length - dataStart;
-  const metadata: Record<string, string> = {};
+  // no prototype: a key such as '__proto__' or 'constructor' is a key like any other
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] = [];
 
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
@@ -224,12 +225,7 @@ function decodeTensor(
 
 /** Read a .safetensors file. */
 export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw fileError(path, `cannot read: ${(e as Error).message}`);
-  }
+  const buf = readInputFile(path);
   return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
 }
 

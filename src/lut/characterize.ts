@@ -55,6 +55,9 @@ export interface LutCharacterization {
 }
 
 /** Spacing of `f` at |v| (see the module comment). */
+const SCALE = 2 ** -512;
+const SCALE_SQ = 2 ** -600;
+
 export function ulpOf(v: number, f: Format): number {
   if (f.kind === "int") return 2 ** -f.frac;
   const L = floatLayout(f);
@@ -94,6 +97,9 @@ export function characterizeLut(u: LutUnit): LutCharacterization {
   const f = (v: number) => u.fn.f(v, u.params);
   const dom = { codes: x.length, inRange: 0, below: 0, above: 0, nan: 0, nonFiniteReference: 0 };
   let maxAbs = 0, maxUlp = 0, sum = 0, sumAbs = 0, sumSq = 0, nErr = 0;
+  // The same sums scaled by 2^-512 (2^-600 for squares): used only when the plain sums overflow
+  // (errors near 1e308: a wide range on exp), so the means stay finite, never a spurious ±Infinity.
+  let sumS = 0, sumAbsS = 0, sumSqS = 0;
   let worstAbs: LutCharacterization["worstAbs"] = null;
   let worstUlp: LutCharacterization["worstUlp"] = null;
   const below = rangeStats(), above = rangeStats();
@@ -125,6 +131,9 @@ export function characterizeLut(u: LutUnit): LutCharacterization {
     sum += err;
     sumAbs += abs;
     sumSq += err * err;
+    sumS += err * SCALE;
+    sumAbsS += abs * SCALE;
+    sumSqS += (err * SCALE_SQ) ** 2;
     nErr++;
   }
   dom.below = below.count;
@@ -155,9 +164,9 @@ export function characterizeLut(u: LutUnit): LutCharacterization {
     worstAbs,
     maxUlpError: maxUlp,
     worstUlp,
-    meanError: nErr ? sum / nErr : 0,
-    meanAbsError: nErr ? sumAbs / nErr : 0,
-    rmsError: nErr ? Math.sqrt(sumSq / nErr) : 0,
+    meanError: !nErr ? 0 : Number.isFinite(sum) ? sum / nErr : (sumS / nErr) / SCALE,
+    meanAbsError: !nErr ? 0 : Number.isFinite(sumAbs) ? sumAbs / nErr : (sumAbsS / nErr) / SCALE,
+    rmsError: !nErr ? 0 : Number.isFinite(sumSq) ? Math.sqrt(sumSq / nErr) : Math.sqrt(sumSqS / nErr) / SCALE_SQ,
     monotonicity: { pairs, violations, first },
     outOfRange: { below, above },
   };

@@ -137,18 +137,45 @@ export const LUT_FUNCTIONS: Record<string, LutFunction> = {
   },
 };
 
+/**
+ * Every LUT function once: its short name (a key of LUT_FUNCTIONS), the long
+ * name hw-model files use (the schema's `lut.fn` enum is built from it), and
+ * the model op kind a LUT unit replaces (only those ops may be given a `lut`).
+ */
+export const LUT_TABLE = [
+  { fn: "exp", long: "exp" },
+  { fn: "recip", long: "reciprocal" },
+  { fn: "rsqrt", long: "rsqrt" },
+  { fn: "silu", long: "silu", replacesKind: "silu" },
+  { fn: "ssp", long: "shifted_softplus", replacesKind: "shifted_softplus" },
+  { fn: "gelu", long: "gelu" },
+  { fn: "tanh", long: "tanh" },
+  { fn: "sigmoid", long: "sigmoid" },
+  { fn: "rbf", long: "gaussian_rbf", replacesKind: "gaussian_rbf" },
+  { fn: "cutoff", long: "cosine_cutoff", replacesKind: "cosine_cutoff" },
+] as const satisfies readonly { fn: string; long: string; replacesKind?: string }[];
+
+/** A LUT function's name in hw-model files. */
+export type LutLongName = (typeof LUT_TABLE)[number]["long"];
+
 /** Long names (the hw-model schema's) for the functions above. */
-export const LUT_FUNCTION_ALIASES: Record<string, string> = {
-  reciprocal: "recip",
-  shifted_softplus: "ssp",
-  gaussian_rbf: "rbf",
-  cosine_cutoff: "cutoff",
-};
+export const LUT_FUNCTION_ALIASES: Readonly<Record<string, string>> = Object.fromEntries(LUT_TABLE.filter((e) => (e.long as string) !== e.fn).map((e) => [e.long, e.fn]));
+
+/** The names hw-model files may give as `lut.fn` (the schema enum). */
+export const LUT_FN_NAMES: readonly string[] = LUT_TABLE.map((e) => e.long);
+
+/** Op kinds a LUT unit can compute. */
+export const LUT_KINDS: ReadonlySet<string> = new Set(LUT_TABLE.flatMap((e): string[] => ("replacesKind" in e ? [e.replacesKind] : [])));
+
+/** The short name of a function given by its short or long name (own properties only: `constructor` is no function). */
+export function lutShortName(name: string): string {
+  return Object.hasOwn(LUT_FUNCTION_ALIASES, name) ? LUT_FUNCTION_ALIASES[name] : name;
+}
 
 /** Resolve fn + params: unknown fn or parameter → InputError naming the field. */
 export function lutFunction(fnName: unknown, params: unknown): { fn: LutFunction; params: LutParams } {
-  const fn = typeof fnName === "string" ? LUT_FUNCTION_ALIASES[fnName] ?? fnName : fnName;
-  if (typeof fn !== "string" || !LUT_FUNCTIONS[fn]) {
+  const fn = typeof fnName === "string" ? lutShortName(fnName) : fnName;
+  if (typeof fn !== "string" || !Object.hasOwn(LUT_FUNCTIONS, fn)) {
     throw new InputError(`fn: unknown function ${JSON.stringify(fnName)} (${Object.keys(LUT_FUNCTIONS).join(", ")}; aliases ${Object.keys(LUT_FUNCTION_ALIASES).join(", ")})`);
   }
   const F = LUT_FUNCTIONS[fn];
@@ -158,11 +185,12 @@ export function lutFunction(fnName: unknown, params: unknown): { fn: LutFunction
   const given = (params ?? {}) as Record<string, unknown>;
   const p: LutParams = { ...F.defaults };
   for (const [k, v] of Object.entries(given)) {
-    if (!(k in F.defaults)) {
+    if (!Object.hasOwn(F.defaults, k)) {
       const known = Object.keys(F.defaults);
       throw new InputError(`params.${k}: ${fn} takes ${known.length ? known.join(", ") : "no parameters"}`);
     }
     if (typeof v !== typeof F.defaults[k]) throw new InputError(`params.${k}: expected a ${typeof F.defaults[k]}, got ${JSON.stringify(v)}`);
+    if (typeof v === "number" && !Number.isFinite(v)) throw new InputError(`params.${k}: expected a finite number, got ${v}`);
     p[k] = v as number | string;
   }
   F.check?.(p);

@@ -1,5 +1,5 @@
 /** LUT units: description, ROM, evaluation, exhaustive characterisation, ROM files. */
-export { LUT_FUNCTIONS, LUT_FUNCTION_ALIASES, lutFunction, erf, softplus, type LutFunction, type LutParams } from "./functions.js";
+export { LUT_FUNCTIONS, LUT_FUNCTION_ALIASES, LUT_TABLE, LUT_FN_NAMES, LUT_KINDS, lutShortName, lutFunction, erf, softplus, type LutFunction, type LutParams } from "./functions.js";
 export { parseLutUnit, type LutUnit, type LutUnitDesc, type Interpolation } from "./unit.js";
 export { lutGrid, lutTable, lutRomBytes, type LutTable } from "./table.js";
 export { lutEvalCodes, lutEvalValues, lutApply, lutPositions, romOf, type LutPositions } from "./eval.js";

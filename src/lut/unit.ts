@@ -37,6 +37,9 @@ import { type Format, parseFormat, formatBits } from "../formats/descriptor.js";
 import { type Rounding, type Spec, ROUNDING_MODES, makeSpec } from "../formats/spec.js";
 import { type LutFunction, type LutParams, lutFunction } from "./functions.js";
 
+/** |lo|, |hi| of a LUT range at most this (hw-models/schema.json `lutBound` says the same; a test checks). */
+export const LUT_RANGE_LIMIT = 1e30;
+
 export type Interpolation = "none" | "linear";
 
 /** JSON-friendly description of a LUT unit (hw-model files embed this). */
@@ -153,6 +156,9 @@ export function parseLutUnit(obj: unknown, where = ""): LutUnit {
   }
   const [lo, hi] = range as [number, number];
   if (!(lo < hi)) throw new InputError(`${where}range: lo (${lo}) must be less than hi (${hi})`);
+  if (Math.abs(lo) > LUT_RANGE_LIMIT || Math.abs(hi) > LUT_RANGE_LIMIT) {
+    throw new InputError(`${where}range: [${lo}, ${hi}]: bounds must be within ±${LUT_RANGE_LIMIT} (the hw-model schema's limit too)`);
+  }
   const width = hi - lo;
   if (twoSumError(hi, -lo, width) !== 0 || !Number.isFinite(width)) {
     // the address generator divides by the exact width

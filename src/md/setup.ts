@@ -11,6 +11,8 @@ import { InputError } from "../errors.js";
 import type { ResolvedHwModel } from "../hw/types.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
+import { checkOutputDir } from "../io/output-policy.js";
+import { readInputText } from "../io/input-policy.js";
 import { checkFrames, type LoadedModel } from "../workflows/load-model.js";
 import { modelSpec, type ModelSpec } from "../workflows/frame-pool.js";
 import type { MdJob, MdOptions, MdStart } from "./trajectory.js";
@@ -125,11 +127,19 @@ function replace(_k: string, v: unknown): unknown {
   return v;
 }
 
-/** Refuse a --traj DIR that exists and is not empty (unless forced) before any work. */
-export function checkRunDir(dir: string, force: boolean | undefined): void {
-  if (!fs.existsSync(dir)) return;
-  if (!fs.statSync(dir).isDirectory()) throw new InputError(`--traj ${dir}: exists and is not a directory`);
-  if (!force && fs.readdirSync(dir).length > 0) throw new InputError(`--traj ${dir}: directory exists and is not empty (use --force to replace its run, or --resume ${dir} to continue it)`);
+/**
+ * Refuse, before any work, a --traj DIR that is not a directory, is not empty
+ * (unless forced: then its run is replaced), or holds a run file that is not
+ * a regular file (the output policy of every command).
+ */
+export function checkRunDir(dir: string, force: boolean | undefined, keys: readonly string[]): void {
+  const names = ["run.json", ...keys.flatMap((k) => Object.values(jobFiles("", k)))];
+  try {
+    checkOutputDir(dir, force, names, `--traj ${dir}`);
+  } catch (e) {
+    if (e instanceof InputError && /not empty/.test(e.message)) throw new InputError(`--traj ${dir}: directory exists and is not empty (use --force to replace its run, or --resume ${dir} to continue it)`);
+    throw e;
+  }
 }
 
 /** Create DIR (emptied of a previous run's files when forced) and write run.json. */
@@ -144,7 +154,7 @@ export function readRunDir(dir: string): MdRun {
   if (!fs.existsSync(file)) throw new InputError(`--resume ${dir}: no run.json in it (not an 'hwsim md --traj' directory)`);
   let run: MdRun;
   try {
-    run = JSON.parse(fs.readFileSync(file, "utf8"), revive) as MdRun;
+    run = JSON.parse(readInputText(file, "json"), revive) as MdRun;
   } catch (e) {
     throw new InputError(`${file}: not readable JSON (${(e as Error).message})`);
   }

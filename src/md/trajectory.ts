@@ -22,6 +22,7 @@ import { InputError } from "../errors.js";
 import type { ResolvedHwModel } from "../hw/types.js";
 import { formatExtxyz, type Frame } from "../io/extxyz.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
+import { readInputText } from "../io/input-policy.js";
 import { loadModel, type LoadedModel } from "../workflows/load-model.js";
 import { predictBackend } from "../workflows/predict.js";
 import type { ModelSpec } from "../workflows/frame-pool.js";
@@ -151,7 +152,7 @@ function readCheckpoint(file: string, job: MdJob): Checkpoint | null {
   if (!fs.existsSync(file)) return null;
   let c: Checkpoint;
   try {
-    c = JSON.parse(fs.readFileSync(file, "utf8")) as Checkpoint;
+    c = JSON.parse(readInputText(file, "json")) as Checkpoint;
   } catch (e) {
     throw new InputError(`${file}: not a readable checkpoint (${(e as Error).message})`);
   }

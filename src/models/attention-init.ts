@@ -30,6 +30,7 @@
  * .safetensors file holds the seeded model exactly. These weights are
  * untrained: the model's outputs are not physical.
  */
+import { parseSeed } from "../seed.js";
 import { InputError } from "../errors.js";
 import { M64, fnv1a64, mix64, streamWord, unitFromWord } from "../random/splitmix64.js";
 
@@ -139,10 +140,9 @@ export function uniformStream(seed: bigint, name: string, count: number): Float6
   return out;
 }
 
-/** Seeds may be any integer; they are taken modulo 2⁶⁴. */
+/** Seeds are integers in 0..2^64−1 (src/seed.ts: larger or negative ones are refused, not wrapped). */
 export function seedToU64(seed: number | bigint): bigint {
-  if (typeof seed === "number" && !Number.isSafeInteger(seed)) throw new InputError(`seed ${seed} must be a safe integer`);
-  return BigInt.asUintN(64, BigInt(seed));
+  return parseSeed(seed);
 }
 
 /** The seeded weights (float32 values held in float64 arrays), in file order. */

@@ -47,6 +47,7 @@
  *     continuous at the cutoff (scaled by C) but not at a change of the
  *     M-nearest set.
  */
+import { parseSeed } from "../seed.js";
 import { InputError, fileError } from "../errors.js";
 import { formatSafetensors, readSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.js";
 import { ReferenceOps } from "../backends/reference.js";
@@ -224,6 +225,10 @@ export class AttentionModel {
     if (arch !== undefined && arch !== ATTENTION_ARCHITECTURE) {
       throw fileError(file, `__metadata__ 'architecture' is '${arch}', expected '${ATTENTION_ARCHITECTURE}'`);
     }
+    const trained = st.metadata.trained;
+    if (trained !== undefined && trained !== "true" && trained !== "false") throw fileError(file, `__metadata__ 'trained' = '${trained}' is not 'true' or 'false'`);
+    const seedText = st.metadata.seed;
+    if (seedText !== undefined) parseSeed(seedText, `${file}: __metadata__ 'seed'`);
     const meta = (key: string): string => {
       const v = st.metadata[key];
       if (v === undefined) throw fileError(file, `__metadata__ is missing key '${key}' (needed: ${Object.values(ATTENTION_METADATA_KEYS).join(", ")})`);

@@ -60,37 +60,129 @@ function cross(u: number[], v: number[]): number[] {
   return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
 }
 
-/** Build the neighbour list of one structure (positions n*3, Å). */
-export function buildNeighborList(positions: Float64Array, cutoff: number, opts: NeighborOptions = {}): NeighborList {
-  if (positions.length % 3 !== 0) throw new InputError(`neighbour list: positions length ${positions.length} is not a multiple of 3`);
-  if (!(cutoff > 0) || !Number.isFinite(cutoff)) throw new InputError(`neighbour list: cutoff ${cutoff} must be a positive finite number`);
+/**
+ * Limits on one frame's list, checked before it is built: the work of
+ * enumerating periodic images (atoms × images) and the number of neighbour
+ * pairs (estimated from density × cutoff sphere when every direction is
+ * periodic, and counted while building otherwise).
+ */
+export const NEIGHBOR_LIMITS = { maxPairs: 10_000_000, maxPerAtom: 10_000, maxImageWork: 50_000_000, maxCellsAway: 2 ** 30 } as const;
+
+interface Geometry {
+  cell: Float64Array | null;
+  inv: Float64Array | null;
+  reps: number[];
+}
+
+/**
+ * Check a structure before building its list; the problem as a message
+ * (without a prefix: callers add the file and frame), else the geometry.
+ */
+export function neighborGeometry(positions: Float64Array, cutoff: number, opts: NeighborOptions = {}): Geometry | string {
+  if (positions.length % 3 !== 0) return `positions length ${positions.length} is not a multiple of 3`;
+  if (!(cutoff > 0) || !Number.isFinite(cutoff)) return `cutoff ${cutoff} must be a positive finite number`;
   const n = positions.length / 3;
   for (let k = 0; k < positions.length; k++) {
-    if (!Number.isFinite(positions[k])) {
-      throw new InputError(`neighbour list: position of atom ${Math.floor(k / 3) + 1} is not finite (${positions[k]})`);
-    }
+    if (!Number.isFinite(positions[k])) return `position of atom ${Math.floor(k / 3) + 1} is not finite (${positions[k]})`;
   }
-
+  const crowded = crowding(positions, cutoff);
+  if (crowded) return crowded;
   const pbc = opts.pbc ?? [false, false, false];
   const periodic = !!opts.cell && pbc.some((p) => p);
-  const cell = periodic ? Float64Array.from(opts.cell!) : null;
+  const reps = [0, 0, 0];
+  if (!periodic) return { cell: null, inv: null, reps };
+  const cell = Float64Array.from(opts.cell!);
+  if (cell.length !== 9 || !cell.every(Number.isFinite)) return "cell must be 9 finite numbers";
+  const inv = inverse3(cell);
+  if (!inv) return "periodic cell is singular (zero volume, or too small to compute with)";
+  const rows = [0, 1, 2].map((r) => [cell[3 * r], cell[3 * r + 1], cell[3 * r + 2]]);
+  const c12 = cross(rows[1], rows[2]);
+  const vol = Math.abs(rows[0][0] * c12[0] + rows[0][1] * c12[1] + rows[0][2] * c12[2]);
+  const widths: number[] = [];
+  let images = 1;
+  for (let k = 0; k < 3; k++) {
+    if (!pbc[k]) continue;
+    const c = cross(rows[(k + 1) % 3], rows[(k + 2) % 3]);
+    const width = vol / Math.hypot(c[0], c[1], c[2]); // distance between opposite faces
+    widths.push(width);
+    reps[k] = Math.ceil(cutoff / width);
+    images *= 2 * reps[k] + 1;
+  }
+  const fmt = (x: number) => (x >= 1e-3 && x < 1e6 ? String(+x.toPrecision(3)) : x.toExponential(2));
+  const small = `the periodic cell (widths ${widths.map(fmt).join(", ")} Å) is small against the cutoff ${cutoff} Å`;
+  if (!Number.isFinite(images) || n * images > NEIGHBOR_LIMITS.maxImageWork) {
+    return `${small}: ${fmtCount(n * images)} periodic images to search, more than the ${fmtCount(NEIGHBOR_LIMITS.maxImageWork)} hwsim searches for one frame`;
+  }
+  if (pbc.every((p) => p)) {
+    const perAtom = (n / vol) * (4 / 3) * Math.PI * cutoff ** 3;
+    if (!(perAtom <= NEIGHBOR_LIMITS.maxPerAtom)) {
+      return `${small}: about ${fmtCount(perAtom)} neighbours per atom (density × cutoff sphere), more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} hwsim evaluates`;
+    }
+    const pairs = n * perAtom;
+    if (!(pairs <= NEIGHBOR_LIMITS.maxPairs)) {
+      return `${small}: about ${fmtCount(pairs)} neighbour pairs (atoms × density × cutoff sphere), more than the ${fmtCount(NEIGHBOR_LIMITS.maxPairs)} hwsim builds for one frame`;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) {
+      if (!pbc[k]) continue;
+      const frac = positions[3 * i] * inv[k] + positions[3 * i + 1] * inv[3 + k] + positions[3 * i + 2] * inv[6 + k];
+      if (!(Math.abs(frac) < NEIGHBOR_LIMITS.maxCellsAway)) return `atom ${i + 1} is ${fmt(Math.abs(frac))} cells away from the cell (at most 2^30)`;
+    }
+  }
+  return { cell, inv, reps };
+}
+
+/**
+ * Atoms packed so densely that the list would not fit (e.g. thousands at one
+ * point), found in O(n) before building: atoms are counted in bins of side
+ * `cutoff`; an atom's neighbours lie in its 27 surrounding bins, and those
+ * hold at most 27 / (4π/3) ≈ 6.4 times as many atoms as the cutoff sphere
+ * at uniform density, so the check allows that factor.
+ */
+function crowding(positions: Float64Array, cutoff: number): string | undefined {
+  const n = positions.length / 3;
+  if (n <= NEIGHBOR_LIMITS.maxPerAtom) return undefined;
+  const counts = new Map<string, number>();
+  const keyOf = (x: number, y: number, z: number) => `${x},${y},${z}`;
+  const binsOf = (i: number) => [0, 1, 2].map((c) => Math.floor(positions[3 * i + c] / cutoff));
+  for (let i = 0; i < n; i++) {
+    const k = keyOf(...(binsOf(i) as [number, number, number]));
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const slack = 27 / ((4 / 3) * Math.PI);
+  let total = 0;
+  for (const [key, count] of counts) {
+    const [x, y, z] = key.split(",").map(Number);
+    let around = 0;
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) for (let dz = -1; dz <= 1; dz++) around += counts.get(keyOf(x + dx, y + dy, z + dz)) ?? 0;
+    if (around - 1 > NEIGHBOR_LIMITS.maxPerAtom * slack) {
+      return `${fmtCount(around)} atoms lie within about one cutoff (${cutoff} Å) of each other, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} neighbours per atom hwsim evaluates`;
+    }
+    total += count * (around - 1);
+  }
+  if (total > NEIGHBOR_LIMITS.maxPairs * slack) {
+    return `about ${fmtCount(total / slack)} neighbour pairs within the cutoff ${cutoff} Å, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPairs)} hwsim builds for one frame`;
+  }
+  return undefined;
+}
+
+function fmtCount(x: number): string {
+  return !Number.isFinite(x) ? "infinitely many" : x < 1e9 ? Math.round(x).toLocaleString("en-US") : x.toExponential(1);
+}
+
+/** Build the neighbour list of one structure (positions n*3, Å). */
+export function buildNeighborList(positions: Float64Array, cutoff: number, opts: NeighborOptions = {}): NeighborList {
+  const geo = neighborGeometry(positions, cutoff, opts);
+  if (typeof geo === "string") throw new InputError(`neighbour list: ${geo}`);
+  const { cell, inv, reps } = geo;
+  const n = positions.length / 3;
+  const pbc = opts.pbc ?? [false, false, false];
 
   // Wrap atoms into the cell along periodic directions: wrapped_i = pos_i + w_i·cell.
   const wrap = new Int32Array(3 * n);
   const wrapped = Float64Array.from(positions);
-  const reps = [0, 0, 0];
-  if (cell) {
-    if (cell.length !== 9 || !cell.every(Number.isFinite)) throw new InputError("neighbour list: cell must be 9 finite numbers");
-    const inv = inverse3(cell);
-    if (!inv) throw new InputError("neighbour list: periodic cell is singular (zero volume)");
-    const rows = [0, 1, 2].map((r) => [cell[3 * r], cell[3 * r + 1], cell[3 * r + 2]]);
-    const vol = Math.abs(rows[0][0] * cross(rows[1], rows[2])[0] + rows[0][1] * cross(rows[1], rows[2])[1] + rows[0][2] * cross(rows[1], rows[2])[2]);
-    for (let k = 0; k < 3; k++) {
-      if (!pbc[k]) continue;
-      const c = cross(rows[(k + 1) % 3], rows[(k + 2) % 3]);
-      const width = vol / Math.hypot(c[0], c[1], c[2]); // distance between opposite faces
-      reps[k] = Math.ceil(cutoff / width);
-    }
+  if (cell && inv) {
     for (let i = 0; i < n; i++) {
       const p = [positions[3 * i], positions[3 * i + 1], positions[3 * i + 2]];
       for (let k = 0; k < 3; k++) {
@@ -189,6 +281,12 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
           }
         }
       }
+    }
+    if (cands.length > NEIGHBOR_LIMITS.maxPerAtom) {
+      throw new InputError(`neighbour list: atom ${i + 1} has ${fmtCount(cands.length)} neighbours within the cutoff ${cutoff} Å, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} hwsim evaluates`);
+    }
+    if (src.length + cands.length > NEIGHBOR_LIMITS.maxPairs) {
+      throw new InputError(`neighbour list: more than ${fmtCount(NEIGHBOR_LIMITS.maxPairs)} neighbour pairs within the cutoff ${cutoff} Å (atoms 1..${i + 1} of ${n} alone), more than hwsim builds for one frame`);
     }
     cands.sort((a, b2) => a.j - b2.j || a.s0 - b2.s0 || a.s1 - b2.s1 || a.s2 - b2.s2);
     for (const c of cands) {

@@ -21,6 +21,7 @@
  * Tensors are plain row-major `Float64Array` + shape. A narrow-format backend
  * stores the (exactly representable) decoded values in the same arrays.
  */
+import type { KnownKind } from "./op-names.js";
 
 export type Shape = readonly number[];
 
@@ -31,32 +32,8 @@ export interface Tensor {
   readonly requiresGrad: boolean;
 }
 
-/** What an op does; hardware policies can target ops by kind as well as by name. */
-export type OpKind =
-  | "input"
-  | "param"
-  | "linear"
-  | "shifted_softplus"
-  | "gaussian_rbf"
-  | "cosine_cutoff"
-  | "edge_vectors"
-  | "norm"
-  | "gather"
-  | "mul"
-  | "scale_rows"
-  | "segment_sum"
-  | "add"
-  | "readout"
-  // Neighbour-attention model (src/models/attention.ts).
-  | "concat"
-  | "rms_norm"
-  | "silu"
-  | "split_heads"
-  | "merge_heads"
-  | "matmul"
-  | "softmax"
-  | "masked_pool"
-  | "unit_vector";
+/** What an op does; hardware policies can target ops by kind as well as by name (the list: OP_KINDS in ./op-names.ts). */
+export type OpKind = KnownKind;
 
 /** Directed edges i ← j (messages from j are received by i), with optional Cartesian cell shifts. */
 export interface EdgeIndex {

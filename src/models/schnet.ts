@@ -206,20 +206,30 @@ export class SchNet {
       throw fileError(file, `unexpected tensor${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (not part of a PyG SchNet state_dict)`);
     }
 
-    // Metadata (written by some exporters, not by PyG itself): only used where tensors cannot tell.
+    // Metadata (written by some exporters, not by PyG itself): only used where tensors cannot tell,
+    // but a value this model does not implement is refused, never ignored.
     let meta: { cutoff?: unknown; readout?: unknown } = {};
-    if (st.metadata.config) {
-      try {
-        const parsed = JSON.parse(st.metadata.config);
-        if (parsed && typeof parsed === "object") meta = parsed;
-      } catch {
-        /* not JSON: ignore, it is optional */
-      }
-    }
     const O = offsets.data;
     const last = O[G - 1];
+    if (Object.hasOwn(st.metadata, "config")) {
+      const bad = (what: string) => fileError(file, `__metadata__ 'config': ${what}`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(st.metadata.config);
+      } catch {
+        throw bad("is not JSON");
+      }
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw bad("is not a JSON object");
+      meta = parsed as typeof meta;
+      if (Object.hasOwn(meta, "readout") && meta.readout !== "add" && meta.readout !== "mean" && opts.readout === undefined) {
+        throw bad(`readout ${JSON.stringify(meta.readout)} is not implemented (add, mean; or give --readout)`);
+      }
+      if (Object.hasOwn(meta, "cutoff") && (typeof meta.cutoff !== "number" || Math.fround(meta.cutoff) !== Math.fround(last))) {
+        throw bad(`cutoff ${JSON.stringify(meta.cutoff)} is not the last Gaussian offset ${last} (tensor 'distance_expansion.offset')`);
+      }
+    }
     let cutoff = last;
-    if (typeof meta.cutoff === "number" && Math.fround(meta.cutoff) === last) cutoff = meta.cutoff;
+    if (typeof meta.cutoff === "number") cutoff = meta.cutoff;
     if (opts.cutoff !== undefined) {
       if (!(opts.cutoff > 0) || !Number.isFinite(opts.cutoff)) throw new InputError(`cutoff ${opts.cutoff} must be a positive number`);
       cutoff = opts.cutoff;

@@ -31,7 +31,13 @@ function values(format: FormatLike): Float64Array | null {
 export function formatValue(format: FormatLike): fc.Arbitrary<number> {
   const f = formatOf(format);
   const v = values(f);
-  if (v) return fc.integer({ min: 0, max: v.length - 1 }).map((i) => v[i]);
+  if (v) {
+    // the index is centred on +0 (as fast-check's float arbitrary is), so counterexamples shrink toward 0,
+    // not toward the most negative value
+    let z = v.findIndex((x) => Object.is(x, 0));
+    if (z < 0) z = v.reduce((best, x, i) => (Math.abs(x) < Math.abs(v[best]) ? i : best), 0);
+    return fc.integer({ min: -z, max: v.length - 1 - z }).map((k) => v[z + k]);
+  }
   const info = finfo(f);
   return fc
     .double({ min: info.min, max: info.max, noNaN: true })

@@ -130,12 +130,24 @@ export class WasmRuntime {
     return this.k.memory;
   }
 
-  /** Allocate `bytes` of scratch (64-byte aligned), growing memory as needed. */
+  /**
+   * Allocate `bytes` of scratch (64-byte aligned), growing memory as needed.
+   * Plain arithmetic, not `(bytes + 63) & ~63`: bitwise operators work on 32
+   * signed bits and wrapped sizes near 2^31. Beyond WASM's 4 GiB: InputError.
+   */
   alloc(bytes: number): number {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`WasmRuntime.alloc: bad size ${bytes}`);
     const p = this.top;
-    const end = p + ((bytes + 63) & ~63);
+    const end = p + Math.ceil(bytes / 64) * 64;
+    checkWasmBytes(end);
     const have = this.k.memory.buffer.byteLength;
-    if (end > have) this.k.memory.grow(Math.ceil((end - have) / 65536));
+    if (end > have) {
+      try {
+        this.k.memory.grow(Math.ceil((end - have) / 65536));
+      } catch {
+        throw wasmMemoryError(end, "the engine refused to grow WASM memory that far");
+      }
+    }
     this.top = end;
     return p;
   }
@@ -164,6 +176,26 @@ export class WasmRuntime {
   f32(p: number, n: number): Float32Array { return new Float32Array(this.k.memory.buffer, p, n); }
   f64(p: number, n: number): Float64Array { return new Float64Array(this.k.memory.buffer, p, n); }
   view(p: number, bytes: number): DataView { return new DataView(this.k.memory.buffer, p, bytes); }
+}
+
+/** WASM linear memory is addressed with 32 bits: 65536 pages of 64 KiB. */
+export const WASM_MAX_BYTES = 2 ** 32;
+
+const GiB = (b: number) => `${+(b / 2 ** 30).toPrecision(3)} GiB`;
+
+function wasmMemoryError(bytes: number, why = "WASM allows 4 GiB"): InputError {
+  return new InputError(`needs ${GiB(bytes)} of WASM memory, ${why}; split the work (fewer rows, atoms or frames at a time)`);
+}
+
+/**
+ * Refuse, before any work, a computation whose WASM memory (`bytes`, all
+ * buffers it holds at once) exceeds 4 GiB; `what` names it in the message.
+ */
+export function checkWasmBytes(bytes: number, what?: string): void {
+  if (!(bytes <= WASM_MAX_BYTES)) {
+    const e = wasmMemoryError(bytes);
+    throw what ? new InputError(`${what}: ${e.message}`) : e;
+  }
 }
 
 const instances = new Map<Flavour, WasmRuntime>();

@@ -3,8 +3,10 @@
  * validated in one place (InputError naming the option on bad values).
  */
 import { InputError } from "../errors.js";
-import { parseChoice, parseInteger } from "../cli/options.js";
+import { parseSeed } from "../seed.js";
+import { parseChoice, parseInteger, parseNumber } from "../cli/options.js";
 import { MAX_THREADS } from "./frame-pool.js";
+import { defaultThreads } from "../datapath/gemm-worker.js";
 import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
 
 export interface ModelFlags {
@@ -25,14 +27,31 @@ export function modelOptions(o: ModelFlags): ModelOptions {
 
 export function seedOption(v: string | undefined): bigint | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || BigInt(v) >= 1n << 64n) throw new InputError(`--seed: '${v}' is not an integer in 0..2^64−1`);
-  return BigInt(v);
+  return parseSeed(v, "--seed");
 }
 
-/** `--threads`: an integer in 1..MAX_THREADS (undefined: the default, the available cores). */
+/** MD time steps hwsim accepts, fs (physical steps are 0.1..10 fs; outside this ns/day means nothing). */
+export const DT_RANGE_FS = [1e-3, 1e3] as const;
+
+/** `--dt FS`: a time step in DT_RANGE_FS (so ns/day is finite and meaningful). */
+export function dtOption(v: string): number {
+  const dt = parseNumber(v, "--dt");
+  const [lo, hi] = DT_RANGE_FS;
+  if (!(dt >= lo && dt <= hi)) throw new InputError(`--dt: '${v}' is not a time step in ${lo}..${hi} fs`);
+  return dt;
+}
+
+/** What every `--threads` help says. */
+export const THREADS_HELP = `worker threads, 1..${MAX_THREADS}, at most one per core: a larger value runs on all cores (default: all cores); results do not depend on it`;
+
+/**
+ * `--threads`: an integer in 1..MAX_THREADS, capped at the available cores
+ * (more threads than cores only add workers that wait). Undefined: the default.
+ */
 export function threadsOption(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = parseInteger(v, "--threads");
-  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS}`);
-  return n;
+  const cores = defaultThreads();
+  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS} (hwsim uses at most one thread per core: ${cores} here)`);
+  return Math.min(n, cores);
 }

@@ -69,9 +69,9 @@ export type WorkerMessage =
   | { type: "result"; index: number; result: unknown }
   | { type: "error"; index: number; input: boolean; message: string; stack?: string };
 
-/** Threads to use: `threads` (default: the available cores), at most one per frame, at least 1. */
+/** Threads to use: `threads` (default: the available cores; at most MAX_THREADS), at most one per frame, at least 1. */
 export function framePoolThreads(threads: number | undefined, frames: number): number {
-  return Math.max(1, Math.min(threads ?? defaultThreads(), frames));
+  return Math.max(1, Math.min(threads ?? defaultThreads(), frames, MAX_THREADS));
 }
 
 /** The built worker script. */

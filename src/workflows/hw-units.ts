@@ -21,6 +21,7 @@ import type { LutAssignment, Pass, ResolvedHwModel, SoftmaxAssignment } from "..
 import type { OpRecord } from "../models/ops.js";
 import { characterizeLut, type LutCharacterization } from "../lut/characterize.js";
 import { parseLutUnit, type LutUnitDesc } from "../lut/unit.js";
+import { lutShortName } from "../lut/functions.js";
 import { parseSoftmaxUnit, softmaxErrorReport, type SoftmaxErrorReport } from "../softmax/index.js";
 import { finfo } from "../formats/finfo.js";
 import { parseFormat } from "../formats/descriptor.js";
@@ -53,7 +54,6 @@ export interface ModelLutParams {
   coeff: number;
 }
 
-const LUT_FN: Record<string, string> = { shifted_softplus: "ssp", gaussian_rbf: "rbf", cosine_cutoff: "cutoff", reciprocal: "recip" };
 
 /**
  * The LUT unit description of a hw-model `lut` assignment, built exactly as
@@ -66,7 +66,7 @@ export function lutDescOf(a: LutAssignment, model: ModelLutParams): LutUnitDesc 
   for (const k of ["inputFormat", "clamp", "interpolation", "entryFormat", "outputFormat", "rounding"] as const) {
     if (a[k] !== undefined) d[k] = a[k];
   }
-  const fn = LUT_FN[a.fn] ?? a.fn;
+  const fn = lutShortName(a.fn);
   if (fn === "cutoff") d.params = { rc: model.cutoff };
   else if (fn === "rbf") d.params = { gamma: -model.coeff, mu: 0 };
   if (a.range) d.range = a.range;

@@ -15,14 +15,14 @@
  * `trained=false` and their seed: they are UNTRAINED and not physical).
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../io/input-policy.js";
 import { InputError } from "../errors.js";
 import { parseSafetensors } from "../io/safetensors.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
 import type { OpRecord, Ops, ReadoutMode } from "../models/ops.js";
 import { SchNet, type Structure } from "../models/schnet.js";
 import { AttentionModel, type PaddedNeighbors } from "../models/attention.js";
-import { buildNeighborList, type NeighborList } from "../models/neighbors.js";
+import { buildNeighborList, neighborGeometry, type NeighborList } from "../models/neighbors.js";
 
 export const ARCHS = ["schnet", "attention"] as const;
 export type Arch = (typeof ARCHS)[number];
@@ -92,10 +92,9 @@ export interface LoadedModel {
 function readProvenance(path: string, arch: Arch): { bytes: Uint8Array; provenance: Omit<Provenance, "trained" | "note"> } {
   let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    buf = readInputFile(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: cannot read the --arch ${arch} model weights${code ? ` (${code})` : ""}`);
+    throw e instanceof InputError ? new InputError(`${e.message} (the --arch ${arch} model weights)`) : e;
   }
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   return { bytes, provenance: { file: path, sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length, metadata: {} } };
@@ -175,13 +174,17 @@ export function structureOf(f: Frame): Structure {
 }
 
 /**
- * Refuse frames the model cannot evaluate, before any work: atomic numbers
- * outside the embedding table, non-finite positions. Names the file, frame
- * and atom.
+ * Refuse frames the model cannot evaluate, before any work: frames without
+ * atoms, atomic numbers outside the embedding table, non-finite positions,
+ * cells the neighbour list cannot use (singular, or so small against the
+ * cutoff that the list would not fit; see NEIGHBOR_LIMITS). Names the file,
+ * frame and atom.
  */
-export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: string): void {
-  frames.forEach((f, fi) => {
+export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: string, firstFrame = 0): void {
+  frames.forEach((f, i) => {
+    const fi = firstFrame + i;
     const n = f.numbers.length;
+    if (n === 0) throw new InputError(`${file}: frame ${fi + 1}: no atoms (nothing to evaluate)`);
     for (let a = 0; a < n; a++) {
       const z = f.numbers[a];
       if (z < 0 || z >= model.numEmbeddings) {
@@ -193,6 +196,24 @@ export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: 
     }
     for (let k = 0; k < f.positions.length; k++) {
       if (!Number.isFinite(f.positions[k])) throw new InputError(`${file}: frame ${fi + 1}, atom ${Math.floor(k / 3) + 1}: position is not finite (${f.positions[k]})`);
+    }
+    const geo = neighborGeometry(f.positions, model.lutParams.cutoff, { cell: f.cell, pbc: f.pbc });
+    if (typeof geo === "string") throw new InputError(`${file}: frame ${fi + 1}: ${geo}`);
+  });
+}
+
+/**
+ * Refuse labels that would make metrics NaN or Infinity (where metrics are
+ * computed: evaluate): a non-finite energy or force. Names file, frame, atom.
+ */
+export function checkLabels(frames: readonly Frame[], file: string): void {
+  frames.forEach((f, fi) => {
+    if (f.energy !== undefined && !Number.isFinite(f.energy)) throw new InputError(`${file}: frame ${fi + 1}: energy label is not finite (${f.energy})`);
+    const F = f.forces;
+    if (F) {
+      for (let k = 0; k < F.length; k++) {
+        if (!Number.isFinite(F[k])) throw new InputError(`${file}: frame ${fi + 1}, atom ${Math.floor(k / 3) + 1}: force label is not finite (${F[k]})`);
+      }
     }
   });
 }

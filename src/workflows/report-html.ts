@@ -9,31 +9,28 @@
  * per-op SQNR bars, force-error histograms, and per hw-model the worst ops,
  * LUT and softmax unit statistics and the cost summary.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { writeFileAtomic } from "../io/atomic-write.js";
+import { checkOutputDir, writeDirAtomic } from "../io/output-policy.js";
 import { join } from "node:path";
-import { InputError } from "../errors.js";
 import type { EvaluationResult, HwEvaluation, EnergyForceErrors, FramePrediction } from "./evaluate.js";
 import { fmtBytes, fmtCount, fmtDb, fmtEnergyPJ, fmtG } from "./format.js";
 import { histogramPlot, parityPlot, renderSvg, sqnrBarChart, type HistogramPanel, type ParityPanel, type SqnrBar } from "./plots.js";
 import { toJson } from "./json.js";
 import type { ErrorStats } from "./metrics.js";
 
+const REPORT_FILES = ["index.html", "results.json"] as const;
+
 /** Refuse, before any work, a report directory that exists and is not empty (unless forced) or is not a directory. */
 export function checkReportDir(dir: string, force: boolean | undefined): void {
-  if (!existsSync(dir)) return;
-  if (!statSync(dir).isDirectory()) throw new InputError(`--report ${dir}: exists and is not a directory`);
-  if (!force && readdirSync(dir).length > 0) throw new InputError(`--report ${dir}: directory exists and is not empty (use --force to write into it)`);
+  checkOutputDir(dir, force, REPORT_FILES, `--report ${dir}`);
 }
 
-/** Write index.html and results.json into dir (created if needed; each file written whole, then renamed). */
+/**
+ * Write index.html and results.json into dir: both are made in a temp
+ * directory first and moved in only when both are complete (all or nothing).
+ */
 export async function writeReport(dir: string, result: EvaluationResult): Promise<string> {
   const html = await reportHtml(result);
-  mkdirSync(dir, { recursive: true });
-  // the directory was checked (and --force given) before any work: replace files in it
-  const put = (name: string, text: string) => writeFileAtomic(join(dir, name), text, { overwrite: true });
-  put("results.json", toJson(result) + "\n");
-  put("index.html", html);
+  writeDirAtomic(dir, [["results.json", toJson(result) + "\n"], ["index.html", html]], `--report ${dir}`);
   return join(dir, "index.html");
 }
 

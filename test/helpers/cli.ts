@@ -1,4 +1,5 @@
 // Run the CLI in-process and capture what it prints.
+import { expect } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,4 +22,12 @@ export async function cli(...argv: string[]): Promise<CliResult> {
 export function tempDir(prefix = "hwsim-test-"): { dir: string; path: (name: string) => string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, path: (n) => join(dir, n), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Bad input: exit 2, exactly one `hwsim:` line on stderr matching `re`, no internal error. */
+export function expectOneLine(r: CliResult, re: RegExp): void {
+  expect(r.code, r.err).toBe(2);
+  expect(r.err, r.err).toMatch(/^hwsim: [^\n]*\n$/);
+  expect(r.err).toMatch(re);
+  expect(r.err).not.toMatch(/internal error|\bundefined\b/);
 }

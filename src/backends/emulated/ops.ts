@@ -96,6 +96,7 @@ import { finfo } from "../../formats/finfo.js";
 import { parseFormat } from "../../formats/descriptor.js";
 import { scatterAdd, segmentMean, segmentSum } from "../../datapath/reduce.js";
 import { parseLutUnit, lutEvalValues, type LutUnit, type LutParams } from "../../lut/index.js";
+import { LUT_KINDS, lutShortName } from "../../lut/functions.js";
 import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
 import {
   type EdgeIndex,
@@ -193,12 +194,9 @@ function sitesSummary(p: OpPlan): string {
   return s.join(", ");
 }
 
-/** Op kinds a LUT unit can compute (forward; backward: their derivative, see `shiftedSoftplus`, `silu`). */
-const LUT_KINDS = new Set<string>(["shifted_softplus", "silu", "gaussian_rbf", "cosine_cutoff"]);
-
-const LUT_FN_ALIASES: Record<string, string> = { shifted_softplus: "ssp", gaussian_rbf: "rbf", cosine_cutoff: "cutoff", reciprocal: "recip" };
+// LUT_KINDS (src/lut/functions.ts): op kinds a LUT unit can compute (forward; backward: their derivative, see `shiftedSoftplus`, `silu`).
 function lutFnName(l: LutAssignment): string {
-  return LUT_FN_ALIASES[l.fn] ?? l.fn;
+  return lutShortName(l.fn);
 }
 
 /** The methods that compute (every op and the backward pass): with a step arena they run inside it. */

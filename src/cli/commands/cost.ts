@@ -2,14 +2,14 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
-import { parseInteger, parseNumber } from "../options.js";
+import { parseInteger } from "../options.js";
 import { readExtxyz } from "../../io/extxyz.js";
 import { ReferenceOps } from "../../backends/reference.js";
 import { costModel, type CostReport, type StepCost } from "../../cost/model.js";
 import { traceFromRecords } from "../../cost/trace.js";
 import { FUSION_GROUPS } from "../../hw/types.js";
 import { checkFrames, loadModel, structureOf, type LoadedModel, type PreparedNeighbors } from "../../workflows/load-model.js";
-import { modelOptions, type ModelFlags } from "../../workflows/cli-options.js";
+import { dtOption, modelOptions, type ModelFlags } from "../../workflows/cli-options.js";
 import { loadHwForCommand, table } from "./hw.js";
 
 interface CostFlags extends ModelFlags {
@@ -76,8 +76,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
     .argument("<structures>", "structures (.extxyz)")
     .action((structPath: string, o: CostFlags) => {
       const mopts = modelOptions(o);
-      const dtFs = parseNumber(o.dt, "--dt");
-      if (!(dtFs > 0)) throw new InputError(`--dt: '${o.dt}' must be a positive number of fs`);
+      const dtFs = dtOption(o.dt);
       const frameNo = parseInteger(o.frame, "--frame");
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
@@ -86,7 +85,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
       const frames = readExtxyz(structPath);
       if (frameNo < 1 || frameNo > frames.length) throw new InputError(`--frame: ${frameNo} is outside 1..${frames.length} (${structPath} has ${frames.length} frame${frames.length > 1 ? "s" : ""})`);
       const f = frames[frameNo - 1];
-      checkFrames(model, [f], structPath);
+      checkFrames(model, [f], structPath, frameNo - 1);
       // Shapes do not depend on precision: the float64 reference backend's trace is the chip's op list.
       const s = structureOf(f);
       const nl = model.neighbors(s);

@@ -6,16 +6,16 @@
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
-import { parseInteger, parseNumber } from "../options.js";
+import { parseInteger } from "../options.js";
 import { readExtxyz } from "../../io/extxyz.js";
 import type { ResolvedHwModel } from "../../hw/types.js";
 import { loadHwForCommand } from "./hw.js";
-import { checkFrames, loadModel } from "../../workflows/load-model.js";
+import { checkFrames, checkLabels, loadModel } from "../../workflows/load-model.js";
 import { evaluateThreaded } from "../../workflows/evaluate.js";
 import { checkReportDir, writeReport } from "../../workflows/report-html.js";
 import { evaluationText } from "../../workflows/report-text.js";
 import { toJson } from "../../workflows/json.js";
-import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { dtOption, modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface EvaluateFlags extends ModelFlags {
@@ -45,7 +45,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
     .option("-f, --force", "write into an existing non-empty report directory")
     .option("--seed <n>", "seed of stochastic rounding (default 0)")
     .option("--dt <fs>", "MD time step for ns/day, fs", "0.5")
-    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
+    .option("--threads <n>", `${THREADS_HELP}; at most one per frame; 1: no workers`)
     .argument("[in]", "structures (.extxyz); may also be the last value after --hw")
     .action(async (inArg: string | undefined, o: EvaluateFlags) => {
       const mopts = modelOptions(o);
@@ -56,8 +56,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
       let inPath = inArg;
       if (inPath === undefined && hwNames.length > 1 && STRUCTURE_RE.test(hwNames[hwNames.length - 1])) inPath = hwNames.pop();
       if (inPath === undefined) throw new InputError("missing the structures file (.extxyz) after the --hw list");
-      const dtFs = parseNumber(o.dt, "--dt");
-      if (!(dtFs > 0)) throw new InputError(`--dt: '${o.dt}' must be a positive number of fs`);
+      const dtFs = dtOption(o.dt);
       let nFrames: number | undefined;
       if (o.frames !== undefined) {
         nFrames = parseInteger(o.frames, "--frames");
@@ -80,6 +79,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
       }
       const used = frames.slice(0, nFrames ?? frames.length);
       checkFrames(model, used, inPath);
+      checkLabels(used, inPath);
 
       const bar = progressBar(ctx.io, "evaluate");
       let result;

@@ -1,12 +1,12 @@
 /** `hwsim cast`, `hwsim decode`, `hwsim formats`. */
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseFormat, presetNames, ALIASES } from "../../formats/descriptor.js";
 import { encode, decode, quantize, codeBytes } from "../../formats/cast.js";
 import { finfo, type FormatInfo } from "../../formats/finfo.js";
 import { readNpy, writeNpy, type NpyArray } from "../../io/npy.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { roundingOptions, parseChoice, type RoundingFlags } from "../options.js";
 
 /** Read an .npy that must hold float32 or float64 values. */
@@ -16,16 +16,6 @@ export function readFloatNpy(path: string): NpyArray & { data: Float32Array | Fl
     throw new InputError(`${path}: dtype ${a.dtype}: expected float32 or float64 values`);
   }
   return a as NpyArray & { data: Float32Array | Float64Array };
-}
-
-/** Fail before any work when OUT exists and --force was not given. */
-export function checkWritable(path: string, force: boolean | undefined, ...inputs: string[]): void {
-  if (inputs.includes(path)) throw new InputError(`${path}: output would overwrite an input`);
-  if (!force) writeNpyGuard(path);
-}
-
-function writeNpyGuard(path: string): void {
-  if (existsSync(path)) throw new InputError(`${path}: exists (use --force to overwrite)`);
 }
 
 interface CastFlags extends RoundingFlags {
@@ -72,7 +62,7 @@ export function registerFormatCommands(program: Command, ctx: CliContext): void 
       const format = parseFormat(o.to);
       const ro = roundingOptions(o);
       const output = parseChoice(o.output, ["bits", "values"] as const, "--output");
-      checkWritable(outPath, o.force, inPath);
+      checkOutputFile(outPath, o.force, inPath);
       const x = readFloatNpy(inPath);
       if (output === "bits") {
         const codes = encode(x.data, format, ro);
@@ -94,7 +84,7 @@ export function registerFormatCommands(program: Command, ctx: CliContext): void 
     .action((inPath: string, outPath: string, o: { from: string; dtype: string; force?: boolean }) => {
       const format = parseFormat(o.from);
       const dtype = parseChoice(o.dtype, ["float32", "float64"] as const, "--dtype");
-      checkWritable(outPath, o.force, inPath);
+      checkOutputFile(outPath, o.force, inPath);
       const a = readNpy(inPath);
       if (a.dtype.startsWith("float") || a.dtype === "bool") {
         throw new InputError(`${inPath}: dtype ${a.dtype}: expected integer codes (uint8/uint16/uint32)`);

@@ -12,7 +12,7 @@ import { OP_NAMES, type Architecture } from "../../models/op-names.js";
 /** Print each problem of a hw-model error as its own `hwsim:` line and ask for exit code 2. */
 export function reportHwModelError(ctx: CliContext, e: unknown): void {
   if (!(e instanceof HwModelError)) throw e;
-  for (const p of e.problems) ctx.io.err(`hwsim: ${p}\n`);
+  ctx.io.err(`hwsim: ${e.message}\n`); // one line per bad file; `hw validate` lists every problem
   ctx.exitCode = 2;
 }
 

@@ -1,13 +1,13 @@
 /** `hwsim lut characterize` and `hwsim lut export`: LUT units from flags or a unit JSON file. */
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { readInputText } from "../../io/input-policy.js";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseChoice, parseInteger, parseNumber } from "../options.js";
 import { parseLutUnit, type LutUnitDesc } from "../../lut/unit.js";
 import { characterizeLut, type LutCharacterization } from "../../lut/characterize.js";
 import { writeRom, ROM_FORMATS } from "../../lut/rom.js";
-import { checkWritable } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 
 interface UnitFlags {
   unit?: string;
@@ -65,12 +65,7 @@ export function unitFromFlags(o: UnitFlags): { desc: LutUnitDesc; where: string 
   let where = "";
   if (o.unit) {
     where = `${o.unit}: `;
-    let text: string;
-    try {
-      text = readFileSync(o.unit, "utf8");
-    } catch {
-      throw new InputError(`${o.unit}: cannot read the unit file`);
-    }
+    const text = readInputText(o.unit, "json");
     try {
       base = JSON.parse(text);
     } catch (e) {
@@ -149,7 +144,7 @@ export function registerLutCommands(program: Command, ctx: CliContext): void {
       const kind = parseChoice(o.format, ROM_FORMATS, "--format");
       const { desc, where } = unitFromFlags(o);
       const u = parseLutUnit(desc, where);
-      checkWritable(outPath, o.force, ...(o.unit ? [o.unit] : []));
+      checkOutputFile(outPath, o.force, o.unit);
       writeRom(outPath, u, kind, { overwrite: o.force });
     });
 }

@@ -8,7 +8,7 @@ import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { readNpy, writeNpy } from "../../io/npy.js";
 import { parseNumber, parseChoice } from "../options.js";
-import { checkWritable } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { npyNumbers } from "./quantize.js";
 import { quantType, type QuantTypeInfo, type IntArray } from "../../quant/types.js";
 import { intGemm, INT_GEMM_TYPES, type AccOverflow } from "../../quant/intgemm.js";
@@ -116,7 +116,7 @@ export async function intMatmulCommand(flags: Record<string, unknown>, aPath: st
   const zbScalar = zbPath === undefined ? inRange(optInteger(zbFlag, "--b-zero-point") ?? 0, tb, "--b-zero-point") : 0;
   const biasPath = optString(flags.bias, "--bias");
   const scalesPath = optString(flags.scales, "--scales");
-  checkWritable(outPath, force, aPath, bPath, ...[biasPath, scalesPath, zbPath].filter((p): p is string => p !== undefined));
+  checkOutputFile(outPath, force, aPath, bPath, biasPath, scalesPath, zbPath);
 
   const A = readIntMatrix(aPath, ta, "A");
   const B = readIntMatrix(bPath, tb, "B");

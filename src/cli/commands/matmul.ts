@@ -8,10 +8,12 @@ import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseFormat } from "../../formats/descriptor.js";
 import { writeNpy } from "../../io/npy.js";
-import { parseInteger } from "../options.js";
-import { readFloatNpy, checkWritable } from "./formats.js";
+import { parseInteger, srOnly } from "../options.js";
+import { readFloatNpy } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { parseGemmDatapath, gemmAsync } from "../../datapath/gemm.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
+import { threadsOption, THREADS_HELP } from "../../workflows/cli-options.js";
 import { intMatmulCommand } from "./matmul-int.js";
 
 interface MatmulFlags {
@@ -73,10 +75,9 @@ async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath
     seed: o.seed, randomBits: o.randomBits === undefined ? undefined : parseInteger(o.randomBits, "--random-bits"),
   });
   const sr = [dp.inputRounding, dp.accRounding, dp.outRounding].some((r) => r?.rounding === "sr");
-  if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw new InputError("--seed and --random-bits apply to stochastic rounding (sr) only");
-  const threads = o.threads === undefined ? defaultThreads() : parseInteger(o.threads, "--threads");
-  if (threads < 1) throw new InputError(`--threads: ${threads}: expected at least 1`);
-  checkWritable(outPath, o.force, aPath, bPath, ...(o.bias ? [o.bias] : []));
+  if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw srOnly(o, "stochastic rounding (sr)");
+  const threads = threadsOption(o.threads) ?? defaultThreads();
+  checkOutputFile(outPath, o.force, aPath, bPath, o.bias);
 
   const A = readFloatNpy(aPath);
   if (A.shape.length !== 2) throw new InputError(`${aPath}: shape ${shapeText(A.shape)}: A must be a 2-D matrix [M, K]`);
@@ -116,7 +117,7 @@ export function registerMatmulCommands(program: Command, ctx: CliContext): void 
     .option("--seed <n>", "stochastic rounding seed (every sr rounding site; element counters depend on (i, j, k) only)")
     .option("--random-bits <k>", "stochastic rounding: random bits compared with the discarded bits (1..32, default 32)")
     .option("--bias <file>", "bias.npy: [N] values added to every row (rounded once to the accumulator; fp32 for promote)")
-    .option("--threads <n>", "worker threads (default: the available cores); results do not depend on it")
+    .option("--threads <n>", THREADS_HELP)
     .option("-f, --force", "overwrite OUT if it exists")
     // integer GEMM (matmul-int.ts)
     .option("--requant <kind>", "integer GEMM: requantisation float | fixedpoint")

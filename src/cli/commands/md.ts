@@ -147,7 +147,7 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
         const skin = parseNumber(o.skin, "--skin");
         if (!(skin >= 0) || skin > 5) throw new InputError(`--skin: '${o.skin}' is not in 0..5 Å`);
         const seed = seedOption(o.seed) ?? 0n;
-        if (dir) checkRunDir(dir, o.force);
+        if (dir) checkRunDir(dir, o.force, hwNames.flatMap((h) => [h, ...Array.from({ length: replicas - 1 }, (_, r) => `${h}.r${r + 1}`)]));
         const hws: ResolvedHwModel[] = [];
         for (const name of [REFERENCE_POINT, ...hwNames]) {
           const m = loadHwForCommand(ctx, name);

@@ -2,11 +2,11 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
-import { checkWritable } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
 import { predictFramesThreaded } from "../../workflows/predict.js";
-import { modelOptions, seedOption, threadsOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
 import { progressBar } from "../../workflows/progress.js";
 
 interface PredictFlags extends ModelFlags {
@@ -32,7 +32,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       .command("predict")
       .description("energies and forces of every frame computed on a hw-model, written as extended XYZ (energy= and forces, 17 digits)"),
   )
-    .option("--threads <n>", "worker threads, 1..64 (default: the available cores, at most one per frame; 1: no workers); results do not depend on it")
+    .option("--threads <n>", `${THREADS_HELP}; at most one per frame; 1: no workers`)
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "structures (.extxyz)")
     .argument("<out>", "output (.extxyz)")
@@ -40,7 +40,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       const mopts = modelOptions(o);
       const seed = seedOption(o.seed);
       const threads = threadsOption(o.threads);
-      checkWritable(outPath, o.force, inPath, o.model);
+      checkOutputFile(outPath, o.force, inPath, o.model);
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
       const model = loadModel(o.model, mopts);

@@ -7,7 +7,8 @@ import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { readNpy, writeNpy, type NpyArray } from "../../io/npy.js";
 import { parseNumber, parseInteger } from "../options.js";
-import { readFloatNpy, checkWritable } from "./formats.js";
+import { readFloatNpy } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { quantType, QUANT_TYPES, type QuantTypeInfo } from "../../quant/types.js";
 import { quantizeLinear, dequantizeLinear, type LinearQuantParams } from "../../quant/quantize-linear.js";
 import { pack4, unpack4, toCodes, fromCodes } from "../../quant/pack.js";
@@ -96,7 +97,7 @@ export function registerQuantizeCommands(program: Command, _ctx: CliContext): vo
     .action((inPath: string, outPath: string, o: LinearFlags & { to: string }) => {
       const t = quantType(o.to, "--to");
       checkFlagCombination(o, t);
-      checkWritable(outPath, o.force, inPath);
+      checkOutputFile(outPath, o.force, inPath);
       const x = readFloatNpy(inPath);
       const q = quantizeLinear(x.data, t.name, linearParams(o, t, x.shape));
       if (o.packed) {
@@ -128,7 +129,7 @@ export function registerQuantizeCommands(program: Command, _ctx: CliContext): vo
       if (o.packed && o.count === undefined) throw new InputError("--packed needs --count N (the number of 4-bit values)");
       const count = o.count === undefined ? 0 : parseInteger(o.count, "--count");
       if (count < 0) throw new InputError(`--count: ${count} is negative`);
-      checkWritable(outPath, o.force, inPath);
+      checkOutputFile(outPath, o.force, inPath);
       const a = readNpy(inPath);
       if (a.dtype === "bool" || a.dtype.startsWith("float")) throw new InputError(`${inPath}: dtype ${a.dtype}: expected integer values`);
       let values: ArrayLike<number>;

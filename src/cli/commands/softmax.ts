@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseChoice, parseInteger } from "../options.js";
-import { readFloatNpy, checkWritable } from "./formats.js";
+import { readFloatNpy } from "./formats.js";
+import { checkOutputFile } from "../../io/output-policy.js";
 import { writeNpy } from "../../io/npy.js";
 import { SOFTMAX_KINDS, parseSoftmaxUnit, type SoftmaxUnit } from "../../softmax/units.js";
 import { softmax, softmaxLutBytes } from "../../softmax/softmax.js";
@@ -71,7 +72,7 @@ export function registerSoftmaxCommands(program: Command, ctx: CliContext): void
         desc.outFormat = o.outFormat;
       }
       parseSoftmaxUnit(desc, "");
-      checkWritable(outPath, o.force, inPath);
+      checkOutputFile(outPath, o.force, inPath);
       const x = readFloatNpy(inPath);
       if (x.shape.length === 0) throw new InputError(`${inPath}: a 0-d array has no axis to normalise over`);
       const rowLen = x.shape[x.shape.length - 1];
