@@ -216,6 +216,30 @@ describe("hwsim md (CLI)", () => {
     expect(filesOf(killed)).toEqual(filesOf(full));
   }, 300_000);
 
+  it("replicas: R seeds per design point, files per replica, stable k/R and mean ± spread in the table", async () => {
+    const dir = tmp.path("replicas");
+    const r = await md("--hw", "fp32-baseline", "--ensemble", "langevin", "--replicas", "2", "--steps", "6", "--every", "3", "--traj", dir, "--threads", "2", SMALL);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/fp32-baseline\s+2\/2/);
+    expect(r.out).toMatch(/±/);
+    const f = filesOf(dir);
+    expect(Object.keys(f)).toEqual(["fp32-baseline.extxyz", "fp32-baseline.log.jsonl", "fp32-baseline.r1.extxyz", "fp32-baseline.r1.log.jsonl", "fp64-reference.extxyz", "fp64-reference.log.jsonl", "fp64-reference.r1.extxyz", "fp64-reference.r1.log.jsonl"]);
+    // replica 1 has its own noise (seed + 1)
+    expect(f["fp32-baseline.r1.extxyz"]).not.toEqual(f["fp32-baseline.extxyz"]);
+  }, 120_000);
+
+  it("periodic cells: --pbc runs with the minimum image, and conserves energy like the cluster over a few steps", async () => {
+    const box = smallStart(24, { cell: Float64Array.from([12, 0, 0, 0, 12, 0, 0, 0, 12]) });
+    const r = await md("--hw", "fp32-baseline", "--pbc", "--steps", "10", "--every", "10", "--json", box);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { run: string; points: { point: string; stableCount: number; etotStd: { mean: number } }[] };
+    expect(j.run).toMatch(/periodic/);
+    expect(j.points.map((p) => p.stableCount)).toEqual([1, 1]);
+    expect(j.points[0].etotStd.mean).toBeLessThan(1); // meV/atom over 5 fs
+  }, 120_000);
+
   it("refuses bad input with one line, exit 2, and writes nothing", async () => {
     const noCell = smallStart(6);
     const nanPos = tmp.path("nan.extxyz");
