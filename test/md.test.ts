@@ -256,6 +256,10 @@ describe("hwsim md (CLI)", () => {
       [["--hw", "fp32-baseline", "--dt", "-1", noCell], /--dt/],
       [["--hw", "fp32-baseline", "--stability", "bond:x", noCell], /--stability/],
       [["--hw", "fp32-baseline", "--steps", "5", "--time", "1", noCell], /--steps and --time/],
+      [["--hw", "fp32-baseline", "/dev/zero"], /\/dev\/zero: cannot read: a character device/],
+      [["--hw", "fp32-baseline", "--dt", "1e-300", noCell], /--dt: '1e-300' fs is outside/],
+      [["--hw", "fp32-baseline", "--window", "1e308", noCell], /--window/],
+      [["--hw", "fp32-baseline", "--replicas", "65", noCell], /--replicas/],
     ];
     for (const [args, msg] of cases) {
       const out = tmp.path(`bad-${Math.random().toString(36).slice(2)}`);
@@ -268,6 +272,17 @@ describe("hwsim md (CLI)", () => {
     const nt = await md("--hw", "fp32-baseline", "--checkpoint-every", "5", noCell);
     expect([nt.code, nt.err.trim().split("\n").length]).toEqual([2, 1]);
     expect(nt.err).toMatch(/--checkpoint-every needs --traj/);
+    // a run directory whose run.json was edited (a design point changed, or not JSON) is refused
+    const run = tmp.path("tampered");
+    expect((await md("--hw", "int8-lut", "--steps", "2", "--traj", run, noCell)).code).toBe(0);
+    const desc = JSON.parse(readFileSync(`${run}/run.json`, "utf8"));
+    desc.hw[1].description = "edited";
+    writeFileSync(`${run}/run.json`, JSON.stringify(desc));
+    const t = await cli("md", "--resume", run, "--steps", "3");
+    expect([t.code, t.err.trim().split("\n").length]).toEqual([2, 1]);
+    expect(t.err).toMatch(/hw-model 'int8-lut' .* is not what the run started with/);
+    writeFileSync(`${run}/run.json`, "{");
+    expect((await cli("md", "--resume", run)).err).toMatch(/run.json: not readable JSON/);
     const r = await cli("md", "--resume", tmp.path("nowhere"));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/no run.json/);

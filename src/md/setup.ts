@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { InputError } from "../errors.js";
 import type { ResolvedHwModel } from "../hw/types.js";
+import { loadHwModel } from "../hw/index.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 import { checkOutputDir } from "../io/output-policy.js";
@@ -158,7 +159,20 @@ export function readRunDir(dir: string): MdRun {
   } catch (e) {
     throw new InputError(`${file}: not readable JSON (${(e as Error).message})`);
   }
-  if (run?.version !== 1 || !run.start?.positions || !Array.isArray(run.hw) || !run.options) throw new InputError(`${file}: not a run description of this hwsim (version/start/hw/options)`);
+  if (run?.version !== 1 || !(run.start?.positions instanceof Float64Array) || !Array.isArray(run.hw) || !run.options) throw new InputError(`${file}: not a run description of this hwsim (version/start/hw/options)`);
+  // The design points are re-resolved from their files (validated again) and must be what the run started with.
+  run.hw = run.hw.map((h, k) => {
+    const where = `${file}: hw[${k}]`;
+    if (typeof h?.file !== "string") throw new InputError(`${where}: no hw-model file`);
+    let now: ResolvedHwModel;
+    try {
+      now = loadHwModel(h.file);
+    } catch (e) {
+      throw new InputError(`${where}: ${(e as Error).message}`);
+    }
+    if (JSON.stringify(now) !== JSON.stringify(h)) throw new InputError(`${where}: hw-model '${h.name}' (${h.file}) is not what the run started with (edited since?): resuming would mix two designs`);
+    return now;
+  });
   return run;
 }
 

@@ -1,6 +1,5 @@
 /** `hwsim md`: molecular dynamics on the emulated chip, several design points, one verdict table. */
 import type { Command } from "commander";
-import fs from "node:fs";
 import type { CliContext } from "../context.js";
 import { InputError } from "../../errors.js";
 import { parseChoice, parseInteger, parseNumber } from "../options.js";
@@ -12,6 +11,7 @@ import { defaultThreads } from "../../datapath/gemm-worker.js";
 import { checkReportDir } from "../../workflows/report-html.js";
 import { toJson } from "../../workflows/json.js";
 import type { ResolvedHwModel } from "../../hw/types.js";
+import { presetNames } from "../../hw/presets.js";
 import { checkRunDir, designPoints, jobsOf, newRun, readRunDir, REFERENCE_POINT, startOf, writeRunDir, type MdRun } from "../../md/setup.js";
 import { runJobs } from "../../md/md-pool.js";
 import { verdicts } from "../../md/verdict.js";
@@ -125,14 +125,16 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
         let hwNames = (o.hw ?? []).flatMap((h) => h.split(",")).filter((h) => h);
         let startFile = startArg;
         // `--hw A B START.extxyz`: the variadic option took START too
-        if (!startFile && hwNames.length && /\.(ext)?xyz$/i.test(hwNames[hwNames.length - 1]) && fs.existsSync(hwNames[hwNames.length - 1])) startFile = hwNames.pop();
+        // (START is the last value when it is not a preset name and not a .json hw-model file)
+        const lastHw = hwNames[hwNames.length - 1];
+        if (!startFile && hwNames.length > 1 && !presetNames().includes(lastHw) && !/\.json$/i.test(lastHw)) startFile = hwNames.pop();
         if (!o.model) throw new InputError("--model <file> is required (or --resume DIR)");
         if (!o.arch) throw new InputError("--arch <arch> is required (schnet | attention)");
         if (!hwNames.length) throw new InputError("--hw: give at least one design point (a preset name or hw-model file)");
         if (!startFile) throw new InputError("START: give the start structure (.extxyz)");
         const mopts = modelOptions({ model: o.model, arch: o.arch, readout: o.readout, forces: o.forces });
         const dtFs = positive(o.dt, "--dt");
-        if (dtFs > 10) throw new InputError(`--dt: ${dtFs} fs is beyond any stable MD step (≤ 10 fs)`);
+        if (dtFs < 0.001 || dtFs > 10) throw new InputError(`--dt: '${o.dt}' fs is outside 0.001..10 fs (MD steps of molecules are 0.1–2 fs)`);
         const steps = stepsOf(o, dtFs) ?? 1000;
         const every = intIn(o.every, "--every", 1, 1e9);
         const checkpointEvery = intIn(o.checkpointEvery, "--checkpoint-every", 0, 1e9);
@@ -144,6 +146,7 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
         const replicas = intIn(o.replicas, "--replicas", 1, 64);
         const stab = parseStability(o.stability);
         const windowPs = positive(o.window, "--window");
+        if (windowPs < 0.001 || windowPs > 1e6) throw new InputError(`--window: '${o.window}' ps is outside 0.001..1000000 ps`);
         const skin = parseNumber(o.skin, "--skin");
         if (!(skin >= 0) || skin > 5) throw new InputError(`--skin: '${o.skin}' is not in 0..5 Å`);
         const seed = seedOption(o.seed) ?? 0n;
