@@ -105,7 +105,7 @@ export interface MdJobResult {
   rdf: number[][][];
   pairs: string[];
   series: SeriesPoint[];
-  /** Wall time of the steps computed in this process (a resumed job: since the resume). */
+  /** Wall time of the steps computed, over every session of the job (a resumed job includes the sessions before). */
   wallS: number;
   stepsComputed: number;
   neighborRebuilds: number;
@@ -123,6 +123,9 @@ interface Checkpoint {
   series: SeriesPoint[];
   trajBytes: number;
   logBytes: number;
+  /** Wall time and steps of every session of this job so far (steps/s over the whole run). */
+  wallS: number;
+  stepsTimed: number;
 }
 
 const b64 = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
@@ -225,6 +228,7 @@ export function runJob(job: MdJob, onProgress?: (step: number) => void): MdJobRe
       positions: b64(state.positions), velocities: b64(state.velocities), forces: b64(state.forces), epot: state.epot,
       monitors: monitors.state, series,
       trajBytes: fs.statSync(files.traj).size, logBytes: fs.statSync(files.log).size,
+      ...timing(),
     };
     writeFileAtomic(files.checkpoint, JSON.stringify(c), { overwrite: true });
   };
@@ -232,6 +236,7 @@ export function runJob(job: MdJob, onProgress?: (step: number) => void): MdJobRe
   if (!cp) record();
   const t0 = performance.now();
   const startStep = state.step;
+  const timing = () => ({ wallS: (cp?.wallS ?? 0) + (performance.now() - t0) / 1000, stepsTimed: (cp?.stepsTimed ?? 0) + state.step - startStep });
   let lastReport = t0;
   while (state.step < o.steps && !monitors.state.collapse) {
     step(state, st.masses, h, force, thermostat);
@@ -243,7 +248,7 @@ export function runJob(job: MdJob, onProgress?: (step: number) => void): MdJobRe
       onProgress(state.step);
     }
   }
-  const wallS = (performance.now() - t0) / 1000;
+  const { wallS, stepsTimed } = timing();
   checkpoint();
   onProgress?.(state.step);
   const e = monitors.energyStats();
@@ -252,7 +257,7 @@ export function runJob(job: MdJob, onProgress?: (step: number) => void): MdJobRe
     collapse: monitors.state.collapse, ...e, maxBondDeviation: monitors.state.maxBondDeviation,
     rdf: monitors.state.windows.map((_, w) => monitors.rdf(w).map((g) => Array.from(g))),
     pairs: monitors.pairs.map((p) => p.name),
-    series, wallS, stepsComputed: state.step - startStep, neighborRebuilds: list?.rebuilds ?? 0,
+    series, wallS, stepsComputed: stepsTimed, neighborRebuilds: list?.rebuilds ?? 0,
   };
 }
 
