@@ -361,9 +361,10 @@ interface AseRun {
 
 /**
  * ASE's VelocityVerlet over `hwsim serve` for `steps` steps of dt 0.5 fs from
- * the water cluster. `meanwhile` runs here while the two processes work.
+ * the water cluster. `meanwhile` runs here while the two processes work (async,
+ * yielding between steps: a long synchronous loop would starve vitest's RPC).
  */
-async function aseMd<T>(hw: string, steps: number, meanwhile: () => T): Promise<{ ase: AseRun; serve: CliResult; local: T; ms: number }> {
+async function aseMd<T>(hw: string, steps: number, meanwhile: () => Promise<T>): Promise<{ ase: AseRun; serve: CliResult; local: T; ms: number }> {
   const name = socketName();
   const input = tmp.path(`${name}.json`);
   const output = tmp.path(`${name}-out.json`);
@@ -377,7 +378,7 @@ async function aseMd<T>(hw: string, steps: number, meanwhile: () => T): Promise<
     py.on("close", () => reject(new Error("the ASE driver ended before listening")));
   });
   const serve = finished(spawn(process.execPath, ["bin/hwsim.js", "serve", "--ipi", `unix:${name}`, ...MODEL_ARGS, "--hw", hw, START]), 120_000);
-  const local = meanwhile();
+  const local = await meanwhile();
   const [p, s] = await Promise.all([pyDone, serve]);
   expect(p.code, p.err).toBe(0);
   return { ase: JSON.parse(readFileSync(output, "utf8")), serve: s, local, ms: performance.now() - t0 };
@@ -387,7 +388,7 @@ describe("ASE SocketIOCalculator + VelocityVerlet driving hwsim serve", () => {
   it("fp64-reference, 100 steps of the water cluster: the positions match a velocity-Verlet loop here (≤ 1e-8 Å)", async () => {
     const dt = 0.5 * (1 / 10.180505671156725); // 0.5 fs in ASE time units
     const mass = (z: number) => (z === 8 ? 15.999 : z === 1 ? 1.008 : NaN);
-    const verlet = () => {
+    const verlet = async () => {
       // ASE 3.22's VelocityVerlet.step, operation for operation; forces as they come back through the socket.
       const backend = predictBackend(loadHwModel("fp64-reference"), undefined);
       const m = Array.from(start.numbers, mass);
@@ -400,6 +401,7 @@ describe("ASE SocketIOCalculator + VelocityVerlet driving hwsim serve", () => {
       const p = v.map((x, k) => m[Math.floor(k / 3)] * x);
       let f = force(r);
       for (let step = 0; step < 100; step++) {
+        await new Promise((r) => setImmediate(r));
         for (let k = 0; k < p.length; k++) p[k] += 0.5 * dt * f[k];
         for (let k = 0; k < r.length; k++) r[k] = r[k] + (dt * p[k]) / m[Math.floor(k / 3)];
         f = force(r);
@@ -433,7 +435,7 @@ describe("ASE SocketIOCalculator + VelocityVerlet driving hwsim serve", () => {
   }, 180_000);
 
   it("bf16-linear-fp32acc, 3 steps: the forces ASE received are predictFrame's, bit for bit, at the positions hwsim received", async () => {
-    const { ase, serve } = await aseMd("bf16-linear-fp32acc", 3, () => undefined);
+    const { ase, serve } = await aseMd("bf16-linear-fp32acc", 3, async () => undefined);
     expect(serve.code, serve.err).toBe(0);
     expect(ase.calls.length).toBe(4);
     const backend = predictBackend(loadHwModel("bf16-linear-fp32acc"), undefined);
