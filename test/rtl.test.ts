@@ -17,6 +17,7 @@ afterAll(() => t.cleanup());
 const CAST = ["rtl/cast_fp32_bf16.json", "rtl/cast_fp32_bf16.sv", "--top", "cast_fp32_bf16"];
 const MAC = ["rtl/mac_bf16_fp32.json", "rtl/mac_bf16_fp32.sv", "--top", "mac_bf16_fp32"];
 const LUT = ["rtl/lut_exp.json", "rtl/lut_exp.sv", "--top", "lut_exp"];
+const SOFTMAX = ["rtl/softmax_rexp8.json", "rtl/softmax_rexp8.sv", "--top", "softmax_rexp8"];
 
 /** A copy of `src` with one exact edit (the edit must apply once). */
 function mutant(src: string, from: string, to: string, name: string): string {
@@ -57,6 +58,12 @@ describe("reference RTL passes bit for bit", () => {
     expect(r.out).toMatch(/^PASS lut_exp: 65536 vectors \(exhaustive\)/);
     expect(r.code).toBe(0);
   });
+
+  it("8-bit lut-rexp softmax row unit (row length 4): 10^5 rows under iverilog", async () => {
+    const r = await cli("rtl", "check", ...SOFTMAX, "--count", "100000");
+    expect(r.out).toMatch(/^PASS softmax_rexp8: 100000 vectors \(\d+ edge cases \+ \d+ random, seed 1\)/);
+    expect(r.code).toBe(0);
+  });
 });
 
 describe("mutated RTL is reported as mismatching (exit 1)", () => {
@@ -91,6 +98,14 @@ describe("mutated RTL is reported as mismatching (exit 1)", () => {
     const r = await cli("rtl", "check", ...withMutant(LUT, m), "--show", "1");
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/FAIL lut_exp: \d+ of 65536 vectors differ from hwsim \(exhaustive\)/);
+  });
+
+  it("softmax with an off-by-one EXP table address", async () => {
+    const m = mutant("rtl/softmax_rexp8.sv", "e[i] = exp_rom(k[i]);", "e[i] = exp_rom(k[i] + 8'd1);", "sm_off.sv");
+    const r = await cli("rtl", "check", ...withMutant(SOFTMAX, m), "--count", "2000", "--show", "1");
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^vector \d+: x0=0x[0-9a-f]{2} \(\S+\) .* x3=0x[0-9a-f]{2} \(\S+\)\n  y0: expected 0x[0-9a-f]{2} \(\S+\), got 0x[0-9a-f]{2} \(\S+\), error \d+ ULP\n/);
+    expect(r.out).toMatch(/FAIL softmax_rexp8: \d+ of 2000 vectors differ/);
   });
 
   it("a DUT that never answers: the results missing are mismatches", async () => {
@@ -165,13 +180,16 @@ describe("hwsim rtl vectors", () => {
 
 describe("bad input: one line, exit 2", () => {
   it.each([
-    [{ unit: "fft" }, /unit: expected "cast", "mac" or "lut"/],
+    [{ unit: "fft" }, /unit: expected "cast", "mac", "lut" or "softmax"/],
     [{ unit: "cast", from: "float32" }, /cast unit: missing field 'to'/],
     [{ unit: "cast", from: "float32", to: "bf16", rounding: "up" }, /rounding/],
     [{ unit: "cast", from: "float32", to: "bogus" }, /to: .*bogus/],
     [{ unit: "mac", in: "bf16", acc: "fp32", K: 4, fused: true }, /mac unit: unknown field 'fused'/],
     [{ unit: "mac", in: "bf16", acc: "fp32", K: 0 }, /K: must be >= 1/],
     [{ unit: "lut", fn: "exp", range: [0, -1] }, /range/],
+    [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "uint8" }, /softmax unit: missing field 'rowLength'/],
+    [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "float64", rowLength: 4 }, /outFormat: an RTL unit needs a format with codes/],
+    [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "uint8", rowLength: 4, expBits: 99 }, /expBits: expected an integer 2..24/],
   ])("%j", async (desc, re) => {
     writeFileSync(t.path("bad.json"), JSON.stringify(desc));
     expectOneLine(await cli("rtl", "vectors", t.path("bad.json"), "--out", t.path("never")), re);

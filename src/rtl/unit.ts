@@ -7,6 +7,8 @@
  *          outRounding?, rounding?, K}               ports a0..a{K-1}, b0..b{K-1} → y
  *         (the datapath fields of a hw-model; y = Σ a_k·b_k through the datapath)
  *   lut   the `hwsim lut characterize --unit` description      port x → y
+ *   softmax {kind, bits?, <the unit's parameters>, outFormat, inputFormat, rowLength}
+ *         ports x0..x{R-1} (inputFormat) → y0..y{R-1} (outFormat): one row
  *
  * Structure is checked with the JSON Schema below (ajv, as hw-models), names
  * and values with the parsers the rest of hwsim uses.
@@ -19,6 +21,7 @@ import { type Format, parseFormat, formatBits } from "../formats/descriptor.js";
 import { type RoundingOptions, type Ftz, makeSpec, ROUNDING_MODES, OVERFLOW_POLICIES } from "../formats/spec.js";
 import { type GemmDatapath, parseGemmDatapath } from "../datapath/gemm-datapath.js";
 import { type LutUnit, parseLutUnit } from "../lut/unit.js";
+import { type ResolvedSoftmaxUnit, SOFTMAX_KINDS, parseSoftmaxUnit } from "../softmax/units.js";
 
 /** One port of the unit: a code of `format`, `width` bits. */
 export interface RtlField {
@@ -32,7 +35,8 @@ export interface RtlField {
 export type RtlUnit =
   | { kind: "cast"; from: Format; to: Format; opts: RoundingOptions; inputs: RtlField[]; outputs: RtlField[] }
   | { kind: "mac"; dp: GemmDatapath; K: number; inputs: RtlField[]; outputs: RtlField[] }
-  | { kind: "lut"; lut: LutUnit; inputs: RtlField[]; outputs: RtlField[] };
+  | { kind: "lut"; lut: LutUnit; inputs: RtlField[]; outputs: RtlField[] }
+  | { kind: "softmax"; softmax: ResolvedSoftmaxUnit; rowLength: number; inFormat: Format; outFormat: Format; inputs: RtlField[]; outputs: RtlField[] };
 
 const ROUND = { enum: [...ROUNDING_MODES].filter((m) => m !== "sr") };
 const NAME = { type: "string", minLength: 1, maxLength: 100 };
@@ -44,7 +48,7 @@ export const RTL_UNIT_SCHEMA = {
   title: "hwsim RTL unit",
   type: "object",
   required: ["unit"],
-  properties: { unit: { enum: ["cast", "mac", "lut"] } },
+  properties: { unit: { enum: ["cast", "mac", "lut", "softmax"] } },
   oneOf: [
     {
       properties: {
@@ -67,6 +71,14 @@ export const RTL_UNIT_SCHEMA = {
     {
       properties: { unit: { const: "lut" } },
       required: ["unit", "fn", "range"],
+    },
+    {
+      // the unit's own parameters (bits, expBits, …) are checked by parseSoftmaxUnit
+      properties: {
+        unit: { const: "softmax" }, kind: { enum: [...SOFTMAX_KINDS] }, inputFormat: NAME, outFormat: NAME,
+        rowLength: { type: "integer", minimum: 1, maximum: 64 },
+      },
+      required: ["unit", "kind", "inputFormat", "outFormat", "rowLength"],
     },
   ],
 } as const;
@@ -99,7 +111,7 @@ function schemaProblem(obj: Record<string, unknown>, where: string): string {
   // point at the branch of the unit's kind (oneOf reports every branch otherwise)
   const kind = obj.unit;
   const branch = RTL_UNIT_SCHEMA.oneOf.find((b) => b.properties.unit.const === kind);
-  if (!branch) return `${where}unit: expected "cast", "mac" or "lut", got ${JSON.stringify(kind)}`;
+  if (!branch) return `${where}unit: expected "cast", "mac", "lut" or "softmax", got ${JSON.stringify(kind)}`;
   for (const r of branch.required) if (!(r in obj)) return `${where}${kind} unit: missing field '${r}'`;
   if ("additionalProperties" in branch) {
     for (const k of Object.keys(obj)) {
@@ -146,6 +158,20 @@ export function parseRtlUnit(obj: unknown, where = ""): RtlUnit {
     return { kind: "mac", dp, K, inputs, outputs: [field("y", dp.out)] };
   }
   const { unit: _u, ...desc } = o;
+  if (o.unit === "softmax") {
+    const { inputFormat, rowLength, ...sm } = desc;
+    const softmax = parseSoftmaxUnit(sm, where);
+    const inFormat = fmt(where, "inputFormat", inputFormat as string);
+    if (!softmax.outFormat) throw new InputError(`${where}outFormat: an RTL unit needs a format with codes, not float64`);
+    const outFormat = softmax.outFormat;
+    if (formatBits(inFormat) > 32) throw new InputError(`${where}inputFormat: at most 32 bits`);
+    const R = rowLength as number;
+    return {
+      kind: "softmax", softmax, rowLength: R, inFormat, outFormat,
+      inputs: Array.from({ length: R }, (_, i) => field(`x${i}`, inFormat)),
+      outputs: Array.from({ length: R }, (_, i) => field(`y${i}`, outFormat)),
+    };
+  }
   const lut = parseLutUnit(desc, where);
   return { kind: "lut", lut, inputs: [field("x", lut.inputFormat)], outputs: [field("y", lut.outputFormat)] };
 }

@@ -12,6 +12,7 @@ import { type Format, formatBits } from "../formats/descriptor.js";
 import { floatLayout } from "../formats/spec.js";
 import { gemmBatched } from "../datapath/gemm.js";
 import { lutEvalCodes } from "../lut/eval.js";
+import { softmax } from "../softmax/softmax.js";
 import type { RtlUnit, RtlField } from "./unit.js";
 
 /** Input spaces up to this many points are enumerated. */
@@ -198,9 +199,46 @@ function macVectors(u: Extract<RtlUnit, { kind: "mac" }>, count: number, seed: n
   return { inputs, outputs: [Uint32Array.from(encode(y, dp.out))], count, edge, exhaustive: false };
 }
 
+/** Rows of codes: fixed patterns (equal entries, one-hot, the ends of the format, spreads at powers of two), then random rows. */
+function softmaxVectors(u: Extract<RtlUnit, { kind: "softmax" }>, count: number, seed: number): Vectors {
+  const R = u.rowLength;
+  const f = u.inFormat;
+  const n = space(f);
+  const special = specialCodes(f);
+  const lo = decode([0, n - 1, n / 2, n / 2 - 1], f);
+  const minCode = [0, n - 1, n / 2, n / 2 - 1][lo.indexOf(Math.min(...lo))];
+  const maxCode = [0, n - 1, n / 2, n / 2 - 1][lo.indexOf(Math.max(...lo))];
+  const rows: number[][] = [];
+  for (const c of special) rows.push(Array(R).fill(c));
+  for (let i = 0; i < R; i++) {
+    rows.push(Array.from({ length: R }, (_, j) => (j === i ? maxCode : minCode)));
+    rows.push(Array.from({ length: R }, (_, j) => (j === i ? minCode : maxCode)));
+  }
+  for (let s = 0; 2 ** s < n; s++) rows.push(Array.from({ length: R }, (_, j) => (j === 0 ? maxCode : (maxCode - 2 ** s + n) % n)));
+  const edge = Math.min(count, rows.length);
+  const codes = new Uint32Array(count * R);
+  for (let v = 0; v < edge; v++) codes.set(rows[v], v * R);
+  const r = rng(seed);
+  for (let v = edge; v < count; v++) {
+    // half uniform rows, half rows within a small spread (σ spread over several entries)
+    const base = r() % n;
+    const spread = 1 + (r() % 64);
+    for (let j = 0; j < R; j++) codes[v * R + j] = v % 2 ? r() % n : (base + (r() % spread)) % n;
+  }
+  const x = decode(codes, f) as Float64Array;
+  const y = Uint32Array.from(encode(softmax(x, R, u.softmax), u.outFormat));
+  const col = (a: Uint32Array, j: number) => Uint32Array.from({ length: count }, (_, v) => a[v * R + j]);
+  return {
+    inputs: Array.from({ length: R }, (_, j) => col(codes, j)),
+    outputs: Array.from({ length: R }, (_, j) => col(y, j)),
+    count, edge, exhaustive: false,
+  };
+}
+
 export function makeVectors(u: RtlUnit, count: number, seed: number): Vectors {
   if (u.kind === "cast") return castVectors(u, count, seed);
   if (u.kind === "lut") return lutVectors(u, count, seed);
+  if (u.kind === "softmax") return softmaxVectors(u, count, seed);
   return macVectors(u, count, seed);
 }
 
