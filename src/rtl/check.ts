@@ -2,7 +2,7 @@
  * `hwsim rtl check`: vectors + testbench, build with Icarus Verilog or
  * Verilator, run, compare every output bit for bit with the expected codes.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -47,20 +47,28 @@ export interface CheckResult {
   log: string;
 }
 
-function run(cmd: string, args: string[], cwd: string, what: string): { out: string; ms: number } {
+/** Run a tool without blocking the event loop; a non-zero exit is bad input (the RTL or the tool). */
+function run(cmd: string, args: string[], cwd: string, what: string): Promise<{ out: string; ms: number }> {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", maxBuffer: 64 << 20 });
-  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-  if (r.error) throw new InputError(`${what}: ${r.error.message}`);
-  if (r.status !== 0) {
-    const lines = out.trim().split("\n").filter((l) => l.trim() !== "");
-    throw new InputError(`${what} failed (exit ${r.status}): ${lines.slice(0, 3).join(" | ") || "no output"}`);
-  }
-  return { out, ms: performance.now() - t0 };
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const keep = (d: Buffer) => {
+      if (out.length < 1 << 20) out += d.toString("utf8");
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    child.on("error", (e) => reject(new InputError(`${what}: ${e.message}`)));
+    child.on("close", (status) => {
+      if (status === 0) return resolveRun({ out, ms: performance.now() - t0 });
+      const lines = out.trim().split("\n").filter((l) => l.trim() !== "");
+      reject(new InputError(`${what} failed (exit ${status}): ${lines.slice(0, 3).join(" | ") || "no output"}`));
+    });
+  });
 }
 
 /** Build and run the testbench over `v`; compare. Keeps the work directory when `keep` names one. */
-export function checkRtl(u: RtlUnit, v: Vectors, top: string, sources: string[], sim: Simulator, maxShown = 10, keep?: string): CheckResult {
+export async function checkRtl(u: RtlUnit, v: Vectors, top: string, sources: string[], sim: Simulator, maxShown = 10, keep?: string): Promise<CheckResult> {
   if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(top)) throw new InputError(`--top '${top}' is not a Verilog module name`);
   for (const s of sources) if (!existsSync(s)) throw new InputError(`${s}: no such file`);
   requireSimulator(sim);
@@ -71,11 +79,11 @@ export function checkRtl(u: RtlUnit, v: Vectors, top: string, sources: string[],
     const srcs = sources.map((s) => resolve(s));
     let build, runR;
     if (sim === "iverilog") {
-      build = run("iverilog", ["-g2012", "-o", "sim.vvp", "-s", "hwsim_tb", "tb.sv", ...srcs], dir, "iverilog");
-      runR = run("vvp", ["-n", "sim.vvp"], dir, "vvp");
+      build = await run("iverilog", ["-g2012", "-o", "sim.vvp", "-s", "hwsim_tb", "tb.sv", ...srcs], dir, "iverilog");
+      runR = await run("vvp", ["-n", "sim.vvp"], dir, "vvp");
     } else {
-      build = run("verilator", ["--binary", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "hwsim_tb", "-Mdir", "obj", "-o", "sim", "tb.sv", ...srcs], dir, "verilator");
-      runR = run(join(dir, "obj", "sim"), [], dir, "simulation");
+      build = await run("verilator", ["--binary", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "hwsim_tb", "-Mdir", "obj", "-o", "sim", "tb.sv", ...srcs], dir, "verilator");
+      runR = await run(join(dir, "obj", "sim"), [], dir, "simulation");
     }
     const outPath = join(dir, "outputs.hex");
     const got = existsSync(outPath) ? readFileSync(outPath, "utf8").split("\n").filter((l) => l !== "") : [];

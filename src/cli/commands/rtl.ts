@@ -99,7 +99,7 @@ export function registerRtlCommands(program: Command, ctx: CliContext): void {
     .option("--count <n>", `vectors (default ${DEFAULT_COUNT})`)
     .option("--seed <s>", "seed of the random vectors (default 1)")
     .option("--show <n>", "mismatches printed (default 10)")
-    .action((unitPath: string, sources: string[], o: { top: string; simulator: string; count?: string; seed?: string; show?: string }) => {
+    .action(async (unitPath: string, sources: string[], o: { top: string; simulator: string; count?: string; seed?: string; show?: string }) => {
       const top = topOf(o.top);
       const sim = parseChoice(o.simulator, SIMULATORS, "--simulator");
       const count = countOf(o.count);
@@ -107,7 +107,7 @@ export function registerRtlCommands(program: Command, ctx: CliContext): void {
       const show = o.show === undefined ? 10 : parseInteger(o.show, "--show");
       const { unit } = loadUnit(unitPath);
       const v = makeVectors(unit, count, seed);
-      const r = checkRtl(unit, v, top, sources, sim, Math.max(0, show));
+      const r = await checkRtl(unit, v, top, sources, sim, Math.max(0, show));
       for (const m of r.first) ctx.io.out(mismatchText(unit, m) + "\n");
       const kind = v.exhaustive ? "exhaustive" : `${v.edge} edge cases + ${v.count - v.edge} random, seed ${seed}`;
       const t = `build ${(r.buildMs / 1000).toFixed(1)} s, run ${(r.runMs / 1000).toFixed(1)} s`;
