@@ -86,7 +86,7 @@ describe("ROM export round trip", () => {
   it("rejects an unknown --format with one line and exit 2", async () => {
     const r = await cli(["lut", "export", ...UNIT_FLAGS, "--format", "hex", join(dir, "x.hex")]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^hwsim: --format: 'hex' is not one of mem, coe, mif\n$/);
+    expect(r.err).toMatch(/^hwsim: --format: 'hex' is not one of mem, coe, mif, sv\n$/);
     expect(existsSync(join(dir, "x.hex"))).toBe(false);
   });
 });

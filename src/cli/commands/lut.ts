@@ -8,6 +8,8 @@ import { parseLutUnit, type LutUnitDesc } from "../../lut/unit.js";
 import { characterizeLut, type LutCharacterization } from "../../lut/characterize.js";
 import { writeRom, ROM_FORMATS } from "../../lut/rom.js";
 import { checkOutputFile } from "../../io/output-policy.js";
+import { writeFileAtomic } from "../../io/atomic-write.js";
+import { formatLutSv } from "../../lut/sv.js";
 
 interface UnitFlags {
   unit?: string;
@@ -136,15 +138,17 @@ export function registerLutCommands(program: Command, ctx: CliContext): void {
       ctx.io.out(o.json ? JSON.stringify(c, null, 2) + "\n" : report(c));
     });
 
-  addUnitOptions(lut.command("export").description("write the ROM as $readmemh .mem, Xilinx .coe or Intel .mif"))
-    .requiredOption("--format <kind>", "mem | coe | mif")
+  addUnitOptions(lut.command("export").description("write the ROM as $readmemh .mem, Xilinx .coe or Intel .mif, or the unit as SystemVerilog"))
+    .requiredOption("--format <kind>", "mem | coe | mif | sv (a synthesizable module: ROM inlined, address generator; interpolation none, integer / fixed-point input)")
+    .option("--module <name>", "sv: module name (default hwsim_lut)")
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<out>", "output file")
-    .action((outPath: string, o: UnitFlags & { format: string; force?: boolean }) => {
-      const kind = parseChoice(o.format, ROM_FORMATS, "--format");
+    .action((outPath: string, o: UnitFlags & { format: string; force?: boolean; module?: string }) => {
+      const kind = parseChoice(o.format, [...ROM_FORMATS, "sv"] as const, "--format");
       const { desc, where } = unitFromFlags(o);
       const u = parseLutUnit(desc, where);
       checkOutputFile(outPath, o.force, o.unit);
-      writeRom(outPath, u, kind, { overwrite: o.force });
+      if (kind === "sv") writeFileAtomic(outPath, formatLutSv(u, o.module), { overwrite: o.force });
+      else writeRom(outPath, u, kind, { overwrite: o.force });
     });
 }
