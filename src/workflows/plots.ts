@@ -204,3 +204,42 @@ export function linePlot(panels: LinePanel[], o: { xTitle: string; yTitle: strin
     }),
   } as vl.TopLevelSpec;
 }
+
+export interface ScatterPoint {
+  x: number;
+  y: number;
+  /** Colour group (an axis value). */
+  group: string;
+  /** On the Pareto front (drawn larger, joined by a step line). */
+  front: boolean;
+  /** Hover text (an SVG <title>). */
+  tip: string;
+}
+
+/** Scatter of design points coloured by `group`, the Pareto front joined by a line; log scales. */
+export function paretoScatter(points: ScatterPoint[], o: { xTitle: string; yTitle: string; groupTitle: string }): vl.TopLevelSpec {
+  const values = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && p.x > 0 && p.y > 0);
+  return {
+    config: CONFIG,
+    width: 520,
+    height: 340,
+    data: { values },
+    layer: [
+      {
+        transform: [{ filter: "datum.front" }],
+        mark: { type: "line", interpolate: "step-after", color: "#999", strokeWidth: 1 },
+        encoding: { x: { field: "x", type: "quantitative", sort: "ascending" }, y: { field: "y", type: "quantitative" } },
+      },
+      {
+        mark: { type: "point", filled: true, opacity: 0.75 },
+        encoding: {
+          x: { field: "x", type: "quantitative", title: o.xTitle, scale: { type: "log" } },
+          y: { field: "y", type: "quantitative", title: o.yTitle, scale: { type: "log" } },
+          color: { field: "group", type: "nominal", title: o.groupTitle },
+          size: { condition: { test: "datum.front", value: 70 }, value: 18 },
+          tooltip: { field: "tip", type: "nominal" },
+        },
+      },
+    ],
+  } as vl.TopLevelSpec;
+}
