@@ -250,6 +250,8 @@ describe("running sweeps", () => {
     expect(h.out).toMatch(/Pareto front: force_mae \(meV\) vs energy per MD step/);
     const html = readFileSync(`${dir}/index.html`, "utf8");
     expect((html.match(/<svg/g) ?? []).length).toBe(2);
+    // hover: every plotted point of both plots has its edits as an SVG <title>
+    expect((html.match(/<title>#\d+: linear_fmt → /g) ?? []).length).toBe(2 * 18);
     expect(html).toContain("<table>");
     expectOneLine(await cli("sweep", "report", ONE, "--report", dir), /not empty/);
     expectOneLine(await cli("sweep", "report", ONE, "--error", "nope"), /--error: 'nope'/);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { checkOutputDir, writeDirAtomic } from "../io/output-policy.js";
 import { esc, htmlPage, table } from "../workflows/report-html.js";
-import { paretoScatter, renderSvg, type ScatterPoint } from "../workflows/plots.js";
+import { addPointTitles, paretoScatter, plottedPoints, renderSvg, type ScatterPoint } from "../workflows/plots.js";
 import { fmtBytes, fmtEnergyPJ, fmtG } from "../workflows/format.js";
 import { toJson } from "../workflows/json.js";
 import { METRICS } from "./spec.js";
@@ -81,9 +81,10 @@ export async function writeSweepReport(dir: string, r: SweepReport, lines: Resul
     const on = new Set(f.front.map((p) => p.pointHash));
     const pts: ScatterPoint[] = lines.map((l) => ({
       x: metricOf(l, f.cost), y: metricOf(l, r.error), group: String(JSON.stringify(l.axes[colorAxis])),
-      front: on.has(l.pointHash), tip: `#${l.index} ${axesText(l.axes)}`,
+      front: on.has(l.pointHash), tip: `#${l.index}: ${diffText(l.axes)}`,
     }));
-    const svg = await renderSvg(paretoScatter(pts, { xTitle: `${f.cost} (${f.cost === "offchip_bytes" ? "B" : "pJ"})`, yTitle: `${r.error} (meV)`, groupTitle: colorAxis }));
+    const svg0 = await renderSvg(paretoScatter(pts, { xTitle: `${f.cost} (${f.cost === "offchip_bytes" ? "B" : "pJ"})`, yTitle: `${r.error} (meV)`, groupTitle: colorAxis }));
+    const svg = addPointTitles(svg0, "layer_1_marks", plottedPoints(pts).map((p) => p.tip));
     body += `<h2>${esc(r.error)} vs ${esc(label)}</h2>\n<figure>${svg}</figure>\n`;
     body += table(
       ["#", r.error, f.cost, "worst op", "worst op SQNR dB", ...axisNames],
@@ -95,5 +96,8 @@ export async function writeSweepReport(dir: string, r: SweepReport, lines: Resul
   writeDirAtomic(dir, [["front.json", toJson(r) + "\n"], ["index.html", htmlPage(`sweep ${r.spec}`, body)]], `--report ${dir}`);
   return join(dir, "index.html");
 }
+
+/** A point's edits of the base: each axis's value (the axes are the only edits). */
+const diffText = (a: Record<string, unknown>) => Object.entries(a).map(([k, v]) => `${k} → ${JSON.stringify(v)}`).join(", ");
 
 const metricOfRow = (p: FrontRow, m: string) => metricOf({ metrics: p.metrics } as ResultLine, m);

@@ -218,7 +218,7 @@ export interface ScatterPoint {
 
 /** Scatter of design points coloured by `group`, the Pareto front joined by a line; log scales. */
 export function paretoScatter(points: ScatterPoint[], o: { xTitle: string; yTitle: string; groupTitle: string }): vl.TopLevelSpec {
-  const values = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && p.x > 0 && p.y > 0);
+  const values = plottedPoints(points);
   return {
     config: CONFIG,
     width: 520,
@@ -243,3 +243,20 @@ export function paretoScatter(points: ScatterPoint[], o: { xTitle: string; yTitl
     ],
   } as vl.TopLevelSpec;
 }
+
+/**
+ * Hover text for a scatter's points: vega's SVG output has no tooltips, so
+ * each `<path>` of the symbol mark `markClass` (items in data order) gets a
+ * `<title>` child, which browsers show on hover. `tips` are in the order of
+ * the plotted points (those `paretoScatter` keeps).
+ */
+export function addPointTitles(svg: string, markClass: string, tips: readonly string[]): string {
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return svg.replace(new RegExp(`(<g class="mark-symbol role-mark ${markClass}"[^>]*>)(.*?)</g>`), (_m, open: string, body: string) => {
+    let k = 0;
+    return open + body.replace(/<path([^>]*)\/>/g, (p, attrs: string) => (k < tips.length ? `<path${attrs}><title>${esc(tips[k++])}</title></path>` : p)) + "</g>";
+  });
+}
+
+/** The points `paretoScatter` plots (finite and positive on both log axes). */
+export const plottedPoints = (points: ScatterPoint[]) => points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && p.x > 0 && p.y > 0);
