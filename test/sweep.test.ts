@@ -257,6 +257,38 @@ describe("running sweeps", () => {
     expectOneLine(await cli("sweep", "report", ONE, "--error", "nope"), /--error: 'nope'/);
   }, 120_000);
 
+  it("slurm: the submit script runs the shards and the merge (sbatch stood in for by a script that runs jobs at once)", async () => {
+    const bin = t.path("fakebin");
+    const { mkdirSync, chmodSync } = await import("node:fs");
+    mkdirSync(bin);
+    writeFileSync(
+      `${bin}/sbatch`,
+      `#!/bin/bash
+script=$(cat); array=""; dep=""
+for a in "$@"; do case "$a" in --array=*) array="\${a#--array=}";; --dependency=*) dep="\${a#--dependency=}";; esac; done
+echo "$*" >> "$(dirname "$0")/calls"
+if [ -n "$array" ]; then for k in $(seq "\${array%-*}" "\${array#*-}"); do SLURM_ARRAY_TASK_ID=$k bash -c "$script" >/dev/null || exit 1; done; echo "41;cluster"
+else bash -c "$script" >/dev/null || exit 1; echo 42; fi
+`,
+    );
+    chmodSync(`${bin}/sbatch`, 0o755);
+    const merged = t.path("slurm.jsonl");
+    const g = await cli("sweep", "slurm", SPEC, "--tasks", "4", "--out", merged, "--partition", "cpu", "--time", "10:00");
+    expect(g.code, g.err).toBe(0);
+    expect(g.out).toMatch(/4 array tasks over 18 points/);
+    const r = spawnSync("bash", [`${merged}.slurm.sh`], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/array job 41 \(4 tasks\), merge job 42/);
+    const calls = readFileSync(`${bin}/calls`, "utf8").trim().split("\n");
+    expect(calls[0]).toMatch(/--array=0-3 .*--partition=cpu --time=10:00/);
+    expect(calls[1]).toMatch(/--dependency=afterok:41 /);
+    expect(canonical(merged)).toEqual(canonical(ONE));
+    expectOneLine(await cli("sweep", "slurm", SPEC, "--tasks", "4", "--out", merged), /slurm\.sh: exists/);
+    expectOneLine(await cli("sweep", "slurm", SPEC, "--tasks", "0", "--out", t.path("x.jsonl")), /--tasks: '0'/);
+    expectOneLine(await cli("sweep", "slurm", SPEC, "--tasks", "2", "--time", "soon", "--out", t.path("x.jsonl")), /--time: 'soon'/);
+    expectOneLine(await cli("sweep", "slurm", SPEC, "--tasks", "2", "--partition", "a b", "--out", t.path("x.jsonl")), /--partition: 'a b'/);
+  }, 180_000);
+
   it("the CLI binary runs it too (exit 0, summary on stdout)", () => {
     const r = spawnSync(process.execPath, [BIN, "sweep", SPEC, "--out", ONE], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);

@@ -17,6 +17,8 @@ import { toJson } from "../../workflows/json.js";
 import { loadSweepSpec } from "../../sweep/spec.js";
 import { parseShard, runSweep } from "../../sweep/run.js";
 import { dedupe, formatLine, metricOf, paretoFront, readResults, specHashOf, type ResultLine } from "../../sweep/results.js";
+import { slurmScript } from "../../sweep/slurm.js";
+import { parseInteger } from "../options.js";
 import { checkSweepReportDir, reportText, sweepReport, writeSweepReport } from "../../sweep/report.js";
 
 interface RunFlags {
@@ -89,6 +91,27 @@ export function registerSweepCommands(program: Command, ctx: CliContext): void {
       const lines = dedupe(all);
       writeFileAtomic(out, lines.map(formatLine).join(""), { overwrite: o.force });
       ctx.io.out(`${out}: ${lines.length} points from ${inputs.length} file${inputs.length > 1 ? "s" : ""} (${all.length - lines.length} duplicates dropped)\n`);
+    });
+
+  sweep
+    .command("slurm")
+    .description("write a Slurm submit script: an sbatch --array job of N shards and a dependent merge job into OUT ('bash FILE' submits)")
+    .argument("<spec>", "sweep spec (JSON)")
+    .requiredOption("--tasks <n>", "array tasks (shards)")
+    .requiredOption("--out <file>", "merged results, JSONL (shards: OUT.shard<k>.jsonl)")
+    .option("--partition <p>", "Slurm partition")
+    .option("--time <t>", "time limit per task (Slurm format, e.g. 30:00)")
+    .option("--cpus-per-task <n>", "CPUs (sweep workers) per task", "1")
+    .option("--script <file>", "the submit script (default: OUT.slurm.sh)")
+    .option("-f, --force", "overwrite the script")
+    .action((specPath: string, o: { tasks: string; out: string; partition?: string; time?: string; cpusPerTask: string; script?: string; force?: boolean }) => {
+      const script = o.script ?? `${o.out}.slurm.sh`;
+      const opts = { out: o.out, tasks: parseInteger(o.tasks, "--tasks"), partition: o.partition, time: o.time, cpusPerTask: parseInteger(o.cpusPerTask, "--cpus-per-task") };
+      const spec = loadSweepSpec(specPath);
+      const text = slurmScript(spec, opts);
+      checkOutputFile(script, o.force, specPath, o.out);
+      writeFileAtomic(script, text, { overwrite: o.force });
+      ctx.io.out(`${script}: ${opts.tasks} array tasks over ${spec.points.length} points, then a merge into ${o.out}; submit with: bash ${script}\n`);
     });
 
   sweep
