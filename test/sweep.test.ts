@@ -289,6 +289,42 @@ else bash -c "$script" >/dev/null || exit 1; echo 42; fi
     expectOneLine(await cli("sweep", "slurm", SPEC, "--tasks", "2", "--partition", "a b", "--out", t.path("x.jsonl")), /--partition: 'a b'/);
   }, 180_000);
 
+  it("greedy search: from the cheapest point, upgrades until the budget holds; the final hw-model loads with --hw", async () => {
+    const one = readFileSync(ONE, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    const cheapest = Math.min(...one.map((l) => l.metrics.energy_per_step));
+    const fp32 = one.find((l) => l.axes.linear_fmt === "fp32" && l.axes.lut_bits === 8 && l.axes.other === "fp32")!;
+    const limit = fp32.metrics.force_mae * 1.5;
+    const out = t.path("greedy.jsonl");
+    const r = await cli("sweep", SPEC, "--out", out, "--search", "greedy", "--budget", `force_mae=${limit}`);
+    expect(r.code, r.err).toBe(0);
+    const steps = r.out.trim().split("\n");
+    expect(steps[0]).toMatch(/^start /);
+    expect(r.out).toMatch(/budget met at point \d+ after \d+ upgrades?: .*greedy\.greedy\.json/);
+    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    // it evaluated fewer points than the grid, the same metrics as the full sweep
+    expect(lines.length).toBeLessThan(18);
+    const full = new Set(canonical(ONE));
+    for (const l of canonical(out)) expect(full.has(l)).toBe(true);
+    const startIndex = Number(/#(\d+)/.exec(steps[0])![1]);
+    expect(one.find((l) => l.index === startIndex)!.metrics.energy_per_step).toBe(cheapest);
+    const finalIndex = Number(/budget met at point (\d+)/.exec(r.out)![1]);
+    const final = one.find((l) => l.index === finalIndex)!;
+    expect(final.metrics.force_mae).toBeLessThanOrEqual(limit);
+    const { loadHwModel } = await import("../src/hw/resolve.js");
+    const { pointHash } = await import("../src/sweep/spec.js");
+    expect(pointHash({ ...loadHwModel(t.path("greedy.greedy.json")), name: final.hw.name, description: final.hw.description })).toBe(final.pointHash);
+    // an unreachable budget: exit 1 after climbing; every point it needs is already in OUT (nothing evaluated again)
+    const copy = t.path("greedy-all.jsonl");
+    writeFileSync(copy, readFileSync(ONE));
+    const u = await cli("sweep", SPEC, "--out", copy, "--search", "greedy", "--budget", "force_mae=1e-9,energy_mae=1e-9");
+    expect(u.code).toBe(1);
+    expect(u.err).toMatch(/^hwsim: --budget .*not met/);
+    expect(readFileSync(copy, "utf8")).toBe(readFileSync(ONE, "utf8"));
+    expectOneLine(await cli("sweep", SPEC, "--out", copy, "--search", "greedy", "--budget", "speed=3"), /--budget: 'speed=3'/);
+    expectOneLine(await cli("sweep", SPEC, "--out", copy, "--search", "annealing", "--budget", "force_mae=3"), /--search: 'annealing'/);
+    expectOneLine(await cli("sweep", SPEC, "--out", copy, "--search", "greedy"), /needs --budget/);
+  }, 180_000);
+
   it("the CLI binary runs it too (exit 0, summary on stdout)", () => {
     const r = spawnSync(process.execPath, [BIN, "sweep", SPEC, "--out", ONE], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);

@@ -87,49 +87,69 @@ export function shardPoints(spec: SweepSpec, shard?: [number, number]): SweepPoi
   });
 }
 
-export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<SweepSummary> {
-  const t0 = performance.now();
+/** An open results file of a spec: what it holds, the model and frames, and the line writer. */
+export interface OpenSweep {
+  /** Metrics already in OUT, by point hash. */
+  have: Map<string, ResultLine>;
+  ctx: PointContext;
+  task: SweepTask;
+  write: (p: SweepPoint, r: { metrics: PointMetrics; wallSeconds: number }) => ResultLine;
+  close: () => void;
+}
+
+/**
+ * Check OUT (it may exist: resume; not an input, a regular file, this spec's
+ * unless `force`), load the model and frames, open OUT for appending.
+ */
+export function openSweep(spec: SweepSpec, out: string, force: boolean | undefined): OpenSweep {
   // OUT may exist (resume); it must not be an input, nor something other than a regular file.
-  checkOutputFile(opts.out, true, spec.file, spec.model.file, spec.structures.file);
-  let existing = readResults(opts.out);
-  const hash = specHashOf(existing, opts.out);
+  checkOutputFile(out, true, spec.file, spec.model.file, spec.structures.file);
+  let existing = readResults(out);
+  const hash = specHashOf(existing, out);
   if (hash !== undefined && hash !== spec.hash) {
-    if (!opts.force) throw new InputError(`${opts.out}: holds results of another spec (spec hash ${hash.slice(0, 12)}, ${spec.file} is ${spec.hash.slice(0, 12)}); use --force to start it over`);
-    writeFileAtomic(opts.out, "", { overwrite: true });
+    if (!force) throw new InputError(`${out}: holds results of another spec (spec hash ${hash.slice(0, 12)}, ${spec.file} is ${spec.hash.slice(0, 12)}); use --force to start it over`);
+    writeFileAtomic(out, "", { overwrite: true });
     existing = [];
   }
-  const have = new Set(existing.map((l) => l.pointHash));
-  const mine = shardPoints(spec, opts.shard);
-  const todo = mine.filter((p) => !have.has(p.hash));
-
   const model = loadModel(spec.model.file, spec.model.options);
   const allFrames = readExtxyz(spec.structures.file);
   const frames = allFrames.slice(0, spec.structures.frames ?? allFrames.length);
   if (!frames.length) throw new InputError(`${spec.structures.file}: no frames`);
   checkFrames(model, frames, spec.structures.file);
-
-  const workers = Math.max(1, Math.min(opts.workers, MAX_THREADS, todo.length));
-  const fd = fs.openSync(opts.out, "a");
-  let done = 0;
-  const write = (p: SweepPoint, r: { metrics: PointMetrics; wallSeconds: number }) => {
+  const task: SweepTask = {
+    model: modelSpec(model), structuresFile: spec.structures.file, frames: frames.length,
+    seed: BigInt(spec.seed), dtFs: spec.dtFs, metrics: spec.metrics,
+  };
+  const ctx: PointContext = { model, frames, structuresFile: task.structuresFile, seed: task.seed, dtFs: task.dtFs, metrics: task.metrics };
+  const fd = fs.openSync(out, "a");
+  const write = (p: SweepPoint, r: { metrics: PointMetrics; wallSeconds: number }): ResultLine => {
     const line: ResultLine = {
       spec: spec.name, specHash: spec.hash, index: p.index, pointHash: p.hash, axes: p.axes,
       hw: portableHw(p.hw), metrics: r.metrics, hwsim: hwsimVersion(), wallSeconds: r.wallSeconds,
     };
-    appendLine(fd, formatLine(line));
-    opts.onResult?.(++done, todo.length, JSON.parse(formatLine(line)) as ResultLine);
+    const text = formatLine(line);
+    appendLine(fd, text);
+    return JSON.parse(text) as ResultLine;
+  };
+  return { have: new Map(existing.map((l) => [l.pointHash, l])), ctx, task, write, close: () => fs.closeSync(fd) };
+}
+
+export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<SweepSummary> {
+  const t0 = performance.now();
+  const s = openSweep(spec, opts.out, opts.force);
+  const mine = shardPoints(spec, opts.shard);
+  const todo = mine.filter((p) => !s.have.has(p.hash));
+  const workers = Math.max(1, Math.min(opts.workers, MAX_THREADS, todo.length));
+  let done = 0;
+  const write = (p: SweepPoint, r: { metrics: PointMetrics; wallSeconds: number }) => {
+    const line = s.write(p, r);
+    opts.onResult?.(++done, todo.length, line);
   };
   try {
-    const task: SweepTask = {
-      model: modelSpec(model), structuresFile: spec.structures.file, frames: frames.length,
-      seed: BigInt(spec.seed), dtFs: spec.dtFs, metrics: spec.metrics,
-    };
-    if (workers <= 1) {
-      const ctx: PointContext = { model, frames, structuresFile: task.structuresFile, seed: task.seed, dtFs: task.dtFs, metrics: task.metrics };
-      for (const p of todo) write(p, evaluatePoint(ctx, p.hw));
-    } else await pool(task, todo, workers, write);
+    if (workers <= 1) for (const p of todo) write(p, evaluatePoint(s.ctx, p.hw));
+    else await pool(s.task, todo, workers, write);
   } finally {
-    fs.closeSync(fd);
+    s.close();
   }
   return { points: mine.length, skipped: mine.length - todo.length, evaluated: done, workers, wallSeconds: (performance.now() - t0) / 1e3 };
 }

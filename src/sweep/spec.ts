@@ -70,6 +70,8 @@ export interface SweepPoint {
   axes: Record<string, Json>;
   hash: string;
   hw: ResolvedHwModel;
+  /** The edited merged hw-model (what `hw` was resolved from; a complete hw-model file). */
+  raw: Record<string, unknown>;
 }
 
 export interface SweepSpec {
@@ -84,6 +86,8 @@ export interface SweepSpec {
   dtFs: number;
   method: "grid" | "random" | "lhs";
   axes: AxisSpec[];
+  /** Each axis's discrete values (undefined: a continuous range). */
+  values: (Json[] | undefined)[];
   metrics: Metric[];
   points: SweepPoint[];
 }
@@ -238,7 +242,7 @@ export function loadSweepSpec(path: string): SweepSpec {
     } catch (e) {
       throw new InputError(`${path}: point ${index} ${JSON.stringify(axes)}: ${firstProblem(e)}`);
     }
-    return { index, axes, hash: pointHash(hw), hw };
+    return { index, axes, hash: pointHash(hw), hw, raw: r.raw! };
   });
 
   const modelFile = rel(dir, spec.model.file);
@@ -259,7 +263,7 @@ export function loadSweepSpec(path: string): SweepSpec {
     file: path, name: spec.name, hash, base, baseHw,
     model: { file: modelFile, options },
     structures: { file: structFile, ...(spec.structures.frames ? { frames: spec.structures.frames } : {}) },
-    seed: spec.seed ?? 0, dtFs: spec.dtFs ?? 0.5, method, axes: spec.axes,
+    seed: spec.seed ?? 0, dtFs: spec.dtFs ?? 0.5, method, axes: spec.axes, values: lists,
     metrics: spec.metrics ?? [...METRICS],
     points,
   };

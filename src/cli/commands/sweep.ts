@@ -18,11 +18,15 @@ import { loadSweepSpec } from "../../sweep/spec.js";
 import { parseShard, runSweep } from "../../sweep/run.js";
 import { dedupe, formatLine, metricOf, paretoFront, readResults, specHashOf, type ResultLine } from "../../sweep/results.js";
 import { slurmScript } from "../../sweep/slurm.js";
+import { greedyHwFile, parseBudget, runGreedy } from "../../sweep/greedy.js";
 import { parseInteger } from "../options.js";
 import { checkSweepReportDir, reportText, sweepReport, writeSweepReport } from "../../sweep/report.js";
 
 interface RunFlags {
   out: string;
+  search?: string;
+  budget?: string;
+  hwOut?: string;
   workers?: string;
   shard?: string;
   force?: boolean;
@@ -44,7 +48,11 @@ export function registerSweepCommands(program: Command, ctx: CliContext): void {
     .option("--workers <n>", "worker threads (default: all cores); results do not depend on it")
     .option("--shard <k/N>", "only the points whose index mod N is k (0 <= k < N)")
     .option("-f, --force", "start OUT over when it holds results of another spec")
+    .option("--search <method>", "greedy: from the cheapest point, one-axis upgrades with the most accuracy per unit of cost until --budget holds (grid specs)")
+    .option("--budget <limits>", "with --search: error limits, e.g. force_mae=10,energy_mae=1 (meV/Å, meV/atom)")
+    .option("--hw-out <file>", "with --search: the final hw-model file (default: OUT without .jsonl + .greedy.json)")
     .action(async (specPath: string, o: RunFlags) => {
+      if (o.search !== undefined || o.budget !== undefined) return greedy(ctx, specPath, o);
       const workers = threadsOption(o.workers, "--workers") ?? defaultThreads();
       const shard = o.shard === undefined ? undefined : parseShard(o.shard);
       const spec = loadSweepSpec(specPath);
@@ -135,3 +143,30 @@ export function registerSweepCommands(program: Command, ctx: CliContext): void {
     });
 }
 
+
+function greedy(ctx: CliContext, specPath: string, o: RunFlags): void {
+  if (o.search !== "greedy") throw new InputError(o.search === undefined ? "--budget: only with --search greedy" : `--search: '${o.search}' is not greedy`);
+  if (o.budget === undefined) throw new InputError("--search greedy: needs --budget (e.g. force_mae=10,energy_mae=1)");
+  if (o.shard !== undefined) throw new InputError("--search greedy: --shard does not apply (the search is sequential)");
+  const budget = parseBudget(o.budget);
+  const hwOut = o.hwOut ?? `${o.out.replace(/\.jsonl$/, "")}.greedy.json`;
+  const spec = loadSweepSpec(specPath);
+  checkOutputFile(hwOut, o.force, specPath, o.out);
+  const metrics = [...budget.keys()];
+  const r = runGreedy(spec, {
+    out: o.out, force: o.force, budget,
+    onStep: (st) =>
+      ctx.io.out(
+        `${st.move.padEnd(28)} #${String(st.point.index).padEnd(5)} ${fmtEnergyPJ(st.costPJ).padStart(10)}  ` +
+          `${metrics.map((m) => `${m} ${fmtG(metricOf(st.line, m))}`).join(", ")}${st.violation === 0 ? "  (budget met)" : ""}  [${st.evaluated} evaluated]\n`,
+      ),
+  });
+  const last = r.path[r.path.length - 1];
+  if (!r.met) {
+    ctx.io.err(`hwsim: --budget ${o.budget}: not met; no one-axis change of point ${last.point.index} reduces the error (results in ${o.out})\n`);
+    ctx.exitCode = 1;
+    return;
+  }
+  writeFileAtomic(hwOut, greedyHwFile(spec, last.point), { overwrite: o.force });
+  ctx.io.out(`budget met at point ${last.point.index} after ${r.path.length - 1} upgrade${r.path.length === 2 ? "" : "s"}: ${hwOut} (use it with --hw)\n`);
+}
