@@ -325,6 +325,15 @@ else bash -c "$script" >/dev/null || exit 1; echo 42; fi
     expectOneLine(await cli("sweep", SPEC, "--out", copy, "--search", "greedy"), /needs --budget/);
   }, 180_000);
 
+  it("progress on a terminal: done/total, ETA, the Pareto front so far", async () => {
+    const { runCli } = await import("../src/cli/main.js");
+    let err = "";
+    const out = t.path("tty.jsonl");
+    const code = await runCli(["sweep", SPEC, "--out", out, "--workers", "1", "--shard", "0/6"], { out: () => {}, err: (s) => void (err += s), isTTY: true });
+    expect(code, err).toBe(0);
+    expect(err).toMatch(/sweep \[[^\]]*\] 1\/3 {2}ETA \d+s, front 1 \(cheapest [0-9.]+ [mµ]?J at [0-9.]+ meV\/Å\)/);
+  }, 60_000);
+
   it("the CLI binary runs it too (exit 0, summary on stdout)", () => {
     const r = spawnSync(process.execPath, [BIN, "sweep", SPEC, "--out", ONE], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
