@@ -1,6 +1,6 @@
 // hwsim sweep: specs, points, results (resume, shards, merge, atomic appends), reports.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
@@ -61,8 +61,13 @@ beforeAll(async () => {
 
 /** `hwsim …` in a child process (the one-thread path runs there, not blocking this process). */
 function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return runProcess(process.execPath, [BIN, ...args]);
+}
+
+/** A process, awaited without blocking this one (spawnSync would hold vitest's RPC for the whole run). */
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    const p = spawn(process.execPath, [BIN, ...args]);
+    const p = spawn(cmd, args, { env });
     let out = "", err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
@@ -290,9 +295,9 @@ else bash -c "$script" >/dev/null || exit 1; echo 42; fi
     const g = await cli("sweep", "slurm", SPEC, "--tasks", "4", "--out", merged, "--partition", "cpu", "--time", "10:00");
     expect(g.code, g.err).toBe(0);
     expect(g.out).toMatch(/4 array tasks over 18 points/);
-    const r = spawnSync("bash", [`${merged}.slurm.sh`], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/array job 41 \(4 tasks\), merge job 42/);
+    const r = await runProcess("bash", [`${merged}.slurm.sh`], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/array job 41 \(4 tasks\), merge job 42/);
     const calls = readFileSync(`${bin}/calls`, "utf8").trim().split("\n");
     expect(calls[0]).toMatch(/--array=0-3 .*--partition=cpu --time=10:00/);
     expect(calls[1]).toMatch(/--dependency=afterok:41 /);
@@ -348,9 +353,9 @@ else bash -c "$script" >/dev/null || exit 1; echo 42; fi
     expect(err).toMatch(/sweep \[[^\]]*\] 1\/3 {2}ETA \d+s, front 1 \(cheapest [0-9.]+ [mµ]?J at [0-9.]+ meV\/Å\)/);
   }, 60_000);
 
-  it("the CLI binary runs it too (exit 0, summary on stdout)", () => {
-    const r = spawnSync(process.execPath, [BIN, "sweep", SPEC, "--out", ONE], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/18 already in/);
+  it("the CLI binary runs it too (exit 0, summary on stdout)", async () => {
+    const r = await run("sweep", SPEC, "--out", ONE);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/18 already in/);
   }, 60_000);
 });
