@@ -25,6 +25,7 @@ export const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Re
   { names: ["predict"], load: async () => (await import("./commands/predict.js")).registerPredictCommands },
   { names: ["md"], load: async () => (await import("./commands/md.js")).registerMdCommands },
   { names: ["evaluate"], load: async () => (await import("./commands/evaluate.js")).registerEvaluateCommands },
+  { names: ["sweep"], load: async () => (await import("./commands/sweep.js")).registerSweepCommands },
   { names: ["xcheck"], load: async () => (await import("./commands/xcheck.js")).registerXcheckCommands },
   { names: ["rtl"], load: async () => (await import("./commands/rtl.js")).registerRtlCommands },
   { names: ["serve"], load: async () => (await import("./commands/serve.js")).registerServeCommands },

@@ -208,9 +208,43 @@ export function resolveHwPath(nameOrPath: string): string {
 /** Load, validate and resolve a hw-model (preset name or file path). Throws HwModelError / InputError. */
 export function loadHwModel(nameOrPath: string): ResolvedHwModel {
   const abs = resolveHwPath(nameOrPath);
+  return resolveMerged(loadChain(abs), abs);
+}
+
+/** A hw-model file with its `extends` chain merged, before defaults (what sweeps edit). */
+export interface MergedHwModel {
+  /** The merged object (no `extends`; `backward` absent when no file of the chain gives one). */
+  raw: Record<string, unknown>;
+  /** Absolute path of the leaf file. */
+  file: string;
+  /** Leaf first. */
+  chain: string[];
+  /** Where each rule came from (by pass and index). */
+  origins: { forward: string[]; backward: string[] };
+}
+
+/** Load a hw-model (preset name or file path) and merge its `extends` chain, without resolving it. */
+export function loadMergedHwModel(nameOrPath: string): MergedHwModel {
+  const abs = resolveHwPath(nameOrPath);
   const m = loadChain(abs);
+  return { raw: m.raw, file: abs, chain: m.chain, origins: m.origins };
+}
+
+/**
+ * Validate and resolve an in-memory edit of a merged hw-model (the same
+ * checks and defaults as `loadHwModel`; `raw` is not modified). Rules
+ * beyond the base's keep an origin naming `what`.
+ */
+export function resolveHwObject(base: MergedHwModel, raw: Record<string, unknown>, what: string): ResolvedHwModel {
+  const rules = (pass: "forward" | "backward") =>
+    rulesOf(raw[pass]).map((_, i) => base.origins[pass][i] ?? `${what}: ${pass}.rules[${i}]`);
+  return resolveMerged({ raw: structuredClone(raw), chain: base.chain, origins: { forward: rules("forward"), backward: rules("backward") } }, base.file, what);
+}
+
+/** Defaults, checks of the merged model, and the resolved form. */
+function resolveMerged(m: Merged, abs: string, label?: string): ResolvedHwModel {
   const raw = m.raw;
-  const leaf = displayPath(abs);
+  const leaf = label ?? displayPath(abs);
   let backwardFromForward = false;
   if (raw.backward === undefined && raw.forward !== undefined) {
     raw.backward = structuredClone(raw.forward);

@@ -247,3 +247,14 @@ export function mergedProblems(merged: unknown): string[] {
   // what merging made (a child's partial softmax over its parent's) is checked like a file
   return out.length || !isObj(merged) ? out : semanticProblems(merged);
 }
+
+/**
+ * A validator for another JSON Schema file of hwsim's (e.g. the sweep spec
+ * schema): ajv as for hw-models, problems as `FIELD.PATH: message` lines.
+ */
+export function schemaFileValidator(file: string): (value: unknown) => string[] {
+  const schema = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  const Ajv2020 = ajvClass();
+  const validate = new Ajv2020({ allErrors: true, strict: true, verbose: true }).compile(schema);
+  return (value) => schemaProblems(validate, value);
+}

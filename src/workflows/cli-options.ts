@@ -48,10 +48,10 @@ export const THREADS_HELP = `worker threads, 1..${MAX_THREADS}, at most one per 
  * `--threads`: an integer in 1..MAX_THREADS, capped at the available cores
  * (more threads than cores only add workers that wait). Undefined: the default.
  */
-export function threadsOption(v: string | undefined): number | undefined {
+export function threadsOption(v: string | undefined, option = "--threads"): number | undefined {
   if (v === undefined) return undefined;
-  const n = parseInteger(v, "--threads");
+  const n = parseInteger(v, option);
   const cores = defaultThreads();
-  if (n < 1 || n > MAX_THREADS) throw new InputError(`--threads: '${v}' is not in 1..${MAX_THREADS} (hwsim uses at most one thread per core: ${cores} here)`);
+  if (n < 1 || n > MAX_THREADS) throw new InputError(`${option}: '${v}' is not in 1..${MAX_THREADS} (hwsim uses at most one thread per core: ${cores} here)`);
   return Math.min(n, cores);
 }

@@ -74,14 +74,16 @@ export function framePoolThreads(threads: number | undefined, frames: number): n
   return Math.max(1, Math.min(threads ?? defaultThreads(), frames, MAX_THREADS));
 }
 
-/** The built worker script. */
-function workerFile(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // dist/src/workflows (built CLI) or src/workflows (vitest: the built copy)
-  const file = [join(here, "frame-worker.js"), join(here, "../../dist/src/workflows/frame-worker.js")].find((p) => existsSync(p));
-  if (!file) throw new Error("dist/src/workflows/frame-worker.js is missing: run 'npm run build'");
+/** A built worker script, `sub` below src/ (e.g. "workflows/frame-worker.js"). */
+export function builtWorkerFile(sub: string): string {
+  const src = dirname(dirname(fileURLToPath(import.meta.url)));
+  // dist/src (built CLI) or src (vitest: the built copy)
+  const file = [join(src, sub), join(src, "../dist/src", sub)].find((p) => existsSync(p));
+  if (!file) throw new Error(`dist/src/${sub} is missing: run 'npm run build'`);
   return file;
 }
+
+const workerFile = () => builtWorkerFile("workflows/frame-worker.js");
 
 function errorOf(m: Extract<WorkerMessage, { type: "error" }>): Error {
   if (m.input) return new InputError(m.message);

@@ -204,3 +204,59 @@ export function linePlot(panels: LinePanel[], o: { xTitle: string; yTitle: strin
     }),
   } as vl.TopLevelSpec;
 }
+
+export interface ScatterPoint {
+  x: number;
+  y: number;
+  /** Colour group (an axis value). */
+  group: string;
+  /** On the Pareto front (drawn larger, joined by a step line). */
+  front: boolean;
+  /** Hover text (an SVG <title>). */
+  tip: string;
+}
+
+/** Scatter of design points coloured by `group`, the Pareto front joined by a line; log scales. */
+export function paretoScatter(points: ScatterPoint[], o: { xTitle: string; yTitle: string; groupTitle: string }): vl.TopLevelSpec {
+  const values = plottedPoints(points);
+  return {
+    config: CONFIG,
+    width: 520,
+    height: 340,
+    data: { values },
+    layer: [
+      {
+        transform: [{ filter: "datum.front" }],
+        mark: { type: "line", interpolate: "step-after", color: "#999", strokeWidth: 1 },
+        encoding: { x: { field: "x", type: "quantitative", sort: "ascending" }, y: { field: "y", type: "quantitative" } },
+      },
+      {
+        mark: { type: "point", filled: true, opacity: 0.75 },
+        encoding: {
+          x: { field: "x", type: "quantitative", title: o.xTitle, scale: { type: "log" } },
+          y: { field: "y", type: "quantitative", title: o.yTitle, scale: { type: "log" } },
+          color: { field: "group", type: "nominal", title: o.groupTitle },
+          size: { condition: { test: "datum.front", value: 70 }, value: 18 },
+          tooltip: { field: "tip", type: "nominal" },
+        },
+      },
+    ],
+  } as vl.TopLevelSpec;
+}
+
+/**
+ * Hover text for a scatter's points: vega's SVG output has no tooltips, so
+ * each `<path>` of the symbol mark `markClass` (items in data order) gets a
+ * `<title>` child, which browsers show on hover. `tips` are in the order of
+ * the plotted points (those `paretoScatter` keeps).
+ */
+export function addPointTitles(svg: string, markClass: string, tips: readonly string[]): string {
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return svg.replace(new RegExp(`(<g class="mark-symbol role-mark ${markClass}"[^>]*>)(.*?)</g>`), (_m, open: string, body: string) => {
+    let k = 0;
+    return open + body.replace(/<path([^>]*)\/>/g, (p, attrs: string) => (k < tips.length ? `<path${attrs}><title>${esc(tips[k++])}</title></path>` : p)) + "</g>";
+  });
+}
+
+/** The points `paretoScatter` plots (finite and positive on both log axes). */
+export const plottedPoints = (points: ScatterPoint[]) => points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && p.x > 0 && p.y > 0);
