@@ -141,12 +141,13 @@ export function blockFmaGeneric(
 
 // Fast path: pre-decoded inputs, raw exponents, rtz alignment, c joined, finite
 // values, an accumulator of ≤ 24 significant bits. Inputs as i32 signed significands (value = sig · 2^(exp − mbits))
-// and i32 raw exponents; significands of ≤ 12 bits (products < 2^24).
+// and i32 raw exponents (a zero: 0 for +0, 1 for −0); significands of ≤ 12
+// bits (products < 2^24).
 export function blockFmaDecode(src: usize, n: i32, emin: i32, mbits: i32, sigDst: usize, expDst: usize): void {
   for (let e = 0; e < n; e++) {
     const x = load<f64>(src + (<usize>e << 3));
     let s: i32 = 0;
-    let ex: i32 = emin;
+    let ex: i32 = <i32>(reinterpret<u64>(x) >> 63); // a zero: its sign bit
     if (x != 0) {
       ex = expAtLeast(x, emin);
       s = <i32>Math.abs(x * pow2(mbits - ex));
@@ -155,6 +156,11 @@ export function blockFmaDecode(src: usize, n: i32, emin: i32, mbits: i32, sigDst
     store<i32>(sigDst + (<usize>e << 2), s);
     store<i32>(expDst + (<usize>e << 2), ex);
   }
+}
+
+@inline
+function signOf(sig: i32, ex: i32): bool {
+  return sig < 0 || (sig == 0 && ex != 0);
 }
 
 export function blockFmaFast(
@@ -172,6 +178,11 @@ export function blockFmaFast(
       const o = (<usize>i * <usize>N + <usize>j) << 3;
       let c: f64 = cIn != 0 ? load<f64>(cIn + o) : 0.0;
       for (let k0 = 0; k0 < K; k0 += block) {
+        if (!isFinite(c)) {
+          // an overflowed block: c plus finite products is c (as the generic kernel's IEEE sum)
+          c = decodeF64(encodeF64(c, acc, 0), acc);
+          continue;
+        }
         const k1 = min(K, k0 + block);
         let eta: i32 = -100000;
         let allNegZero = true;
@@ -183,6 +194,8 @@ export function blockFmaFast(
           if (p != 0) {
             allNegZero = false;
             if (e > eta) eta = e;
+          } else if (allNegZero) {
+            allNegZero = signOf(load<i32>(sa + ka), load<i32>(ea + ka)) != signOf(load<i32>(sb + kb), load<i32>(eb + kb));
           }
         }
         // c = sc · 2^(ec − accM)
