@@ -1,7 +1,7 @@
 // `hwsim matmul --tensor-core`, batched operands and --addend: the H100 silicon tiles through the CLI,
 // batch broadcasting, and one-line refusals of unsupported combinations.
 import { describe, it, expect, afterAll } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { cli, tempDir, expectOneLine } from "./helpers/cli.js";
 import { parseNpy, readNpy, writeNpy } from "../src/io/npy.js";
@@ -61,5 +61,29 @@ describe("hwsim matmul --tensor-core", () => {
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--acc", "fp32", "--out", "fp32", "--addend", t.path("c.npy")), /--addend needs a tensor core/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--addend", t.path("c64.npy")), /the addend C must be float32/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--addend", t.path("a.npy")), /the addend must be \[2, 20, 16, 8\]/);
+  });
+});
+
+describe("hw-model datapath.tensorCore", () => {
+  const hw = (name: string, datapath: object) => {
+    const file = t.path(`${name}.json`);
+    writeFileSync(file, JSON.stringify({ name, extends: "fp32-baseline", description: "test", forward: { rules: [{ kind: "linear", datapath }] } }));
+    return file;
+  };
+  const predict = (file: string) => cli("predict", "--model", "examples/water-schnet/water_schnet.safetensors", "--arch", "schnet", "--hw", file,
+    "examples/water-schnet/water_start.extxyz", t.path("pred.extxyz"));
+
+  it("refuses fields the tensor core fixes, and combinations it does not have, with one line", async () => {
+    expectOneLine(await predict(hw("tc-order", { tensorCore: "h100", in: "bf16", weights: "bf16", acc: "fp32", order: "pairwise" })), /datapath\.order cannot be combined with tensorCore/);
+    expectOneLine(await predict(hw("tc-v100", { tensorCore: "v100", in: "bf16", weights: "bf16", acc: "fp32" })), /tensor core v100 has no bfloat16 path/);
+  }, 60_000);
+
+  it("the schema knows the tensor cores", async () => {
+    const bad = hw("tc-bad", { tensorCore: "h200", in: "bf16", acc: "fp32" });
+    const r = await cli("hw", "validate", bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/tensorCore/);
+    const ok = hw("tc-ok", { tensorCore: "h100", in: "fp16", weights: "fp16", acc: "fp32", out: "fp32" });
+    expect((await cli("hw", "validate", ok)).code).toBe(0);
   });
 });
