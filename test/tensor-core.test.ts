@@ -64,15 +64,16 @@ describe.each([["f16", "fp16"], ["bf16", "bf16"]] as const)("H100 mma.sync m16n8
     expect(matches(y, t.d)).toBe(t.T * 128);
   });
 
-  it("the independent oracle with the published H100 parameters (K = 16, neab = 2, rtz) matches every output", () => {
+  // tiles in chunks of 500 (short synchronous tests: the test runner's RPC starves on a loaded machine)
+  it.each([0, 500, 1000, 1500])("the independent oracle with the published H100 parameters (K = 16, neab = 2, rtz) matches every output of tiles %d..+500", (e0) => {
     const f = parseFormat(name) as FloatFormat;
     const f32 = parseFormat("fp32") as FloatFormat;
     const o = { inA: f, inB: f, inMode: "rne", acc: f32, accMode: "rtz", out: f32, outMode: "rne", block: 16, neab: 2, align: "rtz", productExp: "raw", addend: "joined" } as const;
     let n = 0;
-    for (let e = 0; e < t.T; e++) {
+    for (let e = e0; e < e0 + 500; e++) {
       const y = oracleBlockFma(t.a.subarray(e * 256, (e + 1) * 256), t.b.subarray(e * 128, (e + 1) * 128), 16, 16, 8, o, t.c.subarray(e * 128, (e + 1) * 128));
       n += matches(Float64Array.from(y), t.d.subarray(e * 128, (e + 1) * 128)) === 128 ? 1 : 0;
     }
-    expect(n).toBe(t.T);
+    expect(n).toBe(500);
   });
 });
