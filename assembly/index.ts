@@ -16,3 +16,4 @@ export * from "./f64gemm";
 export function scratchBase(): usize {
   return __heap_base;
 }
+export * from "./blockfma";

@@ -188,6 +188,14 @@ describe("the policy is applied", () => {
     for (const r of p.trace.filter((t) => t.kind === "linear")) expect(r.output.data.every((v) => f16round(v) === v), r.name).toBe(true);
   });
 
+  it.each(["h100-tc-bf16", "h100-tc-fp16"])("%s: the linear layers run on the block-fma (H100 tensor core) kernels; outputs are float32 values", (preset) => {
+    const { ops, p } = waterRun(preset);
+    const lin = ops.opPaths.filter((r) => r.kind === "linear");
+    expect(lin.length).toBeGreaterThan(0);
+    for (const r of lin) expect(r.path, `${r.pass} ${r.name}`).toMatch(/^gemm block-fma-(fast|generic), in (bf16|fp16)/);
+    for (const r of p.trace) expect(r.output.data.every((v) => Math.fround(v) === v), r.name).toBe(true);
+  });
+
   it("int8-lut: shifted-softplus outputs lie on the fixed<8,4> grid; hidden linear outputs are int8 codes times one scale, the head is fp32", () => {
     const { p } = waterRun("int8-lut");
     const ssp = p.trace.filter((r) => r.kind === "shifted_softplus");

@@ -22,6 +22,7 @@ writeNpy(t.path("bias.npy"), { dtype: "float32", shape: [N], data: bias });
 writeNpy(t.path("bias2.npy"), { dtype: "float32", shape: [N + 1], data: new Float32Array(N + 1) });
 writeNpy(t.path("a1d.npy"), { dtype: "float32", shape: [M * K], data: a });
 writeNpy(t.path("b3d.npy"), { dtype: "float32", shape: [1, K, N], data: b });
+writeNpy(t.path("a3d.npy"), { dtype: "float32", shape: [2, M, K], data: Float32Array.from([...a, ...a]) });
 writeNpy(t.path("bk.npy"), { dtype: "float32", shape: [K + 1, N], data: new Float32Array((K + 1) * N) });
 writeNpy(t.path("aint.npy"), { dtype: "int32", shape: [M, K], data: new Int32Array(M * K) });
 
@@ -112,8 +113,8 @@ describe("hwsim matmul (float datapath)", () => {
   it("bad input: one line naming the file and the shapes, exit 2, no OUT", async () => {
     const A = t.path("a.npy"), B = t.path("b.npy");
     const std = ["--in", "fp16", "--acc", "fp32", "--out", "fp32"];
-    await expectBad(/a1d\.npy: shape \[15\]: A must be a 2-D matrix/, t.path("a1d.npy"), B, "OUT", ...std);
-    await expectBad(/b3d\.npy: shape \[1, 5, 4\]: B must be a 2-D matrix/, A, t.path("b3d.npy"), "OUT", ...std);
+    await expectBad(/a1d\.npy: shape \[15\]: A must be \[\.\.\., M, K\] \(at least 2-D\)/, t.path("a1d.npy"), B, "OUT", ...std);
+    await expectBad(/b3d\.npy: batch dimensions \[1\] do not match .*a3d\.npy's \[2\]/, t.path("a3d.npy"), t.path("b3d.npy"), "OUT", ...std);
     await expectBad(/bk\.npy: shape \[6, 4\] does not match .*a\.npy shape \[3, 5\]/, A, t.path("bk.npy"), "OUT", ...std);
     await expectBad(/bias2\.npy: shape \[5\]: the bias must have N = 4 elements \(B is \[5, 4\]\)/, A, B, "OUT", ...std, "--bias", t.path("bias2.npy"));
     await expectBad(/aint\.npy: dtype int32: expected float32 or float64/, t.path("aint.npy"), B, "OUT", ...std);

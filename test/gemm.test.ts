@@ -14,6 +14,7 @@ import {
   gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
   type GemmDatapath, type GemmOrder, type GemmPath,
 } from "../src/datapath/gemm.js";
+import { valueArb } from "./helpers/gemm-values.js";
 import { oracleGemm, grid, type ODatapath, type ORounding, type Mode } from "./oracle/exact-gemm.js";
 
 const F = (n: string) => parseFormat(n) as FloatFormat;
@@ -70,34 +71,6 @@ interface Case {
   a: number[];
   b: number[];
   bias?: number[];
-}
-
-/**
- * Values for an input format: exact format values over the whole exponent
- * range (subnormals, near max), halfway points (ties), small integers
- * (cancellation), signed zeros, and arbitrary doubles (input rounding, overflow).
- */
-function valueArb(f: FloatFormat, inRange = false, specials = false): fc.Arbitrary<number> {
-  const g = grid(f);
-  const qMin = g.emin - g.mbits;
-  const qMax = g.maxE;
-  const sig = fc.integer({ min: 0, max: 2 ** (g.mbits + 1) - 1 });
-  const sign = fc.boolean();
-  const formatValue = fc.tuple(sign, sig, fc.integer({ min: qMin, max: qMax })).map(([s, m, e]) => (s ? -1 : 1) * m * 2 ** e);
-  const tie = fc.tuple(sign, sig, fc.integer({ min: qMin, max: qMax })).map(([s, m, e]) => (s ? -1 : 1) * (2 * m + 1) * 2 ** (e - 1));
-  const moderate = fc.tuple(sign, sig, fc.integer({ min: -6, max: 4 })).map(([s, m, e]) => (s ? -1 : 1) * m * 2 ** (e - g.mbits));
-  const max = Number(g.maxM) * 2 ** g.maxE;
-  const all = fc.oneof(
-    { weight: 4, arbitrary: moderate },
-    { weight: 3, arbitrary: formatValue },
-    { weight: 2, arbitrary: tie },
-    { weight: 2, arbitrary: fc.integer({ min: -4, max: 4 }) },
-    { weight: 1, arbitrary: fc.constantFrom(0, -0) },
-    { weight: 1, arbitrary: fc.double({ min: -max * 1.01, max: max * 1.01, noNaN: true, noDefaultInfinity: true }) },
-    { weight: 2, arbitrary: fc.double({ min: -8, max: 8, noNaN: true }) }, // needs rounding in every format
-    { weight: specials ? 1 : 0, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity) },
-  );
-  return inRange ? all.filter((v) => Math.abs(v) <= max) : all;
 }
 
 /** inRange: no value beyond the format's largest finite value (no input overflow). */

@@ -127,7 +127,7 @@ describe("broken files are refused, one line per problem naming file and field",
       `${FIX}/cycle-b.json: extends: cycle ${FIX}/cycle-a.json -> ${FIX}/cycle-b.json -> ${FIX}/cycle-a.json`,
     ]);
     expect(problemsOf(`${FIX}/extends-missing.json`)).toEqual([
-      `${FIX}/extends-missing.json: extends: unknown preset 'fp33-baseline' (presets: bf16-acc, bf16-linear-fp32acc, fp16-flash, fp16-linear-fp32acc, fp32-baseline, fp64-reference, fp8-e4m3-promote128, int8-lut)`,
+      `${FIX}/extends-missing.json: extends: unknown preset 'fp33-baseline' (presets: bf16-acc, bf16-linear-fp32acc, fp16-flash, fp16-linear-fp32acc, fp32-baseline, fp64-reference, fp8-e4m3-promote128, h100-tc-bf16, h100-tc-fp16, int8-lut)`,
     ]);
     const t = tempDir();
     try {
@@ -185,7 +185,7 @@ describe("broken files are refused, one line per problem naming file and field",
           "machine.clockGHz: must be a number, got 'fast'",
           "machine.macArray.dataflow: 'row-stationary' is not one of output-stationary, weight-stationary, input-stationary",
           "machine.fusion: duplicate entries",
-          "forward.default.datapath.order: 'blocked:4' is not sequential, pairwise, chunked:C or promote:N (C, N positive integers)",
+          "forward.default.datapath.order: 'blocked:4' is not sequential, pairwise, chunked:C, promote:N (C, N positive integers) or block-fma:B:NEAB[:options]",
           "forward.rules[0]: needs 'match' (a glob on op names) or 'kind' (an op kind), or both",
           "forward.rules[1].lut.range: [2, 1]: lo must be below hi",
           "forward.rules[2].lut.fn: 'erf' is not one of exp, reciprocal, rsqrt, silu, shifted_softplus, gelu, tanh, sigmoid, gaussian_rbf, cosine_cutoff",

@@ -16,7 +16,33 @@ export type GemmOrder =
   | { kind: "sequential" }
   | { kind: "pairwise" }
   | { kind: "chunked"; size: number }
-  | { kind: "promote"; interval: number };
+  | { kind: "promote"; interval: number }
+  | BlockFmaOrder;
+
+/**
+ * Block fused multiply-add (GPU tensor cores; assembly/blockfma.ts, DESIGN.md
+ * "Block FMA"): blocks of `block` exact products plus the addend aligned to the
+ * largest exponent, each term rounded (align) to 23 + neab bits below it,
+ * summed exactly, rounded once into the accumulator; blocks chain.
+ */
+export interface BlockFmaOrder {
+  kind: "block-fma";
+  block: number;
+  /** extra alignment bits: terms are kept to 2^(eta − (23 + neab)) */
+  neab: number;
+  /** rounding of the terms to the alignment grid (rtz on the tensor cores) */
+  align: Rounding;
+  /** raw: exponent of a product = e_a + e_b (not renormalised); normalised: floor(log2 |a·b|) */
+  productExp: "raw" | "normalised";
+  /** joined: the addend is aligned with the products; after: added exactly to their aligned sum */
+  addend: "joined" | "after";
+}
+
+/** Largest alignment-grid bits (23 + neab) + block bits so the exact sums fit in 62 (joined) / 53 (after) bits. */
+export function blockFmaFits(o: BlockFmaOrder): boolean {
+  const bits = 25 + o.neab + Math.ceil(Math.log2(o.block + 1));
+  return bits <= (o.addend === "after" ? 53 : 62);
+}
 
 export interface GemmDatapath {
   inA: FloatFormat;
@@ -56,7 +82,8 @@ export interface GemmDatapathText {
   randomBits?: number;
 }
 
-export const ORDER_CODE = { sequential: 0, pairwise: 1, chunked: 2, promote: 3 } as const;
+/** Order codes of gemmGeneric; block-fma never reaches it (gemm.ts hands it to block-fma.ts). */
+export const ORDER_CODE = { sequential: 0, pairwise: 1, chunked: 2, promote: 3, "block-fma": -1 } as const;
 
 export function parseGemmOrder(text: string): GemmOrder {
   const t = text.trim();
@@ -68,10 +95,36 @@ export function parseGemmOrder(text: string): GemmOrder {
     if (!Number.isSafeInteger(n) || n < 1) throw new InputError(`order '${text}': ${m[1]} size must be a positive integer`);
     return m[1] === "chunked" ? { kind: "chunked", size: n } : { kind: "promote", interval: n };
   }
-  throw new InputError(`unknown accumulation order '${text}' (sequential, pairwise, chunked:C, promote:N)`);
+  const bm = /^block-fma:(\d+):(-?\d+)((?::[a-z]+)*)$/.exec(t);
+  if (bm) return parseBlockFma(text, Number(bm[1]), Number(bm[2]), bm[3].split(":").slice(1));
+  throw new InputError(`unknown accumulation order '${text}' (sequential, pairwise, chunked:C, promote:N, block-fma:B:NEAB[:align][:raw|normalised][:joined|after])`);
+}
+
+function parseBlockFma(text: string, block: number, neab: number, opts: string[]): BlockFmaOrder {
+  const o: BlockFmaOrder = { kind: "block-fma", block, neab, align: "rtz", productExp: "raw", addend: "joined" };
+  for (const w of opts) {
+    if (w === "raw" || w === "normalised") o.productExp = w;
+    else if (w === "joined" || w === "after") o.addend = w;
+    else if ((ROUNDING_MODES as readonly string[]).includes(w) && w !== "sr") o.align = w as Rounding;
+    else throw new InputError(`order '${text}': unknown block-fma option '${w}' (an alignment rounding ${ROUNDING_MODES.filter((m) => m !== "sr").join("|")}, raw|normalised, joined|after)`);
+  }
+  checkBlockFma(o);
+  return o;
+}
+
+function checkBlockFma(o: BlockFmaOrder): void {
+  const name = gemmOrderName(o);
+  if (!Number.isSafeInteger(o.block) || o.block < 1 || o.block > 4096) throw new InputError(`order ${name}: the block size must be an integer 1..4096`);
+  if (!Number.isSafeInteger(o.neab) || o.neab < -23 || !blockFmaFits(o)) {
+    throw new InputError(`order ${name}: extra alignment bits must be an integer ≥ -23 with 25 + neab + log2(block + 1) ≤ ${o.addend === "after" ? 53 : 62}`);
+  }
 }
 
 export function gemmOrderName(o: GemmOrder): string {
+  if (o.kind === "block-fma") {
+    const opts = [o.align === "rtz" ? "" : o.align, o.productExp === "raw" ? "" : o.productExp, o.addend === "joined" ? "" : o.addend];
+    return [`block-fma:${o.block}:${o.neab}`, ...opts.filter((x) => x !== "")].join(":");
+  }
   return o.kind === "chunked" ? `chunked:${o.size}` : o.kind === "promote" ? `promote:${o.interval}` : o.kind;
 }
 
@@ -147,6 +200,10 @@ export function gemmSpecs(dp: GemmDatapath): GemmSpecs {
   const o = dp.order;
   if ((o.kind === "chunked" && !(Number.isSafeInteger(o.size) && o.size >= 1)) || (o.kind === "promote" && !(Number.isSafeInteger(o.interval) && o.interval >= 1))) {
     throw new InputError(`order ${gemmOrderName(o)}: size must be a positive integer`);
+  }
+  if (o.kind === "block-fma") {
+    checkBlockFma(o);
+    if (dp.accRounding?.rounding === "sr") throw new InputError(`order ${gemmOrderName(o)}: the block results are rounded deterministically (accumulator rounding sr is not supported)`);
   }
   const prodFmt = dp.product ?? (dp.fma ? "exact" : dp.acc);
   const acc = makeSpec(dp.acc, dp.accRounding);

@@ -53,7 +53,7 @@ function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
  * f32); returns their address. Call inside rt.scoped. Same kernel calls as the
  * jobs make (roundCalls).
  */
-function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
+export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
   const r = rounderFor(rt, spec);
   const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.put(rounderSpec(r)), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
@@ -96,7 +96,7 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
  *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
-export type GemmPath = "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
+export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
 
 /** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
 function rowsLayout(path: GemmPath): boolean {
@@ -186,7 +186,7 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
   return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
 }
 
-const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact">, number> = {
+const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fast" | "block-fma-generic">, number> = {
   "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5,
 };
 

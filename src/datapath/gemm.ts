@@ -31,6 +31,7 @@ import { InputError } from "../errors.js";
 import { checkWasmBytes, wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { runJobHere, runJobsInWorkers, startWorkers, defaultThreads } from "./gemm-worker.js";
 import type { GemmDatapath } from "./gemm-datapath.js";
+import { blockFmaGemm } from "./block-fma.js";
 import { type GemmPath, prepare, prepareBatched, buildJob, buildBatchedJob, resultArray } from "./gemm-plan.js";
 
 export {
@@ -51,6 +52,11 @@ export interface GemmOptions {
    * object. Only a speed-up: results are the same bits either way.
    */
   constantB?: boolean;
+  /**
+   * block-fma orders only: the addend C [M][N] ([batch][M][N] batched), rounded
+   * once into the accumulator format; excludes bias
+   */
+  addend?: Float32Array | Float64Array;
 }
 
 export interface GemmAsyncOptions extends GemmOptions {
@@ -79,6 +85,8 @@ export function gemm(
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
 ): Float64Array {
   checkGemmMemory(a, b, M, K, N, bias);
+  if (dp.order.kind === "block-fma") return blockFmaGemm(a, b, 1, M, K, N, dp, bias, opts);
+  checkNoAddend(opts);
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
   const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB);
@@ -102,6 +110,8 @@ export function gemmBatched(
   a: Float32Array | Float64Array, b: Float32Array | Float64Array, batch: number, M: number, K: number, N: number,
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
 ): Float64Array {
+  if (dp.order.kind === "block-fma") return blockFmaGemm(a, b, batch, M, K, N, dp, bias, opts);
+  checkNoAddend(opts);
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
   const p = opts.path === "generic" ? null : prepareBatched(rt, a, b, batch, M, K, N, dp, bias);
@@ -123,6 +133,10 @@ export function gemmBatched(
   return y;
 }
 
+function checkNoAddend(opts: GemmOptions): void {
+  if (opts.addend) throw new InputError("an addend C needs a block-fma order (a tensor core); other orders take a bias");
+}
+
 /** Work (M·N·K) below which threads are not worth starting. */
 const PARALLEL_MIN_WORK = 1 << 24;
 
@@ -136,6 +150,11 @@ export async function gemmAsync(
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmAsyncOptions = {},
 ): Promise<Float32Array | Float64Array> {
   checkGemmMemory(a, b, M, K, N, bias);
+  if (dp.order.kind === "block-fma") {
+    const y = blockFmaGemm(a, b, 1, M, K, N, dp, bias, opts);
+    return opts.output === "float32" ? Float32Array.from(y) : y;
+  }
+  checkNoAddend(opts);
   const rt = opts.runtime ?? wasm();
   const f64 = opts.output !== "float32";
   // never more workers than cores: a caller's 100000 must not start 100000 threads

@@ -12,6 +12,7 @@ export function assignmentSummary(a: Assignment): string {
   const dp = a.datapath;
   if (dp) {
     const d: string[] = [];
+    if (dp.tensorCore !== undefined) d.push(`tensor core ${dp.tensorCore}`);
     if (dp.in !== undefined) d.push(`in ${dp.in}`);
     if (dp.weights !== undefined) d.push(`w ${dp.weights}`);
     if (dp.product !== undefined) d.push(`prod ${dp.product}`);

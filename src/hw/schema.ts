@@ -80,7 +80,7 @@ const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : typeof v === "number" && !Number.isFinite(v) ? String(v) : JSON.stringify(v));
 
 const PATTERN_HELP: Record<string, string> = {
-  order: "is not sequential, pairwise, chunked:C or promote:N (C, N positive integers)",
+  order: "is not sequential, pairwise, chunked:C, promote:N (C, N positive integers) or block-fma:B:NEAB[:options]",
   match: "is not a glob of letters, digits, '_', '-', '.', '*' and '**'",
   name: "must be letters, digits, '.', '_' or '-'",
   description: "must be a single line",

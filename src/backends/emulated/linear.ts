@@ -59,6 +59,7 @@ import { outsideArena } from "./arena.js";
 import { type Format, parseFormat } from "../../formats/descriptor.js";
 import { finfo } from "../../formats/finfo.js";
 import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";
+import { tensorCoreDatapath } from "../../datapath/tensor-core.js";
 import { segmentSum } from "../../datapath/reduce.js";
 import { ReferenceOps } from "../reference.js";
 import { transposeF64 } from "../f64-kernels.js";
@@ -229,6 +230,12 @@ function gemmDatapath(plan: OpPlan, inB: string, outMode: "out" | "acc"): GemmDa
   const out = outMode === "out" && plan.out ? dp.out! : sumFormat;
   let g: GemmDatapath;
   try {
+    if (dp.tensorCore !== undefined) {
+      for (const f of ["order", "product", "fma", "rounding", "accRounding", "outRounding", "overflow"] as const) {
+        if (dp[f] !== undefined) throw new InputError(`datapath.${f} cannot be combined with tensorCore (the tensor core fixes it)`);
+      }
+      return parseGemmDatapath(tensorCoreDatapath(dp.tensorCore, dp.in ?? "fp32", inB, acc, out));
+    }
     g = parseGemmDatapath({
       in: dp.in, inB, product: dp.product, acc, order: dp.order, fma: dp.fma, out,
       rounding: dp.rounding, accRounding: dp.accRounding, outRounding: dp.outRounding,

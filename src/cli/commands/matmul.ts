@@ -11,7 +11,8 @@ import { writeNpy } from "../../io/npy.js";
 import { parseInteger, srOnly } from "../options.js";
 import { readFloatNpy } from "./formats.js";
 import { checkOutputFile } from "../../io/output-policy.js";
-import { parseGemmDatapath, gemmAsync } from "../../datapath/gemm.js";
+import { type GemmDatapath, parseGemmDatapath, gemmAsync, gemmBatched } from "../../datapath/gemm.js";
+import { tensorCoreDatapath, TENSOR_CORES } from "../../datapath/tensor-core.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
 import { threadsOption, THREADS_HELP } from "../../workflows/cli-options.js";
 import { intMatmulCommand } from "./matmul-int.js";
@@ -33,6 +34,8 @@ interface MatmulFlags {
   threads?: string;
   force?: boolean;
   requant?: string;
+  tensorCore?: string;
+  addend?: string;
   [k: string]: unknown;
 }
 
@@ -46,7 +49,12 @@ const ORDER_HELP = `accumulation order (default sequential):
   promote:N    N products at a time summed in the accumulator format from 0,
                each partial added into an fp32 accumulator (RNE) that starts at
                the fp32 bias; the result is the fp32 accumulator (Hopper FP8 /
-               DeepSeek-V3 scheme)`;
+               DeepSeek-V3 scheme)
+  block-fma:B:NEAB[:align][:raw|normalised][:joined|after]
+               GPU tensor-core block FMA: per block of B exact products plus
+               the addend, every term aligned to the largest exponent and
+               rounded (align, default rtz) to 23+NEAB fraction bits, summed
+               exactly, one rounding into the accumulator; blocks chain`;
 
 function isIntegerName(name: string | undefined): boolean {
   if (name === undefined) return false;
@@ -62,13 +70,20 @@ function shapeText(s: number[]): string {
   return `[${s.join(", ")}]`;
 }
 
-async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath: string): Promise<void> {
+/** Flags a named tensor core fixes (its datapath is the tensor core's). */
+const TENSOR_CORE_FIXED = ["order", "fma", "product", "rounding", "accRounding", "outRounding", "seed", "randomBits"] as const;
+
+function floatDatapath(o: MatmulFlags): GemmDatapath {
   if (o.in === undefined) throw new InputError("--in <format> is required (input format of A and B)");
+  if (o.tensorCore !== undefined) {
+    for (const f of TENSOR_CORE_FIXED) {
+      const given = f === "order" ? o.order !== "sequential" : o[f] !== undefined;
+      if (given) throw new InputError(`--${f.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} cannot be combined with --tensor-core (the tensor core fixes its datapath)`);
+    }
+    return parseGemmDatapath(tensorCoreDatapath(o.tensorCore, o.in, o.inB, o.acc, o.out));
+  }
   if (o.acc === undefined) throw new InputError("--acc <format> is required (accumulator format)");
   if (o.out === undefined) throw new InputError("--out <format> is required (output format)");
-  for (const f of ["scale", "scales", "zeroPoint", "aZeroPoint", "bZeroPoint", "accOverflow", "singleRounding"]) {
-    if (o[f] !== undefined) throw new InputError(`--${f.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} applies to integer matmul only`);
-  }
   const dp = parseGemmDatapath({
     in: o.in, inB: o.inB, product: o.product, acc: o.acc, order: o.order, fma: o.fma === true, out: o.out,
     rounding: o.rounding, accRounding: o.accRounding, outRounding: o.outRounding,
@@ -76,16 +91,46 @@ async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath
   });
   const sr = [dp.inputRounding, dp.accRounding, dp.outRounding].some((r) => r?.rounding === "sr");
   if ((o.seed !== undefined || o.randomBits !== undefined) && !sr) throw srOnly(o, "stochastic rounding (sr)");
+  return dp;
+}
+
+/** Leading (batch) dimensions of A and B: equal, or one operand 2-D and shared. */
+function batchShape(a: number[], b: number[], aPath: string, bPath: string): number[] {
+  const la = a.slice(0, -2);
+  const lb = b.slice(0, -2);
+  if (la.length === 0) return lb;
+  if (lb.length === 0 || shapeText(la) === shapeText(lb)) return la;
+  throw new InputError(`${bPath}: batch dimensions ${shapeText(lb)} do not match ${aPath}'s ${shapeText(la)} (equal, or one operand 2-D)`);
+}
+
+/** x repeated `times` (a shared 2-D operand of a batch). */
+function repeat(x: Float32Array | Float64Array, times: number): Float32Array | Float64Array {
+  if (times === 1) return x;
+  const r = new (x.constructor as Float32ArrayConstructor | Float64ArrayConstructor)(x.length * times);
+  for (let e = 0; e < times; e++) r.set(x, e * x.length);
+  return r;
+}
+
+async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath: string): Promise<void> {
+  for (const f of ["scale", "scales", "zeroPoint", "aZeroPoint", "bZeroPoint", "accOverflow", "singleRounding"]) {
+    if (o[f] !== undefined) throw new InputError(`--${f.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} applies to integer matmul only`);
+  }
+  const dp = floatDatapath(o);
+  if (o.addend !== undefined && dp.order.kind !== "block-fma") throw new InputError("--addend needs a tensor core (--tensor-core) or a block-fma order; other orders take --bias");
+  if (o.addend !== undefined && o.bias !== undefined) throw new InputError("give either --bias or --addend, not both");
   const threads = threadsOption(o.threads) ?? defaultThreads();
-  checkOutputFile(outPath, o.force, aPath, bPath, o.bias);
+  checkOutputFile(outPath, o.force, aPath, bPath, o.bias, o.addend);
 
   const A = readFloatNpy(aPath);
-  if (A.shape.length !== 2) throw new InputError(`${aPath}: shape ${shapeText(A.shape)}: A must be a 2-D matrix [M, K]`);
+  if (A.shape.length < 2) throw new InputError(`${aPath}: shape ${shapeText(A.shape)}: A must be [..., M, K] (at least 2-D)`);
   const B = readFloatNpy(bPath);
-  if (B.shape.length !== 2) throw new InputError(`${bPath}: shape ${shapeText(B.shape)}: B must be a 2-D matrix [K, N]`);
-  const [M, K] = A.shape;
-  const [K2, N] = B.shape;
+  if (B.shape.length < 2) throw new InputError(`${bPath}: shape ${shapeText(B.shape)}: B must be [..., K, N] (at least 2-D)`);
+  const [M, K] = A.shape.slice(-2);
+  const [K2, N] = B.shape.slice(-2);
   if (K2 !== K) throw new InputError(`${bPath}: shape ${shapeText(B.shape)} does not match ${aPath} shape ${shapeText(A.shape)}: B must have ${K} rows`);
+  const lead = batchShape(A.shape, B.shape, aPath, bPath);
+  const batch = lead.reduce((x, y) => x * y, 1);
+  const outShape = [...lead, M, N];
   let bias: Float32Array | Float64Array | undefined;
   if (o.bias !== undefined) {
     const b = readFloatNpy(o.bias);
@@ -93,17 +138,32 @@ async function floatMatmul(o: MatmulFlags, aPath: string, bPath: string, outPath
     if (!ok) throw new InputError(`${o.bias}: shape ${shapeText(b.shape)}: the bias must have N = ${N} elements (B is ${shapeText(B.shape)})`);
     bias = b.data;
   }
-  const y = await gemmAsync(A.data, B.data, M, K, N, dp, bias, { threads, output: "float32" });
-  writeNpy(outPath, { dtype: "float32", shape: [M, N], data: y as Float32Array }, { overwrite: o.force });
+  let addend: Float32Array | Float64Array | undefined;
+  if (o.addend !== undefined) {
+    const c = readFloatNpy(o.addend);
+    if (c.dtype !== "float32") throw new InputError(`${o.addend}: dtype ${c.dtype}: the addend C must be float32 (the accumulator's values)`);
+    const full = shapeText(c.shape) === shapeText(outShape);
+    if (!full && shapeText(c.shape) !== shapeText([M, N])) throw new InputError(`${o.addend}: shape ${shapeText(c.shape)}: the addend must be ${shapeText(outShape)}${lead.length ? ` or [${M}, ${N}]` : ""}`);
+    addend = full ? c.data : repeat(c.data, batch);
+  }
+  const aLead = A.shape.length > 2;
+  const bLead = B.shape.length > 2;
+  let y: Float32Array | Float64Array;
+  if (lead.length === 0 && addend === undefined) {
+    y = await gemmAsync(A.data, B.data, M, K, N, dp, bias, { threads, output: "float32" });
+  } else {
+    y = Float32Array.from(gemmBatched(aLead ? A.data : repeat(A.data, batch), bLead ? B.data : repeat(B.data, batch), batch, M, K, N, dp, bias, { addend }));
+  }
+  writeNpy(outPath, { dtype: "float32", shape: outShape, data: y as Float32Array }, { overwrite: o.force });
 }
 
 export function registerMatmulCommands(program: Command, ctx: CliContext): void {
   program
     .command("matmul")
-    .description("y = A·B (+ bias) through an emulated MAC/GEMM datapath (float formats; integer formats use the integer GEMM)")
-    .argument("<A>", "A.npy: [M, K] float32/float64 values")
-    .argument("<B>", "B.npy: [K, N] float32/float64 values")
-    .argument("<OUT>", "OUT.npy: [M, N] float32 output values")
+    .description("y = A·B (+ bias or addend C) through an emulated MAC/GEMM datapath or GPU tensor core (float formats; integer formats use the integer GEMM)")
+    .argument("<A>", "A.npy: [..., M, K] float32/float64 values")
+    .argument("<B>", "B.npy: [..., K, N] float32/float64 values (batch dimensions equal to A's, or either operand 2-D)")
+    .argument("<OUT>", "OUT.npy: [..., M, N] float32 output values")
     .option("--in <format>", "input format of A (and of B unless --in-b); integer formats select the integer GEMM")
     .option("--in-b <format>", "input format of B (default: --in)")
     .option("--product <format>", "product format, or 'exact' (default: exact with --fma, the accumulator format without)")
@@ -117,6 +177,8 @@ export function registerMatmulCommands(program: Command, ctx: CliContext): void 
     .option("--seed <n>", "stochastic rounding seed (every sr rounding site; element counters depend on (i, j, k) only)")
     .option("--random-bits <k>", "stochastic rounding: random bits compared with the discarded bits (1..32, default 32)")
     .option("--bias <file>", "bias.npy: [N] values added to every row (rounded once to the accumulator; fp32 for promote)")
+    .option("--tensor-core <gpu>", `a GPU tensor core's datapath (${TENSOR_CORES.join(" | ")}): block FMA with its block size and alignment bits; --in picks the path (v100: fp16; a100: fp16, bf16; h100: fp16, bf16, tf32, fp8; b200: fp8); fp32 out (fp16 too for fp16 in)`)
+    .option("--addend <file>", "C.npy: [..., M, N] (or [M, N]) float32 addend of D = A·B + C (tensor core / block-fma orders)")
     .option("--threads <n>", THREADS_HELP)
     .option("-f, --force", "overwrite OUT if it exists")
     // integer GEMM (matmul-int.ts)

@@ -1,0 +1,64 @@
+/**
+ * Named GPU tensor cores: the block-fma parameters of one mma instruction per
+ * GPU and input format (Khattak & Mikaitis, arXiv 2512.07004; Fasi et al.,
+ * PeerJ CS 7:e330). fp32 accumulation rounds each block toward zero; an fp16
+ * output rounds to nearest even (the accumulator is then fp16). H100 fp16 and
+ * bf16 (mma.sync m16n8k16) are validated bit for bit on 2000 silicon tiles
+ * each (test/tensor-core.test.ts); the other entries are the published
+ * parameters, not measured here. The H100 fp8 entry (K = 32, 13 fraction
+ * bits) matches only 16.8 % of the H100 m16n8k32 e4m3 silicon tiles; the best
+ * model found so far matches 90.4 % (test/fixtures/tensorcore/E4M3.md).
+ */
+import { InputError } from "../errors.js";
+import { parseFormat } from "../formats/descriptor.js";
+import type { GemmDatapathText } from "./gemm-datapath.js";
+
+export const TENSOR_CORES = ["v100", "a100", "h100", "b200"] as const;
+export type TensorCoreName = (typeof TENSOR_CORES)[number];
+
+interface Params { block: number; neab: number }
+
+/** Input format (descriptor name) → parameters. fp8: 13 (H100) / 25 (B200) fraction bits = 23 + neab. */
+const TABLE: Record<TensorCoreName, Record<string, Params>> = {
+  v100: { float16: { block: 4, neab: 0 } },
+  a100: { float16: { block: 8, neab: 1 }, bfloat16: { block: 8, neab: 1 } },
+  h100: {
+    float16: { block: 16, neab: 2 }, bfloat16: { block: 16, neab: 2 }, tf32: { block: 8, neab: 2 },
+    float8_e4m3fn: { block: 32, neab: -10 }, float8_e5m2: { block: 32, neab: -10 },
+  },
+  b200: { float8_e4m3fn: { block: 32, neab: 2 }, float8_e5m2: { block: 32, neab: 2 } },
+};
+
+export function parseTensorCore(name: string): TensorCoreName {
+  const n = name.trim().toLowerCase();
+  if (!(TENSOR_CORES as readonly string[]).includes(n)) throw new InputError(`unknown tensor core '${name}' (${TENSOR_CORES.join(", ")})`);
+  return n as TensorCoreName;
+}
+
+/**
+ * The datapath of tensor core `tc` for inputs `inA` (and `inB`, default inA),
+ * an optional accumulator (must be fp32, or fp16 with an fp16 output) and
+ * output (default fp32). Unsupported combinations → InputError.
+ */
+export function tensorCoreDatapath(tcName: string, inA: string, inB?: string, acc?: string, out?: string): GemmDatapathText {
+  const tc = parseTensorCore(tcName);
+  const fa = parseFormat(inA).name;
+  const fb = inB === undefined ? fa : parseFormat(inB).name;
+  const known = Object.keys(TABLE[tc]).join(", ");
+  if (fa !== fb) throw new InputError(`tensor core ${tc}: A and B must have the same input format (${fa} vs ${fb})`);
+  const p = TABLE[tc][fa];
+  if (!p) throw new InputError(`tensor core ${tc} has no ${fa} path here (inputs: ${known})`);
+  const fo = parseFormat(out ?? "float32").name;
+  if (fo !== "float32" && !(fo === "float16" && fa === "float16")) {
+    throw new InputError(`tensor core ${tc}: output ${fo} is not supported (float32${fa === "float16" ? " or float16" : ""})`);
+  }
+  const accName = fo === "float16" ? "float16" : "float32";
+  if (acc !== undefined && parseFormat(acc).name !== accName) {
+    throw new InputError(`tensor core ${tc}: the accumulator is ${accName} for a ${fo} output (got ${parseFormat(acc).name})`);
+  }
+  return {
+    inA: fa, inB: fb, product: "exact", fma: true, acc: accName, out: fo,
+    order: `block-fma:${p.block}:${p.neab}`, inputRounding: "rne",
+    accRounding: fo === "float16" ? "rne" : "rtz", outRounding: "rne",
+  };
+}
