@@ -17,7 +17,7 @@
  * The state is plain numbers (sums, histograms), saved in checkpoints, so a
  * resumed run continues every monitor exactly.
  */
-import { buildNeighborList } from "../models/neighbors.js";
+import { buildNeighborList, cellGeometry } from "../models/neighbors.js";
 import { CHEMICAL_SYMBOLS } from "../io/extxyz.js";
 import { COVALENT_RADII, KB } from "./units.js";
 
@@ -182,6 +182,7 @@ export class Monitors {
     const dr = RDF_RMAX / RDF_BINS;
     const z = this.sys.numbers;
     const count = (zz: number) => z.reduce((c, q) => c + (q === zz ? 1 : 0), 0);
+    const vol = this.sys.periodic ? cellGeometry(this.sys.cell!).volume : 0;
     return this.pairs.map((p, k) => {
       const na = count(p.a), nb = count(p.b);
       const g = new Float64Array(RDF_BINS);
@@ -192,10 +193,6 @@ export class Monitors {
           const pairsOf = p.a === p.b ? (na * (na - 1)) / 2 : na * nb;
           g[bin] = pairsOf ? c / (pairsOf * win.samples * dr) : 0;
         } else {
-          const cell = this.sys.cell!;
-          const vol = Math.abs(
-            cell[0] * (cell[4] * cell[8] - cell[5] * cell[7]) - cell[1] * (cell[3] * cell[8] - cell[5] * cell[6]) + cell[2] * (cell[3] * cell[7] - cell[4] * cell[6]),
-          );
           const r0 = bin * dr, r1 = r0 + dr;
           const shell = (4 / 3) * Math.PI * (r1 ** 3 - r0 ** 3);
           // ordered pairs were counted (both i→j and j→i); a ≠ b pairs appear under both orders

@@ -15,6 +15,7 @@ import { writeFileAtomic } from "../io/atomic-write.js";
 import { checkOutputDir } from "../io/output-policy.js";
 import { readInputText } from "../io/input-policy.js";
 import { checkFrames, type LoadedModel } from "../workflows/load-model.js";
+import { cellGeometry } from "../models/neighbors.js";
 import { modelSpec, type ModelSpec } from "../workflows/frame-pool.js";
 import type { MdJob, MdOptions, MdStart } from "./trajectory.js";
 import { jobFiles } from "./trajectory.js";
@@ -54,8 +55,7 @@ export function startOf(frame: Frame, file: string, model: LoadedModel, o: { pbc
     pbc = [true, true, true];
   }
   const periodic = !!frame.cell && pbc.some((p) => p);
-  if (periodic && model.radialCutoff !== null) checkCell(frame.cell!, pbc, model.radialCutoff, file);
-  if (periodic && model.radialCutoff === null) checkCell(frame.cell!, pbc, model.lutParams.cutoff, file);
+  if (periodic) checkCell(frame.cell!, pbc, model.radialCutoff ?? model.lutParams.cutoff, file);
   let velocities: Float64Array | null = null;
   const v = frame.arrays.velocities;
   if (v !== undefined) {
@@ -69,17 +69,11 @@ export function startOf(frame: Frame, file: string, model: LoadedModel, o: { pbc
 
 /** Minimum image: every periodic width at least twice the cutoff. */
 function checkCell(cell: Float64Array, pbc: readonly boolean[], cutoff: number, file: string): void {
-  const r = [0, 1, 2].map((k) => [cell[3 * k], cell[3 * k + 1], cell[3 * k + 2]]);
-  const cross = (u: number[], w: number[]) => [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
-  const c12 = cross(r[1], r[2]);
-  const vol = Math.abs(r[0][0] * c12[0] + r[0][1] * c12[1] + r[0][2] * c12[2]);
-  if (!(vol > 0) || !Number.isFinite(vol)) throw new InputError(`${file}: frame 1: the cell is singular (zero volume)`);
+  const { volume, widths } = cellGeometry(cell);
+  if (!(volume > 0) || !Number.isFinite(volume)) throw new InputError(`${file}: frame 1: the cell is singular (zero volume)`);
   for (let k = 0; k < 3; k++) {
-    if (!pbc[k]) continue;
-    const c = cross(r[(k + 1) % 3], r[(k + 2) % 3]);
-    const width = vol / Math.hypot(c[0], c[1], c[2]);
-    if (!(width >= 2 * cutoff)) {
-      throw new InputError(`${file}: frame 1: periodic cell width ${width.toPrecision(4)} Å along cell vector ${k + 1} is smaller than twice the model's cutoff (${cutoff} Å): MD needs the minimum-image convention`);
+    if (pbc[k] && !(widths[k] >= 2 * cutoff)) {
+      throw new InputError(`${file}: frame 1: periodic cell width ${widths[k].toPrecision(4)} Å along cell vector ${k + 1} is smaller than twice the model's cutoff (${cutoff} Å): MD needs the minimum-image convention`);
     }
   }
 }

@@ -68,6 +68,21 @@ function cross(u: number[], v: number[]): number[] {
  */
 export const NEIGHBOR_LIMITS = { maxPairs: 10_000_000, maxPerAtom: 10_000, maxImageWork: 50_000_000, maxCellsAway: 2 ** 30 } as const;
 
+/**
+ * Volume of a cell (9 numbers, vectors as rows) and its widths: the distance
+ * between the opposite faces spanned by the other two vectors, per vector.
+ */
+export function cellGeometry(cell: ArrayLike<number>): { volume: number; widths: [number, number, number] } {
+  const rows = [0, 1, 2].map((r) => [cell[3 * r], cell[3 * r + 1], cell[3 * r + 2]]);
+  const c12 = cross(rows[1], rows[2]);
+  const volume = Math.abs(rows[0][0] * c12[0] + rows[0][1] * c12[1] + rows[0][2] * c12[2]);
+  const widths = [0, 1, 2].map((k) => {
+    const c = cross(rows[(k + 1) % 3], rows[(k + 2) % 3]);
+    return volume / Math.hypot(c[0], c[1], c[2]);
+  }) as [number, number, number];
+  return { volume, widths };
+}
+
 interface Geometry {
   cell: Float64Array | null;
   inv: Float64Array | null;
@@ -95,15 +110,12 @@ export function neighborGeometry(positions: Float64Array, cutoff: number, opts: 
   if (cell.length !== 9 || !cell.every(Number.isFinite)) return "cell must be 9 finite numbers";
   const inv = inverse3(cell);
   if (!inv) return "periodic cell is singular (zero volume, or too small to compute with)";
-  const rows = [0, 1, 2].map((r) => [cell[3 * r], cell[3 * r + 1], cell[3 * r + 2]]);
-  const c12 = cross(rows[1], rows[2]);
-  const vol = Math.abs(rows[0][0] * c12[0] + rows[0][1] * c12[1] + rows[0][2] * c12[2]);
+  const { volume: vol, widths: faceWidths } = cellGeometry(cell);
   const widths: number[] = [];
   let images = 1;
   for (let k = 0; k < 3; k++) {
     if (!pbc[k]) continue;
-    const c = cross(rows[(k + 1) % 3], rows[(k + 2) % 3]);
-    const width = vol / Math.hypot(c[0], c[1], c[2]); // distance between opposite faces
+    const width = faceWidths[k];
     widths.push(width);
     reps[k] = Math.ceil(cutoff / width);
     images *= 2 * reps[k] + 1;
