@@ -5,6 +5,7 @@
 // address) must each fail with exit 1 and a decoded mismatch.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { setFloat16 } from "@petamoriken/float16";
 import { cli, tempDir, expectOneLine } from "./helpers/cli.js";
 import { parseRtlUnit } from "../src/rtl/unit.js";
@@ -209,7 +210,11 @@ describe("bad input: one line, exit 2", () => {
   it("RTL that does not compile, a missing source, a bad --top or --simulator", async () => {
     writeFileSync(t.path("broken.sv"), "module cast_fp32_bf16(; endmodule\n");
     expectOneLine(await cli("rtl", "check", CAST[0], t.path("broken.sv"), "--top", "cast_fp32_bf16", "--count", "10"), /^hwsim: iverilog failed \(exit \d+\): /);
-    expectOneLine(await cli("rtl", "check", CAST[0], t.path("none.sv"), "--top", "x", "--count", "10"), /none\.sv: no such file/);
+    expectOneLine(await cli("rtl", "check", CAST[0], t.path("none.sv"), "--top", "x", "--count", "10"), /none\.sv: cannot read: no such file/);
+    // sources go through the input policy before the simulator opens them: a FIFO would hang it
+    execFileSync("mkfifo", [t.path("pipe.sv")]);
+    expectOneLine(await cli("rtl", "check", CAST[0], t.path("pipe.sv"), "--top", "x", "--count", "10"), /pipe\.sv: cannot read: a FIFO/);
+    expectOneLine(await cli("rtl", "check", CAST[0], "/dev/zero", "--top", "x", "--count", "10"), /\/dev\/zero: cannot read: a character device/);
     expectOneLine(await cli("rtl", "check", ...CAST.slice(0, 2), "--top", "1bad", "--count", "10"), /--top '1bad' is not a Verilog module name/);
     expectOneLine(await cli("rtl", "check", ...CAST, "--simulator", "vcs"), /--simulator/);
     expectOneLine(await cli("lut", "export", "--fn", "exp", "--range", "-8,0", "--interp", "linear", "--format", "sv", t.path("l.sv")), /--format sv: only interpolation none/);

@@ -2,6 +2,7 @@
  * `hwsim rtl check`: vectors + testbench, build with Icarus Verilog or
  * Verilator, run, compare every output bit for bit with the expected codes.
  */
+import { readInputText } from "../io/input-policy.js";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,7 +71,8 @@ function run(cmd: string, args: string[], cwd: string, what: string): Promise<{ 
 /** Build and run the testbench over `v`; compare. Keeps the work directory when `keep` names one. */
 export async function checkRtl(u: RtlUnit, v: Vectors, top: string, sources: string[], sim: Simulator, maxShown = 10, keep?: string): Promise<CheckResult> {
   if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(top)) throw new InputError(`--top '${top}' is not a Verilog module name`);
-  for (const s of sources) if (!existsSync(s)) throw new InputError(`${s}: no such file`);
+  // the input policy before a simulator opens them: regular files only (a FIFO would hang it), size-capped
+  for (const s of sources) readInputText(s, "text");
   requireSimulator(sim);
   const dir = keep ?? mkdtempSync(join(tmpdir(), "hwsim-rtl-"));
   try {
