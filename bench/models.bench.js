@@ -24,8 +24,8 @@ export async function run() {
   const model = loadSchNet(`${here}../examples/water-schnet/water_schnet.safetensors`);
   const water = readExtxyz(`${here}../examples/water-schnet/water_start.extxyz`)[0];
   const big = replicate(water, 14, model.hp.cutoff);
-  const edges = model.predict(water, { forces: false }).neighbors.src.length;
-  const bigEdges = model.predict(big, { forces: false }).neighbors.src.length;
+  const edges = model.predict(water, { ops: new ReferenceOps(), forces: false }).neighbors.src.length;
+  const bigEdges = model.predict(big, { ops: new ReferenceOps(), forces: false }).neighbors.src.length;
 
   const backend = (name) => (name === "reference (float64 JS)" ? new ReferenceOps({ keepTrace: false }) : new EmulatedOps(name, { keepTrace: false }));
   const names = ["reference (float64 JS)", ...presetNames()];

@@ -4,12 +4,12 @@
 // with small systems); scripts/gpu-bench.mjs runs the large systems on a GPU.
 import Benchmark from "benchmark";
 import { printTable } from "./lib.js";
-import { WebGpuOps } from "../dist/src/backends/webgpu.js";
+import { WebGpuOps } from "../dist/src/backends/webgpu/ops.js";
 import { ReferenceOps } from "../dist/src/backends/reference.js";
 import { loadSchNet } from "../dist/src/models/schnet.js";
 import { readExtxyz } from "../dist/src/io/extxyz.js";
-import { openGpu, useSwiftShaderIfUnset } from "../dist/src/webgpu/device.js";
-import { batchReplicas, waterBox } from "../dist/src/webgpu/bench-systems.js";
+import { openGpu, useSwiftShaderIfUnset } from "../dist/src/backends/webgpu/device.js";
+import { batchReplicas, waterBox } from "../dist/src/backends/webgpu/bench-systems.js";
 
 /** Benchmark.js with deferred (async) cases; results shaped like lib.js's runSuite. */
 function runAsyncSuite(title, cases, { work, unit, minSamples = 2, maxTime = 3 }) {

@@ -36,13 +36,13 @@ if (!process.env.VK_ICD_FILENAMES) {
 }
 
 const imp = (p) => import(join(root, p));
-const { openGpu, ensureRuntimeDir } = await imp("dist/src/webgpu/device.js");
-const { WebGpuOps } = await imp("dist/src/backends/webgpu.js");
+const { openGpu, ensureRuntimeDir } = await imp("dist/src/backends/webgpu/device.js");
+const { WebGpuOps } = await imp("dist/src/backends/webgpu/ops.js");
 const { loadSchNet } = await imp("dist/src/models/schnet.js");
 const { loadAttention } = await imp("dist/src/models/attention.js");
 const { readExtxyz } = await imp("dist/src/io/extxyz.js");
 const { xcheck } = await imp("dist/src/xcheck/run.js");
-const { waterBox, batchReplicas, timeSteps } = await imp("dist/src/webgpu/bench-systems.js");
+const { waterBox, batchReplicas, timeSteps } = await imp("dist/src/backends/webgpu/bench-systems.js");
 
 ensureRuntimeDir();
 const t00 = performance.now();

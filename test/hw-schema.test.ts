@@ -5,6 +5,7 @@
  * rule wins; the op-name registry and its glob semantics.
  */
 import { describe, expect, it } from "vitest";
+import { ReferenceOps } from "../src/backends/reference.js";
 import fc from "fast-check";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -365,7 +366,7 @@ describe("op-name registry and globs", () => {
     const { readExtxyz } = await import("../src/io/extxyz.js");
     const m = loadSchNet("examples/water-schnet/water_schnet.safetensors");
     const f = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
-    const trace = m.predict({ numbers: f.numbers, positions: f.positions }, { forces: false }).trace;
+    const trace = m.predict({ numbers: f.numbers, positions: f.positions }, { ops: new ReferenceOps(), forces: false }).trace;
     const known = OP_NAMES.schnet;
     for (const r of trace) {
       const hit = known.find((e) => globToTemplateRegExp(e.name).test(r.name));

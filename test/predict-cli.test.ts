@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readExtxyz, writeExtxyz, type Frame } from "../src/io/extxyz.js";
 import { writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
 import { loadSchNet } from "../src/models/schnet.js";
+import { ReferenceOps } from "../src/backends/reference.js";
 import { loadAttention } from "../src/models/attention.js";
 import { cli, tempDir } from "./helpers/cli.js";
 
@@ -56,7 +57,7 @@ describe("hwsim predict", () => {
     const orig = readExtxyz(IN);
     expect(back.length).toBe(2);
     back.forEach((f, i) => {
-      const p = model.predict({ numbers: orig[i].numbers, positions: orig[i].positions }); // ReferenceOps (float64)
+      const p = model.predict({ numbers: orig[i].numbers, positions: orig[i].positions }, { ops: new ReferenceOps() });
       expect(Object.is(f.energy, p.energy)).toBe(true);
       expect(bitsEqual(f.forces!, p.forces!)).toBe(true);
       // everything else is kept
@@ -78,7 +79,7 @@ describe("hwsim predict", () => {
       const r = await cli("predict", "--model", ATTENTION, "--arch", "attention", "--forces", kind, "--hw", "fp64-reference", IN, out);
       expect(r.code, r.err).toBe(0);
       readExtxyz(out).forEach((f, i) => {
-        const p = model.predict({ numbers: orig[i].numbers, positions: orig[i].positions }, { forces: kind });
+        const p = model.predict({ numbers: orig[i].numbers, positions: orig[i].positions }, { ops: new ReferenceOps(), forces: kind });
         expect(Object.is(f.energy, p.energy)).toBe(true);
         expect(bitsEqual(f.forces!, p.forces!)).toBe(true);
       });

@@ -69,7 +69,7 @@ describe.each([
   it("energies and forces match PyG to ≤ 1e-9 relative", () => {
     const report: string[] = [];
     inputs.forEach((f, k) => {
-      const p = model.predict(f);
+      const p = model.predict(f, { ops: new ReferenceOps() });
       const g = golden[k];
       const relE = Math.abs(p.energy - g.energy!) / Math.abs(g.energy!);
       const relF = maxAbsDiff(p.forces!, g.forces!) / maxAbs(g.forces!);
@@ -81,7 +81,7 @@ describe.each([
   });
 
   it("per-interaction-block outputs match the golden .npy to ≤ 1e-9 relative", () => {
-    const preds = inputs.map((f) => model.predict(f, { forces: false }));
+    const preds = inputs.map((f) => model.predict(f, { ops: new ReferenceOps(), forces: false }));
     for (let b = 0; b < numBlocks; b++) {
       const ref = loadNpyF64(`${FIX}/schnet_${name}.interaction${b}.npy`);
       const nAtoms = inputs.reduce((s, f) => s + f.numbers.length, 0);
@@ -109,7 +109,7 @@ describe.each([
   });
 
   it("the trace names every op; block outputs are the traced `interactions.k.lin` outputs", () => {
-    const p = model.predict(inputs[0], { forces: false });
+    const p = model.predict(inputs[0], { ops: new ReferenceOps(), forces: false });
     const names = p.trace.map((r) => r.name);
     expect(names.slice(0, 5)).toEqual(["positions", "edge_vectors", "distance", "rbf", "cutoff"]);
     expect(names).toContain("interactions.0.conv.lin1");
@@ -127,7 +127,7 @@ describe("forces are −∂E/∂positions", () => {
   const frame = readExtxyz(`${FIX}/schnet_public_a.input.extxyz`)[1];
 
   it("central finite differences converge like h² and then flatten", () => {
-    const F = model.predict(frame).forces!;
+    const F = model.predict(frame, { ops: new ReferenceOps() }).forces!;
     const errs: number[] = [];
     for (const h of [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]) {
       let err = 0;
@@ -160,7 +160,7 @@ describe("periodic structures", () => {
   const frame: Frame = { ...src, cell, pbc: [true, true, true] };
 
   it("forces match central finite differences", () => {
-    const F = model.predict(frame).forces!;
+    const F = model.predict(frame, { ops: new ReferenceOps() }).forces!;
     const h = 1e-5;
     let err = 0;
     for (let k = 0; k < frame.positions.length; k++) {
@@ -178,7 +178,7 @@ describe("periodic structures", () => {
     const E = energyOf(model, frame);
     expect(Math.abs(energyOf(model, frame, moved) - E) / Math.abs(E)).toBeLessThan(1e-12);
     expect(Math.abs(E - energyOf(model, src))).toBeGreaterThan(1e-3);
-    expect(model.predict(frame).neighbors.shifts.some((s) => s !== 0)).toBe(true);
+    expect(model.predict(frame, { ops: new ReferenceOps() }).neighbors.shifts.some((s) => s !== 0)).toBe(true);
   });
 });
 
@@ -186,7 +186,7 @@ describe("invariance (float64)", () => {
   const model = loadSchNet(`${FIX}/schnet_public_a.safetensors`);
   const frame = readExtxyz(`${FIX}/schnet_public_a.input.extxyz`)[2];
   const E0 = energyOf(model, frame);
-  const F0 = model.predict(frame).forces!;
+  const F0 = model.predict(frame, { ops: new ReferenceOps() }).forces!;
   const n = frame.numbers.length;
 
   /** Rotation matrix from a (non-normalised) quaternion. */
@@ -213,7 +213,7 @@ describe("invariance (float64)", () => {
     fc.assert(
       fc.property(q, shift, (quat, t) => {
         const R = rotation(quat);
-        const p = model.predict({ ...frame, positions: apply(R, frame.positions, t) });
+        const p = model.predict({ ...frame, positions: apply(R, frame.positions, t) }, { ops: new ReferenceOps() });
         expect(Math.abs(p.energy - E0) / Math.abs(E0)).toBeLessThanOrEqual(1e-10);
         expect(maxAbsDiff(p.forces!, apply(R, F0)) / maxAbs(F0)).toBeLessThanOrEqual(1e-9);
       }),
@@ -232,7 +232,7 @@ describe("invariance (float64)", () => {
           forcesPerm.set(F0.subarray(3 * src, 3 * src + 3), 3 * dst);
         });
         const numbers = Int32Array.from(perm, (src) => frame.numbers[src]);
-        const p = model.predict({ numbers, positions });
+        const p = model.predict({ numbers, positions }, { ops: new ReferenceOps() });
         expect(Math.abs(p.energy - E0) / Math.abs(E0)).toBeLessThanOrEqual(1e-10);
         expect(maxAbsDiff(p.forces!, forcesPerm) / maxAbs(F0)).toBeLessThanOrEqual(1e-10);
       }),
@@ -258,7 +258,7 @@ describe("loading options and errors", () => {
     const mean = loadSchNet(`${FIX}/schnet_public_a.safetensors`, { readout: "mean" });
     expect(mean.hp.readout).toBe("mean");
     const f = frames[0];
-    const pa = add.predict(f), pm = mean.predict(f);
+    const pa = add.predict(f, { ops: new ReferenceOps() }), pm = mean.predict(f, { ops: new ReferenceOps() });
     expect(pm.energy).toBe(pa.energy / f.numbers.length);
     expect(maxAbsDiff(pm.forces!, Array.from(pa.forces!, (x) => x / f.numbers.length))).toBeLessThan(1e-15);
   });
@@ -268,8 +268,8 @@ describe("loading options and errors", () => {
     for (const [k, v] of st().tensors) t[k] = { dtype: "F32", shape: v.shape, data: v.data };
     const m32 = SchNet.fromSafetensors(parseSafetensors(formatSafetensors(t), "f32.safetensors"));
     expect(m32.hp.cutoff).toBe(5);
-    const e64 = loadSchNet(`${FIX}/schnet_public_a.safetensors`).predict(frames[2]).energy;
-    expect(Math.abs(m32.predict(frames[2]).energy - e64) / Math.abs(e64)).toBeLessThan(1e-5);
+    const e64 = loadSchNet(`${FIX}/schnet_public_a.safetensors`).predict(frames[2], { ops: new ReferenceOps() }).energy;
+    expect(Math.abs(m32.predict(frames[2], { ops: new ReferenceOps() }).energy - e64) / Math.abs(e64)).toBeLessThan(1e-5);
   });
 
   it("a missing tensor is named", () => {
@@ -300,12 +300,12 @@ describe("loading options and errors", () => {
 
   it("works without the conv.nn duplicates (a state dict with only mlp.*)", () => {
     const m = SchNet.fromSafetensors(rewrite((t) => { for (const k of Object.keys(t)) if (k.includes(".conv.nn.")) delete t[k]; }));
-    expect(m.predict(frames[0]).energy).toBe(loadSchNet(`${FIX}/schnet_public_a.safetensors`).predict(frames[0]).energy);
+    expect(m.predict(frames[0], { ops: new ReferenceOps() }).energy).toBe(loadSchNet(`${FIX}/schnet_public_a.safetensors`).predict(frames[0], { ops: new ReferenceOps() }).energy);
   });
 
   it("an atomic number outside the embedding table is an InputError", () => {
     const m = loadSchNet(`${FIX}/schnet_public_a.safetensors`);
-    expect(() => m.predict({ numbers: [1, 118], positions: new Float64Array([0, 0, 0, 1, 0, 0]) })).toThrow(/atom 2 has atomic number 118, outside the model's embedding table/);
+    expect(() => m.predict({ numbers: [1, 118], positions: new Float64Array([0, 0, 0, 1, 0, 0]) }, { ops: new ReferenceOps() })).toThrow(/atom 2 has atomic number 118, outside the model's embedding table/);
   });
 });
 

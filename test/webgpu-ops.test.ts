@@ -5,13 +5,13 @@
 // when nothing else is configured); it never skips.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { WebGpuOps, GpuTensor } from "../src/backends/webgpu.js";
+import { WebGpuOps, GpuTensor } from "../src/backends/webgpu/ops.js";
 import { ReferenceOps } from "../src/backends/reference.js";
-import { type GpuContext, GpuUnavailableError, openGpu, useSwiftShaderIfUnset } from "../src/webgpu/device.js";
+import { type GpuContext, GpuUnavailableError, openGpu, useSwiftShaderIfUnset } from "../src/backends/webgpu/device.js";
 import type { Ops, Tensor } from "../src/models/ops.js";
 import { type Arith, type Conv16, WGSL_F32, WGSL_TO_F16 } from "../src/xcheck/arith.js";
 import * as B from "../src/xcheck/bounds.js";
-import { halfToNumber } from "../src/webgpu/host.js";
+import { halfToNumber } from "../src/backends/webgpu/host.js";
 
 /** The reference backend's float64 arithmetic (every step within 1 ULP of float64). */
 const F64: Arith = {

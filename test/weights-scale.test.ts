@@ -5,6 +5,7 @@
  * out again here (candidates amax·k/100, k = 100 … 20; ties keep larger k).
  */
 import { afterAll, describe, expect, it } from "vitest";
+import { ReferenceOps } from "../src/backends/reference.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,7 +150,7 @@ describe("stored weights: absmax and mse scales against the oracle", () => {
     };
     const eMse = model.predict(s, { ops: new EmulatedOps(hw("mse")) });
     const eAbs = model.predict(s, { ops: new EmulatedOps(hw("absmax")) });
-    const ref = model.predict(s);
+    const ref = model.predict(s, { ops: new ReferenceOps() });
     expect(Number.isFinite(eMse.energy)).toBe(true);
     expect(eMse.energy).not.toBe(eAbs.energy);
     expect(Math.abs(eMse.energy - ref.energy)).toBeLessThan(0.1 * Math.abs(ref.energy) + 1);

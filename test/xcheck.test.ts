@@ -3,13 +3,14 @@
 // WGSL-derived bound — and a planted one-ULP error or a wrong weight is caught.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "./helpers/cli.js";
-import { type GpuContext, openGpu, useSwiftShaderIfUnset } from "../src/webgpu/device.js";
+import { type GpuContext, openGpu, useSwiftShaderIfUnset } from "../src/backends/webgpu/device.js";
 import { loadSchNet } from "../src/models/schnet.js";
 import { loadAttention } from "../src/models/attention.js";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { xcheck, type XcheckReport } from "../src/xcheck/run.js";
 import { formatText } from "../src/xcheck/report.js";
-import { waterBox } from "../src/webgpu/bench-systems.js";
+import { withFaults } from "./helpers/faulty-webgpu.js";
+import { waterBox } from "../src/backends/webgpu/bench-systems.js";
 
 const FIX = "test/fixtures/schnet";
 /** The first `n` structures of a fixture (the files hold 3). */
@@ -62,7 +63,7 @@ describe("xcheck on SwiftShader", () => {
 
   it("a planted one-ULP error in one kernel is reported out of bounds", async () => {
     const m = { arch: "schnet" as const, model: loadSchNet(`${FIX}/schnet_public_a.safetensors`) };
-    const r = await xcheck(m, frames("schnet_public_a"), { ctx, plantUlp: { op: "interactions.0.conv.gather", index: 5 } });
+    const r = await xcheck(m, frames("schnet_public_a"), { ctx, ...withFaults({ plantUlp: { op: "interactions.0.conv.gather", index: 5 } }) });
     expect(r.within_bounds).toBe(false);
     expect(failing(r)).toEqual(["isolated forward interactions.0.conv.gather output"]);
     const row = r.ops.find((o) => o.op === "interactions.0.conv.gather" && o.check === "isolated" && o.pass === "forward")!;
@@ -70,13 +71,13 @@ describe("xcheck on SwiftShader", () => {
     expect(row.maxAbsDiff).toBeGreaterThan(0);
     expect(formatText(r, "")).toMatch(/verdict: OUT OF BOUNDS: isolated forward interactions\.0\.conv\.gather output/);
     // With the unfused end-to-end run too (there the gather is materialised, but its propagated bound is not 0).
-    const r2 = await xcheck(m, frames("schnet_public_a"), { ctx, fuse: false, plantUlp: { op: "interactions.1.conv.gather", index: 0 } });
+    const r2 = await xcheck(m, frames("schnet_public_a"), { ctx, fuse: false, ...withFaults({ plantUlp: { op: "interactions.1.conv.gather", index: 0 } }) });
     expect(failing(r2)).toEqual(["isolated forward interactions.1.conv.gather output"]);
   });
 
   it("a wrong weight is reported out of bounds (the Linear that reads it)", async () => {
     const m = { arch: "schnet" as const, model: loadSchNet(`${FIX}/schnet_public_a.safetensors`) };
-    const r = await xcheck(m, frames("schnet_public_a"), { ctx, tamperParam: { name: "interactions.1.mlp.2.weight", index: 7, scale: 1.001 } });
+    const r = await xcheck(m, frames("schnet_public_a"), { ctx, ...withFaults({ tamperParam: { name: "interactions.1.mlp.2.weight", index: 7, scale: 1.001 } }) });
     expect(r.within_bounds).toBe(false);
     expect(failing(r)).toContain("isolated forward interactions.1.mlp.2 output");
   });
@@ -117,7 +118,7 @@ describe("xcheck on SwiftShader", () => {
   it("library: the attention model with a planted ULP in an exact op fails", async () => {
     const f = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
     const s = { numbers: f.numbers.slice(0, 3), positions: f.positions.slice(0, 9) };
-    const r = await xcheck({ arch: "attention", model: loadAttention("examples/attention/attention_seed0.safetensors") }, [s], { ctx, plantUlp: { op: "layers.0.attention.split_v" } });
+    const r = await xcheck({ arch: "attention", model: loadAttention("examples/attention/attention_seed0.safetensors") }, [s], { ctx, ...withFaults({ plantUlp: { op: "layers.0.attention.split_v" } }) });
     expect(failing(r)).toEqual(["isolated forward layers.0.attention.split_v output"]);
   });
 

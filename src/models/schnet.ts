@@ -20,7 +20,6 @@
  */
 import { InputError, fileError } from "../errors.js";
 import { readSafetensors, type SafetensorsFile } from "../io/safetensors.js";
-import { ReferenceOps } from "../backends/reference.js";
 import { SHIFT_LN2_F32, type OpRecord, type Ops, type ReadoutMode, type Tensor } from "./ops.js";
 import { buildNeighborList, type NeighborList } from "./neighbors.js";
 
@@ -309,11 +308,12 @@ export class SchNet {
 
   /**
    * Energy, forces (−∂E/∂pos by the backward pass), per-atom outputs and
-   * per-block outputs of one structure. Uses a fresh float64 reference
-   * backend unless `ops` is given (its tape is reset first).
+   * per-block outputs of one structure, on the caller's backend `ops` (its
+   * tape is reset first; `new ReferenceOps()` for float64). The model never
+   * picks a backend itself.
    */
-  predict(s: Structure, opts: { ops?: Ops; forces?: boolean; neighbors?: NeighborList } = {}): SchNetPrediction {
-    const ops = opts.ops ?? new ReferenceOps();
+  predict(s: Structure, opts: { ops: Ops; forces?: boolean; neighbors?: NeighborList }): SchNetPrediction {
+    const ops = opts.ops;
     ops.reset();
     const wantForces = opts.forces ?? true;
     const fw = this.forward(ops, s, { requiresGrad: wantForces, neighbors: opts.neighbors });

@@ -5,7 +5,7 @@
  * The bound is |gpu − f(x)| + |f(x) − emu|, where f is the op's exact real
  * function at the emulated backend's inputs x. Each term is the `EV` chain of
  * src/xcheck/arith.ts following the formula that side actually evaluates:
- * the WGSL kernels' sequence (src/webgpu/wgsl/) for the GPU, the reference
+ * the WGSL kernels' sequence (src/backends/webgpu/wgsl/) for the GPU, the reference
  * formulas (src/backends/reference.ts) for the emulated backend. Inputs are
  * `Operand`s: the emulated values v, plus how far the GPU's copy may be
  * from them (`eg`: the f32 upload rounding when the GPU is fed the emulated

@@ -25,7 +25,7 @@ import type {
   EdgeIndex, Gradients, MatmulOptions, OpKind, OpRecord, Ops, ReadoutMode, Shape, Tensor,
 } from "../models/ops.js";
 import { SHIFT_LN2_F32 } from "../models/ops.js";
-import type { GpuTensor, WebGpuOps } from "../backends/webgpu.js";
+import type { GpuTensor, WebGpuOps } from "../backends/webgpu/ops.js";
 import * as B from "./bounds.js";
 import type { Operand, Sides } from "./bounds.js";
 

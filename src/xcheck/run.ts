@@ -19,11 +19,11 @@
  * accepted.
  */
 import { EmulatedOps } from "../backends/emulated/index.js";
-import { type GpuPrecision, type GpuTensor, WebGpuOps, type WebGpuOpsOptions } from "../backends/webgpu.js";
+import { type GpuPrecision, type GpuTensor, WebGpuOps, type WebGpuOpsOptions } from "../backends/webgpu/ops.js";
 import type { AttentionModel } from "../models/attention.js";
 import type { OpKind, Tensor } from "../models/ops.js";
 import type { SchNet, Structure } from "../models/schnet.js";
-import { type AdapterDescription, type GpuContext, openGpu } from "../webgpu/device.js";
+import { type AdapterDescription, type GpuContext, openGpu } from "../backends/webgpu/device.js";
 import { EMU_F32, EMU_TO_F16, WGSL_F32, WGSL_TO_F16 } from "./arith.js";
 import type { Sides } from "./bounds.js";
 import { type CompareStats, compare } from "./compare.js";
@@ -40,9 +40,8 @@ export interface XcheckOptions {
   fuse?: boolean;
   /** Use this device (else one is opened and closed). */
   ctx?: GpuContext;
-  /** Test-only faults injected into the GPU backend (see WebGpuOpsOptions). */
-  plantUlp?: WebGpuOpsOptions["plantUlp"];
-  tamperParam?: WebGpuOpsOptions["tamperParam"];
+  /** Builds the GPU backends (default: `new WebGpuOps`); tests pass a fault-injecting subclass. */
+  gpuOps?: (ctx: GpuContext, opts: WebGpuOpsOptions) => WebGpuOps;
 }
 
 export interface OpRow extends CompareStats {
@@ -140,7 +139,8 @@ export async function xcheck(m: XcheckModel, frames: readonly Structure[], opts:
       rows.set(k, old ? { ...r, unbounded: r.unbounded + old.unbounded } : r);
     } else old.unbounded += r.unbounded;
   };
-  const gpuOpts: WebGpuOpsOptions = { precision, plantUlp: opts.plantUlp, tamperParam: opts.tamperParam };
+  const gpuOpts: WebGpuOpsOptions = { precision };
+  const gpuOps = opts.gpuOps ?? ((c: GpuContext, o: WebGpuOpsOptions) => new WebGpuOps(c, o));
   try {
     for (let f = 0; f < frames.length; f++) {
       const s0 = frames[f];
@@ -148,7 +148,7 @@ export async function xcheck(m: XcheckModel, frames: readonly Structure[], opts:
 
       // 1. Paired run: emulated values, isolated GPU checks, propagated bounds.
       const emu = new EmulatedOps(hwName);
-      const iso = new WebGpuOps(ctx, { ...gpuOpts, keepTrace: false, fuse: false });
+      const iso = gpuOps(ctx, { ...gpuOpts, keepTrace: false, fuse: false });
       let e2e: WebGpuOps | undefined;
       try {
         const paired = new PairedOps(emu, iso, sides);
@@ -162,7 +162,7 @@ export async function xcheck(m: XcheckModel, frames: readonly Structure[], opts:
         });
 
         // 2. GPU end-to-end run.
-        e2e = new WebGpuOps(ctx, { ...gpuOpts, keepTrace: true, fuse });
+        e2e = gpuOps(ctx, { ...gpuOpts, keepTrace: true, fuse });
         const fg = forward(m, e2e, s, fw.neighbors);
         const gg = e2e.backward(fg.energy);
         const gradT = gg.tensor(fg.positions);

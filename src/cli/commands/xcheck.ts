@@ -7,7 +7,7 @@ import { readExtxyz } from "../../io/extxyz.js";
 import { loadSchNet } from "../../models/schnet.js";
 import { loadAttention } from "../../models/attention.js";
 import type { Structure } from "../../models/schnet.js";
-import { GpuUnavailableError } from "../../webgpu/device.js";
+import { GpuUnavailableError } from "../../backends/webgpu/device.js";
 import { type XcheckModel, xcheck } from "../../xcheck/run.js";
 import { formatText, toJson } from "../../xcheck/report.js";
 

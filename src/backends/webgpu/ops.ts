@@ -1,6 +1,6 @@
 /**
  * The WebGPU backend: every op of the `Ops` interface as a WGSL compute
- * kernel (src/webgpu/wgsl/), run through Dawn. It shares no arithmetic with
+ * kernel (src/backends/webgpu/wgsl/), run through Dawn. It shares no arithmetic with
  * the reference or emulated backends, which makes it the independent float
  * path of `hwsim xcheck`, and it is the fast path for large systems.
  *
@@ -29,8 +29,9 @@
  * evaluations, keyed by array identity (treated as immutable), so a step of
  * MD with an unchanged neighbour list uploads only the positions.
  *
- * Fault injection for tests (`plantUlp`, `tamperParam`) proves that xcheck
- * can fail.
+ * Two protected hooks (`afterForward`, `uploadValues`) let a subclass see or
+ * alter forward outputs and parameters: the tests' fault-injecting subclass
+ * (test/helpers/faulty-webgpu.ts) proves with them that xcheck can fail.
  */
 import type {
   EdgeIndex,
@@ -42,14 +43,14 @@ import type {
   ReadoutMode,
   Shape,
   Tensor,
-} from "../models/ops.js";
-import { SHIFT_LN2_F32, numel, reverseSweep, type ReverseEntry } from "../models/ops.js";
-import { type GpuContext, type OpenGpuOptions, openGpu } from "../webgpu/device.js";
-import { GpuRuntime, type StorageType } from "../webgpu/runtime.js";
-import { kernelSource, paramValues } from "../webgpu/wgsl/common.js";
-import { type TransposedIndex, rowOfEdges, transposeIndex } from "../webgpu/csr.js";
-import { decodeStorage } from "../webgpu/host.js";
-import { GEMM_PARAMS, type GemmVariant, gemmKey, gemmSource } from "../webgpu/wgsl/gemm.js";
+} from "../../models/ops.js";
+import { SHIFT_LN2_F32, numel, reverseSweep, type ReverseEntry } from "../../models/ops.js";
+import { type GpuContext, type OpenGpuOptions, openGpu } from "./device.js";
+import { GpuRuntime, type StorageType } from "./runtime.js";
+import { kernelSource, paramValues } from "./wgsl/common.js";
+import { type TransposedIndex, rowOfEdges, transposeIndex } from "./csr.js";
+import { decodeStorage } from "./host.js";
+import { GEMM_PARAMS, type GemmVariant, gemmKey, gemmSource } from "./wgsl/gemm.js";
 import {
   type KernelDef,
   addKernel,
@@ -60,7 +61,6 @@ import {
   mulKernel,
   normBwdKernel,
   normKernel,
-  plantUlpKernel,
   rbfBwdKernel,
   rbfKernel,
   rowDotKernel,
@@ -69,7 +69,7 @@ import {
   siluKernel,
   sspBwdKernel,
   sspKernel,
-} from "../webgpu/wgsl/elementwise.js";
+} from "./wgsl/elementwise.js";
 import {
   copyBlockKernel,
   csrGatherSumKernel,
@@ -81,7 +81,7 @@ import {
   readoutBwdKernel,
   readoutKernel,
   segmentSumKernel,
-} from "../webgpu/wgsl/indexing.js";
+} from "./wgsl/indexing.js";
 import {
   rmsNormBwdKernel,
   rmsNormKernel,
@@ -89,14 +89,14 @@ import {
   softmaxKernel,
   unitVecBwdKernel,
   unitVecKernel,
-} from "../webgpu/wgsl/rows.js";
+} from "./wgsl/rows.js";
 import {
   csrGatherMulSumKernel,
   distanceBwdKernel,
   distanceGroupKernel,
   gather2MulKernel,
   gatherMulSegmentKernel,
-} from "../webgpu/wgsl/fused.js";
+} from "./wgsl/fused.js";
 
 export type GpuPrecision = "f32" | "f16";
 
@@ -106,11 +106,6 @@ export interface WebGpuOpsOptions {
   keepTrace?: boolean;
   /** Fused kernels (distance group, gather–filter–segment); default false. */
   fuse?: boolean;
-
-  /** Test-only fault: add one ULP (of the storage format) to element `index` (default 0) of the forward output of op `op`. */
-  plantUlp?: { op: string; index?: number };
-  /** Test-only fault: multiply element `index` of parameter `name` by `scale` on upload. */
-  tamperParam?: { name: string; index: number; scale: number };
 }
 
 /** A tensor resident on the GPU; `data` is readable after `download`. */
@@ -266,7 +261,7 @@ export class WebGpuOps implements Ops {
     return t;
   }
 
-  private run(def: KernelDef, values: Record<string, number>, bufs: readonly GPUBuffer[], groups: [number, number, number]): void {
+  protected run(def: KernelDef, values: Record<string, number>, bufs: readonly GPUBuffer[], groups: [number, number, number]): void {
     const nativeF16 = this.ctx.info.shaderF16;
     const pipe = this.rt.pipeline(`${def.key}:${+nativeF16}`, () => kernelSource({ ...def, nativeF16 }));
     this.rt.dispatch(pipe, paramValues(def, values), bufs, groups);
@@ -364,20 +359,20 @@ export class WebGpuOps implements Ops {
     if (out.requiresGrad) this.entries.push({ inputs, output: out, vjp });
   }
 
-  /** Trace + tape + fault injection for a materialised forward output. */
+  /** Trace + tape (and the subclass hook) for a materialised forward output. */
   private emit(kind: OpKind, name: string, inputs: GpuTensor[], out: GpuTensor, vjp: GpuVjp | null, indexLengths?: number[]): GpuTensor {
-    this.plant(name, out);
+    this.afterForward(name, out);
     this.record(kind, name, out, indexLengths);
     if (vjp) this.tape(inputs, out, vjp);
     return out;
   }
 
-  private plant(name: string, out: GpuTensor): void {
-    const p = this.opts.plantUlp;
-    if (!p || p.op !== name || out.size === 0) return;
-    const index = p.index ?? 0;
-    check(index >= 0 && index < out.size, name, `plantUlp index ${index} outside 0..${out.size - 1}`);
-    this.run(plantUlpKernel(out.dtype), { index }, [out.buf!], [1, 1, 1]);
+  /** Called with every materialised forward output (op `name`), before it is traced; a no-op here. */
+  protected afterForward(_name: string, _out: GpuTensor): void {}
+
+  /** The values a parameter is uploaded with (`data` itself here). */
+  protected uploadValues(_name: string, data: Float64Array): Float64Array {
+    return data;
   }
 
   private rg(...ts: Tensor[]): boolean {
@@ -434,12 +429,7 @@ export class WebGpuOps implements Ops {
     const rg = opts.requiresGrad ?? false;
     const hit = this.params.get(name);
     if (hit && hit.data === data && hit.t.requiresGrad === rg && hit.t.shape.length === shape.length && hit.t.shape.every((d, i) => d === shape[i])) return hit.t;
-    let values = data;
-    const tp = this.opts.tamperParam;
-    if (tp && tp.name === name) {
-      values = Float64Array.from(data);
-      values[tp.index] *= tp.scale;
-    }
+    const values = this.uploadValues(name, data);
     const t = new GpuTensor(name, [...shape], rg, "f32", this.rt.persistent(data.length * 4));
     this.rt.write(t.buf!, new Float32Array(values));
     if (hit) {
@@ -679,7 +669,7 @@ export class WebGpuOps implements Ops {
       if (edges.shiftVectors) bufs.push(this.shiftBuffer(edges));
       bufs.push(out.buf);
       this.run1d(edgeVecKernel(Pt.dtype, !!edges.shiftVectors), 3 * E, {}, bufs);
-      this.plant(name, out);
+      this.afterForward(name, out);
       this.tape([Pt], out, (G) => {
         const gp = this.newTensor(`${name}.grad`, Pt.shape, true);
         const d = this.transposed(edges.dst, n, name), s = this.transposed(edges.src, n, name);
@@ -742,7 +732,7 @@ export class WebGpuOps implements Ops {
     const D = this.g(distance, name);
     const out = this.newTensor(name, [E, NG], this.rg(D, O));
     this.run(rbfKernel(D.dtype, O.dtype), { E, G: NG, coeff: Math.fround(coeff) }, [D.buf!, O.buf!, out.buf!], this.rt.groups1d(E * NG));
-    this.plant(name, out);
+    this.afterForward(name, out);
     this.record("gaussian_rbf", name, out);
     this.tape([D, O], out, this.rbfVjp(name, D, O, out, coeff));
     return out;
@@ -806,9 +796,9 @@ export class WebGpuOps implements Ops {
     }
     const def = distanceGroupKernel(Pt.dtype, !!edges.shiftVectors, { rbf: !!rbf, cutoff: !!cut });
     this.run(def, { E, G: NG, coeff: Math.fround(rbf?.coeff ?? 0), k }, bufs, this.rt.groups1d(E * NG));
-    this.plant(d.name, d);
-    if (rbf) this.plant(rbf.t.name, rbf.t);
-    if (cut) this.plant(cut.t.name, cut.t);
+    this.afterForward(d.name, d);
+    if (rbf) this.afterForward(rbf.t.name, rbf.t);
+    if (cut) this.afterForward(cut.t.name, cut.t);
     // Backward: positions ← d (fused norm + edge-vector backward), then the basis and the cutoff.
     this.tape([Pt], d, (G) => {
       const gp = this.newTensor(`${d.name}.grad`, Pt.shape, true);
@@ -838,7 +828,7 @@ export class WebGpuOps implements Ops {
     const materialize = () => {
       out.buf = this.rt.buffer(out.bytes);
       this.run1d(gatherKernel(X.dtype), E * F, { F }, [X.buf!, this.indexBuffer(index), out.buf]);
-      this.plant(name, out);
+      this.afterForward(name, out);
       this.tape([X], out, (G) => {
         const gx = this.newTensor(`${name}.grad`, X.shape, true);
         const t = this.transposed(index, n, name);
@@ -862,7 +852,7 @@ export class WebGpuOps implements Ops {
       const G = this.g(gt, name), W = this.g(w, name);
       out.buf = this.rt.buffer(out.bytes);
       this.run1d(mulKernel(G.dtype, W.dtype), out.size, {}, [G.buf!, W.buf!, out.buf]);
-      this.plant(name, out);
+      this.afterForward(name, out);
       this.tape([G, W], out, this.mulVjp(name, G, W));
     };
     this.record("mul", name, out);

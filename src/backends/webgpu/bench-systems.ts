@@ -8,9 +8,9 @@
  * held fixed (an MD driver rebuilds it every few steps with a skin; that cost
  * is on the CPU and not part of the GPU throughput).
  */
-import type { SchNet, Structure } from "../models/schnet.js";
-import { type NeighborList, buildNeighborList } from "../models/neighbors.js";
-import type { GpuTensor, WebGpuOps } from "../backends/webgpu.js";
+import type { SchNet, Structure } from "../../models/schnet.js";
+import { type NeighborList, buildNeighborList } from "../../models/neighbors.js";
+import type { GpuTensor, WebGpuOps } from "./ops.js";
 
 /** O–H 0.9572 Å, H–O–H 104.52° (TIP3P geometry). */
 const OH = 0.9572;

@@ -234,18 +234,3 @@ export function castF16Kernel(tIn: ElemType, tOut: ElemType): KernelDef {
   };
 }
 
-/**
- * Fault injection for tests: step the stored value of element `index` by one
- * unit in the last place of its storage format (bit pattern + 1).
- */
-export function plantUlpKernel(t: ElemType): KernelDef {
-  return {
-    key: `plant:${t}`,
-    params: [["index", "u32"]],
-    bindings: [{ name: "Y", type: t === "f16" ? "f16" : "u32", rw: true }],
-    body:
-      t === "f16"
-        ? "if (IDX_ZERO) { let b = bitcast<u32>(vec2<f16>(Y[p.index], f16(0.0))); Y[p.index] = bitcast<vec2<f16>>(b + 1u).x; }".replace("IDX_ZERO", `${IDX} == 0u`)
-        : `if (${IDX} == 0u) { Y[p.index] = Y[p.index] + 1u; }`,
-  };
-}

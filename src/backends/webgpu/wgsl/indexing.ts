@@ -4,7 +4,7 @@
  *
  * No atomics anywhere: every scatter-add (the backward of a gather or of the
  * edge vectors) is turned into a gather over the TRANSPOSED index — a CSR
- * built on the host by a stable counting sort (src/webgpu/csr.ts) — and each
+ * built on the host by a stable counting sort (src/backends/webgpu/csr.ts) — and each
  * output element is summed by one invocation in ascending edge order, so
  * results do not depend on scheduling.
  */
