@@ -10,6 +10,18 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * Refused because it would replace something that exists. The message says
+ * what; `remedy` says what allowing it would do ("overwrite"): the CLI prints
+ * it as "(use --force to overwrite)", a library caller passes `force: true`.
+ */
+export class ExistsError extends InputError {
+  constructor(message: string, readonly remedy: string) {
+    super(message);
+    this.name = "ExistsError";
+  }
+}
+
 /** Prefix a message with the file it concerns, e.g. `x.npy: header: missing 'shape'`. */
 export function fileError(file: string, message: string): InputError {
   return new InputError(`${file}: ${message}`);

@@ -181,7 +181,7 @@ describe("round trip", () => {
       const frames = parseExtxyz("1\nenergy=1.5\nH 0 0 0\n");
       writeExtxyz(path, frames);
       expect(readExtxyz(path)).toEqual(frames);
-      expectInputError(() => writeExtxyz(path, frames), /out\.extxyz: exists \(use --force to overwrite\)/);
+      expectInputError(() => writeExtxyz(path, frames), /out\.extxyz: exists$/);
       const frames2 = parseExtxyz("1\nenergy=2.5\nHe 0 0 0\n");
       writeExtxyz(path, frames2, { overwrite: true });
       expect(readExtxyz(path)[0].energy).toBe(2.5);

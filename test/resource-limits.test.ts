@@ -14,7 +14,7 @@ import { gemm } from "../src/datapath/gemm.js";
 import { parseGemmDatapath } from "../src/datapath/gemm-datapath.js";
 import { writeNpy } from "../src/io/npy.js";
 import { defaultThreads } from "../src/datapath/gemm-worker.js";
-import { threadsOption } from "../src/workflows/cli-options.js";
+import { threadsOption } from "../src/cli/flags.js";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { expectInputError } from "./helpers/errors.js";
 

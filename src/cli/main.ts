@@ -3,7 +3,7 @@
  * exit codes (0 ok, 1 failure, 2 bad input) with one-line messages.
  */
 import { Command, CommanderError } from "commander";
-import { InputError } from "../errors.js";
+import { ExistsError, InputError } from "../errors.js";
 import { type CliContext, type CliIO, processIO } from "./context.js";
 export type Register = (program: Command, ctx: CliContext) => void;
 
@@ -66,7 +66,8 @@ export async function runCli(argv: string[], io: CliIO = processIO): Promise<num
       return 2;
     }
     if (e instanceof InputError) {
-      io.err(`hwsim: ${e.message}\n`);
+      const hint = e instanceof ExistsError ? ` (use --force to ${e.remedy})` : "";
+      io.err(`hwsim: ${e.message}${hint}\n`);
       return 2;
     }
     const err = e as Error;

@@ -12,7 +12,7 @@ import { discardTemp, existsError, notRegular, realOutputPath, registerTemp, tem
 export { describeFsError };
 
 export interface AtomicWriteOptions {
-  /** replace an existing file (default: refuse with "exists (use --force to overwrite)") */
+  /** replace an existing file (default: refuse with an ExistsError) */
   overwrite?: boolean;
 }
 

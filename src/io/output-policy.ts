@@ -17,7 +17,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { InputError, describeFsError, errnoCode, fileError } from "../errors.js";
+import { ExistsError, InputError, describeFsError, errnoCode, fileError } from "../errors.js";
 import { fileKind } from "./input-policy.js";
 
 // ---------------------------------------------------------------------------
@@ -161,7 +161,7 @@ export function notRegular(out: string, st: fs.Stats): InputError {
 }
 
 export function existsError(out: string): InputError {
-  return fileError(out, "exists (use --force to overwrite)");
+  return new ExistsError(`${out}: exists`, "overwrite");
 }
 
 /**
@@ -176,7 +176,7 @@ export function checkOutputDir(dir: string, force: boolean | undefined, names: r
     return;
   }
   if (!st.isDirectory()) throw new InputError(`${label}: exists and is not a directory`);
-  if (!force && fs.readdirSync(dir).length > 0) throw new InputError(`${label}: directory exists and is not empty (use --force to write into it)`);
+  if (!force && fs.readdirSync(dir).length > 0) throw new ExistsError(`${label}: directory exists and is not empty`, "write into it");
   for (const n of names) {
     const f = statOrUndefined(path.join(dir, n), false);
     if (f && !f.isFile()) throw notRegular(path.join(dir, n), f);

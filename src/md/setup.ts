@@ -7,7 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { InputError } from "../errors.js";
+import { ExistsError, InputError } from "../errors.js";
 import type { ResolvedHwModel } from "../hw/types.js";
 import { loadHwModel } from "../hw/index.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
@@ -132,7 +132,7 @@ export function checkRunDir(dir: string, force: boolean | undefined, keys: reado
   try {
     checkOutputDir(dir, force, names, `--traj ${dir}`);
   } catch (e) {
-    if (e instanceof InputError && /not empty/.test(e.message)) throw new InputError(`--traj ${dir}: directory exists and is not empty (use --force to replace its run, or --resume ${dir} to continue it)`);
+    if (e instanceof ExistsError) throw new ExistsError(`--traj ${dir}: directory exists and is not empty`, `replace its run, or --resume ${dir} to continue it`);
     throw e;
   }
 }

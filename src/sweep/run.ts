@@ -24,7 +24,7 @@
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
-import { InputError } from "../errors.js";
+import { ExistsError, InputError } from "../errors.js";
 import { readExtxyz } from "../io/extxyz.js";
 import { checkOutputFile } from "../io/output-policy.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
@@ -107,7 +107,7 @@ export function openSweep(spec: SweepSpec, out: string, force: boolean | undefin
   let existing = readResults(out);
   const hash = specHashOf(existing, out);
   if (hash !== undefined && hash !== spec.hash) {
-    if (!force) throw new InputError(`${out}: holds results of another spec (spec hash ${hash.slice(0, 12)}, ${spec.file} is ${spec.hash.slice(0, 12)}); use --force to start it over`);
+    if (!force) throw new ExistsError(`${out}: holds results of another spec (spec hash ${hash.slice(0, 12)}, ${spec.file} is ${spec.hash.slice(0, 12)})`, "start it over");
     writeFileAtomic(out, "", { overwrite: true });
     existing = [];
   }

@@ -9,7 +9,7 @@ import { costModel, type CostReport, type StepCost } from "../../cost/model.js";
 import { traceFromRecords } from "../../cost/trace.js";
 import { FUSION_GROUPS } from "../../hw/types.js";
 import { checkFrames, loadModel, structureOf, type LoadedModel, type PreparedNeighbors } from "../../workflows/load-model.js";
-import { dtOption, modelOptions, type ModelFlags } from "../../workflows/cli-options.js";
+import { dtOption, modelOptions, type ModelFlags } from "../flags.js";
 import { loadHwForCommand, table } from "./hw.js";
 
 interface CostFlags extends ModelFlags {

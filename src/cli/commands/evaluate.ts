@@ -15,8 +15,8 @@ import { evaluateThreaded } from "../../workflows/evaluate.js";
 import { checkReportDir, writeReport } from "../../workflows/report-html.js";
 import { evaluationText } from "../../workflows/report-text.js";
 import { toJson } from "../../workflows/json.js";
-import { dtOption, modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
-import { progressBar } from "../../workflows/progress.js";
+import { dtOption, modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../flags.js";
+import { progressBar } from "../progress.js";
 
 interface EvaluateFlags extends ModelFlags {
   hw: string[];

@@ -14,7 +14,7 @@ import { checkOutputFile } from "../../io/output-policy.js";
 import { type GemmDatapath, parseGemmDatapath, gemmAsync, gemmBatched } from "../../datapath/gemm.js";
 import { tensorCoreDatapath, TENSOR_CORES } from "../../datapath/tensor-core.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
-import { threadsOption, THREADS_HELP } from "../../workflows/cli-options.js";
+import { threadsOption, THREADS_HELP } from "../flags.js";
 import { intMatmulCommand } from "./matmul-int.js";
 
 interface MatmulFlags {

@@ -6,7 +6,7 @@ import { parseChoice, parseInteger, parseNumber } from "../options.js";
 import { loadHwForCommand } from "./hw.js";
 import { readExtxyz } from "../../io/extxyz.js";
 import { loadModel } from "../../workflows/load-model.js";
-import { modelOptions, seedOption, threadsOption } from "../../workflows/cli-options.js";
+import { modelOptions, seedOption, threadsOption } from "../flags.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
 import { checkReportDir } from "../../workflows/report-html.js";
 import { toJson } from "../../workflows/json.js";
@@ -16,7 +16,7 @@ import { checkRunDir, designPoints, jobsOf, newRun, readRunDir, REFERENCE_POINT,
 import { runJobs } from "../../md/md-pool.js";
 import { verdicts } from "../../md/verdict.js";
 import { collapseNotes, runDescription, verdictTable } from "../../md/text.js";
-import { mdProgress } from "../../md/progress.js";
+import { mdProgress } from "../progress.js";
 import { writeMdReport } from "../../md/report.js";
 
 interface MdFlags {

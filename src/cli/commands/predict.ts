@@ -6,8 +6,8 @@ import { checkOutputFile } from "../../io/output-policy.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
 import { predictFramesThreaded } from "../../workflows/predict.js";
-import { modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../../workflows/cli-options.js";
-import { progressBar } from "../../workflows/progress.js";
+import { modelOptions, seedOption, threadsOption, THREADS_HELP, type ModelFlags } from "../flags.js";
+import { progressBar } from "../progress.js";
 
 interface PredictFlags extends ModelFlags {
   hw: string;

@@ -14,7 +14,7 @@ import { loadHwForCommand } from "./hw.js";
 import { modelHwOptions } from "./predict.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
 import { predictBackend, predictFrame } from "../../workflows/predict.js";
-import { modelOptions, seedOption, type ModelFlags } from "../../workflows/cli-options.js";
+import { modelOptions, seedOption, type ModelFlags } from "../flags.js";
 import { parseNumber } from "../options.js";
 import { clusterVirial, runIpiClient } from "../../workflows/ipi.js";
 

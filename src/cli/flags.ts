@@ -4,10 +4,10 @@
  */
 import { InputError } from "../errors.js";
 import { parseSeed } from "../seed.js";
-import { parseChoice, parseInteger, parseNumber } from "../cli/options.js";
-import { MAX_THREADS } from "./frame-pool.js";
+import { parseChoice, parseInteger, parseNumber } from "./options.js";
+import { MAX_THREADS } from "../workflows/frame-pool.js";
 import { defaultThreads } from "../datapath/gemm-worker.js";
-import { ARCHS, FORCE_MODES, type ModelOptions } from "./load-model.js";
+import { ARCHS, FORCE_MODES, type ModelOptions } from "../workflows/load-model.js";
 
 export interface ModelFlags {
   model: string;
