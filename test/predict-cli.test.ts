@@ -118,6 +118,9 @@ describe("hwsim predict", () => {
     await expectBadInput(out, ["--model", ATTENTION, "--arch", "attention", "--readout", "mean", "--hw", "fp64-reference", IN, out], /--readout mean: the attention model's energy is the sum/);
     await expectBadInput(out, [...base, "--seed", "-1", IN, out], /--seed: '-1'/);
     await expectBadInput(out, [...base, IN, IN], /in\.extxyz: output would overwrite an input/);
+    // an option left without its value: blamed by name, not taken as the next option's
+    await expectBadInput(out, ["--model", "--arch", "schnet", "--hw", "fp64-reference", IN, out], /^hwsim: --model: missing its value \(the next argument is the option --arch\)$/m);
+    await expectBadInput(out, [...base.slice(0, 4), "--hw", "--seed=3", IN, out], /--hw: missing its value \(the next argument is the option --seed\)/);
 
     const malformed = tmp.path("malformed.extxyz");
     writeFileSync(malformed, '2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nO 0 0 0\nH 0.9 zero 0\n');

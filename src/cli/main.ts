@@ -50,11 +50,37 @@ export async function buildProgram(ctx: CliContext, command?: string): Promise<C
   return program;
 }
 
+/**
+ * Commander gives an option that takes a value whatever argument follows it, even
+ * another option: `--model --arch schnet` would read "--arch" as the model path and
+ * then blame --arch for being missing. Refuse that first, naming the option left
+ * without its value.
+ */
+function checkOptionValues(program: Command, argv: readonly string[]): void {
+  let cmd = program;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const sub = cmd.commands.find((c) => c.name() === argv[i] || c.aliases().includes(argv[i]));
+    if (!sub) break;
+    cmd = sub;
+  }
+  const known = (t: string) => cmd.options.find((o) => o.long === t) ?? program.options.find((o) => o.long === t);
+  for (; i < argv.length - 1; i++) {
+    if (argv[i] === "--") return; // everything after is an operand
+    const opt = known(argv[i]);
+    const next = argv[i + 1];
+    if (opt?.required && next.startsWith("--") && known(next.split("=")[0])) {
+      throw new InputError(`${opt.long}: missing its value (the next argument is the option ${next.split("=")[0]})`);
+    }
+  }
+}
+
 export async function runCli(argv: string[], io: CliIO = processIO): Promise<number> {
   const ctx: CliContext = { io, exitCode: 0 };
   const program = await buildProgram(ctx, argv[0]);
   program.commands.forEach((c) => c.exitOverride());
   try {
+    checkOptionValues(program, argv);
     await program.parseAsync(argv, { from: "user" });
     return ctx.exitCode;
   } catch (e) {
