@@ -19,10 +19,16 @@ export interface UnaryF64 {
   aux(x: number): number;
   /** gradient of the input for cotangent g at input x with aux(x) = a */
   grad(g: number, x: number, a: number): number;
-  /** y[i] = value(x[i]) for a whole array (the same bits, in WASM). */
-  values(x: Float64Array, y: Float64Array): void;
-  /** gx[i] = grad(g[i], x[i], aux(x[i])) for a whole array (the same bits, in WASM). */
-  grads(g: Float64Array, x: Float64Array, gx: Float64Array): void;
+  /**
+   * y[i] = value(x[i]) for a whole array (the same bits, in WASM). With `aux`
+   * (functions that have `keepsAux`), also the aux values the VJP reads, so
+   * `grads` need not compute them again.
+   */
+  values(x: Float64Array, y: Float64Array, aux?: Float64Array): void;
+  /** gx[i] = grad(g[i], x[i], aux(x[i])) for a whole array (the same bits, in WASM); `aux` as kept by `values`. */
+  grads(g: Float64Array, x: Float64Array, gx: Float64Array, aux?: Float64Array): void;
+  /** `values` can keep the aux values (the same numbers `grads` would compute). */
+  readonly keepsAux: boolean;
 }
 
 /** softplus(x) − shift with PyTorch's threshold (x > 20 → x − shift); VJP as softplus_backward: g·z/(z+1), z = exp(x). */
@@ -32,8 +38,9 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
     value: (x) => (x > SOFTPLUS_THRESHOLD ? x - shift : Math.log1p(Math.exp(x)) - shift),
     aux: (x) => Math.exp(x),
     grad: (g, x, z) => (x > SOFTPLUS_THRESHOLD ? g : (g * z) / (z + 1)),
-    values: (x, y) => shiftedSoftplusValues(x, shift, SOFTPLUS_THRESHOLD, y),
-    grads: (g, x, gx) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx),
+    values: (x, y, z) => shiftedSoftplusValues(x, shift, SOFTPLUS_THRESHOLD, y, z),
+    grads: (g, x, gx, z) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx, z),
+    keepsAux: true,
   };
 }
 
@@ -43,6 +50,7 @@ export const SILU_F64: UnaryF64 = {
   value: (x) => x / (1 + Math.exp(-x)),
   aux: (x) => 1 / (1 + Math.exp(-x)),
   grad: (g, x, s) => g * s * (1 + x * (1 - s)),
-  values: siluValues,
-  grads: siluGrads,
+  values: (x, y) => siluValues(x, y),
+  grads: (g, x, gx) => siluGrads(g, x, gx),
+  keepsAux: false,
 };

@@ -20,12 +20,15 @@ function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: 
 }
 
 /** y = softplus(x) − shift with PyTorch's threshold (f64-functions.ts shiftedSoftplusF64). */
-export function shiftedSoftplusValues(x: Float64Array, shift: number, threshold: number, y: Float64Array): void {
-  call([x], x.length, 1, (k, [px], [py]) => k.shiftedSoftplusF64(px, py, 0, x.length, shift, threshold, 0), [y]);
+export function shiftedSoftplusValues(x: Float64Array, shift: number, threshold: number, y: Float64Array, z?: Float64Array): void {
+  if (z) call([x], x.length, 2, (k, [px], [py, pz]) => k.shiftedSoftplusF64(px, py, pz, x.length, shift, threshold, 1), [y, z]);
+  else call([x], x.length, 1, (k, [px], [py]) => k.shiftedSoftplusF64(px, py, 0, x.length, shift, threshold, 0), [y]);
 }
 
-export function shiftedSoftplusGrads(g: Float64Array, x: Float64Array, threshold: number, gx: Float64Array): void {
-  call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.shiftedSoftplusGradF64(px, 0, pg, pgx, x.length, threshold), [gx]);
+/** z: exp(x) kept by shiftedSoftplusValues (read where x ≤ threshold), else recomputed. */
+export function shiftedSoftplusGrads(g: Float64Array, x: Float64Array, threshold: number, gx: Float64Array, z?: Float64Array): void {
+  if (z) call([x, z, g], x.length, 1, (k, [px, pz, pg], [pgx]) => k.shiftedSoftplusGradF64(px, pz, pg, pgx, x.length, threshold), [gx]);
+  else call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.shiftedSoftplusGradF64(px, 0, pg, pgx, x.length, threshold), [gx]);
 }
 
 export function siluValues(x: Float64Array, y: Float64Array): void {

@@ -128,10 +128,12 @@ export class ReferenceOps implements Ops {
   private unary(kind: OpKind, name: string, x: Tensor, fn: UnaryF64): Tensor {
     const X = x.data;
     const Y = new Float64Array(X.length);
-    fn.values(X, Y);
+    // the VJP's aux values (exp(x) for softplus) kept from the forward when a gradient will flow
+    const aux = fn.keepsAux && x.requiresGrad ? new Float64Array(X.length) : undefined;
+    fn.values(X, Y, aux);
     return this.emit(kind, name, [x], Y, x.shape, (G) => {
       const gx = new Float64Array(X.length);
-      fn.grads(G, X, gx);
+      fn.grads(G, X, gx, aux);
       return [gx];
     });
   }

@@ -362,15 +362,22 @@ export class EmulatedOps implements Ops {
       shape = unit.shape ?? inputs[0].shape;
       this.note(f, `${unit.path}${f.out ? `, out ${f.out.name}` : ""}`);
     } else if (opts.unary) {
-      const fn = opts.unary, X = rounded[0].data;
+      const fn = opts.unary, X = rounded[0].data, x0 = inputs[0];
       const tab = tabulateUnary(fn, X, f.compute, f.out);
       if (tab) {
         y = tab.y;
         unaryGrad = tab.grad;
       } else {
-        const raw = f64(X.length);
-        fn.values(X, raw);
+        const raw = f64(X.length, false);
+        // the VJP's aux values (exp(x) for softplus) kept when a gradient will flow
+        const aux = fn.keepsAux && x0.requiresGrad ? f64(X.length, false) : undefined;
+        fn.values(X, raw, aux);
         y = roundValues(f.out, roundValues(f.compute, raw));
+        if (aux) unaryGrad = (g) => {
+          const gx = f64(g.length, false);
+          fn.grads(g, X, gx, aux);
+          return gx;
+        };
       }
       shape = inputs[0].shape;
       this.note(f, `float64 function, ${sitesSummary(f)}`);
