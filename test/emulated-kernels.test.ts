@@ -11,7 +11,8 @@ import fc from "fast-check";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { decode } from "../src/formats/cast.js";
 import type { Rounding } from "../src/formats/spec.js";
-import { accumulateInto, ewBinary, ewScaleCols, ewScaleRows, makeSite, roundValues } from "../src/backends/emulated/round.js";
+import { makeSite } from "../src/formats/site.js";
+import { accumulateInto, ewBinary, ewScaleCols, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";
 import { add, exact, mul, round, toNumber, type Mode } from "./oracle/exact-gemm.js";
 
 function sameBits(a: number, b: number): boolean {

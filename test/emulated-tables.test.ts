@@ -8,7 +8,8 @@
 import { describe, expect, it } from "vitest";
 import { parseFormat, presetNames } from "../src/formats/descriptor.js";
 import { allValues } from "../src/testing/values.js";
-import { makeSite, roundValues, type Site } from "../src/backends/emulated/round.js";
+import { makeSite, type Site } from "../src/formats/site.js";
+import { roundValues } from "../src/backends/emulated/round.js";
 import { gridBits, tabulateUnary } from "../src/backends/emulated/tables.js";
 import { SILU_F64, shiftedSoftplusF64, type UnaryF64 } from "../src/backends/f64-functions.js";
 import { SHIFT_LN2_F32 } from "../src/models/ops.js";

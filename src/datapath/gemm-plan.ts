@@ -7,7 +7,8 @@
 import { InputError } from "../errors.js";
 import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
 import { type Spec, makeSpec, specBytes } from "../formats/spec.js";
-import { fastPathParams, codeBytes } from "../formats/cast.js";
+import { codeBytes } from "../formats/cast.js";
+import { type Site, siteOf } from "../formats/site.js";
 import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob, JobArg } from "./gemm-worker.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
@@ -27,6 +28,7 @@ const KC = 256;
 // Input rounding
 // ---------------------------------------------------------------------------
 
+const NONE = new Uint8Array(0);
 const decodeTables = new Map<string, Float32Array>();
 
 /** f32 value of every code of a ≤ 16-bit format, decoded by the one decoder (decodeF64). */
@@ -54,8 +56,8 @@ function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
  * jobs make (roundCalls).
  */
 export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
-  const r = rounderFor(rt, spec);
-  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(rounderTable(r)), rt.put(rounderSpec(r)), rt.alloc(CHUNK * 4)];
+  const r = siteBuffers(rt, spec);
+  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(r.table), rt.put(r.spec), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
     callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
@@ -207,38 +209,29 @@ function rowChunks(m: number, first: number, max: number): [number, number][] {
   return r;
 }
 
-type FastParams = NonNullable<ReturnType<typeof fastPathParams>>;
-
 /**
- * How a job rounds values: fp32 with RNE, IEEE overflow and no flushing is the
- * IEEE conversion ("native"); RNE into a ≤ 16-bit format goes through cast.ts's
- * SIMD encoder plus a decode table ("fast"; f64 sources when they are f32
- * values); everything else through the generic encoder.
+ * A rounding site (src/formats/site.ts) with the buffers a job's rounding
+ * calls read on one runtime: the decode table of the SIMD encoder's path
+ * (site.encodeFast), the spec bytes of the generic encoder's; fp32 RNE
+ * (site.fp32Native) is the IEEE conversion and reads neither.
  */
-type Rounder =
-  | { kind: "native" }
-  | { kind: "fast"; params: FastParams; table: Float32Array; codeBytes: number; spec: Uint8Array }
-  | { kind: "generic"; spec: Uint8Array };
-
-/** Identity of a rounding site (its format's fields and rounding options). */
-function specKey(s: Spec): string {
-  return `${JSON.stringify(s.format)}|${s.rounding}|${s.overflow}|${s.ftz}|${s.seed}|${s.randomBits}`;
+interface SiteBuffers {
+  readonly site: Site;
+  readonly table: Float32Array | Uint8Array;
+  readonly spec: Uint8Array;
 }
 
-const rounders = new Map<string, Rounder>();
+const siteBuffersCache = new Map<string, SiteBuffers>();
 
-/** The rounder of a site (cached: models call the GEMM with the same few sites over and over). */
-function rounderFor(rt: WasmRuntime, spec: Spec): Rounder {
-  const key = `${rt.flavour}|${specKey(spec)}`;
-  let r = rounders.get(key);
-  if (r) return r;
-  const params = fastPathParams(spec);
-  const cb = codeBytes(spec.format);
-  if (isNativeRne(spec, FP32)) r = { kind: "native" };
-  else if (params && cb <= 2) r = { kind: "fast", params, table: decodeTable(rt, spec), codeBytes: cb, spec: specBytes(spec) };
-  else r = { kind: "generic", spec: specBytes(spec) };
-  rounders.set(key, r);
-  return r;
+function siteBuffers(rt: WasmRuntime, spec: Spec): SiteBuffers {
+  const site = siteOf(spec);
+  const key = `${rt.flavour}|${site.key}`;
+  let b = siteBuffersCache.get(key);
+  if (!b) {
+    b = { site, table: !site.fp32Native && site.encodeFast ? decodeTable(rt, spec) : NONE, spec: site.fp32Native ? NONE : site.bytes };
+    siteBuffersCache.set(key, b);
+  }
+  return b;
 }
 
 const specsCache = new Map<string, GemmSpecs>();
@@ -254,13 +247,6 @@ function specsOf(dp: GemmDatapath): GemmSpecs {
   return s;
 }
 
-const NONE = new Uint8Array(0);
-function rounderTable(r: Rounder): Float32Array | Uint8Array {
-  return r.kind === "fast" ? r.table : NONE;
-}
-function rounderSpec(r: Rounder): Uint8Array {
-  return r.kind === "native" ? NONE : r.spec;
-}
 
 export interface Prepared {
   M: number;
@@ -271,7 +257,7 @@ export interface Prepared {
    * A: rounded f32 values, or (fp32 fast path) the caller's values, rounded
    * inside each job so that worker threads share the work
    */
-  a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: Rounder; idx0: number };
+  a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: SiteBuffers; idx0: number };
   /** fast paths: packed B (f64 panels for the fp32-fma paths); generic: B transposed as f64 */
   bData: Float32Array | Float64Array;
   bias: Float32Array | null;
@@ -280,7 +266,7 @@ export interface Prepared {
   W: number;
   panel: { mr: number; nr: number };
   /** output rounding of the fast paths (RNE into a ≤ 16-bit format goes through the SIMD encoder) */
-  out: Rounder;
+  out: SiteBuffers;
 }
 
 function checkShapes(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, bias?: ArrayLike<number>): void {
@@ -307,7 +293,7 @@ const bCache = new WeakMap<object, Map<string, CachedB>>();
 function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, idx0: number, K: number, N: number): CachedB {
   let m = bCache.get(b);
   if (!m) bCache.set(b, (m = new Map()));
-  const key = `${rt.flavour}|${idx0}|${specKey(spec)}`;
+  const key = `${rt.flavour}|${idx0}|${siteOf(spec).key}`;
   let c = m.get(key);
   if (!c) {
     c = rt.scoped(() => {
@@ -342,7 +328,7 @@ export function prepare(
     let A: Prepared["a"];
     if (byFormats) {
       const raw = shared ? sharedCopy(a) : a;
-      A = { raw, rounder: rounderFor(rt, specs.inA), idx0: inBase };
+      A = { raw, rounder: siteBuffers(rt, specs.inA), idx0: inBase };
     } else {
       pa = roundInto(rt, a, specs.inA, inBase);
       const qa = alloc32(M * K, shared);
@@ -362,7 +348,7 @@ export function prepare(
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
       cb?.layout.set(layoutKey, bData);
     }
-    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: rounderFor(rt, specs.out) };
+    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: siteBuffers(rt, specs.out) };
   });
 }
 
@@ -405,7 +391,7 @@ export function prepareBatched(
     const bData = f64Panels(path) ? new Float64Array(per * batch) : new Float32Array(per * batch);
     parts.forEach((x, e) => bData.set(x, e * per));
     const A = { rounded: rt.f32(pa, a.length).slice() };
-    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W: 3 * K + 1, panel, out: rounderFor(rt, specs.out) };
+    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W: 3 * K + 1, panel, out: siteBuffers(rt, specs.out) };
   });
 }
 
@@ -417,7 +403,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
   const mPad = Math.ceil(M / mr) * mr;
   const maxRows = 64;
   const out = p.out;
-  const outTable = out.kind === "fast" ? out.table : rounderSpec(out);
+  const outTable = out.site.encodeFast ? out.table : out.spec;
   const rounded = (p.a as { rounded: Float32Array }).rounded;
   const perB = batch > 0 ? p.bData.length / batch : 0;
   const bufs = [
@@ -493,22 +479,23 @@ function roundedRows64(p: Prepared, r0: number, r1: number): Float64Array {
  * `codes` (CHUNK codes of scratch); idx0: the element counter of the first value.
  */
 function roundCalls(
-  r: Rounder, src: { buf: number; off?: number }, srcF64: boolean, dst: { buf: number; off?: number }, n: number,
+  r: SiteBuffers, src: { buf: number; off?: number }, srcF64: boolean, dst: { buf: number; off?: number }, n: number,
   bufs: { table: number; spec: number; codes: number }, idx0: number,
 ): KernelJob["calls"] {
   const calls: KernelJob["calls"] = [];
   const at = (x: { buf: number; off?: number }, bytes: number): JobArg => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
   const inB = srcF64 ? 8 : 4;
-  if (r.kind === "fast") calls.push({ fn: "fastSetup", args: r.params });
+  const fast = r.site.fp32Native ? null : r.site.encodeFast;
+  if (fast) calls.push({ fn: "fastSetup", args: fast.params });
   for (let e = 0; e < n; e += CHUNK) {
     const m = Math.min(CHUNK, n - e);
-    if (r.kind === "native") {
+    if (r.site.fp32Native) {
       calls.push({ fn: "gemmToF32Native", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m] });
-    } else if (r.kind === "fast" && srcF64) {
-      calls.push({ fn: "gemmQuantizeF64ViaF32", args: [at(src, e * 8), at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e), { buf: bufs.codes }, r.codeBytes, { buf: bufs.table }] });
-    } else if (r.kind === "fast") {
-      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: bufs.codes }, m, r.codeBytes] });
-      calls.push({ fn: "gemmDecodeTable", args: [{ buf: bufs.codes }, m, r.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
+    } else if (fast && srcF64) {
+      calls.push({ fn: "gemmQuantizeF64ViaF32", args: [at(src, e * 8), at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e), { buf: bufs.codes }, fast.codeBytes, { buf: bufs.table }] });
+    } else if (fast) {
+      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: bufs.codes }, m, fast.codeBytes] });
+      calls.push({ fn: "gemmDecodeTable", args: [{ buf: bufs.codes }, m, fast.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
     } else {
       calls.push({ fn: "gemmQuantizeToF32", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e)] });
     }
@@ -555,7 +542,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const mPad = Math.ceil(m / mr) * mr;
   const maxRows = 64;
   const out = p.out;
-  const outTable = out.kind === "fast" ? out.table : rounderSpec(out);
+  const outTable = out.site.encodeFast ? out.table : out.spec;
   const A = p.a;
   const rawA = "raw" in A ? A : null;
   const aRows = rawA ? rawA.raw.subarray(r0 * K, r1 * K) : (A as { rounded: Float32Array }).rounded.subarray(r0 * K, r1 * K);
@@ -569,8 +556,8 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
     { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
-    { bytes: rawA ? rounderTable(rawA.rounder).byteLength : 0, data: rawA ? rounderTable(rawA.rounder) : undefined }, // 9 input decode table
-    { bytes: rawA ? rounderSpec(rawA.rounder).byteLength : 0, data: rawA ? rounderSpec(rawA.rounder) : undefined }, // 10 input spec
+    { bytes: rawA ? rawA.rounder.table.byteLength : 0, data: rawA ? rawA.rounder.table : undefined }, // 9 input decode table
+    { bytes: rawA ? rawA.rounder.spec.byteLength : 0, data: rawA ? rawA.rounder.spec : undefined }, // 10 input spec
   ];
   const aBuf = rawA ? 8 : 0;
   if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
@@ -599,14 +586,15 @@ function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, 
   const out = p.out;
   const calls: KernelJob["calls"] = [];
   const rowsPerCall = Math.max(1, Math.floor(CHUNK / Math.max(1, ldc, N)));
-  if (!outIdentity && out.kind === "fast") calls.push({ fn: "fastSetup", args: out.params });
+  const fast = outIdentity || out.site.fp32Native ? null : out.site.encodeFast;
+  if (fast) calls.push({ fn: "fastSetup", args: fast.params });
   for (let i = 0; i < m; i += rowsPerCall) {
     const n = Math.min(rowsPerCall, m - i);
     const c: JobArg = { buf: cBuf, off: i * ldc * 4 };
     const dst: JobArg = { buf: dstBuf, off: dstOff + i * N * (outF64 ? 8 : 4) };
-    if (!outIdentity && out.kind === "fast") {
+    if (fast) {
       // RNE output through the SIMD encoder of assembly/cast.ts and the decode table
-      calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, out.codeBytes, { buf: table }, dst, outF64 ? 1 : 0] });
+      calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, fast.codeBytes, { buf: table }, dst, outF64 ? 1 : 0] });
     } else {
       calls.push({ fn: "gemmOutput", args: [c, ldc, n, N, dst, outF64 ? 1 : 0, outIdentity ? 0 : { buf: table }, BigInt((r0 + i) * N), BigInt(W), BigInt(3 * K)] });
     }

@@ -70,7 +70,8 @@ import {
 } from "../../quant/index.js";
 import type { DatapathAssignment, WeightsAssignment } from "../../hw/types.js";
 import { type OpPlan, formatField, overflowFor, reduceOptions } from "./plan.js";
-import { type Site, asF32IfExact, ewScaleCols, makeSite, roundValues, tag } from "./round.js";
+import { type Site, makeSite } from "../../formats/site.js";
+import { asF32IfExact, ewScaleCols, roundValues, tag } from "./round.js";
 
 export interface LinearResult {
   y: Float64Array;

@@ -20,7 +20,8 @@ import { InputError } from "../../errors.js";
 import type { MatmulOptions, Shape } from "../../models/ops.js";
 import { type GemmDatapath, type GemmPath, gemmBatched } from "../../datapath/gemm.js";
 import type { OpPlan } from "./plan.js";
-import { type Site, ewBinary, roundValues } from "./round.js";
+import { type Site } from "../../formats/site.js";
+import { ewBinary, roundValues } from "./round.js";
 import { cachedDatapath, checkF64Datapath } from "./linear.js";
 
 interface Dims {

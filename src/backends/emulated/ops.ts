@@ -117,9 +117,8 @@ import {
 } from "../../models/ops.js";
 import { ReferenceOps, matmulShape } from "../reference.js";
 import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSeed } from "./plan.js";
-import {
-  type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
-} from "./round.js";
+import { type Site, makeSite } from "../../formats/site.js";
+import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundValues, tag, tagOf } from "./round.js";
 import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";

@@ -18,7 +18,7 @@ import { hwFormat } from "../../hw/formats.js";
 import { matchPolicy } from "../../hw/policy.js";
 import type { Assignment, DatapathAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
 import type { ReduceOptions } from "../../datapath/reduce.js";
-import { type Site, makeSite } from "./round.js";
+import { type Site, makeSite } from "../../formats/site.js";
 import { M64, fnv1a64, mix64 } from "../../random/splitmix64.js";
 
 /**

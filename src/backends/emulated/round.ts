@@ -1,10 +1,9 @@
 /**
  * Rounding sites and the element-wise kernels of the emulated backend.
  *
- * A `Site` is one place where the chip rounds a value: a format plus its
- * rounding options (mode, overflow, stochastic-rounding seed). `null` stands
- * for "not rounded" (fp64 or an absent format field): the value stays the
- * float64 the reference backend computes.
+ * A `Site` (src/formats/site.ts) is one place where the chip rounds a value.
+ * `null` stands for "not rounded" (fp64 or an absent format field): the value
+ * stays the float64 the reference backend computes.
  *
  * All rounding goes through assembly/round.ts (quantizeF64Array, and the
  * exact-sum / exact-product kernels of assembly/elementwise.ts); the
@@ -18,78 +17,8 @@
  * rounding them into the same format again (an identity) is skipped.
  */
 import { f64 } from "./arena.js";
-import { InputError } from "../../errors.js";
-import { type Format, type OverflowPolicy } from "../../formats/descriptor.js";
-import { type Rounding, type Spec, makeSpec, specBytes } from "../../formats/spec.js";
+import { type Site } from "../../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
-
-export interface Site {
-  readonly spec: Spec;
-  readonly bytes: Uint8Array;
-  /** Format name (messages, path descriptions). */
-  readonly name: string;
-  /** Identity of the format's value set (tags). */
-  readonly valuesKey: string;
-  /** fp32, RNE, IEEE overflow, no flushing: exactly `Math.fround`. */
-  readonly fp32Native: boolean;
-  /** Every value of the format is exact in float32 (floats up to fp32, small integers). */
-  readonly f32Exact: boolean;
-  /** Rounding a value of the format into this site returns it unchanged. */
-  readonly idempotent: boolean;
-  /** rne / rna / rtz into a float the f64 bit-pattern fast path covers (assembly/quantize-fast.ts). */
-  readonly fastRound: boolean;
-}
-
-function valuesKeyOf(f: Format): string {
-  return f.kind === "float"
-    ? `f${f.ebits}.${f.mbits}.${f.bias}.${+f.signed}${+f.zero}${+f.subnormals}${+f.inf}${f.nan}`
-    : `i${f.bits}.${f.frac}.${+f.signed}`;
-}
-
-export function makeSite(format: Format, o: { rounding?: Rounding; overflow?: OverflowPolicy; seed?: bigint }, what: string): Site {
-  let spec: Spec;
-  try {
-    spec = makeSpec(format, { rounding: o.rounding ?? "rne", overflow: o.overflow, seed: o.seed ?? 0n });
-  } catch (e) {
-    if (e instanceof InputError) throw new InputError(`${what}: ${e.message}`);
-    throw e;
-  }
-  const f = format;
-  const isFp32 = f.kind === "float" && f.ebits === 8 && f.mbits === 23 && f.bias === 127 && f.signed && f.zero && f.subnormals && f.inf && f.nan === "ieee";
-  const f32Exact = f.kind === "float"
-    ? f.mbits <= 23 && finiteRangeFitsF32(f)
-    : f.bits - (f.signed ? 1 : 0) <= 24 && f.frac <= 126;
-  return {
-    spec,
-    bytes: specBytes(spec),
-    name: f.name,
-    valuesKey: valuesKeyOf(f),
-    fp32Native: isFp32 && spec.rounding === "rne" && spec.overflow === "ieee" && spec.ftz === "none",
-    f32Exact,
-    // Saturating (or NaN) overflow changes the format's own infinities.
-    idempotent: spec.ftz === "none" && (spec.overflow === f.overflow || !(f.kind === "float" && f.inf)),
-    fastRound: fastRoundable(spec),
-  };
-}
-
-/** The TypeScript side of quantize-fast.ts fastQualifies (which the kernel checks again). */
-function fastRoundable(spec: Spec): boolean {
-  const f = spec.format;
-  if (f.kind !== "float" || !f.signed || !f.zero || f.mbits < 1 || f.mbits > 23) return false;
-  if (spec.rounding !== "rne" && spec.rounding !== "rna" && spec.rounding !== "rtz") return false;
-  const emin = 1 - f.bias;
-  return emin - f.mbits >= -1022 && emin + 2 ** f.ebits - 2 <= 1022;
-}
-
-function finiteRangeFitsF32(f: Format & { kind: "float" }): boolean {
-  // largest finite exponent ≤ 127 and smallest quantum ≥ 2^-149; the top
-  // exponent code holds no finite value where it is IEEE's inf/NaN code (or
-  // an fn format's NaN with no significand bits, e8m0)
-  const emin = f.zero ? 1 - f.bias : -f.bias;
-  const topReserved = f.nan === "ieee" || f.inf || (f.nan === "fn" && f.mbits === 0);
-  const maxExp = emin + 2 ** f.ebits - 1 - (f.zero ? 1 : 0) - (topReserved ? 1 : 0);
-  return maxExp <= 127 && emin - f.mbits >= -149;
-}
 
 // ---------------------------------------------------------------------------
 // Tags: "every element of this array is a value of format K".

@@ -15,7 +15,8 @@
  */
 import { f64, outsideArena } from "./arena.js";
 import type { UnaryF64 } from "../f64-functions.js";
-import { type Site, roundValues, tag, tagOf } from "./round.js";
+import { type Site } from "../../formats/site.js";
+import { roundValues, tag, tagOf } from "./round.js";
 
 /** Fraction bits m of x's value set when a table indexes it (null: no table applies). */
 export function gridBits(x: Float64Array): number | null {
