@@ -8,14 +8,12 @@
  */
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { InputError } from "../src/errors.js";
-import { gemm, gemmBatched, parseGemmDatapath, parseGemmOrder, gemmOrderName, type GemmDatapath } from "../src/datapath/gemm.js";
+import { gemm, gemmBatched, parseGemmDatapath, parseGemmOrder, gemmOrderName, type GemmDatapath, type GemmPath } from "../src/datapath/gemm.js";
 import { tensorCoreDatapath } from "../src/datapath/tensor-core.js";
 import { oracleBlockFma, type OBlockFma } from "./oracle/block-fma.js";
 import { valueArb } from "./helpers/gemm-values.js";
 
-const F = (n: string) => parseFormat(n) as FloatFormat;
 const IN = ["fp16", "bf16", "fp8_e4m3fn", "fp8_e5m2", "tf32", "fp32"];
 const ACC = ["fp32", "fp16", "bf16"];
 const MODES = ["rne", "rna", "rtz", "rup", "rdown"] as const;
@@ -80,7 +78,7 @@ describe("block-fma GEMM vs the exact oracle", () => {
     .map((r) => parseGemmDatapath({ in: r.inA, acc: r.acc, out: "fp32", fma: true, order: `block-fma:${r.block}:${r.neab}`, accRounding: r.accMode }));
   it("the fast kernel on its datapaths (and it is the one chosen)", () => {
     fc.assert(fc.property(caseArb(fastArb, false), (t) => {
-      const info: { path?: string } = {};
+      const info: { path?: GemmPath } = {};
       gemm(Float64Array.from(t.a), Float64Array.from(t.b), t.M, t.K, t.N, t.dp, undefined, { info });
       expect(info.path).toBe("block-fma-fast");
       check(t, "auto");

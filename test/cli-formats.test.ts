@@ -150,7 +150,7 @@ describe("hwsim formats", () => {
     const all: string[] = [];
     for (const m of COMMAND_MODULES) {
       const p = new Command("t");
-      (await m.load())(p, { io: { out: () => undefined, err: () => undefined }, exitCode: 0 });
+      (await m.load())(p, { io: { out: () => undefined, err: () => undefined, isTTY: false }, exitCode: 0 });
       expect(p.commands.map((c) => c.name())).toEqual([...m.names]);
       all.push(...m.names);
     }

@@ -149,7 +149,7 @@ describe("mode properties (exact comparisons in BigInt)", () => {
   it("encode is monotonic for every deterministic mode", () => {
     for (const f of fmts) {
       fc.assert(
-        fc.property(valuesFor(f), valuesFor(f), fc.constantFrom(...MODES), (a, b) => {
+        fc.property(valuesFor(f), valuesFor(f), (a, b) => {
           const [x, y] = a <= b ? [a, b] : [b, a];
           for (const mode of MODES) {
             const [cx, cy] = encode(new Float64Array([x, y]), f, { rounding: mode, overflow: "saturate" });

@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { InputError } from "../src/errors.js";
 import { parseNpy, serializeNpy } from "../src/io/npy.js";
 import { formatSafetensors, parseSafetensors } from "../src/io/safetensors.js";
-import { formatExtxyz, parseExtxyz, readExtxyz } from "../src/io/extxyz.js";
+import { type Frame, formatExtxyz, parseExtxyz, readExtxyz } from "../src/io/extxyz.js";
 import { loadHwModel } from "../src/hw/index.js";
 import { cli, tempDir } from "./helpers/cli.js";
 
@@ -113,7 +113,7 @@ const stSeeds = [
   ),
   handMadeSafetensors(),
 ];
-const xyzFrames = readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, 2).map((f) => ({
+const xyzFrames = readExtxyz("examples/water-schnet/water_test.extxyz").slice(0, 2).map((f): Frame => ({
   ...f, symbols: f.symbols.slice(0, 4), numbers: f.numbers.slice(0, 4), positions: f.positions.slice(0, 12),
   forces: f.forces?.slice(0, 12), arrays: f.forces ? { forces: f.forces.slice(0, 12) } : {},
 }));

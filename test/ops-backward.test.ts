@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ReferenceOps } from "../src/backends/reference.js";
-import { SHIFT_LN2_F32, type Ops, type Tensor } from "../src/models/ops.js";
+import { SHIFT_LN2_F32 } from "../src/models/ops.js";
 import { rng, randArray, checkVjp } from "./helpers/vjp.js";
 
 const dims = fc.integer({ min: 1, max: 5 });

@@ -16,7 +16,7 @@ import { wasm, type Flavour } from "../src/wasm/runtime.js";
 import { floatGrid, roundFloat, exactOf, toNumber, type Grid } from "./oracle/format-oracle.js";
 
 const FLAVOURS: Flavour[] = ["simd", "scalar"];
-const MODES: Rounding[] = ["rne", "rna", "rtz"];
+const MODES = ["rne", "rna", "rtz"] as const satisfies readonly Rounding[];
 
 /** Both kernels over x, as bit patterns: [fast, generic]. */
 function runBoth(flavour: Flavour, x: Float64Array, f: FloatFormat, rounding: Rounding, overflow?: OverflowPolicy, ftz: "none" | "in" | "out" | "both" = "none", inPlace = false): [BigUint64Array, BigUint64Array] {

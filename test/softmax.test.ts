@@ -323,7 +323,7 @@ describe("error bounds of the 8-bit configurations (derived from the table param
     const mu = Math.expm1(2 ** s / 2);
     const rd = rhoDev(r, A);
     expect(rd).toBeLessThan(2 ** -7); // the table is good to about one part in 2^(r−1)
-    checkBound({ kind: "lut-rexp" }, (row, p, i, E, sumE, n) => {
+    checkBound({ kind: "lut-rexp" }, (_row, p, i, E, sumE, n) => {
       const Slo = Math.max(2 ** w - 1, (1 - mu) * sumE - n);
       return 2 ** -b + (rd * ((1 + mu) * E[i] + 1)) / Slo + (mu * E[i] + 1 + p[i] * (mu * sumE + n)) / Slo;
     }, w);
@@ -340,7 +340,7 @@ describe("error bounds of the 8-bit configurations (derived from the table param
     const { w, s, mS, mE, b } = P8.l2d;
     const mu = Math.expm1(2 ** s / 2);
     const kappa = (1 + 2 ** -(mE + 1)) / (1 - 2 ** -(mS + 1)) - 1;
-    checkBound({ kind: "lut-2d" }, (row, p, i, E, sumE, n) => {
+    checkBound({ kind: "lut-2d" }, (_row, p, i, E, sumE, n) => {
       const Slo = Math.max(2 ** w - 1, (1 - mu) * sumE - n);
       return Math.max(2 ** -b, 2 ** -(b + 1) + (kappa * ((1 + mu) * E[i] + 1)) / Slo + (mu * E[i] + 1 + p[i] * (mu * sumE + n)) / Slo);
     }, w);
@@ -369,7 +369,7 @@ describe("error bounds of the 8-bit configurations (derived from the table param
     expect(eta).toBeLessThan(0.02);
     const mu = eta * (1 + Math.expm1(c.S / 2)) + Math.expm1(c.S / 2);
     const e0 = Number(ibertExpInt(0n, c));
-    checkBound({ kind: "ibert" }, (row, p, i, E, sumE, n) => {
+    checkBound({ kind: "ibert" }, (_row, p, i, E, sumE, n) => {
       const Slo = Math.max(e0, (1 - mu) * sumE - n);
       return 2 ** -8 + ((1 + mu) * E[i] + 1) / 2 ** 32 + (mu * E[i] + 1 + p[i] * (mu * sumE + n)) / Slo;
     }, Math.log2(K));
@@ -453,7 +453,7 @@ describe("properties of every unit", () => {
         const masked = rows.map((row) => row.map((v, i) => (mask[i] && i > 0 ? -Infinity : v)));
         const y = rowsOf(softmax(flat(masked), n, { kind }), n);
         masked.forEach((row, r) => {
-          const keep = row.map((v, i) => i).filter((i) => row[i] !== -Infinity);
+          const keep = row.map((_v, i) => i).filter((i) => row[i] !== -Infinity);
           const dense = softmax(Float32Array.from(keep.map((i) => row[i])), keep.length, { kind });
           row.forEach((v, i) => { if (v === -Infinity) expect(y[r][i]).toBe(0); });
           keep.forEach((i, j) => expect(y[r][i]).toBe(dense[j]));

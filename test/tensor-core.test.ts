@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { parseNpy } from "../src/io/npy.js";
-import { gemmBatched, parseGemmDatapath } from "../src/datapath/gemm.js";
+import { gemmBatched, parseGemmDatapath, type GemmPath } from "../src/datapath/gemm.js";
 import { tensorCoreDatapath } from "../src/datapath/tensor-core.js";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { oracleBlockFma } from "./oracle/block-fma.js";
@@ -58,7 +58,7 @@ describe.each([["f16", "fp16"], ["bf16", "bf16"]] as const)("H100 mma.sync m16n8
   it("has 2000 tiles", () => expect(t.T).toBe(2000));
 
   it.each(["auto", "generic"] as const)("--tensor-core h100 (%s kernel) matches every output bit for bit", (path) => {
-    const info: { path?: string } = {};
+    const info: { path?: GemmPath } = {};
     const y = gemmBatched(t.a, t.b, t.T, 16, 16, 8, dp, undefined, { addend: t.c, path, info });
     expect(info.path).toBe(path === "auto" ? "block-fma-fast" : "block-fma-generic");
     expect(matches(y, t.d)).toBe(t.T * 128);

@@ -129,12 +129,6 @@ function wgsl(adv: Adversary) {
   };
 }
 
-/** The emulator: float64 functions rounded once to nearest even; sums/products one RNE rounding each. */
-const emuOps = {
-  add: (a: number, b: number) => Math.fround(a + b),
-  mul: (a: number, b: number) => Math.fround(a * b),
-};
-
 // --- exact dyadic dot products --------------------------------------------------
 const SHIFT = 320n;
 function toBig(x: number): bigint {

@@ -83,6 +83,8 @@ export function siteOf(spec: Spec): Site {
     encodeFast: params && cb !== 4 ? { params, codeBytes: cb } : null,
     key,
   };
+  // bounded: a caller minting fresh SR seeds would otherwise grow it without end
+  if (sites.size >= 4096) sites.clear();
   sites.set(key, site);
   return site;
 }

@@ -80,7 +80,7 @@ export function runAfterOthers(modelKey: string, hw: string, seed = 7n): { energ
   const model = loadModel(m.file, { arch: m.arch, forces: m.forces });
   const ops = new EmulatedOps(hw, { seed, keepTrace: false });
   const f1 = structureOf(readExtxyz("examples/water-schnet/water_test.extxyz")[1]);
-  let r = { energy: 0, forces: new Float64Array(0) };
+  let r: { energy: number; forces: Float64Array } = { energy: 0, forces: new Float64Array(0) };
   for (const s of [f1, hashStructure(60), hashStructure()]) r = model.run(ops, s, model.neighbors(s));
   return { energy: r.energy, forces: hashF64(r.forces) };
 }
