@@ -8,7 +8,9 @@
 //  4. memory over consecutive steps without a trace (RSS after step min(100, N/10) vs step N);
 //  5. where the time of a bf16-linear-fp32acc step goes (V8 CPU profiler, self time per class).
 // Env: ENGINE_REPS (best of, default 2), ENGINE_PEER_SECONDS (5), ENGINE_LARGE_STEPS (2),
-// ENGINE_FLAT_STEPS (200), ENGINE_PRESETS (comma list), HWSIM_PEERS (peer folder).
+// ENGINE_FLAT_STEPS (200), ENGINE_PRESETS (comma list), ENGINE_PARTS (comma list of predict, large,
+// flat, profile; default all; the peer runs with predict), HWSIM_PEERS (peer folder), HWSIM_PYTHON
+// (the peer's interpreter, default /usr/bin/python3: Debian's python3-torch).
 // Run: npm run build && node bench/run.js engine
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +26,8 @@ const REPS = Number(process.env.ENGINE_REPS ?? 2);
 const PEER_SECONDS = Number(process.env.ENGINE_PEER_SECONDS ?? 5);
 const LARGE_STEPS = Number(process.env.ENGINE_LARGE_STEPS ?? 2);
 const FLAT_STEPS = Number(process.env.ENGINE_FLAT_STEPS ?? 200);
+const PARTS = new Set((process.env.ENGINE_PARTS ?? "predict,large,flat,profile").split(","));
+const PYTHON = process.env.HWSIM_PYTHON ?? "/usr/bin/python3";
 const cores = availableParallelism();
 
 /** The first n frames of an extxyz file (count line, comment line, count atom lines). */
@@ -60,8 +64,8 @@ function peer(threads) {
   const dir = process.env.HWSIM_PEERS ?? join(root, "../shared/peers");
   const script = join(dir, "torch_schnet.py");
   if (!existsSync(script)) return { skipped: `no peer at ${script} (set HWSIM_PEERS)` };
-  if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status !== 0) return { skipped: "/usr/bin/python3 cannot import torch (apt-get install python3-torch)" };
-  const r = spawnSync("/usr/bin/python3", [script, MODEL, FRAMES, "--threads", String(threads), "--seconds", String(PEER_SECONDS), "--dtype", "float32"], { encoding: "utf8" });
+  if (spawnSync(PYTHON, ["-c", "import torch"]).status !== 0) return { skipped: `${PYTHON} cannot import torch (apt-get install python3-torch, or set HWSIM_PYTHON)` };
+  const r = spawnSync(PYTHON, [script, MODEL, FRAMES, "--threads", String(threads), "--seconds", String(PEER_SECONDS), "--dtype", "float32"], { encoding: "utf8" });
   if (r.status !== 0) return { skipped: `peer failed: ${r.stderr.trim().split("\n").pop()}` };
   return JSON.parse(r.stdout);
 }
@@ -76,6 +80,9 @@ export async function run() {
 
     // 1. whole-process predict
     const predict = {};
+    const ratios = {};
+    let torch1 = null, torchAll = null;
+    if (PARTS.has("predict")) {
     for (const hw of PRESETS) {
       const all = { t8: timePredict(hw, f8, []), t64: timePredict(hw, FRAMES, []) };
       const one = { t8: timePredict(hw, f8, threadsFlag), t64: timePredict(hw, FRAMES, threadsFlag) };
@@ -91,11 +98,11 @@ export async function run() {
     if (base) for (const hw of PRESETS) console.log(`  ${hw} / fp32-baseline (all threads): ${(predict[hw].allThreads.framesPerS / base.allThreads.framesPerS).toFixed(2)}×`);
 
     // 2. the peer
-    const torch1 = peer(1), torchAll = peer(cores);
-    const ratios = {};
+    torch1 = peer(1);
+    torchAll = peer(cores);
     if (torch1.skipped) console.log(`\n  PyTorch peer skipped: ${torch1.skipped}`);
     else {
-      console.log(`\n  PyTorch ${torch1.torch} (Debian python3-torch, CPU, float32, same model and frames): ${torch1.steps_per_s.toFixed(1)} frames/s on 1 thread, ${torchAll.steps_per_s.toFixed(1)} on ${cores}`);
+      console.log(`\n  PyTorch ${torch1.torch} (${PYTHON}, CPU, float32, same model and frames): ${torch1.steps_per_s.toFixed(1)} frames/s on 1 thread, ${torchAll.steps_per_s.toFixed(1)} on ${cores}`);
       console.log(`  hwsim ÷ PyTorch ${torch1.torch} (1 thread ÷ 1 thread; all threads ÷ the better PyTorch of 1 and ${cores} threads):`);
       const torchBest = Math.max(torch1.steps_per_s, torchAll.steps_per_s);
       for (const hw of PRESETS) {
@@ -110,23 +117,28 @@ export async function run() {
       console.log(`  (same model check: max |E_hwsim fp32-baseline − E_torch float32| over 64 frames = ${maxDiff.toExponential(2)} eV)`);
       ratios.sameModelMaxEnergyDiffEv = maxDiff;
     }
+    }
 
     // 3. the 1008-atom system
     const large = {};
+    if (PARTS.has("large")) {
     console.log(`\n  1008 atoms (14 non-interacting water clusters), energy + forces, one thread, ${LARGE_STEPS} steps:`);
     for (const hw of PRESETS) {
       large[hw] = child("large", hw, LARGE_STEPS);
       console.log(`  ${hw.padEnd(22)} ${large[hw].katomsPerS.toFixed(1).padStart(7)} katoms/s   peak RSS ${large[hw].maxRssMiB.toFixed(0)} MiB`);
     }
+    }
 
     // 4. memory over steps
-    const flat = child("flat", "bf16-linear-fp32acc", FLAT_STEPS);
-    console.log(`\n  memory, bf16-linear-fp32acc, 1008 atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
+    const flat = PARTS.has("flat") ? child("flat", "bf16-linear-fp32acc", FLAT_STEPS) : null;
+    if (flat) console.log(`\n  memory, bf16-linear-fp32acc, 1008 atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
 
     // 5. where a bf16 step goes
-    const prof = child("profile", "bf16-linear-fp32acc", 40);
-    console.log(`\n  bf16-linear-fp32acc step on the 72-atom cluster (${prof.msPerStep.toFixed(1)} ms under the profiler), self time:`);
-    for (const [c, p] of Object.entries(prof.shares)) console.log(`  ${p.toFixed(1).padStart(5)} %  ${c}`);
+    const prof = PARTS.has("profile") ? child("profile", "bf16-linear-fp32acc", 40) : null;
+    if (prof) {
+      console.log(`\n  bf16-linear-fp32acc step on the 72-atom cluster (${prof.msPerStep.toFixed(1)} ms under the profiler), self time:`);
+      for (const [c, p] of Object.entries(prof.shares)) console.log(`  ${p.toFixed(1).padStart(5)} %  ${c}`);
+    }
 
     return { cores, predict, torch: { oneThread: torch1, allThreads: torchAll }, ratios, large, flat, profile: prof };
   } finally {
