@@ -356,6 +356,7 @@ describe("bad input: one line, exit 2", () => {
     [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "uint8" }, /softmax unit: missing field 'rowLength'/],
     [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "float64", rowLength: 4 }, /outFormat: an RTL unit needs a format with codes/],
     [{ unit: "softmax", kind: "lut-rexp", inputFormat: "int8", outFormat: "uint8", rowLength: 4, expBits: 99 }, /expBits: expected an integer 2..24/],
+    [{ unit: "cast", from: "float32", to: "bf16", inReady: "yes" }, /inReady: must be boolean/],
   ])("%j", async (desc, re) => {
     writeFileSync(t.path("bad.json"), JSON.stringify(desc));
     expectOneLine(await cli("rtl", "vectors", t.path("bad.json"), "--out", t.path("never")), re);
@@ -381,6 +382,9 @@ describe("bad input: one line, exit 2", () => {
     expectOneLine(await cli("rtl", "check", CAST[0], t.path("pipe.sv"), "--top", "x", "--count", "10"), /pipe\.sv: cannot read: a FIFO/);
     expectOneLine(await cli("rtl", "check", CAST[0], "/dev/zero", "--top", "x", "--count", "10"), /\/dev\/zero: cannot read: a character device/);
     expectOneLine(await cli("rtl", "check", ...CAST.slice(0, 2), "--top", "1bad", "--count", "10"), /--top '1bad' is not a Verilog module name/);
+    // "inReady": true promises an in_ready port
+    writeFileSync(t.path("cast_ready.json"), JSON.stringify({ ...JSON.parse(readFileSync(CAST[0], "utf8")), inReady: true }));
+    expectOneLine(await cli("rtl", "check", t.path("cast_ready.json"), ...CAST.slice(1), "--count", "10"), /iverilog failed \(exit 1\): .*in_ready/);
     expectOneLine(await cli("rtl", "check", ...CAST, "--simulator", "vcs"), /--simulator/);
     expectOneLine(await cli("lut", "export", "--fn", "exp", "--range", "-8,2", "--format", "sv", t.path("l.sv")), /--format sv: range: \[-8, 2\]: \(hi − lo\)\/inputScale = 10 is not a power of two/);
   });

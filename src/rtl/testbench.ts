@@ -40,7 +40,8 @@ ${decl(u.inputs, "logic")}  logic out_valid;
 ${decl(u.outputs, "logic")}  logic in_ready;
   logic [${iw - 1}:0] vin [0:N-1];
   integer fd;
-  // initialised here, not in the initial block: Verilator 5.006 reordered those writes after the always block's
+  // initialised here, not in the initial block: under Verilator 5.006, first and last zeroed there
+  // stayed 0 although the always block below assigned them (seen; iverilog was right either way)
   integer sent = 0, got = 0, idle = 0, cycle = 0, first = 0, last = 0;
 
   ${top} dut (.clk(clk), .rst_n(rst_n), .in_valid(in_valid),
