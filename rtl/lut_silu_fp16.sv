@@ -103,7 +103,8 @@ module lut_silu_fp16 (
   assign nan_in = E == 5'h1f && M != 0;
   assign inf_in = x[14:0] == 15'h7c00;
   always_comb begin
-    t = (E == 0 ? 1 : int'(E)) + (-15);
+    t = 32'(E);
+    t = (E == 0 ? 1 : t) + (-15);
     V = '0;
     sticky = 1'b0;
     sat = inf_in;
@@ -146,9 +147,10 @@ module lut_silu_fp16 (
     logic [22:0] v;
     integer sh;
     e = word[14:10];
-    sh = (e == 0 ? 1 : int'(e)) - (6);
+    sh = 32'(e);
+    sh = (e == 0 ? 1 : sh) - (6);
     v = 23'({e != 0, word[9:0]}) << sh;
-    return word[15] ? -$signed(v) : $signed(v);
+    dec = word[15] ? -$signed(v) : $signed(v);
   endfunction
 
   // ±mag·2^(-27) rounded once into float16 (rne, saturating); zneg: the sign of a zero mag
@@ -158,11 +160,9 @@ module lut_silu_fp16 (
     integer sh;
     integer msb, e_eff, be, i;
     logic [63:0] cw;
-    if (mag == 0) return zneg ? 16'h8000 : 16'h0;
     msb = 0;
-    for (i = 0; i < 31; i++) if (mag[i]) msb = i;
+    for (i = 0; i < 31; i = i + 1) if (mag[i]) msb = i;
     e_eff = -27 + msb > -14 ? -27 + msb : -14;
-    if (e_eff > 19) return neg ? 16'hfbff : 16'h7bff;
     sh = e_eff - 10 - (-27);
     if (sh <= 0) begin
       n = 43'(mag) << -sh;
@@ -177,11 +177,13 @@ module lut_silu_fp16 (
     end
     up = inexact && (gt_half || (eq_half && n[0]));
     n = n + 43'(up);
-    if (n == 0) return neg ? 16'h8000 : 16'h0;
     be = e_eff - (-14) + 0; // the biased exponent field
     cw = 64'(n) + (64'(be) << 10);
-    if (cw > 64'd31743) return neg ? 16'hfbff : 16'h7bff;
-    return {neg, 15'(cw)};
+    if (mag == 0) round_out = zneg ? 16'h8000 : 16'h0;
+    else if (e_eff > 19) round_out = neg ? 16'hfbff : 16'h7bff;
+    else if (n == 0) round_out = neg ? 16'h8000 : 16'h0;
+    else if (cw > 64'd31743) round_out = neg ? 16'hfbff : 16'h7bff;
+    else round_out = {neg, 15'(cw)};
   endfunction
 
   logic signed [22:0] ta_v, tb_v;

@@ -39,14 +39,8 @@ export function roundOutSv(u: LutUnit, E2: number, WS: number): string {
   const WO = f.kind === "int" ? f.bits : f.ebits + f.mbits + (f.signed ? 1 : 0);
   const mode = u.outputSpec.rounding;
   const code = (v: number) => hexLit(WO, outCode(u, v));
-  const NW = WS + 2 + (f.kind === "float" ? f.mbits : Math.max(0, E2 + f.frac)); // n and its carry, any left shift
-  const header = `  // ±mag·2^(${E2}) rounded once into ${f.name} (${mode}, saturating); zneg: the sign of a zero mag
-  function automatic logic [${WO - 1}:0] round_out(input logic neg, input logic [${WS - 1}:0] mag, input logic zneg);
-    logic [${NW - 1}:0] n, rem, half;
-    logic inexact, gt_half, eq_half, up;
-    integer sh;
-${f.kind === "float" ? "    integer msb, e_eff, be, i;\n    logic [63:0] cw;\n" : ""}    if (mag == 0) return zneg ? ${code(-0)} : ${code(0)};
-`;
+  // n and its carry after any left shift; for integer outputs also wide enough for the saturation bounds
+  const NW = Math.max(WS + 2 + (f.kind === "float" ? f.mbits : Math.max(0, E2 + f.frac)), WO + 1);
   // the discarded part below the quantum 2^(sh) of mag, compared with half of it
   const quantum = (shExpr: string) => `    sh = ${shExpr};
     if (sh <= 0) begin
@@ -63,29 +57,39 @@ ${f.kind === "float" ? "    integer msb, e_eff, be, i;\n    logic [63:0] cw;\n" 
     up = inexact && (${upExpr(mode)});
     n = n + ${NW}'(up);
 `;
+  // one if / else chain assigning the function's name (no early return: Yosys 0.23 reads this subset)
+  const chain = (cases: [string, string][], last: string) =>
+    cases.map(([c, v], i) => `    ${i ? "else " : ""}if (${c}) round_out = ${v};\n`).join("") + `    else round_out = ${last};\n`;
+  const head = `  // ±mag·2^(${E2}) rounded once into ${f.name} (${mode}, saturating); zneg: the sign of a zero mag
+  function automatic logic [${WO - 1}:0] round_out(input logic neg, input logic [${WS - 1}:0] mag, input logic zneg);
+    logic [${NW - 1}:0] n, rem, half;
+    logic inexact, gt_half, eq_half, up;
+    integer sh;
+`;
+  const zero: [string, string] = ["mag == 0", `zneg ? ${code(-0)} : ${code(0)}`];
   if (f.kind === "int") {
     const max = f.signed ? 2n ** BigInt(f.bits - 1) - 1n : 2n ** BigInt(f.bits) - 1n;
     const minMag = f.signed ? 2n ** BigInt(f.bits - 1) : 0n;
-    return `${header}${quantum(`${-f.frac - E2}`)}    if (!neg) return n > ${NW}'d${max} ? ${hexLit(WO, max)} : ${WO}'(n);
-    if (n > ${NW}'d${minMag}) return ${hexLit(WO, minMag === 0n ? 0 : minMag)};
-    return ${WO}'(-n);
-  endfunction
+    return `${head}${quantum(`${-f.frac - E2}`)}${chain(
+      [zero, ["!neg", `n > ${NW}'d${max} ? ${hexLit(WO, max)} : ${WO}'(n)`], [`n > ${NW}'d${minMag}`, hexLit(WO, minMag)]],
+      `${WO}'(-n)`,
+    )}  endfunction
 `;
   }
   const L = floatLayout(f);
   const mb = f.mbits;
-  const lines = [header];
-  if (!f.signed) lines.push(`    if (neg) return ${code(-1)};\n`);
-  lines.push(`    msb = 0;
-    for (i = 0; i < ${WS}; i++) if (mag[i]) msb = i;
+  const sat = `neg ? ${code(-Infinity)} : ${code(Infinity)}`;
+  const cases: [string, string][] = [zero];
+  if (!f.signed) cases.push(["neg", code(-1)]);
+  cases.push([`e_eff > ${L.emin + 2 ** f.ebits + 1}`, sat], ["n == 0", `neg ? ${code(-0)} : ${code(0)}`], [`cw > 64'd${L.maxMag}`, sat]);
+  if (!f.subnormals) cases.push([`cw < 64'd${2 ** mb}`, `neg ? ${code(-0)} : ${code(0)}`]);
+  return `${head}    integer msb, e_eff, be, i;
+    logic [63:0] cw;
+    msb = 0;
+    for (i = 0; i < ${WS}; i = i + 1) if (mag[i]) msb = i;
     e_eff = ${E2} + msb > ${L.emin} ? ${E2} + msb : ${L.emin};
-    if (e_eff > ${L.emin + 2 ** f.ebits + 1}) return neg ? ${code(-Infinity)} : ${code(Infinity)};
-${quantum(`e_eff - ${mb} - (${E2})`)}    if (n == 0) return neg ? ${code(-0)} : ${code(0)};
-    be = e_eff - (${L.emin}) + ${L.fieldAtEmin - 1}; // the biased exponent field
+${quantum(`e_eff - ${mb} - (${E2})`)}    be = e_eff - (${L.emin}) + ${L.fieldAtEmin - 1}; // the biased exponent field
     cw = 64'(n) + (64'(be) << ${mb});
-    if (cw > 64'd${L.maxMag}) return neg ? ${code(-Infinity)} : ${code(Infinity)};
-`);
-  if (!f.subnormals) lines.push(`    if (cw < 64'd${2 ** mb}) return neg ? ${code(-0)} : ${code(0)};\n`);
-  lines.push(`    return ${f.signed ? `{neg, ${WO - 1}'(cw)}` : `${WO}'(cw)`};\n  endfunction\n`);
-  return lines.join("");
+${chain(cases, f.signed ? `{neg, ${WO - 1}'(cw)}` : `${WO}'(cw)`)}  endfunction
+`;
 }

@@ -78,7 +78,8 @@ function floatInputSv(f: FloatFormat, ap: AddressPlan): { W: number; text: strin
   assign nan_in = ${nan};
   assign inf_in = ${inf};
   always_comb begin
-    t = (E == 0 ? 1 : int'(E)) + (${tOff});
+    t = 32'(E);
+    t = (E == 0 ? 1 : t) + (${tOff});
     V = '0;
     sticky = 1'b0;
     sat = inf_in;
@@ -102,7 +103,7 @@ function entryDecodeSv(f: Format, ep: EntryPlan, WE: number, WT: number): string
     // Q = −frac: the code itself
     const ext = f.signed ? `{{${WT - WE}{word[${WE - 1}]}}, word}` : `{${WT - WE}'d0, word}`;
     return `  function automatic logic signed [${WT - 1}:0] dec(input logic [${WE - 1}:0] word);
-    return $signed(${ext});
+    dec = $signed(${ext});
   endfunction
 `;
   }
@@ -114,9 +115,10 @@ function entryDecodeSv(f: Format, ep: EntryPlan, WE: number, WT: number): string
     logic [${WT - 1}:0] v;
     integer sh;
     e = word[${mb + eb - 1}:${mb}];
-    sh = (e == 0 ? 1 : int'(e)) - (${f.bias + mb + ep.Q});
+    sh = 32'(e);
+    sh = (e == 0 ? 1 : sh) - (${f.bias + mb + ep.Q});
     v = ${WT}'(${mb > 0 ? `{e != 0, word[${mb - 1}:0]}` : "e != 0"}) << sh;
-    return ${f.signed ? `word[${WE - 1}] ? -$signed(v) : $signed(v)` : "$signed(v)"};
+    dec = ${f.signed ? `word[${WE - 1}] ? -$signed(v) : $signed(v)` : "$signed(v)"};
   endfunction
 `;
 }
