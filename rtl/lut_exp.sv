@@ -6,7 +6,8 @@
 // grid: entry k = f(lo + (k + 0.5)*(hi - lo)/1024), k = 0..1023
 // entry format: float16  word width: 16 bits  rounding: rne, saturating
 // input format: fixed<16,12,signed>  output format: float16
-// hwsim lut export --format sv: position P = (code - (-32768)) >>> 5, address = min(P, 1023)
+// rounding: rne, saturating. hwsim lut export --format sv: latency 2, one input per cycle.
+// position P = floor((x - lo)*2^10/(hi - lo)) = (floor(value(x)*2^7) - (-1024)) >> 0, exact
 module lut_exp (
   input  logic clk,
   input  logic rst_n,
@@ -15,8 +16,8 @@ module lut_exp (
   output logic out_valid,
   output logic [15:0] y
 );
-  function automatic logic [15:0] rom(input logic [9:0] a);
-    case (a)
+  function automatic logic [15:0] rom(input logic [9:0] ra);
+    case (ra)
       10'd0: rom = 16'hd85;
       10'd1: rom = 16'hd90;
       10'd2: rom = 16'hd9b;
@@ -1045,25 +1046,53 @@ module lut_exp (
     endcase
   endfunction
 
-  logic signed [33:0] code, d, p;
+  // ---- stage 1: address generator and ROM read ----
+  // X = floor(value·2^7) of the fixed<16,12,signed> code (value = code·2^-12); sticky: bits shifted out
+  logic signed [17:0] xs, X;
+  logic sticky, nan_in, sat, s_in;
+  assign xs     = $signed({{2{x[15]}}, x});
+  assign X      = xs >>> 5;
+  assign sticky = |x[4:0];
+  assign nan_in = 1'b0;
+  assign sat    = 1'b0;
+  assign s_in   = xs < 0;
   logic below, above;
-  logic [9:0] addr;
+  logic signed [17:0] D;
+  logic [10:0] p;
+  logic [1:0] kind;
+  assign below = !nan_in && (sat ? s_in : X < -18'sd1024);
+  assign above = !nan_in && (sat ? !s_in : X > 18'sd0 || (X == 18'sd0 && sticky));
+  assign D     = X + 18'sd1024;
+  // out of range: the end entries (clamp)
+  assign p     = below ? '0 : above ? 11'd1024 : 11'(D >>> 0);
+  assign kind  = nan_in ? 2'd1 : 2'd0;
+  // none: address min(P, 1023)
+  logic [9:0] a_d;
+  assign a_d = p > 11'd1023 ? 10'd1023 : p[9:0];
+
+  logic v1;
+  logic [1:0] k1;
+  logic [15:0] ta;
+
+  // ---- stage 2: the ROM word is the output ----
   logic [15:0] r;
-  assign code  = $signed({x[15], x});
-  assign d     = code - -34'sd32768;
-  assign below = code < -34'sd32768;
-  assign above = code > 34'sd0;
-  assign p     = d >>> 5;
-  assign addr  = (below ? 0 : (above || p > 1023) ? 1023 : p[9:0]);
-  assign r     = rom(addr);
+  assign r = k1 == 2'd1 ? 16'h7e00 : ta;
 
   always_ff @(posedge clk or negedge rst_n) begin
     if (!rst_n) begin
+      v1 <= 1'b0;
       out_valid <= 1'b0;
+      k1 <= '0;
+      ta <= '0;
       y <= '0;
     end else begin
-      out_valid <= in_valid;
-      if (in_valid) y <= r;
+      v1 <= in_valid;
+      if (in_valid) begin
+        k1 <= kind;
+        ta <= rom(a_d);
+      end
+      out_valid <= v1;
+      if (v1) y <= r;
     end
   end
 endmodule

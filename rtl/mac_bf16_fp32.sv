@@ -3,7 +3,8 @@
 //   y = acc
 // Subnormal inputs and results are kept, overflow gives Inf, Inf * 0 and Inf - Inf give NaN,
 // every NaN result is the canonical quiet NaN 0x7fc00000. One fused step per cycle:
-// a vector is accepted when idle, the result appears K + 1 cycles later.
+// a vector is accepted when idle (in_ready high: the unit file says "inReady": true),
+// the result appears K + 1 cycles later; then it is ready again.
 // hwsim unit: rtl/mac_bf16_fp32.json
 module mac_bf16_fp32 (
   input  logic        clk,
@@ -12,7 +13,8 @@ module mac_bf16_fp32 (
   input  logic [15:0] a0, a1, a2, a3,
   input  logic [15:0] b0, b1, b2, b3,
   output logic        out_valid,
-  output logic [31:0] y
+  output logic [31:0] y,
+  output logic        in_ready
 );
   localparam int K = 4;
   localparam int W = 64;           // alignment window: the larger operand's leading bit at W-2
@@ -91,6 +93,8 @@ module mac_bf16_fp32 (
   logic [31:0] acc;
   logic [2:0]  step;
   logic        busy;
+
+  assign in_ready = !busy;
 
   always_ff @(posedge clk or negedge rst_n) begin
     if (!rst_n) begin

@@ -21,7 +21,8 @@ export function romOf(u: LutUnit): LutTable {
   return t;
 }
 
-function outCode(u: LutUnit, v: number): number {
+/** The unit's output code of an f64 value (its NaN and outside constants are made this way). */
+export function outCode(u: LutUnit, v: number): number {
   const s = u.outputSpec;
   return encode(new Float64Array([v]), u.outputFormat, { rounding: s.rounding === "sr" ? "rne" : s.rounding, overflow: "saturate" })[0];
 }

@@ -124,7 +124,7 @@ function twoSumError(a: number, b: number, s: number): number {
 }
 
 /** Significand bits of a format's values (for the exactness of the interpolation products). */
-function significandBits(f: Format): number {
+export function significandBits(f: Format): number {
   return f.kind === "int" ? f.bits : f.mbits + 1;
 }
 

@@ -45,6 +45,8 @@ export interface CheckResult {
   simulator: Simulator;
   buildMs: number;
   runMs: number;
+  /** simulated cycles from the first vector delivered to the last result (null: no result) */
+  cycles: number | null;
   log: string;
 }
 
@@ -99,7 +101,9 @@ export async function checkRtl(u: RtlUnit, v: Vectors, top: string, sources: str
       mismatches++;
       if (first.length < maxShown) first.push({ index: i, inputs: v.inputs.map((c) => c[i]), expected, got: g, gotText: text ?? "(no result)" });
     }
-    return { vectors: v.count, results: got.length, mismatches, first, simulator: sim, buildMs: build.ms, runMs: runR.ms, log: runR.out };
+    const c = /hwsim: \d+ vectors, \d+ results, (\d+) cycles from the first input/.exec(runR.out);
+    const cycles = c && got.length > 0 ? Number(c[1]) : null;
+    return { vectors: v.count, results: got.length, mismatches, first, simulator: sim, buildMs: build.ms, runMs: runR.ms, cycles, log: runR.out };
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,9 @@
  *   softmax {kind, bits?, <the unit's parameters>, outFormat, inputFormat, rowLength}
  *         ports x0..x{R-1} (inputFormat) → y0..y{R-1} (outFormat): one row
  *
+ * Any kind may add `"inReady": true`: the module then has an `in_ready` output
+ * (testbench.ts says how the testbench honours it).
+ *
  * Structure is checked with the JSON Schema below (ajv, as hw-models), names
  * and values with the parsers the rest of hwsim uses.
  */
@@ -32,11 +35,19 @@ export interface RtlField {
   format: Format;
 }
 
-export type RtlUnit =
+type UnitKind =
   | { kind: "cast"; from: Format; to: Format; opts: RoundingOptions; inputs: RtlField[]; outputs: RtlField[] }
   | { kind: "mac"; dp: GemmDatapath; K: number; inputs: RtlField[]; outputs: RtlField[] }
   | { kind: "lut"; lut: LutUnit; inputs: RtlField[]; outputs: RtlField[] }
   | { kind: "softmax"; softmax: ResolvedSoftmaxUnit; rowLength: number; inFormat: Format; outFormat: Format; inputs: RtlField[]; outputs: RtlField[] };
+
+/**
+ * A unit and its handshake. inReady: the module has an `in_ready` output and
+ * accepts the vector on in_valid only in cycles where in_ready is high (a
+ * unit that cannot take one input per cycle, e.g. a sequential MAC); without
+ * it, every cycle with in_valid high delivers a vector.
+ */
+export type RtlUnit = UnitKind & { inReady: boolean };
 
 const ROUND = { enum: [...ROUNDING_MODES].filter((m) => m !== "sr") };
 const NAME = { type: "string", minLength: 1, maxLength: 100 };
@@ -48,11 +59,11 @@ export const RTL_UNIT_SCHEMA = {
   title: "hwsim RTL unit",
   type: "object",
   required: ["unit"],
-  properties: { unit: { enum: ["cast", "mac", "lut", "softmax"] } },
+  properties: { unit: { enum: ["cast", "mac", "lut", "softmax"] }, inReady: { type: "boolean" } },
   oneOf: [
     {
       properties: {
-        unit: { const: "cast" }, from: NAME, to: NAME, rounding: ROUND,
+        unit: { const: "cast" }, inReady: { type: "boolean" }, from: NAME, to: NAME, rounding: ROUND,
         overflow: { enum: [...OVERFLOW_POLICIES] }, ftz: { enum: ["none", "in", "out", "both"] },
       },
       required: ["unit", "from", "to"],
@@ -60,7 +71,7 @@ export const RTL_UNIT_SCHEMA = {
     },
     {
       properties: {
-        unit: { const: "mac" }, in: NAME, weights: NAME, product: NAME, acc: NAME, accRounding: ROUND,
+        unit: { const: "mac" }, inReady: { type: "boolean" }, in: NAME, weights: NAME, product: NAME, acc: NAME, accRounding: ROUND,
         order: { type: "string", pattern: "^(sequential|pairwise|chunked:[1-9][0-9]{0,5}|promote:[1-9][0-9]{0,5})$" },
         fma: { type: "boolean" }, out: NAME, outRounding: ROUND, rounding: ROUND,
         K: { type: "integer", minimum: 1, maximum: 64 },
@@ -69,13 +80,13 @@ export const RTL_UNIT_SCHEMA = {
       additionalProperties: false,
     },
     {
-      properties: { unit: { const: "lut" } },
+      properties: { unit: { const: "lut" }, inReady: { type: "boolean" } },
       required: ["unit", "fn", "range"],
     },
     {
       // the unit's own parameters (bits, expBits, …) are checked by parseSoftmaxUnit
       properties: {
-        unit: { const: "softmax" }, kind: { enum: [...SOFTMAX_KINDS] }, inputFormat: NAME, outFormat: NAME,
+        unit: { const: "softmax" }, inReady: { type: "boolean" }, kind: { enum: [...SOFTMAX_KINDS] }, inputFormat: NAME, outFormat: NAME,
         rowLength: { type: "integer", minimum: 1, maximum: 64 },
       },
       required: ["unit", "kind", "inputFormat", "outFormat", "rowLength"],
@@ -127,6 +138,10 @@ export function parseRtlUnit(obj: unknown, where = ""): RtlUnit {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new InputError(`${where}expected a JSON object with "unit"`);
   const o = obj as Record<string, unknown>;
   if (!validate()(o)) throw new InputError(schemaProblem(o, where));
+  return { ...parseKind(o, where), inReady: o.inReady === true };
+}
+
+function parseKind(o: Record<string, unknown>, where: string): UnitKind {
   if (o.unit === "cast") {
     const from = fmt(where, "from", o.from as string);
     const to = fmt(where, "to", o.to as string);
@@ -157,7 +172,7 @@ export function parseRtlUnit(obj: unknown, where = ""): RtlUnit {
     const inputs = [...Array.from({ length: K }, (_, k) => field(`a${k}`, dp.inA)), ...Array.from({ length: K }, (_, k) => field(`b${k}`, dp.inB))];
     return { kind: "mac", dp, K, inputs, outputs: [field("y", dp.out)] };
   }
-  const { unit: _u, ...desc } = o;
+  const { unit: _u, inReady: _r, ...desc } = o;
   if (o.unit === "softmax") {
     const { inputFormat, rowLength, ...sm } = desc;
     const softmax = parseSoftmaxUnit(sm, where);

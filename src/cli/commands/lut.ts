@@ -139,7 +139,7 @@ export function registerLutCommands(program: Command, ctx: CliContext): void {
     });
 
   addUnitOptions(lut.command("export").description("write the ROM as $readmemh .mem, Xilinx .coe or Intel .mif, or the unit as SystemVerilog"))
-    .requiredOption("--format <kind>", "mem | coe | mif | sv (a synthesizable module: ROM inlined, address generator; interpolation none, integer / fixed-point input)")
+    .requiredOption("--format <kind>", "mem | coe | mif | sv (a synthesizable module: ROM inlined, address generator, linear interpolation, rounding; latency 2, one input per cycle)")
     .option("--module <name>", "sv: module name (default hwsim_lut)")
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<out>", "output file")
@@ -148,7 +148,7 @@ export function registerLutCommands(program: Command, ctx: CliContext): void {
       const { desc, where } = unitFromFlags(o);
       const u = parseLutUnit(desc, where);
       checkOutputFile(outPath, o.force, o.unit);
-      if (kind === "sv") writeFileAtomic(outPath, formatLutSv(u, o.module), { overwrite: o.force });
+      if (kind === "sv") writeFileAtomic(outPath, formatLutSv(u, o.module, where), { overwrite: o.force });
       else writeRom(outPath, u, kind, { overwrite: o.force });
     });
 }

@@ -110,7 +110,8 @@ export function registerRtlCommands(program: Command, ctx: CliContext): void {
       const r = await checkRtl(unit, v, top, sources, sim, Math.max(0, show));
       for (const m of r.first) ctx.io.out(mismatchText(unit, m) + "\n");
       const kind = v.exhaustive ? "exhaustive" : `${v.edge} edge cases + ${v.count - v.edge} random, seed ${seed}`;
-      const t = `build ${(r.buildMs / 1000).toFixed(1)} s, run ${(r.runMs / 1000).toFixed(1)} s`;
+      const cyc = r.cycles === null ? "" : `, ${r.cycles} cycles: ${(r.cycles / r.vectors).toFixed(2)} per vector`;
+      const t = `build ${(r.buildMs / 1000).toFixed(1)} s, run ${(r.runMs / 1000).toFixed(1)} s${cyc}`;
       if (r.results !== r.vectors) ctx.io.out(`${top} returned ${r.results} results for ${r.vectors} vectors\n`);
       if (r.mismatches === 0) {
         ctx.io.out(`PASS ${top}: ${r.vectors} vectors (${kind}) bit-exact with hwsim [${r.simulator}, ${t}]\n`);
