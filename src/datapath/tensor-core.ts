@@ -5,9 +5,14 @@
  * output rounds to nearest even (the accumulator is then fp16). H100 fp16 and
  * bf16 (mma.sync m16n8k16) are validated bit for bit on 2000 silicon tiles
  * each (test/tensor-core.test.ts); the other entries are the published
- * parameters, not measured here. The H100 fp8 entry (K = 32, 13 fraction
- * bits) matches only 16.8 % of the H100 m16n8k32 e4m3 silicon tiles; the best
- * model found so far matches 90.4 % (test/fixtures/tensorcore/E4M3.md).
+ * parameters, not measured here. H100 fp8 (mma.sync m16n8k32 e4m3 / e5m2) is
+ * what ptxas makes of it on sm_90 (SASS of an H200, tools/tc_probe_fp8.cu):
+ * the fp8 inputs are unpacked to fp16 (F2FP.F16.E4M3.UNPACK_B) and fed to two
+ * chained HMMA.16816.F32 — the fp16 block FMA (K = 16, neab = 2, rtz) — the
+ * first on k ≡ 0, 1 (mod 4) from +0, the second on k ≡ 2, 3 (mod 4); C is
+ * added last by one fp32 RNE addition. Bit-exact on every H100 e4m3 tile and
+ * every probe output (test/tensor-core-fp8.test.ts, test/fixtures/tensorcore/E4M3.md).
+ * wgmma (QGMMA, a native fp8 path) differs and is not modelled.
  */
 import { InputError } from "../errors.js";
 import { parseFormat } from "../formats/descriptor.js";
@@ -16,15 +21,23 @@ import type { GemmDatapathText } from "./gemm-datapath.js";
 export const TENSOR_CORES = ["v100", "a100", "h100", "b200"] as const;
 export type TensorCoreName = (typeof TENSOR_CORES)[number];
 
-interface Params { block: number; neab: number }
+interface Params { block: number; neab: number; opts?: string }
 
-/** Input format (descriptor name) → parameters. fp8: 13 (H100) / 25 (B200) fraction bits = 23 + neab. */
+/** Input format (descriptor name) → parameters. B200 fp8: 25 fraction bits = 23 + neab (published). */
+/**
+ * H100 mma.sync fp8: two interleaved k16 HMMA blocks from +0, then + C (RNE). The hardware unpacks
+ * the inputs to fp16 first; that changes no raw exponent that can matter (e5m2's exponents are
+ * fp16's; a product with an e4m3 subnormal factor has a raw exponent ≤ 2, and every e4m3 product is a
+ * multiple of 2^−18, so a block whose largest raw exponent is ≤ 7 truncates nothing either way).
+ */
+const H100_FP8 = "interleave:2:2:final";
+
 const TABLE: Record<TensorCoreName, Record<string, Params>> = {
   v100: { float16: { block: 4, neab: 0 } },
   a100: { float16: { block: 8, neab: 1 }, bfloat16: { block: 8, neab: 1 } },
   h100: {
     float16: { block: 16, neab: 2 }, bfloat16: { block: 16, neab: 2 }, tf32: { block: 8, neab: 2 },
-    float8_e4m3fn: { block: 32, neab: -10 }, float8_e5m2: { block: 32, neab: -10 },
+    float8_e4m3fn: { block: 16, neab: 2, opts: H100_FP8 }, float8_e5m2: { block: 16, neab: 2, opts: H100_FP8 },
   },
   b200: { float8_e4m3fn: { block: 32, neab: 2 }, float8_e5m2: { block: 32, neab: 2 } },
 };
@@ -58,7 +71,7 @@ export function tensorCoreDatapath(tcName: string, inA: string, inB?: string, ac
   }
   return {
     inA: fa, inB: fb, product: "exact", fma: true, acc: accName, out: fo,
-    order: `block-fma:${p.block}:${p.neab}`, inputRounding: "rne",
+    order: `block-fma:${p.block}:${p.neab}${p.opts ? `:${p.opts}` : ""}`, inputRounding: "rne",
     accRounding: fo === "float16" ? "rne" : "rtz", outRounding: "rne",
   };
 }

@@ -50,11 +50,14 @@ const ORDER_HELP = `accumulation order (default sequential):
                each partial added into an fp32 accumulator (RNE) that starts at
                the fp32 bias; the result is the fp32 accumulator (Hopper FP8 /
                DeepSeek-V3 scheme)
-  block-fma:B:NEAB[:align][:raw|normalised][:joined|after]
+  block-fma:B:NEAB[:align][:raw|normalised][:joined|after|final][:interleave:R:W]
                GPU tensor-core block FMA: per block of B exact products plus
                the addend, every term aligned to the largest exponent and
                rounded (align, default rtz) to 23+NEAB fraction bits, summed
-               exactly, one rounding into the accumulator; blocks chain`;
+               exactly, one rounding into the accumulator; blocks chain
+               (final: from +0, the addend added last with the output
+               rounding; interleave:R:W: instructions of W·B k, block s takes
+               the k at offsets i with floor(i/R) mod W = s)`;
 
 function isIntegerName(name: string | undefined): boolean {
   if (name === undefined) return false;
