@@ -137,6 +137,8 @@ describe("block-fma orders and tensor cores: parsing and refusals", () => {
     expect(tensorCoreDatapath("H100", "tf32").order).toBe("block-fma:8:2");
     expect(tensorCoreDatapath("h100", "fp8_e4m3fn").order).toBe("block-fma:16:2:interleave:2:2:final");
     expect(tensorCoreDatapath("h100", "fp8_e5m2").order).toBe("block-fma:16:2:interleave:2:2:final");
+    expect(tensorCoreDatapath("h100-wgmma", "fp8_e4m3fn")).toMatchObject({ order: "block-fma:32:-10", acc: "float<e8m13>", accRounding: "rtz", out: "float32" });
+    expect(() => tensorCoreDatapath("h100-wgmma", "fp16")).toThrow(InputError);
     expect(tensorCoreDatapath("a100", "fp16").order).toBe("block-fma:8:1");
     expect(tensorCoreDatapath("v100", "fp16").order).toBe("block-fma:4:0");
     expect(tensorCoreDatapath("b200", "fp8_e5m2").order).toBe("block-fma:32:2");

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Bit-exact match of `--tensor-core h100` (fp8 inputs) against the outputs of
+// Bit-exact match of `--tensor-core h100` / `h100-wgmma` (fp8 inputs) against the outputs of
 // tools/tc_probe_fp8.cu on a Hopper GPU. Needs `npm run build` (reads dist/).
-// Usage: node tools/tc-probe-match.mjs PROBE_DIR [REGEN_DIR] [--order ORDER] [--acc-rounding MODE] [--generic] [--wgmma]
+// Usage: node tools/tc-probe-match.mjs PROBE_DIR [REGEN_DIR] [--tensor-core TC] [--order ORDER] [--acc FMT] [--acc-rounding MODE] [--generic] [--wgmma]
 //   PROBE_DIR: cases.bin (designed cases; or cases_<fmt>.bin), rand_e4m3_<i>.bin (D of random tiles)
 //   REGEN_DIR: <i>/A.bin, <i>/Bt.bin, <i>/C.bin of the random tiles i·25000.. from
 //              `tc_probe regen REGEN_DIR/<i> 0 <i·25000> 25000` (g++ -x c++ tools/tc_probe_fp8.cu builds it)
-//   --order, --acc-rounding: another block-fma order / block rounding (default: the h100 tensor core's)
-//   --wgmma: compare with the wgmma outputs of the cases instead of mma.sync
+//   --order, --acc, --acc-rounding: another block-fma order / block result format / its rounding
+//   (default: the h100 tensor core's)
+//   --wgmma: compare with the wgmma outputs of the cases instead of mma.sync (default tensor core h100-wgmma)
+//   --tensor-core: the tensor core whose fp8 path is tried (default h100, or h100-wgmma with --wgmma)
 // NaN outputs match any NaN (hwsim does not model NaN payloads).
 import { readFileSync, existsSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
@@ -17,6 +19,8 @@ const args = process.argv.slice(2);
 const flag = (f) => { const i = args.indexOf(f); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
 const orderArg = flag("--order");
 const accRounding = flag("--acc-rounding");
+const accFormat = flag("--acc");
+const tcArg = flag("--tensor-core");
 const generic = args.includes("--generic");
 const wgmma = args.includes("--wgmma");
 const [probeDir, regenDir] = args.filter((x) => !x.startsWith("--"));
@@ -29,8 +33,8 @@ const dec = (f, h) => {
   return e === 31 ? (m ? NaN : s * Infinity) : e === 0 ? s * m * 2 ** -16 : s * (4 + m) * 2 ** (e - 17);
 };
 const dp = (f) => {
-  const t = tensorCoreDatapath("h100", FMT[f]);
-  return parseGemmDatapath({ ...t, ...(orderArg ? { order: orderArg } : {}), ...(accRounding ? { accRounding } : {}) });
+  const t = tensorCoreDatapath(tcArg ?? (wgmma ? "h100-wgmma" : "h100"), FMT[f]);
+  return parseGemmDatapath({ ...t, ...(orderArg ? { order: orderArg } : {}), ...(accRounding ? { accRounding } : {}), ...(accFormat ? { acc: accFormat } : {}) });
 };
 const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
 const same = (y, dbits) => { f32[0] = y; return u32[0] === dbits || (y !== y && (dbits & 0x7f800000) === 0x7f800000 && (dbits & 0x7fffff) !== 0); };

@@ -180,7 +180,7 @@ export function registerMatmulCommands(program: Command, ctx: CliContext): void 
     .option("--seed <n>", "stochastic rounding seed (every sr rounding site; element counters depend on (i, j, k) only)")
     .option("--random-bits <k>", "stochastic rounding: random bits compared with the discarded bits (1..32, default 32)")
     .option("--bias <file>", "bias.npy: [N] values added to every row (rounded once to the accumulator; fp32 for promote)")
-    .option("--tensor-core <gpu>", `a GPU tensor core's datapath (${TENSOR_CORES.join(" | ")}): block FMA with its block size and alignment bits; --in picks the path (v100: fp16; a100: fp16, bf16; h100: fp16, bf16, tf32, fp8; b200: fp8); fp32 out (fp16 too for fp16 in)`)
+    .option("--tensor-core <gpu>", `a GPU tensor core's datapath (${TENSOR_CORES.join(" | ")}): block FMA with its block size and alignment bits; --in picks the path (v100: fp16; a100: fp16, bf16; h100 (mma.sync): fp16, bf16, tf32, fp8; h100-wgmma: fp8; b200: fp8); fp32 out (fp16 too for fp16 in)`)
     .option("--addend <file>", "C.npy: [..., M, N] (or [M, N]) float32 addend of D = A·B + C (tensor core / block-fma orders)")
     .option("--threads <n>", THREADS_HELP)
     .option("-f, --force", "overwrite OUT if it exists")
