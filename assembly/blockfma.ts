@@ -13,7 +13,10 @@
 //  - the sum is normalised and rounded ONCE into the accumulator format with the
 //    accumulator rounding (after: the sum plus c exactly, rounded once); that
 //    value is c of the next block.
-// The last block's value is rounded to the output format. An exactly zero sum
+// The last block's value is rounded to the output format; final (fin != 0): the
+// chain starts at +0 instead of c, and the output is the last block's value
+// plus c, that exact sum rounded once to the output format (IEEE addition:
+// the output rounding, zero signs, non-finite values). An exactly zero sum
 // is +0 unless c and every product of the block are −0 (IEEE; after: the
 // products' zero, −0 only if every product is −0, plus c). Any
 // non-finite term: the block's value is the IEEE sum of the products and c.
@@ -121,7 +124,7 @@ function blockValue(
 // accumulator format, or 0 (addend +0). dst: f64 [m][N].
 export function blockFmaGeneric(
   a: usize, bt: usize, cIn: usize, dst: usize, m: i32, K: i32, N: i32, block: i32,
-  eminA: i32, eminB: i32, neab: i32, alignMode: i32, normalised: i32, after: i32, accSpec: usize, outSpec: usize,
+  eminA: i32, eminB: i32, neab: i32, alignMode: i32, normalised: i32, after: i32, fin: i32, accSpec: usize, outSpec: usize,
 ): void {
   const acc = changetype<Spec>(accSpec);
   const out = changetype<Spec>(outSpec);
@@ -130,16 +133,17 @@ export function blockFmaGeneric(
     for (let j = 0; j < N; j++) {
       const bcol = bt + ((<usize>j * <usize>K) << 3);
       const o = (<usize>i * <usize>N + <usize>j) << 3;
-      let c: f64 = cIn != 0 ? load<f64>(cIn + o) : 0.0;
+      const cAdd: f64 = cIn != 0 ? load<f64>(cIn + o) : 0.0;
+      let c: f64 = fin != 0 ? 0.0 : cAdd;
       for (let k0 = 0; k0 < K; k0 += block) {
         c = blockValue(arow, bcol, k0, min(K, k0 + block), c, eminA, eminB, acc.emin, neab, alignMode, normalised != 0, after != 0, acc);
       }
-      store<f64>(dst + o, decodeF64(encodeF64(c, out, 0), out));
+      store<f64>(dst + o, fin != 0 ? decodeF64(roundAdd(c, cAdd, out, 0), out) : decodeF64(encodeF64(c, out, 0), out));
     }
   }
 }
 
-// Fast path: pre-decoded inputs, raw exponents, rtz alignment, c joined, finite
+// Fast path: pre-decoded inputs, raw exponents, rtz alignment, c joined or final, finite
 // values, an accumulator of ≤ 24 significant bits. Inputs as i32 signed significands (value = sig · 2^(exp − mbits))
 // and i32 raw exponents (a zero: 0 for +0, 1 for −0); significands of ≤ 12
 // bits (products < 2^24).
@@ -165,7 +169,7 @@ function signOf(sig: i32, ex: i32): bool {
 
 export function blockFmaFast(
   sa: usize, ea: usize, sb: usize, eb: usize, cIn: usize, dst: usize, m: i32, K: i32, N: i32, block: i32,
-  mbitsAB: i32, neab: i32, accSpec: usize, outSpec: usize,
+  mbitsAB: i32, neab: i32, fin: i32, accSpec: usize, outSpec: usize,
 ): void {
   const acc = changetype<Spec>(accSpec);
   const out = changetype<Spec>(outSpec);
@@ -176,7 +180,8 @@ export function blockFmaFast(
     for (let j = 0; j < N; j++) {
       const br = <usize>j * <usize>K << 2;
       const o = (<usize>i * <usize>N + <usize>j) << 3;
-      let c: f64 = cIn != 0 ? load<f64>(cIn + o) : 0.0;
+      const cAdd: f64 = cIn != 0 ? load<f64>(cIn + o) : 0.0;
+      let c: f64 = fin != 0 ? 0.0 : cAdd;
       for (let k0 = 0; k0 < K; k0 += block) {
         if (!isFinite(c)) {
           // an overflowed block: c plus finite products is c (as the generic kernel's IEEE sum)
@@ -235,7 +240,7 @@ export function blockFmaFast(
           c = decodeF64(encodeExactMode(neg, <u64>(neg ? -sum : sum), g, acc, 0, acc.mode), acc);
         }
       }
-      store<f64>(dst + o, decodeF64(encodeF64(c, out, 0), out));
+      store<f64>(dst + o, fin != 0 ? decodeF64(roundAdd(c, cAdd, out, 0), out) : decodeF64(encodeF64(c, out, 0), out));
     }
   }
 }

@@ -2,7 +2,7 @@
  * The block-fma GEMM order against the independent exact oracle
  * (test/oracle/block-fma.ts): random datapaths (block size, extra alignment
  * bits, alignment rounding, raw / normalised product exponents, addend joined /
- * after, accumulator and output formats and modes) and data, through the
+ * after / final, interleaved blocks, accumulator and output formats and modes) and data, through the
  * generic kernel and the automatic choice (the fast kernel where it applies);
  * an exhaustive two-term subspace; option parsing and refusals.
  */
@@ -29,19 +29,24 @@ function oracleOf(dp: GemmDatapath): OBlockFma {
     acc: dp.acc, accMode: dp.accRounding!.rounding as OBlockFma["accMode"],
     out: dp.out, outMode: dp.outRounding!.rounding as OBlockFma["outMode"],
     block: o.block, neab: o.neab, align: o.align as OBlockFma["align"], productExp: o.productExp, addend: o.addend,
+    ...(o.interleave ? { interleave: { ...o.interleave } } : {}),
   };
 }
+
+/** "" or ":interleave:R:W" with R dividing the block size */
+const interleaveArb = (block: number) => fc.oneof(fc.constant(""),
+  fc.record({ run: fc.constantFrom(...[1, 2, 4].filter((r) => block % r === 0)), ways: fc.integer({ min: 1, max: 3 }) }).map((r) => `:interleave:${r.run}:${r.ways}`));
 
 const dpArb = fc.record({
   inA: fc.constantFrom(...IN), acc: fc.constantFrom(...ACC), out: fc.constantFrom(...ACC),
   block: fc.integer({ min: 1, max: 40 }), neab: fc.integer({ min: -12, max: 14 }),
-  align: fc.constantFrom(...ALIGN), exp: fc.constantFrom("raw", "normalised"), addend: fc.constantFrom("joined", "after"),
+  align: fc.constantFrom(...ALIGN), exp: fc.constantFrom("raw", "normalised"), addend: fc.constantFrom("joined", "after", "final"),
   accMode: fc.constantFrom(...MODES), outMode: fc.constantFrom(...MODES), inMode: fc.constantFrom(...MODES),
-}).map((r) => parseGemmDatapath({
+}).chain((r) => interleaveArb(r.block).map((il) => parseGemmDatapath({
   in: r.inA, acc: r.acc, out: r.out, fma: true, product: "exact",
-  order: `block-fma:${r.block}:${r.neab}:${r.align}:${r.exp}:${r.addend}`,
+  order: `block-fma:${r.block}:${r.neab}:${r.align}:${r.exp}:${r.addend}${il}`,
   inputRounding: r.inMode, accRounding: r.accMode, outRounding: r.outMode,
-}));
+})));
 
 interface Case { dp: GemmDatapath; M: number; K: number; N: number; a: number[]; b: number[]; c: number[] | null }
 
@@ -72,10 +77,12 @@ describe("block-fma GEMM vs the exact oracle", () => {
     fc.assert(fc.property(caseArb(dpArb, true), (t) => check(t, "generic")), { numRuns: 150 });
   });
 
-  // the fast kernel's datapaths: raw exponents, rtz alignment, addend joined, ≤ 12-bit inputs
+  // the fast kernel's datapaths: raw exponents, rtz alignment, addend joined or final, ≤ 12-bit inputs
   const fastArb = fc.record({ inA: fc.constantFrom("fp16", "bf16", "fp8_e4m3fn", "fp8_e5m2"), acc: fc.constantFrom(...ACC),
-    block: fc.integer({ min: 1, max: 40 }), neab: fc.integer({ min: -12, max: 14 }), accMode: fc.constantFrom(...MODES) })
-    .map((r) => parseGemmDatapath({ in: r.inA, acc: r.acc, out: "fp32", fma: true, order: `block-fma:${r.block}:${r.neab}`, accRounding: r.accMode }));
+    block: fc.integer({ min: 1, max: 40 }), neab: fc.integer({ min: -12, max: 14 }), accMode: fc.constantFrom(...MODES),
+    outMode: fc.constantFrom(...MODES), addend: fc.constantFrom("", ":final") })
+    .chain((r) => interleaveArb(r.block).map((il) => parseGemmDatapath({ in: r.inA, acc: r.acc, out: "fp32", fma: true,
+      order: `block-fma:${r.block}:${r.neab}${r.addend}${il}`, accRounding: r.accMode, outRounding: r.outMode })));
   it("the fast kernel on its datapaths (and it is the one chosen)", () => {
     fc.assert(fc.property(caseArb(fastArb, false), (t) => {
       const info: { path?: GemmPath } = {};
@@ -114,7 +121,11 @@ describe("block-fma orders and tensor cores: parsing and refusals", () => {
     expect(parseGemmOrder("block-fma:16:2")).toEqual({ kind: "block-fma", block: 16, neab: 2, align: "rtz", productExp: "raw", addend: "joined" });
     const o = parseGemmOrder("block-fma:8:-3:rne:normalised:after");
     expect(gemmOrderName(o)).toBe("block-fma:8:-3:rne:normalised:after");
-    for (const bad of ["block-fma:0:2", "block-fma:16:-24", "block-fma:16:2:sr", "block-fma:16:2:what", "block-fma:16:40", "block-fma:4096:30:after"]) {
+    expect(parseGemmOrder("block-fma:16:2:interleave:2:2:final")).toEqual({ kind: "block-fma", block: 16, neab: 2, align: "rtz", productExp: "raw", addend: "final", interleave: { run: 2, ways: 2 } });
+    expect(gemmOrderName(parseGemmOrder("block-fma:16:2:final:interleave:2:2"))).toBe("block-fma:16:2:final:interleave:2:2");
+    for (const bad of ["block-fma:0:2", "block-fma:16:-24", "block-fma:16:2:sr", "block-fma:16:2:what", "block-fma:16:40", "block-fma:4096:30:after",
+      "block-fma:16:2:interleave", "block-fma:16:2:interleave:2", "block-fma:16:2:interleave:0:2", "block-fma:16:2:interleave:2:0", "block-fma:16:2:interleave:3:2",
+      "block-fma:16:2:interleave:x:2", "block-fma:16:2:7"]) {
       expect(() => parseGemmOrder(bad), bad).toThrow(InputError);
     }
   });
@@ -122,7 +133,10 @@ describe("block-fma orders and tensor cores: parsing and refusals", () => {
   it("named tensor cores: the input format picks the path; unsupported combinations are refused", () => {
     expect(tensorCoreDatapath("h100", "bf16").order).toBe("block-fma:16:2");
     expect(tensorCoreDatapath("H100", "tf32").order).toBe("block-fma:8:2");
-    expect(tensorCoreDatapath("h100", "fp8_e4m3fn").order).toBe("block-fma:32:-10");
+    expect(tensorCoreDatapath("h100", "fp8_e4m3fn").order).toBe("block-fma:16:2:interleave:2:2:final");
+    expect(tensorCoreDatapath("h100", "fp8_e5m2").order).toBe("block-fma:16:2:interleave:2:2:final");
+    expect(tensorCoreDatapath("h100-wgmma", "fp8_e4m3fn")).toMatchObject({ order: "block-fma:32:-10", acc: "float<e8m13>", accRounding: "rtz", out: "float32" });
+    expect(() => tensorCoreDatapath("h100-wgmma", "fp16")).toThrow(InputError);
     expect(tensorCoreDatapath("a100", "fp16").order).toBe("block-fma:8:1");
     expect(tensorCoreDatapath("v100", "fp16").order).toBe("block-fma:4:0");
     expect(tensorCoreDatapath("b200", "fp8_e5m2").order).toBe("block-fma:32:2");

@@ -28,6 +28,19 @@ writeNpy(t.path("c0.npy"), { dtype: "float32", shape: [16, 8], data: C.subarray(
 
 const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
+// the first e4m3 tiles of the H100 fixture: A [T][16][32], B [T][32][8] as float32 values (decoded here)
+const e4m3 = (h: number) => {
+  const s = h & 0x80 ? -1 : 1, e = (h >> 3) & 15, m = h & 7;
+  return (h & 0x7f) === 0x7f ? NaN : e === 0 ? s * m * 2 ** -9 : s * (8 + m) * 2 ** (e - 10);
+};
+const A8 = Float32Array.from((fx("e4m3_A").data as Uint8Array).subarray(0, T * 512), e4m3);
+const Bt8 = fx("e4m3_Bt").data as Uint8Array;
+const B8 = new Float32Array(T * 256);
+for (let e = 0; e < T; e++) for (let j = 0; j < 8; j++) for (let k = 0; k < 32; k++) B8[e * 256 + k * 8 + j] = e4m3(Bt8[e * 256 + j * 32 + k]);
+writeNpy(t.path("a8.npy"), { dtype: "float32", shape: [T, 16, 32], data: A8 });
+writeNpy(t.path("b8.npy"), { dtype: "float32", shape: [T, 32, 8], data: B8 });
+writeNpy(t.path("c8.npy"), { dtype: "float32", shape: [T, 16, 8], data: (fx("e4m3_C").data as Float32Array).subarray(0, T * 128) });
+
 describe("hwsim matmul --tensor-core", () => {
   it("H100 bf16 mma tiles, batched [2, 20, ...] with the addend: every output bit as the silicon", async () => {
     const r = await cli("matmul", t.path("a.npy"), t.path("b.npy"), t.path("d.npy"), "--in", "bfloat16", "--acc", "float32", "--out", "float32",
@@ -36,6 +49,14 @@ describe("hwsim matmul --tensor-core", () => {
     const d = readNpy(t.path("d.npy"));
     expect(d.shape).toEqual([2, T / 2, 16, 8]);
     expect(bits(d.data as Float32Array)).toEqual(bits(D));
+  });
+
+  it("H100 fp8 e4m3 mma tiles (m16n8k32) with the addend: every output bit as the silicon", async () => {
+    const r = await cli("matmul", t.path("a8.npy"), t.path("b8.npy"), t.path("d8.npy"), "--in", "fp8_e4m3fn", "--tensor-core", "h100", "--addend", t.path("c8.npy"));
+    expect(r.code, r.err).toBe(0);
+    const d = readNpy(t.path("d8.npy"));
+    expect(d.shape).toEqual([T, 16, 8]);
+    expect(bits(d.data as Float32Array)).toEqual(bits((fx("e4m3_D").data as Float32Array).subarray(0, T * 128)));
   });
 
   it("a 2-D A shared by a batch of B, and a 2-D addend shared by the batch", async () => {
@@ -55,6 +76,7 @@ describe("hwsim matmul --tensor-core", () => {
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "v100"), /tensor core v100 has no bfloat16 path/);
     expectOneLine(await cli("matmul", ...base, "--in", "fp16", "--tensor-core", "h200"), /unknown tensor core 'h200'/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--out", "fp16"), /output float16 is not supported/);
+    expectOneLine(await cli("matmul", ...base, "--in", "fp8_e4m3fn", "--tensor-core", "h100", "--out", "fp16"), /output float16 is not supported/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--acc", "bf16"), /the accumulator is float32/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--order", "pairwise"), /--order cannot be combined with --tensor-core/);
     expectOneLine(await cli("matmul", ...base, "--in", "bf16", "--tensor-core", "h100", "--fma"), /--fma cannot be combined/);

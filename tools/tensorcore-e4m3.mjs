@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Which block-FMA model reproduces the H100 mma.sync m16n8k32 e4m3 tiles
-// (test/fixtures/tensorcore/e4m3_*)? Prints the fraction of outputs each
+// (test/fixtures/tensorcore/e4m3_*)? The model (first line) is what the GPU
+// probe found (test/fixtures/tensorcore/E4M3.md); the rest are the hypotheses
+// tried from the tiles alone. Prints the fraction of outputs each
 // hypothesis matches bit for bit, per tile mode (0 normal, 1 wide range,
 // 2 ties/cancellation). Needs `npm run build` (reads dist/).
 // Usage: node tools/tensorcore-e4m3.mjs [every-nth-tile]
@@ -34,6 +36,8 @@ function thenAddC(s) {
   return gemmBatched(ab, new Float64Array(T * 128 * 2).fill(1), T * 128, 1, 2, 1, fp32Add);
 }
 const H = {
+  "THE MODEL (--tensor-core h100): block-fma:16:2:interleave:2:2:final (two interleaved k16 fp16 HMMA blocks from +0, then + c with RNE)": () =>
+    gemmBatched(a, b, T, 16, 32, 8, dp("block-fma:16:2:interleave:2:2:final", "rtz"), undefined, { addend: c }),
   "published H100 fp8: block-fma:32:-10 (13 fraction bits), c joined, rtz": () => gemmBatched(a, b, T, 16, 32, 8, dp("block-fma:32:-10", "rtz"), undefined, { addend: c }),
   "as fp16/bf16: block-fma:32:2, c joined, rtz": () => gemmBatched(a, b, T, 16, 32, 8, dp("block-fma:32:2", "rtz"), undefined, { addend: c }),
   "two k16 blocks: block-fma:16:2, c joined, rtz": () => gemmBatched(a, b, T, 16, 32, 8, dp("block-fma:16:2", "rtz"), undefined, { addend: c }),

@@ -8,7 +8,11 @@
  *
  * Two kernels with identical bits: blockFmaGeneric (every option) and
  * blockFmaFast (pre-decoded ≤ 12-bit significands, raw exponents, rtz
- * alignment, addend joined, finite values).
+ * alignment, addend joined or final, finite values). An interleaved order
+ * (interleave:R:W) reaches the kernels as contiguous blocks: k is permuted
+ * here, per instruction of W·B consecutive k, so that block s of an
+ * instruction is its k with floor(i / R) mod W = s; a K that is not a
+ * multiple of W·B is padded with +0 products (as a program pads an mma).
  */
 import { InputError } from "../errors.js";
 import { specBytes } from "../formats/spec.js";
@@ -36,8 +40,27 @@ function allFinite(x: ArrayLike<number>): boolean {
 
 /** The fast kernel gives the generic kernel's bits for these datapaths and values. */
 function fastApplies(dp: GemmDatapath, o: BlockFmaOrder, ...values: ArrayLike<number>[]): boolean {
-  return o.align === "rtz" && o.productExp === "raw" && o.addend === "joined" && dp.inA.mbits <= 11 && dp.inB.mbits <= 11 &&
+  return o.align === "rtz" && o.productExp === "raw" && o.addend !== "after" && dp.inA.mbits <= 11 && dp.inB.mbits <= 11 &&
     dp.acc.mbits <= 23 && values.every(allFinite);
+}
+
+/**
+ * Source k of each kernel k (−1: a +0 padding product) for an interleaved
+ * order; identity (null) otherwise.
+ */
+export function blockFmaKOrder(o: BlockFmaOrder, K: number): Int32Array | null {
+  const il = o.interleave;
+  if (!il) return null;
+  const width = il.ways * o.block;
+  const Kp = Math.ceil(K / width) * width;
+  const src = new Int32Array(Kp);
+  let n = 0;
+  for (let k0 = 0; k0 < Kp; k0 += width) {
+    for (let s = 0; s < il.ways; s++) {
+      for (let i = 0; i < width; i++) if (Math.floor(i / il.run) % il.ways === s) src[n++] = k0 + i < K ? k0 + i : -1;
+    }
+  }
+  return src;
 }
 
 /**
@@ -67,6 +90,9 @@ export function blockFmaGemm(
   const sp = { acc: specBytes(s.acc), out: specBytes(s.out) };
   const eminA = floatLayout(dp.inA).emin;
   const eminB = floatLayout(dp.inB).emin;
+  const kOrder = blockFmaKOrder(o, K);
+  const Kk = kOrder ? kOrder.length : K;
+  const fin = o.addend === "final" ? 1 : 0;
   let prepareMs = 0;
   let computeMs = 0;
   for (let e = 0; e < batch; e++) {
@@ -74,11 +100,17 @@ export function blockFmaGemm(
       const t0 = performance.now();
       const pa = roundInto(rt, a.subarray(e * M * K, (e + 1) * M * K), s.inA, 0);
       const pb = roundInto(rt, b.subarray(e * K * N, (e + 1) * K * N), s.inB, M * K);
-      // A rows as f64; B transposed to rows of Bᵀ as f64
-      const af = Float64Array.from(rt.f32(pa, M * K));
+      // A rows as f64; B transposed to rows of Bᵀ as f64; k in the kernel's order (kOrder)
+      const av = rt.f32(pa, M * K);
       const bv = rt.f32(pb, K * N);
-      const bt = new Float64Array(N * K);
-      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bt[j * K + k] = bv[k * N + j];
+      const af = new Float64Array(M * Kk);
+      const bt = new Float64Array(N * Kk);
+      for (let q = 0; q < Kk; q++) {
+        const k = kOrder ? kOrder[q] : q;
+        if (k < 0) continue;
+        for (let i = 0; i < M; i++) af[i * Kk + q] = av[i * K + k];
+        for (let j = 0; j < N; j++) bt[j * Kk + q] = bv[k * N + j];
+      }
       let pc = 0;
       if (addend || bias) {
         const c = addend ? addend.subarray(e * M * N, (e + 1) * M * N) : new Float64Array(M * N).map((_, i) => bias![i % N]);
@@ -88,19 +120,19 @@ export function blockFmaGemm(
       const accP = rt.put(sp.acc);
       const outP = rt.put(sp.out);
       if (fast) {
-        const [sa, ea, sb, eb] = [M * K, M * K, N * K, N * K].map((n) => rt.alloc(n * 4));
-        rt.k.blockFmaDecode(rt.put(af), M * K, eminA, dp.inA.mbits, sa, ea);
-        rt.k.blockFmaDecode(rt.put(bt), N * K, eminB, dp.inB.mbits, sb, eb);
+        const [sa, ea, sb, eb] = [M * Kk, M * Kk, N * Kk, N * Kk].map((n) => rt.alloc(n * 4));
+        rt.k.blockFmaDecode(rt.put(af), M * Kk, eminA, dp.inA.mbits, sa, ea);
+        rt.k.blockFmaDecode(rt.put(bt), N * Kk, eminB, dp.inB.mbits, sb, eb);
         const t1 = performance.now();
-        rt.k.blockFmaFast(sa, ea, sb, eb, pc, pd, M, K, N, o.block, dp.inA.mbits + dp.inB.mbits, o.neab, accP, outP);
+        rt.k.blockFmaFast(sa, ea, sb, eb, pc, pd, M, Kk, N, o.block, dp.inA.mbits + dp.inB.mbits, o.neab, fin, accP, outP);
         prepareMs += t1 - t0;
         computeMs += performance.now() - t1;
       } else {
         const pA = rt.put(af);
         const pB = rt.put(bt);
         const t1 = performance.now();
-        rt.k.blockFmaGeneric(pA, pB, pc, pd, M, K, N, o.block, eminA, eminB, o.neab, ALIGN_CODE[o.align as keyof typeof ALIGN_CODE],
-          o.productExp === "normalised" ? 1 : 0, o.addend === "after" ? 1 : 0, accP, outP);
+        rt.k.blockFmaGeneric(pA, pB, pc, pd, M, Kk, N, o.block, eminA, eminB, o.neab, ALIGN_CODE[o.align as keyof typeof ALIGN_CODE],
+          o.productExp === "normalised" ? 1 : 0, o.addend === "after" ? 1 : 0, fin, accP, outP);
         prepareMs += t1 - t0;
         computeMs += performance.now() - t1;
       }

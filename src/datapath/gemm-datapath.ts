@@ -34,8 +34,19 @@ export interface BlockFmaOrder {
   align: Rounding;
   /** raw: exponent of a product = e_a + e_b (not renormalised); normalised: floor(log2 |a·b|) */
   productExp: "raw" | "normalised";
-  /** joined: the addend is aligned with the products; after: added exactly to their aligned sum */
-  addend: "joined" | "after";
+  /**
+   * joined: the addend is aligned with the products; after: added exactly to their aligned sum;
+   * final: the chain starts at +0 and the addend is added once to the last block's value,
+   * that exact sum rounded once to the output format (with the output rounding)
+   */
+  addend: "joined" | "after" | "final";
+  /**
+   * Blocks drawn from interleaved k: the k range is cut into instructions of ways·block
+   * consecutive k, and block s of an instruction takes the k (index i from the instruction's
+   * start) with floor(i / run) mod ways = s, blocks s = 0..ways−1 in order (absent: block b
+   * is k in [b·block, (b + 1)·block))
+   */
+  interleave?: { run: number; ways: number };
 }
 
 /** Largest alignment-grid bits (23 + neab) + block bits so the exact sums fit in 62 (joined) / 53 (after) bits. */
@@ -95,18 +106,26 @@ export function parseGemmOrder(text: string): GemmOrder {
     if (!Number.isSafeInteger(n) || n < 1) throw new InputError(`order '${text}': ${m[1]} size must be a positive integer`);
     return m[1] === "chunked" ? { kind: "chunked", size: n } : { kind: "promote", interval: n };
   }
-  const bm = /^block-fma:(\d+):(-?\d+)((?::[a-z]+)*)$/.exec(t);
+  const bm = /^block-fma:(\d+):(-?\d+)((?::[a-z0-9]+)*)$/.exec(t);
   if (bm) return parseBlockFma(text, Number(bm[1]), Number(bm[2]), bm[3].split(":").slice(1));
-  throw new InputError(`unknown accumulation order '${text}' (sequential, pairwise, chunked:C, promote:N, block-fma:B:NEAB[:align][:raw|normalised][:joined|after])`);
+  throw new InputError(`unknown accumulation order '${text}' (sequential, pairwise, chunked:C, promote:N, block-fma:B:NEAB[:align][:raw|normalised][:joined|after|final][:interleave:R:W])`);
 }
 
 function parseBlockFma(text: string, block: number, neab: number, opts: string[]): BlockFmaOrder {
   const o: BlockFmaOrder = { kind: "block-fma", block, neab, align: "rtz", productExp: "raw", addend: "joined" };
-  for (const w of opts) {
+  for (let i = 0; i < opts.length; i++) {
+    const w = opts[i];
     if (w === "raw" || w === "normalised") o.productExp = w;
-    else if (w === "joined" || w === "after") o.addend = w;
+    else if (w === "joined" || w === "after" || w === "final") o.addend = w;
     else if ((ROUNDING_MODES as readonly string[]).includes(w) && w !== "sr") o.align = w as Rounding;
-    else throw new InputError(`order '${text}': unknown block-fma option '${w}' (an alignment rounding ${ROUNDING_MODES.filter((m) => m !== "sr").join("|")}, raw|normalised, joined|after)`);
+    else if (w === "interleave") {
+      const [run, ways] = [opts[i + 1], opts[i + 2]].map((x) => (x !== undefined && /^\d+$/.test(x) ? Number(x) : NaN));
+      if (!(run >= 1 && ways >= 1)) throw new InputError(`order '${text}': interleave needs a run length and a number of ways (interleave:R:W, positive integers)`);
+      o.interleave = { run, ways };
+      i += 2;
+    } else {
+      throw new InputError(`order '${text}': unknown block-fma option '${w}' (an alignment rounding ${ROUNDING_MODES.filter((m) => m !== "sr").join("|")}, raw|normalised, joined|after|final, interleave:R:W)`);
+    }
   }
   checkBlockFma(o);
   return o;
@@ -115,6 +134,10 @@ function parseBlockFma(text: string, block: number, neab: number, opts: string[]
 function checkBlockFma(o: BlockFmaOrder): void {
   const name = gemmOrderName(o);
   if (!Number.isSafeInteger(o.block) || o.block < 1 || o.block > 4096) throw new InputError(`order ${name}: the block size must be an integer 1..4096`);
+  const il = o.interleave;
+  if (il && !(Number.isSafeInteger(il.run) && il.run >= 1 && Number.isSafeInteger(il.ways) && il.ways >= 1 && il.run * il.ways <= 4096 && o.block % il.run === 0)) {
+    throw new InputError(`order ${name}: interleave:R:W needs positive integers R, W with R dividing the block size and R·W ≤ 4096`);
+  }
   if (!Number.isSafeInteger(o.neab) || o.neab < -23 || !blockFmaFits(o)) {
     throw new InputError(`order ${name}: extra alignment bits must be an integer ≥ -23 with 25 + neab + log2(block + 1) ≤ ${o.addend === "after" ? 53 : 62}`);
   }
@@ -122,7 +145,8 @@ function checkBlockFma(o: BlockFmaOrder): void {
 
 export function gemmOrderName(o: GemmOrder): string {
   if (o.kind === "block-fma") {
-    const opts = [o.align === "rtz" ? "" : o.align, o.productExp === "raw" ? "" : o.productExp, o.addend === "joined" ? "" : o.addend];
+    const opts = [o.align === "rtz" ? "" : o.align, o.productExp === "raw" ? "" : o.productExp, o.addend === "joined" ? "" : o.addend,
+      o.interleave ? `interleave:${o.interleave.run}:${o.interleave.ways}` : ""];
     return [`block-fma:${o.block}:${o.neab}`, ...opts.filter((x) => x !== "")].join(":");
   }
   return o.kind === "chunked" ? `chunked:${o.size}` : o.kind === "promote" ? `promote:${o.interval}` : o.kind;

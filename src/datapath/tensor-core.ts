@@ -5,27 +5,49 @@
  * output rounds to nearest even (the accumulator is then fp16). H100 fp16 and
  * bf16 (mma.sync m16n8k16) are validated bit for bit on 2000 silicon tiles
  * each (test/tensor-core.test.ts); the other entries are the published
- * parameters, not measured here. The H100 fp8 entry (K = 32, 13 fraction
- * bits) matches only 16.8 % of the H100 m16n8k32 e4m3 silicon tiles; the best
- * model found so far matches 90.4 % (test/fixtures/tensorcore/E4M3.md).
+ * parameters, not measured here. H100 fp8 (mma.sync m16n8k32 e4m3 / e5m2) is
+ * what ptxas makes of it on sm_90 (SASS of an H200, tools/tc_probe_fp8.cu):
+ * the fp8 inputs are unpacked to fp16 (F2FP.F16.E4M3.UNPACK_B) and fed to two
+ * chained HMMA.16816.F32 — the fp16 block FMA (K = 16, neab = 2, rtz) — the
+ * first on k ≡ 0, 1 (mod 4) from +0, the second on k ≡ 2, 3 (mod 4); C is
+ * added last by one fp32 RNE addition. Bit-exact on every H100 e4m3 tile and
+ * every probe output (test/tensor-core-fp8.test.ts, test/fixtures/tensorcore/E4M3.md).
+ * `h100-wgmma` is wgmma.mma_async m64nNk32 fp8 (QGMMA, a native fp8 path, what
+ * cuBLAS / CUTLASS fp8 GEMMs run): one block of 32 products plus the joined
+ * accumulator at 13 fraction bits (the published parameters) whose result is
+ * truncated to 14 significant bits (float<e8m13>, rtz) before it is an fp32
+ * again: bit-exact on every designed probe case of both formats.
  */
 import { InputError } from "../errors.js";
 import { parseFormat } from "../formats/descriptor.js";
 import type { GemmDatapathText } from "./gemm-datapath.js";
 
-export const TENSOR_CORES = ["v100", "a100", "h100", "b200"] as const;
+export const TENSOR_CORES = ["v100", "a100", "h100", "h100-wgmma", "b200"] as const;
 export type TensorCoreName = (typeof TENSOR_CORES)[number];
 
-interface Params { block: number; neab: number }
+/** opts: order options; blockAcc: the format each block's value is rounded into (rtz), default fp32 */
+interface Params { block: number; neab: number; opts?: string; blockAcc?: string }
 
-/** Input format (descriptor name) → parameters. fp8: 13 (H100) / 25 (B200) fraction bits = 23 + neab. */
+/**
+ * H100 mma.sync fp8: two interleaved k16 HMMA blocks from +0, then + C (RNE). The hardware unpacks
+ * the inputs to fp16 first; that changes no raw exponent that can matter (e5m2's exponents are
+ * fp16's; a product with an e4m3 subnormal factor has a raw exponent ≤ 2, and every e4m3 product is a
+ * multiple of 2^−18, so a block whose largest raw exponent is ≤ 7 truncates nothing either way).
+ */
+const H100_FP8 = "interleave:2:2:final";
+
+/** wgmma fp8: 13 fraction bits (neab −10), each block's value truncated to 14 significant bits. */
+const WGMMA_FP8: Params = { block: 32, neab: -10, blockAcc: "float<e8m13>" };
+
+/** Input format (descriptor name) → parameters. B200 fp8: 25 fraction bits = 23 + neab (published). */
 const TABLE: Record<TensorCoreName, Record<string, Params>> = {
   v100: { float16: { block: 4, neab: 0 } },
   a100: { float16: { block: 8, neab: 1 }, bfloat16: { block: 8, neab: 1 } },
   h100: {
     float16: { block: 16, neab: 2 }, bfloat16: { block: 16, neab: 2 }, tf32: { block: 8, neab: 2 },
-    float8_e4m3fn: { block: 32, neab: -10 }, float8_e5m2: { block: 32, neab: -10 },
+    float8_e4m3fn: { block: 16, neab: 2, opts: H100_FP8 }, float8_e5m2: { block: 16, neab: 2, opts: H100_FP8 },
   },
+  "h100-wgmma": { float8_e4m3fn: WGMMA_FP8, float8_e5m2: WGMMA_FP8 },
   b200: { float8_e4m3fn: { block: 32, neab: 2 }, float8_e5m2: { block: 32, neab: 2 } },
 };
 
@@ -57,8 +79,8 @@ export function tensorCoreDatapath(tcName: string, inA: string, inB?: string, ac
     throw new InputError(`tensor core ${tc}: the accumulator is ${accName} for a ${fo} output (got ${parseFormat(acc).name})`);
   }
   return {
-    inA: fa, inB: fb, product: "exact", fma: true, acc: accName, out: fo,
-    order: `block-fma:${p.block}:${p.neab}`, inputRounding: "rne",
+    inA: fa, inB: fb, product: "exact", fma: true, acc: p.blockAcc ?? accName, out: fo,
+    order: `block-fma:${p.block}:${p.neab}${p.opts ? `:${p.opts}` : ""}`, inputRounding: "rne",
     accRounding: fo === "float16" ? "rne" : "rtz", outRounding: "rne",
   };
 }

@@ -25,7 +25,7 @@ export interface DatapathAssignment {
   accRounding?: RoundingMode;
   /** "sequential" | "pairwise" | "chunked:C" | "promote:N" | "block-fma:B:NEAB[:options]" */
   order?: string;
-  /** a GPU tensor core (v100 | a100 | h100 | b200): its block-FMA datapath for `in` (src/datapath/tensor-core.ts) */
+  /** a GPU tensor core (v100 | a100 | h100 | h100-wgmma | b200): its block-FMA datapath for `in` (src/datapath/tensor-core.ts) */
   tensorCore?: string;
   fma?: boolean;
   /** Element-wise ops: the format the function is evaluated in before the output rounding (default exact, f64). */

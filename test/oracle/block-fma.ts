@@ -19,6 +19,15 @@
  *    sum of that zero and c under the accumulator mode);
  *  - a NaN or infinite input: the IEEE sum of c and the products, rounded.
  * Finally c is rounded once to the output format.
+ *
+ * Options found by probing an H200's mma.sync m16n8k32 fp8 (issue 12):
+ *  - interleave (run R, ways W): one instruction covers W·block consecutive k
+ *    (k from instruction·W·block); its block number s = 0..W−1, taken in that
+ *    order, holds the k whose offset o inside the instruction has
+ *    floor(o / R) mod W = s; k past the end of K are +0 products;
+ *  - final: the chain starts from +0 (c takes no part in the blocks) and the
+ *    result is one IEEE addition of the chain's value and c, rounded straight
+ *    to the output format with the output rounding.
  */
 import type { FloatFormat } from "../../src/formats/descriptor.js";
 import { type Mode, type X, exact, toNumber, add, mul, round, grid, zero } from "./exact-gemm.js";
@@ -35,7 +44,8 @@ export interface OBlockFma {
   neab: number;
   align: Exclude<Mode, "sr">;
   productExp: "raw" | "normalised";
-  addend: "joined" | "after";
+  addend: "joined" | "after" | "final";
+  interleave?: { run: number; ways: number };
 }
 
 type Fin = Extract<X, { kind: "fin" }>;
@@ -87,7 +97,7 @@ function block(ps: X[], pExp: number[], c: X, dp: OBlockFma): X {
   ps.forEach((p, k) => {
     if ((p as Fin).m !== 0n) eta = Math.max(eta, pExp[k]);
   });
-  const joinC = dp.addend === "joined" && fc.m !== 0n;
+  const joinC = dp.addend !== "after" && fc.m !== 0n;
   if (joinC) eta = Math.max(eta, Math.max(log2floor(fc), grid(dp.acc).emin));
   const allProductsNegZero = ps.every(isNegZero);
   let sum = 0n;
@@ -100,21 +110,42 @@ function block(ps: X[], pExp: number[], c: X, dp: OBlockFma): X {
   return round(dp.addend === "after" ? add(sumX, fc, dp.accMode) : sumX, dp.acc, ro, 0n);
 }
 
+/** The k of each block, in chain order (−1: a +0 product past the end of K). */
+function blocksOf(K: number, dp: OBlockFma): number[][] {
+  const out: number[][] = [];
+  if (!dp.interleave) {
+    for (let k0 = 0; k0 < K; k0 += dp.block) out.push(Array.from({ length: Math.min(K, k0 + dp.block) - k0 }, (_, i) => k0 + i));
+    return out;
+  }
+  const { run, ways } = dp.interleave;
+  const span = ways * dp.block;
+  for (let start = 0; start < K; start += span) {
+    for (let s = 0; s < ways; s++) {
+      const ks: number[] = [];
+      for (let off = 0; off < span; off++) if (Math.floor(off / run) % ways === s) ks.push(start + off < K ? start + off : -1);
+      out.push(ks);
+    }
+  }
+  return out;
+}
+
 /** D = A·B + C: a [M][K], b [K][N], c [M][N] (or none: +0). */
 export function oracleBlockFma(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, dp: OBlockFma, c?: ArrayLike<number>): number[] {
   const ra = Array.from({ length: M * K }, (_, i) => round(exact(a[i]), dp.inA, { mode: dp.inMode }, 0n));
   const rb = Array.from({ length: K * N }, (_, i) => round(exact(b[i]), dp.inB, { mode: dp.inMode }, 0n));
   const expOf = (x: X, f: FloatFormat): number => Math.max(log2floor(x as Fin), grid(f).emin);
+  const blocks = blocksOf(K, dp);
   const y: number[] = [];
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
-      let acc: X = c ? round(exact(c[i * N + j]), dp.acc, { mode: dp.accMode }, 0n) : zero(false);
-      for (let k0 = 0; k0 < K; k0 += dp.block) {
+      const c0: X = c ? round(exact(c[i * N + j]), dp.acc, { mode: dp.accMode }, 0n) : zero(false);
+      let acc: X = dp.addend === "final" ? zero(false) : c0;
+      for (const ks of blocks) {
         const ps: X[] = [];
         const pe: number[] = [];
-        for (let k = k0; k < Math.min(K, k0 + dp.block); k++) {
-          const x = ra[i * K + k];
-          const w = rb[k * N + j];
+        for (const k of ks) {
+          const x = k < 0 ? zero(false) : ra[i * K + k];
+          const w = k < 0 ? zero(false) : rb[k * N + j];
           const p = mul(x, w);
           ps.push(p);
           const nz = p.kind === "fin" && p.m !== 0n;
@@ -122,6 +153,7 @@ export function oracleBlockFma(a: ArrayLike<number>, b: ArrayLike<number>, M: nu
         }
         acc = block(ps, pe, acc, dp);
       }
+      if (dp.addend === "final") acc = add(acc, c0, dp.outMode);
       y.push(toNumber(round(acc, dp.out, { mode: dp.outMode }, 0n)));
     }
   }

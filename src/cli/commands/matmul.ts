@@ -50,11 +50,14 @@ const ORDER_HELP = `accumulation order (default sequential):
                each partial added into an fp32 accumulator (RNE) that starts at
                the fp32 bias; the result is the fp32 accumulator (Hopper FP8 /
                DeepSeek-V3 scheme)
-  block-fma:B:NEAB[:align][:raw|normalised][:joined|after]
+  block-fma:B:NEAB[:align][:raw|normalised][:joined|after|final][:interleave:R:W]
                GPU tensor-core block FMA: per block of B exact products plus
                the addend, every term aligned to the largest exponent and
                rounded (align, default rtz) to 23+NEAB fraction bits, summed
-               exactly, one rounding into the accumulator; blocks chain`;
+               exactly, one rounding into the accumulator; blocks chain
+               (final: from +0, the addend added last with the output
+               rounding; interleave:R:W: instructions of W·B k, block s takes
+               the k at offsets i with floor(i/R) mod W = s)`;
 
 function isIntegerName(name: string | undefined): boolean {
   if (name === undefined) return false;
@@ -177,7 +180,7 @@ export function registerMatmulCommands(program: Command, ctx: CliContext): void 
     .option("--seed <n>", "stochastic rounding seed (every sr rounding site; element counters depend on (i, j, k) only)")
     .option("--random-bits <k>", "stochastic rounding: random bits compared with the discarded bits (1..32, default 32)")
     .option("--bias <file>", "bias.npy: [N] values added to every row (rounded once to the accumulator; fp32 for promote)")
-    .option("--tensor-core <gpu>", `a GPU tensor core's datapath (${TENSOR_CORES.join(" | ")}): block FMA with its block size and alignment bits; --in picks the path (v100: fp16; a100: fp16, bf16; h100: fp16, bf16, tf32, fp8; b200: fp8); fp32 out (fp16 too for fp16 in)`)
+    .option("--tensor-core <gpu>", `a GPU tensor core's datapath (${TENSOR_CORES.join(" | ")}): block FMA with its block size and alignment bits; --in picks the path (v100: fp16; a100: fp16, bf16; h100 (mma.sync): fp16, bf16, tf32, fp8; h100-wgmma: fp8; b200: fp8); fp32 out (fp16 too for fp16 in)`)
     .option("--addend <file>", "C.npy: [..., M, N] (or [M, N]) float32 addend of D = A·B + C (tensor core / block-fma orders)")
     .option("--threads <n>", THREADS_HELP)
     .option("-f, --force", "overwrite OUT if it exists")
