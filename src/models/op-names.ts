@@ -41,6 +41,10 @@ export const OP_KINDS = [
   "softmax",
   "masked_pool",
   "unit_vector",
+  "spherical_harmonics",
+  "bessel_basis",
+  "polynomial_cutoff",
+  "tensor_product",
 ] as const;
 export type KnownKind = (typeof OP_KINDS)[number];
 
