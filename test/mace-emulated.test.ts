@@ -13,10 +13,13 @@ import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { loadMergedHwModel, resolveHwObject } from "../src/hw/resolve.js";
 import type { EquivariantOps, Tensor } from "../src/models/ops.js";
 import { maceConvTpSpec } from "../src/models/mace/tensor-product.js";
+import { parseIrreps } from "../src/models/mace/irreps.js";
+import { scLayout, type SymmetricContractionSpec } from "../src/models/mace/symmetric-contraction.js";
 import { rng, randArray } from "./helpers/vjp.js";
 
 const spec = maceConvTpSpec("2x0e+2x1o+2x2e", "1x0e+1x1o+1x2e+1x3o", "0e+1o+2e+3o");
 const E = 6;
+const sc: SymmetricContractionSpec = { irrepsIn: parseIrreps("2x0e+2x1o+2x2e"), irrepsOut: parseIrreps("2x0e+2x1o"), correlation: 3, numElements: 2 };
 
 interface Case {
   name: string;
@@ -40,6 +43,14 @@ function cases(seed: number): Case[] {
         { data: randArray(r, E * 2 * spec.paths.length), shape: [E, 2 * spec.paths.length] },
       ],
       build: (o, [x, y, w]) => o.channelwiseTensorProduct("tp", x, y, w, spec),
+    },
+    {
+      name: "symmetricContraction",
+      args: [
+        { data: randArray(r, 3 * 18), shape: [3, 18] },
+        ...scLayout(sc).weightShapes.map((s) => ({ data: randArray(r, s[0] * s[1] * s[2]), shape: [...s] })),
+      ],
+      build: (o, [x, ...ws]) => o.symmetricContraction("sc", x, ws, Int32Array.of(1, 0, 1), sc),
     },
   ];
 }

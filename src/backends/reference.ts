@@ -27,6 +27,7 @@ import { gaussianRbfValues, gemmF64, transposeF64 } from "./f64-kernels.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp } from "../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scForward, scLayout, scVjp } from "../models/mace/symmetric-contraction.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
@@ -647,5 +648,19 @@ export class ReferenceOps implements EquivariantOps {
     const out = new Float64Array(E * L.dimOut);
     tpForward(L, E, X, Yd, W, out);
     return this.emit("tensor_product", name, [x, y, weights], out, [E, L.dimOut], (G, needs) => tpVjp(L, E, X, Yd, W, G, needs));
+  }
+
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
+    const L = scLayout(spec);
+    let N = 0;
+    try {
+      N = scCheck(L, x.shape, weights.map((w) => w.shape), elements);
+    } catch (err) {
+      check(false, name, (err as Error).message);
+    }
+    const X = x.data, W = weights.map((w) => w.data);
+    const out = new Float64Array(N * L.dimOut);
+    scForward(L, N, X, W, elements, out);
+    return this.emit("symmetric_contraction", name, [x, ...weights], out, [N, L.dimOut], (G, needs) => scVjp(L, N, X, W, elements, G, needs), [elements.length]);
   }
 }

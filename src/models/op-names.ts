@@ -45,6 +45,7 @@ export const OP_KINDS = [
   "bessel_basis",
   "polynomial_cutoff",
   "tensor_product",
+  "symmetric_contraction",
 ] as const;
 export type KnownKind = (typeof OP_KINDS)[number];
 

@@ -23,6 +23,7 @@
  */
 import type { KnownKind } from "./op-names.js";
 import type { ChannelwiseTpSpec } from "./mace/tensor-product.js";
+import type { SymmetricContractionSpec } from "./mace/symmetric-contraction.js";
 
 export type Shape = readonly number[];
 
@@ -194,6 +195,13 @@ export interface EquivariantOps extends Ops {
    * y [E, dim(in2)], weights [E, Σ_paths mul] → [E, dim(out)].
    */
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor;
+  /**
+   * MACE's symmetric contraction with element-dependent weights (see
+   * src/models/mace/symmetric-contraction.ts): x [N, dim(irrepsIn)], one weight
+   * tensor [numElements, K, C] per (output irrep, ν descending), elements [N]
+   * → [N, dim(irrepsOut)].
+   */
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor;
 }
 
 /** Options of `Ops.matmul`. */

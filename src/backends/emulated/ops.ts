@@ -34,8 +34,9 @@
  *   element-wise  shifted softplus, SiLU, Gaussian RBF, cosine cutoff, norm,
  *               unit vector, RMS norm, softmax, edge vectors, concat,
  *               split/merge heads, and MACE's spherical harmonics, Bessel
- *               basis, polynomial cutoff and channel-wise tensor product
- *               (src/models/mace/): operands rounded to `in`; otherwise the
+ *               basis, polynomial cutoff, channel-wise tensor product and
+ *               symmetric contraction (src/models/mace/): operands rounded
+ *               to `in`; otherwise the
  *               reference backend's float64 function of the rounded operands,
  *               rounded to `compute` (when given) and then to `out`.
  *   LUT units   (`lut` on shifted_softplus, silu, gaussian_rbf, cosine_cutoff)
@@ -127,6 +128,7 @@ import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
 import type { ChannelwiseTpSpec } from "../../models/mace/tensor-product.js";
+import type { SymmetricContractionSpec } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -207,7 +209,7 @@ const COMPUTING = [
   "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
   "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
   "softmax", "maskedPool", "unitVector", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
-  "channelwiseTensorProduct", "backward",
+  "channelwiseTensorProduct", "symmetricContraction", "backward",
 ] as const satisfies readonly (keyof EquivariantOps)[];
 
 export class EmulatedOps implements EquivariantOps {
@@ -899,5 +901,10 @@ export class EmulatedOps implements EquivariantOps {
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
     return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec));
+  }
+
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
+    const ins = [x, ...weights];
+    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), { indexLengths: [elements.length] });
   }
 }

@@ -23,6 +23,7 @@
  */
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString, parseIrreps } from "./irreps.js";
 import { wigner3j } from "./wigner3j.js";
+import { memoPerObject } from "./memo.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */
@@ -75,14 +76,8 @@ export interface TpLayout {
   }[];
 }
 
-const LAYOUTS = new WeakMap<ChannelwiseTpSpec, TpLayout>();
-
 /** Validate a spec (multiplicities, parities, triangle rule) and precompute offsets and the sparse 3j symbols (cached per spec object). */
-export function tpLayout(spec: ChannelwiseTpSpec): TpLayout {
-  let L = LAYOUTS.get(spec);
-  if (!L) LAYOUTS.set(spec, (L = buildLayout(spec)));
-  return L;
-}
+export const tpLayout: (spec: ChannelwiseTpSpec) => TpLayout = memoPerObject((spec) => buildLayout(spec));
 
 function buildLayout(spec: ChannelwiseTpSpec): TpLayout {
   const o1 = blockOffsets(spec.in1), o2 = blockOffsets(spec.in2), oo = blockOffsets(spec.out);
