@@ -1,0 +1,232 @@
+/**
+ * A MACE model skeleton (mace-torch's `MACE` with RealAgnosticResidualInteractionBlock
+ * everywhere, its defaults) on `EquivariantOps`, with seeded weights: the
+ * structure, op names and arithmetic of the real model, not yet a loader of
+ * mace-torch state dicts (issue 14). Op names follow mace-torch's module
+ * paths so hw-model rules can target them (`interactions.0.linear_up`,
+ * `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
+ *
+ *   edge vectors     r_i − r_j (mace's receiver − sender), lengths, directions
+ *   edge_attrs       spherical_harmonics(l ≤ lmaxSh) of the directions
+ *   edge_feats       radial_embedding = bessel_fn(r)·cutoff_fn(r)
+ *   node_feats       node_embedding.linear(one-hot)                       C x 0e
+ *   interaction k    sc = skip_tp(h, one-hot)                             element-dependent linear
+ *                    h' = linear_up(h); w = conv_tp_weights(edge_feats)   e3nn FullyConnectedNet, SiLU
+ *                    m_i = Σ_j conv_tp(h'_j, Y_ij, w_ij)                  channel-wise TP, scatter-sum
+ *                    m = linear(m) / avg_num_neighbors                    → C x (0e+1o+…+lmaxSh)
+ *   product k        h = linear(symmetric_contractions(m, z)) + sc        correlation ν ≤ 3
+ *   readout k        linear (k < last), linear_1 → SiLU → linear_2 (last)
+ *   energy           Σ_i (E0[z_i] + Σ_k readout_k(i))
+ *
+ * Hidden irreps C x 0e + C x 1o (… up to maxL), the last layer C x 0e only.
+ * e3nn's normalised activation (SiLU divided by its second moment under a
+ * standard normal) is folded into the next linear's weights; the constant is
+ * computed here by quadrature (e3nn estimates it by sampling: a converter
+ * must carry e3nn's value). Forces: −∂E/∂positions through the backward pass.
+ */
+import { InputError } from "../../errors.js";
+import { buildNeighborList, type NeighborList } from "../neighbors.js";
+import type { EquivariantOps, OpRecord, Tensor } from "../ops.js";
+import { uniformStream } from "../attention-init.js";
+import { parseSeed } from "../../seed.js";
+import { transposeF64 } from "../../backends/f64-kernels.js";
+import { type IrrepBlock, irrepsDim, sphericalHarmonicsIrreps } from "./irreps.js";
+import { type ChannelwiseTpSpec, maceConvTpSpec, tpLayout } from "./tensor-product.js";
+import { type SymmetricContractionSpec, scLayout } from "./symmetric-contraction.js";
+import { elementLinearMatrix, elementLinearNumel, irrepsLinearMatrix, irrepsLinearNumel } from "./linear-maps.js";
+
+export interface MaceHyperparameters {
+  /** Atomic numbers of the element slots (one-hot index = position here). */
+  elements: number[];
+  /** Channels C of every irrep. */
+  channels: number;
+  /** Hidden irreps C x 0e … C x maxL. */
+  maxL: number;
+  /** Spherical harmonics of the edges, l ≤ lmaxSh (≤ 3). */
+  lmaxSh: number;
+  correlation: number;
+  numInteractions: number;
+  cutoff: number;
+  numBessel: number;
+  /** Order p of the polynomial cutoff. */
+  polynomialP: number;
+  /** Hidden widths of the radial MLP. */
+  radialMlp: number[];
+  /** Width of the last readout's hidden layer (mace: 16x0e). */
+  readoutHidden: number;
+  avgNumNeighbors: number;
+}
+
+export const MACE_SMALL: Readonly<MaceHyperparameters> = Object.freeze({
+  elements: [1, 8], channels: 4, maxL: 1, lmaxSh: 3, correlation: 3, numInteractions: 2,
+  cutoff: 5, numBessel: 8, polynomialP: 5, radialMlp: [16, 16], readoutHidden: 16, avgNumNeighbors: 8,
+});
+
+/** E[f(z)²]^(−1/2), z ~ N(0, 1), by composite Simpson on [−12, 12] (e3nn's normalize2mom, without sampling). */
+export function secondMomentScale(f: (x: number) => number): number {
+  const N = 24000, a = -12, h = 24 / N;
+  let s = 0;
+  for (let i = 0; i <= N; i++) {
+    const x = a + i * h;
+    const g = f(x) ** 2 * Math.exp(-0.5 * x * x);
+    s += (i === 0 || i === N ? 1 : i % 2 ? 4 : 2) * g;
+  }
+  return 1 / Math.sqrt(((s * h) / 3) / Math.sqrt(2 * Math.PI));
+}
+
+const siluF = (x: number) => x / (1 + Math.exp(-x));
+export const SILU_2MOM = secondMomentScale(siluF);
+
+const irreps = (C: number, maxL: number): IrrepBlock[] => Array.from({ length: maxL + 1 }, (_, l): IrrepBlock => ({ mul: C, l, p: l % 2 ? -1 : 1 }));
+
+interface Layer {
+  inIrreps: IrrepBlock[];
+  hiddenOut: IrrepBlock[];
+  skip: Float64Array;
+  linearUp: Float64Array;
+  radial: Float64Array[];
+  tp: ChannelwiseTpSpec;
+  linear: Float64Array;
+  sc: SymmetricContractionSpec;
+  scWeights: Float64Array[];
+  productLinear: Float64Array;
+  readout: Float64Array[];
+}
+
+export interface MacePrediction {
+  energy: number;
+  forces?: Float64Array;
+  /** Per-atom energies E0 + Σ readouts. */
+  atomEnergies: Float64Array;
+  neighbors: NeighborList;
+  trace: readonly OpRecord[];
+}
+
+export class MaceModel {
+  private constructor(
+    readonly hp: MaceHyperparameters,
+    private readonly embedding: Float64Array,
+    private readonly e0: Float64Array,
+    private readonly layers: Layer[],
+  ) {}
+
+  /** Seeded weights: uniform with unit variance (±√3), symmetric-contraction weights divided by their path count, E0 in [−1, 1). */
+  static seeded(seed: number | bigint = 0, hp: MaceHyperparameters = MACE_SMALL): MaceModel {
+    const s = parseSeed(seed);
+    const Z = hp.elements.length, C = hp.channels;
+    if (hp.lmaxSh > 3 || hp.correlation > 3 || hp.numInteractions < 1) throw new InputError("mace: lmaxSh ≤ 3, correlation ≤ 3, at least one interaction");
+    const u = (name: string, n: number, scale = 1) => uniformStream(s, name, n).map((v) => scale * Math.sqrt(3) * (2 * v - 1));
+    const sh = sphericalHarmonicsIrreps(hp.lmaxSh);
+    const target = sh.map((b) => ({ ...b, mul: C }));
+    const hidden = irreps(C, hp.maxL);
+    const scalar = irreps(C, 0);
+    const attrs: IrrepBlock[] = [{ mul: Z, l: 0, p: 1 }];
+    const embedding = irrepsLinearMatrix(attrs, scalar, u("node_embedding.linear.weight", irrepsLinearNumel(attrs, scalar)));
+    const e0 = uniformStream(s, "atomic_energies", Z).map((v) => 2 * v - 1);
+    const layers: Layer[] = [];
+    let inIrreps = scalar;
+    for (let k = 0; k < hp.numInteractions; k++) {
+      const p = `interactions.${k}`;
+      const last = k === hp.numInteractions - 1;
+      const hiddenOut = last ? scalar : hidden;
+      const tp = maceConvTpSpec(inIrreps, sh, target);
+      const widths = [hp.numBessel, ...hp.radialMlp, tpLayout(tp).weightNumel];
+      const radial = widths.slice(1).map((out, i) => {
+        const inp = widths[i];
+        // e3nn: x @ W / √in; the normalised SiLU's factor folded into the next layer.
+        const W = u(`${p}.conv_tp_weights.layer${i}.weight`, inp * out, (i > 0 ? SILU_2MOM : 1) / Math.sqrt(inp));
+        return transposeF64(W, inp, out);
+      });
+      const mid = tp.out as IrrepBlock[];
+      const sc: SymmetricContractionSpec = { irrepsIn: target, irrepsOut: hiddenOut, correlation: hp.correlation, numElements: Z };
+      const scWeights = scLayout(sc).weightShapes.map((sh3, i) => u(`products.${k}.symmetric_contractions.w${i}`, sh3[0] * sh3[1] * sh3[2], 1 / Math.max(1, sh3[1])));
+      const readout = last
+        ? [
+            irrepsLinearMatrix(hiddenOut, irreps(hp.readoutHidden, 0), u(`readouts.${k}.linear_1.weight`, C * hp.readoutHidden)),
+            irrepsLinearMatrix(irreps(hp.readoutHidden, 0), irreps(1, 0), u(`readouts.${k}.linear_2.weight`, hp.readoutHidden, SILU_2MOM)),
+          ]
+        : [irrepsLinearMatrix(hiddenOut, irreps(1, 0), u(`readouts.${k}.linear.weight`, irrepsLinearNumel(hiddenOut, irreps(1, 0))))];
+      layers.push({
+        inIrreps, hiddenOut, tp, radial, sc, scWeights, readout,
+        skip: elementLinearMatrix(inIrreps, Z, hiddenOut, u(`${p}.skip_tp.weight`, elementLinearNumel(inIrreps, Z, hiddenOut))),
+        linearUp: irrepsLinearMatrix(inIrreps, inIrreps, u(`${p}.linear_up.weight`, irrepsLinearNumel(inIrreps, inIrreps))),
+        linear: irrepsLinearMatrix(mid, target, u(`${p}.linear.weight`, irrepsLinearNumel(mid, target))),
+        productLinear: irrepsLinearMatrix(hiddenOut, hiddenOut, u(`products.${k}.linear.weight`, irrepsLinearNumel(hiddenOut, hiddenOut))),
+      });
+      inIrreps = hiddenOut;
+    }
+    return new MaceModel(hp, embedding, e0, layers);
+  }
+
+  /** Energy (and forces unless `forces: false`) of a structure; every op recorded on `ops`. */
+  predict(
+    structure: { numbers: ArrayLike<number>; positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] },
+    opts: { ops: EquivariantOps; forces?: boolean },
+  ): MacePrediction {
+    const { ops } = opts;
+    const hp = this.hp, Z = hp.elements.length, n = structure.numbers.length;
+    const elem = Int32Array.from({ length: n }, (_, i) => {
+      const z = hp.elements.indexOf(structure.numbers[i]);
+      if (z < 0) throw new InputError(`mace: atom ${i} has atomic number ${structure.numbers[i]}, not one of the model's elements ${hp.elements.join(", ")}`);
+      return z;
+    });
+    const wantForces = opts.forces ?? true;
+    const nl = buildNeighborList(structure.positions, hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
+    const positions = ops.input("positions", structure.positions, [n, 3], { requiresGrad: wantForces });
+    // mace's edge vector points from the sender j to the receiver i: r_i − r_j (minus the image shift).
+    const neg = nl.shiftVectors?.map((v) => -v);
+    const vec = ops.edgeVectors("edge_vectors", positions, { src: nl.dst, dst: nl.src, shiftVectors: neg });
+    const lengths = ops.norm("edge_lengths", vec);
+    const Y = ops.sphericalHarmonics("spherical_harmonics", ops.unitVector("edge_directions", vec), hp.lmaxSh);
+    const radial = ops.scaleRows(
+      "radial_embedding",
+      ops.besselBasis("radial_embedding.bessel_fn", lengths, hp.numBessel, hp.cutoff),
+      ops.polynomialCutoff("radial_embedding.cutoff_fn", lengths, hp.cutoff, hp.polynomialP),
+    );
+    const onehot = new Float64Array(n * Z);
+    elem.forEach((z, i) => (onehot[i * Z + z] = 1));
+    const attrs = ops.input("node_attrs", onehot, [n, Z]);
+    const C = hp.channels;
+    let h = ops.linear("node_embedding.linear", attrs, ops.param("node_embedding.linear.weight", this.embedding, [C, Z]));
+    let e = ops.gather("atomic_energies", ops.param("atomic_energies", this.e0, [Z, 1]), elem);
+    const invAvg = ops.param("inv_avg_num_neighbors", new Float64Array(n).fill(1 / hp.avgNumNeighbors), [n]);
+    this.layers.forEach((L, k) => {
+      const p = `interactions.${k}`;
+      const dIn = irrepsDim(L.inIrreps), dHid = irrepsDim(L.hiddenOut);
+      // Element-dependent skip: the Z masked copies of h, one linear over their concatenation.
+      const masked = Array.from({ length: Z }, (_, z) =>
+        ops.scaleRows(`${p}.skip_tp.select.${z}`, h, ops.param(`one_hot.${z}`, Float64Array.from(elem, (v) => (v === z ? 1 : 0)), [n])));
+      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn]));
+      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn]));
+      let w = radial;
+      L.radial.forEach((W, i) => {
+        const [inp, out] = [w.shape[1], W.length / w.shape[1]];
+        w = ops.linear(`${p}.conv_tp_weights.layer${i}`, w, ops.param(`${p}.conv_tp_weights.layer${i}.weight`, W, [out, inp]));
+        if (i < L.radial.length - 1) w = ops.silu(`${p}.conv_tp_weights.act${i}`, w);
+      });
+      const mji = ops.channelwiseTensorProduct(`${p}.conv_tp`, ops.gather(`${p}.sender`, up, nl.dst), Y, w, L.tp);
+      const agg = ops.segmentSum(`${p}.aggregate`, mji, nl.rowPtr);
+      const dMid = irrepsDim(L.tp.out), dT = irrepsDim(L.sc.irrepsIn);
+      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid])), invAvg);
+      const shapes = scLayout(L.sc).weightShapes;
+      const B = ops.symmetricContraction(`products.${k}.symmetric_contractions`, msg,
+        L.scWeights.map((W, i) => ops.param(`products.${k}.symmetric_contractions.w${i}`, W, shapes[i])), elem, L.sc);
+      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid])), sc);
+      let r: Tensor;
+      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid]));
+      else {
+        const H = hp.readoutHidden;
+        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid])));
+        r = ops.linear(`readouts.${k}.linear_2`, t, ops.param(`readouts.${k}.linear_2.weight`, L.readout[1], [1, H]));
+      }
+      e = ops.add(`node_energies.${k}`, e, r);
+    });
+    const energy = ops.readout("energy", e, "add");
+    let forces: Float64Array | undefined;
+    if (wantForces) {
+      const g = ops.backward(energy).get(positions);
+      forces = g ? g.map((v) => -v) : new Float64Array(3 * n);
+    }
+    return { energy: energy.data[0], forces, atomEnergies: Float64Array.from(e.data), neighbors: nl, trace: ops.trace };
+  }
+}
