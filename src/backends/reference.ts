@@ -33,6 +33,15 @@ function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
 }
 
+/** Run a spec's checks with the op's name in front of any message (as `check` does). */
+function named<T>(op: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error(`${op}: ${(err as Error).message}`);
+  }
+}
+
 function shapeStr(s: Shape): string {
   return `[${s.join(", ")}]`;
 }
@@ -637,13 +646,10 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
-    const L = tpLayout(spec);
-    let E = 0;
-    try {
-      E = tpCheckShapes(L, x.shape, y.shape, weights.shape);
-    } catch (err) {
-      check(false, name, (err as Error).message);
-    }
+    const [L, E] = named(name, () => {
+      const L = tpLayout(spec);
+      return [L, tpCheckShapes(L, x.shape, y.shape, weights.shape)] as const;
+    });
     const X = x.data, Yd = y.data, W = weights.data;
     const out = new Float64Array(E * L.dimOut);
     tpForward(L, E, X, Yd, W, out);
@@ -651,13 +657,10 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
-    const L = scLayout(spec);
-    let N = 0;
-    try {
-      N = scCheck(L, x.shape, weights.map((w) => w.shape), elements);
-    } catch (err) {
-      check(false, name, (err as Error).message);
-    }
+    const [L, N] = named(name, () => {
+      const L = scLayout(spec);
+      return [L, scCheck(L, x.shape, weights.map((w) => w.shape), elements)] as const;
+    });
     const X = x.data, W = weights.map((w) => w.data);
     const out = new Float64Array(N * L.dimOut);
     scForward(L, N, X, W, elements, out);
