@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
-import { MaceModel, secondMomentScale } from "../src/models/mace/model.js";
+import { MACE_SMALL, MaceModel, maceWeightSpecs, secondMomentScale, seededMaceWeights } from "../src/models/mace/model.js";
 import { OP_NAMES } from "../src/models/op-names.js";
 
 const ROT: { matrix: number[] }[] = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8")).wigner_d;
@@ -102,6 +102,42 @@ describe("MACE skeleton on the emulated backend", () => {
     for (const r of fwd.filter((q) => q.kind === "tensor_product" || q.kind === "symmetric_contraction")) expect(r.path, r.name).toContain("out float32");
     expect(fwd.some((r) => r.kind === "tensor_product") && fwd.some((r) => r.kind === "symmetric_contraction")).toBe(true);
     expect(p.energy).not.toBe(base.energy);
+  });
+});
+
+describe("MACE weights", () => {
+  it("are named as mace-torch's state dict (2 interactions, correlation 3, outputs 0e+1o then 0e)", () => {
+    const names = maceWeightSpecs(MACE_SMALL).map((w) => w.name);
+    const layer = (k: number, outs: number) => [
+      `interactions.${k}.linear_up.weight`,
+      ...[0, 1, 2].map((i) => `interactions.${k}.conv_tp_weights.layer${i}.weight`),
+      `interactions.${k}.linear.weight`,
+      `interactions.${k}.skip_tp.weight`,
+      ...Array.from({ length: outs }, (_, j) => [`weights_max`, `weights.0`, `weights.1`].map((w) => `products.${k}.symmetric_contractions.contractions.${j}.${w}`)).flat(),
+      `products.${k}.linear.weight`,
+    ];
+    expect(names).toEqual([
+      "node_embedding.linear.weight", "atomic_energies_fn.atomic_energies",
+      ...layer(0, 2), "readouts.0.linear.weight",
+      ...layer(1, 1), "readouts.1.linear_1.weight", "readouts.1.linear_2.weight",
+    ]);
+    // Hand-counted sizes (C = 4, Z = 2): o3.Linear Zx0e → 4x0e: 8; 4x0e → 4x0e: 16; 4x0e+4x1o → 1x0e: 4;
+    // radial MLP [8, 16, 16, 4 paths · 4 channels]: [8, 16], [16, 16], [16, 16].
+    const shape = new Map(maceWeightSpecs(MACE_SMALL).map((w) => [w.name, w.shape]));
+    expect(shape.get("node_embedding.linear.weight")).toEqual([8]);
+    expect(shape.get("interactions.0.linear_up.weight")).toEqual([16]);
+    expect(shape.get("interactions.0.conv_tp_weights.layer2.weight")).toEqual([16, 16]);
+    expect(shape.get("readouts.0.linear.weight")).toEqual([4]);
+    expect(shape.get("interactions.0.skip_tp.weight")).toEqual([4 * 2 * 4]); // 4x0e ⊗ 2x0e → 4x0e; the 4x1o output has no 1o input
+  });
+
+  it("fromWeights refuses a missing, an unknown or a mis-sized weight", () => {
+    const w = seededMaceWeights(MACE_SMALL, 0);
+    const without = new Map(w);
+    without.delete("products.0.linear.weight");
+    expect(() => MaceModel.fromWeights(MACE_SMALL, without)).toThrow("mace: missing weight 'products.0.linear.weight'");
+    expect(() => MaceModel.fromWeights(MACE_SMALL, new Map([...w, ["scale_shift.scale", new Float64Array(1)]]))).toThrow("mace: unexpected weight 'scale_shift.scale'");
+    expect(() => MaceModel.fromWeights(MACE_SMALL, new Map([...w, ["readouts.0.linear.weight", new Float64Array(3)]]))).toThrow(/'readouts.0.linear.weight' has 3 values, expected \[4\]/);
   });
 });
 

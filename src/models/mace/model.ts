@@ -1,10 +1,11 @@
 /**
  * A MACE model skeleton (mace-torch's `MACE` with RealAgnosticResidualInteractionBlock
- * everywhere, its defaults) on `EquivariantOps`, with seeded weights: the
- * structure, op names and arithmetic of the real model, not yet a loader of
- * mace-torch state dicts (issue 14). Op names follow mace-torch's module
- * paths so hw-model rules can target them (`interactions.0.linear_up`,
- * `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
+ * everywhere, its defaults) on `EquivariantOps`: the structure, op names and
+ * arithmetic of the real model. Weights come by mace-torch state-dict name and
+ * layout (`maceWeightSpecs`, `fromWeights`; `seeded` makes them), but no file
+ * loader or check against mace-torch exists yet (issue 14). Op names follow
+ * mace-torch's module paths so hw-model rules can target them
+ * (`interactions.0.linear_up`, `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
  *
  *   edge vectors     r_i − r_j (mace's receiver − sender), lengths, directions
  *   edge_attrs       spherical_harmonics(l ≤ lmaxSh) of the directions
@@ -79,6 +80,93 @@ export const SILU_2MOM = secondMomentScale(siluF);
 
 const irreps = (C: number, maxL: number): IrrepBlock[] => Array.from({ length: maxL + 1 }, (_, l): IrrepBlock => ({ mul: C, l, p: l % 2 ? -1 : 1 }));
 
+/** The irreps and specs of each layer (what the weights' shapes follow from). */
+interface LayerStructure {
+  last: boolean;
+  inIrreps: IrrepBlock[];
+  hiddenOut: IrrepBlock[];
+  tp: ChannelwiseTpSpec;
+  sc: SymmetricContractionSpec;
+  radialWidths: number[];
+}
+
+function maceStructure(hp: MaceHyperparameters) {
+  if (!(hp.lmaxSh >= 0 && hp.lmaxSh <= 3) || !(hp.correlation >= 1 && hp.correlation <= 3) || hp.numInteractions < 1) {
+    throw new InputError("mace: lmaxSh 0..3, correlation 1..3, at least one interaction");
+  }
+  const Z = hp.elements.length, C = hp.channels;
+  const sh = sphericalHarmonicsIrreps(hp.lmaxSh);
+  const target = sh.map((b) => ({ ...b, mul: C }));
+  const scalar = irreps(C, 0);
+  const attrs: IrrepBlock[] = [{ mul: Z, l: 0, p: 1 }];
+  const layers: LayerStructure[] = [];
+  let inIrreps = scalar;
+  for (let k = 0; k < hp.numInteractions; k++) {
+    const last = k === hp.numInteractions - 1;
+    const hiddenOut = last ? scalar : irreps(C, hp.maxL);
+    const tp = maceConvTpSpec(inIrreps, sh, target);
+    const sc: SymmetricContractionSpec = { irrepsIn: target, irrepsOut: hiddenOut, correlation: hp.correlation, numElements: Z };
+    layers.push({ last, inIrreps, hiddenOut, tp, sc, radialWidths: [hp.numBessel, ...hp.radialMlp, tpLayout(tp).weightNumel] });
+    inIrreps = hiddenOut;
+  }
+  return { sh, target, scalar, attrs, layers };
+}
+
+/** mace's names of a contraction's weights: per output irrep j, weights_max (ν = ν_max), then weights.0, weights.1, … (ν descending). */
+function scWeightNames(sc: SymmetricContractionSpec, k: number): string[] {
+  return sc.irrepsOut.flatMap((_, j) => Array.from({ length: sc.correlation }, (_, i) =>
+    `products.${k}.symmetric_contractions.contractions.${j}.${i === 0 ? "weights_max" : `weights.${i - 1}`}`));
+}
+
+export interface MaceWeightSpec {
+  /** mace-torch state-dict name. */
+  readonly name: string;
+  /** Its shape there: o3.Linear / FullyConnectedTensorProduct weights flat, FullyConnectedNet [in, out], contractions [Z, K, C]. */
+  readonly shape: readonly number[];
+}
+
+/** Every weight the model reads, in mace-torch's names and layouts. */
+export function maceWeightSpecs(hp: MaceHyperparameters): MaceWeightSpec[] {
+  const P = maceStructure(hp);
+  const Z = hp.elements.length, H = hp.readoutHidden;
+  const out: MaceWeightSpec[] = [
+    { name: "node_embedding.linear.weight", shape: [irrepsLinearNumel(P.attrs, P.scalar)] },
+    { name: "atomic_energies_fn.atomic_energies", shape: [Z] },
+  ];
+  P.layers.forEach((S, k) => {
+    const p = `interactions.${k}`;
+    out.push({ name: `${p}.linear_up.weight`, shape: [irrepsLinearNumel(S.inIrreps, S.inIrreps)] });
+    S.radialWidths.slice(1).forEach((o, i) => out.push({ name: `${p}.conv_tp_weights.layer${i}.weight`, shape: [S.radialWidths[i], o] }));
+    out.push({ name: `${p}.linear.weight`, shape: [irrepsLinearNumel(S.tp.out, P.target)] });
+    out.push({ name: `${p}.skip_tp.weight`, shape: [elementLinearNumel(S.inIrreps, Z, S.hiddenOut)] });
+    const shapes = scLayout(S.sc).weightShapes;
+    scWeightNames(S.sc, k).forEach((name, i) => out.push({ name, shape: [...shapes[i]] }));
+    out.push({ name: `products.${k}.linear.weight`, shape: [irrepsLinearNumel(S.hiddenOut, S.hiddenOut)] });
+    if (S.last) {
+      out.push({ name: `readouts.${k}.linear_1.weight`, shape: [irrepsLinearNumel(S.hiddenOut, irreps(H, 0))] });
+      out.push({ name: `readouts.${k}.linear_2.weight`, shape: [H] });
+    } else out.push({ name: `readouts.${k}.linear.weight`, shape: [irrepsLinearNumel(S.hiddenOut, irreps(1, 0))] });
+  });
+  return out;
+}
+
+/**
+ * Seeded weights (SplitMix64 stream per name, as the attention model's): uniform
+ * with unit variance (±√3) like e3nn's randn, contraction weights divided by their
+ * path count K (mace: randn / K), E0 uniform in [−1, 1).
+ */
+export function seededMaceWeights(hp: MaceHyperparameters, seed: number | bigint = 0): Map<string, Float64Array> {
+  const s = parseSeed(seed);
+  const out = new Map<string, Float64Array>();
+  for (const { name, shape } of maceWeightSpecs(hp)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const u = uniformStream(s, name, n);
+    const scale = name.includes(".symmetric_contractions.") ? Math.sqrt(3) / Math.max(1, shape[1]) : Math.sqrt(3);
+    out.set(name, name === "atomic_energies_fn.atomic_energies" ? u.map((v) => 2 * v - 1) : u.map((v) => scale * (2 * v - 1)));
+  }
+  return out;
+}
+
 interface Layer {
   inIrreps: IrrepBlock[];
   hiddenOut: IrrepBlock[];
@@ -110,51 +198,53 @@ export class MaceModel {
     private readonly layers: Layer[],
   ) {}
 
-  /** Seeded weights: uniform with unit variance (±√3), symmetric-contraction weights divided by their path count, E0 in [−1, 1). */
+  /** Seeded weights (`seededMaceWeights`). */
   static seeded(seed: number | bigint = 0, hp: MaceHyperparameters = MACE_SMALL): MaceModel {
-    const s = parseSeed(seed);
-    const Z = hp.elements.length, C = hp.channels;
-    if (hp.lmaxSh > 3 || hp.correlation > 3 || hp.numInteractions < 1) throw new InputError("mace: lmaxSh ≤ 3, correlation ≤ 3, at least one interaction");
-    const u = (name: string, n: number, scale = 1) => uniformStream(s, name, n).map((v) => scale * Math.sqrt(3) * (2 * v - 1));
-    const sh = sphericalHarmonicsIrreps(hp.lmaxSh);
-    const target = sh.map((b) => ({ ...b, mul: C }));
-    const hidden = irreps(C, hp.maxL);
-    const scalar = irreps(C, 0);
-    const attrs: IrrepBlock[] = [{ mul: Z, l: 0, p: 1 }];
-    const embedding = irrepsLinearMatrix(attrs, scalar, u("node_embedding.linear.weight", irrepsLinearNumel(attrs, scalar)));
-    const e0 = uniformStream(s, "atomic_energies", Z).map((v) => 2 * v - 1);
-    const layers: Layer[] = [];
-    let inIrreps = scalar;
-    for (let k = 0; k < hp.numInteractions; k++) {
+    return MaceModel.fromWeights(hp, seededMaceWeights(hp, seed));
+  }
+
+  /**
+   * From weights named and laid out as in a mace-torch state dict (`maceWeightSpecs`):
+   * e3nn's normalisations (1/√fan-in, the normalised SiLU) are applied here, once.
+   */
+  static fromWeights(hp: MaceHyperparameters, weights: ReadonlyMap<string, Float64Array>): MaceModel {
+    const P = maceStructure(hp);
+    const specs = new Map(maceWeightSpecs(hp).map((w) => [w.name, w]));
+    for (const name of weights.keys()) if (!specs.has(name)) throw new InputError(`mace: unexpected weight '${name}'`);
+    const get = (name: string): Float64Array => {
+      const w = weights.get(name), spec = specs.get(name)!;
+      if (!w) throw new InputError(`mace: missing weight '${name}'`);
+      const n = spec.shape.reduce((a, b) => a * b, 1);
+      if (w.length !== n) throw new InputError(`mace: weight '${name}' has ${w.length} values, expected [${spec.shape.join(", ")}]`);
+      return w;
+    };
+    const { target, scalar, attrs } = P;
+    const embedding = irrepsLinearMatrix(attrs, scalar, get("node_embedding.linear.weight"));
+    const e0 = get("atomic_energies_fn.atomic_energies");
+    const layers = P.layers.map((S, k): Layer => {
       const p = `interactions.${k}`;
-      const last = k === hp.numInteractions - 1;
-      const hiddenOut = last ? scalar : hidden;
-      const tp = maceConvTpSpec(inIrreps, sh, target);
-      const widths = [hp.numBessel, ...hp.radialMlp, tpLayout(tp).weightNumel];
-      const radial = widths.slice(1).map((out, i) => {
-        const inp = widths[i];
+      const radial = S.radialWidths.slice(1).map((out, i) => {
+        const inp = S.radialWidths[i];
         // e3nn: x @ W / √in; the normalised SiLU's factor folded into the next layer.
-        const W = u(`${p}.conv_tp_weights.layer${i}.weight`, inp * out, (i > 0 ? SILU_2MOM : 1) / Math.sqrt(inp));
-        return transposeF64(W, inp, out);
+        const f = (i > 0 ? SILU_2MOM : 1) / Math.sqrt(inp);
+        return transposeF64(get(`${p}.conv_tp_weights.layer${i}.weight`).map((v) => f * v), inp, out);
       });
-      const mid = tp.out as IrrepBlock[];
-      const sc: SymmetricContractionSpec = { irrepsIn: target, irrepsOut: hiddenOut, correlation: hp.correlation, numElements: Z };
-      const scWeights = scLayout(sc).weightShapes.map((sh3, i) => u(`products.${k}.symmetric_contractions.w${i}`, sh3[0] * sh3[1] * sh3[2], 1 / Math.max(1, sh3[1])));
-      const readout = last
+      const H = hp.readoutHidden;
+      const readout = S.last
         ? [
-            irrepsLinearMatrix(hiddenOut, irreps(hp.readoutHidden, 0), u(`readouts.${k}.linear_1.weight`, C * hp.readoutHidden)),
-            irrepsLinearMatrix(irreps(hp.readoutHidden, 0), irreps(1, 0), u(`readouts.${k}.linear_2.weight`, hp.readoutHidden, SILU_2MOM)),
+            irrepsLinearMatrix(S.hiddenOut, irreps(H, 0), get(`readouts.${k}.linear_1.weight`)),
+            irrepsLinearMatrix(irreps(H, 0), irreps(1, 0), get(`readouts.${k}.linear_2.weight`).map((v) => SILU_2MOM * v)),
           ]
-        : [irrepsLinearMatrix(hiddenOut, irreps(1, 0), u(`readouts.${k}.linear.weight`, irrepsLinearNumel(hiddenOut, irreps(1, 0))))];
-      layers.push({
-        inIrreps, hiddenOut, tp, radial, sc, scWeights, readout,
-        skip: elementLinearMatrix(inIrreps, Z, hiddenOut, u(`${p}.skip_tp.weight`, elementLinearNumel(inIrreps, Z, hiddenOut))),
-        linearUp: irrepsLinearMatrix(inIrreps, inIrreps, u(`${p}.linear_up.weight`, irrepsLinearNumel(inIrreps, inIrreps))),
-        linear: irrepsLinearMatrix(mid, target, u(`${p}.linear.weight`, irrepsLinearNumel(mid, target))),
-        productLinear: irrepsLinearMatrix(hiddenOut, hiddenOut, u(`products.${k}.linear.weight`, irrepsLinearNumel(hiddenOut, hiddenOut))),
-      });
-      inIrreps = hiddenOut;
-    }
+        : [irrepsLinearMatrix(S.hiddenOut, irreps(1, 0), get(`readouts.${k}.linear.weight`))];
+      return {
+        inIrreps: S.inIrreps, hiddenOut: S.hiddenOut, tp: S.tp, sc: S.sc, radial, readout,
+        scWeights: scWeightNames(S.sc, k).map(get),
+        skip: elementLinearMatrix(S.inIrreps, hp.elements.length, S.hiddenOut, get(`${p}.skip_tp.weight`)),
+        linearUp: irrepsLinearMatrix(S.inIrreps, S.inIrreps, get(`${p}.linear_up.weight`)),
+        linear: irrepsLinearMatrix(S.tp.out, target, get(`${p}.linear.weight`)),
+        productLinear: irrepsLinearMatrix(S.hiddenOut, S.hiddenOut, get(`products.${k}.linear.weight`)),
+      };
+    });
     return new MaceModel(hp, embedding, e0, layers);
   }
 
