@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
-import { MACE_SMALL, MaceModel, maceWeightSpecs, secondMomentScale, seededMaceWeights } from "../src/models/mace/model.js";
+import { MACE_SMALL, MaceModel, maceWeightSpecs, seededMaceWeights } from "../src/models/mace/model.js";
 import { OP_NAMES } from "../src/models/op-names.js";
 
 const ROT: { matrix: number[] }[] = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8")).wigner_d;
@@ -73,13 +73,6 @@ describe("MACE skeleton: symmetries and forces (float64)", () => {
       const fd = -(E(plus) - E(minus)) / (2 * h);
       expect(Math.abs(fd - base.forces![k]), `coordinate ${k}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(fd)));
     }
-  });
-});
-
-describe("normalised activations", () => {
-  it("secondMomentScale: E[z²] = 1, E[z⁴] = 3 for z ~ N(0, 1)", () => {
-    expect(Math.abs(secondMomentScale((x) => x) - 1)).toBeLessThanOrEqual(1e-12);
-    expect(Math.abs(secondMomentScale((x) => x * x) - 1 / Math.sqrt(3))).toBeLessThanOrEqual(1e-12);
   });
 });
 

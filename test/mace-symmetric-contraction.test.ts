@@ -83,7 +83,7 @@ describe("symmetric contraction", () => {
     };
     const want = [count(3, 0, 1), count(2, 0, 1), count(1, 0, 1), count(3, 1, -1), count(2, 1, -1), count(1, 1, -1)];
     expect(scLayout(spec).weightShapes.map((s) => s[1])).toEqual(want);
-    expect(want).toEqual([23, 4, 1, 51, 6, 1]); // for the record: K per (output, ν); mace-torch's own counts are not in the golden data yet
+    expect(want).toEqual([23, 4, 1, 51, 6, 1]); // for the record (mace's own U matrices: test/mace-local-golden.test.ts)
   });
 
   for (const rot of ROT) {
