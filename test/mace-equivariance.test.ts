@@ -10,7 +10,6 @@
  *   - e3nn's recursion Y^(l+1) ∝ C^(l, 1, l+1) (Y^l ⊗ v): the 3j symbols and
  *     the harmonics share one basis.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ReferenceOps } from "../src/backends/reference.js";
@@ -20,13 +19,14 @@ import { irrepsDim, type IrrepBlock } from "../src/models/mace/irreps.js";
 import { rotateFeatures } from "./helpers/irreps-rotation.js";
 import { maceConvTpSpec } from "../src/models/mace/tensor-product.js";
 import { rng, randArray } from "./helpers/vjp.js";
+import { maceFixture } from "./helpers/mace-fixtures.js";
 
 interface Rotation {
   angles: number[];
   matrix: number[];
   D: number[][];
 }
-const ROT: Rotation[] = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8")).wigner_d;
+const ROT = maceFixture<{ wigner_d: Rotation[] }>("e3nn_golden.json").wigner_d;
 const TOL = 1e-12;
 
 function sh(v: ArrayLike<number>): Float64Array {

@@ -5,12 +5,12 @@
  * every wigner_3j with l ≤ 3, and a mace-style channel-wise tensor product
  * (its construction, path weights, output and VJP), all to 1e-12.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { wigner3j } from "../src/models/mace/wigner3j.js";
 import { irrepsToString, parseIrreps } from "../src/models/mace/irreps.js";
 import { maceConvTpSpec } from "../src/models/mace/tensor-product.js";
+import { maceFixture, maxErr } from "./helpers/mace-fixtures.js";
 
 interface Golden {
   e3nn_version: string;
@@ -30,16 +30,9 @@ interface Golden {
   };
 }
 
-const G: Golden = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8"));
+const G = maceFixture<Golden>("e3nn_golden.json");
 const TOL = 1e-12;
 
-/** Largest |a − b| / max(1, |b|) (values are O(1): absolute near zero, relative above one). */
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return m;
-}
 
 describe("e3nn golden data", () => {
   it("was made by e3nn 0.6.0 with l ≤ 3 spherical harmonics", () => {

@@ -7,31 +7,24 @@
  * import shims) is first checked against the GPU machine's e3nn: its 3j
  * symbols agree with e3nn_golden.json to 1e-15.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { irrepsDim, parseIrreps } from "../src/models/mace/irreps.js";
 import { uMatrix } from "../src/models/mace/u-matrix.js";
 import { elementLinearMatrix, irrepsLinearMatrix } from "../src/models/mace/linear-maps.js";
 import { SILU_2MOM } from "../src/models/mace/model.js";
+import { maceFixture, maxErr } from "./helpers/mace-fixtures.js";
 
-const load = (f: string) => JSON.parse(readFileSync(new URL(`./fixtures/mace/${f}`, import.meta.url), "utf8"));
-const L = load("mace_local_golden.json") as {
+const L = maceFixture<{
   e3nn_version: string;
   wigner_3j: { l: number[]; values: number[] }[];
   u_matrices: { coupling: string; irrep_out: string; correlation: number; shape: number[]; nonzeros: [number, number][] }[];
   linear: { irreps_in: string; irreps_out: string; weight: number[]; x: number[]; y: number[]; rows: number };
   fctp: { irreps_in: string; irreps_out: string; elements: number[]; weight: number[]; x: number[]; y: number[] };
   normalize2mom_silu: number;
-};
-const GPU = load("e3nn_golden.json") as { wigner_3j: { l: number[]; values: number[] }[] };
+}>("mace_local_golden.json");
+const GPU = maceFixture<{ wigner_3j: { l: number[]; values: number[] }[] }>("e3nn_golden.json");
 
-function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return m;
-}
 
 describe("mace-torch / e3nn source golden data (CPU)", () => {
   it("the environment reproduces the GPU machine's e3nn 0.6.0 (3j symbols to 1e-15)", () => {

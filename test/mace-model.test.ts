@@ -6,15 +6,15 @@
  * fp64-reference gives the reference bits and the paper's bf16-linear policy
  * rounds the linear layers only; every op name is in the registry (mace).
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { MACE_SMALL, MaceModel, maceWeightSpecs, seededMaceWeights } from "../src/models/mace/model.js";
 import { OP_NAMES } from "../src/models/op-names.js";
+import { maceFixture } from "./helpers/mace-fixtures.js";
 
-const ROT: { matrix: number[] }[] = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8")).wigner_d;
+const ROT = maceFixture<{ wigner_d: { matrix: number[] }[] }>("e3nn_golden.json").wigner_d;
 const water = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
 const N = 12; // four water molecules
 const numbers = water.numbers.slice(0, N);

@@ -8,7 +8,6 @@
  *     correlation 3, outputs 0e and 1o, to 1e-12;
  *   - VJP (x and weights) by central finite differences.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ReferenceOps } from "../src/backends/reference.js";
@@ -17,8 +16,9 @@ import { rotateFeatures } from "./helpers/irreps-rotation.js";
 import { uMatrix } from "../src/models/mace/u-matrix.js";
 import { scLayout, type SymmetricContractionSpec } from "../src/models/mace/symmetric-contraction.js";
 import { checkVjp, randArray, rng } from "./helpers/vjp.js";
+import { maceFixture } from "./helpers/mace-fixtures.js";
 
-const ROT: { angles: number[]; D: number[][] }[] = JSON.parse(readFileSync(new URL("./fixtures/mace/e3nn_golden.json", import.meta.url), "utf8")).wigner_d;
+const ROT = maceFixture<{ wigner_d: { angles: number[]; D: number[][] }[] }>("e3nn_golden.json").wigner_d;
 
 function run(spec: SymmetricContractionSpec, x: Float64Array, ws: Float64Array[], elements: Int32Array): Float64Array {
   const o = new ReferenceOps();
