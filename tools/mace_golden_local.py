@@ -3,16 +3,18 @@
 
     /usr/bin/python3 tools/mace_golden_local.py OUT_DIR E3NN_SRC MACE_SRC
 
-E3NN_SRC / MACE_SRC: folders holding the packages `e3nn/` (0.6.0) and `mace/` (only
-mace/tools/cg.py is imported), e.g. `git archive` of github:e3nn/e3nn and github:ACEsuit/mace.
-Needs torch (Debian's 1.13 works) and numpy; neither e3nn nor mace is installed.
+E3NN_SRC / MACE_SRC: folders holding the packages `e3nn/` (0.6.0) and `mace/` (its .py files),
+e.g. `git archive` of github:e3nn/e3nn and github:ACEsuit/mace. Needs torch (Debian's 1.13
+works), numpy and ase (Debian's python3-ase); neither e3nn nor mace is installed.
 
-Two shims let e3nn 0.6.0 import under torch 1.13, neither touches arithmetic:
-  torch.compiler.disable     (torch >= 2.1; e3nn only decorates change_basis_real_to_complex
-                              with it) -> the identity decorator;
-  opt_einsum_fx              (einsum-graph optimisation) -> returns the graph unchanged.
+Shims, none of which touches arithmetic:
+  torch.compiler             (torch >= 2.1: e3nn decorates change_basis_real_to_complex with
+                              disable, mace asks is_compiling) -> the identity decorator, False;
+  opt_einsum_fx              (einsum-graph optimisation) -> returns the graph unchanged;
+  third-party modules that mace's package imports for training and I/O only (torch_ema,
+  matscipy, torchmetrics, …: STUBBED below) -> empty modules whose attributes are dummies.
 The output repeats every wigner_3j so a test can check that this environment reproduces the
-GPU machine's e3nn bit for bit (test/fixtures/mace/e3nn_golden.json).
+GPU machine's e3nn (test/fixtures/mace/e3nn_golden.json).
 
 Writes OUT_DIR/mace_local_golden.json:
   wigner_3j          as tools/mace_golden.py (the environment check)
@@ -23,26 +25,123 @@ Writes OUT_DIR/mace_local_golden.json:
   fctp               o3.FullyConnectedTensorProduct(irreps_in, "3x0e", irreps_out) with one-hot
                      second inputs (mace's skip_tp): x, one-hot, weight, y
   normalize2mom_silu e3nn.math.normalize2mom(silu).cst (a Monte-Carlo estimate, torch's RNG)
+
+and OUT_DIR/mace_model_golden.json: a mace-torch `MACE` (RealAgnosticResidualInteractionBlock
+first and after, 2 interactions, hidden 4x0e+4x1o, l <= 3 harmonics, correlation 3, Bessel 8,
+p = 5, r_max 5, radial MLP [16, 16], readout 16x0e, avg_num_neighbors 8, elements H, O with
+E0 -1.25, -2.5; weights from torch.manual_seed(0)) in float64 on the first 12 atoms of
+examples/water-schnet/water_start.extxyz: every parameter (and the E0 buffer) by state-dict
+name, the energy, forces and node energies.
 """
+import importlib.abc
+import importlib.machinery
 import json
 import math
 import os
 import sys
 import types
 
+import numpy as np
 import torch
 
 torch.set_default_dtype(torch.float64)
 
 
+STUBBED = {"torch_ema", "matscipy", "torchmetrics", "prettytable", "lmdb", "h5py", "orjson", "configargparse", "tqdm",
+           "wandb", "mlflow", "torch_dftd", "pandas", "yaml"}
+
+
+class _Dummy:
+    def __init__(self, *a, **k):
+        pass
+
+    def __call__(self, *a, **k):
+        return _Dummy()
+
+    def __getattr__(self, name):
+        return _Dummy()
+
+
+class _StubModule(types.ModuleType):
+    __path__ = []
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Dummy
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        return importlib.machinery.ModuleSpec(name, self, is_package=True) if name.split(".")[0] in STUBBED else None
+
+    def create_module(self, spec):
+        return _StubModule(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
 def install_shims():
     if not hasattr(torch, "compiler"):
-        torch.compiler = types.SimpleNamespace(disable=lambda f=None, **kw: f if f is not None else (lambda g: g))
+        torch.compiler = types.SimpleNamespace(disable=lambda f=None, **kw: f if f is not None else (lambda g: g),
+                                               is_compiling=lambda: False)
     if "opt_einsum_fx" not in sys.modules:
         m = types.ModuleType("opt_einsum_fx")
         m.optimize_einsums_full = lambda model, example_inputs=None, **kw: model
         m.jitable = lambda x: x
         sys.modules["opt_einsum_fx"] = m
+    sys.meta_path.insert(0, _StubFinder())
+
+
+def water_fragment(n=12):
+    here = os.path.dirname(os.path.abspath(__file__))
+    lines = open(os.path.join(here, "..", "examples", "water-schnet", "water_start.extxyz")).read().split("\n")
+    rows = [l.split() for l in lines[2:2 + n]]
+    return [1 if r[0] == "H" else 8 for r in rows], [[float(v) for v in r[1:4]] for r in rows]
+
+
+def mace_model_golden(out_dir):
+    from e3nn import o3
+    from mace.modules.blocks import RealAgnosticResidualInteractionBlock
+    from mace.modules.models import MACE
+
+    torch.manual_seed(0)
+    hp = dict(r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3, num_interactions=2, num_elements=2,
+              hidden_irreps="4x0e+4x1o", MLP_irreps="16x0e", atomic_energies=[-1.25, -2.5], avg_num_neighbors=8.0,
+              atomic_numbers=[1, 8], correlation=3, radial_MLP=[16, 16])
+    model = MACE(r_max=hp["r_max"], num_bessel=hp["num_bessel"], num_polynomial_cutoff=hp["num_polynomial_cutoff"],
+                 max_ell=hp["max_ell"], interaction_cls=RealAgnosticResidualInteractionBlock,
+                 interaction_cls_first=RealAgnosticResidualInteractionBlock, num_interactions=hp["num_interactions"],
+                 num_elements=hp["num_elements"], hidden_irreps=o3.Irreps(hp["hidden_irreps"]),
+                 MLP_irreps=o3.Irreps(hp["MLP_irreps"]), atomic_energies=np.array(hp["atomic_energies"]),
+                 avg_num_neighbors=hp["avg_num_neighbors"], atomic_numbers=hp["atomic_numbers"],
+                 correlation=hp["correlation"], gate=torch.nn.functional.silu, radial_MLP=hp["radial_MLP"]).double()
+    weights = {k: {"shape": list(v.shape), "values": flat(v)} for k, v in model.named_parameters() if v.numel() > 0}
+    e0 = model.atomic_energies_fn.atomic_energies
+    weights["atomic_energies_fn.atomic_energies"] = {"shape": list(e0.shape), "values": flat(e0)}
+
+    numbers, positions = water_fragment()
+    n = len(numbers)
+    pos = torch.tensor(positions)
+    send, recv = [], []  # mace: edge_index[0] = sender j, [1] = receiver i, all j != i within r_max
+    for i in range(n):
+        for j in range(n):
+            if i != j and float((pos[i] - pos[j]).norm()) < hp["r_max"]:
+                send.append(j)
+                recv.append(i)
+    E = len(send)
+    attrs = torch.nn.functional.one_hot(torch.tensor([hp["atomic_numbers"].index(z) for z in numbers]), 2).double()
+    data = dict(positions=pos.clone(), node_attrs=attrs, edge_index=torch.tensor([send, recv]),
+                shifts=torch.zeros(E, 3), unit_shifts=torch.zeros(E, 3), cell=torch.zeros(3, 3),
+                batch=torch.zeros(n, dtype=torch.long), ptr=torch.tensor([0, n]), head=torch.zeros(1, dtype=torch.long))
+    res = model(data, training=False, compute_force=True)
+    out = {"hyperparameters": hp, "weights": weights, "numbers": numbers, "positions": positions, "edges": E,
+           "energy": float(res["energy"][0]), "forces": flat(res["forces"]), "node_energy": flat(res["node_energy"])}
+    path = os.path.join(out_dir, "mace_model_golden.json")
+    with open(path, "w") as fh:
+        json.dump(out, fh, separators=(",", ":"))
+    print("wrote", path, os.path.getsize(path), "bytes; energy", out["energy"])
 
 
 def flat(t):
@@ -96,6 +195,7 @@ def main(out_dir, e3nn_src, mace_src):
     with open(path, "w") as fh:
         json.dump(out, fh, separators=(",", ":"))
     print("wrote", path, os.path.getsize(path), "bytes")
+    mace_model_golden(out_dir)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
  * A MACE model skeleton (mace-torch's `MACE` with RealAgnosticResidualInteractionBlock
  * everywhere, its defaults) on `EquivariantOps`: the structure, op names and
  * arithmetic of the real model. Weights come by mace-torch state-dict name and
- * layout (`maceWeightSpecs`, `fromWeights`; `seeded` makes them), but no file
- * loader or check against mace-torch exists yet (issue 14). Op names follow
+ * layout (`maceWeightSpecs`, `fromWeights`; `seeded` makes them); with
+ * mace-torch's own weights it reproduces mace-torch's float64 energy and forces
+ * (test/mace-torch-model.test.ts). No file loader yet (issue 14). Op names follow
  * mace-torch's module paths so hw-model rules can target them
  * (`interactions.0.linear_up`, `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
  *
