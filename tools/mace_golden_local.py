@@ -31,7 +31,8 @@ first and after, 2 interactions, hidden 4x0e+4x1o, l <= 3 harmonics, correlation
 p = 5, r_max 5, radial MLP [16, 16], readout 16x0e, avg_num_neighbors 8, elements H, O with
 E0 -1.25, -2.5; weights from torch.manual_seed(0)) in float64 on the first 12 atoms of
 examples/water-schnet/water_start.extxyz: every parameter (and the E0 buffer) by state-dict
-name, the energy, forces and node energies.
+name, the energy, forces and node energies; the same in a periodic (triclinic) cell ("periodic",
+every image within r_max), and the model cast to float32 on the free fragment ("float32").
 """
 import importlib.abc
 import importlib.machinery
@@ -122,22 +123,36 @@ def mace_model_golden(out_dir):
     weights["atomic_energies_fn.atomic_energies"] = {"shape": list(e0.shape), "values": flat(e0)}
 
     numbers, positions = water_fragment()
-    n = len(numbers)
-    pos = torch.tensor(positions)
-    send, recv = [], []  # mace: edge_index[0] = sender j, [1] = receiver i, all j != i within r_max
-    for i in range(n):
-        for j in range(n):
-            if i != j and float((pos[i] - pos[j]).norm()) < hp["r_max"]:
-                send.append(j)
-                recv.append(i)
-    E = len(send)
-    attrs = torch.nn.functional.one_hot(torch.tensor([hp["atomic_numbers"].index(z) for z in numbers]), 2).double()
-    data = dict(positions=pos.clone(), node_attrs=attrs, edge_index=torch.tensor([send, recv]),
-                shifts=torch.zeros(E, 3), unit_shifts=torch.zeros(E, 3), cell=torch.zeros(3, 3),
-                batch=torch.zeros(n, dtype=torch.long), ptr=torch.tensor([0, n]), head=torch.zeros(1, dtype=torch.long))
-    res = model(data, training=False, compute_force=True)
-    out = {"hyperparameters": hp, "weights": weights, "numbers": numbers, "positions": positions, "edges": E,
-           "energy": float(res["energy"][0]), "forces": flat(res["forces"]), "node_energy": flat(res["node_energy"])}
+    attrs_of = lambda dt: torch.nn.functional.one_hot(torch.tensor([hp["atomic_numbers"].index(z) for z in numbers]), 2).to(dt)
+
+    def run(m, dtype, cell=None):
+        """Energy, forces, node energies; edges: every (sender, receiver, image) with 0 < |r_recv - r_send + shift| < r_max."""
+        pos = torch.tensor(positions, dtype=dtype)
+        n = len(numbers)
+        C = torch.tensor(cell, dtype=dtype) if cell is not None else torch.zeros(3, 3, dtype=dtype)
+        images = [(a, b, c) for a in range(-2, 3) for b in range(-2, 3) for c in range(-2, 3)] if cell is not None else [(0, 0, 0)]
+        send, recv, unit = [], [], []
+        for r in range(n):
+            for s_ in range(n):
+                for im in images:
+                    v = pos[r] - pos[s_] + torch.tensor(im, dtype=dtype) @ C
+                    if 0 < float(v.norm()) < hp["r_max"]:
+                        send.append(s_); recv.append(r); unit.append(im)
+        U = torch.tensor(unit, dtype=dtype).reshape(-1, 3)
+        data = dict(positions=pos.clone(), node_attrs=attrs_of(dtype), edge_index=torch.tensor([send, recv]),
+                    shifts=U @ C, unit_shifts=U, cell=C, batch=torch.zeros(n, dtype=torch.long), ptr=torch.tensor([0, n]),
+                    head=torch.zeros(1, dtype=torch.long))
+        res = m(data, training=False, compute_force=True)
+        return {"edges": len(send), "energy": float(res["energy"][0]), "forces": flat(res["forces"]), "node_energy": flat(res["node_energy"])}
+
+    f64 = run(model, torch.float64)
+    cell = [[6.5, 0.0, 0.0], [0.0, 7.0, 0.0], [0.5, 0.0, 7.5]]
+    periodic = {"cell": cell, **run(model, torch.float64, cell)}
+    torch.set_default_dtype(torch.float32)
+    f32 = run(model.float(), torch.float32)  # last: casts the model in place
+    torch.set_default_dtype(torch.float64)
+    out = {"hyperparameters": hp, "weights": weights, "numbers": numbers, "positions": positions, **f64,
+           "periodic": periodic, "float32": f32}
     path = os.path.join(out_dir, "mace_model_golden.json")
     with open(path, "w") as fh:
         json.dump(out, fh, separators=(",", ":"))
