@@ -4,12 +4,15 @@
  * the same weights, loaded by state-dict name, give the same energy, node
  * energies and forces on a 12-atom water fragment to 1e-9 relative, also in a
  * periodic triclinic cell; and the emulated fp32-baseline chip agrees with
- * mace-torch run in float32 to 1e-4.
+ * mace-torch run in float32 to 1e-4. The same model converted by
+ * tools/mace_to_safetensors.py (test/fixtures/mace/mace_small.safetensors)
+ * loads with its hyperparameters and gives the same numbers.
  */
 import { describe, expect, it } from "vitest";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { MaceModel, type MaceHyperparameters } from "../src/models/mace/model.js";
+import { formatSafetensors, parseSafetensors, readSafetensors } from "../src/io/safetensors.js";
 import { maceFixture } from "./helpers/mace-fixtures.js";
 
 interface Run {
@@ -77,5 +80,32 @@ describe("MACE vs mace-torch", () => {
 
   it("fp32-baseline chip vs mace-torch in float32: to 1e-4", () => {
     expectClose(model.predict(structure, { ops: new EmulatedOps("fp32-baseline") }), G.float32, 1e-4);
+  });
+});
+
+describe("MACE .safetensors (tools/mace_to_safetensors.py)", () => {
+  const FILE = "test/fixtures/mace/mace_small.safetensors";
+  const structure = { numbers: G.numbers, positions: Float64Array.from(G.positions.flat()) };
+
+  it("loads with the converter's hyperparameters and reproduces mace-torch to 1e-9", () => {
+    const m = MaceModel.fromSafetensors(readSafetensors(FILE));
+    expect(m.hp).toEqual(hp);
+    expectClose(m.predict(structure, { ops: new ReferenceOps() }), G, 1e-9);
+  });
+
+  it("refuses other architectures, another U basis, bad hyperparameters, unknown or mis-shaped tensors", () => {
+    const st = readSafetensors(FILE);
+    const tensors = Object.fromEntries([...st.tensors].map(([k, t]) => [k, { dtype: "F64" as const, shape: t.shape, data: t.data }]));
+    const remake = (meta: Record<string, string>, ts: typeof tensors = tensors) => () => MaceModel.fromSafetensors(parseSafetensors(formatSafetensors(ts, meta), "x.safetensors"));
+    expect(remake({ ...st.metadata, architecture: "hwsim-attention" })).toThrow("x.safetensors: __metadata__ 'architecture' is 'hwsim-attention', expected 'mace'");
+    expect(remake({ ...st.metadata, u_matrices: "cueq" })).toThrow("'u_matrices' is 'cueq', expected 'e3nn'");
+    const hpBad = { ...JSON.parse(st.metadata.mace_hyperparameters), correlation: 2.5 };
+    expect(remake({ ...st.metadata, mace_hyperparameters: JSON.stringify(hpBad) })).toThrow("mace_hyperparameters.correlation = 2.5: expected an integer ≥ 1");
+    expect(remake(st.metadata, { ...tensors, "scale_shift.scale": { dtype: "F64", shape: [1], data: Float64Array.of(1) } })).toThrow("tensor 'scale_shift.scale' is not a weight of this MACE");
+    const w = tensors["interactions.0.conv_tp_weights.layer0.weight"];
+    expect(remake(st.metadata, { ...tensors, "interactions.0.conv_tp_weights.layer0.weight": { ...w, shape: [16, 8] } }))
+      .toThrow("tensor 'interactions.0.conv_tp_weights.layer0.weight': shape [16, 8], expected [8, 16]");
+    const { ["products.1.linear.weight"]: _dropped, ...fewer } = tensors;
+    expect(remake(st.metadata, fewer)).toThrow("missing tensor 'products.1.linear.weight'");
   });
 });

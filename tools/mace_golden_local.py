@@ -32,7 +32,8 @@ p = 5, r_max 5, radial MLP [16, 16], readout 16x0e, avg_num_neighbors 8, element
 E0 -1.25, -2.5; weights from torch.manual_seed(0)) in float64 on the first 12 atoms of
 examples/water-schnet/water_start.extxyz: every parameter (and the E0 buffer) by state-dict
 name, the energy, forces and node energies; the same in a periodic (triclinic) cell ("periodic",
-every image within r_max), and the model cast to float32 on the free fragment ("float32").
+every image within r_max), and the model cast to float32 on the free fragment ("float32");
+and OUT_DIR/mace_small.safetensors, that model converted by tools/mace_to_safetensors.py.
 """
 import importlib.abc
 import importlib.machinery
@@ -144,6 +145,13 @@ def mace_model_golden(out_dir):
                     head=torch.zeros(1, dtype=torch.long))
         res = m(data, training=False, compute_force=True)
         return {"edges": len(send), "energy": float(res["energy"][0]), "forces": flat(res["forces"]), "node_energy": flat(res["node_energy"])}
+
+    # The same model as hwsim's --arch mace file (tools/mace_to_safetensors.py's conversion).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from mace_to_safetensors import convert, write_safetensors
+
+    tensors, meta = convert(model, "mace-torch MACE, torch.manual_seed(0) initialisation (UNTRAINED), tools/mace_golden_local.py")
+    write_safetensors(os.path.join(out_dir, "mace_small.safetensors"), tensors, meta)
 
     f64 = run(model, torch.float64)
     cell = [[6.5, 0.0, 0.0], [0.0, 7.0, 0.0], [0.5, 0.0, 7.5]]

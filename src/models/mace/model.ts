@@ -25,7 +25,8 @@
  * SILU_2MOM) is folded into the next linear's weights. Forces: −∂E/∂positions
  * through the backward pass.
  */
-import { InputError } from "../../errors.js";
+import { InputError, fileError } from "../../errors.js";
+import type { SafetensorsFile } from "../../io/safetensors.js";
 import { buildNeighborList, type NeighborList } from "../neighbors.js";
 import type { EquivariantOps, OpRecord, Tensor } from "../ops.js";
 import { uniformStream } from "../attention-init.js";
@@ -160,6 +161,40 @@ export function seededMaceWeights(hp: MaceHyperparameters, seed: number | bigint
   return out;
 }
 
+/** One line: sizes of a MACE. */
+export function describeHp(hp: MaceHyperparameters): string {
+  return `MACE: ${hp.numInteractions} interactions, ${hp.channels} channels, hidden l ≤ ${hp.maxL}, harmonics l ≤ ${hp.lmaxSh}, correlation ${hp.correlation}, cutoff ${hp.cutoff} Å, elements ${hp.elements.join(", ")}`;
+}
+
+/** `mace_hyperparameters` metadata: every field present and of its type. */
+function parseHyperparameters(text: string | undefined, file: string): MaceHyperparameters {
+  if (text === undefined) throw fileError(file, "__metadata__ is missing 'mace_hyperparameters'");
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw fileError(file, "__metadata__ 'mace_hyperparameters' is not JSON");
+  }
+  const num = (k: keyof MaceHyperparameters, int: boolean, min: number): number => {
+    const v = raw[k];
+    if (typeof v !== "number" || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < min) {
+      throw fileError(file, `mace_hyperparameters.${k} = ${JSON.stringify(v)}: expected ${int ? "an integer" : "a number"} ≥ ${min}`);
+    }
+    return v;
+  };
+  const ints = (k: keyof MaceHyperparameters): number[] => {
+    const v = raw[k];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "number" || !Number.isInteger(x) || x < 1)) throw fileError(file, `mace_hyperparameters.${k} = ${JSON.stringify(v)}: expected a list of positive integers`);
+    return v as number[];
+  };
+  return {
+    elements: ints("elements"), channels: num("channels", true, 1), maxL: num("maxL", true, 0), lmaxSh: num("lmaxSh", true, 0),
+    correlation: num("correlation", true, 1), numInteractions: num("numInteractions", true, 1), cutoff: num("cutoff", false, Number.MIN_VALUE),
+    numBessel: num("numBessel", true, 1), polynomialP: num("polynomialP", true, 1), radialMlp: ints("radialMlp"),
+    readoutHidden: num("readoutHidden", true, 1), avgNumNeighbors: num("avgNumNeighbors", false, Number.MIN_VALUE),
+  };
+}
+
 interface Layer {
   inIrreps: IrrepBlock[];
   hiddenOut: IrrepBlock[];
@@ -190,6 +225,31 @@ export class MaceModel {
     private readonly e0: Float64Array,
     private readonly layers: Layer[],
   ) {}
+
+  /**
+   * From a .safetensors file of tools/mace_to_safetensors.py: __metadata__
+   * `architecture` "mace", `u_matrices` "e3nn" (the converter checked mace's
+   * U buffers are the basis hwsim computes), `mace_hyperparameters` (JSON of
+   * MaceHyperparameters); tensors by mace-torch state-dict name, shapes as
+   * `maceWeightSpecs`.
+   */
+  static fromSafetensors(st: SafetensorsFile): MaceModel {
+    const f = st.file, md = st.metadata;
+    if (md.architecture !== "mace") throw fileError(f, `__metadata__ 'architecture' is ${md.architecture === undefined ? "missing" : `'${md.architecture}'`}, expected 'mace' (convert with tools/mace_to_safetensors.py)`);
+    if (md.u_matrices !== "e3nn") throw fileError(f, `__metadata__ 'u_matrices' is ${md.u_matrices === undefined ? "missing" : `'${md.u_matrices}'`}, expected 'e3nn' (hwsim computes the symmetric contraction's U matrices in e3nn's basis)`);
+    const hp = parseHyperparameters(md.mace_hyperparameters, f);
+    const weights = new Map<string, Float64Array>();
+    const specs = new Map(maceWeightSpecs(hp).map((w) => [w.name, w.shape]));
+    for (const [name, t] of st.tensors) {
+      const shape = specs.get(name);
+      if (!shape) throw fileError(f, `tensor '${name}' is not a weight of this MACE (${describeHp(hp)})`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw fileError(f, `tensor '${name}': shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+      if (!t.dtype.startsWith("F") && t.dtype !== "BF16") throw fileError(f, `tensor '${name}': dtype ${t.dtype}, expected a float type`);
+      weights.set(name, t.data);
+    }
+    for (const name of specs.keys()) if (!weights.has(name)) throw fileError(f, `missing tensor '${name}'`);
+    return MaceModel.fromWeights(hp, weights);
+  }
 
   /** Seeded weights (`seededMaceWeights`). */
   static seeded(seed: number | bigint = 0, hp: MaceHyperparameters = MACE_SMALL): MaceModel {
