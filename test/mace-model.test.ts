@@ -3,8 +3,9 @@
  * energy invariant and forces rotating with the frame under e3nn's rotation
  * matrices (golden data) to 1e-10, invariance under translation and atom
  * permutation, forces = −∇E by central differences; on the emulated backend
- * fp64-reference gives the reference bits and the paper's bf16-linear policy
- * rounds the linear layers only; every op name is in the registry (mace).
+ * fp64-reference gives the reference bits, the trace-less step arena gives the
+ * same bits, and the paper's bf16-linear policy rounds the linear layers only;
+ * weights by mace-torch names; every op name is in the registry (mace).
  */
 import { describe, expect, it } from "vitest";
 import { readExtxyz } from "../src/io/extxyz.js";
@@ -83,6 +84,15 @@ describe("MACE skeleton on the emulated backend", () => {
     expect(e.forces!.every((v, k) => Object.is(v, base.forces![k]))).toBe(true);
     expect(e.trace.length).toBe(base.trace.length);
     e.trace.forEach((r, i) => expect(r.output.data.every((v, k) => Object.is(v, base.trace[i].output.data[k])), r.name).toBe(true));
+  });
+
+  it("without a trace (the step arena MD uses) the bits are the same", () => {
+    const run = (hw: string, keepTrace: boolean) => model.predict({ numbers, positions }, { ops: new EmulatedOps(hw, { keepTrace }) });
+    for (const hw of ["fp64-reference", "bf16-linear-fp32acc"]) {
+      const a = run(hw, true), b = run(hw, false);
+      expect(Object.is(a.energy, b.energy), hw).toBe(true);
+      expect(a.forces!.every((v, k) => Object.is(v, b.forces![k])), hw).toBe(true);
+    }
   });
 
   it("bf16-linear-fp32acc: linear layers in bf16, tensor products and contractions in fp32", () => {
