@@ -93,7 +93,7 @@ describe("MACE .safetensors (tools/mace_to_safetensors.py)", () => {
     expectClose(m.predict(structure, { ops: new ReferenceOps() }), G, 1e-9);
   });
 
-  it("refuses other architectures, another U basis, bad hyperparameters, unknown or mis-shaped tensors", () => {
+  it("refuses other architectures, another U basis, bad hyperparameters, unknown, mis-shaped, non-finite or missing tensors", () => {
     const st = readSafetensors(FILE);
     const tensors = Object.fromEntries([...st.tensors].map(([k, t]) => [k, { dtype: "F64" as const, shape: t.shape, data: t.data }]));
     const remake = (meta: Record<string, string>, ts: typeof tensors = tensors) => () => MaceModel.fromSafetensors(parseSafetensors(formatSafetensors(ts, meta), "x.safetensors"));
@@ -105,6 +105,9 @@ describe("MACE .safetensors (tools/mace_to_safetensors.py)", () => {
     const w = tensors["interactions.0.conv_tp_weights.layer0.weight"];
     expect(remake(st.metadata, { ...tensors, "interactions.0.conv_tp_weights.layer0.weight": { ...w, shape: [16, 8] } }))
       .toThrow("tensor 'interactions.0.conv_tp_weights.layer0.weight': shape [16, 8], expected [8, 16]");
+    const nan = Float64Array.from(tensors["readouts.0.linear.weight"].data);
+    nan[2] = NaN;
+    expect(remake(st.metadata, { ...tensors, "readouts.0.linear.weight": { ...tensors["readouts.0.linear.weight"], data: nan } })).toThrow("tensor 'readouts.0.linear.weight': element 2 is NaN");
     const { ["products.1.linear.weight"]: _dropped, ...fewer } = tensors;
     expect(remake(st.metadata, fewer)).toThrow("missing tensor 'products.1.linear.weight'");
   });

@@ -1,11 +1,11 @@
 /**
- * A MACE model skeleton (mace-torch's `MACE` with RealAgnosticResidualInteractionBlock
- * everywhere, its defaults) on `EquivariantOps`: the structure, op names and
- * arithmetic of the real model. Weights come by mace-torch state-dict name and
- * layout (`maceWeightSpecs`, `fromWeights`; `seeded` makes them); with
- * mace-torch's own weights it reproduces mace-torch's float64 energy and forces
- * (test/mace-torch-model.test.ts). No file loader yet (issue 14). Op names follow
- * mace-torch's module paths so hw-model rules can target them
+ * MACE (mace-torch's `MACE` with RealAgnosticResidualInteractionBlock everywhere,
+ * its defaults) on `EquivariantOps`. Weights come by mace-torch state-dict name
+ * and layout (`maceWeightSpecs`; `fromWeights`, `fromSafetensors` for files of
+ * tools/mace_to_safetensors.py; `seeded` makes some); with mace-torch's own
+ * weights it reproduces mace-torch's float64 energy and forces
+ * (test/mace-torch-model.test.ts). Not yet in the CLI workflows (issue 14).
+ * Op names follow mace-torch's module paths so hw-model rules can target them
  * (`interactions.0.linear_up`, `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
  *
  *   edge vectors     r_i − r_j (mace's receiver − sender), lengths, directions
@@ -245,6 +245,8 @@ export class MaceModel {
       if (!shape) throw fileError(f, `tensor '${name}' is not a weight of this MACE (${describeHp(hp)})`);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw fileError(f, `tensor '${name}': shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
       if (!t.dtype.startsWith("F") && t.dtype !== "BF16") throw fileError(f, `tensor '${name}': dtype ${t.dtype}, expected a float type`);
+      const bad = t.data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw fileError(f, `tensor '${name}': element ${bad} is ${t.data[bad]}`);
       weights.set(name, t.data);
     }
     for (const name of specs.keys()) if (!weights.has(name)) throw fileError(f, `missing tensor '${name}'`);
