@@ -113,11 +113,12 @@ describe("hwsim hw ops", () => {
     expect(r.out).toMatch(/interactions\.#\.conv\.aggregate\s+segment_sum/);
     expect(r.out).not.toContain("attention");
     const j = JSON.parse((await cli("hw", "ops", "--json")).out);
-    expect(Object.keys(j)).toEqual(["schnet", "attention"]);
+    expect(Object.keys(j)).toEqual(["schnet", "attention", "mace"]);
     expect(j.attention).toContainEqual({ name: "layers.#.attention.softmax", kind: "softmax" });
-    const bad = await cli("hw", "ops", "--arch", "mace");
+    expect(j.mace).toContainEqual({ name: "products.#.symmetric_contractions", kind: "symmetric_contraction" });
+    const bad = await cli("hw", "ops", "--arch", "nequip");
     expect(bad.code).toBe(2);
-    expect(bad.err).toBe("hwsim: --arch: 'mace' is not one of schnet, attention\n");
+    expect(bad.err).toBe("hwsim: --arch: 'nequip' is not one of schnet, attention, mace\n");
   });
 });
 

@@ -7,11 +7,11 @@
  * compared against, op by op (see `trace`).
  */
 import {
+  type EquivariantOps,
   type EdgeIndex,
   type Gradients,
   type OpKind,
   type OpRecord,
-  type Ops,
   type ReadoutMode,
   type Shape,
   type Tensor,
@@ -24,9 +24,22 @@ import {
 import type { MatmulOptions } from "../models/ops.js";
 import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
 import { gaussianRbfValues, gemmF64, transposeF64 } from "./f64-kernels.js";
+import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
+import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp } from "../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scForward, scLayout, scVjp } from "../models/mace/symmetric-contraction.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
+}
+
+/** Run a spec's checks with the op's name in front of any message (as `check` does). */
+function named<T>(op: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error(`${op}: ${(err as Error).message}`);
+  }
 }
 
 function shapeStr(s: Shape): string {
@@ -49,7 +62,7 @@ export function matmulShape(name: string, aShape: Shape, bShape: Shape, opts: Ma
   return [Bt, P, Q];
 }
 
-export class ReferenceOps implements Ops {
+export class ReferenceOps implements EquivariantOps {
   readonly backend = "reference";
   private tape: Tape;
 
@@ -594,5 +607,65 @@ export class ReferenceOps implements Ops {
       }
       return [gv];
     });
+  }
+
+  // -------------------------------------------------------------------------
+  // Equivariant ops (src/models/mace/): the float64 kernels of that folder.
+
+  sphericalHarmonics(name: string, u: Tensor, lmax: number): Tensor {
+    check(u.shape.length === 2 && u.shape[1] === 3, name, `spherical_harmonics expects u [E, 3], got ${shapeStr(u.shape)}`);
+    const E = u.shape[0], U = u.data;
+    const Y = new Float64Array(E * shDim(lmax));
+    sphericalHarmonicsValues(U, lmax, Y);
+    return this.emit("spherical_harmonics", name, [u], Y, [E, shDim(lmax)], (G) => {
+      const gu = new Float64Array(U.length);
+      sphericalHarmonicsVjp(U, lmax, G, gu);
+      return [gu];
+    });
+  }
+
+  besselBasis(name: string, distance: Tensor, numBasis: number, cutoff: number): Tensor {
+    check(distance.shape.length === 1, name, `bessel_basis expects d [E], got ${shapeStr(distance.shape)}`);
+    const D = distance.data, E = D.length;
+    const Y = new Float64Array(E * numBasis);
+    besselValues(D, numBasis, cutoff, Y);
+    return this.emit("bessel_basis", name, [distance], Y, [E, numBasis], (G) => {
+      const gd = new Float64Array(E);
+      besselVjp(D, numBasis, cutoff, G, gd);
+      return [gd];
+    });
+  }
+
+  polynomialCutoff(name: string, distance: Tensor, cutoff: number, p: number): Tensor {
+    const D = distance.data;
+    const Y = new Float64Array(D.length);
+    polynomialCutoffValues(D, cutoff, p, Y);
+    return this.emit("polynomial_cutoff", name, [distance], Y, distance.shape, (G) => {
+      const gd = new Float64Array(D.length);
+      polynomialCutoffVjp(D, cutoff, p, G, gd);
+      return [gd];
+    });
+  }
+
+  channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
+    const [L, E] = named(name, () => {
+      const L = tpLayout(spec);
+      return [L, tpCheckShapes(L, x.shape, y.shape, weights.shape)] as const;
+    });
+    const X = x.data, Yd = y.data, W = weights.data;
+    const out = new Float64Array(E * L.dimOut);
+    tpForward(L, E, X, Yd, W, out);
+    return this.emit("tensor_product", name, [x, y, weights], out, [E, L.dimOut], (G, needs) => tpVjp(L, E, X, Yd, W, G, needs));
+  }
+
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
+    const [L, N] = named(name, () => {
+      const L = scLayout(spec);
+      return [L, scCheck(L, x.shape, weights.map((w) => w.shape), elements)] as const;
+    });
+    const X = x.data, W = weights.map((w) => w.data);
+    const out = new Float64Array(N * L.dimOut);
+    scForward(L, N, X, W, elements, out);
+    return this.emit("symmetric_contraction", name, [x, ...weights], out, [N, L.dimOut], (G, needs) => scVjp(L, N, X, W, elements, G, needs), [elements.length]);
   }
 }

@@ -7,14 +7,15 @@
  * digits), e.g. `interactions.#.mlp.0` is `interactions.0.mlp.0`,
  * `interactions.1.mlp.0`, … The SchNet list is what `SchNet.forward` records
  * (see src/models/schnet.ts); the attention list is what
- * src/models/attention.ts records (keep the two in step when it changes).
+ * src/models/attention.ts records, the mace list what src/models/mace/model.ts
+ * records (keep each in step with its model).
  *
  * Globs (the `match` of a hw-model rule) are matched against the WHOLE name:
  * `*` matches any run of characters except `.` (possibly empty), `**` any run
  * of characters including dots; every other character matches itself.
  */
 
-export type Architecture = "schnet" | "attention";
+export type Architecture = "schnet" | "attention" | "mace";
 
 /** Every op kind a rule may name (the `OpKind`s of src/models/ops.ts plus the attention model's). */
 export const OP_KINDS = [
@@ -41,6 +42,11 @@ export const OP_KINDS = [
   "softmax",
   "masked_pool",
   "unit_vector",
+  "spherical_harmonics",
+  "bessel_basis",
+  "polynomial_cutoff",
+  "tensor_product",
+  "symmetric_contraction",
 ] as const;
 export type KnownKind = (typeof OP_KINDS)[number];
 
@@ -98,6 +104,41 @@ const GEOMETRY: [string, KnownKind][] = [
   ["embedding", "gather"],
 ];
 
+/** mace-torch module paths (src/models/mace/model.ts). */
+const MACE: [string, KnownKind][] = [
+  ["positions", "input"],
+  ["edge_vectors", "edge_vectors"],
+  ["edge_lengths", "norm"],
+  ["edge_directions", "unit_vector"],
+  ["spherical_harmonics", "spherical_harmonics"],
+  ["radial_embedding.bessel_fn", "bessel_basis"],
+  ["radial_embedding.cutoff_fn", "polynomial_cutoff"],
+  ["radial_embedding", "scale_rows"],
+  ["node_attrs", "input"],
+  ["node_embedding.linear", "linear"],
+  ["atomic_energies", "gather"],
+  ["interactions.#.skip_tp.select.#", "scale_rows"],
+  ["interactions.#.skip_tp.concat", "concat"],
+  ["interactions.#.skip_tp", "linear"],
+  ["interactions.#.linear_up", "linear"],
+  ["interactions.#.conv_tp_weights.layer#", "linear"],
+  ["interactions.#.conv_tp_weights.act#", "silu"],
+  ["interactions.#.sender", "gather"],
+  ["interactions.#.conv_tp", "tensor_product"],
+  ["interactions.#.aggregate", "segment_sum"],
+  ["interactions.#.linear", "linear"],
+  ["interactions.#.avg_num_neighbors", "scale_rows"],
+  ["products.#.symmetric_contractions", "symmetric_contraction"],
+  ["products.#.linear", "linear"],
+  ["products.#.residual", "add"],
+  ["readouts.#.linear", "linear"],
+  ["readouts.#.linear_1", "linear"],
+  ["readouts.#.non_linearity", "silu"],
+  ["readouts.#.linear_2", "linear"],
+  ["node_energies.#", "add"],
+  ["energy", "readout"],
+];
+
 export const OP_NAMES: Readonly<Record<Architecture, readonly OpNameEntry[]>> = {
   schnet: [
     ...entries(GEOMETRY),
@@ -137,6 +178,7 @@ export const OP_NAMES: Readonly<Record<Architecture, readonly OpNameEntry[]>> = 
       ["forces.aggregate", "masked_pool"],
     ]),
   ],
+  mace: entries(MACE),
 };
 
 export function isKnownKind(kind: string): kind is KnownKind {

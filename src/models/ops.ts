@@ -22,6 +22,8 @@
  * stores the (exactly representable) decoded values in the same arrays.
  */
 import type { KnownKind } from "./op-names.js";
+import type { ChannelwiseTpSpec } from "./mace/tensor-product.js";
+import type { SymmetricContractionSpec } from "./mace/symmetric-contraction.js";
 
 export type Shape = readonly number[];
 
@@ -168,6 +170,38 @@ export interface Ops {
   maskedPool(name: string, x: Tensor, lengths: Int32Array, mode: ReadoutMode): Tensor;
   /** Unit vectors along the last axis: v [E, K] → v / |v| (|v| as `norm`); a zero vector gives 0. */
   unitVector(name: string, v: Tensor): Tensor;
+}
+
+/**
+ * The equivariant ops of MACE (src/models/mace/), on the backends that
+ * implement them (reference, emulated; not yet WebGPU / xcheck, hence a
+ * separate interface: a model that needs them says so in its type).
+ * Feature rows use e3nn's irreps layout (src/models/mace/irreps.ts).
+ */
+export interface EquivariantOps extends Ops {
+  /**
+   * e3nn's real spherical harmonics Y^0 … Y^lmax (lmax ≤ 3, "component"
+   * normalisation, e3nn's order) of u [E, 3] → [E, (lmax+1)²], evaluated as
+   * polynomials: compose with `unitVector` for e3nn's `normalize=True`.
+   */
+  sphericalHarmonics(name: string, u: Tensor, lmax: number): Tensor;
+  /** mace's BesselBasis: d [E] → [E, numBasis], √(2/r_c)·sin((π/r_c)·n·d)/d, n = 1 … numBasis. */
+  besselBasis(name: string, distance: Tensor, numBasis: number, cutoff: number): Tensor;
+  /** mace's PolynomialCutoff envelope of order p: d [E] → [E] (0 from r_c on). */
+  polynomialCutoff(name: string, distance: Tensor, cutoff: number, p: number): Tensor;
+  /**
+   * Channel-wise ("uvu") tensor product x ⊗ y with per-edge path weights
+   * (e3nn's TensorProduct, see src/models/mace/tensor-product.ts): x [E, dim(in1)],
+   * y [E, dim(in2)], weights [E, Σ_paths mul] → [E, dim(out)].
+   */
+  channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor;
+  /**
+   * MACE's symmetric contraction with element-dependent weights (see
+   * src/models/mace/symmetric-contraction.ts): x [N, dim(irrepsIn)], one weight
+   * tensor [numElements, K, C] per (output irrep, ν descending), elements [N]
+   * → [N, dim(irrepsOut)].
+   */
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor;
 }
 
 /** Options of `Ops.matmul`. */

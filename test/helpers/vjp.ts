@@ -2,7 +2,7 @@
 // reference backend, shared by the op tests.
 import { expect } from "vitest";
 import { ReferenceOps } from "../../src/backends/reference.js";
-import type { Ops, Tensor } from "../../src/models/ops.js";
+import type { Tensor } from "../../src/models/ops.js";
 
 /** Small deterministic PRNG so one fast-check integer seeds a whole tensor. */
 export function rng(seed: number): () => number {
@@ -29,7 +29,7 @@ export interface Arg {
  * Check d/d(inputs) of L = Σ u·f(inputs) from `backward(y, u)` against central
  * differences, element by element (`u` is zero where the output is −inf).
  */
-export function checkVjp(build: (ops: Ops, xs: Tensor[]) => Tensor, args: Arg[], seed: number, h = 1e-6, tol = 1e-6): void {
+export function checkVjp(build: (ops: ReferenceOps, xs: Tensor[]) => Tensor, args: Arg[], seed: number, h = 1e-6, tol = 1e-6): void {
   const r = rng(seed ^ 0x5bd1e995);
   const ops = new ReferenceOps();
   const xs = args.map((a, i) => ops.input(`x${i}`, Float64Array.from(a.data), a.shape, { requiresGrad: true }));

@@ -33,7 +33,10 @@
  *               accumulator / as an int32 bias. Full rules: linear.ts.
  *   element-wise  shifted softplus, SiLU, Gaussian RBF, cosine cutoff, norm,
  *               unit vector, RMS norm, softmax, edge vectors, concat,
- *               split/merge heads: operands rounded to `in`; otherwise the
+ *               split/merge heads, and MACE's spherical harmonics, Bessel
+ *               basis, polynomial cutoff, channel-wise tensor product and
+ *               symmetric contraction (src/models/mace/): operands rounded
+ *               to `in`; otherwise the
  *               reference backend's float64 function of the rounded operands,
  *               rounded to `compute` (when given) and then to `out`.
  *   LUT units   (`lut` on shifted_softplus, silu, gaussian_rbf, cosine_cutoff)
@@ -100,11 +103,11 @@ import { LUT_KINDS, lutShortName } from "../../lut/functions.js";
 import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
 import {
   type EdgeIndex,
+  type EquivariantOps,
   type Gradients,
   type MatmulOptions,
   type OpKind,
   type OpRecord,
-  type Ops,
   type ReadoutMode,
   type Shape,
   type Tensor,
@@ -123,6 +126,8 @@ import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
+import type { ChannelwiseTpSpec } from "../../models/mace/tensor-product.js";
+import type { SymmetricContractionSpec } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -202,10 +207,11 @@ function lutFnName(l: LutAssignment): string {
 const COMPUTING = [
   "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
   "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
-  "softmax", "maskedPool", "unitVector", "backward",
-] as const satisfies readonly (keyof Ops)[];
+  "softmax", "maskedPool", "unitVector", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
+  "channelwiseTensorProduct", "symmetricContraction", "backward",
+] as const satisfies readonly (keyof EquivariantOps)[];
 
-export class EmulatedOps implements Ops {
+export class EmulatedOps implements EquivariantOps {
   readonly backend = "emulated";
   readonly hw: ResolvedHwModel;
   readonly seed: bigint;
@@ -877,5 +883,34 @@ export class EmulatedOps implements Ops {
 
   unitVector(name: string, v: Tensor): Tensor {
     return this.elementwise("unit_vector", name, [v], [true], (r, ts) => r.unitVector(name, ts[0]));
+  }
+
+  // -------------------------------------------------------------------------
+  // Equivariant ops (src/models/mace/): the generic element-wise rule —
+  // operands rounded to `in`, the float64 function, `compute`, then `out`;
+  // VJP: the float64 VJP at the rounded operands, G rounded to the backward
+  // `in`, gradients to the backward `out`. For the tensor product this means
+  // its inner sums are exact (float64) until the one output rounding: an
+  // accumulator format of its own is future work (DESIGN.md).
+
+  sphericalHarmonics(name: string, u: Tensor, lmax: number): Tensor {
+    return this.elementwise("spherical_harmonics", name, [u], [true], (r, ts) => r.sphericalHarmonics(name, ts[0], lmax));
+  }
+
+  besselBasis(name: string, distance: Tensor, numBasis: number, cutoff: number): Tensor {
+    return this.elementwise("bessel_basis", name, [distance], [true], (r, ts) => r.besselBasis(name, ts[0], numBasis, cutoff));
+  }
+
+  polynomialCutoff(name: string, distance: Tensor, cutoff: number, p: number): Tensor {
+    return this.elementwise("polynomial_cutoff", name, [distance], [true], (r, ts) => r.polynomialCutoff(name, ts[0], cutoff, p));
+  }
+
+  channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
+    return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec));
+  }
+
+  symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
+    const ins = [x, ...weights];
+    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), { indexLengths: [elements.length] });
   }
 }

@@ -106,10 +106,10 @@ export function registerHwCommands(program: Command, ctx: CliContext): void {
 
   hw.command("ops")
     .description("the op names and kinds that precision rules can match ('#' = a block index)")
-    .option("--arch <arch>", "schnet | attention (default: both)")
+    .option("--arch <arch>", "schnet | attention | mace (default: all)")
     .option("--json", "machine-readable output")
     .action((o: { arch?: string; json?: boolean }) => {
-      const archs: Architecture[] = o.arch ? [parseChoice(o.arch, ["schnet", "attention"] as const, "--arch")] : ["schnet", "attention"];
+      const archs: Architecture[] = o.arch ? [parseChoice(o.arch, ["schnet", "attention", "mace"] as const, "--arch")] : ["schnet", "attention", "mace"];
       if (o.json) {
         ctx.io.out(JSON.stringify(Object.fromEntries(archs.map((a) => [a, OP_NAMES[a]])), null, 2) + "\n");
         return;

@@ -1,0 +1,190 @@
+/**
+ * MACE's symmetric contraction (mace-torch `SymmetricContraction`, the
+ * product basis of `products.k.symmetric_contractions`), with
+ * element-dependent weights:
+ *
+ *   B[n, c, o] = Σ_{ν=1}^{ν_max} Σ_k w_ν[z_n, k, c] · Σ_{a1…aν} U_ν[o, a1, …, aν, k] · x[n, c, a1] ⋯ x[n, c, aν]
+ *
+ * per output irrep (its own U_ν, u-matrix.ts, and weights), where x[n, c, a]
+ * is channel c of node n with the coupling index a running over the input
+ * irreps' components (mace's reshape_irreps of the e3nn layout), z_n the
+ * node's element. mace evaluates the same polynomial by nested einsums
+ * (Horner-like in x); here it is summed over U's nonzero entries, which is
+ * the same sum in another order (float64 agreement to rounding).
+ *
+ * Layouts: x in e3nn layout of `irrepsIn` (every block of multiplicity C);
+ * output in e3nn layout of `irrepsOut` (blocks C x l_out, in order);
+ * weights one tensor per (output irrep, ν), ν descending as mace's
+ * parameters are `weights_max` (ν = ν_max), `weights.0` (ν_max − 1), …,
+ * each [numElements, K_ν, C] (K_ν = 0: no path, an empty tensor).
+ */
+import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString } from "./irreps.js";
+import { uMatrix } from "./u-matrix.js";
+import { memoPerObject } from "./memo.js";
+
+export interface SymmetricContractionSpec {
+  readonly irrepsIn: readonly IrrepBlock[];
+  readonly irrepsOut: readonly IrrepBlock[];
+  readonly correlation: number;
+  readonly numElements: number;
+}
+
+/** Nonzero entries of one U_ν: per entry its output component, ν coupling indices, path and value. */
+interface SparseU {
+  readonly nu: number;
+  readonly paths: number;
+  readonly o: Int32Array;
+  /** ν indices per entry, entry-major. */
+  readonly a: Int32Array;
+  readonly k: Int32Array;
+  readonly v: Float64Array;
+}
+
+export interface ScLayout {
+  readonly spec: SymmetricContractionSpec;
+  readonly channels: number;
+  readonly dimIn: number;
+  readonly dimOut: number;
+  /** Coupling dimension D and, per coupling index a, its offset in an e3nn row before adding c·(2l+1). */
+  readonly D: number;
+  readonly aBase: Int32Array;
+  readonly aStride: Int32Array;
+  /** Per output block: offset, 2l+1, and one SparseU per ν in weight order (ν descending). */
+  readonly outs: readonly { off: number; d: number; us: readonly SparseU[] }[];
+  /** Expected shape of each weight tensor, in order. */
+  readonly weightShapes: readonly (readonly number[])[];
+}
+
+function sparse(nu: number, values: Float64Array, D: number, K: number): SparseU {
+  const o: number[] = [], a: number[] = [], k: number[] = [], v: number[] = [];
+  const rowsPerO = D ** nu;
+  for (let t = 0; t < values.length; t++) {
+    if (values[t] === 0) continue;
+    const kk = t % K, r = Math.floor(t / K);
+    o.push(Math.floor(r / rowsPerO));
+    let rest = r % rowsPerO;
+    const idx: number[] = [];
+    for (let j = 0; j < nu; j++) {
+      idx.unshift(rest % D);
+      rest = Math.floor(rest / D);
+    }
+    a.push(...idx);
+    k.push(kk);
+    v.push(values[t]);
+  }
+  return { nu, paths: K, o: Int32Array.from(o), a: Int32Array.from(a), k: Int32Array.from(k), v: Float64Array.from(v) };
+}
+
+/** Checked layout of a spec (U matrices built once, cached per spec object). */
+export const scLayout: (spec: SymmetricContractionSpec) => ScLayout = memoPerObject((spec) => buildLayout(spec));
+
+function buildLayout(spec: SymmetricContractionSpec): ScLayout {
+  const C = spec.irrepsIn[0]?.mul ?? 0;
+  const what = `symmetric contraction ${irrepsToString(spec.irrepsIn)} → ${irrepsToString(spec.irrepsOut)}`;
+  if ([...spec.irrepsIn, ...spec.irrepsOut].some((b) => b.mul !== C) || C < 1) throw new Error(`${what}: every block needs the same multiplicity (the channels)`);
+  if (!Number.isInteger(spec.numElements) || spec.numElements < 1) throw new Error(`${what}: ${spec.numElements} elements`);
+  const coupling = spec.irrepsIn.map((b) => ({ mul: 1, l: b.l, p: b.p }));
+  const D = irrepsDim(coupling);
+  const inOffs = blockOffsets(spec.irrepsIn), outOffs = blockOffsets(spec.irrepsOut);
+  const aBase = new Int32Array(D), aStride = new Int32Array(D);
+  let a = 0;
+  spec.irrepsIn.forEach((b, bi) => {
+    for (let m = 0; m < 2 * b.l + 1; m++, a++) {
+      aBase[a] = inOffs[bi] + m;
+      aStride[a] = 2 * b.l + 1;
+    }
+  });
+  const weightShapes: number[][] = [];
+  const outs = spec.irrepsOut.map((b, bi) => {
+    const us: SparseU[] = [];
+    for (let nu = spec.correlation; nu >= 1; nu--) {
+      const U = uMatrix(coupling, b, nu);
+      us.push(sparse(nu, U.values, D, U.paths));
+      weightShapes.push([spec.numElements, U.paths, C]);
+    }
+    return { off: outOffs[bi], d: 2 * b.l + 1, us };
+  });
+  return { spec, channels: C, dimIn: irrepsDim(spec.irrepsIn), dimOut: irrepsDim(spec.irrepsOut), D, aBase, aStride, outs, weightShapes };
+}
+
+/** Check x [N, dimIn], the weights' shapes and the elements; returns N. */
+export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonly (readonly number[])[], elements: Int32Array): number {
+  const what = `symmetric contraction ${irrepsToString(L.spec.irrepsIn)} → ${irrepsToString(L.spec.irrepsOut)}`;
+  if (xShape.length !== 2 || xShape[1] !== L.dimIn) throw new Error(`${what}: x must be [N, ${L.dimIn}], got [${xShape.join(", ")}]`);
+  const N = xShape[0];
+  if (elements.length !== N) throw new Error(`${what}: ${elements.length} element indices for ${N} nodes`);
+  for (let n = 0; n < N; n++) if (!(elements[n] >= 0 && elements[n] < L.spec.numElements)) throw new Error(`${what}: element index ${elements[n]} of node ${n} outside 0..${L.spec.numElements - 1}`);
+  const want = L.weightShapes;
+  if (wShapes.length !== want.length || wShapes.some((s, i) => s.length !== 3 || s.some((d, j) => d !== want[i][j]))) {
+    throw new Error(`${what}: weights must be ${want.map((s) => `[${s.join(", ")}]`).join(", ")}, got ${wShapes.map((s) => `[${s.join(", ")}]`).join(", ")}`);
+  }
+  return N;
+}
+
+/** out [N, dimOut] (zeroed by the caller). */
+export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
+  const C = L.channels, D = L.D;
+  const xa = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const z = elements[n];
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
+      let wi = 0;
+      for (const ob of L.outs) {
+        const yo = n * L.dimOut + ob.off + c * ob.d;
+        for (const u of ob.us) {
+          const w = W[wi++], K = u.paths;
+          for (let t = 0; t < u.v.length; t++) {
+            let prod = u.v[t] * w[(z * K + u.k[t]) * C + c];
+            for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
+            out[yo + u.o[t]] += prod;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Gradients of x and of each weight tensor (null where not needed; needs[0] = x, needs[1 + i] = weight i). */
+export function scVjp(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G: Float64Array, needs: readonly boolean[]): (Float64Array | null)[] {
+  const C = L.channels, D = L.D;
+  const gx = needs[0] ? new Float64Array(X.length) : null;
+  const gw = W.map((w, i) => (needs[1 + i] ? new Float64Array(w.length) : null));
+  const xa = new Float64Array(D), ga = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const z = elements[n];
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
+      ga.fill(0);
+      let wi = 0;
+      for (const ob of L.outs) {
+        const go = n * L.dimOut + ob.off + c * ob.d;
+        for (const u of ob.us) {
+          const w = W[wi], g = gw[wi], K = u.paths;
+          wi++;
+          for (let t = 0; t < u.v.length; t++) {
+            const gOut = G[go + u.o[t]];
+            if (gOut === 0) continue;
+            const wIdx = (z * K + u.k[t]) * C + c;
+            const base = u.v[t] * gOut;
+            if (g) {
+              let prod = base;
+              for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
+              g[wIdx] += prod;
+            }
+            if (gx) {
+              // ∂/∂x[a_j] of the monomial: the product of the other ν − 1 factors.
+              for (let j = 0; j < u.nu; j++) {
+                let prod = base * w[wIdx];
+                for (let i = 0; i < u.nu; i++) if (i !== j) prod *= xa[u.a[t * u.nu + i]];
+                ga[u.a[t * u.nu + j]] += prod;
+              }
+            }
+          }
+        }
+      }
+      if (gx) for (let a = 0; a < D; a++) gx[n * L.dimIn + L.aBase[a] + c * L.aStride[a]] += ga[a];
+    }
+  }
+  return [gx, ...gw];
+}
