@@ -17,7 +17,7 @@ import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { parseNpy } from "../src/io/npy.js";
-import { gemmBatched, parseGemmDatapath } from "../src/datapath/gemm.js";
+import { gemmBatched, parseGemmDatapath, type GemmPath } from "../src/datapath/gemm.js";
 import { tensorCoreDatapath } from "../src/datapath/tensor-core.js";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { oracleBlockFma, type OBlockFma } from "./oracle/block-fma.js";
@@ -120,7 +120,7 @@ describe.each([["H100 reference", h100Tiles, 2000], ["H200 probe random", probeT
   it(`has ${count} tiles`, () => expect(t.T).toBe(count));
 
   it.each(["auto", "generic"] as const)("--tensor-core h100 (%s kernel) matches every output bit for bit", (path) => {
-    const info: { path?: string } = {};
+    const info: { path?: GemmPath } = {};
     const y = gemmBatched(t.a, t.b, t.T, 16, 32, 8, dp, undefined, { addend: t.c, path, info });
     expect(info.path).toBe(path === "auto" ? "block-fma-fast" : "block-fma-generic");
     expect(countSame(y, t.d)).toBe(t.T * 128);
