@@ -66,6 +66,32 @@ export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | u
   });
 }
 
+/** One product of gemmF64Many: a [M, K] times b [K, N], row-major. */
+export interface F64Product {
+  a: Float64Array;
+  b: Float64Array;
+  M: number;
+  K: number;
+  N: number;
+}
+
+/** gemmF64 (no bias) on many small independent products in one scope (a batched matmul's entries). */
+export function gemmF64Many(jobs: readonly F64Product[]): Float64Array[] {
+  const rt = wasm();
+  return rt.scoped(() =>
+    jobs.map(({ a, b, M, K, N }) => {
+      const c = new Float64Array(M * N);
+      if (M === 0 || N === 0) return c;
+      rt.scoped(() => {
+        const pa = rt.put(a), pb = rt.put(b), pc = rt.alloc(M * N * 8);
+        rt.k.gemmF64Seq(pa, pb, 0, pc, M, K, N);
+        c.set(rt.f64(pc, M * N));
+      });
+      return c;
+    }),
+  );
+}
+
 /** The transpose of x [R, C]. */
 export function transposeF64(x: Float64Array, R: number, C: number): Float64Array {
   const t = new Float64Array(R * C);

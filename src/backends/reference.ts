@@ -23,7 +23,7 @@ import {
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
 import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { gaussianRbfValues, gemmF64, transposeF64 } from "./f64-kernels.js";
+import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-kernels.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp } from "../models/mace/tensor-product.js";
@@ -479,44 +479,60 @@ export class ReferenceOps implements EquivariantOps {
     const kl = opts.keyLengths;
     const group = kl && kl.length > 0 ? Bt / kl.length : 1;
     const valid = (bt: number) => (kl ? kl[Math.floor(bt / group)] : Q);
-    // b[k, q] lives at bIdx(k, q) within a batch.
-    const bs = tB ? 1 : Q, bq = tB ? K : 1;
     const A = a.data, Bd = b.data;
+    // Every product is gemmF64's: y[p, q] = Σ_k a[p, k]·b[k, q] from +0, k in order, each
+    // product and sum rounded to binary64 (the loops this op was written with, in WASM).
+    // Entry bt of A is [P, K]; of b, [K, Q] (or [Q, K] with transposeB).
+    const aOf = (bt: number) => A.subarray(bt * P * K, (bt + 1) * P * K);
+    const bOf = (bt: number) => Bd.subarray(bt * K * Q, (bt + 1) * K * Q);
+    const bKQ = (bt: number) => (tB ? transposeF64(bOf(bt), Q, K) : bOf(bt));
+    const ys = gemmF64Many(Array.from({ length: Bt }, (_, bt) => ({ a: aOf(bt), b: bKQ(bt), M: P, K, N: Q })));
     const Y = new Float64Array(Bt * P * Q);
     for (let bt = 0; bt < Bt; bt++) {
-      const ao = bt * P * K, bo = bt * K * Q, yo = bt * P * Q, nq = valid(bt);
+      const y = ys[bt], yo = bt * P * Q, nq = valid(bt);
       for (let p = 0; p < P; p++) {
-        const ap = ao + p * K, yp = yo + p * Q;
-        if (tB) {
-          for (let q = 0; q < nq; q++) {
-            const bqo = bo + q * K;
-            let s = 0;
-            for (let k = 0; k < K; k++) s += A[ap + k] * Bd[bqo + k];
-            Y[yp + q] = s;
-          }
-        } else {
-          // Row-wise accumulation: Y[p, q] still sums k = 0..K−1 in order from +0.
-          for (let k = 0; k < K; k++) {
-            const av = A[ap + k], bk = bo + k * Q;
-            for (let q = 0; q < nq; q++) Y[yp + q] += av * Bd[bk + q];
-          }
-        }
-        if (scale !== undefined) for (let q = 0; q < nq; q++) Y[yp + q] *= scale;
+        const yp = yo + p * Q;
+        for (let q = 0; q < nq; q++) Y[yp + q] = scale === undefined ? y[p * Q + q] : y[p * Q + q] * scale;
         for (let q = nq; q < Q; q++) Y[yp + q] = -Infinity;
       }
     }
     return this.emit("matmul", name, [a, b], Y, [Bt, P, Q], (G, needs) => {
-      // With Gs = scale·G (masked entries dropped): ga = Gs·bᵀ, gb = aᵀ·Gs.
+      // With Gs = scale·G over the valid keys only (masked ones take no part in any sum):
+      // ga = Gs·bᵀ (each ga[p, k] summed over q in order), gb = aᵀ·Gs (each summed over p in order).
       const ga = needs[0] ? new Float64Array(A.length) : null;
       const gb = needs[1] ? new Float64Array(Bd.length) : null;
+      const gs: Float64Array[] = [];
       for (let bt = 0; bt < Bt; bt++) {
-        const ao = bt * P * K, bo = bt * K * Q, yo = bt * P * Q, nq = valid(bt);
+        const yo = bt * P * Q, nq = valid(bt);
+        const g = new Float64Array(P * nq);
         for (let p = 0; p < P; p++) {
-          for (let q = 0; q < nq; q++) {
-            const g = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
-            if (ga) for (let k = 0; k < K; k++) ga[ao + p * K + k] += g * Bd[bo + k * bs + q * bq];
-            if (gb) for (let k = 0; k < K; k++) gb[bo + k * bs + q * bq] += A[ao + p * K + k] * g;
-          }
+          for (let q = 0; q < nq; q++) g[p * nq + q] = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
+        }
+        gs.push(g);
+      }
+      if (ga) {
+        // b restricted to the valid keys, as [nq, K]
+        const bQK = (bt: number, nq: number) => {
+          if (tB) return bOf(bt).subarray(0, nq * K);
+          const src = bOf(bt), t = new Float64Array(nq * K);
+          for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) t[q * K + k] = src[k * Q + q];
+          return t;
+        };
+        const r = gemmF64Many(gs.map((g, bt) => ({ a: g, b: bQK(bt, valid(bt)), M: P, K: valid(bt), N: K })));
+        r.forEach((x, bt) => ga.set(x, bt * P * K));
+      }
+      if (gb) {
+        if (tB) {
+          // gb[q, k] = Σ_p Gs[p, q]·a[p, k]: Gsᵀ [nq, P] · a [P, K]
+          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(g, P, valid(bt)), b: aOf(bt), M: valid(bt), K: P, N: K })));
+          r.forEach((x, bt) => gb.set(x, bt * K * Q));
+        } else {
+          // gb[k, q] = Σ_p a[p, k]·Gs[p, q]: aᵀ [K, P] · Gs [P, nq], into columns q < nq of [K, Q]
+          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(aOf(bt), P, K), b: g, M: K, K: P, N: valid(bt) })));
+          r.forEach((x, bt) => {
+            const nq = valid(bt), o = bt * K * Q;
+            for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) gb[o + k * Q + q] = x[k * nq + q];
+          });
         }
       }
       return [ga, gb];
