@@ -24,6 +24,7 @@ import {
 import type { MatmulOptions } from "../models/ops.js";
 import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
 import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-kernels.js";
+import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp } from "../models/mace/tensor-product.js";
@@ -62,12 +63,33 @@ export function matmulShape(name: string, aShape: Shape, bShape: Shape, opts: Ma
   return [Bt, P, Q];
 }
 
+export interface ReferenceOptions {
+  /** Keep every op's output in `trace` (default true). */
+  keepTrace?: boolean;
+  /**
+   * Take every array of a step from a step arena (./arena.ts) recycled by the
+   * next `reset()` (default false; needs keepTrace false): for MD and predict,
+   * where nothing of a step is kept but energy and a copy of the forces.
+   */
+  stepArena?: boolean;
+}
+
 export class ReferenceOps implements EquivariantOps {
   readonly backend = "reference";
   private tape: Tape;
+  private readonly arena: StepArena | null = null;
 
-  constructor(opts: { keepTrace?: boolean } = {}) {
+  constructor(opts: ReferenceOptions = {}) {
     this.tape = new Tape(opts);
+    if (opts.stepArena) {
+      if (opts.keepTrace !== false) throw new Error("ReferenceOps: a step arena needs keepTrace: false (a trace outlives the step)");
+      this.arena = inStepArena(this);
+    }
+  }
+
+  /** A zero-filled float64 array: from the step arena when there is one. */
+  private alloc(n: number): Float64Array {
+    return this.arena ? f64(n) : new Float64Array(n);
   }
 
   get trace(): readonly OpRecord[] {
@@ -76,6 +98,7 @@ export class ReferenceOps implements EquivariantOps {
 
   reset(): void {
     this.tape.reset();
+    this.arena?.recycle();
   }
 
   backward(root: Tensor, seed?: Float64Array): Gradients {
@@ -110,23 +133,23 @@ export class ReferenceOps implements EquivariantOps {
     if (bias) check(bias.data.length === OUT, name, `bias ${shapeStr(bias.shape)} does not match out-features ${OUT}`);
     const X = x.data, W = weight.data, B = bias?.data;
     // y[r, o] = (Σ_k x[r, k]·W[o, k], sequential over k from +0) + b[o]
-    const Y = new Float64Array(N * OUT);
+    const Y = this.alloc(N * OUT);
     gemmF64(X, transposeF64(W, OUT, IN), B, N, IN, OUT, Y);
     const inputs = bias ? [x, weight, bias] : [x, weight];
     return this.emit("linear", name, inputs, Y, [N, OUT], (G, needs) => {
       let gx: Float64Array | null = null, gw: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
         // gx[r, k] = Σ_o G[r, o]·W[o, k], summed sequentially over o
-        gx = new Float64Array(N * IN);
+        gx = this.alloc(N * IN);
         gemmF64(G, W, undefined, N, OUT, IN, gx);
       }
       if (needs[1]) {
         // gw[o, k] = Σ_r G[r, o]·X[r, k], summed sequentially over r
-        gw = new Float64Array(OUT * IN);
+        gw = this.alloc(OUT * IN);
         gemmF64(transposeF64(G, N, OUT), X, undefined, OUT, N, IN, gw);
       }
       if (bias && needs[2]) {
-        gb = new Float64Array(OUT);
+        gb = this.alloc(OUT);
         for (let r = 0; r < N; r++) for (let o = 0; o < OUT; o++) gb[o] += G[r * OUT + o];
       }
       return [gx, gw, gb];
@@ -140,12 +163,12 @@ export class ReferenceOps implements EquivariantOps {
   /** A unary element-wise function of f64-functions.ts and its VJP. */
   private unary(kind: OpKind, name: string, x: Tensor, fn: UnaryF64): Tensor {
     const X = x.data;
-    const Y = new Float64Array(X.length);
+    const Y = this.alloc(X.length);
     // the VJP's aux values (exp(x) for softplus) kept from the forward when a gradient will flow
-    const aux = fn.keepsAux && x.requiresGrad ? new Float64Array(X.length) : undefined;
+    const aux = fn.keepsAux && x.requiresGrad ? this.alloc(X.length) : undefined;
     fn.values(X, Y, aux);
     return this.emit(kind, name, [x], Y, x.shape, (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       fn.grads(G, X, gx, aux);
       return [gx];
     });
@@ -154,12 +177,12 @@ export class ReferenceOps implements EquivariantOps {
   gaussianRbf(name: string, distance: Tensor, offsets: Tensor, coeff: number): Tensor {
     const D = distance.data, O = offsets.data;
     const E = D.length, NG = O.length;
-    const Y = new Float64Array(E * NG);
+    const Y = this.alloc(E * NG);
     gaussianRbfValues(D, O, coeff, Y); // exp(coeff·((d − o)·(d − o))), in WASM
     return this.emit("gaussian_rbf", name, [distance, offsets], Y, [E, NG], (G, needs) => {
       // ∂y/∂d = y · 2·coeff·(d − o);  ∂y/∂o = −∂y/∂d.
-      const gd = needs[0] ? new Float64Array(E) : null;
-      const go = needs[1] ? new Float64Array(NG) : null;
+      const gd = needs[0] ? this.alloc(E) : null;
+      const go = needs[1] ? this.alloc(NG) : null;
       for (let e = 0; e < E; e++) {
         let s = 0;
         for (let g = 0; g < NG; g++) {
@@ -176,10 +199,10 @@ export class ReferenceOps implements EquivariantOps {
 
   cosineCutoff(name: string, distance: Tensor, cutoff: number): Tensor {
     const D = distance.data;
-    const Y = new Float64Array(D.length);
+    const Y = this.alloc(D.length);
     for (let i = 0; i < D.length; i++) Y[i] = 0.5 * (Math.cos((D[i] * Math.PI) / cutoff) + 1.0);
     return this.emit("cosine_cutoff", name, [distance], Y, distance.shape, (G) => {
-      const gd = new Float64Array(D.length);
+      const gd = this.alloc(D.length);
       const k = Math.PI / cutoff;
       for (let i = 0; i < D.length; i++) gd[i] = G[i] * (-0.5 * Math.sin((D[i] * Math.PI) / cutoff) * k);
       return [gd];
@@ -192,7 +215,7 @@ export class ReferenceOps implements EquivariantOps {
     const { src, dst, shiftVectors: S } = edges;
     const E = src.length;
     check(dst.length === E && (!S || S.length === 3 * E), name, "edge arrays disagree in length");
-    const V = new Float64Array(3 * E);
+    const V = this.alloc(3 * E);
     for (let e = 0; e < E; e++) {
       const i = src[e], j = dst[e];
       check(i >= 0 && i < n && j >= 0 && j < n, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
@@ -202,7 +225,7 @@ export class ReferenceOps implements EquivariantOps {
       }
     }
     return this.emit("edge_vectors", name, [positions], V, [E, 3], (G) => {
-      const gp = new Float64Array(P.length);
+      const gp = this.alloc(P.length);
       for (let e = 0; e < E; e++) {
         const i = src[e], j = dst[e];
         for (let k = 0; k < 3; k++) {
@@ -218,7 +241,7 @@ export class ReferenceOps implements EquivariantOps {
     check(v.shape.length === 2, name, `norm expects [E, K], got ${shapeStr(v.shape)}`);
     const [E, K] = v.shape;
     const X = v.data;
-    const Y = new Float64Array(E);
+    const Y = this.alloc(E);
     for (let e = 0; e < E; e++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += X[e * K + k] * X[e * K + k];
@@ -226,7 +249,7 @@ export class ReferenceOps implements EquivariantOps {
     }
     return this.emit("norm", name, [v], Y, [E], (G) => {
       // ∂|v|/∂v = v/|v|; zero at |v| = 0 (as torch's norm backward).
-      const gv = new Float64Array(E * K);
+      const gv = this.alloc(E * K);
       for (let e = 0; e < E; e++) {
         if (Y[e] === 0) continue;
         const s = G[e] / Y[e];
@@ -241,14 +264,14 @@ export class ReferenceOps implements EquivariantOps {
     const F = n === 0 ? numel(x.shape.slice(1)) : x.data.length / n;
     const X = x.data;
     const E = index.length;
-    const Y = new Float64Array(E * F);
+    const Y = this.alloc(E * F);
     for (let e = 0; e < E; e++) {
       const r = index[e];
       check(r >= 0 && r < n, name, `index ${r} at position ${e} out of range for ${n} rows`);
       Y.set(X.subarray(r * F, r * F + F), e * F);
     }
     return this.emit("gather", name, [x], Y, [E, ...x.shape.slice(1)], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let e = 0; e < E; e++) {
         const r = index[e];
         for (let f = 0; f < F; f++) gx[r * F + f] += G[e * F + f];
@@ -260,16 +283,16 @@ export class ReferenceOps implements EquivariantOps {
   mul(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = new Float64Array(A.length);
+    const Y = this.alloc(A.length);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] * B[i];
     return this.emit("mul", name, [a, b], Y, a.shape, (G, needs) => {
       let ga: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
-        ga = new Float64Array(A.length);
+        ga = this.alloc(A.length);
         for (let i = 0; i < A.length; i++) ga[i] = G[i] * B[i];
       }
       if (needs[1]) {
-        gb = new Float64Array(B.length);
+        gb = this.alloc(B.length);
         for (let i = 0; i < B.length; i++) gb[i] = G[i] * A[i];
       }
       return [ga, gb];
@@ -281,16 +304,16 @@ export class ReferenceOps implements EquivariantOps {
     check(s.data.length === E, name, `scale ${shapeStr(s.shape)} does not match ${E} rows of ${shapeStr(x.shape)}`);
     const X = x.data, S = s.data;
     const F = E === 0 ? 0 : X.length / E;
-    const Y = new Float64Array(X.length);
+    const Y = this.alloc(X.length);
     for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) Y[e * F + f] = X[e * F + f] * S[e];
     return this.emit("scale_rows", name, [x, s], Y, x.shape, (G, needs) => {
       let gx: Float64Array | null = null, gs: Float64Array | null = null;
       if (needs[0]) {
-        gx = new Float64Array(X.length);
+        gx = this.alloc(X.length);
         for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) gx[e * F + f] = G[e * F + f] * S[e];
       }
       if (needs[1]) {
-        gs = new Float64Array(E);
+        gs = this.alloc(E);
         for (let e = 0; e < E; e++) {
           let acc = 0;
           for (let f = 0; f < F; f++) acc += G[e * F + f] * X[e * F + f];
@@ -307,14 +330,14 @@ export class ReferenceOps implements EquivariantOps {
     check(n >= 0 && rowPtr[0] === 0 && rowPtr[n] === E, name, `rowPtr must run from 0 to ${E}`);
     const X = x.data;
     const F = E === 0 ? numel(x.shape.slice(1)) : X.length / E;
-    const Y = new Float64Array(n * F);
+    const Y = this.alloc(n * F);
     for (let i = 0; i < n; i++) {
       const lo = rowPtr[i], hi = rowPtr[i + 1];
       check(lo <= hi, name, `rowPtr decreases at row ${i}`);
       for (let e = lo; e < hi; e++) for (let f = 0; f < F; f++) Y[i * F + f] += X[e * F + f];
     }
     return this.emit("segment_sum", name, [x], Y, [n, ...x.shape.slice(1)], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let i = 0; i < n; i++) {
         for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) for (let f = 0; f < F; f++) gx[e * F + f] = G[i * F + f];
       }
@@ -325,7 +348,7 @@ export class ReferenceOps implements EquivariantOps {
   add(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = new Float64Array(A.length);
+    const Y = this.alloc(A.length);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] + B[i];
     return this.emit("add", name, [a, b], Y, a.shape, (G) => [G, G]);
   }
@@ -335,13 +358,13 @@ export class ReferenceOps implements EquivariantOps {
     const n = x.shape[0];
     const X = x.data;
     const F = n === 0 ? numel(x.shape.slice(1)) : X.length / n;
-    const Y = new Float64Array(F);
+    const Y = this.alloc(F);
     for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) Y[f] += X[r * F + f];
     // PyG's mean aggregation: sum divided by the count (clamped to ≥ 1).
     const count = Math.max(n, 1);
     if (mode === "mean") for (let f = 0; f < F; f++) Y[f] = Y[f] / count;
     return this.emit("readout", name, [x], Y, [1, F], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let r = 0; r < n; r++) for (let f = 0; f < F; f++) gx[r * F + f] = mode === "mean" ? G[f] / count : G[f];
       return [gx];
     });
@@ -358,7 +381,7 @@ export class ReferenceOps implements EquivariantOps {
       return x.shape[1];
     });
     const W = widths.reduce((a, b) => a + b, 0);
-    const Y = new Float64Array(N * W);
+    const Y = this.alloc(N * W);
     let off = 0;
     xs.forEach((x, t) => {
       const w = widths[t], X = x.data;
@@ -371,7 +394,7 @@ export class ReferenceOps implements EquivariantOps {
         const start = o;
         o += w;
         if (!needs[t]) return null;
-        const g = new Float64Array(N * w);
+        const g = this.alloc(N * w);
         for (let r = 0; r < N; r++) for (let f = 0; f < w; f++) g[r * w + f] = G[r * W + start + f];
         return g;
       });
@@ -383,8 +406,8 @@ export class ReferenceOps implements EquivariantOps {
     const [N, D] = x.shape;
     check(weight.data.length === D, name, `weight ${shapeStr(weight.shape)} does not match ${D} features`);
     const X = x.data, Wt = weight.data;
-    const Y = new Float64Array(N * D);
-    const inv = new Float64Array(N); // 1/√(mean(x²) + eps) per row, kept for the VJP
+    const Y = this.alloc(N * D);
+    const inv = this.alloc(N); // 1/√(mean(x²) + eps) per row, kept for the VJP
     for (let r = 0; r < N; r++) {
       let ss = 0;
       for (let k = 0; k < D; k++) ss += X[r * D + k] * X[r * D + k];
@@ -396,7 +419,7 @@ export class ReferenceOps implements EquivariantOps {
       // y_k = w_k·x_k·r, r = (Σx²/D + eps)^(−1/2):  ∂L/∂x_j = r·g_j·w_j − (r³/D)·x_j·Σ_k g_k·w_k·x_k.
       let gx: Float64Array | null = null, gw: Float64Array | null = null;
       if (needs[0]) {
-        gx = new Float64Array(N * D);
+        gx = this.alloc(N * D);
         for (let r = 0; r < N; r++) {
           const iv = inv[r];
           let dot = 0;
@@ -406,7 +429,7 @@ export class ReferenceOps implements EquivariantOps {
         }
       }
       if (needs[1]) {
-        gw = new Float64Array(D);
+        gw = this.alloc(D);
         for (let r = 0; r < N; r++) for (let k = 0; k < D; k++) gw[k] += G[r * D + k] * X[r * D + k] * inv[r];
       }
       return [gx, gw];
@@ -425,7 +448,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && C % H === 0, name, `${C} features are not a multiple of ${H} heads`);
     const B = R / M, d = C / H;
     const X = x.data;
-    const Y = new Float64Array(X.length);
+    const Y = this.alloc(X.length);
     // Y[(b·H + h)·M·d + m·d + c] = X[(b·M + m)·C + h·d + c]
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
@@ -434,7 +457,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("split_heads", name, [x], Y, [B * H, M, d], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -452,7 +475,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && BH % H === 0, name, `${BH} batches are not a multiple of ${H} heads`);
     const B = BH / H, C = H * d;
     const X = x.data;
-    const Y = new Float64Array(X.length);
+    const Y = this.alloc(X.length);
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
         for (let m = 0; m < M; m++) {
@@ -460,7 +483,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("merge_heads", name, [x], Y, [B * M, C], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -487,7 +510,7 @@ export class ReferenceOps implements EquivariantOps {
     const bOf = (bt: number) => Bd.subarray(bt * K * Q, (bt + 1) * K * Q);
     const bKQ = (bt: number) => (tB ? transposeF64(bOf(bt), Q, K) : bOf(bt));
     const ys = gemmF64Many(Array.from({ length: Bt }, (_, bt) => ({ a: aOf(bt), b: bKQ(bt), M: P, K, N: Q })));
-    const Y = new Float64Array(Bt * P * Q);
+    const Y = this.alloc(Bt * P * Q);
     for (let bt = 0; bt < Bt; bt++) {
       const y = ys[bt], yo = bt * P * Q, nq = valid(bt);
       for (let p = 0; p < P; p++) {
@@ -499,12 +522,12 @@ export class ReferenceOps implements EquivariantOps {
     return this.emit("matmul", name, [a, b], Y, [Bt, P, Q], (G, needs) => {
       // With Gs = scale·G over the valid keys only (masked ones take no part in any sum):
       // ga = Gs·bᵀ (each ga[p, k] summed over q in order), gb = aᵀ·Gs (each summed over p in order).
-      const ga = needs[0] ? new Float64Array(A.length) : null;
-      const gb = needs[1] ? new Float64Array(Bd.length) : null;
+      const ga = needs[0] ? this.alloc(A.length) : null;
+      const gb = needs[1] ? this.alloc(Bd.length) : null;
       const gs: Float64Array[] = [];
       for (let bt = 0; bt < Bt; bt++) {
         const yo = bt * P * Q, nq = valid(bt);
-        const g = new Float64Array(P * nq);
+        const g = this.alloc(P * nq);
         for (let p = 0; p < P; p++) {
           for (let q = 0; q < nq; q++) g[p * nq + q] = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
         }
@@ -514,7 +537,7 @@ export class ReferenceOps implements EquivariantOps {
         // b restricted to the valid keys, as [nq, K]
         const bQK = (bt: number, nq: number) => {
           if (tB) return bOf(bt).subarray(0, nq * K);
-          const src = bOf(bt), t = new Float64Array(nq * K);
+          const src = bOf(bt), t = this.alloc(nq * K);
           for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) t[q * K + k] = src[k * Q + q];
           return t;
         };
@@ -543,7 +566,7 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data;
     const N = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
     const rows = N === 0 ? 0 : X.length / N;
-    const Y = new Float64Array(X.length);
+    const Y = this.alloc(X.length);
     for (let r = 0; r < rows; r++) {
       const o = r * N;
       let mx = -Infinity;
@@ -559,7 +582,7 @@ export class ReferenceOps implements EquivariantOps {
     }
     return this.emit("softmax", name, [x], Y, x.shape, (G) => {
       // gx = σ ⊙ (g − Σ σ·g) per row.
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let r = 0; r < rows; r++) {
         const o = r * N;
         let dot = 0;
@@ -579,14 +602,14 @@ export class ReferenceOps implements EquivariantOps {
     const M = n > 0 ? R / n : 0;
     for (let i = 0; i < n; i++) check(lengths[i] >= 0 && lengths[i] <= M, name, `length ${lengths[i]} of atom ${i} outside 0..${M}`);
     const X = x.data;
-    const Y = new Float64Array(n * F);
+    const Y = this.alloc(n * F);
     for (let i = 0; i < n; i++) {
       const len = lengths[i];
       for (let m = 0; m < len; m++) for (let f = 0; f < F; f++) Y[i * F + f] += X[(i * M + m) * F + f];
       if (mode === "mean" && len > 0) for (let f = 0; f < F; f++) Y[i * F + f] = Y[i * F + f] / len;
     }
     return this.emit("masked_pool", name, [x], Y, [n, F], (G) => {
-      const gx = new Float64Array(X.length);
+      const gx = this.alloc(X.length);
       for (let i = 0; i < n; i++) {
         const len = lengths[i];
         for (let m = 0; m < len; m++) {
@@ -601,8 +624,8 @@ export class ReferenceOps implements EquivariantOps {
     check(v.shape.length === 2, name, `unit_vector expects [E, K], got ${shapeStr(v.shape)}`);
     const [E, K] = v.shape;
     const X = v.data;
-    const Y = new Float64Array(E * K);
-    const len = new Float64Array(E);
+    const Y = this.alloc(E * K);
+    const len = this.alloc(E);
     for (let e = 0; e < E; e++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += X[e * K + k] * X[e * K + k];
@@ -613,7 +636,7 @@ export class ReferenceOps implements EquivariantOps {
     }
     return this.emit("unit_vector", name, [v], Y, [E, K], (G) => {
       // ∂(v/|v|)ᵀg = (g − u·(u·g)) / |v|; zero at v = 0.
-      const gv = new Float64Array(E * K);
+      const gv = this.alloc(E * K);
       for (let e = 0; e < E; e++) {
         const l = len[e];
         if (l === 0) continue;
@@ -631,10 +654,10 @@ export class ReferenceOps implements EquivariantOps {
   sphericalHarmonics(name: string, u: Tensor, lmax: number): Tensor {
     check(u.shape.length === 2 && u.shape[1] === 3, name, `spherical_harmonics expects u [E, 3], got ${shapeStr(u.shape)}`);
     const E = u.shape[0], U = u.data;
-    const Y = new Float64Array(E * shDim(lmax));
+    const Y = this.alloc(E * shDim(lmax));
     sphericalHarmonicsValues(U, lmax, Y);
     return this.emit("spherical_harmonics", name, [u], Y, [E, shDim(lmax)], (G) => {
-      const gu = new Float64Array(U.length);
+      const gu = this.alloc(U.length);
       sphericalHarmonicsVjp(U, lmax, G, gu);
       return [gu];
     });
@@ -643,10 +666,10 @@ export class ReferenceOps implements EquivariantOps {
   besselBasis(name: string, distance: Tensor, numBasis: number, cutoff: number): Tensor {
     check(distance.shape.length === 1, name, `bessel_basis expects d [E], got ${shapeStr(distance.shape)}`);
     const D = distance.data, E = D.length;
-    const Y = new Float64Array(E * numBasis);
+    const Y = this.alloc(E * numBasis);
     besselValues(D, numBasis, cutoff, Y);
     return this.emit("bessel_basis", name, [distance], Y, [E, numBasis], (G) => {
-      const gd = new Float64Array(E);
+      const gd = this.alloc(E);
       besselVjp(D, numBasis, cutoff, G, gd);
       return [gd];
     });
@@ -654,10 +677,10 @@ export class ReferenceOps implements EquivariantOps {
 
   polynomialCutoff(name: string, distance: Tensor, cutoff: number, p: number): Tensor {
     const D = distance.data;
-    const Y = new Float64Array(D.length);
+    const Y = this.alloc(D.length);
     polynomialCutoffValues(D, cutoff, p, Y);
     return this.emit("polynomial_cutoff", name, [distance], Y, distance.shape, (G) => {
-      const gd = new Float64Array(D.length);
+      const gd = this.alloc(D.length);
       polynomialCutoffVjp(D, cutoff, p, G, gd);
       return [gd];
     });
@@ -669,7 +692,7 @@ export class ReferenceOps implements EquivariantOps {
       return [L, tpCheckShapes(L, x.shape, y.shape, weights.shape)] as const;
     });
     const X = x.data, Yd = y.data, W = weights.data;
-    const out = new Float64Array(E * L.dimOut);
+    const out = this.alloc(E * L.dimOut);
     tpForward(L, E, X, Yd, W, out);
     return this.emit("tensor_product", name, [x, y, weights], out, [E, L.dimOut], (G, needs) => tpVjp(L, E, X, Yd, W, G, needs));
   }
@@ -680,7 +703,7 @@ export class ReferenceOps implements EquivariantOps {
       return [L, scCheck(L, x.shape, weights.map((w) => w.shape), elements)] as const;
     });
     const X = x.data, W = weights.map((w) => w.data);
-    const out = new Float64Array(N * L.dimOut);
+    const out = this.alloc(N * L.dimOut);
     scForward(L, N, X, W, elements, out);
     return this.emit("symmetric_contraction", name, [x, ...weights], out, [N, L.dimOut], (G, needs) => scVjp(L, N, X, W, elements, G, needs), [elements.length]);
   }

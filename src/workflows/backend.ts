@@ -7,6 +7,7 @@ import type { ResolvedHwModel } from "../hw/types.js";
 import type { Ops } from "../models/ops.js";
 import { ReferenceOps } from "../backends/reference.js";
 import { EmulatedOps } from "../backends/emulated/index.js";
+import { roundsNothing } from "../backends/emulated/plan.js";
 
 export interface BackendOptions {
   /** Seed of stochastic-rounding sites (default 0). */
@@ -25,6 +26,11 @@ export interface Backend {
 }
 
 export function makeOps(hw: ResolvedHwModel, opts: BackendOptions = {}): Backend {
+  if (opts.keepTrace === false && roundsNothing(hw)) {
+    // fp64-reference (MD's yardstick, predict): the same bits as EmulatedOps, which would run
+    // each op through a reference op of its own (test/backend-choice.test.ts), without that detour.
+    return { ops: new ReferenceOps({ keepTrace: false, stepArena: true }), label: "float64 reference (the hw-model rounds nothing)", emulated: true };
+  }
   return { ops: new EmulatedOps(hw, { seed: opts.seed ?? 0n, keepTrace: opts.keepTrace }), label: "emulated (bit-accurate)", emulated: true };
 }
 

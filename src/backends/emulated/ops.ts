@@ -91,7 +91,7 @@
  * index; `opPaths` says, per executed forward op and VJP, which assignment
  * (rule origin) and which datapath computed it.
  */
-import { StepArena, f64 } from "./arena.js";
+import { type StepArena, f64, inStepArena } from "../arena.js";
 import { InputError } from "../../errors.js";
 import { loadHwModel } from "../../hw/resolve.js";
 import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
@@ -203,13 +203,6 @@ function lutFnName(l: LutAssignment): string {
   return lutShortName(l.fn);
 }
 
-/** The methods that compute (every op and the backward pass): with a step arena they run inside it. */
-const COMPUTING = [
-  "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
-  "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
-  "softmax", "maskedPool", "unitVector", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
-  "channelwiseTensorProduct", "symmetricContraction", "backward",
-] as const satisfies readonly (keyof EquivariantOps)[];
 
 export class EmulatedOps implements EquivariantOps {
   readonly backend = "emulated";
@@ -229,11 +222,7 @@ export class EmulatedOps implements EquivariantOps {
     this.tape = new Tape({ keepTrace: opts.keepTrace });
     if (opts.keepTrace === false) {
       // Without a trace nothing outlives the step: its arrays come from the step arena.
-      const arena = (this.arena = new StepArena());
-      for (const k of COMPUTING) {
-        const f = this[k].bind(this) as (...a: never[]) => unknown;
-        Object.defineProperty(this, k, { value: (...a: never[]) => arena.run(() => f(...a)), writable: true, configurable: true });
-      }
+      this.arena = inStepArena(this);
     }
     try {
       this.seed = BigInt.asUintN(64, BigInt(opts.seed ?? 0));

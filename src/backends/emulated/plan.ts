@@ -82,6 +82,17 @@ export function isIdentity(a: Assignment, kind: string): boolean {
   return true;
 }
 
+/**
+ * Does the hw-model round nothing anywhere (every assignment of both passes an
+ * identity)? Then every op of EmulatedOps is the reference op itself, and the
+ * float64 reference backend computes the same bits directly.
+ */
+export function roundsNothing(hw: ResolvedHwModel): boolean {
+  return (["forward", "backward"] as const).every((pass) =>
+    [hw[pass].default, ...hw[pass].rules].every((a) => isIdentity({ ...a, weights: a.weights ?? hw.weights }, "linear")),
+  );
+}
+
 export function buildPlan(hw: ResolvedHwModel, pass: Pass, name: string, kind: string, modelSeed: bigint): OpPlan {
   const { assignment: a, source } = matchPolicy(hw, pass, name, kind);
   const where = `hw-model '${hw.name}': ${pass} op '${name}' (${source})`;

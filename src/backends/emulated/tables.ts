@@ -13,7 +13,7 @@
  * lookup, with the element's own SR index, as on the per-element path.
  * NaN inputs (whose payload a table cannot carry) fall back to that path.
  */
-import { f64, outsideArena } from "./arena.js";
+import { f64, outsideArena } from "../arena.js";
 import type { UnaryF64 } from "../f64-functions.js";
 import { type Site } from "../../formats/site.js";
 import { roundValues, tag, tagOf } from "./round.js";

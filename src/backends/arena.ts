@@ -1,13 +1,13 @@
 /**
- * The step arena of the emulated backend. Float64 buffers that hold one
- * step's tensors, gradients and temporaries (a 72-atom SchNet step makes ~40
- * MB of them) are taken from free lists and given back all at once when the
- * next step starts (`EmulatedOps.reset`), instead of being allocated, zeroed
- * by the allocator and garbage-collected step after step.
+ * The step arena of the float64 and emulated backends. Float64 buffers that
+ * hold one step's tensors, gradients and temporaries (a 72-atom SchNet step
+ * makes ~40 MB of them) are taken from free lists and given back all at once
+ * when the next step starts (`reset`), instead of being allocated, zeroed by
+ * the allocator and garbage-collected step after step.
  *
- * - Only `f64(n)` draws from it, and only while an arena is active: EmulatedOps
- *   activates its own around each op and the backward pass, and only when it
- *   keeps no trace (with a trace, tensors must outlive the step).
+ * - Only `f64(n)` draws from it, and only while an arena is active: a backend
+ *   that keeps no trace (with a trace, tensors must outlive the step) runs
+ *   each op and the backward pass inside its own (`inStepArena`).
  * - Buffers come in power-of-two capacities; each `f64` returns a NEW view of
  *   exactly n elements, zero-filled like `new Float64Array(n)`. Caches keyed by
  *   array identity (value-set tags, float32 shadows) therefore never see a
@@ -55,6 +55,27 @@ export class StepArena {
 }
 
 let current: StepArena | null = null;
+
+/** The methods of a backend that compute (every op and the backward pass). */
+export const STEP_METHODS = [
+  "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
+  "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
+  "softmax", "maskedPool", "unitVector", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
+  "channelwiseTensorProduct", "symmetricContraction", "backward",
+] as const;
+
+/**
+ * Make `backend`'s computing methods run inside a new step arena; the caller
+ * recycles it when the next step starts. Returns the arena.
+ */
+export function inStepArena<T extends Record<(typeof STEP_METHODS)[number], (...a: never[]) => unknown>>(backend: T): StepArena {
+  const arena = new StepArena();
+  for (const k of STEP_METHODS) {
+    const f = backend[k].bind(backend) as (...a: never[]) => unknown;
+    Object.defineProperty(backend, k, { value: (...a: never[]) => arena.run(() => f(...a)), writable: true, configurable: true });
+  }
+  return arena;
+}
 
 /**
  * A Float64Array of n elements from the active step arena, if any: zero-filled
