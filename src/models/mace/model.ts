@@ -4,7 +4,7 @@
  * and layout (`maceWeightSpecs`; `fromWeights`, `fromSafetensors` for files of
  * tools/mace_to_safetensors.py; `seeded` makes some); with mace-torch's own
  * weights it reproduces mace-torch's float64 energy and forces
- * (test/mace-torch-model.test.ts). Not yet in the CLI workflows (issue 14).
+ * (test/mace-torch-model.test.ts). In the CLI workflows as `--arch mace` (src/workflows/load-model.ts).
  * Op names follow mace-torch's module paths so hw-model rules can target them
  * (`interactions.0.linear_up`, `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
  *
@@ -303,10 +303,15 @@ export class MaceModel {
     return new MaceModel(hp, embedding, e0, layers);
   }
 
+  /** Every pair within the cutoff (the list `predict` builds when none is given). */
+  neighborsFor(structure: { positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] }): NeighborList {
+    return buildNeighborList(structure.positions, this.hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
+  }
+
   /** Energy (and forces unless `forces: false`) of a structure; every op recorded on `ops`. */
   predict(
     structure: { numbers: ArrayLike<number>; positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] },
-    opts: { ops: EquivariantOps; forces?: boolean },
+    opts: { ops: EquivariantOps; forces?: boolean; neighbors?: NeighborList },
   ): MacePrediction {
     const { ops } = opts;
     const hp = this.hp, Z = hp.elements.length, n = structure.numbers.length;
@@ -316,7 +321,8 @@ export class MaceModel {
       return z;
     });
     const wantForces = opts.forces ?? true;
-    const nl = buildNeighborList(structure.positions, hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
+    // A prebuilt list (the workflows share one across backends; MD's Verlet list) must be every pair within hp.cutoff.
+    const nl = opts.neighbors ?? this.neighborsFor(structure);
     const positions = ops.input("positions", structure.positions, [n, 3], { requiresGrad: wantForces });
     // mace's edge vector points from the sender j to the receiver i: r_i − r_j (minus the image shift).
     const neg = nl.shiftVectors?.map((v) => -v);

@@ -1,0 +1,113 @@
+/**
+ * `--arch mace` in the workflows (issue 14): `predict` with fp64-reference
+ * writes the float64 reference backend's MACE energies and forces to the last
+ * bit, through the file; a prebuilt neighbour list (the one evaluate shares
+ * across backends, MD's Verlet list) gives the same bits as the model's own;
+ * `cost` and `evaluate` run; bad input (an element the model does not know,
+ * options MACE does not have, a non-MACE file, WebGPU xcheck, a backend
+ * without the equivariant ops) is one line, exit 2.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, writeFileSync } from "node:fs";
+import { readExtxyz, writeExtxyz } from "../src/io/extxyz.js";
+import { parseSafetensors } from "../src/io/safetensors.js";
+import { readInputFile } from "../src/io/input-policy.js";
+import { MaceModel } from "../src/models/mace/model.js";
+import { ReferenceOps } from "../src/backends/reference.js";
+import { VerletList } from "../src/md/verlet-list.js";
+import { loadModel, requireEquivariantOps, structureOf } from "../src/workflows/load-model.js";
+import type { Ops } from "../src/models/ops.js";
+import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
+import { smallFrames } from "./helpers/data.js";
+
+const MACE = "test/fixtures/mace/mace_small.safetensors";
+const SCHNET = "examples/water-schnet/water_schnet.safetensors";
+const tmp = tempDir("hwsim-mace-cli-");
+afterAll(() => tmp.cleanup());
+
+const IN = tmp.path("in.extxyz");
+writeExtxyz(IN, smallFrames(2, 18)); // whole molecules: O H H …
+
+const bitsEqual = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((x, i) => Object.is(x, b[i]));
+const maceModel = () => MaceModel.fromSafetensors(parseSafetensors(new Uint8Array(readInputFile(MACE)), MACE));
+
+describe("--arch mace", () => {
+  it("predict with fp64-reference equals the reference backend bit for bit, through the file", async () => {
+    const out = tmp.path("ref.extxyz");
+    const r = await cli("predict", "--model", MACE, "--arch", "mace", "--hw", "fp64-reference", "--threads", "1", IN, out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe("");
+    const m = maceModel();
+    const orig = readExtxyz(IN), back = readExtxyz(out);
+    expect(back.length).toBe(2);
+    back.forEach((f, i) => {
+      const p = m.predict({ numbers: orig[i].numbers, positions: orig[i].positions }, { ops: new ReferenceOps() });
+      expect(Object.is(f.energy, p.energy)).toBe(true);
+      expect(bitsEqual(f.forces!, p.forces!)).toBe(true);
+      expect(f.info.hw_model).toBe("fp64-reference");
+    });
+  });
+
+  it("a narrow hw-model moves the numbers, deterministically; workers give the same bytes", async () => {
+    const a = tmp.path("bf16-a.extxyz"), b = tmp.path("bf16-b.extxyz");
+    const args = ["predict", "--model", MACE, "--arch", "mace", "--hw", "bf16-linear-fp32acc", IN];
+    expect((await cli(...args, "--threads", "1", a)).code).toBe(0);
+    expect((await cli(...args, "--threads", "2", b)).code).toBe(0);
+    const fa = readExtxyz(a), fb = readExtxyz(b), fr = readExtxyz(tmp.path("ref.extxyz"));
+    fa.forEach((f, i) => {
+      expect(Object.is(f.energy, fb[i].energy)).toBe(true);
+      expect(bitsEqual(f.forces!, fb[i].forces!)).toBe(true);
+    });
+    expect(fa[0].energy).not.toBe(fr[0].energy);
+  });
+
+  it("a prebuilt neighbour list (evaluate's shared one, MD's Verlet list) gives the model's own bits", () => {
+    const model = loadModel(MACE, { arch: "mace" });
+    expect(model.radialCutoff).toBe(5);
+    expect(model.elements).toEqual([1, 8]);
+    expect(model.provenance.trained).toBe(false);
+    const [f] = readExtxyz(IN);
+    const s = structureOf(f);
+    const own = maceModel().predict(s, { ops: new ReferenceOps() });
+    const verlet = new VerletList(5, 0.5, {});
+    for (const nl of [model.neighbors(s), verlet.at(s.positions)]) {
+      const r = model.run(new ReferenceOps(), s, nl);
+      expect(Object.is(r.energy, own.energy)).toBe(true);
+      expect(bitsEqual(r.forces, own.forces!)).toBe(true);
+    }
+  });
+
+  it("a backend without the equivariant ops is refused with one line naming it", () => {
+    const ref = new ReferenceOps();
+    const plain = { backend: "webgpu", linear: ref.linear.bind(ref) } as unknown as Ops;
+    expect(() => requireEquivariantOps(plain)).toThrow(/^--arch mace: the webgpu backend has no equivariant ops \(sphericalHarmonics, besselBasis, polynomialCutoff, channelwiseTensorProduct, symmetricContraction\)/);
+    expect(requireEquivariantOps(ref)).toBe(ref);
+  });
+
+  it("cost and evaluate run on a MACE", async () => {
+    const c = await cli("cost", "--model", MACE, "--arch", "mace", "--hw", "bf16-linear-fp32acc", "--json", IN);
+    expect(c.code, c.err).toBe(0);
+    const rep = JSON.parse(c.out);
+    expect(rep.model.arch).toBe("mace");
+    expect(rep.report.steps.some((s: { kind: string }) => s.kind === "tensor_product")).toBe(true);
+    const e = await cli("evaluate", "--model", MACE, "--arch", "mace", "--hw", "bf16-linear-fp32acc", "--threads", "1", "--frames", "1", "--json", IN);
+    expect(e.code, e.err).toBe(0);
+    expect(e.out).toMatch(/UNTRAINED/);
+  });
+
+  it("bad input: one line naming the file, field or option, exit 2, no output", async () => {
+    const out = tmp.path("never.extxyz");
+    const run = (...args: string[]) => cli("predict", "--hw", "fp64-reference", ...args, IN, out);
+    expectOneLine(await run("--model", MACE, "--arch", "mace", "--forces", "direct"), /--forces direct: MACE forces are −∂E\/∂r \(conservative\) only/);
+    expectOneLine(await run("--model", MACE, "--arch", "mace", "--readout", "mean"), /--readout mean: MACE's energy is the sum of its per-atom energies/);
+    expectOneLine(await run("--model", SCHNET, "--arch", "mace"), /water_schnet\.safetensors: __metadata__ 'architecture' is (missing|'[^']*'), expected 'mace'/);
+    // carbon: inside any embedding range, but not one of the model's elements (H, O)
+    const carbon = tmp.path("carbon.extxyz");
+    writeFileSync(carbon, '2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nH 0 0 0\nH 0.7 0 0\n2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nC 0 0 0\nH 1.1 0 0\n');
+    const r = await cli("predict", "--model", MACE, "--arch", "mace", "--hw", "fp64-reference", carbon, out);
+    expectOneLine(r, /carbon\.extxyz: frame 2, atom 1: element C \(Z = 6\) is not one of the elements of .*mace_small\.safetensors \(H, O\)/);
+    expect(existsSync(out)).toBe(false);
+    const x = await cli("xcheck", "--model", MACE, "--arch", "mace", IN);
+    expectOneLine(x, /^hwsim: --arch mace: xcheck runs the model on WebGPU, which has no equivariant kernels yet/);
+  });
+});
