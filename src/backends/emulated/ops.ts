@@ -112,6 +112,8 @@ import {
   type Shape,
   type Tensor,
   type Vjp,
+  type ParamOptions,
+  paramTensor,
   SHIFT_LN2_F32,
   SOFTPLUS_THRESHOLD,
   Tape,
@@ -475,9 +477,9 @@ export class EmulatedOps implements EquivariantOps {
     return t;
   }
 
-  param(_name: string, data: Float64Array, shape: Shape, opts: { requiresGrad?: boolean } = {}): Tensor {
+  param(_name: string, data: Float64Array, shape: Shape, opts: ParamOptions = {}): Tensor {
     // Not traced, not rounded here: linear converts weights with its datapath (cached per tensor).
-    return makeTensor(data, shape, opts.requiresGrad ?? false);
+    return paramTensor(data, shape, opts);
   }
 
   // -------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import { transposeF64 } from "../../backends/f64-kernels.js";
 import { type IrrepBlock, irrepsDim, sphericalHarmonicsIrreps } from "./irreps.js";
 import { type ChannelwiseTpSpec, maceConvTpSpec, tpLayout } from "./tensor-product.js";
 import { type SymmetricContractionSpec, scLayout } from "./symmetric-contraction.js";
-import { elementLinearMatrix, elementLinearNumel, irrepsLinearMatrix, irrepsLinearNumel } from "./linear-maps.js";
+import { elementLinearMatrix, elementLinearNumel, irrepsLinearMatrix, irrepsLinearNumel, linearSparsity } from "./linear-maps.js";
 
 export interface MaceHyperparameters {
   /** Atomic numbers of the element slots (one-hot index = position here). */
@@ -347,8 +347,8 @@ export class MaceModel {
       // Element-dependent skip: the Z masked copies of h, one linear over their concatenation.
       const masked = Array.from({ length: Z }, (_, z) =>
         ops.scaleRows(`${p}.skip_tp.select.${z}`, h, ops.param(`one_hot.${z}`, Float64Array.from(elem, (v) => (v === z ? 1 : 0)), [n])));
-      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn]));
-      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn]));
+      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn], { blockSparse: linearSparsity(L.inIrreps, L.hiddenOut, Z) }));
+      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn], { blockSparse: linearSparsity(L.inIrreps, L.inIrreps) }));
       let w = radial;
       L.radial.forEach((W, i) => {
         const [inp, out] = [w.shape[1], W.length / w.shape[1]];
@@ -358,16 +358,16 @@ export class MaceModel {
       const mji = ops.channelwiseTensorProduct(`${p}.conv_tp`, ops.gather(`${p}.sender`, up, nl.dst), Y, w, L.tp);
       const agg = ops.segmentSum(`${p}.aggregate`, mji, nl.rowPtr);
       const dMid = irrepsDim(L.tp.out), dT = irrepsDim(L.sc.irrepsIn);
-      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid])), invAvg);
+      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid], { blockSparse: linearSparsity(L.tp.out, L.sc.irrepsIn) })), invAvg);
       const shapes = scLayout(L.sc).weightShapes;
       const B = ops.symmetricContraction(`products.${k}.symmetric_contractions`, msg,
         L.scWeights.map((W, i) => ops.param(`products.${k}.symmetric_contractions.w${i}`, W, shapes[i])), elem, L.sc);
-      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid])), sc);
+      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid], { blockSparse: linearSparsity(L.hiddenOut, L.hiddenOut) })), sc);
       let r: Tensor;
-      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid]));
+      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(1, 0)) }));
       else {
         const H = hp.readoutHidden;
-        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid])));
+        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(H, 0)) })));
         r = ops.linear(`readouts.${k}.linear_2`, t, ops.param(`readouts.${k}.linear_2.weight`, L.readout[1], [1, H]));
       }
       e = ops.add(`node_energies.${k}`, e, r);

@@ -21,6 +21,7 @@
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString } from "./irreps.js";
 import { uMatrix } from "./u-matrix.js";
 import { memoPerObject } from "./memo.js";
+import type { StructuralWork } from "../ops.js";
 
 export interface SymmetricContractionSpec {
   readonly irrepsIn: readonly IrrepBlock[];
@@ -105,6 +106,26 @@ function buildLayout(spec: SymmetricContractionSpec): ScLayout {
     return { off: outOffs[bi], d: 2 * b.l + 1, us };
   });
   return { spec, channels: C, dimIn: irrepsDim(spec.irrepsIn), dimOut: irrepsDim(spec.irrepsOut), D, aBase, aStride, outs, weightShapes };
+}
+
+/**
+ * The forward arithmetic of N nodes, from the structure (what `scForward`
+ * does): per node, channel, output irrep and ν, each nonzero U_ν entry is the
+ * monomial v·w·x_{a1}⋯x_{aν} accumulated into its output: one MAC whose
+ * product is the last factor, after ν further multiplies (v·w, then ν − 1
+ * factors of x):
+ *   macs  = N · C · Σ_{out, ν} nnz(U_ν)
+ *   mults = N · C · Σ_{out, ν} ν · nnz(U_ν)
+ */
+export function scWork(L: ScLayout, N: number): StructuralWork {
+  let macs = 0, mults = 0;
+  for (const ob of L.outs) {
+    for (const u of ob.us) {
+      macs += u.v.length;
+      mults += u.nu * u.v.length;
+    }
+  }
+  return { macs: N * L.channels * macs, mults: N * L.channels * mults };
 }
 
 /** Check x [N, dimIn], the weights' shapes and the elements; returns N. */

@@ -24,6 +24,7 @@
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString, parseIrreps } from "./irreps.js";
 import { wigner3j } from "./wigner3j.js";
 import { memoPerObject } from "./memo.js";
+import type { StructuralWork } from "../ops.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */
@@ -136,6 +137,23 @@ export function maceConvTpSpec(in1: readonly IrrepBlock[] | string, in2: readonl
 /** "in1 ⊗ in2 → out, P paths": for messages. */
 export function describeTp(spec: ChannelwiseTpSpec): string {
   return `${irrepsToString(spec.in1)} ⊗ ${irrepsToString(spec.in2)} → ${irrepsToString(spec.out)}, ${spec.paths.length} paths`;
+}
+
+/**
+ * The forward arithmetic of E edges, from the structure (what `tpForward`
+ * does): per edge, path p and channel u, each of the nnz_p nonzero 3j entries
+ * is one MAC s_k += (c·x_i)·y_j plus the multiply c·x_i; then α_p·w is one
+ * multiply and out_q += (α_p·w)·s_q one MAC per output component (d3_p):
+ *   macs  = E · Σ_p mul_p · (nnz_p + d3_p)
+ *   mults = E · Σ_p mul_p · (nnz_p + 1)
+ */
+export function tpWork(L: TpLayout, E: number): StructuralWork {
+  let macs = 0, mults = 0;
+  for (const p of L.paths) {
+    macs += p.mul * (p.cg.c.length + p.d3);
+    mults += p.mul * (p.cg.c.length + 1);
+  }
+  return { macs: E * macs, mults: E * mults };
 }
 
 /** Check operand shapes against the layout; returns the number of edges. */
