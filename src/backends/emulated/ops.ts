@@ -36,7 +36,10 @@
  *               split/merge heads, and MACE's spherical harmonics, Bessel
  *               basis, polynomial cutoff, channel-wise tensor product and
  *               symmetric contraction (src/models/mace/): operands rounded
- *               to `in`; otherwise the
+ *               to `in`; tensor product and symmetric contraction with an
+ *               `acc`: their products (float64; tpTerms, scTerms) summed per
+ *               output element by src/datapath/reduce.ts in the accumulator
+ *               format, rounding and order, then rounded to `out`; otherwise the
  *               reference backend's float64 function of the rounded operands,
  *               rounded to `compute` (when given) and then to `out`.
  *   LUT units   (`lut` on shifted_softplus, silu, gaussian_rbf, cosine_cutoff)
@@ -128,8 +131,8 @@ import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
-import type { ChannelwiseTpSpec } from "../../models/mace/tensor-product.js";
-import type { SymmetricContractionSpec } from "../../models/mace/symmetric-contraction.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms } from "../../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scLayout, scTerms } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -464,6 +467,15 @@ export class EmulatedOps implements EquivariantOps {
     }
     const y = mean ? segmentMean(x, F, rowPtr, o) : segmentSum(x, F, rowPtr, o);
     return tag(y, p.out ?? (mean || p.acc!.order.startsWith("promote") ? null : p.acc!.site));
+  }
+
+  /**
+   * Sums of products (CSR terms, one row per output element) in the plan's
+   * accumulator and order (src/datapath/reduce.ts); `out` is left to the
+   * caller (the element-wise rule rounds there).
+   */
+  private accumulate(p: OpPlan, t: { values: Float64Array; rowPtr: Int32Array }): Float64Array {
+    return segmentSum(t.values, 1, t.rowPtr, reduceOptions(p, false));
   }
 
   // -------------------------------------------------------------------------
@@ -908,11 +920,30 @@ export class EmulatedOps implements EquivariantOps {
   }
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
-    return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec));
+    return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec), {
+      // With an accumulator: the CG products (float64) summed per output element in it (tpTerms).
+      forward: (f, [rx, ry, rw]) => {
+        if (!f.acc) return null;
+        const L = tpLayout(spec);
+        const E = tpCheckShapes(L, rx.shape, ry.shape, rw.shape);
+        const t = tpTerms(L, E, rx.data, ry.data, rw.data);
+        return { y: this.accumulate(f, t), path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
+      },
+    });
   }
 
   symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
     const ins = [x, ...weights];
-    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), { indexLengths: [elements.length] });
+    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), {
+      indexLengths: [elements.length],
+      // With an accumulator: the U-weighted monomials (float64) summed per output element in it (scTerms).
+      forward: (f, [rx, ...rw]) => {
+        if (!f.acc) return null;
+        const L = scLayout(spec);
+        const N = scCheck(L, rx.shape, rw.map((w) => w.shape), elements);
+        const t = scTerms(L, N, rx.data, rw.map((w) => w.data), elements);
+        return { y: this.accumulate(f, t), path: `U-weighted monomials in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [N, L.dimOut] };
+      },
+    });
   }
 }

@@ -128,6 +128,66 @@ export function scWork(L: ScLayout, N: number): StructuralWork {
   return { macs: N * L.channels * macs, mults: N * L.channels * mults };
 }
 
+/**
+ * The symmetric contraction as a sum of products per output element, for an
+ * accumulator datapath: B[n, o, c, q] = Σ over ν (descending, the weights'
+ * order) and the nonzero U_ν entries t with o_t = q (in U's order) of
+ *   term = ((v_t · w_ν[z_n, k_t, c]) · x[n, c, a_1]) ⋯ · x[n, c, a_ν],
+ * each multiplication rounded to float64 (scForward's monomials). Returns the
+ * terms in CSR order (rows = output elements in [N, dimOut] order, F = 1),
+ * for src/datapath/reduce.ts segmentSum.
+ */
+export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array): { values: Float64Array; rowPtr: Int32Array } {
+  const C = L.channels;
+  // Terms per output component of one channel, per output block (the same for every node and channel).
+  const counts = L.outs.map((ob) => {
+    const c = new Int32Array(ob.d);
+    for (const u of ob.us) for (let t = 0; t < u.v.length; t++) c[u.o[t]]++;
+    return c;
+  });
+  const perNode = C * counts.reduce((s, c) => s + c.reduce((a, b) => a + b, 0), 0);
+  const values = new Float64Array(N * perNode);
+  const rowPtr = new Int32Array(N * L.dimOut + 1);
+  // Row lengths in output order, then prefix sums: node n's rows start at n·perNode.
+  for (let n = 0; n < N; n++) {
+    L.outs.forEach((ob, bi) => {
+      for (let c = 0; c < C; c++) for (let q = 0; q < ob.d; q++) rowPtr[n * L.dimOut + ob.off + c * ob.d + q + 1] = counts[bi][q];
+    });
+  }
+  for (let r = 0; r < N * L.dimOut; r++) rowPtr[r + 1] += rowPtr[r];
+  const next = rowPtr.slice(0, N * L.dimOut);
+  forEachMonomial(L, N, X, W, elements, (y, prod) => (values[next[y]++] = prod));
+  return { values, rowPtr };
+}
+
+/**
+ * Every monomial (v·w)·x_a1⋯x_aν of the contraction, multiplied left to right
+ * in float64, with the index of the output element it adds to; nodes, then
+ * channels, output blocks, ν descending, U entries in order.
+ */
+function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, visit: (y: number, prod: number) => void): void {
+  const C = L.channels, D = L.D;
+  const xa = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const z = elements[n];
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
+      let wi = 0;
+      for (const ob of L.outs) {
+        const yo = n * L.dimOut + ob.off + c * ob.d;
+        for (const u of ob.us) {
+          const w = W[wi++], K = u.paths;
+          for (let t = 0; t < u.v.length; t++) {
+            let prod = u.v[t] * w[(z * K + u.k[t]) * C + c];
+            for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
+            visit(yo + u.o[t], prod);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Check x [N, dimIn], the weights' shapes and the elements; returns N. */
 export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonly (readonly number[])[], elements: Int32Array): number {
   const what = `symmetric contraction ${irrepsToString(L.spec.irrepsIn)} → ${irrepsToString(L.spec.irrepsOut)}`;
@@ -144,26 +204,7 @@ export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonl
 
 /** out [N, dimOut] (zeroed by the caller). */
 export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
-  const C = L.channels, D = L.D;
-  const xa = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const z = elements[n];
-    for (let c = 0; c < C; c++) {
-      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
-      let wi = 0;
-      for (const ob of L.outs) {
-        const yo = n * L.dimOut + ob.off + c * ob.d;
-        for (const u of ob.us) {
-          const w = W[wi++], K = u.paths;
-          for (let t = 0; t < u.v.length; t++) {
-            let prod = u.v[t] * w[(z * K + u.k[t]) * C + c];
-            for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
-            out[yo + u.o[t]] += prod;
-          }
-        }
-      }
-    }
-  }
+  forEachMonomial(L, N, X, W, elements, (y, prod) => (out[y] += prod));
 }
 
 /** Gradients of x and of each weight tensor (null where not needed; needs[0] = x, needs[1 + i] = weight i). */

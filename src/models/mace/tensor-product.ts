@@ -156,6 +156,56 @@ export function tpWork(L: TpLayout, E: number): StructuralWork {
   return { macs: E * macs, mults: E * mults };
 }
 
+/** The products one output element sums: rows in e3nn output order within one channel, each (path, 3j entry) pairs. */
+interface TpTermPlan {
+  /** Per output component of one edge (dimOut rows): the start of its terms in `path` / `entry`; length dimOut + 1. */
+  readonly rowStart: Int32Array;
+  readonly path: Int32Array;
+  readonly entry: Int32Array;
+}
+
+const tpTermPlan: (L: TpLayout) => TpTermPlan = memoPerObject((L: TpLayout) => {
+  const rows: [number, number][][] = Array.from({ length: L.dimOut }, () => []);
+  L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) {
+      for (let t = 0; t < p.cg.c.length; t++) rows[p.offOut + u * p.d3 + p.cg.k[t]].push([pi, t]);
+    }
+  });
+  const rowStart = new Int32Array(L.dimOut + 1);
+  rows.forEach((r, i) => (rowStart[i + 1] = rowStart[i] + r.length));
+  const flat = rows.flat();
+  return { rowStart, path: Int32Array.from(flat, (q) => q[0]), entry: Int32Array.from(flat, (q) => q[1]) };
+});
+
+/**
+ * The tensor product as a sum of products per output element, for an
+ * accumulator datapath: out[e, o, u, q] = Σ over the paths p into block o (in
+ * path order) and their 3j entries t with k_t = q (in (i, j) order) of
+ *   term = (α_p·w[e, p, u]) · ((c_t·x[e, a_p, u, i_t]) · y[e, b_p, j_t]),
+ * each multiplication rounded to float64. Returns the terms in CSR order
+ * (rows = output elements in [E, dimOut] order, F = 1), for
+ * src/datapath/reduce.ts segmentSum. Its exact sums are tpForward's values.
+ */
+export function tpTerms(L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array): { values: Float64Array; rowPtr: Int32Array } {
+  const P = tpTermPlan(L);
+  const perEdge = P.rowStart[L.dimOut];
+  const values = new Float64Array(E * perEdge);
+  const rowPtr = new Int32Array(E * L.dimOut + 1);
+  for (let e = 0; e < E; e++) {
+    const xr = e * L.dim1, yr = e * L.dim2, wr = e * L.weightNumel;
+    for (let r = 0; r < L.dimOut; r++) {
+      rowPtr[e * L.dimOut + r + 1] = e * perEdge + P.rowStart[r + 1];
+      for (let n = P.rowStart[r]; n < P.rowStart[r + 1]; n++) {
+        const p = L.paths[P.path[n]], t = P.entry[n];
+        const u = Math.floor((r - p.offOut) / p.d3);
+        const a = p.alpha * W[wr + p.offW + u];
+        values[e * perEdge + n] = a * ((p.cg.c[t] * X[xr + p.off1 + u * p.d1 + p.cg.i[t]]) * Y[yr + p.off2 + p.cg.j[t]]);
+      }
+    }
+  }
+  return { values, rowPtr };
+}
+
 /** Check operand shapes against the layout; returns the number of edges. */
 export function tpCheckShapes(L: TpLayout, xShape: readonly number[], yShape: readonly number[], wShape: readonly number[]): number {
   const E = xShape[0];
