@@ -93,6 +93,11 @@ describe("--arch mace", () => {
     const e = await cli("evaluate", "--model", MACE, "--arch", "mace", "--hw", "bf16-linear-fp32acc", "--threads", "1", "--frames", "1", "--json", IN);
     expect(e.code, e.err).toBe(0);
     expect(e.out).toMatch(/UNTRAINED/);
+    // the cost line counts MACE's edges (every pair within 5 Å of frame 1)
+    const model = loadModel(MACE, { arch: "mace" });
+    const edges = (model.neighbors(structureOf(readExtxyz(IN)[0])) as { src: Int32Array }).src.length;
+    expect(edges).toBeGreaterThan(0);
+    expect(JSON.parse(e.out).hwModels[0].cost.edges).toBe(edges);
   });
 
   it("bad input: one line naming the file, field or option, exit 2, no output", async () => {
