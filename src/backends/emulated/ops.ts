@@ -39,7 +39,9 @@
  *               to `in`; tensor product and symmetric contraction with an
  *               `acc`: their products (float64; tpTerms, scTerms) summed per
  *               output element by src/datapath/reduce.ts in the accumulator
- *               format, rounding and order, then rounded to `out`; otherwise the
+ *               format, rounding and order, then rounded to `out` (their VJPs
+ *               likewise under a backward `acc`: gx, gy, gw of the tensor
+ *               product, gx of the contraction); otherwise the
  *               reference backend's float64 function of the rounded operands,
  *               rounded to `compute` (when given) and then to `out`.
  *   LUT units   (`lut` on shifted_softplus, silu, gaussian_rbf, cosine_cutoff)
@@ -132,7 +134,7 @@ import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms } from "../../models/mace/tensor-product.js";
-import { type SymmetricContractionSpec, scCheck, scLayout, scTerms } from "../../models/mace/symmetric-contraction.js";
+import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scTerms } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -929,6 +931,18 @@ export class EmulatedOps implements EquivariantOps {
         const t = tpTerms(L, E, rx.data, ry.data, rw.data);
         return { y: this.accumulate(f, t), path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
       },
+      // With a backward accumulator: each gradient's products (float64) summed per element in it, then `out`.
+      backward: (b, G, _run, [rx, ry, rw]) => {
+        if (!b.acc) return null;
+        const L = tpLayout(spec);
+        const E = rx.shape[0];
+        const sums = (["x", "y", "w"] as const).map((k, i) => {
+          if (![x, y, weights][i].requiresGrad) return null;
+          const t = tpTerms(L, E, rx.data, ry.data, rw.data, k, G);
+          return this.segSum(b, t.values, 1, t.rowPtr);
+        });
+        return { grads: sums, path: `CG products in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
+      },
     });
   }
 
@@ -943,6 +957,16 @@ export class EmulatedOps implements EquivariantOps {
         const N = scCheck(L, rx.shape, rw.map((w) => w.shape), elements);
         const t = scTerms(L, N, rx.data, rw.map((w) => w.data), elements);
         return { y: this.accumulate(f, t), path: `U-weighted monomials in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [N, L.dimOut] };
+      },
+      // With a backward accumulator: gx's products (float64) summed per element in it, then `out`;
+      // weight gradients (never needed for forces) stay the float64 derivative rounded to `out`.
+      backward: (b, G, run, [rx, ...rw]) => {
+        if (!b.acc) return null;
+        const L = scLayout(spec);
+        const t = scGradXTerms(L, rx.shape[0], rx.data, rw.map((w) => w.data), elements, G);
+        const gx = x.requiresGrad ? this.segSum(b, t.values, 1, t.rowPtr) : null;
+        const gw = weights.some((w) => w.requiresGrad) ? this.roundGrads(b, run().vjp(G).slice(1)) : weights.map(() => null);
+        return { grads: [gx, ...gw], path: `U-weighted monomials in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
       },
     });
   }

@@ -161,11 +161,16 @@ export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Flo
 }
 
 /**
- * Every monomial (v·w)·x_a1⋯x_aν of the contraction, multiplied left to right
- * in float64, with the index of the output element it adds to; nodes, then
- * channels, output blocks, ν descending, U entries in order.
+ * Every nonzero U entry for every node and channel, in summation order
+ * (nodes, channels, output blocks, ν descending, U entries): `visit` gets the
+ * channel's coupling values xa (x[n, c, a] for every a), the entry (u, t), the
+ * weight of the entry for this node's element and channel, and the index of the
+ * output element it adds to.
  */
-function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, visit: (y: number, prod: number) => void): void {
+function forEachEntry(
+  L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array,
+  visit: (xa: Float64Array, u: SparseU, t: number, w: number, y: number, n: number, c: number) => void,
+): void {
   const C = L.channels, D = L.D;
   const xa = new Float64Array(D);
   for (let n = 0; n < N; n++) {
@@ -177,15 +182,52 @@ function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Fl
         const yo = n * L.dimOut + ob.off + c * ob.d;
         for (const u of ob.us) {
           const w = W[wi++], K = u.paths;
-          for (let t = 0; t < u.v.length; t++) {
-            let prod = u.v[t] * w[(z * K + u.k[t]) * C + c];
-            for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
-            visit(yo + u.o[t], prod);
-          }
+          for (let t = 0; t < u.v.length; t++) visit(xa, u, t, w[(z * K + u.k[t]) * C + c], yo + u.o[t], n, c);
         }
       }
     }
   }
+}
+
+/** Every monomial (v·w)·x_a1⋯x_aν, multiplied left to right in float64, with the output element it adds to. */
+function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, visit: (y: number, prod: number) => void): void {
+  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y) => {
+    let prod = u.v[t] * w;
+    for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
+    visit(y, prod);
+  });
+}
+
+/**
+ * The gradient of x in the contraction's VJP (cotangent G [N, dimOut]) as sums
+ * of products, for an accumulator datapath: gx[n, c, a] = Σ over output
+ * blocks, ν descending, U entries t, and the positions j of the monomial with
+ * a_j = a (a repeated index contributes once per position) of
+ *   term = ((v_t · G[n, o, c, o_t]) · w_ν[z_n, k_t, c]) · Π_{i ≠ j} x[n, c, a_i],
+ * multiplied left to right in float64 (scVjp's products). Rows are x's
+ * elements in its [N, dimIn] layout (F = 1), for reduce.ts segmentSum.
+ */
+export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G: Float64Array): { values: Float64Array; rowPtr: Int32Array } {
+  const C = L.channels, D = L.D;
+  if (G.length !== N * L.dimOut) throw new Error(`symmetric contraction terms of gx: the cotangent must be [${N}, ${L.dimOut}]`);
+  // Terms per coupling index a of one (node, channel): every monomial position holding a.
+  const perA = new Int32Array(D);
+  for (const ob of L.outs) for (const u of ob.us) for (const a of u.a) perA[a]++;
+  const rowPtr = new Int32Array(N * L.dimIn + 1);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let a = 0; a < D; a++) rowPtr[n * L.dimIn + L.aBase[a] + c * L.aStride[a] + 1] = perA[a];
+  for (let r = 0; r < N * L.dimIn; r++) rowPtr[r + 1] += rowPtr[r];
+  const values = new Float64Array(rowPtr[N * L.dimIn]);
+  const next = rowPtr.slice(0, N * L.dimIn);
+  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y, n, c) => {
+    const base = (u.v[t] * G[y]) * w;
+    for (let j = 0; j < u.nu; j++) {
+      let prod = base;
+      for (let i = 0; i < u.nu; i++) if (i !== j) prod *= xa[u.a[t * u.nu + i]];
+      const a = u.a[t * u.nu + j];
+      values[next[n * L.dimIn + L.aBase[a] + c * L.aStride[a]]++] = prod;
+    }
+  });
+  return { values, rowPtr };
 }
 
 /** Check x [N, dimIn], the weights' shapes and the elements; returns N. */
