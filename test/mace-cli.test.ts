@@ -100,6 +100,23 @@ describe("--arch mace", () => {
     expect(JSON.parse(e.out).hwModels[0].cost.edges).toBe(edges);
   });
 
+  it("md runs MACE beside the fp64 reference (Verlet list), the same bytes on 1 and 2 threads", async () => {
+    // 3 water molecules of the MD start (velocities included), 10 steps
+    const [f] = readExtxyz("examples/water-schnet/water_start.extxyz");
+    const v = f.arrays.velocities as Float64Array;
+    const start = tmp.path("start9.extxyz");
+    writeExtxyz(start, [{ ...f, symbols: f.symbols.slice(0, 9), numbers: f.numbers.slice(0, 9), positions: f.positions.slice(0, 27), arrays: { velocities: v.slice(0, 27) } }]);
+    const md = (threads: string) => cli("md", "--model", MACE, "--arch", "mace", "--hw", "mace-bf16-linear", "--steps", "10", "--every", "5", "--threads", threads, "--json", start);
+    const a = await md("1");
+    expect(a.code, a.err).toBe(0);
+    const j = JSON.parse(a.out);
+    expect(j.model.arch).toBe("mace");
+    expect(j.points.map((p: { point: string; stableCount: number }) => [p.point, p.stableCount])).toEqual([["fp64-reference", 1], ["mace-bf16-linear", 1]]);
+    const b = await md("2");
+    const strip = (o: string) => JSON.stringify(JSON.parse(o).points, (k, val) => (k === "stepsPerS" ? undefined : val));
+    expect(strip(b.out)).toBe(strip(a.out));
+  });
+
   it("bad input: one line naming the file, field or option, exit 2, no output", async () => {
     const out = tmp.path("never.extxyz");
     const run = (...args: string[]) => cli("predict", "--hw", "fp64-reference", ...args, IN, out);

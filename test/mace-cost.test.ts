@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ReferenceOps } from "../src/backends/reference.js";
+import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { costModel, traceFromRecords, type CostReport } from "../src/cost/index.js";
 import { loadHwModel } from "../src/hw/index.js";
 import { maceConvTpSpec } from "../src/models/mace/tensor-product.js";
@@ -91,5 +92,9 @@ describe("cost of MACE's ops, counted by hand", () => {
     expect(skip.macs).toBe(N * 16);
     // off-chip, unfused: x [N, 16] read, y [N, 16] written (fp32-baseline: fp32 everywhere) and the 32 stored weights
     expect(lin.offchipBytes).toBe(N * 16 * bytes * 2 + 32 * bytes);
+    // The emulated backend's trace carries the same structure: the same cost report.
+    const emu = new EmulatedOps("mace-bf16-tp");
+    model.predict({ numbers: f.numbers, positions: f.positions }, { ops: emu });
+    expect(costModel(traceFromRecords(emu.trace), hw, { backward: true })).toEqual(r);
   });
 });

@@ -118,6 +118,7 @@ import {
   type Tensor,
   type Vjp,
   type ParamOptions,
+  type StructuralWork,
   paramTensor,
   SHIFT_LN2_F32,
   SOFTPLUS_THRESHOLD,
@@ -133,8 +134,8 @@ import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
-import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms } from "../../models/mace/tensor-product.js";
-import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scTerms } from "../../models/mace/symmetric-contraction.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -300,9 +301,9 @@ export class EmulatedOps implements EquivariantOps {
     this.paths.push({ pass: p.pass, name: p.name, kind: p.kind as OpKind, source: p.source, path });
   }
 
-  private emit(kind: OpKind, name: string, inputs: readonly Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[]): Tensor {
+  private emit(kind: OpKind, name: string, inputs: readonly Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[], work?: StructuralWork): Tensor {
     const out = makeTensor(data, shape, inputs.some((t) => t.requiresGrad));
-    this.tape.record(kind, name, inputs, out, vjp, indexLengths);
+    this.tape.record(kind, name, inputs, out, vjp, indexLengths, work);
     return out;
   }
 
@@ -310,7 +311,7 @@ export class EmulatedOps implements EquivariantOps {
    * Both passes round nothing: the reference backend computes the op and its
    * VJP (bit-identical to ReferenceOps).
    */
-  private viaReference(kind: OpKind, name: string, inputs: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor[]) => Tensor, indexLengths?: number[]): Tensor {
+  private viaReference(kind: OpKind, name: string, inputs: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor[]) => Tensor, indexLengths?: number[], work?: StructuralWork): Tensor {
     const f = this.plan("forward", name, kind);
     const b = this.plan("backward", name, kind);
     const run = refRun(inputs, build);
@@ -319,7 +320,7 @@ export class EmulatedOps implements EquivariantOps {
     this.tape.record(kind, name, inputs, out, (G) => {
       this.note(b, "reference (float64)");
       return run.vjp(G);
-    }, indexLengths);
+    }, indexLengths, work);
     return out;
   }
 
@@ -354,12 +355,14 @@ export class EmulatedOps implements EquivariantOps {
       /** A VJP other than the reference's (null: use the reference's). */
       backward?: (b: OpPlan, G: Float64Array, run: () => RefRun, rounded: Tensor[], y: Float64Array) => { grads: (Float64Array | null)[]; path: string } | null;
       indexLengths?: number[];
+      /** The op's structural work (tensor product, symmetric contraction), recorded in the trace as the reference's. */
+      work?: StructuralWork;
       /** A unary function of f64-functions.ts: computed directly (per-code tables where they apply), not through a reference op. */
       unary?: UnaryF64;
     } = {},
   ): Tensor {
     const pp = this.plans2(name, kind);
-    if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths);
+    if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths, opts.work);
     const { f, b } = pp;
     const rounded = inputs.map((t, i) => (roundIn[i] ? withData(t, roundValues(f.in, t.data)) : t));
     // The reference op on the rounded operands, run only when its values or its VJP are needed.
@@ -417,7 +420,7 @@ export class EmulatedOps implements EquivariantOps {
         return this.roundGrads(b, [grad(G)]);
       }
       return this.roundGrads(b, run().vjp(G));
-    }, opts.indexLengths);
+    }, opts.indexLengths, opts.work);
   }
 
   /**
@@ -923,6 +926,7 @@ export class EmulatedOps implements EquivariantOps {
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
     return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec), {
+      work: tpWork(tpLayout(spec), x.shape[0]),
       // With an accumulator: the CG products (float64) summed per output element in it (tpTerms).
       forward: (f, [rx, ry, rw]) => {
         if (!f.acc) return null;
@@ -950,6 +954,7 @@ export class EmulatedOps implements EquivariantOps {
     const ins = [x, ...weights];
     return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), {
       indexLengths: [elements.length],
+      work: scWork(scLayout(spec), x.shape[0]),
       // With an accumulator: the U-weighted monomials (float64) summed per output element in it (scTerms).
       forward: (f, [rx, ...rw]) => {
         if (!f.acc) return null;
