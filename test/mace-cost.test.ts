@@ -1,8 +1,9 @@
 /**
  * The cost model on MACE's ops, against counts worked out by hand (the
  * arithmetic is in the comments): the channel-wise tensor product's MACs are
- * paths × channels × (nonzero 3j entries + output components), the symmetric
- * contraction's one MAC per nonzero U entry, and the equivariant linears
+ * Σ over paths of channels × nonzero 3j entries (one accumulated product
+ * each, plus its multiplies), the symmetric contraction's one MAC per nonzero
+ * U entry (its gx one per position of x in the monomial), and the equivariant linears
  * count only their non-zero blocks (kron(W, I_{2l+1}) per path), not the
  * dense OUT·IN of their matrices.
  */
@@ -39,29 +40,30 @@ function tpCost(in1: string, in2: string, target: string, E: number): CostReport
 }
 
 describe("cost of MACE's ops, counted by hand", () => {
-  it("tensor product 2x1o ⊗ (0e + 1o) → 0e + 1o: 20 MACs and 16 multiplies per edge", () => {
-    // Paths: 1o⊗0e→1o (3j(1,0,1) = δ_ik/√3: 3 nonzeros, 3 outputs) and 1o⊗1o→0e
-    // (3j(1,1,0) = δ_ij/√3: 3 nonzeros, 1 output); 1o⊗1o→1e, 2e are not in the target.
-    // Per channel: (3 + 3) + (3 + 1) = 10 MACs, (3 + 1) + (3 + 1) = 8 multiplies; 2 channels.
+  it("tensor product 2x1o ⊗ (0e + 1o) → 0e + 1o: 12 MACs and 28 multiplies per edge", () => {
+    // Paths: 1o⊗0e→1o (3j(1,0,1) = δ_ik/√3: 3 nonzeros) and 1o⊗1o→0e (3j(1,1,0) = δ_ij/√3:
+    // 3 nonzeros); 1o⊗1o→1e, 2e are not in the target. Per path and channel: a = α·w (1 multiply),
+    // then per nonzero a·((c·x)·y) accumulated: 1 MAC + 2 multiplies. Per channel: MACs 3 + 3 = 6,
+    // multiplies (1 + 6) + (1 + 6) = 14; 2 channels.
     const r = tpCost("2x1o", "1x0e+1x1o", "1x0e+1x1o", 5);
     const f = step(r, "forward", "tp");
-    expect(f.macs).toBe(5 * 20);
-    expect(f.vectorOps).toBe(5 * 16);
-    // Backward: only x needs a gradient: the same entries walked once.
+    expect(f.macs).toBe(5 * 12);
+    expect(f.vectorOps).toBe(5 * 28);
+    // Backward: only x needs a gradient, ((a·g)·c)·y per nonzero: the same counts.
     const b = step(r, "backward", "tp");
-    expect(b.macs).toBe(5 * 20);
-    expect(b.vectorOps).toBe(5 * 16);
+    expect(b.macs).toBe(5 * 12);
+    expect(b.vectorOps).toBe(5 * 28);
   });
 
   it("tensor product 1x1o ⊗ 1o → 0e + 1e: the Levi-Civita path has 6 of 27 entries nonzero", () => {
-    // 1o⊗1o→0e: 3 nonzeros + 1 output = 4 MACs, 3 + 1 multiplies;
-    // 1o⊗1o→1e: ε_ijk, 6 nonzeros + 3 outputs = 9 MACs, 6 + 1 multiplies. One channel.
+    // 1o⊗1o→0e: 3 nonzeros: 3 MACs, 1 + 6 multiplies; 1o⊗1o→1e: ε_ijk, 6 nonzeros: 6 MACs,
+    // 1 + 12 multiplies. One channel.
     const f = step(tpCost("1x1o", "1x1o", "1x0e+1x1e", 3), "forward", "tp");
-    expect(f.macs).toBe(3 * 13);
-    expect(f.vectorOps).toBe(3 * 11);
+    expect(f.macs).toBe(3 * 9);
+    expect(f.vectorOps).toBe(3 * 20);
   });
 
-  it("symmetric contraction of scalars, correlation 3: w3·x³ + w2·x² + w1·x is 3 MACs and 6 multiplies per channel", () => {
+  it("symmetric contraction of scalars, correlation 3: w3·x³ + w2·x² + w1·x is 3 MACs and 6 multiplies per channel; its gx 6 and 9", () => {
     // One nonzero U entry per ν (the only coupling of scalars); the ν = 3 monomial
     // needs v·w then ·x ·x (3 multiplies) before its MAC, ν = 2: 2, ν = 1: 1.
     const spec = { irrepsIn: parseIrreps("2x0e"), irrepsOut: parseIrreps("2x0e"), correlation: 3, numElements: 1 };
@@ -70,9 +72,15 @@ describe("cost of MACE's ops, counted by hand", () => {
     const x = ops.input("x", Float64Array.from({ length: 2 * N }, (_, i) => 0.3 + 0.1 * i), [N, 2], { requiresGrad: true });
     const ws = [3, 2, 1].map((nu) => ops.param(`w${nu}`, new Float64Array(2).fill(0.5), [1, 1, 2]));
     ops.symmetricContraction("sc", x, ws, new Int32Array(N), spec);
-    const f = step(costModel(traceFromRecords(ops.trace), hw, { backward: true }), "forward", "sc");
+    const r = costModel(traceFromRecords(ops.trace), hw, { backward: true });
+    const f = step(r, "forward", "sc");
     expect(f.macs).toBe(N * 2 * 3);
     expect(f.vectorOps).toBe(N * 2 * 6);
+    // gx: per entry (v·g)·w (2 multiplies), then per position of x in the monomial one MAC with the
+    // other factors: ν = 3: 3 MACs + 3·1 multiplies, ν = 2: 2 MACs, ν = 1: 1 MAC → 6 MACs, 6 + 3 multiplies.
+    const b = step(r, "backward", "sc");
+    expect(b.macs).toBe(N * 2 * 6);
+    expect(b.vectorOps).toBe(N * 2 * 9);
   });
 
   it("equivariant linears count their non-zero blocks, and store only the free weights", () => {

@@ -7,9 +7,9 @@
  *            weight (MACE's equivariant linears): N·macsPerRow, its
  *            non-zero blocks only.
  *   tensor_product, symmetric_contraction   the op's structural work (the
- *            trace's `work`: MACs per CG / U entry and output component,
- *            plus the multiplies feeding them as vector ops of class mult;
- *            see tpWork, scWork in src/models/mace/).
+ *            trace's `work`: one MAC per CG / U product accumulated, plus
+ *            the multiplies feeding them as vector ops of class mult; see
+ *            tpWork, scWork in src/models/mace/).
  *   matmul   MACs = numel(out) · K (K = last dim of the first operand).
  *   vector ops (one per element on a vector lane):
  *     add, edge_vectors                  numel(out) adds
@@ -35,9 +35,8 @@
  *   linear   MACs = N·IN·OUT (gradient of x: G·W; block-sparse: N·macsPerRow),
  *            if x needs a gradient;
  *   matmul   numel(out)·K per operand needing a gradient;
- *   tensor_product, symmetric_contraction   the forward's structural work
- *            once per operand needing a gradient (each operand's gradient
- *            walks the same CG / U entries once);
+ *   tensor_product, symmetric_contraction   the structural work of the
+ *            gradient of each operand that needs one (`work.grads`);
  *   gather   numel(out) adds (scatter-add), if the table needs a gradient;
  *   segment_sum, add: no arithmetic (broadcast / pass-through);
  *   others   the forward vector ops once per operand needing a gradient;
@@ -154,22 +153,28 @@ function vectorOrLut(w: Work, n: number, cls: VectorOpClass, a: Assignment): Wor
   return w;
 }
 
-/** MACs and multiplies counted from the op's structure; an error when the trace lacks them (a hand-written trace). */
-function structuralWork(op: TraceOp, a: Assignment, t: EnergyTable, times: number): Work {
-  if (!op.work) throw new Error(`cost: ${op.kind} op '${op.name}' has no structural work in its trace (record it with the reference backend)`);
+/**
+ * MACs and multiplies counted from the op's structure: the forward's, or
+ * (`grads`: the operands needing a gradient) the sum of those gradients' VJP
+ * work; an error when the trace lacks them (a hand-written trace).
+ */
+function structuralWork(op: TraceOp, a: Assignment, t: EnergyTable, grads?: readonly number[]): Work {
+  const w = op.work;
+  if (!w) throw new Error(`cost: ${op.kind} op '${op.name}' has no structural work in its trace (record it with a backend)`);
+  const parts = grads ? grads.map((i) => w.grads?.[i] ?? w) : [w];
   const dp = a.datapath ?? {};
   const product = dp.product && dp.product !== "exact" ? energyClass(dp.product) : widerClass(t, dp.in, weightFormat(a));
   return {
     ...emptyWork(),
-    macs: times * op.work.macs, macProduct: product, macAcc: energyClass(dp.acc),
-    vectorOps: times * op.work.mults, vectorClass: "mult", vectorFormat: vectorFormatOf(a),
+    macs: parts.reduce((s, p) => s + p.macs, 0), macProduct: product, macAcc: energyClass(dp.acc),
+    vectorOps: parts.reduce((s, p) => s + p.mults, 0), vectorClass: "mult", vectorFormat: vectorFormatOf(a),
   };
 }
 
 export function forwardWork(op: TraceOp, a: Assignment, t: EnergyTable): Work {
   const w = emptyWork();
   if (NO_ARITHMETIC.has(op.kind)) return w;
-  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t, 1);
+  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t);
   if (MAC_KINDS.has(op.kind)) return { ...w, ...macWork(op, a, t) };
   if (op.kind === "softmax" && a.softmax) {
     const n = numelOf(op.outShape);
@@ -227,7 +232,7 @@ export function backwardWork(op: TraceOp, a: Assignment, t: EnergyTable): Work {
     const m = macWork(op, a, t);
     return { ...w, ...m, macs: m.macs * needs.length };
   }
-  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t, needs.length);
+  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t, needs);
   if (op.kind === "gather") {
     w.vectorOps = needs.includes(0) ? numelOf(op.outShape) : 0;
     w.vectorClass = "add";

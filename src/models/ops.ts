@@ -59,6 +59,8 @@ export interface StructuralWork {
   readonly macs: number;
   /** Further multiplies that feed them (a product of more than two factors, a scale). */
   readonly mults: number;
+  /** The VJP's work for the gradient of each operand (absent: the forward's, per operand). */
+  readonly grads?: readonly { readonly macs: number; readonly mults: number }[];
 }
 
 /** What an op does; hardware policies can target ops by kind as well as by name (the list: OP_KINDS in ./op-names.ts). */

@@ -109,23 +109,29 @@ function buildLayout(spec: SymmetricContractionSpec): ScLayout {
 }
 
 /**
- * The forward arithmetic of N nodes, from the structure (what `scForward`
- * does): per node, channel, output irrep and ν, each nonzero U_ν entry is the
- * monomial v·w·x_{a1}⋯x_{aν} accumulated into its output: one MAC whose
- * product is the last factor, after ν further multiplies (v·w, then ν − 1
- * factors of x):
- *   macs  = N · C · Σ_{out, ν} nnz(U_ν)
- *   mults = N · C · Σ_{out, ν} ν · nnz(U_ν)
+ * The arithmetic of N nodes, from the structure, as the accumulator datapath
+ * does it (`scTerms`, `scGradXTerms`): per node, channel, output irrep and ν,
+ * each nonzero U_ν entry is
+ *   forward  ((v·w)·x_a1)⋯x_aν accumulated: one MAC and ν further multiplies;
+ *   gx       (v·g)·w once (2 multiplies), then for each of the ν positions j
+ *            the product with the other ν − 1 factors accumulated: one MAC
+ *            and max(ν − 2, 0) further multiplies.
+ * Weight gradients (not needed for forces) are counted as the forward.
  */
 export function scWork(L: ScLayout, N: number): StructuralWork {
-  let macs = 0, mults = 0;
+  let macs = 0, mults = 0, gMacs = 0, gMults = 0;
   for (const ob of L.outs) {
     for (const u of ob.us) {
-      macs += u.v.length;
-      mults += u.nu * u.v.length;
+      const n = u.v.length;
+      macs += n;
+      mults += u.nu * n;
+      gMacs += u.nu * n;
+      gMults += n * (2 + u.nu * Math.max(u.nu - 2, 0));
     }
   }
-  return { macs: N * L.channels * macs, mults: N * L.channels * mults };
+  const k = N * L.channels;
+  const fwd = { macs: k * macs, mults: k * mults };
+  return { ...fwd, grads: [{ macs: k * gMacs, mults: k * gMults }, ...L.weightShapes.map(() => fwd)] };
 }
 
 /**

@@ -140,20 +140,22 @@ export function describeTp(spec: ChannelwiseTpSpec): string {
 }
 
 /**
- * The forward arithmetic of E edges, from the structure (what `tpForward`
- * does): per edge, path p and channel u, each of the nnz_p nonzero 3j entries
- * is one MAC s_k += (c·x_i)·y_j plus the multiply c·x_i; then α_p·w is one
- * multiply and out_q += (α_p·w)·s_q one MAC per output component (d3_p):
- *   macs  = E · Σ_p mul_p · (nnz_p + d3_p)
- *   mults = E · Σ_p mul_p · (nnz_p + 1)
+ * The arithmetic of E edges, from the structure, as the accumulator datapath
+ * does it (`tpTerms`): per edge, path p and channel u, a = α_p·w is one
+ * multiply, and each of the nnz_p nonzero 3j entries is one product of
+ * several factors accumulated: one MAC plus the other multiplies.
+ *   forward  a·((c·x)·y)      macs E·Σ_p mul_p·nnz_p, mults E·Σ_p mul_p·(2·nnz_p + 1)
+ *   gx, gy   ((a·g)·c)·y, ·x  the same counts each
+ *   gw       α·(g·((c·x)·y))  macs E·Σ_p mul_p·nnz_p, mults E·Σ_p mul_p·3·nnz_p
  */
 export function tpWork(L: TpLayout, E: number): StructuralWork {
-  let macs = 0, mults = 0;
+  let nnz = 0, pu = 0;
   for (const p of L.paths) {
-    macs += p.mul * (p.cg.c.length + p.d3);
-    mults += p.mul * (p.cg.c.length + 1);
+    nnz += p.mul * p.cg.c.length;
+    pu += p.mul;
   }
-  return { macs: E * macs, mults: E * mults };
+  const fwd = { macs: E * nnz, mults: E * (2 * nnz + pu) };
+  return { ...fwd, grads: [fwd, fwd, { macs: E * nnz, mults: E * 3 * nnz }] };
 }
 
 /**
