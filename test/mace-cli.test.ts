@@ -8,7 +8,8 @@
  * without the equivariant ops) is one line, exit 2.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { readExtxyz, writeExtxyz } from "../src/io/extxyz.js";
 import { parseSafetensors } from "../src/io/safetensors.js";
 import { readInputFile } from "../src/io/input-policy.js";
@@ -115,6 +116,24 @@ describe("--arch mace", () => {
     const b = await md("2");
     const strip = (o: string) => JSON.stringify(JSON.parse(o).points, (k, val) => (k === "stepsPerS" ? undefined : val));
     expect(strip(b.out)).toBe(strip(a.out));
+  });
+
+  it("sweep runs MACE design points (the tensor product's accumulator as an axis)", async () => {
+    const spec = tmp.path("sweep.json"), out = tmp.path("sweep.jsonl");
+    writeFileSync(spec, JSON.stringify({
+      name: "mace-tp-acc", description: "the tensor product's accumulator", base: "mace-bf16-tp",
+      model: { file: resolve(MACE), arch: "mace" }, structures: { file: IN, frames: 1 }, sampling: { method: "grid" },
+      axes: [{ name: "tp_acc", pointers: ["/forward/rules/1/datapath/acc"], values: ["fp32", "bf16"] }],
+    }));
+    const r = await cli("sweep", spec, "--out", out);
+    expect(r.code, r.err).toBe(0);
+    const points = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { axes: { tp_acc: string }; metrics: Record<string, number> });
+    const by = Object.fromEntries(points.map((p) => [p.axes.tp_acc, p.metrics]));
+    expect(Object.keys(by).sort()).toEqual(["bf16", "fp32"]);
+    // a bf16 accumulator in the tensor product shows in the forces (the bf16 readouts hide it in the
+    // energy of this untrained model) and costs less energy per step
+    expect(by.bf16.force_mae).not.toBe(by.fp32.force_mae);
+    expect(by.bf16.energy_per_step).toBeLessThan(by.fp32.energy_per_step);
   });
 
   it("bad input: one line naming the file, field or option, exit 2, no output", async () => {
