@@ -20,13 +20,12 @@
 import { createHash } from "node:crypto";
 import { readInputFile } from "../io/input-policy.js";
 import { InputError } from "../errors.js";
-import { parseSafetensors } from "../io/safetensors.js";
+import { parseSafetensors, type SafetensorsFile } from "../io/safetensors.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
-import type { OpRecord, Ops, ReadoutMode } from "../models/ops.js";
+import type { EquivariantOps, OpRecord, Ops, ReadoutMode } from "../models/ops.js";
 import { SchNet, type Structure } from "../models/schnet.js";
 import { AttentionModel, type PaddedNeighbors } from "../models/attention.js";
 import { MaceModel, describeHp } from "../models/mace/model.js";
-import type { EquivariantOps } from "../models/ops.js";
 import { buildNeighborList, neighborGeometry, type NeighborList } from "../models/neighbors.js";
 
 export const ARCHS = ["schnet", "attention", "mace"] as const;
@@ -195,7 +194,7 @@ export function requireEquivariantOps(ops: Ops): EquivariantOps {
   return ops as EquivariantOps;
 }
 
-function maceModel(path: string, st: ReturnType<typeof parseSafetensors>, provenance: Omit<Provenance, "trained" | "note">): LoadedModel {
+function maceModel(path: string, st: SafetensorsFile, provenance: Omit<Provenance, "trained" | "note">): LoadedModel {
   const m = MaceModel.fromSafetensors(st);
   const hp = m.hp;
   const text = st.metadata.provenance ?? "";
@@ -232,10 +231,10 @@ export function structureOf(f: Frame): Structure {
 
 /**
  * Refuse frames the model cannot evaluate, before any work: frames without
- * atoms, atomic numbers outside the embedding table or (MACE) the model's elements, non-finite positions,
- * cells the neighbour list cannot use (singular, or so small against the
- * cutoff that the list would not fit; see NEIGHBOR_LIMITS). Names the file,
- * frame and atom.
+ * atoms, atomic numbers outside the embedding table or (MACE) the model's
+ * elements, non-finite positions, cells the neighbour list cannot use
+ * (singular, or so small against the cutoff that the list would not fit; see
+ * NEIGHBOR_LIMITS). Names the file, frame and atom.
  */
 export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: string, firstFrame = 0): void {
   frames.forEach((f, i) => {
