@@ -118,7 +118,7 @@ describe("hwsim cost", () => {
     const cases: [string[], RegExp][] = [
       [["--arch", "schnet", "--forces", "direct", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --forces direct: SchNet forces are −∂E\/∂r \(conservative\) only; 'direct' needs --arch attention\n$/],
       [["--arch", "attention", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: .*tiny\.safetensors: /],
-      [["--arch", "mace", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch: 'mace' is not one of schnet, attention\n$/],
+      [["--arch", "nequip", "--model", MODEL, "--hw", UNFUSED, XYZ], /^hwsim: --arch: 'nequip' is not one of schnet, attention, mace\n$/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "fp33", XYZ], /^hwsim: unknown hw-model 'fp33'/],
       [["--arch", "schnet", "--model", MODEL, "--hw", "test/fixtures/hw/unknown-format.json", XYZ], /^hwsim: test\/fixtures\/hw\/unknown-format\.json: forward\.rules\[2\]\.datapath\.acc: unknown format 'fp17' \(see 'hwsim formats'\)\n$/],
       [["--arch", "schnet", "--model", MODEL, "--hw", UNFUSED, "--dt", "0", XYZ], /^hwsim: --dt: '0' is not a time step in 0.001..1000 fs\n$/],

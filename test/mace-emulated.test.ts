@@ -3,7 +3,9 @@
  * reference backend bit for bit (values and gradients); under fp32-baseline
  * each op is the generic element-wise rule (operands rounded to fp32, the
  * float64 function, one rounding to fp32; VJP at the rounded operands with G
- * and the gradients rounded to fp32), checked against Math.fround; and a
+ * and the gradients rounded to fp32), checked against Math.fround, except the
+ * tensor product and the symmetric contraction, which sum in the fp32
+ * accumulator forward and backward (test/mace-accumulator.test.ts); and a
  * hw-model rule on kind `tensor_product` rounds the tensor product alone
  * (bf16, checked with an independent round-to-nearest-even below).
  */
@@ -86,19 +88,29 @@ describe("equivariant ops on the emulated backend", () => {
       b.grads.forEach((g, i) => expect(sameBits(g, a.grads[i]), `gradient ${i}`).toBe(true));
     });
 
-    it(`${c.name}: fp32-baseline = fp32 rounding of the float64 op at fp32 operands (forward and VJP)`, () => {
+    // The tensor product and the symmetric contraction sum in fp32-baseline's fp32 accumulator,
+    // forward and VJP (proven against the exact oracle in test/mace-accumulator.test.ts);
+    // the other ops are one rounding of the float64 function and of its derivative.
+    const accumulates = c.name === "channelwiseTensorProduct" || c.name === "symmetricContraction";
+    it(`${c.name}: fp32-baseline = ${accumulates ? "sums in the fp32 accumulator (forward, VJP)" : "fp32 rounding of the float64 op at fp32 operands (forward and VJP)"}`, () => {
       const ops = new EmulatedOps("fp32-baseline");
       const b = run(ops, c);
       const f32 = (v: ArrayLike<number>) => Float64Array.from(v, Math.fround);
       // The oracle: the reference op at the rounded operands, its cotangent rounded, each result rounded once.
       const a = run(new ReferenceOps(), c, c.args.map((x) => f32(x.data)), f32);
-      expect(sameBits(b.y, f32(a.y))).toBe(true);
-      b.grads.forEach((g, i) => expect(sameBits(g, f32(a.grads[i])), `gradient ${i}`).toBe(true));
+      if (!accumulates) {
+        expect(sameBits(b.y, f32(a.y))).toBe(true);
+        b.grads.forEach((g, i) => expect(sameBits(g, f32(a.grads[i])), `gradient ${i}`).toBe(true));
+      } else {
+        // fp32 values (their bits are proven in test/mace-accumulator.test.ts)
+        expect(sameBits(b.y, f32(b.y))).toBe(true);
+        b.grads.forEach((g, i) => expect(sameBits(g, f32(g)), `gradient ${i}`).toBe(true));
+      }
       expect(Array.from(b.y).some((v, i) => v !== run(new ReferenceOps(), c).y[i])).toBe(true);
-      expect(ops.opPaths.filter((p) => p.kind !== "input").map((p) => p.path)).toEqual([
-        "float64 function, in float32, acc float32, out float32",
-        "float64 derivative, in float32, acc float32, out float32",
-      ]);
+      const what = c.name === "symmetricContraction" ? "U-weighted monomials" : "CG products";
+      expect(ops.opPaths.filter((p) => p.kind !== "input").map((p) => p.path)).toEqual(accumulates
+        ? [`${what} in float64, summed in float32 (sequential), out float32`, `${what} in float64, summed in float32 (sequential), in float32, acc float32, out float32`]
+        : ["float64 function, in float32, acc float32, out float32", "float64 derivative, in float32, acc float32, out float32"]);
     });
   }
 

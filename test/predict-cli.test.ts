@@ -110,7 +110,7 @@ describe("hwsim predict", () => {
   it("bad input: one line naming the file or option, exit 2, no output", async () => {
     const out = tmp.path("never.extxyz");
     const base = ["--model", SCHNET, "--arch", "schnet", "--hw", "fp64-reference"];
-    await expectBadInput(out, ["--model", SCHNET, "--arch", "mace", "--hw", "fp64-reference", IN, out], /--arch: 'mace' is not one of schnet, attention/);
+    await expectBadInput(out, ["--model", SCHNET, "--arch", "nequip", "--hw", "fp64-reference", IN, out], /--arch: 'nequip' is not one of schnet, attention, mace/);
     await expectBadInput(out, ["--model", tmp.path("missing.safetensors"), "--arch", "schnet", "--hw", "fp64-reference", IN, out], /missing\.safetensors: cannot read: no such file or directory \(the --arch schnet model weights\)/);
     await expectBadInput(out, ["--model", ATTENTION, "--arch", "schnet", "--hw", "fp64-reference", IN, out], /attention_seed0\.safetensors: missing tensor/);
     await expectBadInput(out, [...base.slice(0, 4), "--hw", "no-such-chip", IN, out], /no-such-chip/);

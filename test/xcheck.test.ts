@@ -123,9 +123,13 @@ describe("xcheck on SwiftShader", () => {
   });
 
   it("bad input: one line, exit 2", async () => {
-    const a = await cli("xcheck", "--model", `${FIX}/schnet_public_a.safetensors`, "--arch", "mace", `${FIX}/schnet_public_a.input.extxyz`);
+    const a = await cli("xcheck", "--model", `${FIX}/schnet_public_a.safetensors`, "--arch", "nequip", `${FIX}/schnet_public_a.input.extxyz`);
     expect(a.code).toBe(2);
-    expect(a.err).toBe("hwsim: --arch: 'mace' is not one of schnet, attention\n");
+    expect(a.err).toBe("hwsim: --arch: 'nequip' is not one of schnet, attention\n");
+    // MACE is a known architecture, but WebGPU has no equivariant kernels
+    const m = await cli("xcheck", "--model", "test/fixtures/mace/mace_small.safetensors", "--arch", "mace", `${FIX}/schnet_public_a.input.extxyz`);
+    expect(m.code).toBe(2);
+    expect(m.err).toBe("hwsim: --arch mace: xcheck runs the model on WebGPU, which has no equivariant kernels yet; check MACE with 'hwsim evaluate' on the emulated backend\n");
     const b = await cli("xcheck", "--model", `${FIX}/schnet_public_a.safetensors`, "--arch", "schnet", "--precision", "bf16", `${FIX}/schnet_public_a.input.extxyz`);
     expect(b.code).toBe(2);
     expect(b.err).toBe("hwsim: --precision: 'bf16' is not one of f32, f16\n");

@@ -16,6 +16,9 @@ import {
   type Shape,
   type Tensor,
   type Vjp,
+  type ParamOptions,
+  type StructuralWork,
+  paramTensor,
   SHIFT_LN2_F32,
   Tape,
   makeTensor,
@@ -27,8 +30,8 @@ import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-ker
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
-import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp } from "../models/mace/tensor-product.js";
-import { type SymmetricContractionSpec, scCheck, scForward, scLayout, scVjp } from "../models/mace/symmetric-contraction.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp, tpWork } from "../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scForward, scLayout, scVjp, scWork } from "../models/mace/symmetric-contraction.js";
 
 function check(cond: boolean, op: string, msg: string): void {
   if (!cond) throw new Error(`${op}: ${msg}`);
@@ -108,9 +111,9 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   /** Create the output tensor and record the op (VJP only kept when a gradient can flow). */
-  private emit(kind: OpKind, name: string, inputs: Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[]): Tensor {
+  private emit(kind: OpKind, name: string, inputs: Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[], work?: StructuralWork): Tensor {
     const out = makeTensor(data, shape, inputs.some((t) => t.requiresGrad));
-    this.tape.record(kind, name, inputs, out, vjp, indexLengths);
+    this.tape.record(kind, name, inputs, out, vjp, indexLengths, work);
     return out;
   }
 
@@ -120,9 +123,9 @@ export class ReferenceOps implements EquivariantOps {
     return t;
   }
 
-  param(_name: string, data: Float64Array, shape: Shape, opts: { requiresGrad?: boolean } = {}): Tensor {
+  param(_name: string, data: Float64Array, shape: Shape, opts: ParamOptions = {}): Tensor {
     // Parameters are not traced: they are the same for every evaluation.
-    return makeTensor(data, shape, opts.requiresGrad ?? false);
+    return paramTensor(data, shape, opts);
   }
 
   linear(name: string, x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
@@ -694,7 +697,7 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data, Yd = y.data, W = weights.data;
     const out = this.alloc(E * L.dimOut);
     tpForward(L, E, X, Yd, W, out);
-    return this.emit("tensor_product", name, [x, y, weights], out, [E, L.dimOut], (G, needs) => tpVjp(L, E, X, Yd, W, G, needs));
+    return this.emit("tensor_product", name, [x, y, weights], out, [E, L.dimOut], (G, needs) => tpVjp(L, E, X, Yd, W, G, needs), undefined, tpWork(L, E));
   }
 
   symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
@@ -705,6 +708,6 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data, W = weights.map((w) => w.data);
     const out = this.alloc(N * L.dimOut);
     scForward(L, N, X, W, elements, out);
-    return this.emit("symmetric_contraction", name, [x, ...weights], out, [N, L.dimOut], (G, needs) => scVjp(L, N, X, W, elements, G, needs), [elements.length]);
+    return this.emit("symmetric_contraction", name, [x, ...weights], out, [N, L.dimOut], (G, needs) => scVjp(L, N, X, W, elements, G, needs), [elements.length], scWork(L, N));
   }
 }

@@ -4,7 +4,7 @@
  * on-chip (SRAM), cycles and energy; for MD, time per step and ns/day.
  *
  * Memory (bytes of an access = ceil(elements · bits / 8), formats as in
- * work.ts):
+ * work.ts; a block-sparse weight counts its stored elements):
  *   unfused  every op reads its operands (activations, weights, index
  *            arrays; a gather reads the numel(out) gathered rows) from
  *            off-chip memory and writes its output back;
@@ -198,7 +198,8 @@ class CostContext {
     const outN = numelOf(op.outShape);
     op.operands.forEach((o, k) => {
       const gatherTable = op.kind === "gather" && k === 0;
-      const n = numelOf(o.shape);
+      // A block-sparse weight is stored compactly (its free weights only).
+      const n = o.blockSparse?.storedElements ?? numelOf(o.shape);
       out.push({
         key: o.role === "weight" ? `w${i}.${k}` : o.producer === undefined ? `a${i}.${k}` : `t${o.producer}`,
         role: o.role,

@@ -5,7 +5,7 @@
  * reference backend: shapes do not depend on precision) or is written by
  * hand (tests, what-if studies).
  */
-import type { OpRecord } from "../models/ops.js";
+import type { BlockSparsity, OpRecord, StructuralWork } from "../models/ops.js";
 import { ReferenceOps } from "../backends/reference.js";
 import type { SchNet, Structure } from "../models/schnet.js";
 
@@ -16,6 +16,8 @@ export interface TraceOperand {
   producer?: number;
   /** A gradient flows into it in the backward pass (it depends on the positions). */
   requiresGrad: boolean;
+  /** A block-sparse weight: MACs per input row and stored elements (absent: dense). */
+  blockSparse?: BlockSparsity;
 }
 
 export interface TraceOp {
@@ -27,6 +29,8 @@ export interface TraceOp {
   operands: readonly TraceOperand[];
   /** Lengths of the int32 index arrays it reads. */
   indexLengths: readonly number[];
+  /** Forward work counted from the op's structure (tensor product, symmetric contraction). */
+  work?: StructuralWork;
 }
 
 export type CostTrace = readonly TraceOp[];
@@ -41,14 +45,18 @@ export function numelOf(shape: readonly number[]): number {
 export function traceFromRecords(records: readonly OpRecord[]): TraceOp[] {
   return records.map((r) => {
     if (!r.operands) throw new Error(`trace record '${r.name}' has no operand shapes (backend does not record them)`);
-    return {
+    const op: TraceOp = {
       name: r.name,
       kind: r.kind,
       outShape: [...r.output.shape],
       outRequiresGrad: r.output.requiresGrad,
-      operands: r.operands.map((o) => ({ shape: [...o.shape], role: o.role, producer: o.producer, requiresGrad: o.requiresGrad })),
+      operands: r.operands.map((o) => {
+        const t: TraceOperand = { shape: [...o.shape], role: o.role, producer: o.producer, requiresGrad: o.requiresGrad };
+        return o.blockSparse ? { ...t, blockSparse: o.blockSparse } : t;
+      }),
       indexLengths: [...(r.indexLengths ?? [])],
     };
+    return r.work ? { ...op, work: r.work } : op;
   });
 }
 

@@ -3,7 +3,13 @@
  *
  * Forward work by kind (numel = element count):
  *   linear   MACs = N·IN·OUT (x [N, IN], weight [OUT, IN]); the bias is
- *            preloaded into the accumulator (no extra op).
+ *            preloaded into the accumulator (no extra op). A block-sparse
+ *            weight (MACE's equivariant linears): N·macsPerRow, its
+ *            non-zero blocks only.
+ *   tensor_product, symmetric_contraction   the op's structural work (the
+ *            trace's `work`: one MAC per CG / U product accumulated, plus
+ *            the multiplies feeding them as vector ops of class mult; see
+ *            tpWork, scWork in src/models/mace/).
  *   matmul   MACs = numel(out) · K (K = last dim of the first operand).
  *   vector ops (one per element on a vector lane):
  *     add, edge_vectors                  numel(out) adds
@@ -26,8 +32,11 @@
  *
  * Backward work (forces): only ops whose output depends on the positions
  * run a VJP, and only for operands that need a gradient (weights never do):
- *   linear   MACs = N·IN·OUT (gradient of x: G·W), if x needs a gradient;
+ *   linear   MACs = N·IN·OUT (gradient of x: G·W; block-sparse: N·macsPerRow),
+ *            if x needs a gradient;
  *   matmul   numel(out)·K per operand needing a gradient;
+ *   tensor_product, symmetric_contraction   the structural work of the
+ *            gradient of each operand that needs one (`work.grads`);
  *   gather   numel(out) adds (scatter-add), if the table needs a gradient;
  *   segment_sum, add: no arithmetic (broadcast / pass-through);
  *   others   the forward vector ops once per operand needing a gradient;
@@ -83,6 +92,8 @@ const ELEMENTWISE: Record<string, { count: "out" | "in"; cls: VectorOpClass }> =
 
 const NO_ARITHMETIC = new Set(["input", "param", "gather", "concat", "split_heads", "merge_heads"]);
 const MAC_KINDS = new Set(["linear", "matmul"]);
+/** Kinds whose work comes from their structure (TraceOp.work), not their shapes. */
+const STRUCTURAL_KINDS = new Set(["tensor_product", "symmetric_contraction"]);
 /** Ops that only move values: without an out format their output keeps the format of their (first) operand. */
 const COPY_KINDS = new Set(["gather", "concat", "split_heads", "merge_heads"]);
 
@@ -103,8 +114,8 @@ function macWork(op: TraceOp, a: Assignment, t: EnergyTable): Pick<Work, "macs" 
   let macs: number;
   if (op.kind === "linear") {
     const [N, IN] = op.operands[0].shape;
-    const OUT = op.operands[1].shape[0];
-    macs = N * IN * OUT;
+    const w = op.operands[1];
+    macs = N * (w.blockSparse?.macsPerRow ?? IN * w.shape[0]);
   } else {
     const a0 = op.operands[0].shape;
     macs = numelOf(op.outShape) * a0[a0.length - 1];
@@ -142,9 +153,28 @@ function vectorOrLut(w: Work, n: number, cls: VectorOpClass, a: Assignment): Wor
   return w;
 }
 
+/**
+ * MACs and multiplies counted from the op's structure: the forward's, or
+ * (`grads`: the operands needing a gradient) the sum of those gradients' VJP
+ * work; an error when the trace lacks them (a hand-written trace).
+ */
+function structuralWork(op: TraceOp, a: Assignment, t: EnergyTable, grads?: readonly number[]): Work {
+  const w = op.work;
+  if (!w) throw new Error(`cost: ${op.kind} op '${op.name}' has no structural work in its trace (record it with a backend)`);
+  const parts = grads ? grads.map((i) => w.grads?.[i] ?? w) : [w];
+  const dp = a.datapath ?? {};
+  const product = dp.product && dp.product !== "exact" ? energyClass(dp.product) : widerClass(t, dp.in, weightFormat(a));
+  return {
+    ...emptyWork(),
+    macs: parts.reduce((s, p) => s + p.macs, 0), macProduct: product, macAcc: energyClass(dp.acc),
+    vectorOps: parts.reduce((s, p) => s + p.mults, 0), vectorClass: "mult", vectorFormat: vectorFormatOf(a),
+  };
+}
+
 export function forwardWork(op: TraceOp, a: Assignment, t: EnergyTable): Work {
   const w = emptyWork();
   if (NO_ARITHMETIC.has(op.kind)) return w;
+  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t);
   if (MAC_KINDS.has(op.kind)) return { ...w, ...macWork(op, a, t) };
   if (op.kind === "softmax" && a.softmax) {
     const n = numelOf(op.outShape);
@@ -202,6 +232,7 @@ export function backwardWork(op: TraceOp, a: Assignment, t: EnergyTable): Work {
     const m = macWork(op, a, t);
     return { ...w, ...m, macs: m.macs * needs.length };
   }
+  if (STRUCTURAL_KINDS.has(op.kind)) return structuralWork(op, a, t, needs);
   if (op.kind === "gather") {
     w.vectorOps = needs.includes(0) ? numelOf(op.outShape) : 0;
     w.vectorClass = "add";

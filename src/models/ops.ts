@@ -32,6 +32,35 @@ export interface Tensor {
   readonly shape: Shape;
   /** True if a gradient must flow back into this tensor (it depends on a leaf that asked for one). */
   readonly requiresGrad: boolean;
+  /** A weight whose zeros are structural (see BlockSparsity); absent: dense. */
+  readonly blockSparse?: BlockSparsity;
+}
+
+/**
+ * A `linear` weight [OUT, IN] that is block-sparse by construction (MACE's
+ * equivariant linears: block-diagonal in the irreps, kron(W, I_{2l+1}) per
+ * path): a chip computes only the non-zero blocks and stores only the free
+ * weights, so the cost model counts these instead of OUT·IN.
+ */
+export interface BlockSparsity {
+  /** Multiply-accumulates one input row needs (the structurally non-zero entries it meets). */
+  readonly macsPerRow: number;
+  /** Weights a chip stores (the free parameters, e.g. e3nn's weight count). */
+  readonly storedElements: number;
+}
+
+/**
+ * Arithmetic of one forward call counted from the op's structure, for ops
+ * whose work is not a function of their shapes (the tensor product's paths
+ * and Clebsch–Gordan entries, the symmetric contraction's U entries).
+ */
+export interface StructuralWork {
+  /** Multiply-accumulates into an accumulator. */
+  readonly macs: number;
+  /** Further multiplies that feed them (a product of more than two factors, a scale). */
+  readonly mults: number;
+  /** The VJP's work for the gradient of each operand (absent: the forward's, per operand). */
+  readonly grads?: readonly { readonly macs: number; readonly mults: number }[];
 }
 
 /** What an op does; hardware policies can target ops by kind as well as by name (the list: OP_KINDS in ./op-names.ts). */
@@ -58,6 +87,8 @@ export interface OperandInfo {
   /** Index in `trace` of the op that produced it (activations only). */
   readonly producer?: number;
   readonly requiresGrad: boolean;
+  /** A weight's structural sparsity (Tensor.blockSparse). */
+  readonly blockSparse?: BlockSparsity;
 }
 
 /** One executed op: kept so later code can compare every op's output across backends. */
@@ -69,6 +100,8 @@ export interface OpRecord {
   readonly operands?: readonly OperandInfo[];
   /** Lengths of the integer index arrays the op reads (gather index, CSR row pointers, edge endpoints). */
   readonly indexLengths?: readonly number[];
+  /** Work counted from the op's structure (tensor product, symmetric contraction); absent: the cost model derives it from shapes. */
+  readonly work?: StructuralWork;
 }
 
 /** Result of `backward`: the gradient of each tensor that required one (same layout as `data`). */
@@ -90,8 +123,11 @@ export interface Ops {
 
   /** A leaf tensor (e.g. positions); `requiresGrad` makes backward produce its gradient. */
   input(name: string, data: Float64Array, shape: Shape, opts?: { requiresGrad?: boolean }): Tensor;
-  /** A model parameter (weights). A narrow backend may convert it to its weight format here. */
-  param(name: string, data: Float64Array, shape: Shape, opts?: { requiresGrad?: boolean }): Tensor;
+  /**
+   * A model parameter (weights). A narrow backend may convert it to its weight
+   * format here. `blockSparse`: the weight's structural zeros, for the cost model.
+   */
+  param(name: string, data: Float64Array, shape: Shape, opts?: ParamOptions): Tensor;
 
   /** y = x Wᵀ + b; x [N, in], weight [out, in] (PyTorch layout), bias [out] or none. */
   linear(name: string, x: Tensor, weight: Tensor, bias?: Tensor): Tensor;
@@ -204,6 +240,18 @@ export interface EquivariantOps extends Ops {
   symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor;
 }
 
+/** Options of `Ops.param`. */
+export interface ParamOptions {
+  requiresGrad?: boolean;
+  blockSparse?: BlockSparsity;
+}
+
+/** A parameter tensor as every backend's `param` makes it (not traced). */
+export function paramTensor(data: Float64Array, shape: Shape, opts: ParamOptions = {}): Tensor {
+  const t = makeTensor(data, shape, opts.requiresGrad ?? false);
+  return opts.blockSparse ? { ...t, blockSparse: opts.blockSparse } : t;
+}
+
 /** Options of `Ops.matmul`. */
 export interface MatmulOptions {
   /** b is stored transposed ([Bt, Q, K], like a Linear weight): y = a · bᵀ. */
@@ -309,16 +357,17 @@ export class Tape {
     return this.records;
   }
 
-  record(kind: OpKind, name: string, inputs: readonly Tensor[], output: Tensor, vjp: Vjp | null, indexLengths?: readonly number[]): void {
+  record(kind: OpKind, name: string, inputs: readonly Tensor[], output: Tensor, vjp: Vjp | null, indexLengths?: readonly number[], work?: StructuralWork): void {
     if (this.keepTrace) {
       const operands = inputs.map((t): OperandInfo => {
         const producer = this.producers.get(t);
-        return producer === undefined
-          ? { shape: t.shape, role: "weight", requiresGrad: t.requiresGrad }
-          : { shape: t.shape, role: "activation", producer, requiresGrad: t.requiresGrad };
+        if (producer !== undefined) return { shape: t.shape, role: "activation", producer, requiresGrad: t.requiresGrad };
+        const w: OperandInfo = { shape: t.shape, role: "weight", requiresGrad: t.requiresGrad };
+        return t.blockSparse ? { ...w, blockSparse: t.blockSparse } : w;
       });
       this.producers.set(output, this.records.length);
-      this.records.push(indexLengths ? { name, kind, output, operands, indexLengths } : { name, kind, output, operands });
+      const rec: OpRecord = indexLengths ? { name, kind, output, operands, indexLengths } : { name, kind, output, operands };
+      this.records.push(work ? { ...rec, work } : rec);
     }
     if (vjp && output.requiresGrad) this.entries.push({ inputs, output, vjp });
   }

@@ -54,7 +54,7 @@ interface SpecFile {
   name: string;
   description?: string;
   base: string;
-  model: { file: string; arch: "schnet" | "attention"; readout?: "add" | "mean"; forces?: "conservative" | "direct" };
+  model: { file: string; arch: "schnet" | "attention" | "mace"; readout?: "add" | "mean"; forces?: "conservative" | "direct" };
   structures: { file: string; frames?: number };
   seed?: number;
   dtFs?: number;

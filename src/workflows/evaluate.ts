@@ -286,7 +286,8 @@ function costSummary(trace: readonly OpRecord[], hw: ResolvedHwModel, model: Loa
   return {
     frame: 1,
     atoms,
-    edges: ct.find((t) => t.name === "distance")?.outShape[0] ?? 0,
+    // Every model's edge vectors op (SchNet, attention: "edge_vectors", its T token slots; MACE: its edges).
+    edges: ct.find((t) => t.kind === "edge_vectors")?.outShape[0] ?? 0,
     macs: report.total.macs,
     lookups: report.total.lookups,
     offchipBytes: report.total.offchipBytes,

@@ -1,15 +1,18 @@
 /**
  * One entry point for the models the workflows run: `--arch schnet` (PyG
- * SchNet) or `--arch attention` (the EScAIP-style neighbour-attention model),
+ * SchNet), `--arch attention` (the EScAIP-style neighbour-attention model) or
+ * `--arch mace` (mace-torch's MACE, files of tools/mace_to_safetensors.py),
  * loaded from .safetensors, with a uniform `run(ops, structure)` that returns
  * the energy, the forces and the op trace on any `Ops` backend.
  *
  * Option rules (each refusal is an InputError naming the option):
- *   --readout  add | mean: SchNet only; the attention model always sums its
- *              per-atom energies, so it accepts `add` and refuses `mean`.
- *   --forces   conservative (−∂E/∂r by the backward pass; SchNet's only kind)
- *              | direct (the attention model's per-edge force head, not
- *              conservative). Default: conservative.
+ *   --readout  add | mean: SchNet only; the attention model and MACE always
+ *              sum their per-atom energies, so they accept `add` and refuse `mean`.
+ *   --forces   conservative (−∂E/∂r by the backward pass; SchNet's and MACE's
+ *              only kind) | direct (the attention model's per-edge force head,
+ *              not conservative). Default: conservative.
+ * MACE needs the equivariant ops (`EquivariantOps`): `run` refuses a backend
+ * without them (WebGPU) with an InputError instead of failing inside the model.
  * Provenance: SHA-256 of the weights file, its `__metadata__`, and whether
  * the weights are known to be trained (attention files written by hwsim say
  * `trained=false` and their seed: they are UNTRAINED and not physical).
@@ -17,14 +20,15 @@
 import { createHash } from "node:crypto";
 import { readInputFile } from "../io/input-policy.js";
 import { InputError } from "../errors.js";
-import { parseSafetensors } from "../io/safetensors.js";
+import { parseSafetensors, type SafetensorsFile } from "../io/safetensors.js";
 import { CHEMICAL_SYMBOLS, type Frame } from "../io/extxyz.js";
-import type { OpRecord, Ops, ReadoutMode } from "../models/ops.js";
+import type { EquivariantOps, OpRecord, Ops, ReadoutMode } from "../models/ops.js";
 import { SchNet, type Structure } from "../models/schnet.js";
 import { AttentionModel, type PaddedNeighbors } from "../models/attention.js";
+import { MaceModel, describeHp } from "../models/mace/model.js";
 import { buildNeighborList, neighborGeometry, type NeighborList } from "../models/neighbors.js";
 
-export const ARCHS = ["schnet", "attention"] as const;
+export const ARCHS = ["schnet", "attention", "mace"] as const;
 export type Arch = (typeof ARCHS)[number];
 export const FORCE_MODES = ["conservative", "direct"] as const;
 export type ForceMode = (typeof FORCE_MODES)[number];
@@ -70,6 +74,8 @@ export interface LoadedModel {
   readonly provenance: Provenance;
   /** Rows of the embedding table: atomic numbers must be below it. */
   readonly numEmbeddings: number;
+  /** When the model knows only some elements (MACE's one-hot slots), their atomic numbers; null: every Z below numEmbeddings. */
+  readonly elements: readonly number[] | null;
   /** Parameters of the model's functions that LUT units need (cutoff, Gaussian coefficient). */
   readonly lutParams: { cutoff: number; coeff: number };
   /** Whether forces come from a backward pass (the cost model counts it). */
@@ -110,6 +116,12 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
   if (arch === "attention" && opts.readout === "mean") {
     throw new InputError("--readout mean: the attention model's energy is the sum of its per-atom energies (readout add only)");
   }
+  if (arch === "mace" && forces !== "conservative") {
+    throw new InputError(`--forces ${forces}: MACE forces are −∂E/∂r (conservative) only; 'direct' needs --arch attention`);
+  }
+  if (arch === "mace" && opts.readout === "mean") {
+    throw new InputError("--readout mean: MACE's energy is the sum of its per-atom energies (readout add only)");
+  }
   const { bytes, provenance } = readProvenance(path, arch);
   const st = parseSafetensors(bytes, path);
   provenance.metadata = { ...st.metadata };
@@ -127,6 +139,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
         note: text ? `PyG SchNet state_dict; file metadata: "${text}"` : "PyG SchNet state_dict; the file does not say how it was trained",
       },
       numEmbeddings: hp.numEmbeddings,
+      elements: null,
       lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
       radialCutoff: hp.cutoff,
       describe: () =>
@@ -139,6 +152,8 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
       },
     };
   }
+
+  if (arch === "mace") return maceModel(path, st, provenance);
 
   const m = AttentionModel.fromSafetensors(st);
   const hp = m.hp;
@@ -155,6 +170,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
         : "neighbour-attention weights; the file does not say they were trained (hwsim ships only seeded, untrained ones)",
     },
     numEmbeddings: hp.numEmbeddings,
+    elements: null,
     lutParams: { cutoff: hp.cutoff, coeff: m.coeff },
     radialCutoff: null,
     describe: () =>
@@ -168,6 +184,46 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
   };
 }
 
+/** The ops MACE needs beyond `Ops`, by method name (a backend has all of them or it cannot run MACE). */
+const EQUIVARIANT_METHODS = ["sphericalHarmonics", "besselBasis", "polynomialCutoff", "channelwiseTensorProduct", "symmetricContraction"] as const;
+
+/** `ops` as EquivariantOps, or an InputError naming the backend (WebGPU has no equivariant kernels yet). */
+export function requireEquivariantOps(ops: Ops): EquivariantOps {
+  const missing = EQUIVARIANT_METHODS.filter((k) => typeof (ops as Partial<EquivariantOps>)[k] !== "function");
+  if (missing.length) throw new InputError(`--arch mace: the ${ops.backend} backend has no equivariant ops (${missing.join(", ")}); run MACE on the reference or emulated backend`);
+  return ops as EquivariantOps;
+}
+
+function maceModel(path: string, st: SafetensorsFile, provenance: Omit<Provenance, "trained" | "note">): LoadedModel {
+  const m = MaceModel.fromSafetensors(st);
+  const hp = m.hp;
+  const text = st.metadata.provenance ?? "";
+  // tools/mace_golden_local.py writes "(UNTRAINED)" into the provenance of its seeded fixtures.
+  const trained = st.metadata.trained === "true" ? true : st.metadata.trained === "false" || /UNTRAINED/.test(text) ? false : null;
+  return {
+    arch: "mace", file: path, readout: "add", forces: "conservative", backwardPass: true,
+    hyperparameters: { ...hp, elements: hp.elements.join(","), radialMlp: hp.radialMlp.join(",") },
+    provenance: {
+      ...provenance,
+      trained,
+      note: trained === false
+        ? `UNTRAINED mace-torch MACE weights; file metadata: "${text}": energies and forces are not physical; only the arithmetic is exercised`
+        : text ? `mace-torch MACE state_dict; file metadata: "${text}"` : "mace-torch MACE state_dict; the file does not say how it was trained",
+    },
+    numEmbeddings: Math.max(...hp.elements) + 1,
+    elements: [...hp.elements],
+    // MACE has no Gaussian RBF: the coefficient is unused (no LUT unit reads it).
+    lutParams: { cutoff: hp.cutoff, coeff: 0 },
+    radialCutoff: hp.cutoff,
+    describe: () => `${describeHp(hp)}${trained === false ? " (UNTRAINED weights)" : ""}`,
+    neighbors: (s) => m.neighborsFor(s),
+    run: (ops, s, nl) => {
+      const p = m.predict(s, { ops: requireEquivariantOps(ops), forces: true, neighbors: nl as NeighborList | undefined });
+      return { energy: p.energy, forces: p.forces!, trace: p.trace };
+    },
+  };
+}
+
 /** The structure of a frame, as the models take it. */
 export function structureOf(f: Frame): Structure {
   return { numbers: f.numbers, positions: f.positions, cell: f.cell, pbc: f.pbc };
@@ -175,10 +231,10 @@ export function structureOf(f: Frame): Structure {
 
 /**
  * Refuse frames the model cannot evaluate, before any work: frames without
- * atoms, atomic numbers outside the embedding table, non-finite positions,
- * cells the neighbour list cannot use (singular, or so small against the
- * cutoff that the list would not fit; see NEIGHBOR_LIMITS). Names the file,
- * frame and atom.
+ * atoms, atomic numbers outside the embedding table or (MACE) the model's
+ * elements, non-finite positions, cells the neighbour list cannot use
+ * (singular, or so small against the cutoff that the list would not fit; see
+ * NEIGHBOR_LIMITS). Names the file, frame and atom.
  */
 export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: string, firstFrame = 0): void {
   frames.forEach((f, i) => {
@@ -187,6 +243,11 @@ export function checkFrames(model: LoadedModel, frames: readonly Frame[], file: 
     if (n === 0) throw new InputError(`${file}: frame ${fi + 1}: no atoms (nothing to evaluate)`);
     for (let a = 0; a < n; a++) {
       const z = f.numbers[a];
+      if (model.elements && !model.elements.includes(z)) {
+        const sym = CHEMICAL_SYMBOLS[z] ?? "?";
+        const known = model.elements.map((e) => CHEMICAL_SYMBOLS[e] ?? String(e)).join(", ");
+        throw new InputError(`${file}: frame ${fi + 1}, atom ${a + 1}: element ${sym} (Z = ${z}) is not one of the elements of ${model.file} (${known})`);
+      }
       if (z < 0 || z >= model.numEmbeddings) {
         const sym = CHEMICAL_SYMBOLS[z] ?? "?";
         throw new InputError(

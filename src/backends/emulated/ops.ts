@@ -36,7 +36,12 @@
  *               split/merge heads, and MACE's spherical harmonics, Bessel
  *               basis, polynomial cutoff, channel-wise tensor product and
  *               symmetric contraction (src/models/mace/): operands rounded
- *               to `in`; otherwise the
+ *               to `in`; tensor product and symmetric contraction with an
+ *               `acc`: their products (float64; tpTerms, scTerms) summed per
+ *               output element by src/datapath/reduce.ts in the accumulator
+ *               format, rounding and order, then rounded to `out` (their VJPs
+ *               likewise under a backward `acc`: gx, gy, gw of the tensor
+ *               product, gx of the contraction); otherwise the
  *               reference backend's float64 function of the rounded operands,
  *               rounded to `compute` (when given) and then to `out`.
  *   LUT units   (`lut` on shifted_softplus, silu, gaussian_rbf, cosine_cutoff)
@@ -112,6 +117,9 @@ import {
   type Shape,
   type Tensor,
   type Vjp,
+  type ParamOptions,
+  type StructuralWork,
+  paramTensor,
   SHIFT_LN2_F32,
   SOFTPLUS_THRESHOLD,
   Tape,
@@ -126,8 +134,8 @@ import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
-import type { ChannelwiseTpSpec } from "../../models/mace/tensor-product.js";
-import type { SymmetricContractionSpec } from "../../models/mace/symmetric-contraction.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -282,9 +290,9 @@ export class EmulatedOps implements EquivariantOps {
     this.paths.push({ pass: p.pass, name: p.name, kind: p.kind as OpKind, source: p.source, path });
   }
 
-  private emit(kind: OpKind, name: string, inputs: readonly Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[]): Tensor {
+  private emit(kind: OpKind, name: string, inputs: readonly Tensor[], data: Float64Array, shape: Shape, vjp: Vjp | null, indexLengths?: number[], work?: StructuralWork): Tensor {
     const out = makeTensor(data, shape, inputs.some((t) => t.requiresGrad));
-    this.tape.record(kind, name, inputs, out, vjp, indexLengths);
+    this.tape.record(kind, name, inputs, out, vjp, indexLengths, work);
     return out;
   }
 
@@ -292,7 +300,7 @@ export class EmulatedOps implements EquivariantOps {
    * Both passes round nothing: the reference backend computes the op and its
    * VJP (bit-identical to ReferenceOps).
    */
-  private viaReference(kind: OpKind, name: string, inputs: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor[]) => Tensor, indexLengths?: number[]): Tensor {
+  private viaReference(kind: OpKind, name: string, inputs: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor[]) => Tensor, indexLengths?: number[], work?: StructuralWork): Tensor {
     const f = this.plan("forward", name, kind);
     const b = this.plan("backward", name, kind);
     const run = refRun(inputs, build);
@@ -301,7 +309,7 @@ export class EmulatedOps implements EquivariantOps {
     this.tape.record(kind, name, inputs, out, (G) => {
       this.note(b, "reference (float64)");
       return run.vjp(G);
-    }, indexLengths);
+    }, indexLengths, work);
     return out;
   }
 
@@ -336,12 +344,14 @@ export class EmulatedOps implements EquivariantOps {
       /** A VJP other than the reference's (null: use the reference's). */
       backward?: (b: OpPlan, G: Float64Array, run: () => RefRun, rounded: Tensor[], y: Float64Array) => { grads: (Float64Array | null)[]; path: string } | null;
       indexLengths?: number[];
+      /** The op's structural work (tensor product, symmetric contraction), recorded in the trace as the reference's. */
+      work?: StructuralWork;
       /** A unary function of f64-functions.ts: computed directly (per-code tables where they apply), not through a reference op. */
       unary?: UnaryF64;
     } = {},
   ): Tensor {
     const pp = this.plans2(name, kind);
-    if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths);
+    if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths, opts.work);
     const { f, b } = pp;
     const rounded = inputs.map((t, i) => (roundIn[i] ? withData(t, roundValues(f.in, t.data)) : t));
     // The reference op on the rounded operands, run only when its values or its VJP are needed.
@@ -399,7 +409,7 @@ export class EmulatedOps implements EquivariantOps {
         return this.roundGrads(b, [grad(G)]);
       }
       return this.roundGrads(b, run().vjp(G));
-    }, opts.indexLengths);
+    }, opts.indexLengths, opts.work);
   }
 
   /**
@@ -453,6 +463,15 @@ export class EmulatedOps implements EquivariantOps {
     return tag(y, p.out ?? (mean || p.acc!.order.startsWith("promote") ? null : p.acc!.site));
   }
 
+  /**
+   * Sums of products (CSR terms, one row per output element) in the plan's
+   * accumulator and order (src/datapath/reduce.ts); `out` is left to the
+   * caller (the element-wise rule rounds there).
+   */
+  private accumulate(p: OpPlan, t: { values: Float64Array; rowPtr: Int32Array }): Float64Array {
+    return segmentSum(t.values, 1, t.rowPtr, reduceOptions(p, false));
+  }
+
   // -------------------------------------------------------------------------
   // Leaves
 
@@ -464,9 +483,9 @@ export class EmulatedOps implements EquivariantOps {
     return t;
   }
 
-  param(_name: string, data: Float64Array, shape: Shape, opts: { requiresGrad?: boolean } = {}): Tensor {
+  param(_name: string, data: Float64Array, shape: Shape, opts: ParamOptions = {}): Tensor {
     // Not traced, not rounded here: linear converts weights with its datapath (cached per tensor).
-    return makeTensor(data, shape, opts.requiresGrad ?? false);
+    return paramTensor(data, shape, opts);
   }
 
   // -------------------------------------------------------------------------
@@ -895,11 +914,54 @@ export class EmulatedOps implements EquivariantOps {
   }
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
-    return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec));
+    return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec), {
+      work: tpWork(tpLayout(spec), x.shape[0]),
+      // With an accumulator: the CG products (float64) summed per output element in it (tpTerms).
+      forward: (f, [rx, ry, rw]) => {
+        if (!f.acc) return null;
+        const L = tpLayout(spec);
+        const E = tpCheckShapes(L, rx.shape, ry.shape, rw.shape);
+        const t = tpTerms(L, E, rx.data, ry.data, rw.data);
+        return { y: this.accumulate(f, t), path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
+      },
+      // With a backward accumulator: each gradient's products (float64) summed per element in it, then `out`.
+      backward: (b, G, _run, [rx, ry, rw]) => {
+        if (!b.acc) return null;
+        const L = tpLayout(spec);
+        const E = rx.shape[0];
+        const sums = (["x", "y", "w"] as const).map((k, i) => {
+          if (![x, y, weights][i].requiresGrad) return null;
+          const t = tpTerms(L, E, rx.data, ry.data, rw.data, k, G);
+          return this.segSum(b, t.values, 1, t.rowPtr);
+        });
+        return { grads: sums, path: `CG products in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
+      },
+    });
   }
 
   symmetricContraction(name: string, x: Tensor, weights: readonly Tensor[], elements: Int32Array, spec: SymmetricContractionSpec): Tensor {
     const ins = [x, ...weights];
-    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), { indexLengths: [elements.length] });
+    return this.elementwise("symmetric_contraction", name, ins, ins.map(() => true), (r, ts) => r.symmetricContraction(name, ts[0], ts.slice(1), elements, spec), {
+      indexLengths: [elements.length],
+      work: scWork(scLayout(spec), x.shape[0]),
+      // With an accumulator: the U-weighted monomials (float64) summed per output element in it (scTerms).
+      forward: (f, [rx, ...rw]) => {
+        if (!f.acc) return null;
+        const L = scLayout(spec);
+        const N = scCheck(L, rx.shape, rw.map((w) => w.shape), elements);
+        const t = scTerms(L, N, rx.data, rw.map((w) => w.data), elements);
+        return { y: this.accumulate(f, t), path: `U-weighted monomials in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [N, L.dimOut] };
+      },
+      // With a backward accumulator: gx's products (float64) summed per element in it, then `out`;
+      // weight gradients (never needed for forces) stay the float64 derivative rounded to `out`.
+      backward: (b, G, run, [rx, ...rw]) => {
+        if (!b.acc) return null;
+        const L = scLayout(spec);
+        const t = scGradXTerms(L, rx.shape[0], rx.data, rw.map((w) => w.data), elements, G);
+        const gx = x.requiresGrad ? this.segSum(b, t.values, 1, t.rowPtr) : null;
+        const gw = weights.some((w) => w.requiresGrad) ? this.roundGrads(b, run().vjp(G).slice(1)) : weights.map(() => null);
+        return { grads: [gx, ...gw], path: `U-weighted monomials in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
+      },
+    });
   }
 }

@@ -66,7 +66,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
     .command("cost")
     .description("cost of one energy + forces evaluation on a hw-model: per-op MACs, LUT lookups, off-chip/SRAM bytes, cycles, energy; MD ns/day")
     .requiredOption("--model <file>", "model weights (.safetensors, PyG state_dict)")
-    .requiredOption("--arch <arch>", "schnet | attention")
+    .requiredOption("--arch <arch>", "schnet | attention | mace")
     .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
     .option("--forces <kind>", "conservative (−dE/dr: a backward pass) | direct (attention force head: forward only)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")

@@ -35,7 +35,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
     .command("evaluate")
     .description("energy and force errors of a model on hw-models vs the float64 reference (and labels), per-op SQNR, LUT/softmax statistics, cost; --report DIR writes an HTML report")
     .requiredOption("--model <file>", "model weights (.safetensors)")
-    .requiredOption("--arch <arch>", "schnet | attention")
+    .requiredOption("--arch <arch>", "schnet | attention | mace")
     .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file...>", "one or more hw-models: preset names (see 'hwsim hw list') or JSON files")

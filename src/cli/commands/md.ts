@@ -83,7 +83,7 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
     .command("md")
     .description("molecular dynamics on the emulated chip: one trajectory per design point (and replica) beside the float64 reference; verdict table (stable?, collapse, NVE drift, RDF error, speed)")
     .option("--model <file>", "model weights (.safetensors)")
-    .option("--arch <arch>", "schnet | attention")
+    .option("--arch <arch>", "schnet | attention | mace")
     .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
     .option("--forces <kind>", "conservative | direct (attention force head)")
     .option("--hw <hw...>", "design points: hw-model preset names or JSON files (space- or comma-separated); fp64-reference is always run as the yardstick")
@@ -129,7 +129,7 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
         const lastHw = hwNames[hwNames.length - 1];
         if (!startFile && hwNames.length > 1 && !presetNames().includes(lastHw) && !/\.json$/i.test(lastHw)) startFile = hwNames.pop();
         if (!o.model) throw new InputError("--model <file> is required (or --resume DIR)");
-        if (!o.arch) throw new InputError("--arch <arch> is required (schnet | attention)");
+        if (!o.arch) throw new InputError("--arch <arch> is required (schnet | attention | mace)");
         if (!hwNames.length) throw new InputError("--hw: give at least one design point (a preset name or hw-model file)");
         if (!startFile) throw new InputError("START: give the start structure (.extxyz)");
         const mopts = modelOptions({ model: o.model, arch: o.arch, readout: o.readout, forces: o.forces });

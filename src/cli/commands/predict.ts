@@ -19,7 +19,7 @@ interface PredictFlags extends ModelFlags {
 export function modelHwOptions(c: Command): Command {
   return c
     .requiredOption("--model <file>", "model weights (.safetensors)")
-    .requiredOption("--arch <arch>", "schnet | attention")
+    .requiredOption("--arch <arch>", "schnet | attention | mace")
     .option("--readout <mode>", "schnet: add | mean (default: the file's metadata, else add)")
     .option("--forces <kind>", "conservative (−dE/dr) | direct (attention force head)", "conservative")
     .requiredOption("--hw <name-or-file>", "hw-model: a preset name (see 'hwsim hw list') or a JSON file")

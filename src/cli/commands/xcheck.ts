@@ -37,6 +37,8 @@ export function registerXcheckCommands(program: Command, ctx: CliContext): void 
     .option("--json", "machine-readable output")
     .argument("<structures>", "structures (.extxyz)")
     .action(async (structPath: string, o: XcheckFlags) => {
+      // MACE's ops (spherical harmonics, tensor product, symmetric contraction) have no WGSL kernels yet.
+      if (o.arch === "mace") throw new InputError("--arch mace: xcheck runs the model on WebGPU, which has no equivariant kernels yet; check MACE with 'hwsim evaluate' on the emulated backend");
       const arch = parseChoice(o.arch, ["schnet", "attention"] as const, "--arch");
       const precision = parseChoice(o.precision, ["f32", "f16"] as const, "--precision");
       const readout = o.readout === undefined ? undefined : parseChoice(o.readout, ["add", "mean"] as const, "--readout");

@@ -19,9 +19,11 @@
  *
  * As matrices they are block-diagonal in m (kron(W, I_{2l+1}) per path): the
  * zeros add exact zeros to every accumulation, so values are those of the
- * compact per-irrep GEMMs; the cost model counts the dense MACs (issue 14).
+ * compact per-irrep GEMMs. The cost model counts only the non-zero blocks
+ * (`linearSparsity`, passed to `Ops.param`).
  */
 import { type IrrepBlock, blockOffsets, irrepsDim } from "./irreps.js";
+import type { BlockSparsity } from "../ops.js";
 
 interface Path {
   readonly i: number;
@@ -44,6 +46,19 @@ export function irrepsLinearNumel(inp: readonly IrrepBlock[], out: readonly Irre
 /** Number of weights of the element-dependent linear (Z elements). */
 export function elementLinearNumel(inp: readonly IrrepBlock[], Z: number, out: readonly IrrepBlock[]): number {
   return Z * irrepsLinearNumel(inp, out);
+}
+
+/**
+ * The structural sparsity of the matrix of o3.Linear (Z = 1) or of the
+ * element-dependent linear (Z elements): one input row meets, per path,
+ * mul_in·mul_out·(2l+1) non-zero entries (kron(W, I_{2l+1})); for Z > 1 the
+ * row is the Z masked copies of x, of which only its element's copy is
+ * non-zero, so a chip that indexes the weights by element does one block's
+ * MACs. Stored: the free weights, Z·Σ mul_in·mul_out (e3nn's count).
+ */
+export function linearSparsity(inp: readonly IrrepBlock[], out: readonly IrrepBlock[], Z = 1): BlockSparsity {
+  const macsPerRow = paths(inp, out).reduce((s, p) => s + inp[p.i].mul * out[p.o].mul * (2 * inp[p.i].l + 1), 0);
+  return { macsPerRow, storedElements: Z * irrepsLinearNumel(inp, out) };
 }
 
 function fanIn(inp: readonly IrrepBlock[], ps: readonly Path[], o: number): number {

@@ -4,7 +4,7 @@
  * and layout (`maceWeightSpecs`; `fromWeights`, `fromSafetensors` for files of
  * tools/mace_to_safetensors.py; `seeded` makes some); with mace-torch's own
  * weights it reproduces mace-torch's float64 energy and forces
- * (test/mace-torch-model.test.ts). Not yet in the CLI workflows (issue 14).
+ * (test/mace-torch-model.test.ts). In the CLI workflows as `--arch mace` (src/workflows/load-model.ts).
  * Op names follow mace-torch's module paths so hw-model rules can target them
  * (`interactions.0.linear_up`, `products.0.symmetric_contractions`, `readouts.1.linear_2`, …).
  *
@@ -35,7 +35,7 @@ import { transposeF64 } from "../../backends/f64-kernels.js";
 import { type IrrepBlock, irrepsDim, sphericalHarmonicsIrreps } from "./irreps.js";
 import { type ChannelwiseTpSpec, maceConvTpSpec, tpLayout } from "./tensor-product.js";
 import { type SymmetricContractionSpec, scLayout } from "./symmetric-contraction.js";
-import { elementLinearMatrix, elementLinearNumel, irrepsLinearMatrix, irrepsLinearNumel } from "./linear-maps.js";
+import { elementLinearMatrix, elementLinearNumel, irrepsLinearMatrix, irrepsLinearNumel, linearSparsity } from "./linear-maps.js";
 
 export interface MaceHyperparameters {
   /** Atomic numbers of the element slots (one-hot index = position here). */
@@ -303,10 +303,15 @@ export class MaceModel {
     return new MaceModel(hp, embedding, e0, layers);
   }
 
+  /** Every pair within the cutoff (the list `predict` builds when none is given). */
+  neighborsFor(structure: { positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] }): NeighborList {
+    return buildNeighborList(structure.positions, this.hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
+  }
+
   /** Energy (and forces unless `forces: false`) of a structure; every op recorded on `ops`. */
   predict(
     structure: { numbers: ArrayLike<number>; positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] },
-    opts: { ops: EquivariantOps; forces?: boolean },
+    opts: { ops: EquivariantOps; forces?: boolean; neighbors?: NeighborList },
   ): MacePrediction {
     const { ops } = opts;
     const hp = this.hp, Z = hp.elements.length, n = structure.numbers.length;
@@ -316,7 +321,8 @@ export class MaceModel {
       return z;
     });
     const wantForces = opts.forces ?? true;
-    const nl = buildNeighborList(structure.positions, hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
+    // A prebuilt list (the workflows share one across backends; MD's Verlet list) must be every pair within hp.cutoff.
+    const nl = opts.neighbors ?? this.neighborsFor(structure);
     const positions = ops.input("positions", structure.positions, [n, 3], { requiresGrad: wantForces });
     // mace's edge vector points from the sender j to the receiver i: r_i − r_j (minus the image shift).
     const neg = nl.shiftVectors?.map((v) => -v);
@@ -341,8 +347,8 @@ export class MaceModel {
       // Element-dependent skip: the Z masked copies of h, one linear over their concatenation.
       const masked = Array.from({ length: Z }, (_, z) =>
         ops.scaleRows(`${p}.skip_tp.select.${z}`, h, ops.param(`one_hot.${z}`, Float64Array.from(elem, (v) => (v === z ? 1 : 0)), [n])));
-      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn]));
-      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn]));
+      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn], { blockSparse: linearSparsity(L.inIrreps, L.hiddenOut, Z) }));
+      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn], { blockSparse: linearSparsity(L.inIrreps, L.inIrreps) }));
       let w = radial;
       L.radial.forEach((W, i) => {
         const [inp, out] = [w.shape[1], W.length / w.shape[1]];
@@ -352,16 +358,16 @@ export class MaceModel {
       const mji = ops.channelwiseTensorProduct(`${p}.conv_tp`, ops.gather(`${p}.sender`, up, nl.dst), Y, w, L.tp);
       const agg = ops.segmentSum(`${p}.aggregate`, mji, nl.rowPtr);
       const dMid = irrepsDim(L.tp.out), dT = irrepsDim(L.sc.irrepsIn);
-      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid])), invAvg);
+      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid], { blockSparse: linearSparsity(L.tp.out, L.sc.irrepsIn) })), invAvg);
       const shapes = scLayout(L.sc).weightShapes;
       const B = ops.symmetricContraction(`products.${k}.symmetric_contractions`, msg,
         L.scWeights.map((W, i) => ops.param(`products.${k}.symmetric_contractions.w${i}`, W, shapes[i])), elem, L.sc);
-      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid])), sc);
+      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid], { blockSparse: linearSparsity(L.hiddenOut, L.hiddenOut) })), sc);
       let r: Tensor;
-      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid]));
+      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(1, 0)) }));
       else {
         const H = hp.readoutHidden;
-        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid])));
+        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(H, 0)) })));
         r = ops.linear(`readouts.${k}.linear_2`, t, ops.param(`readouts.${k}.linear_2.weight`, L.readout[1], [1, H]));
       }
       e = ops.add(`node_energies.${k}`, e, r);

@@ -21,6 +21,7 @@
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString } from "./irreps.js";
 import { uMatrix } from "./u-matrix.js";
 import { memoPerObject } from "./memo.js";
+import type { StructuralWork } from "../ops.js";
 
 export interface SymmetricContractionSpec {
   readonly irrepsIn: readonly IrrepBlock[];
@@ -107,6 +108,134 @@ function buildLayout(spec: SymmetricContractionSpec): ScLayout {
   return { spec, channels: C, dimIn: irrepsDim(spec.irrepsIn), dimOut: irrepsDim(spec.irrepsOut), D, aBase, aStride, outs, weightShapes };
 }
 
+/**
+ * The arithmetic of N nodes, from the structure, as the accumulator datapath
+ * does it (`scTerms`, `scGradXTerms`): per node, channel, output irrep and ν,
+ * each nonzero U_ν entry is
+ *   forward  ((v·w)·x_a1)⋯x_aν accumulated: one MAC and ν further multiplies;
+ *   gx       (v·g)·w once (2 multiplies), then for each of the ν positions j
+ *            the product with the other ν − 1 factors accumulated: one MAC
+ *            and max(ν − 2, 0) further multiplies.
+ * Weight gradients (not needed for forces) are counted as the forward.
+ */
+export function scWork(L: ScLayout, N: number): StructuralWork {
+  let macs = 0, mults = 0, gMacs = 0, gMults = 0;
+  for (const ob of L.outs) {
+    for (const u of ob.us) {
+      const n = u.v.length;
+      macs += n;
+      mults += u.nu * n;
+      gMacs += u.nu * n;
+      gMults += n * (2 + u.nu * Math.max(u.nu - 2, 0));
+    }
+  }
+  const k = N * L.channels;
+  const fwd = { macs: k * macs, mults: k * mults };
+  return { ...fwd, grads: [{ macs: k * gMacs, mults: k * gMults }, ...L.weightShapes.map(() => fwd)] };
+}
+
+/**
+ * The symmetric contraction as a sum of products per output element, for an
+ * accumulator datapath: B[n, o, c, q] = Σ over ν (descending, the weights'
+ * order) and the nonzero U_ν entries t with o_t = q (in U's order) of
+ *   term = ((v_t · w_ν[z_n, k_t, c]) · x[n, c, a_1]) ⋯ · x[n, c, a_ν],
+ * each multiplication rounded to float64 (scForward's monomials). Returns the
+ * terms in CSR order (rows = output elements in [N, dimOut] order, F = 1),
+ * for src/datapath/reduce.ts segmentSum.
+ */
+export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array): { values: Float64Array; rowPtr: Int32Array } {
+  const C = L.channels;
+  // Terms per output component of one channel, per output block (the same for every node and channel).
+  const counts = L.outs.map((ob) => {
+    const c = new Int32Array(ob.d);
+    for (const u of ob.us) for (let t = 0; t < u.v.length; t++) c[u.o[t]]++;
+    return c;
+  });
+  const perNode = C * counts.reduce((s, c) => s + c.reduce((a, b) => a + b, 0), 0);
+  const values = new Float64Array(N * perNode);
+  const rowPtr = new Int32Array(N * L.dimOut + 1);
+  // Row lengths in output order, then prefix sums: node n's rows start at n·perNode.
+  for (let n = 0; n < N; n++) {
+    L.outs.forEach((ob, bi) => {
+      for (let c = 0; c < C; c++) for (let q = 0; q < ob.d; q++) rowPtr[n * L.dimOut + ob.off + c * ob.d + q + 1] = counts[bi][q];
+    });
+  }
+  for (let r = 0; r < N * L.dimOut; r++) rowPtr[r + 1] += rowPtr[r];
+  const next = rowPtr.slice(0, N * L.dimOut);
+  forEachMonomial(L, N, X, W, elements, (y, prod) => (values[next[y]++] = prod));
+  return { values, rowPtr };
+}
+
+/**
+ * Every nonzero U entry for every node and channel, in summation order
+ * (nodes, channels, output blocks, ν descending, U entries): `visit` gets the
+ * channel's coupling values xa (x[n, c, a] for every a), the entry (u, t), the
+ * weight of the entry for this node's element and channel, and the index of the
+ * output element it adds to.
+ */
+function forEachEntry(
+  L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array,
+  visit: (xa: Float64Array, u: SparseU, t: number, w: number, y: number, n: number, c: number) => void,
+): void {
+  const C = L.channels, D = L.D;
+  const xa = new Float64Array(D);
+  for (let n = 0; n < N; n++) {
+    const z = elements[n];
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
+      let wi = 0;
+      for (const ob of L.outs) {
+        const yo = n * L.dimOut + ob.off + c * ob.d;
+        for (const u of ob.us) {
+          const w = W[wi++], K = u.paths;
+          for (let t = 0; t < u.v.length; t++) visit(xa, u, t, w[(z * K + u.k[t]) * C + c], yo + u.o[t], n, c);
+        }
+      }
+    }
+  }
+}
+
+/** Every monomial (v·w)·x_a1⋯x_aν, multiplied left to right in float64, with the output element it adds to. */
+function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, visit: (y: number, prod: number) => void): void {
+  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y) => {
+    let prod = u.v[t] * w;
+    for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
+    visit(y, prod);
+  });
+}
+
+/**
+ * The gradient of x in the contraction's VJP (cotangent G [N, dimOut]) as sums
+ * of products, for an accumulator datapath: gx[n, c, a] = Σ over output
+ * blocks, ν descending, U entries t, and the positions j of the monomial with
+ * a_j = a (a repeated index contributes once per position) of
+ *   term = ((v_t · G[n, o, c, o_t]) · w_ν[z_n, k_t, c]) · Π_{i ≠ j} x[n, c, a_i],
+ * multiplied left to right in float64 (scVjp's products). Rows are x's
+ * elements in its [N, dimIn] layout (F = 1), for reduce.ts segmentSum.
+ */
+export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G: Float64Array): { values: Float64Array; rowPtr: Int32Array } {
+  const C = L.channels, D = L.D;
+  if (G.length !== N * L.dimOut) throw new Error(`symmetric contraction terms of gx: the cotangent must be [${N}, ${L.dimOut}]`);
+  // Terms per coupling index a of one (node, channel): every monomial position holding a.
+  const perA = new Int32Array(D);
+  for (const ob of L.outs) for (const u of ob.us) for (const a of u.a) perA[a]++;
+  const rowPtr = new Int32Array(N * L.dimIn + 1);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let a = 0; a < D; a++) rowPtr[n * L.dimIn + L.aBase[a] + c * L.aStride[a] + 1] = perA[a];
+  for (let r = 0; r < N * L.dimIn; r++) rowPtr[r + 1] += rowPtr[r];
+  const values = new Float64Array(rowPtr[N * L.dimIn]);
+  const next = rowPtr.slice(0, N * L.dimIn);
+  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y, n, c) => {
+    const base = (u.v[t] * G[y]) * w;
+    for (let j = 0; j < u.nu; j++) {
+      let prod = base;
+      for (let i = 0; i < u.nu; i++) if (i !== j) prod *= xa[u.a[t * u.nu + i]];
+      const a = u.a[t * u.nu + j];
+      values[next[n * L.dimIn + L.aBase[a] + c * L.aStride[a]]++] = prod;
+    }
+  });
+  return { values, rowPtr };
+}
+
 /** Check x [N, dimIn], the weights' shapes and the elements; returns N. */
 export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonly (readonly number[])[], elements: Int32Array): number {
   const what = `symmetric contraction ${irrepsToString(L.spec.irrepsIn)} → ${irrepsToString(L.spec.irrepsOut)}`;
@@ -123,26 +252,7 @@ export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonl
 
 /** out [N, dimOut] (zeroed by the caller). */
 export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
-  const C = L.channels, D = L.D;
-  const xa = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const z = elements[n];
-    for (let c = 0; c < C; c++) {
-      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
-      let wi = 0;
-      for (const ob of L.outs) {
-        const yo = n * L.dimOut + ob.off + c * ob.d;
-        for (const u of ob.us) {
-          const w = W[wi++], K = u.paths;
-          for (let t = 0; t < u.v.length; t++) {
-            let prod = u.v[t] * w[(z * K + u.k[t]) * C + c];
-            for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
-            out[yo + u.o[t]] += prod;
-          }
-        }
-      }
-    }
-  }
+  forEachMonomial(L, N, X, W, elements, (y, prod) => (out[y] += prod));
 }
 
 /** Gradients of x and of each weight tensor (null where not needed; needs[0] = x, needs[1 + i] = weight i). */

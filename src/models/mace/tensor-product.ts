@@ -24,6 +24,7 @@
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString, parseIrreps } from "./irreps.js";
 import { wigner3j } from "./wigner3j.js";
 import { memoPerObject } from "./memo.js";
+import type { StructuralWork } from "../ops.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */
@@ -136,6 +137,112 @@ export function maceConvTpSpec(in1: readonly IrrepBlock[] | string, in2: readonl
 /** "in1 ⊗ in2 → out, P paths": for messages. */
 export function describeTp(spec: ChannelwiseTpSpec): string {
   return `${irrepsToString(spec.in1)} ⊗ ${irrepsToString(spec.in2)} → ${irrepsToString(spec.out)}, ${spec.paths.length} paths`;
+}
+
+/**
+ * The arithmetic of E edges, from the structure, as the accumulator datapath
+ * does it (`tpTerms`): per edge, path p and channel u, a = α_p·w is one
+ * multiply, and each of the nnz_p nonzero 3j entries is one product of
+ * several factors accumulated: one MAC plus the other multiplies.
+ *   forward  a·((c·x)·y)      macs E·Σ_p mul_p·nnz_p, mults E·Σ_p mul_p·(2·nnz_p + 1)
+ *   gx, gy   ((a·g)·c)·y, ·x  the same counts each
+ *   gw       α·(g·((c·x)·y))  macs E·Σ_p mul_p·nnz_p, mults E·Σ_p mul_p·3·nnz_p
+ */
+export function tpWork(L: TpLayout, E: number): StructuralWork {
+  let nnz = 0, pu = 0;
+  for (const p of L.paths) {
+    nnz += p.mul * p.cg.c.length;
+    pu += p.mul;
+  }
+  const fwd = { macs: E * nnz, mults: E * (2 * nnz + pu) };
+  return { ...fwd, grads: [fwd, fwd, { macs: E * nnz, mults: E * 3 * nnz }] };
+}
+
+/**
+ * Which products one element of a sum adds, per edge: rows of one edge in
+ * the layout of the summed tensor (the output, x, y or the weights), each a
+ * list of (path, 3j entry, channel) in summation order.
+ */
+interface TpTermPlan {
+  /** Start of each row's terms; length rows + 1. */
+  readonly rowStart: Int32Array;
+  readonly path: Int32Array;
+  readonly entry: Int32Array;
+  readonly channel: Int32Array;
+}
+
+function termPlan(rows: number, visit: (add: (row: number, path: number, entry: number, channel: number) => void) => void): TpTermPlan {
+  const lists: [number, number, number][][] = Array.from({ length: rows }, () => []);
+  visit((row, path, entry, channel) => lists[row].push([path, entry, channel]));
+  const rowStart = new Int32Array(rows + 1);
+  lists.forEach((r, i) => (rowStart[i + 1] = rowStart[i] + r.length));
+  const flat = lists.flat();
+  return {
+    rowStart, path: Int32Array.from(flat, (q) => q[0]), entry: Int32Array.from(flat, (q) => q[1]), channel: Int32Array.from(flat, (q) => q[2]),
+  };
+}
+
+/** The sums the tensor product and its VJP are made of (paths in order, then channels, then 3j entries in (i, j) order). */
+const TP_SUMS = {
+  /** out[e, o, u, k]: over the paths into o and their entries with k_t = k. */
+  out: (L: TpLayout) => termPlan(L.dimOut, (add) => L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.offOut + u * p.d3 + p.cg.k[t], pi, t, u);
+  })),
+  /** gx[e, a, u, i]: over the paths out of block a and their entries with i_t = i. */
+  x: (L: TpLayout) => termPlan(L.dim1, (add) => L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.off1 + u * p.d1 + p.cg.i[t], pi, t, u);
+  })),
+  /** gy[e, b, j]: over the paths out of block b, every channel, and their entries with j_t = j. */
+  y: (L: TpLayout) => termPlan(L.dim2, (add) => L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.off2 + p.cg.j[t], pi, t, u);
+  })),
+  /** gw[e, p, u]: over the path's entries. */
+  w: (L: TpLayout) => termPlan(L.weightNumel, (add) => L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.offW + u, pi, t, u);
+  })),
+};
+export type TpSum = keyof typeof TP_SUMS;
+const plans = Object.fromEntries(Object.entries(TP_SUMS).map(([k, f]) => [k, memoPerObject(f)])) as { [K in TpSum]: (L: TpLayout) => TpTermPlan };
+
+/**
+ * The tensor product (`sum` "out") or one gradient of its VJP (`sum` "x",
+ * "y", "w"; cotangent G [E, dimOut]) as sums of products, for an accumulator
+ * datapath. With a = α_p·w[e, p, u], c = C_t, x = x[e, a_p, u, i_t],
+ * y = y[e, b_p, j_t], g = G[e, o_p, u, k_t], each term is, multiplied left to
+ * right in float64:
+ *   out  a·((c·x)·y)        gx  ((a·g)·c)·y        gy  ((a·g)·c)·x        gw  α_p·(g·((c·x)·y))
+ * summed per element in path order, then channel, then 3j entry order (i, j)
+ * (the sums of tpForward / tpVjp). Returns the terms in CSR order: rows are
+ * the summed tensor's elements in its [E, ·] layout (F = 1), for
+ * src/datapath/reduce.ts segmentSum.
+ */
+export function tpTerms(
+  L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, sum: TpSum = "out", G?: Float64Array,
+): { values: Float64Array; rowPtr: Int32Array } {
+  const P = plans[sum](L);
+  const rows = P.rowStart.length - 1, perEdge = P.rowStart[rows];
+  if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product terms of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
+  const values = new Float64Array(E * perEdge);
+  const rowPtr = new Int32Array(E * rows + 1);
+  for (let e = 0; e < E; e++) {
+    const xr = e * L.dim1, yr = e * L.dim2, wr = e * L.weightNumel, gr = e * L.dimOut;
+    for (let r = 0; r < rows; r++) {
+      rowPtr[e * rows + r + 1] = e * perEdge + P.rowStart[r + 1];
+      for (let n = P.rowStart[r]; n < P.rowStart[r + 1]; n++) {
+        const p = L.paths[P.path[n]], t = P.entry[n], u = P.channel[n];
+        const c = p.cg.c[t], x = X[xr + p.off1 + u * p.d1 + p.cg.i[t]], y = Y[yr + p.off2 + p.cg.j[t]];
+        const a = p.alpha * W[wr + p.offW + u];
+        let v: number;
+        if (sum === "out") v = a * ((c * x) * y);
+        else {
+          const g = G![gr + p.offOut + u * p.d3 + p.cg.k[t]];
+          v = sum === "x" ? ((a * g) * c) * y : sum === "y" ? ((a * g) * c) * x : p.alpha * (g * ((c * x) * y));
+        }
+        values[e * perEdge + n] = v;
+      }
+    }
+  }
+  return { values, rowPtr };
 }
 
 /** Check operand shapes against the layout; returns the number of edges. */
