@@ -24,6 +24,7 @@ describe("the backend of a hw-model that rounds nothing", () => {
     ["schnet", "examples/water-schnet/water_schnet.safetensors", "conservative"],
     ["attention", "examples/attention/attention_seed0.safetensors", "conservative"],
     ["attention", "examples/attention/attention_seed0.safetensors", "direct"],
+    ["mace", "test/fixtures/mace/mace_small.safetensors", "conservative"],
   ] as const)("%s (%s forces): predict's backend = EmulatedOps(fp64-reference) = ReferenceOps with a trace, over consecutive steps", (arch, file, forces) => {
     const model = loadModel(file, { arch, forces });
     const hw = loadHwModel("fp64-reference");
