@@ -25,6 +25,7 @@ import type {
   EdgeIndex, Gradients, MatmulOptions, OpKind, OpRecord, Ops, ReadoutMode, Shape, Tensor,
 } from "../models/ops.js";
 import { SHIFT_LN2_F32 } from "../models/ops.js";
+import { InputError } from "../errors.js";
 import type { GpuTensor, WebGpuOps } from "../backends/webgpu.js";
 import * as B from "./bounds.js";
 import type { Operand, Sides } from "./bounds.js";
@@ -545,6 +546,11 @@ export class PairedOps implements Ops {
       fwd: ([a]) => B.boundUnitVector(S, a, E, K),
       vjp: ([a], G) => [B.boundUnitVectorGrad(S, G, a, E, K)],
     });
+  }
+
+  /** No a-priori bound for log yet: refused before any work rather than compared without one. */
+  log(name: string, _x: Tensor): Tensor {
+    throw new InputError(`xcheck: op '${name}' (kind log, the smooth attention model's envelope bias) has no error bound yet; xcheck supports SchNet and layout-1 attention models`);
   }
 }
 

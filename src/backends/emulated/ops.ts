@@ -120,7 +120,7 @@ import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSe
 import {
   type Site, accumulateInto, ewBinary, ewScaleRows, makeSite, roundFinite, roundValues, tag, tagOf,
 } from "./round.js";
-import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
+import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
@@ -203,7 +203,7 @@ function lutFnName(l: LutAssignment): string {
 const COMPUTING = [
   "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
   "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
-  "softmax", "maskedPool", "unitVector", "backward",
+  "softmax", "maskedPool", "unitVector", "log", "backward",
 ] as const satisfies readonly (keyof Ops)[];
 
 export class EmulatedOps implements Ops {
@@ -777,6 +777,10 @@ export class EmulatedOps implements Ops {
         return { grads: [roundValues(b.out, d)], path: `${this.lutPath(u)} (σ), float64 derivative σ(1 + x(1 − σ)), out ${b.out ? b.out.name : "fp64"}` };
       },
     });
+  }
+
+  log(name: string, x: Tensor): Tensor {
+    return this.elementwise("log", name, [x], [true], (r, ts) => r.log(name, ts[0]), { unary: LOG_F64 });
   }
 
   splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {

@@ -93,6 +93,13 @@ fn silub(g: f32, x: f32) -> f32 {
   return (g * s) * (1.0 + x * (1.0 - s));
 }`);
 
+/** Natural log; x ≤ 0 gives −inf (written by its bits: WGSL assumes finite math). */
+export const logKernel = (t: ElemType) =>
+  unary("log", t, "select(bitcast<f32>(0xff800000u), log(x), x > 0.0)");
+
+/** g/x, and 0 where x = 0 (the reference's VJP of log). */
+export const logBwdKernel = (tG: ElemType, tX: ElemType) => binary("log_bwd", tG, tX, "select(0.0, a / b, b != 0.0)");
+
 /** y[e, g] = exp(coeff·(d − o)²). */
 export function rbfKernel(tD: ElemType, tO: ElemType): KernelDef {
   return {
