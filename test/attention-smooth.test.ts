@@ -16,9 +16,14 @@ import { parseSafetensors, readSafetensors } from "../src/io/safetensors.js";
 import { AttentionModel, buildAllNeighbors, loadAttention } from "../src/models/attention.js";
 import type { Structure } from "../src/models/schnet.js";
 import { expectInputError } from "./helpers/errors.js";
+import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
+import { loadHwModel } from "../src/hw/resolve.js";
+import type { SoftmaxAssignment } from "../src/hw/types.js";
+import { SoftmaxScores, type Use } from "../src/workflows/hw-units.js";
 
 const WEIGHTS = "examples/attention-water/attention_water.safetensors";
 const GOLDEN = "test/fixtures/attention/attention_water_golden.safetensors";
+const START = "examples/water-schnet/water_start.extxyz";
 const model = loadAttention(WEIGHTS);
 const golden = readSafetensors(GOLDEN);
 
@@ -223,7 +228,26 @@ describe("layout 2 files and neighbour lists", () => {
 
   it("more neighbours than max_neighbors is refused (layout 2 never truncates)", () => {
     const pos = new Float64Array(3 * 6).map((_, i) => (i % 3 === 0 ? Math.floor(i / 3) * 0.9 : 0));
-    expectInputError(() => buildAllNeighbors(pos, 5, 4), "neighbour list: atom 1 has 5 neighbours within 5 Å, more than the model's max_neighbors 4 (layout 2 keeps every neighbour)");
+    expectInputError(() => buildAllNeighbors(pos, 5, 4), "neighbour list: max neighbours 4: atom 1 has 5 neighbours within 5 Å (layout 2 keeps every neighbour; raise max_neighbors)");
+  });
+
+  it("hwsim predict: fp64-reference equals the library's prediction bit for bit; a structure beyond max_neighbors is one line naming the model file and key, exit 2", async () => {
+    const tmp = tempDir();
+    try {
+      const out = tmp.path("p.extxyz");
+      const r = await cli("predict", "--model", WEIGHTS, "--arch", "attention", "--hw", "fp64-reference", "--threads", "1", START, out);
+      expect(r.code, r.err).toBe(0);
+      const got = readExtxyz(out)[0];
+      const want = model.predict(readExtxyz(START)[0], { forces: "conservative" });
+      expect(got.energy).toBe(want.energy);
+      expect(Array.from(got.forces!)).toEqual(Array.from(want.forces!));
+      const small = tmp.path("m4.safetensors");
+      AttentionModel.seeded(0, { layout: 2, maxNeighbors: 4 }).save(small);
+      const bad = await cli("predict", "--model", small, "--arch", "attention", "--hw", "fp64-reference", "--threads", "1", START, tmp.path("q.extxyz"));
+      expectOneLine(bad, /m4\.safetensors: __metadata__ 'max_neighbors' = 4: atom 1 has 20 neighbours within 5 Å/);
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it("seeded layout-2 weights run every op of the registry's layout-2 additions", () => {
@@ -231,5 +255,28 @@ describe("layout 2 files and neighbour lists", () => {
     const frames = readExtxyz("examples/water-schnet/water_start.extxyz");
     const names = new Set(m.predict({ ...frames[0], numbers: frames[0].numbers.subarray(0, 9), positions: frames[0].positions.subarray(0, 27) }).trace.map((t) => t.name));
     for (const n of ["attention.log_envelope", "attention.bias", "layers.0.attention.biased", "pool.envelope"]) expect(names.has(n), n).toBe(true);
+  });
+});
+
+describe("softmax statistics over frames of different token counts (layout 2 pads per structure)", () => {
+  it("rows of 3 and 5 scores: the joint report is the row-weighted union of the two separate reports", () => {
+    const hw = loadHwModel("int8-lut");
+    const name = "layers.0.attention.softmax";
+    const units: Use<SoftmaxAssignment>[] = [{ unit: { kind: "lut-rexp", bits: 8 }, usedBy: [`forward ${name}`] }];
+    const a = Float64Array.from([0.5, -1, 2, 0, 0, 0, 3, -Infinity, 1]);
+    const b = Float64Array.from([1, 2, 3, 4, 5, -2, -1, 0, -Infinity, -Infinity]);
+    const report = (chunks: [number, Float64Array][]) => {
+      const s = new SoftmaxScores(hw, 0n);
+      for (const [rowLen, scores] of chunks) s.addRows([{ name, rowLen, scores }]);
+      const r = s.report(units)[0];
+      if (!r.report) throw new Error(r.notReported);
+      return r.report;
+    };
+    const ra = report([[3, a]]), rb = report([[5, b]]), both = report([[3, a], [5, b]]);
+    expect(both.rows).toBe(ra.rows + rb.rows);
+    expect(both.maxAbsError).toBe(Math.max(ra.maxAbsError, rb.maxAbsError));
+    expect(both.maxSumError).toBe(Math.max(ra.maxSumError, rb.maxSumError));
+    expect(both.argmaxAgreement).toBeCloseTo((ra.argmaxAgreement * ra.rows + rb.argmaxAgreement * rb.rows) / both.rows, 15);
+    expect(both.klMean).toBeCloseTo((ra.klMean * ra.rows + rb.klMean * rb.rows) / both.rows, 15);
   });
 });

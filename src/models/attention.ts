@@ -127,14 +127,15 @@ export function buildPaddedNeighbors(positions: Float64Array, cutoff: number, ma
  * where neighbours change rank), sorted as `buildPaddedNeighbors`, padded to M = the largest
  * count of this structure (at least 1). A count above `maxNeighbors` (the model's cap) is refused.
  */
-export function buildAllNeighbors(positions: Float64Array, cutoff: number, maxNeighbors: number, opts: NeighborOptions = {}): PaddedNeighbors {
+export function buildAllNeighbors(positions: Float64Array, cutoff: number, maxNeighbors: number, opts: NeighborOptions & { capSource?: string } = {}): PaddedNeighbors {
   if (!Number.isSafeInteger(maxNeighbors) || maxNeighbors < 1) throw new InputError(`neighbour list: max neighbours ${maxNeighbors} must be a positive integer`);
   const full = buildNeighborList(positions, cutoff, opts);
   let M = 1;
   for (let i = 0; i < full.numAtoms; i++) {
     const c = full.rowPtr[i + 1] - full.rowPtr[i];
     if (c > maxNeighbors) {
-      throw new InputError(`neighbour list: atom ${i + 1} has ${c} neighbours within ${cutoff} Å, more than the model's max_neighbors ${maxNeighbors} (layout 2 keeps every neighbour)`);
+      const where = opts.capSource ? `${opts.capSource}: __metadata__ 'max_neighbors' = ${maxNeighbors}` : `neighbour list: max neighbours ${maxNeighbors}`;
+      throw new InputError(`${where}: atom ${i + 1} has ${c} neighbours within ${cutoff} Å (layout 2 keeps every neighbour; raise max_neighbors)`);
     }
     M = Math.max(M, c);
   }
@@ -402,8 +403,9 @@ export class AttentionModel {
 
   /** The padded neighbour list this model uses for a structure. */
   neighborsFor(s: Structure): PaddedNeighbors {
-    const build = this.hp.layout === 2 ? buildAllNeighbors : buildPaddedNeighbors;
-    return build(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { cell: s.cell, pbc: s.pbc });
+    const o = { cell: s.cell, pbc: s.pbc };
+    if (this.hp.layout === 2) return buildAllNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { ...o, capSource: this.file });
+    return buildPaddedNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, o);
   }
 
   /**
