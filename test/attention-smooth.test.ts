@@ -220,6 +220,11 @@ describe("layout 2 files and neighbour lists", () => {
     expect(again.metadata().trained).toBe("true");
   });
 
+  it("predict defaults to conservative forces for layout 2 (direct for layout 1)", () => {
+    expect(model.predict(structureOf(1)).forceKind).toBe("conservative");
+    expect(AttentionModel.seeded(0).predict(structureOf(1)).forceKind).toBe("direct");
+  });
+
   it("a layout_version other than 1 or 2 is refused, naming the file and key", () => {
     const st = parseSafetensors(model.toSafetensors(), "w.safetensors");
     st.metadata.layout_version = "3";

@@ -494,14 +494,15 @@ export class AttentionModel {
 
   /**
    * Energy, per-atom energies and forces of one structure: `forces` "direct"
-   * (default: the force head, not conservative), "conservative" (−∂E/∂pos by
-   * the backward pass) or false. Uses a fresh float64 reference backend
+   * (the force head, not conservative; the default of layout 1), "conservative"
+   * (−∂E/∂pos by the backward pass; the default of layout 2) or false. Uses a fresh float64 reference backend
    * unless `ops` is given (its tape is reset first).
    */
   predict(s: Structure, opts: { ops?: Ops; forces?: AttentionForces; neighbors?: PaddedNeighbors } = {}): AttentionPrediction {
     const ops = opts.ops ?? new ReferenceOps();
     ops.reset();
-    const kind = opts.forces ?? "direct";
+    // Layout 2 exists for MD: its default is −∂E/∂r; layout 1 keeps EScAIP's direct head as default.
+    const kind = opts.forces ?? (this.hp.layout === 2 ? "conservative" : "direct");
     if (kind !== "direct" && kind !== "conservative" && kind !== false) throw new InputError(`forces '${String(kind)}' must be "direct", "conservative" or false`);
     const fw = this.forward(ops, s, { requiresGrad: kind === "conservative", directForces: kind === "direct", neighbors: opts.neighbors });
     const result: AttentionPrediction = {
