@@ -16,9 +16,9 @@ Writes to $OUT:
   train_log.json                per-epoch losses and errors, final float64 test errors, MD check
   attention_water_golden.safetensors   per-layer float64 outputs of tools/attention_reference.py
 Environment: TRAIN_UNTIL_S (seconds since start when training must end; epochs are fixed after the
-first one from its duration and logged, so `EPOCHS=N` reproduces the schedule), EPOCHS, FRAMES
-(replicas·samples shrink for a CPU smoke test: SMOKE=1), MD_SECONDS (wall budget of the 10 ps fp64
-NVE check from water_start.extxyz; 0 skips it).
+first one from its duration and logged, so `EPOCHS=N` reproduces the schedule), EPOCHS, SMOKE=1
+(8 replicas, a few hundred steps: a CPU smoke test of the whole script in about a minute),
+MD_SECONDS (wall budget of the 10 ps fp64 NVE check from water_start.extxyz; 0 skips it).
 """
 import copy
 import json
@@ -225,7 +225,7 @@ def main():
             with torch.no_grad():
                 for pe, pm in zip(ema.parameters(), model.parameters()):
                     pe.mul_(0.999).add_(pm, alpha=0.001)
-            tot += float(loss)
+            tot += loss.item()
         ep += 1
         if epochs is None:
             left = train_until - (time.time() - T_START) - 5
