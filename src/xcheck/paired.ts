@@ -25,7 +25,6 @@ import type {
   EdgeIndex, Gradients, MatmulOptions, OpKind, OpRecord, Ops, ReadoutMode, Shape, Tensor,
 } from "../models/ops.js";
 import { SHIFT_LN2_F32 } from "../models/ops.js";
-import { InputError } from "../errors.js";
 import type { GpuTensor, WebGpuOps } from "../backends/webgpu.js";
 import * as B from "./bounds.js";
 import type { Operand, Sides } from "./bounds.js";
@@ -548,9 +547,15 @@ export class PairedOps implements Ops {
     });
   }
 
-  /** No a-priori bound for log yet: refused before any work rather than compared without one. */
-  log(name: string, _x: Tensor): Tensor {
-    throw new InputError(`xcheck: op '${name}' (kind log, the smooth attention model's envelope bias) has no error bound yet; xcheck supports SchNet and layout-1 attention models`);
+  log(name: string, x: Tensor): Tensor {
+    const S = this.sides;
+    return this.run({
+      kind: "log", name, inputs: [x], operandNames: ["x"],
+      emu: ([a]) => this.emu.log(name, a),
+      gpu: ([a]) => this.gpu.log(name, a),
+      fwd: ([a]) => B.boundLog(S, a),
+      vjp: ([a], G) => [B.boundLogGrad(S, G, a)],
+    });
   }
 }
 
