@@ -114,6 +114,16 @@ describe("xcheck on SwiftShader", () => {
     expect(text).toMatch(/verdict: within bounds/);
   });
 
+  it("the trained smooth attention model (layout 2, 2 molecules): the log-envelope bias and every op within bounds", async () => {
+    const f = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
+    const n = 6;
+    const r = await xcheck({ arch: "attention", model: loadAttention("examples/attention-water/attention_water.safetensors") }, [{ numbers: f.numbers.slice(0, n), positions: f.positions.slice(0, 3 * n) }], { ctx });
+    expect(failing(r)).toEqual([]);
+    expect(r.within_bounds).toBe(true);
+    const iso = new Set(r.ops.filter((o) => o.check === "isolated").map((o) => `${o.pass} ${o.op}`));
+    for (const op of ["forward attention.log_envelope", "backward attention.log_envelope", "forward layers.0.attention.biased", "forward pool.envelope"]) expect(iso.has(op), op).toBe(true);
+  });
+
   it("library: the attention model with a planted ULP in an exact op fails", async () => {
     const f = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
     const s = { numbers: f.numbers.slice(0, 3), positions: f.positions.slice(0, 9) };
