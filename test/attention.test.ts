@@ -371,7 +371,7 @@ describe("masking and padding", () => {
       const ops = scramblingOps(16, 16, model.hp.heads, nl.lengths, 3);
       const b = model.predict(mol, { ops, forces: kind });
       // The scrambling really happened (a padded row of tokens.act differs from the clean run).
-      const clean = model.predict(mol, { forces: false }).trace.find((t) => t.name === "tokens.act")!.output.data;
+      const clean = model.predict(mol, { ops: new ReferenceOps(), forces: false }).trace.find((t) => t.name === "tokens.act")!.output.data;
       const dirty = b.trace.find((t) => t.name === "tokens.act")!.output.data;
       expect(firstBitDifference(dirty, clean)).not.toBe(-1);
       expect(Object.is(a.energy, b.energy)).toBe(true);
@@ -401,7 +401,7 @@ describe("masking and padding", () => {
 describe("op names and kinds (what hardware rules target)", () => {
   it("the trace of a one-layer model, in order", () => {
     const m1 = AttentionModel.seeded(1, { layers: 1 });
-    const p = m1.predict(randomCluster(1, 5, 4), { forces: "direct" });
+    const p = m1.predict(randomCluster(1, 5, 4), { ops: new ReferenceOps(), forces: "direct" });
     const layer = [
       "norm1:rms_norm", "attention.q:linear", "attention.split_q:split_heads", "attention.k:linear", "attention.split_k:split_heads",
       "attention.v:linear", "attention.split_v:split_heads", "attention.scores:matmul", "attention.softmax:softmax",
@@ -421,11 +421,12 @@ describe("op names and kinds (what hardware rules target)", () => {
     expect(scores.output.shape).toEqual([5 * 4, 16, 16]);
   });
 
-  it("every op of a two-layer run (both force modes) is in the op-name registry with its kind, and vice versa", () => {
+  it("every op of a two-layer run (both force modes, layouts 1 and 2) is in the op-name registry with its kind, and vice versa", () => {
     const templates = OP_NAMES.attention.map((e) => ({ re: new RegExp(`^${e.name.replace(/\./g, "\\.").replace(/#/g, "\\d+")}$`), kind: e.kind, name: e.name }));
     const seen = new Set<string>();
-    for (const kind of ["direct", "conservative"] as const) {
-      for (const t of model.predict(randomCluster(2, 6, 4), { forces: kind }).trace) {
+    const smooth = AttentionModel.seeded(0, { layout: 2 });
+    for (const [m, kind] of [[model, "direct"], [model, "conservative"], [smooth, "direct"], [smooth, "conservative"]] as const) {
+      for (const t of m.predict(randomCluster(2, 6, 4), { ops: new ReferenceOps(), forces: kind }).trace) {
         const hit = templates.find((e) => e.re.test(t.name));
         expect(hit, t.name).toBeDefined();
         expect(hit!.kind, t.name).toBe(t.kind);
@@ -550,8 +551,8 @@ describe("safetensors round trip and metadata", () => {
   });
 
   it("structures the model cannot evaluate are refused clearly", () => {
-    expect(() => model.predict({ numbers: [1, 100], positions: new Float64Array(6) })).toThrow(/atom 2 has atomic number 100/);
-    expect(() => model.predict({ numbers: [1, 1], positions: new Float64Array(3) })).toThrow(/2 atomic numbers but 1 positions/);
+    expect(() => model.predict({ numbers: [1, 100], positions: new Float64Array(6) }, { ops: new ReferenceOps() })).toThrow(/atom 2 has atomic number 100/);
+    expect(() => model.predict({ numbers: [1, 1], positions: new Float64Array(3) }, { ops: new ReferenceOps() })).toThrow(/2 atomic numbers but 1 positions/);
     expect(() => AttentionModel.seeded(0, { dim: 30, heads: 4 })).toThrow(/dim 30 is not a multiple of heads 4/);
   });
 });

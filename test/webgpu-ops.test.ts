@@ -113,6 +113,21 @@ describe("WebGPU kernels within their WGSL bounds of the float64 reference", () 
     within("gx f16", r.gpu.grads[0]!, r.ref.grads[0]!, B.boundLinearGradX(S16, op(r.ref.seed!), op(w), N, IN, OUT));
   });
 
+  it("log (the smooth attention model's envelope bias): 0 gives −inf and a zero gradient, with gradients", async () => {
+    await fc.assert(
+      fc.asyncProperty(f32s(300, 0, 1), async (x) => {
+        x[0] = 0; x[1] = 1; x[2] = Math.fround(1e-30); x[3] = 0.5;
+        const r = await both([{ data: x, shape: [300], grad: true }], (ops, [X]) => ops.log("log", X), seedOf(-2, 2));
+        expect(r.gpu.y[0]).toBe(-Infinity);
+        expect(r.ref.y[0]).toBe(-Infinity);
+        expect(r.gpu.grads[0]![0]).toBe(0);
+        within("log", r.gpu.y, r.ref.y, B.boundLog(S, op(x)));
+        within("log'", r.gpu.grads[0]!, r.ref.grads[0]!, B.boundLogGrad(S, op(r.ref.seed!), op(x)));
+      }),
+      { numRuns: 4, seed: 5 },
+    );
+  });
+
   it("shifted softplus (both sides of the threshold 20) and SiLU, with gradients", async () => {
     await fc.assert(
       fc.asyncProperty(f32s(300, -100, 100), async (x) => {

@@ -102,10 +102,14 @@ describe("xcheck on SwiftShader", () => {
     expect(j.forces.ok).toBe(true);
   });
 
-  it("the attention model (small water cluster): energy, conservative and direct forces, every op within bounds", async () => {
+  /** xcheck of an attention model on the first 2 molecules of the MD start. */
+  const attentionOnTwoMolecules = async (weights: string) => {
     const f = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
-    const n = 6;
-    const r = await xcheck({ arch: "attention", model: loadAttention("examples/attention/attention_seed0.safetensors") }, [{ numbers: f.numbers.slice(0, n), positions: f.positions.slice(0, 3 * n) }], { ctx });
+    return xcheck({ arch: "attention", model: loadAttention(weights) }, [{ numbers: f.numbers.slice(0, 6), positions: f.positions.slice(0, 18) }], { ctx });
+  };
+
+  it("the attention model (small water cluster): energy, conservative and direct forces, every op within bounds", async () => {
+    const r = await attentionOnTwoMolecules("examples/attention/attention_seed0.safetensors");
     expect(failing(r)).toEqual([]);
     expect(r.within_bounds).toBe(true);
     expect(r.frames[0].direct_forces?.ok).toBe(true);
@@ -113,6 +117,14 @@ describe("xcheck on SwiftShader", () => {
     expect(text).toMatch(/layers\.1\.attention\.softmax\s+softmax\s+bwd\s+∂x/);
     expect(text).toMatch(/direct forces: max\|diff\| \S+ bound \S+ ratio \S+ ok/);
     expect(text).toMatch(/verdict: within bounds/);
+  });
+
+  it("the trained smooth attention model (layout 2, 2 molecules): the log-envelope bias and every op within bounds", async () => {
+    const r = await attentionOnTwoMolecules("examples/attention-water/attention_water.safetensors");
+    expect(failing(r)).toEqual([]);
+    expect(r.within_bounds).toBe(true);
+    const iso = new Set(r.ops.filter((o) => o.check === "isolated").map((o) => `${o.pass} ${o.op}`));
+    for (const op of ["forward attention.log_envelope", "backward attention.log_envelope", "forward layers.0.attention.biased", "forward pool.envelope"]) expect(iso.has(op), op).toBe(true);
   });
 
   it("library: the attention model with a planted ULP in an exact op fails", async () => {

@@ -60,7 +60,7 @@ let current: StepArena | null = null;
 export const STEP_METHODS = [
   "input", "linear", "shiftedSoftplus", "gaussianRbf", "cosineCutoff", "edgeVectors", "norm", "gather", "mul",
   "scaleRows", "segmentSum", "add", "readout", "concat", "rmsNorm", "silu", "splitHeads", "mergeHeads", "matmul",
-  "softmax", "maskedPool", "unitVector", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
+  "softmax", "maskedPool", "unitVector", "log", "sphericalHarmonics", "besselBasis", "polynomialCutoff",
   "channelwiseTensorProduct", "symmetricContraction", "backward",
 ] as const;
 

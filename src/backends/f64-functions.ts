@@ -44,6 +44,21 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
   };
 }
 
+/** Natural logarithm (V8's Math.log is fdlibm's); VJP g/x, 0 at x = 0 (see `Ops.log`). */
+export const LOG_F64: UnaryF64 = {
+  key: "log",
+  value: (x) => Math.log(x),
+  aux: (x) => x,
+  grad: (g, x) => (x === 0 ? 0 : g / x),
+  values: (x, y) => {
+    for (let i = 0; i < x.length; i++) y[i] = Math.log(x[i]);
+  },
+  grads: (g, x, gx) => {
+    for (let i = 0; i < x.length; i++) gx[i] = x[i] === 0 ? 0 : g[i] / x[i];
+  },
+  keepsAux: false,
+};
+
 /** SiLU x/(1 + exp(−x)); VJP as silu_backward: g·s·(1 + x·(1 − s)), s = 1/(1 + exp(−x)). */
 export const SILU_F64: UnaryF64 = {
   key: "silu",

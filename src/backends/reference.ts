@@ -25,7 +25,7 @@ import {
   numel,
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
-import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
+import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
 import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-kernels.js";
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
@@ -441,6 +441,10 @@ export class ReferenceOps implements EquivariantOps {
 
   silu(name: string, x: Tensor): Tensor {
     return this.unary("silu", name, x, SILU_F64);
+  }
+
+  log(name: string, x: Tensor): Tensor {
+    return this.unary("log", name, x, LOG_F64);
   }
 
   splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {

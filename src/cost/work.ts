@@ -84,6 +84,7 @@ const ELEMENTWISE: Record<string, { count: "out" | "in"; cls: VectorOpClass }> =
   unit_vector: { count: "in", cls: "fma" },
   shifted_softplus: { count: "out", cls: "transcendental" },
   silu: { count: "out", cls: "transcendental" },
+  log: { count: "out", cls: "transcendental" },
   gaussian_rbf: { count: "out", cls: "transcendental" },
   cosine_cutoff: { count: "out", cls: "transcendental" },
   rms_norm: { count: "out", cls: "transcendental" },

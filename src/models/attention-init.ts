@@ -55,7 +55,16 @@ export interface AttentionHyperparameters {
   maxNeighbors: number;
   /** RMSNorm epsilon. */
   rmsNormEps: number;
+  /**
+   * Layout (metadata `layout_version`): 1 = the M nearest neighbours, mean pooling (energy jumps
+   * at the cutoff and where the M-nearest set changes); 2 = smooth: every neighbour within the
+   * cutoff (M is then a cap), log-envelope bias on the attention scores, envelope-weighted sum
+   * pooling (docs/attention-weights.md).
+   */
+  layout: AttentionLayout;
 }
+
+export type AttentionLayout = 1 | 2;
 
 /** The demo sizes (examples/attention/attention_seed0.safetensors). */
 export const ATTENTION_DEFAULTS: Readonly<AttentionHyperparameters> = Object.freeze({
@@ -69,6 +78,7 @@ export const ATTENTION_DEFAULTS: Readonly<AttentionHyperparameters> = Object.fre
   cutoff: 5,
   maxNeighbors: 16,
   rmsNormEps: 1e-6,
+  layout: 1,
 });
 
 /** How a tensor is initialised by `seededWeights`. */
@@ -126,6 +136,7 @@ export function checkHyperparameters(hp: AttentionHyperparameters): void {
   posInt("maxNeighbors");
   if (hp.dim % hp.heads !== 0) throw new InputError(`attention hyperparameters: dim ${hp.dim} is not a multiple of heads ${hp.heads}`);
   if (!(hp.cutoff > 0) || !Number.isFinite(hp.cutoff)) throw new InputError(`attention hyperparameter cutoff = ${hp.cutoff} must be a positive finite number`);
+  if (hp.layout !== 1 && hp.layout !== 2) throw new InputError(`attention hyperparameter layout = ${String(hp.layout)} must be 1 or 2`);
   if (!(hp.rmsNormEps > 0) || !Number.isFinite(hp.rmsNormEps)) throw new InputError(`attention hyperparameter rmsNormEps = ${hp.rmsNormEps} must be a positive finite number`);
 }
 

@@ -38,7 +38,16 @@
  * exactly 0), pooling reads only real rows, and padded geometry has d = 0
  * where the distance and unit-vector VJPs are zero.
  *
- * Properties a user must know (as in EScAIP):
+ * Layout 2 (metadata `layout_version` "2", the trained water model; PyTorch
+ * reference tools/attention_reference.py) makes the energy C¹ in positions:
+ *   neighbours   EVERY j within the cutoff (M = the structure's largest count,
+ *                `max_neighbors` only a cap), so a rank swap permutes tokens;
+ *   "attention.log_envelope" log C [log]; "attention.bias" [n·H·M·M] [gather];
+ *   "p.attention.biased" scores + log C of the key [add], before the softmax;
+ *   "pool.envelope" h·C [scale_rows]; "pool" Σ over real tokens (not the mean).
+ * The rest below describes layout 1, which files without the key keep.
+ *
+ * Properties a user must know (as in EScAIP, layout 1):
  *   - direct forces are NOT conservative (not −∂E/∂r; no energy conservation
  *     in NVE MD); use `forces: "conservative"` for −∂E/∂r;
  *   - the energy is not smooth where the set of the M nearest neighbours
@@ -50,7 +59,6 @@
 import { parseSeed } from "../seed.js";
 import { InputError, fileError } from "../errors.js";
 import { formatSafetensors, readSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from "../io/safetensors.js";
-import { ReferenceOps } from "../backends/reference.js";
 import type { EdgeIndex, OpRecord, Ops, Tensor } from "./ops.js";
 import { buildNeighborList, type NeighborOptions } from "./neighbors.js";
 import type { Structure, Weight } from "./schnet.js";
@@ -75,6 +83,9 @@ export const ATTENTION_METADATA_KEYS = {
   heads: "num_heads",
   rmsNormEps: "rms_norm_eps",
 } as const;
+
+/** Optional metadata keys: `layout_version` ("1" when absent; "2" = the smooth model) and the provenance of trained files. */
+const ATTENTION_OPTIONAL_METADATA = { layout: "layout_version" } as const;
 
 // ---------------------------------------------------------------------------
 // Padded neighbour list.
@@ -107,8 +118,31 @@ export interface PaddedNeighbors extends EdgeIndex {
  */
 export function buildPaddedNeighbors(positions: Float64Array, cutoff: number, maxNeighbors: number, opts: NeighborOptions = {}): PaddedNeighbors {
   if (!Number.isSafeInteger(maxNeighbors) || maxNeighbors < 1) throw new InputError(`neighbour list: max neighbours ${maxNeighbors} must be a positive integer`);
+  return padNeighbors(buildNeighborList(positions, cutoff, opts), cutoff, maxNeighbors);
+}
+
+/**
+ * Every neighbour within the cutoff (layout 2: nothing is truncated, so the energy has no jump
+ * where neighbours change rank), sorted as `buildPaddedNeighbors`, padded to M = the largest
+ * count of this structure (at least 1). A count above `maxNeighbors` (the model's cap) is refused.
+ */
+export function buildAllNeighbors(positions: Float64Array, cutoff: number, maxNeighbors: number, opts: NeighborOptions & { capSource?: string } = {}): PaddedNeighbors {
+  if (!Number.isSafeInteger(maxNeighbors) || maxNeighbors < 1) throw new InputError(`neighbour list: max neighbours ${maxNeighbors} must be a positive integer`);
   const full = buildNeighborList(positions, cutoff, opts);
-  const n = full.numAtoms, M = maxNeighbors;
+  let M = 1;
+  for (let i = 0; i < full.numAtoms; i++) {
+    const c = full.rowPtr[i + 1] - full.rowPtr[i];
+    if (c > maxNeighbors) {
+      const where = opts.capSource ? `${opts.capSource}: __metadata__ 'max_neighbors' = ${maxNeighbors}` : `neighbour list: max neighbours ${maxNeighbors}`;
+      throw new InputError(`${where}: atom ${i + 1} has ${c} neighbours within ${cutoff} Å (layout 2 keeps every neighbour; raise max_neighbors)`);
+    }
+    M = Math.max(M, c);
+  }
+  return padNeighbors(full, cutoff, M);
+}
+
+function padNeighbors(full: ReturnType<typeof buildNeighborList>, cutoff: number, M: number): PaddedNeighbors {
+  const n = full.numAtoms;
   const lengths = new Int32Array(n), candidates = new Int32Array(n);
   const src = new Int32Array(n * M), dst = new Int32Array(n * M);
   const shifts = new Int32Array(3 * n * M);
@@ -184,6 +218,8 @@ export class AttentionModel {
     private readonly weights: ReadonlyMap<string, Weight>,
     /** Seed of a seeded model (written to the metadata). */
     readonly seed?: bigint,
+    /** The file says `trained` = "true" (kept on re-save). */
+    readonly trained = false,
   ) {
     const O = this.w("rbf.offset").data;
     this.coeff = -0.5 / ((O[1] - O[0]) * (O[1] - O[0]));
@@ -269,12 +305,17 @@ export class AttentionModel {
       if (!Number.isSafeInteger(opts.maxNeighbors) || opts.maxNeighbors < 1) throw new InputError(`max neighbours ${opts.maxNeighbors} must be a positive integer`);
       maxNeighbors = opts.maxNeighbors;
     } else maxNeighbors = metaInt(ATTENTION_METADATA_KEYS.maxNeighbors);
+    const layoutText = st.metadata[ATTENTION_OPTIONAL_METADATA.layout];
+    if (layoutText !== undefined && layoutText !== "1" && layoutText !== "2") {
+      throw fileError(file, `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' = '${layoutText}' is not 1 or 2`);
+    }
     const hp: AttentionHyperparameters = {
       dim, heads, ffnDim, layers,
       numRbf: off.shape[0],
       speciesDim: emb.shape[1],
       numEmbeddings: emb.shape[0],
       cutoff, maxNeighbors, rmsNormEps,
+      layout: layoutText === "2" ? 2 : 1,
     };
     if (hp.numRbf < 2) throw fileError(file, `tensor 'rbf.offset': ${hp.numRbf} Gaussians, need at least 2`);
     if (dim % heads !== 0) throw fileError(file, `__metadata__ 'num_heads' = ${heads} does not divide the token width ${dim} (tensor 'tokens.linear.weight')`);
@@ -301,7 +342,7 @@ export class AttentionModel {
     let seed: bigint | undefined;
     // Provenance of seeded (untrained) files, kept so a re-save still says so.
     if (st.metadata.trained === "false" && /^\d+$/.test(st.metadata.seed ?? "")) seed = BigInt(st.metadata.seed);
-    return new AttentionModel(Object.freeze(hp), file, weights, seed);
+    return new AttentionModel(Object.freeze(hp), file, weights, seed, st.metadata.trained === "true");
   }
 
   /** A weight by name (float64 copy-free view). */
@@ -330,10 +371,12 @@ export class AttentionModel {
       [ATTENTION_METADATA_KEYS.heads]: String(this.hp.heads),
       [ATTENTION_METADATA_KEYS.rmsNormEps]: String(this.hp.rmsNormEps),
     };
+    // Layout 1 files carry no key (they predate it), so their bytes stay as they were.
+    if (this.hp.layout === 2) m[ATTENTION_OPTIONAL_METADATA.layout] = "2";
     if (this.seed !== undefined) {
       m.seed = String(this.seed);
       m.trained = "false";
-    }
+    } else if (this.trained) m.trained = "true";
     return m;
   }
 
@@ -359,7 +402,9 @@ export class AttentionModel {
 
   /** The padded neighbour list this model uses for a structure. */
   neighborsFor(s: Structure): PaddedNeighbors {
-    return buildPaddedNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { cell: s.cell, pbc: s.pbc });
+    const o = { cell: s.cell, pbc: s.pbc };
+    if (this.hp.layout === 2) return buildAllNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { ...o, capSource: this.file });
+    return buildPaddedNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, o);
   }
 
   /**
@@ -378,10 +423,15 @@ export class AttentionModel {
       }
     }
     const nl = opts.neighbors ?? this.neighborsFor(s);
-    if (nl.numAtoms !== n || nl.maxNeighbors !== hp.maxNeighbors) {
+    const smooth = hp.layout === 2;
+    if (smooth) {
+      if (nl.numAtoms !== n || nl.maxNeighbors > hp.maxNeighbors || nl.lengths.some((len, i) => len !== nl.candidates[i])) {
+        throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots is not a full list (layout 2) of ${n} atoms × at most ${hp.maxNeighbors}`);
+      }
+    } else if (nl.numAtoms !== n || nl.maxNeighbors !== hp.maxNeighbors) {
       throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots does not fit ${n} atoms × ${hp.maxNeighbors}`);
     }
-    const M = hp.maxNeighbors, H = hp.heads, dh = hp.dim / H;
+    const M = nl.maxNeighbors, H = hp.heads, dh = hp.dim / H;
     const lengths = nl.lengths;
     const P = (name: string) => {
       const w = this.w(name);
@@ -400,6 +450,15 @@ export class AttentionModel {
     const sj = ops.gather("tokens.species_j", species, nl.dst);
     let h = ops.concat("tokens.concat", [radial, si, sj]);
     h = ops.silu("tokens.act", linear("tokens.linear", h));
+    // Layout 2: a key's score gets + log C (−inf at the cutoff), i.e. its weight is C·exp(score),
+    // renormalised. One [n·H·M·M] bias (key q of atom b: token b·M + q), added in every layer.
+    let bias: Tensor | undefined;
+    if (smooth) {
+      const logC = ops.log("attention.log_envelope", C);
+      const index = new Int32Array(n * H * M * M);
+      for (let b = 0, o = 0; b < n; b++) for (let r = 0; r < H * M; r++) for (let q = 0; q < M; q++) index[o++] = b * M + q;
+      bias = ops.gather("attention.bias", logC, index);
+    }
 
     for (let l = 0; l < hp.layers; l++) {
       const p = `layers.${l}`;
@@ -407,7 +466,8 @@ export class AttentionModel {
       const q = ops.splitHeads(`${p}.attention.split_q`, linear(`${p}.attention.q`, a), M, H);
       const k = ops.splitHeads(`${p}.attention.split_k`, linear(`${p}.attention.k`, a), M, H);
       const v = ops.splitHeads(`${p}.attention.split_v`, linear(`${p}.attention.v`, a), M, H);
-      const scores = ops.matmul(`${p}.attention.scores`, q, k, { transposeB: true, scale: 1 / Math.sqrt(dh), keyLengths: lengths });
+      let scores = ops.matmul(`${p}.attention.scores`, q, k, { transposeB: true, scale: 1 / Math.sqrt(dh), keyLengths: lengths });
+      if (bias) scores = ops.add(`${p}.attention.biased`, scores, bias);
       const probs = ops.softmax(`${p}.attention.softmax`, scores);
       const ctx = ops.mergeHeads(`${p}.attention.merge`, ops.matmul(`${p}.attention.context`, probs, v), H);
       h = ops.add(`${p}.residual1`, h, linear(`${p}.attention.out`, ctx));
@@ -416,7 +476,8 @@ export class AttentionModel {
       h = ops.add(`${p}.residual2`, h, f);
     }
 
-    const pooled = ops.maskedPool("pool", h, lengths, "mean");
+    // Layout 2: Σ C·h (a token fades in and out with its envelope); layout 1: the mean of the M nearest.
+    const pooled = smooth ? ops.maskedPool("pool", ops.scaleRows("pool.envelope", h, C), lengths, "add") : ops.maskedPool("pool", h, lengths, "mean");
     const atomEnergies = linear("energy.1", ops.silu("energy.act", linear("energy.0", pooled)));
     const energy = ops.readout("readout", atomEnergies, "add");
     const out: AttentionForward = { energy, positions: pos, atomEnergies, neighbors: nl };
@@ -432,14 +493,16 @@ export class AttentionModel {
 
   /**
    * Energy, per-atom energies and forces of one structure: `forces` "direct"
-   * (default: the force head, not conservative), "conservative" (−∂E/∂pos by
-   * the backward pass) or false. Uses a fresh float64 reference backend
-   * unless `ops` is given (its tape is reset first).
+   * (the force head, not conservative; the default of layout 1), "conservative"
+   * (−∂E/∂pos by the backward pass; the default of layout 2) or false, on the
+   * caller's backend `ops` (its tape is reset first; `new ReferenceOps()` for
+   * float64). The model never picks a backend itself.
    */
-  predict(s: Structure, opts: { ops?: Ops; forces?: AttentionForces; neighbors?: PaddedNeighbors } = {}): AttentionPrediction {
-    const ops = opts.ops ?? new ReferenceOps();
+  predict(s: Structure, opts: { ops: Ops; forces?: AttentionForces; neighbors?: PaddedNeighbors }): AttentionPrediction {
+    const ops = opts.ops;
     ops.reset();
-    const kind = opts.forces ?? "direct";
+    // Layout 2 exists for MD: its default is −∂E/∂r; layout 1 keeps EScAIP's direct head as default.
+    const kind = opts.forces ?? (this.hp.layout === 2 ? "conservative" : "direct");
     if (kind !== "direct" && kind !== "conservative" && kind !== false) throw new InputError(`forces '${String(kind)}' must be "direct", "conservative" or false`);
     const fw = this.forward(ops, s, { requiresGrad: kind === "conservative", directForces: kind === "direct", neighbors: opts.neighbors });
     const result: AttentionPrediction = {

@@ -47,6 +47,7 @@ export const OP_KINDS = [
   "polynomial_cutoff",
   "tensor_product",
   "symmetric_contraction",
+  "log",
 ] as const;
 export type KnownKind = (typeof OP_KINDS)[number];
 
@@ -80,6 +81,7 @@ const ATTENTION_LAYER: [string, KnownKind][] = [
   ["attention.v", "linear"],
   ["attention.split_v", "split_heads"],
   ["attention.scores", "matmul"],
+  ["attention.biased", "add"], // layout 2: scores + log-envelope bias
   ["attention.softmax", "softmax"],
   ["attention.context", "matmul"],
   ["attention.merge", "merge_heads"],
@@ -161,9 +163,12 @@ export const OP_NAMES: Readonly<Record<Architecture, readonly OpNameEntry[]>> = 
       ["tokens.concat", "concat"],
       ["tokens.linear", "linear"],
       ["tokens.act", "silu"],
+      ["attention.log_envelope", "log"], // layout 2
+      ["attention.bias", "gather"], // layout 2
     ]),
     ...entries(ATTENTION_LAYER, "layers.#."),
     ...entries([
+      ["pool.envelope", "scale_rows"], // layout 2
       ["pool", "masked_pool"],
       ["energy.0", "linear"],
       ["energy.act", "silu"],

@@ -206,6 +206,11 @@ export interface Ops {
   maskedPool(name: string, x: Tensor, lengths: Int32Array, mode: ReadoutMode): Tensor;
   /** Unit vectors along the last axis: v [E, K] → v / |v| (|v| as `norm`); a zero vector gives 0. */
   unitVector(name: string, v: Tensor): Tensor;
+  /**
+   * Natural logarithm, element-wise (Math.log: log 0 = −inf). The VJP is g/x, and 0 where x = 0
+   * (the smooth attention model's log-envelope bias: a key whose envelope is 0 has probability 0).
+   */
+  log(name: string, x: Tensor): Tensor;
 }
 
 /**

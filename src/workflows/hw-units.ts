@@ -158,7 +158,8 @@ export interface ScoreRows {
 }
 
 export class SoftmaxScores {
-  private rows = new Map<string, { rowLen: number; chunks: Float64Array[] }>();
+  /** Per op, one chunk per frame: the row length varies across frames for a model padded per structure (attention layout 2). */
+  private rows = new Map<string, { rowLen: number; scores: Float64Array }[]>();
 
   constructor(private readonly hw: ResolvedHwModel, private readonly seed: bigint) {}
 
@@ -184,9 +185,8 @@ export class SoftmaxScores {
   /** Record one frame's scores (from `rowsOf`, here or in a worker thread); frames in order. */
   addRows(rows: readonly ScoreRows[]): void {
     for (const { name, rowLen, scores } of rows) {
-      const e = this.rows.get(name) ?? { rowLen, chunks: [] };
-      if (e.rowLen !== rowLen) throw new Error(`softmax '${name}': row length changed from ${e.rowLen} to ${rowLen}`);
-      e.chunks.push(scores);
+      const e = this.rows.get(name) ?? [];
+      e.push({ rowLen, scores });
       this.rows.set(name, e);
     }
   }
@@ -194,19 +194,24 @@ export class SoftmaxScores {
   /**
    * The error report of each unit, on the scores of the ops it serves. The
    * unit's output format is the op's `out` (float64 when absent), as in the
-   * emulated backend.
+   * emulated backend. Rows shorter than the longest are padded with −inf
+   * (masked: probability exactly 0 in the exact softmax and in every unit,
+   * so no statistic changes).
    */
   report(units: Use<SoftmaxAssignment>[]): SoftmaxUnitStats[] {
     return units.map(({ unit, usedBy }) => {
       const names = usedBy.map((u) => u.replace(/^forward /, ""));
-      const parts = names.map((n) => this.rows.get(n)).filter((p) => p !== undefined);
-      if (!parts.length) return { unit, usedBy, notReported: "no scores recorded for its ops" };
-      const rowLen = parts[0].rowLen;
-      if (parts.some((p) => p.rowLen !== rowLen)) return { unit, usedBy, notReported: "its ops have different row lengths" };
-      const total = parts.reduce((s, p) => s + p.chunks.reduce((t, c) => t + c.length, 0), 0);
-      const x = new Float64Array(total);
+      const chunks = names.flatMap((n) => this.rows.get(n) ?? []);
+      if (!chunks.length) return { unit, usedBy, notReported: "no scores recorded for its ops" };
+      const rowLen = Math.max(...chunks.map((c) => c.rowLen));
+      const total = chunks.reduce((s, c) => s + (c.rowLen === 0 ? 0 : (c.scores.length / c.rowLen) * rowLen), 0);
+      const x = new Float64Array(total).fill(-Infinity);
       let o = 0;
-      for (const p of parts) for (const c of p.chunks) (x.set(c, o), (o += c.length));
+      for (const c of chunks) {
+        if (c.rowLen === rowLen) x.set(c.scores, o);
+        else for (let r = 0; r < c.scores.length / c.rowLen; r++) x.set(c.scores.subarray(r * c.rowLen, (r + 1) * c.rowLen), o + r * rowLen);
+        o += c.rowLen === 0 ? 0 : (c.scores.length / c.rowLen) * rowLen;
+      }
       try {
         const plan = buildPlan(this.hw, "forward", names[0], "softmax", this.seed);
         const out = plan.assignment.datapath?.out;

@@ -167,7 +167,9 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
       trained: untrained ? false : trainedMeta === "true" ? true : null,
       note: untrained
         ? `UNTRAINED neighbour-attention weights (seeded${m.seed !== undefined ? `, seed ${m.seed}` : ""}): energies and forces are not physical; only the arithmetic is exercised`
-        : "neighbour-attention weights; the file does not say they were trained (hwsim ships only seeded, untrained ones)",
+        : trainedMeta === "true"
+          ? `trained neighbour-attention weights${st.metadata.provenance ? ` (${st.metadata.provenance})` : ""}`
+          : "neighbour-attention weights; the file does not say they were trained",
     },
     numEmbeddings: hp.numEmbeddings,
     elements: null,
@@ -175,7 +177,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
     radialCutoff: null,
     describe: () =>
       `neighbour attention: ${hp.layers} layers, width ${hp.dim}, ${hp.heads} heads, FFN ${hp.ffnDim}, ${hp.numRbf} Gaussians, ` +
-      `≤ ${hp.maxNeighbors} neighbours, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,
+      `${hp.layout === 2 ? `layout 2 (smooth): every neighbour, at most ${hp.maxNeighbors}` : `≤ ${hp.maxNeighbors} neighbours`}, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,
     neighbors: (s) => m.neighborsFor(s),
     run: (ops, s, nl) => {
       const p = m.predict(s, { ops, forces, neighbors: nl as PaddedNeighbors | undefined });

@@ -198,6 +198,11 @@ export function boundSilu(S: Sides, x: Operand): Float64Array {
   return ew(x.v.length, S, (k, A, i) => siluChain(A, k, at(x, i, k)));
 }
 
+/** log x (both sides −inf at an exact 0: the chain's bound there is infinite, the values equal). */
+export function boundLog(S: Sides, x: Operand): Float64Array {
+  return ew(x.v.length, S, (k, A, i) => log(A, at(x, i, k)));
+}
+
 // ---------------------------------------------------------------------------
 // Reductions
 
@@ -500,6 +505,14 @@ export function boundSiluGrad(S: Sides, G: Operand, x: Operand): Float64Array {
     const g = at(G, i, k), xv = at(x, i, k);
     const s = sigmoidChain(A, k, xv);
     return mul(A, mul(A, g, s), add(A, ONE, mul(A, xv, sub(A, ONE, s))));
+  });
+}
+
+/** g/x, and an exact 0 at an exact x = 0 (the VJP of log on both sides). */
+export function boundLogGrad(S: Sides, G: Operand, x: Operand): Float64Array {
+  return ew(x.v.length, S, (k, A, i) => {
+    const xv = at(x, i, k);
+    return xv.v === 0 && xv.e === 0 ? ev(0) : div(A, at(G, i, k), xv);
   });
 }
 

@@ -445,15 +445,20 @@ export class PairedOps implements Ops {
     });
   }
 
-  silu(name: string, x: Tensor): Tensor {
+  /** A unary op without parameters: the same method on both backends, one forward and one VJP bound. */
+  private unaryOp(kind: "silu" | "log", name: string, x: Tensor, fwd: (S: Sides, a: Operand) => Float64Array, vjp: (S: Sides, G: Operand, a: Operand) => Float64Array): Tensor {
     const S = this.sides;
     return this.run({
-      kind: "silu", name, inputs: [x], operandNames: ["x"],
-      emu: ([a]) => this.emu.silu(name, a),
-      gpu: ([a]) => this.gpu.silu(name, a),
-      fwd: ([a]) => B.boundSilu(S, a),
-      vjp: ([a], G) => [B.boundSiluGrad(S, G, a)],
+      kind, name, inputs: [x], operandNames: ["x"],
+      emu: ([a]) => this.emu[kind](name, a),
+      gpu: ([a]) => this.gpu[kind](name, a),
+      fwd: ([a]) => fwd(S, a),
+      vjp: ([a], G) => [vjp(S, G, a)],
     });
+  }
+
+  silu(name: string, x: Tensor): Tensor {
+    return this.unaryOp("silu", name, x, B.boundSilu, B.boundSiluGrad);
   }
 
   splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {
@@ -545,6 +550,10 @@ export class PairedOps implements Ops {
       fwd: ([a]) => B.boundUnitVector(S, a, E, K),
       vjp: ([a], G) => [B.boundUnitVectorGrad(S, G, a, E, K)],
     });
+  }
+
+  log(name: string, x: Tensor): Tensor {
+    return this.unaryOp("log", name, x, B.boundLog, B.boundLogGrad);
   }
 }
 

@@ -130,7 +130,7 @@ import { ReferenceOps, matmulShape } from "../reference.js";
 import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSeed } from "./plan.js";
 import { type Site, makeSite } from "../../formats/site.js";
 import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundValues, tag, tagOf } from "./round.js";
-import { SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
+import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
@@ -797,6 +797,10 @@ export class EmulatedOps implements EquivariantOps {
         return { grads: [roundValues(b.out, d)], path: `${this.lutPath(u)} (σ), float64 derivative σ(1 + x(1 − σ)), out ${b.out ? b.out.name : "fp64"}` };
       },
     });
+  }
+
+  log(name: string, x: Tensor): Tensor {
+    return this.elementwise("log", name, [x], [true], (r, ts) => r.log(name, ts[0]), { unary: LOG_F64 });
   }
 
   splitHeads(name: string, x: Tensor, tokens: number, heads: number): Tensor {

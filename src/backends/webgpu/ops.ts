@@ -67,6 +67,8 @@ import {
   scaleRowsKernel,
   siluBwdKernel,
   siluKernel,
+  logBwdKernel,
+  logKernel,
   sspBwdKernel,
   sspKernel,
 } from "./wgsl/elementwise.js";
@@ -594,6 +596,10 @@ export class WebGpuOps implements Ops {
 
   silu(name: string, x: Tensor): Tensor {
     return this.unaryOp("silu", name, x, siluKernel, {}, (X) => (G) => [this.binaryKernel(siluBwdKernel(G.dtype, X.dtype), G, X, `${name}.grad`)]);
+  }
+
+  log(name: string, x: Tensor): Tensor {
+    return this.unaryOp("log", name, x, logKernel, {}, (X) => (G) => [this.binaryKernel(logBwdKernel(G.dtype, X.dtype), G, X, `${name}.grad`)]);
   }
 
   mul(name: string, a: Tensor, b: Tensor): Tensor {

@@ -93,6 +93,16 @@ fn silub(g: f32, x: f32) -> f32 {
   return (g * s) * (1.0 + x * (1.0 - s));
 }`);
 
+/**
+ * Natural log; x ≤ 0 gives −inf, written by its bits (NEG_INF_BITS, as the masked scores): WGSL
+ * assumes finite math and rejects an infinite constant, so the select runs on the u32 patterns.
+ */
+export const logKernel = (t: ElemType) =>
+  unary("log", t, "bitcast<f32>(select(NEG_INF_BITS, bitcast<u32>(log(x)), x > 0.0))");
+
+/** g/x, and 0 where x = 0 (the reference's VJP of log). */
+export const logBwdKernel = (tG: ElemType, tX: ElemType) => binary("log_bwd", tG, tX, "select(0.0, a / b, b != 0.0)");
+
 /** y[e, g] = exp(coeff·(d − o)²). */
 export function rbfKernel(tD: ElemType, tO: ElemType): KernelDef {
   return {
