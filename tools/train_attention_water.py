@@ -5,7 +5,7 @@ when present) and numpy; run from the repository root:
 
     OUT=out TRAIN_UNTIL_S=400 python3 tools/train_attention_water.py
 
-Data: the recipe of the water SchNet (../shared/models/water-schnet/train_water_schnet.py, adapted
+Data: tools/water_spcfw.py, the recipe of the water SchNet (../shared/models/water-schnet/train_water_schnet.py, adapted
 here): 24 H2O (72 atoms), flexible SPC/Fw labels (Wu, Tepper & Voth 2006; no cutoff, no PBC),
 96 Langevin replicas at 250/300/350/450 K, 0.5 fs, sampled every 40 steps: 19 200 frames,
 17 280 training / 1 920 held out. The reported test numbers are on the committed
@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attention_reference as ref  # noqa: E402
+from water_spcfw import NA, NW, TU_FS, SpcFwWater  # noqa: E402
 
 T_START = time.time()
 OUT = os.environ.get("OUT", "/tmp/out")
@@ -51,97 +52,7 @@ def say(*a):
 
 # ---------------------------------------------------------------------------------------------
 # SPC/Fw data (the water SchNet's recipe).
-KCAL = 0.0433641153  # eV per kcal/mol
-KB = 8.617333262e-5  # eV/K
-COUL = 332.0637 * KCAL
-NW = 24
-NA = 3 * NW
-mass = torch.tensor([15.999, 1.008, 1.008] * NW, device=dev, dtype=torch.float64)
-q = torch.tensor([-0.82, 0.41, 0.41] * NW, device=dev, dtype=torch.float64)
-mol = torch.arange(NA, device=dev) // 3
-inter = mol[:, None] != mol[None, :]
-isO = torch.tensor([1, 0, 0] * NW, device=dev, dtype=torch.bool)
-OO = inter & isO[:, None] & isO[None, :]
-KB_OH, R0 = 1059.162 * KCAL, 1.012
-KT, T0 = 75.90 * KCAL, math.radians(113.24)
-SIG, EPS = 3.165492, 0.1554253 * KCAL
-TU_FS = 10.1805
-
-
-def spcfw(x):
-    B = x.shape[0]
-    xw = x.view(B, NW, 3, 3)
-    o, h1, h2 = xw[:, :, 0], xw[:, :, 1], xw[:, :, 2]
-    r1, r2 = (h1 - o).norm(dim=-1), (h2 - o).norm(dim=-1)
-    cos = ((h1 - o) * (h2 - o)).sum(-1) / (r1 * r2)
-    th = torch.acos(cos.clamp(-1 + 1e-12, 1 - 1e-12))
-    e_intra = (0.5 * KB_OH * ((r1 - R0) ** 2 + (r2 - R0) ** 2) + 0.5 * KT * (th - T0) ** 2).sum(-1)
-    d = x[:, :, None, :] - x[:, None, :, :]
-    r = torch.sqrt((d ** 2).sum(-1) + (~inter).double())
-    e_c = 0.5 * (COUL * q[:, None] * q[None, :] / r * inter).sum((-1, -2))
-    sr6 = (SIG / r) ** 6
-    e_lj = 0.5 * (4 * EPS * (sr6 ** 2 - sr6) * OO).sum((-1, -2))
-    return e_intra + e_c + e_lj
-
-
-def wall(x, R=7.5, k=1.0):
-    com = (x * mass[None, :, None]).sum(1, keepdim=True) / mass.sum()
-    return (k * torch.relu((x - com).norm(dim=-1) - R) ** 2).sum(-1)
-
-
-def energy_forces(x, with_wall=True):
-    x = x.detach().requires_grad_(True)
-    e = spcfw(x)
-    et = e + (wall(x) if with_wall else 0)
-    f = -torch.autograd.grad(et.sum(), x)[0]
-    return e.detach(), f.detach()
-
-
-def initial(B):
-    sites = np.array([[i, j, k] for i in range(3) for j in range(3) for k in range(3)], float) * 3.1
-    sites -= sites.mean(0)
-    xs = []
-    for _ in range(B):
-        pick = sites[rng.permutation(27)[:NW]] + rng.normal(0, 0.1, (NW, 3))
-        mols = []
-        for c in pick:
-            a = rng.normal(size=3); a /= np.linalg.norm(a)
-            b = rng.normal(size=3); b -= b.dot(a) * a; b /= np.linalg.norm(b)
-            mols += [c, c + R0 * (math.cos(T0 / 2) * a + math.sin(T0 / 2) * b), c + R0 * (math.cos(T0 / 2) * a - math.sin(T0 / 2) * b)]
-        xs.append(mols)
-    return torch.tensor(np.array(xs), device=dev, dtype=torch.float64)
-
-
-def langevin(x, v, steps, T, dt_fs=0.5, gamma_ps=5.0, sample_every=0):
-    dt = dt_fs / TU_FS
-    c1 = math.exp(-gamma_ps * 1e-3 * TU_FS * dt)
-    kT = KB * T[:, None, None]
-    m = mass[None, :, None]
-    _, f = energy_forces(x)
-    samples = []
-    for s in range(steps):
-        v = v + 0.5 * dt * f / m
-        x = x + 0.5 * dt * v
-        v = c1 * v + torch.sqrt((1 - c1 ** 2) * kT / m) * torch.randn_like(v)
-        x = x + 0.5 * dt * v
-        _, f = energy_forces(x)
-        v = v + 0.5 * dt * f / m
-        if sample_every and (s + 1) % sample_every == 0:
-            e0, f0 = energy_forces(x, with_wall=False)
-            samples.append((x.clone(), e0.clone(), f0.clone()))
-    return x, v, samples
-
-
-def make_data():
-    B, s_eq, s_run = (8, 40, 80) if SMOKE else (96, 2000, 8000)
-    x = initial(B)
-    T = torch.tensor(np.repeat([250.0, 300.0, 350.0, 450.0], B // 4), device=dev, dtype=torch.float64)
-    v = torch.randn_like(x) * torch.sqrt(KB * T[:, None, None] / mass[None, :, None])
-    x, v, _ = langevin(x, v * 0, 40 if SMOKE else 400, T * 0 + 50.0, dt_fs=0.25, gamma_ps=50.0)
-    x, v, _ = langevin(x, v, s_eq, T)
-    x, v, samples = langevin(x, v, s_run, T, sample_every=40 if not SMOKE else 10)
-    X = torch.cat([s[0] for s in samples]); E = torch.cat([s[1] for s in samples]); F = torch.cat([s[2] for s in samples])
-    return X, E, F
+water = SpcFwWater(dev, rng, SMOKE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +60,7 @@ def make_data():
 
 
 def main():
-    X, E, F = make_data()
+    X, E, F = water.make_data()
     n = X.shape[0]
     say(f"sampled {n} frames; E mean {E.mean():.3f} std {E.std():.3f} eV; |F| rms {F.pow(2).mean().sqrt():.3f} eV/A")
     g = torch.Generator().manual_seed(0)
@@ -277,7 +188,7 @@ def md_check(m64):
     x = torch.tensor([st["pos"]], dtype=torch.float64, device=dev)
     v = torch.tensor([st["velocities"]], dtype=torch.float64, device=dev)
     z = torch.tensor([st["numbers"]], device=dev)
-    m = mass[None, :, None]
+    m = water.mass[None, :, None]
     dt = 0.5 / TU_FS
 
     def ef(x):
