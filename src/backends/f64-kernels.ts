@@ -5,7 +5,7 @@
  * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
  * This wrapper owns the copies into and out of linear memory.
  */
-import { type Kernels, wasm } from "../wasm/runtime.js";
+import { type Kernels, type WasmRuntime, wasm } from "../wasm/runtime.js";
 
 /** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
 function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
@@ -57,8 +57,11 @@ export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: numbe
  * then the bias (assembly/f64gemm.ts): the reference backend's loops, in WASM.
  */
 export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | undefined, M: number, K: number, N: number, c: Float64Array): void {
+  gemmF64On(wasm(), a, b, bias, M, K, N, c);
+}
+
+function gemmF64On(rt: WasmRuntime, a: Float64Array, b: Float64Array, bias: Float64Array | undefined, M: number, K: number, N: number, c: Float64Array): void {
   if (M === 0 || N === 0) return;
-  const rt = wasm();
   rt.scoped(() => {
     const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
     rt.k.gemmF64Seq(pa, pb, pbias, pc, M, K, N);
@@ -78,18 +81,11 @@ export interface F64Product {
 /** gemmF64 (no bias) on many small independent products in one scope (a batched matmul's entries). */
 export function gemmF64Many(jobs: readonly F64Product[]): Float64Array[] {
   const rt = wasm();
-  return rt.scoped(() =>
-    jobs.map(({ a, b, M, K, N }) => {
-      const c = new Float64Array(M * N);
-      if (M === 0 || N === 0) return c;
-      rt.scoped(() => {
-        const pa = rt.put(a), pb = rt.put(b), pc = rt.alloc(M * N * 8);
-        rt.k.gemmF64Seq(pa, pb, 0, pc, M, K, N);
-        c.set(rt.f64(pc, M * N));
-      });
-      return c;
-    }),
-  );
+  return jobs.map(({ a, b, M, K, N }) => {
+    const c = new Float64Array(M * N);
+    gemmF64On(rt, a, b, undefined, M, K, N, c);
+    return c;
+  });
 }
 
 /** The transpose of x [R, C]. */

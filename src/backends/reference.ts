@@ -542,12 +542,7 @@ export class ReferenceOps implements EquivariantOps {
       }
       if (ga) {
         // b restricted to the valid keys, as [nq, K]
-        const bQK = (bt: number, nq: number) => {
-          if (tB) return bOf(bt).subarray(0, nq * K);
-          const src = bOf(bt), t = this.alloc(nq * K);
-          for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) t[q * K + k] = src[k * Q + q];
-          return t;
-        };
+        const bQK = (bt: number, nq: number) => (tB ? bOf(bt) : transposeF64(bOf(bt), K, Q)).subarray(0, nq * K);
         const r = gemmF64Many(gs.map((g, bt) => ({ a: g, b: bQK(bt, valid(bt)), M: P, K: valid(bt), N: K })));
         r.forEach((x, bt) => ga.set(x, bt * P * K));
       }

@@ -228,7 +228,7 @@ function siteBuffers(rt: WasmRuntime, spec: Spec): SiteBuffers {
   const key = `${rt.flavour}|${site.key}`;
   let b = siteBuffersCache.get(key);
   if (!b) {
-    b = { site, table: !site.fp32Native && site.encodeFast ? decodeTable(rt, spec) : NONE, spec: site.fp32Native ? NONE : site.bytes };
+    b = { site, table: site.encodeFast ? decodeTable(rt, spec) : NONE, spec: site.fp32Native ? NONE : site.bytes };
     siteBuffersCache.set(key, b);
   }
   return b;
@@ -485,7 +485,7 @@ function roundCalls(
   const calls: KernelJob["calls"] = [];
   const at = (x: { buf: number; off?: number }, bytes: number): JobArg => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
   const inB = srcF64 ? 8 : 4;
-  const fast = r.site.fp32Native ? null : r.site.encodeFast;
+  const fast = r.site.encodeFast; // null for fp32 (a ≤ 16-bit path)
   if (fast) calls.push({ fn: "fastSetup", args: fast.params });
   for (let e = 0; e < n; e += CHUNK) {
     const m = Math.min(CHUNK, n - e);
@@ -581,12 +581,12 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
 function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, m: number, outF64: boolean, r0: number, codes: number, table: number): KernelJob["calls"] {
   const { K, N, W } = p;
   const ldc = Math.ceil(N / p.panel.nr) * p.panel.nr;
-  // fp32 output of f32 (or bf16) accumulator values: the value itself
-  const outIdentity = isNativeRne(p.specs.out, FP32);
   const out = p.out;
+  // fp32 output of f32 (or bf16) accumulator values: the value itself
+  const outIdentity = out.site.fp32Native;
   const calls: KernelJob["calls"] = [];
   const rowsPerCall = Math.max(1, Math.floor(CHUNK / Math.max(1, ldc, N)));
-  const fast = outIdentity || out.site.fp32Native ? null : out.site.encodeFast;
+  const fast = out.site.encodeFast;
   if (fast) calls.push({ fn: "fastSetup", args: fast.params });
   for (let i = 0; i < m; i += rowsPerCall) {
     const n = Math.min(rowsPerCall, m - i);

@@ -31,7 +31,8 @@ export interface Site {
   /**
    * RNE into a ≤ 16-bit float that cast.ts's SIMD encoder covers (the GEMM's
    * input and output rounding: encode, then a decode table): its fastSetup
-   * parameters and code width; null when the generic encoder rounds.
+   * parameters and code width; null when the generic encoder rounds (and
+   * for fp32, whose codes are 32-bit).
    */
   readonly encodeFast: { readonly params: FastPathParams; readonly codeBytes: 1 | 2 } | null;
   /** Identity of the site: its format's fields and every rounding option. */
