@@ -83,50 +83,50 @@ export async function run() {
     const ratios = {};
     let torch1 = null, torchAll = null;
     if (PARTS.has("predict")) {
-    for (const hw of PRESETS) {
-      const all = { t8: timePredict(hw, f8, []), t64: timePredict(hw, FRAMES, []) };
-      const one = { t8: timePredict(hw, f8, threadsFlag), t64: timePredict(hw, FRAMES, threadsFlag) };
-      predict[hw] = {
-        allThreads: { ...all, framesPerS: 56 / (all.t64 - all.t8) },
-        oneThread: { ...one, framesPerS: 56 / (one.t64 - one.t8) },
-      };
-    }
-    console.log(`\n  hwsim predict, whole process, 64 vs 8 water frames (72 atoms): marginal frames/s (best of ${REPS})`);
-    console.log(`  ${"hw-model".padEnd(22)} ${"1 thread".padStart(10)} ${`${cores} threads`.padStart(11)}`);
-    for (const hw of PRESETS) console.log(`  ${hw.padEnd(22)} ${predict[hw].oneThread.framesPerS.toFixed(1).padStart(10)} ${predict[hw].allThreads.framesPerS.toFixed(1).padStart(11)}`);
-    const base = predict["fp32-baseline"];
-    if (base) for (const hw of PRESETS) console.log(`  ${hw} / fp32-baseline (all threads): ${(predict[hw].allThreads.framesPerS / base.allThreads.framesPerS).toFixed(2)}×`);
-
-    // 2. the peer
-    torch1 = peer(1);
-    torchAll = peer(cores);
-    if (torch1.skipped) console.log(`\n  PyTorch peer skipped: ${torch1.skipped}`);
-    else {
-      console.log(`\n  PyTorch ${torch1.torch} (${PYTHON}, CPU, float32, same model and frames): ${torch1.steps_per_s.toFixed(1)} frames/s on 1 thread, ${torchAll.steps_per_s.toFixed(1)} on ${cores}`);
-      console.log(`  hwsim ÷ PyTorch ${torch1.torch} (1 thread ÷ 1 thread; all threads ÷ the better PyTorch of 1 and ${cores} threads):`);
-      const torchBest = Math.max(torch1.steps_per_s, torchAll.steps_per_s);
       for (const hw of PRESETS) {
-        ratios[hw] = { oneThread: predict[hw].oneThread.framesPerS / torch1.steps_per_s, allThreads: predict[hw].allThreads.framesPerS / torchBest };
-        console.log(`  ${hw.padEnd(22)} ${ratios[hw].oneThread.toFixed(3).padStart(7)}×   ${ratios[hw].allThreads.toFixed(3).padStart(7)}×`);
+        const all = { t8: timePredict(hw, f8, []), t64: timePredict(hw, FRAMES, []) };
+        const one = { t8: timePredict(hw, f8, threadsFlag), t64: timePredict(hw, FRAMES, threadsFlag) };
+        predict[hw] = {
+          allThreads: { ...all, framesPerS: 56 / (all.t64 - all.t8) },
+          oneThread: { ...one, framesPerS: 56 / (one.t64 - one.t8) },
+        };
       }
-      // sanity: both ran the same model
-      const out = join(tmp, "fp32.extxyz");
-      execFileSync(process.execPath, [join(root, "bin/hwsim.js"), "predict", "--model", MODEL, "--arch", "schnet", "--hw", "fp32-baseline", FRAMES, out, "--force"], { stdio: "pipe" });
-      const energies = readFileSync(out, "utf8").split("\n").filter((l) => /energy=/.test(l)).map((l) => Number(/energy=(\S+)/.exec(l)[1]));
-      const maxDiff = Math.max(...energies.map((e, i) => Math.abs(e - torch1.energies[i])));
-      console.log(`  (same model check: max |E_hwsim fp32-baseline − E_torch float32| over 64 frames = ${maxDiff.toExponential(2)} eV)`);
-      ratios.sameModelMaxEnergyDiffEv = maxDiff;
-    }
+      console.log(`\n  hwsim predict, whole process, 64 vs 8 water frames (72 atoms): marginal frames/s (best of ${REPS})`);
+      console.log(`  ${"hw-model".padEnd(22)} ${"1 thread".padStart(10)} ${`${cores} threads`.padStart(11)}`);
+      for (const hw of PRESETS) console.log(`  ${hw.padEnd(22)} ${predict[hw].oneThread.framesPerS.toFixed(1).padStart(10)} ${predict[hw].allThreads.framesPerS.toFixed(1).padStart(11)}`);
+      const base = predict["fp32-baseline"];
+      if (base) for (const hw of PRESETS) console.log(`  ${hw} / fp32-baseline (all threads): ${(predict[hw].allThreads.framesPerS / base.allThreads.framesPerS).toFixed(2)}×`);
+
+      // 2. the peer
+      torch1 = peer(1);
+      torchAll = peer(cores);
+      if (torch1.skipped) console.log(`\n  PyTorch peer skipped: ${torch1.skipped}`);
+      else {
+        console.log(`\n  PyTorch ${torch1.torch} (${PYTHON}, CPU, float32, same model and frames): ${torch1.steps_per_s.toFixed(1)} frames/s on 1 thread, ${torchAll.steps_per_s.toFixed(1)} on ${cores}`);
+        console.log(`  hwsim ÷ PyTorch ${torch1.torch} (1 thread ÷ 1 thread; all threads ÷ the better PyTorch of 1 and ${cores} threads):`);
+        const torchBest = Math.max(torch1.steps_per_s, torchAll.steps_per_s);
+        for (const hw of PRESETS) {
+          ratios[hw] = { oneThread: predict[hw].oneThread.framesPerS / torch1.steps_per_s, allThreads: predict[hw].allThreads.framesPerS / torchBest };
+          console.log(`  ${hw.padEnd(22)} ${ratios[hw].oneThread.toFixed(3).padStart(7)}×   ${ratios[hw].allThreads.toFixed(3).padStart(7)}×`);
+        }
+        // sanity: both ran the same model
+        const out = join(tmp, "fp32.extxyz");
+        execFileSync(process.execPath, [join(root, "bin/hwsim.js"), "predict", "--model", MODEL, "--arch", "schnet", "--hw", "fp32-baseline", FRAMES, out, "--force"], { stdio: "pipe" });
+        const energies = readFileSync(out, "utf8").split("\n").filter((l) => /energy=/.test(l)).map((l) => Number(/energy=(\S+)/.exec(l)[1]));
+        const maxDiff = Math.max(...energies.map((e, i) => Math.abs(e - torch1.energies[i])));
+        console.log(`  (same model check: max |E_hwsim fp32-baseline − E_torch float32| over 64 frames = ${maxDiff.toExponential(2)} eV)`);
+        ratios.sameModelMaxEnergyDiffEv = maxDiff;
+      }
     }
 
     // 3. the 1008-atom system
     const large = {};
     if (PARTS.has("large")) {
-    console.log(`\n  1008 atoms (14 non-interacting water clusters), energy + forces, one thread, ${LARGE_STEPS} steps:`);
-    for (const hw of PRESETS) {
-      large[hw] = child("large", hw, LARGE_STEPS);
-      console.log(`  ${hw.padEnd(22)} ${large[hw].katomsPerS.toFixed(1).padStart(7)} katoms/s   peak RSS ${large[hw].maxRssMiB.toFixed(0)} MiB`);
-    }
+      console.log(`\n  1008 atoms (14 non-interacting water clusters), energy + forces, one thread, ${LARGE_STEPS} steps:`);
+      for (const hw of PRESETS) {
+        large[hw] = child("large", hw, LARGE_STEPS);
+        console.log(`  ${hw.padEnd(22)} ${large[hw].katomsPerS.toFixed(1).padStart(7)} katoms/s   peak RSS ${large[hw].maxRssMiB.toFixed(0)} MiB`);
+      }
     }
 
     // 4. memory over steps
