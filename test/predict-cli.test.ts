@@ -122,6 +122,11 @@ describe("hwsim predict", () => {
     await expectBadInput(out, ["--model", "--arch", "schnet", "--hw", "fp64-reference", IN, out], /^hwsim: --model: missing its value \(the next argument is the option --arch\)$/m);
     await expectBadInput(out, [...base.slice(0, 4), "--hw", "--seed=3", IN, out], /--hw: missing its value \(the next argument is the option --seed\)/);
 
+    // a structures file without any frame: refused, not an empty prediction
+    const empty = tmp.path("empty.extxyz");
+    writeFileSync(empty, "");
+    await expectBadInput(out, [...base, empty, out], /empty\.extxyz: no frames$/m);
+
     const malformed = tmp.path("malformed.extxyz");
     writeFileSync(malformed, '2\nProperties=species:S:1:pos:R:3 pbc="F F F"\nO 0 0 0\nH 0.9 zero 0\n');
     await expectBadInput(out, [...base, malformed, out], /malformed\.extxyz:4: /);

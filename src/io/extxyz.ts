@@ -407,6 +407,13 @@ export function readExtxyz(path: string): Frame[] {
   return parseExtxyz(readInputText(path), path);
 }
 
+/** The structures a command works on: readExtxyz, and a file holding none is bad input. */
+export function readFrames(path: string): Frame[] {
+  const frames = readExtxyz(path);
+  if (!frames.length) throw new InputError(`${path}: no frames`);
+  return frames;
+}
+
 // ---------------------------------------------------------------------------
 // Writer
 

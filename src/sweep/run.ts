@@ -25,7 +25,7 @@ import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import { ExistsError, InputError } from "../errors.js";
-import { readExtxyz } from "../io/extxyz.js";
+import { readFrames } from "../io/extxyz.js";
 import { checkOutputFile } from "../io/output-policy.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 import type { ResolvedHwModel } from "../hw/types.js";
@@ -112,9 +112,8 @@ export function openSweep(spec: SweepSpec, out: string, force: boolean | undefin
     existing = [];
   }
   const model = loadModel(spec.model.file, spec.model.options);
-  const allFrames = readExtxyz(spec.structures.file);
+  const allFrames = readFrames(spec.structures.file);
   const frames = allFrames.slice(0, spec.structures.frames ?? allFrames.length);
-  if (!frames.length) throw new InputError(`${spec.structures.file}: no frames`);
   checkFrames(model, frames, spec.structures.file);
   const task: SweepTask = {
     model: modelSpec(model), structuresFile: spec.structures.file, frames: frames.length,

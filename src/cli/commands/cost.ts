@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseInteger } from "../options.js";
-import { readExtxyz } from "../../io/extxyz.js";
+import { readFrames } from "../../io/extxyz.js";
 import { ReferenceOps } from "../../backends/reference.js";
 import { costModel, type CostReport, type StepCost } from "../../cost/model.js";
 import { traceFromRecords } from "../../cost/trace.js";
@@ -82,7 +82,7 @@ export function registerCostCommands(program: Command, ctx: CliContext): void {
       if (!hw) return;
       const model = loadModel(o.model, mopts);
       const arch = model.arch;
-      const frames = readExtxyz(structPath);
+      const frames = readFrames(structPath);
       if (frameNo < 1 || frameNo > frames.length) throw new InputError(`--frame: ${frameNo} is outside 1..${frames.length} (${structPath} has ${frames.length} frame${frames.length > 1 ? "s" : ""})`);
       const f = frames[frameNo - 1];
       checkFrames(model, [f], structPath, frameNo - 1);

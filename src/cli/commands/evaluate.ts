@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseInteger } from "../options.js";
-import { readExtxyz } from "../../io/extxyz.js";
+import { readFrames } from "../../io/extxyz.js";
 import type { ResolvedHwModel } from "../../hw/types.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, checkLabels, loadModel } from "../../workflows/load-model.js";
@@ -72,8 +72,7 @@ export function registerEvaluateCommands(program: Command, ctx: CliContext): voi
         hws.push(hw);
       }
       const model = loadModel(o.model, mopts);
-      const frames = readExtxyz(inPath);
-      if (!frames.length) throw new InputError(`${inPath}: no frames`);
+      const frames = readFrames(inPath);
       if (nFrames !== undefined && nFrames > frames.length) {
         throw new InputError(`--frames: ${nFrames} is more than the ${frames.length} frame${frames.length > 1 ? "s" : ""} of ${inPath}`);
       }

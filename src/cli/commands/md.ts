@@ -4,7 +4,7 @@ import type { CliContext } from "../context.js";
 import { InputError } from "../../errors.js";
 import { parseChoice, parseInteger, parseNumber } from "../options.js";
 import { loadHwForCommand } from "./hw.js";
-import { readExtxyz } from "../../io/extxyz.js";
+import { readFrames } from "../../io/extxyz.js";
 import { loadModel } from "../../workflows/load-model.js";
 import { modelOptions, seedOption, threadsOption } from "../flags.js";
 import { defaultThreads } from "../../datapath/gemm-worker.js";
@@ -158,8 +158,7 @@ export function registerMdCommands(program: Command, ctx: CliContext): void {
           hws.push(m);
         }
         const model = loadModel(o.model, mopts);
-        const frames = readExtxyz(startFile);
-        if (!frames.length) throw new InputError(`${startFile}: no frames`);
+        const frames = readFrames(startFile);
         const start = startOf(frames[0], startFile, model, { pbc: !!o.pbc });
         const windowSteps = Math.max(1, Math.round((windowPs * 1000) / dtFs));
         run = newRun(model, startFile, start, designPoints(hws.slice(1), hws[0]), {

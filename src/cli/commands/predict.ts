@@ -1,7 +1,7 @@
 /** `hwsim predict`: energies and forces of every frame computed on one hw-model, written as extended XYZ. */
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import { readExtxyz, writeExtxyz } from "../../io/extxyz.js";
+import { readFrames, writeExtxyz } from "../../io/extxyz.js";
 import { checkOutputFile } from "../../io/output-policy.js";
 import { loadHwForCommand } from "./hw.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
@@ -44,7 +44,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
       const model = loadModel(o.model, mopts);
-      const frames = readExtxyz(inPath);
+      const frames = readFrames(inPath);
       checkFrames(model, frames, inPath);
       const bar = progressBar(ctx.io, `predict ${hw.name}`);
       let result;

@@ -9,7 +9,7 @@ import { createConnection, type Socket } from "node:net";
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { InputError } from "../../errors.js";
-import { readExtxyz } from "../../io/extxyz.js";
+import { readFrames } from "../../io/extxyz.js";
 import { loadHwForCommand } from "./hw.js";
 import { modelHwOptions } from "./predict.js";
 import { checkFrames, loadModel } from "../../workflows/load-model.js";
@@ -77,8 +77,7 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
       const hw = loadHwForCommand(ctx, o.hw);
       if (!hw) return;
       const model = loadModel(o.model, mopts);
-      const template = readExtxyz(templatePath)[0];
-      if (!template) throw new InputError(`${templatePath}: no frames`);
+      const template = readFrames(templatePath)[0];
       checkFrames(model, [template], templatePath);
       const periodic = template.pbc.some((p) => p);
       if (periodic) {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseChoice, parseInteger } from "../options.js";
-import { readExtxyz } from "../../io/extxyz.js";
+import { readFrames } from "../../io/extxyz.js";
 import { loadSchNet } from "../../models/schnet.js";
 import { loadAttention } from "../../models/attention.js";
 import type { Structure } from "../../models/schnet.js";
@@ -48,7 +48,7 @@ export function registerXcheckCommands(program: Command, ctx: CliContext): void 
       const m: XcheckModel = arch === "schnet"
         ? { arch, model: loadSchNet(o.model, readout ? { readout } : {}) }
         : { arch, model: loadAttention(o.model) };
-      const all = readExtxyz(structPath);
+      const all = readFrames(structPath);
       if (nFrames > all.length) throw new InputError(`--frames: ${nFrames} but ${structPath} has ${all.length} frame${all.length > 1 ? "s" : ""}`);
       const frames: Structure[] = all.slice(0, nFrames).map((f) => ({ numbers: f.numbers, positions: f.positions, cell: f.cell, pbc: f.pbc }));
 
