@@ -18,7 +18,10 @@ Writes to $OUT:
 Environment: TRAIN_UNTIL_S (seconds since start when training must end; epochs are fixed after the
 first one from its duration and logged, so `EPOCHS=N` reproduces the schedule), EPOCHS, SMOKE=1
 (8 replicas, a few hundred steps: a CPU smoke test of the whole script in about a minute),
-MD_SECONDS (wall budget of the 10 ps fp64 NVE check from water_start.extxyz; 0 skips it).
+MD_SECONDS (wall budget of the 10 ps fp64 NVE check from water_start.extxyz; 0 skips it),
+RESUME (a checkpoint of a run with the same EPOCHS that ran out of time: training continues at its
+epoch with the same optimiser, EMA, shuffling and schedule; a run that stops early writes
+$OUT/attention_water_ckpt.pt and still evaluates and saves what it has).
 """
 import copy
 import json
@@ -116,8 +119,26 @@ def main():
     epochs = int(os.environ["EPOCHS"]) if "EPOCHS" in os.environ else None
     steps_per_epoch = train_idx.numel() // bs
     ep, step = 0, 0
-    t_train = time.time()
+    resume = os.environ.get("RESUME")
+    if resume:
+        ck = torch.load(resume, map_location=dev)
+        if epochs != ck["epochs"]:
+            raise SystemExit(f"train_attention_water: RESUME {resume}: made with EPOCHS={ck['epochs']}, this run has EPOCHS={epochs}")
+        model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
+        g.set_state(ck["g"].cpu()); ep, step = ck["ep"], ck["step"]
+        LOG["epochs"] = ck["log_epochs"]
+        LOG["resumed"] = ck.get("resumed", []) + [{"from_epoch": ep, "checkpoint": os.path.basename(resume)}]
+        say(f"resumed at epoch {ep}/{epochs} from {resume}")
+    t_train, ep0 = time.time(), ep
     while epochs is None or ep < epochs:
+        ran = ep - ep0  # epochs of this run; stop when the next one would not fit
+        if ran > 0 and time.time() - T_START + (time.time() - t_train) / ran > train_until:
+            LOG["stopped_early_at_epoch"] = ep
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "g": g.get_state(),
+                        "ep": ep, "step": step, "epochs": epochs, "log_epochs": LOG["epochs"], "resumed": LOG.get("resumed", [])},
+                       os.path.join(OUT, "attention_water_ckpt.pt"))
+            say(f"time is up at epoch {ep}/{epochs}: attention_water_ckpt.pt resumes it")
+            break
         model.train()
         order = train_idx[torch.randperm(train_idx.numel(), generator=g).to(dev)]
         tot, t_ep = 0.0, time.time()

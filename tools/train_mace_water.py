@@ -38,6 +38,11 @@ Environment:
                  of steps is fixed after steps 10..30 are timed and logged; STEPS=N reproduces a schedule.
   SMOKE=1        8 replicas, a few hundred MD steps, batches of 4, CPU: the whole script in < 2 min.
   TEST_XYZ       the committed test set (default examples/water-schnet/water_test.extxyz)
+  RESUME         a checkpoint written by an earlier run that was cut short (needs the same STEPS): training
+                 continues from its step with the same optimiser, EMA, shuffling and schedule. A run
+                 that stops early writes $OUT/mace_water_ckpt.pt (and still converts what it has), so a
+                 schedule longer than one machine session runs as: STEPS=N (cut short), then
+                 RESUME=<its ckpt> STEPS=N.
 
 Writes to $OUT:
   mace_water.safetensors   tools/mace_to_safetensors.py's conversion, metadata + trained, test errors
@@ -251,6 +256,23 @@ def main():
         dump_log()
 
     losses = []
+    resume = os.environ.get("RESUME")
+    if resume:
+        ck = torch.load(resume, map_location=dev)
+        if steps != ck["steps"]:
+            raise SystemExit(f"train_mace_water: RESUME {resume}: it was made with STEPS={ck['steps']}, this run has STEPS={steps}")
+        model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
+        g.set_state(ck["g"].cpu()); step, order, pos_in_order = ck["step"], ck["order"].to(dev), ck["pos_in_order"]
+        LOG["evals"], LOG["train_loss"] = ck["evals"], ck["train_loss"]
+        LOG["resumed"] = LOG.get("resumed", ck.get("resumed", [])) + [{"from_step": step, "checkpoint": os.path.basename(resume)}]
+        say(f"resumed at step {step}/{steps} from {resume}")
+
+    def checkpoint():
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "g": g.get_state(),
+                    "step": step, "steps": steps, "order": order.cpu(), "pos_in_order": pos_in_order,
+                    "evals": LOG["evals"], "train_loss": LOG.get("train_loss", []), "resumed": LOG.get("resumed", [])},
+                   os.path.join(OUT, "mace_water_ckpt.pt"))
+
     while steps is None or step < steps:
         if order is None or pos_in_order + bs > order.numel():
             order, pos_in_order = train_idx[torch.randperm(train_idx.numel(), generator=g).to(dev)], 0
@@ -290,8 +312,9 @@ def main():
             evaluate()
         if time.time() - T_START > train_until + 20:
             LOG["stopped_early_at_step"] = step
-            say("time is up: stopping early")
+            say("time is up: stopping early (mace_water_ckpt.pt resumes it)")
             evaluate()
+            checkpoint()
             break
     LOG.update(steps_done=step, epochs_done=step * bs / train_idx.numel(), train_seconds=time.time() - t_train)
 
