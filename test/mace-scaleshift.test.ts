@@ -18,6 +18,7 @@ import { MaceModel } from "../src/models/mace/model.js";
 import { formatSafetensors, parseSafetensors, readSafetensors } from "../src/io/safetensors.js";
 import { readExtxyz, writeExtxyz } from "../src/io/extxyz.js";
 import { writeFileSync } from "node:fs";
+import { loadMergedHwModel, resolveHwObject } from "../src/hw/resolve.js";
 import { maceFixture } from "./helpers/mace-fixtures.js";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
 import { smallFrames } from "./helpers/data.js";
@@ -114,7 +115,25 @@ describe("ScaleShiftMACE vs mace-torch (float64)", () => {
     }
   });
 
-  it("a hw-model can put scale_shift in a format: the fp32-baseline chip agrees with float64 to 1e-5", () => {
+  it("hw-model rules of kind linear reach scale_shift: a bf16 output there, on the emulated inputs", () => {
+    const base = loadMergedHwModel("fp64-reference");
+    const raw = structuredClone(base.raw) as Record<string, { default: unknown; rules?: unknown[] }>;
+    raw.forward.rules = [{ kind: "linear", datapath: { out: "bf16", outRounding: "rne" } }];
+    const ops = new EmulatedOps(resolveHwObject(base, raw, "test: linear out bf16"));
+    const p = model.predict(structure, { ops, forces: false });
+    const out = (name: string) => p.trace.find((x) => x.name === name)!.output.data;
+    const inter = out("node_inter_es.1"), ss = out("scale_shift");
+    const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+    ss.forEach((v, a) => {
+      f[0] = v;
+      expect(f[0] === v && (bits[0] & 0xffff) === 0, `atom ${a}: ${v} is not a bf16 value`).toBe(true);
+      const want = 1.7 * inter[a] - 0.3;
+      expect(Math.abs(v - want)).toBeLessThanOrEqual(2 ** -8 * Math.abs(want));
+    });
+    expect(ops.opPaths.find((q) => q.name === "scale_shift" && q.pass === "forward")!.source).toContain("test: linear out bf16");
+  });
+
+  it("the fp32-baseline chip agrees with float64 to 1e-5", () => {
     const p = model.predict(structure, { ops: new EmulatedOps("fp32-baseline") });
     expect(Math.abs(p.energy - G.energy) / Math.abs(G.energy)).toBeLessThanOrEqual(1e-5);
     expect(p.trace.some((r) => r.name === "scale_shift")).toBe(true);
