@@ -197,6 +197,14 @@ describe("bad ScaleShiftMACE files", () => {
       expect(Array.from(back.forces!)).toEqual(Array.from(p.forces!));
     });
 
+    it("evaluate on this thread (--threads 1), two frames: the ops of each frame alone", async () => {
+      const IN2 = tmp.path("two.extxyz");
+      writeExtxyz(IN2, smallFrames(2, 12));
+      const r = await cli("evaluate", "--model", FILE, "--arch", "mace", "--hw", "mace-bf16-linear", "--threads", "1", IN2);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain("ScaleShiftMACE (scale 1.7, shift -0.3)");
+    });
+
     it("a bad file is one line naming the file and the tensor, exit 2", async () => {
       const bad = tmp.path("bad.safetensors");
       writeFileSync(bad, formatSafetensors(withValue("scale_shift.shift", Float64Array.of(NaN)), st.metadata));

@@ -221,6 +221,9 @@ function maceModel(path: string, st: SafetensorsFile, provenance: Omit<Provenanc
     describe: () => `${describeHp(hp)}${ss ? `, ScaleShiftMACE (scale ${ss.scale}, shift ${ss.shift})` : ""}${trained === false ? " (UNTRAINED weights)" : ""}`,
     neighbors: (s) => m.neighborsFor(s),
     run: (ops, s, nl) => {
+      // A fresh tape per structure, as SchNet's and the attention model's predict do themselves (MaceModel.predict
+      // does not): without it evaluate --threads 1 stacked frame 2's ops onto frame 1's ("op trace on frame 2 has 108 ops").
+      ops.reset();
       const p = m.predict(s, { ops: requireEquivariantOps(ops), forces: true, neighbors: nl as NeighborList | undefined });
       return { energy: p.energy, forces: p.forces!, trace: p.trace };
     },
