@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert a mace-torch `MACE` model to a .safetensors file hwsim loads (--arch mace).
+"""Convert a mace-torch `MACE` or `ScaleShiftMACE` model to a .safetensors file hwsim loads (--arch mace).
 
     python3 tools/mace_to_safetensors.py MODEL.model OUT.safetensors [--e3nn-src DIR] [--mace-src DIR]
 
@@ -8,8 +8,11 @@ writes). With --e3nn-src/--mace-src the packages are imported from source with t
 tools/mace_golden_local.py (for a machine where they are not installed).
 
 The file holds every parameter by mace-torch state-dict name in float64 (plus the E0 buffer
-atomic_energies_fn.atomic_energies), and __metadata__:
+atomic_energies_fn.atomic_energies; for a ScaleShiftMACE also its buffers scale_shift.scale and
+scale_shift.shift, each as shape [1]), and __metadata__:
   architecture          "mace"
+  mace_model            "MACE" or "ScaleShiftMACE" (the class; hwsim then applies mace's
+                        node_inter_es = scale * (sum of the readouts) + shift per atom, E0 unscaled)
   mace_hyperparameters  JSON: elements, channels, maxL, lmaxSh, correlation, numInteractions,
                         cutoff, numBessel, polynomialP, radialMlp, readoutHidden, avgNumNeighbors
   u_matrices            "e3nn": every U_matrix_ν buffer equals mace's U_matrix_real without
@@ -17,7 +20,7 @@ atomic_energies_fn.atomic_energies), and __metadata__:
   provenance            where it came from
 
 What hwsim's MACE (src/models/mace/model.ts) does not cover is refused, naming the feature:
-ScaleShiftMACE with scale != 1 or shift != 0, interaction blocks other than
+ScaleShiftMACE with per-head (several) or non-finite scale/shift, interaction blocks other than
 RealAgnosticResidualInteractionBlock, several heads, pair repulsion, distance transforms,
 non-Bessel radial bases, hidden irreps that are not C x 0e + C x 1o + ... with parity (-1)^l,
 and U matrices in another (e.g. cuequivariance's reduced) basis.
@@ -36,10 +39,8 @@ def hyperparameters(model):
     name = type(model).__name__
     if name not in ("MACE", "ScaleShiftMACE"):
         raise SystemExit(f"mace_to_safetensors: a {name}, not a MACE or ScaleShiftMACE")
-    if name == "ScaleShiftMACE":
-        ss = model.scale_shift
-        if float(ss.scale.reshape(-1)[0]) != 1.0 or float(ss.shift.reshape(-1)[0]) != 0.0 or ss.scale.numel() != 1:
-            raise SystemExit("mace_to_safetensors: ScaleShiftMACE with scale != 1 or shift != 0 is not supported yet")
+    if is_scale_shift(model):
+        scale_shift(model)
     for k, block in enumerate(model.interactions):
         if type(block).__name__ != "RealAgnosticResidualInteractionBlock":
             raise SystemExit(f"mace_to_safetensors: interactions.{k} is a {type(block).__name__}, only RealAgnosticResidualInteractionBlock is supported")
@@ -75,6 +76,26 @@ def hyperparameters(model):
     }
 
 
+def is_scale_shift(model):
+    """A ScaleShiftMACE: by class name, or a MACE carrying a scale_shift block (its scale_shift.* buffers)."""
+    return type(model).__name__ == "ScaleShiftMACE" or any(k.startswith("scale_shift.") for k in model.state_dict())
+
+
+def scale_shift(model):
+    """(scale, shift) of a ScaleShiftMACE as float64 arrays of shape [1]; one head only, finite."""
+    ss = getattr(model, "scale_shift", None)
+    if ss is None or not hasattr(ss, "scale") or not hasattr(ss, "shift"):
+        raise SystemExit("mace_to_safetensors: a ScaleShiftMACE without scale_shift.scale and scale_shift.shift buffers")
+    scale = ss.scale.detach().double().cpu().numpy().reshape(-1)
+    shift = ss.shift.detach().double().cpu().numpy().reshape(-1)
+    if scale.size != 1 or shift.size != 1:
+        raise SystemExit(f"mace_to_safetensors: ScaleShiftMACE with per-head scale/shift ({scale.size} scales, {shift.size} shifts) "
+                         "is not supported: only a single head")
+    if not (np.isfinite(scale).all() and np.isfinite(shift).all()):
+        raise SystemExit(f"mace_to_safetensors: ScaleShiftMACE scale {scale[0]} / shift {shift[0]} is not finite")
+    return scale, shift
+
+
 def check_u_matrices(model):
     """Every U_matrix buffer must be mace's U_matrix_real without cuequivariance (hwsim's basis)."""
     from mace.tools.cg import U_matrix_real
@@ -97,7 +118,10 @@ def convert(model, provenance):
     check_u_matrices(model)
     tensors = {k: v.detach().double().cpu().numpy() for k, v in model.named_parameters() if v.numel() > 0}
     tensors["atomic_energies_fn.atomic_energies"] = model.atomic_energies_fn.atomic_energies.detach().double().cpu().numpy().reshape(-1)
-    meta = {"architecture": "mace", "mace_hyperparameters": json.dumps(hp), "u_matrices": "e3nn", "provenance": provenance}
+    meta = {"architecture": "mace", "mace_model": "MACE", "mace_hyperparameters": json.dumps(hp), "u_matrices": "e3nn", "provenance": provenance}
+    if is_scale_shift(model):
+        tensors["scale_shift.scale"], tensors["scale_shift.shift"] = scale_shift(model)
+        meta["mace_model"] = "ScaleShiftMACE"
     return tensors, meta
 
 
@@ -121,7 +145,7 @@ def main(argv):
     import argparse
     import os
 
-    ap = argparse.ArgumentParser(description="mace-torch MACE model -> hwsim .safetensors")
+    ap = argparse.ArgumentParser(description="mace-torch MACE or ScaleShiftMACE model -> hwsim .safetensors")
     ap.add_argument("model", help="a model saved by mace-torch (torch.save of the module)")
     ap.add_argument("out", help="the .safetensors file to write")
     ap.add_argument("--e3nn-src", help="import e3nn from this folder (with the shims of tools/mace_golden_local.py)")

@@ -202,24 +202,28 @@ function maceModel(path: string, st: SafetensorsFile, provenance: Omit<Provenanc
   const text = st.metadata.provenance ?? "";
   // tools/mace_golden_local.py writes "(UNTRAINED)" into the provenance of its seeded fixtures.
   const trained = st.metadata.trained === "true" ? true : st.metadata.trained === "false" || /UNTRAINED/.test(text) ? false : null;
+  const ss = m.scaleShift, cls = ss ? "ScaleShiftMACE" : "MACE";
   return {
     arch: "mace", file: path, readout: "add", forces: "conservative", backwardPass: true,
-    hyperparameters: { ...hp, elements: hp.elements.join(","), radialMlp: hp.radialMlp.join(",") },
+    hyperparameters: { ...hp, elements: hp.elements.join(","), radialMlp: hp.radialMlp.join(","), ...(ss ? { scaleShiftScale: ss.scale, scaleShiftShift: ss.shift } : {}) },
     provenance: {
       ...provenance,
       trained,
       note: trained === false
-        ? `UNTRAINED mace-torch MACE weights; file metadata: "${text}": energies and forces are not physical; only the arithmetic is exercised`
-        : text ? `mace-torch MACE state_dict; file metadata: "${text}"` : "mace-torch MACE state_dict; the file does not say how it was trained",
+        ? `UNTRAINED mace-torch ${cls} weights; file metadata: "${text}": energies and forces are not physical; only the arithmetic is exercised`
+        : text ? `mace-torch ${cls} state_dict; file metadata: "${text}"` : `mace-torch ${cls} state_dict; the file does not say how it was trained`,
     },
     numEmbeddings: Math.max(...hp.elements) + 1,
     elements: [...hp.elements],
     // MACE has no Gaussian RBF: the coefficient is unused (no LUT unit reads it).
     lutParams: { cutoff: hp.cutoff, coeff: 0 },
     radialCutoff: hp.cutoff,
-    describe: () => `${describeHp(hp)}${trained === false ? " (UNTRAINED weights)" : ""}`,
+    describe: () => `${describeHp(hp)}${ss ? `, ScaleShiftMACE (scale ${ss.scale}, shift ${ss.shift})` : ""}${trained === false ? " (UNTRAINED weights)" : ""}`,
     neighbors: (s) => m.neighborsFor(s),
     run: (ops, s, nl) => {
+      // A fresh tape per structure, as SchNet's and the attention model's predict do themselves (MaceModel.predict
+      // does not): without it evaluate --threads 1 stacked frame 2's ops onto frame 1's ("op trace on frame 2 has 108 ops").
+      ops.reset();
       const p = m.predict(s, { ops: requireEquivariantOps(ops), forces: true, neighbors: nl as NeighborList | undefined });
       return { energy: p.energy, forces: p.forces!, trace: p.trace };
     },

@@ -19,6 +19,7 @@
  *   product k        h = linear(symmetric_contractions(m, z)) + sc        correlation ν ≤ 3
  *   readout k        linear (k < last), linear_1 → SiLU → linear_2 (last)
  *   energy           Σ_i (E0[z_i] + Σ_k readout_k(i))
+ *   ScaleShiftMACE   Σ_i (E0[z_i] + scale·Σ_k readout_k(i) + shift)      op `scale_shift`, E0 not scaled
  *
  * Hidden irreps C x 0e + C x 1o (… up to maxL), the last layer C x 0e only.
  * e3nn's normalised activation (SiLU times e3nn's second-moment factor,
@@ -209,10 +210,19 @@ interface Layer {
   readout: Float64Array[];
 }
 
+/** mace-torch ScaleShiftMACE's `scale_shift` block (one head): node_inter_es = scale · Σ_k readout_k + shift, per atom. */
+export interface MaceScaleShift {
+  scale: number;
+  shift: number;
+}
+
+/** The state-dict names of ScaleShiftBlock's buffers (one value each in a file: shape [1]). */
+export const SCALE_SHIFT_TENSORS = ["scale_shift.scale", "scale_shift.shift"] as const;
+
 export interface MacePrediction {
   energy: number;
   forces?: Float64Array;
-  /** Per-atom energies E0 + Σ readouts. */
+  /** Per-atom energies E0 + Σ readouts (ScaleShiftMACE: E0 + scale·Σ readouts + shift). */
   atomEnergies: Float64Array;
   neighbors: NeighborList;
   trace: readonly OpRecord[];
@@ -224,33 +234,50 @@ export class MaceModel {
     private readonly embedding: Float64Array,
     private readonly e0: Float64Array,
     private readonly layers: Layer[],
+    /** Present for a ScaleShiftMACE. */
+    readonly scaleShift?: Readonly<MaceScaleShift>,
   ) {}
 
   /**
    * From a .safetensors file of tools/mace_to_safetensors.py: __metadata__
    * `architecture` "mace", `u_matrices` "e3nn" (the converter checked mace's
    * U buffers are the basis hwsim computes), `mace_hyperparameters` (JSON of
-   * MaceHyperparameters); tensors by mace-torch state-dict name, shapes as
-   * `maceWeightSpecs`.
+   * MaceHyperparameters), `mace_model` "MACE" (or absent) or "ScaleShiftMACE";
+   * tensors by mace-torch state-dict name, shapes as `maceWeightSpecs`, plus
+   * for a ScaleShiftMACE `scale_shift.scale` and `scale_shift.shift` of shape [1].
    */
   static fromSafetensors(st: SafetensorsFile): MaceModel {
     const f = st.file, md = st.metadata;
     if (md.architecture !== "mace") throw fileError(f, `__metadata__ 'architecture' is ${md.architecture === undefined ? "missing" : `'${md.architecture}'`}, expected 'mace' (convert with tools/mace_to_safetensors.py)`);
     if (md.u_matrices !== "e3nn") throw fileError(f, `__metadata__ 'u_matrices' is ${md.u_matrices === undefined ? "missing" : `'${md.u_matrices}'`}, expected 'e3nn' (hwsim computes the symmetric contraction's U matrices in e3nn's basis)`);
+    const cls = md.mace_model ?? "MACE";
+    if (cls !== "MACE" && cls !== "ScaleShiftMACE") throw fileError(f, `__metadata__ 'mace_model' is '${cls}', expected 'MACE' or 'ScaleShiftMACE'`);
     const hp = parseHyperparameters(md.mace_hyperparameters, f);
     const weights = new Map<string, Float64Array>();
-    const specs = new Map(maceWeightSpecs(hp).map((w) => [w.name, w.shape]));
+    const specs = new Map<string, readonly number[]>(maceWeightSpecs(hp).map((w) => [w.name, w.shape]));
+    if (cls === "ScaleShiftMACE") for (const name of SCALE_SHIFT_TENSORS) specs.set(name, [1]);
     for (const [name, t] of st.tensors) {
       const shape = specs.get(name);
-      if (!shape) throw fileError(f, `tensor '${name}' is not a weight of this MACE (${describeHp(hp)})`);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw fileError(f, `tensor '${name}': shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+      if (!shape) {
+        const hint = name.startsWith("scale_shift.") ? "; a ScaleShiftMACE file says so in __metadata__ 'mace_model'" : "";
+        throw fileError(f, `tensor '${name}' is not a weight of this ${cls} (${describeHp(hp)})${hint}`);
+      }
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        const hint = name.startsWith("scale_shift.") ? " (one head: per-head ScaleShiftMACE is not supported)" : "";
+        throw fileError(f, `tensor '${name}': shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]${hint}`);
+      }
       if (!t.dtype.startsWith("F") && t.dtype !== "BF16") throw fileError(f, `tensor '${name}': dtype ${t.dtype}, expected a float type`);
       const bad = t.data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw fileError(f, `tensor '${name}': element ${bad} is ${t.data[bad]}`);
       weights.set(name, t.data);
     }
-    for (const name of specs.keys()) if (!weights.has(name)) throw fileError(f, `missing tensor '${name}'`);
-    return MaceModel.fromWeights(hp, weights);
+    for (const name of specs.keys()) if (!weights.has(name)) throw fileError(f, `missing tensor '${name}'${name.startsWith("scale_shift.") ? " (mace_model is ScaleShiftMACE)" : ""}`);
+    let scaleShift: MaceScaleShift | undefined;
+    if (cls === "ScaleShiftMACE") {
+      scaleShift = { scale: weights.get("scale_shift.scale")![0], shift: weights.get("scale_shift.shift")![0] };
+      for (const name of SCALE_SHIFT_TENSORS) weights.delete(name);
+    }
+    return MaceModel.fromWeights(hp, weights, scaleShift);
   }
 
   /** Seeded weights (`seededMaceWeights`). */
@@ -261,8 +288,12 @@ export class MaceModel {
   /**
    * From weights named and laid out as in a mace-torch state dict (`maceWeightSpecs`):
    * e3nn's normalisations (1/√fan-in, the normalised SiLU) are applied here, once.
+   * `scaleShift`: a ScaleShiftMACE's (single-head) scale and shift.
    */
-  static fromWeights(hp: MaceHyperparameters, weights: ReadonlyMap<string, Float64Array>): MaceModel {
+  static fromWeights(hp: MaceHyperparameters, weights: ReadonlyMap<string, Float64Array>, scaleShift?: MaceScaleShift): MaceModel {
+    if (scaleShift && !(Number.isFinite(scaleShift.scale) && Number.isFinite(scaleShift.shift))) {
+      throw new InputError(`mace: scale_shift scale ${scaleShift.scale}, shift ${scaleShift.shift}: expected finite numbers`);
+    }
     const P = maceStructure(hp);
     const specs = new Map(maceWeightSpecs(hp).map((w) => [w.name, w]));
     for (const name of weights.keys()) if (!specs.has(name)) throw new InputError(`mace: unexpected weight '${name}'`);
@@ -300,7 +331,7 @@ export class MaceModel {
         productLinear: irrepsLinearMatrix(S.hiddenOut, S.hiddenOut, get(`products.${k}.linear.weight`)),
       };
     });
-    return new MaceModel(hp, embedding, e0, layers);
+    return new MaceModel(hp, embedding, e0, layers, scaleShift && Object.freeze({ scale: scaleShift.scale, shift: scaleShift.shift }));
   }
 
   /** Every pair within the cutoff (the list `predict` builds when none is given). */
@@ -340,6 +371,8 @@ export class MaceModel {
     const C = hp.channels;
     let h = ops.linear("node_embedding.linear", attrs, ops.param("node_embedding.linear.weight", this.embedding, [C, Z]));
     let e = ops.gather("atomic_energies", ops.param("atomic_energies", this.e0, [Z, 1]), elem);
+    // ScaleShiftMACE: the readouts summed apart from E0 (mace's node_inter_es), scaled and shifted at the end.
+    let inter: Tensor | undefined;
     const invAvg = ops.param("inv_avg_num_neighbors", new Float64Array(n).fill(1 / hp.avgNumNeighbors), [n]);
     this.layers.forEach((L, k) => {
       const p = `interactions.${k}`;
@@ -370,8 +403,15 @@ export class MaceModel {
         const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(H, 0)) })));
         r = ops.linear(`readouts.${k}.linear_2`, t, ops.param(`readouts.${k}.linear_2.weight`, L.readout[1], [1, H]));
       }
-      e = ops.add(`node_energies.${k}`, e, r);
+      if (!this.scaleShift) e = ops.add(`node_energies.${k}`, e, r);
+      else inter = inter ? ops.add(`node_inter_es.${k}`, inter, r) : r;
     });
+    if (this.scaleShift && inter) {
+      // mace's ScaleShiftBlock, per atom: scale · node_inter_es + shift (a [1, 1] linear with bias), then + E0.
+      const { scale, shift } = this.scaleShift;
+      const ss = ops.linear("scale_shift", inter, ops.param("scale_shift.scale", Float64Array.of(scale), [1, 1]), ops.param("scale_shift.shift", Float64Array.of(shift), [1]));
+      e = ops.add("node_energies", e, ss);
+    }
     const energy = ops.readout("energy", e, "add");
     let forces: Float64Array | undefined;
     if (wantForces) {
