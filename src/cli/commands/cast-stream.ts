@@ -1,0 +1,136 @@
+/**
+ * `hwsim cast`'s bulk path: the .npy payload is read chunk by chunk straight
+ * into WASM linear memory (fs reads into a view at the kernel's input
+ * offset), each chunk is converted by one kernel call, and the output chunk
+ * is written straight from WASM memory, so no array is copied on the JS side
+ * and memory stays at a few chunks whatever the array's size. The kernels,
+ * their choice and the global element index (stochastic rounding) are those
+ * of src/formats/cast.ts `encode` / `quantize`, so the bits are the same.
+ *
+ * Fortran-order arrays with more than one non-trivial axis (the data must be
+ * transposed) and big-endian hosts go through the in-memory path
+ * (`castInMemory`).
+ */
+import { InputError } from "../../errors.js";
+import { type Format } from "../../formats/descriptor.js";
+import { codeBytes, encode, fastPathParams, quantize } from "../../formats/cast.js";
+import { makeSpec, putSpec, type RoundingOptions } from "../../formats/spec.js";
+import { wasm, type WasmRuntime } from "../../wasm/runtime.js";
+import { AtomicFile } from "../../io/atomic-write.js";
+import { buildHeader, readNpy, swapInPlace, writeNpy, type NpyArray, type NpyDType } from "../../io/npy.js";
+import { openNpy, type NpyReader } from "../../io/npy-stream.js";
+
+/** Elements per chunk (4 MiB of float32 in). */
+export const CAST_CHUNK = 1 << 20;
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export interface CastJob {
+  inPath: string;
+  outPath: string;
+  format: Format;
+  rounding: RoundingOptions;
+  output: "bits" | "values";
+  force?: boolean;
+}
+
+export interface CastStreamOptions {
+  /** elements per chunk (tests force small chunks to run the multi-chunk paths) */
+  chunk?: number;
+  runtime?: WasmRuntime;
+  /** which path ran (tests) */
+  onPath?: (path: "stream" | "memory") => void;
+}
+
+/** Read an .npy that must hold float32 or float64 values. */
+export function readFloatNpy(path: string): NpyArray & { data: Float32Array | Float64Array } {
+  const a = readNpy(path);
+  checkFloat(path, a.dtype);
+  return a as NpyArray & { data: Float32Array | Float64Array };
+}
+
+function checkFloat(path: string, dtype: NpyDType): void {
+  if (dtype !== "float32" && dtype !== "float64") {
+    throw new InputError(`${path}: dtype ${dtype}: expected float32 or float64 values`);
+  }
+}
+
+function codeDtype(format: Format): NpyDType {
+  const b = codeBytes(format);
+  return b === 1 ? "uint8" : b === 2 ? "uint16" : "uint32";
+}
+
+/** The whole array in memory: parse, convert, write (the path before streaming; kept for transposed data). */
+export function castInMemory(job: CastJob): void {
+  const x = readFloatNpy(job.inPath);
+  if (job.output === "bits") {
+    writeNpy(job.outPath, { dtype: codeDtype(job.format), shape: x.shape, data: encode(x.data, job.format, job.rounding) }, { overwrite: job.force });
+  } else {
+    writeNpy(job.outPath, { dtype: x.dtype, shape: x.shape, data: quantize(x.data, job.format, job.rounding) }, { overwrite: job.force });
+  }
+}
+
+/** Convert IN to OUT (the caller has run the output policy's checks). */
+export function castNpy(job: CastJob, opts: CastStreamOptions = {}): void {
+  const src = openNpy(job.inPath);
+  let handedOver = false;
+  try {
+    checkFloat(job.inPath, src.header.dtype);
+    if (src.transpose || !HOST_LITTLE_ENDIAN) {
+      src.close();
+      handedOver = true;
+      opts.onPath?.("memory");
+      castInMemory(job);
+      return;
+    }
+    opts.onPath?.("stream");
+    streamCast(src, job, opts);
+  } finally {
+    if (!handedOver) src.close();
+  }
+}
+
+function streamCast(src: NpyReader, job: CastJob, opts: CastStreamOptions): void {
+  const { format, output } = job;
+  const spec = makeSpec(format, job.rounding);
+  const inB = src.itemsize;
+  const f32 = src.header.dtype === "float32";
+  const outDtype = output === "bits" ? codeDtype(format) : src.header.dtype;
+  const ob = output === "bits" ? codeBytes(format) : inB;
+  const fast = output === "bits" && f32 ? fastPathParams(spec) : null;
+  const header = buildHeader(outDtype, src.header.shape);
+  const count = src.count;
+  const chunk = Math.max(1, Math.min(opts.chunk ?? CAST_CHUNK, count));
+  const rt = opts.runtime ?? wasm();
+
+  const out = AtomicFile.open(job.outPath, { overwrite: job.force });
+  try {
+    out.write(header);
+    if (count > 0) {
+      rt.scoped(() => {
+        const sp = putSpec(rt, spec);
+        const inP = rt.alloc(chunk * inB);
+        // --output values rounds in place (the quantize kernels allow it)
+        const outP = output === "values" ? inP : rt.alloc(chunk * ob);
+        if (fast) rt.k.fastSetup(...fast);
+        for (let i = 0; i < count; i += chunk) {
+          const n = Math.min(chunk, count - i);
+          // views made after every allocation (memory.grow detaches older ones)
+          const inView = rt.u8(inP, n * inB);
+          src.read(inView, i * inB);
+          if (src.swap) swapInPlace(inView, inB, n);
+          if (output === "bits") {
+            if (fast) rt.k.encodeF32Fast(inP, outP, n, ob);
+            else if (f32) rt.k.encodeF32Array(inP, outP, n, sp, BigInt(i), ob);
+            else rt.k.encodeF64Array(inP, outP, n, sp, BigInt(i), ob);
+          } else if (f32) rt.k.quantizeF32Array(inP, outP, n, sp, BigInt(i));
+          else rt.k.quantizeF64Array(inP, outP, n, sp, BigInt(i));
+          out.write(rt.u8(outP, n * ob));
+        }
+      });
+    }
+    out.commit();
+  } finally {
+    out.discard();
+  }
+}
