@@ -71,6 +71,27 @@ export class AtomicFile {
     }
   }
 
+  /**
+   * Write all of `bytes` at file `position` on libuv's thread pool (pwrite:
+   * the file offset `write` appends at does not move). `bytes` must stay
+   * attached until the promise settles.
+   */
+  async writeAtAsync(bytes: Uint8Array, position: number): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      let n: number;
+      try {
+        n = await new Promise<number>((resolve, reject) =>
+          fs.write(this.fd, bytes, off, bytes.length - off, position + off, (err, k) => (err ? reject(err) : resolve(k))),
+        );
+      } catch (e) {
+        throw fileError(this.name, `cannot write: ${describeFsError(e)}`);
+      }
+      if (n === 0) throw fileError(this.name, "cannot write: the file system accepted no bytes");
+      off += n;
+    }
+  }
+
   /** Close the temp file and move it into place. */
   commit(): void {
     try {

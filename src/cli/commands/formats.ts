@@ -53,12 +53,12 @@ export function registerFormatCommands(program: Command, ctx: CliContext): void 
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "input .npy (float32 or float64, any shape)")
     .argument("<out>", "output .npy")
-    .action((inPath: string, outPath: string, o: CastFlags) => {
+    .action(async (inPath: string, outPath: string, o: CastFlags) => {
       const format = parseFormat(o.to);
       const ro = roundingOptions(o);
       const output = parseChoice(o.output, ["bits", "values"] as const, "--output");
       checkOutputFile(outPath, o.force, inPath);
-      castNpy({ inPath, outPath, format, rounding: ro, output, force: o.force });
+      await castNpy({ inPath, outPath, format, rounding: ro, output, force: o.force });
     });
 
   program
