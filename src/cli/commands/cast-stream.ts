@@ -3,13 +3,15 @@
  * into WASM linear memory (fs reads into a view at the kernel's input
  * offset), each chunk is converted by one kernel call, and the output chunk
  * is written straight from WASM memory, so no array is copied on the JS side
- * and memory stays at a few chunks whatever the array's size. The kernels,
- * their choice and the global element index (stochastic rounding) are those
- * of src/formats/cast.ts `encode` / `quantize`, so the bits are the same.
+ * and memory stays at a few chunks whatever the array's size. Reads and
+ * writes run on libuv's thread pool, overlapping the conversion (streamCast).
+ * The kernels, their choice and the global element index (stochastic
+ * rounding) are those of src/formats/cast.ts `encode` / `quantize`, so the
+ * bits are the same; big-endian input is byte-swapped in WASM memory.
  *
  * Fortran-order arrays with more than one non-trivial axis (the data must be
- * transposed) and big-endian hosts go through the in-memory path
- * (`castInMemory`).
+ * transposed) and big-endian hosts keep the in-memory path (`castInMemory`,
+ * what cast did before).
  */
 import { InputError } from "../../errors.js";
 import { type Format } from "../../formats/descriptor.js";
