@@ -50,6 +50,22 @@ export function fileKind(st: fs.Stats): string {
  * Throws `InputError` ("FILE: cannot read: ...") on every failure.
  */
 export function readInputFile(path: string, kind: InputKind = "binary", name: string = path): Buffer {
+  const { fd, size } = openInputFile(path, kind, name);
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    const off = readAt(fd, buf, 0, name);
+    return off === buf.length ? buf : buf.subarray(0, off);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Open an input file for reading in pieces, with the checks of
+ * `readInputFile` (regular file, within the cap of `kind`). The caller closes
+ * the descriptor.
+ */
+export function openInputFile(path: string, kind: InputKind = "binary", name: string = path): { fd: number; size: number } {
   const limit = INPUT_LIMITS[kind];
   let fd: number;
   try {
@@ -63,20 +79,30 @@ export function readInputFile(path: string, kind: InputKind = "binary", name: st
     if (st.size > limit) {
       throw fileError(name, `cannot read: ${st.size} bytes is more than the ${fmtSize(limit)} hwsim reads from one ${kind === "binary" ? "" : kind + " "}file`);
     }
-    const buf = Buffer.allocUnsafe(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = fs.readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break; // the file shrank while we read it
-      off += n;
-    }
-    return off === buf.length ? buf : buf.subarray(0, off);
+    return { fd, size: st.size };
   } catch (e) {
+    fs.closeSync(fd);
     if (e instanceof Error && e.name === "InputError") throw e;
     throw fileError(name, `cannot read: ${describeFsError(e)}`);
-  } finally {
-    fs.closeSync(fd);
   }
+}
+
+/**
+ * Fill `buf` from file position `pos`; returns the bytes read (fewer only
+ * when the file ends first, e.g. it shrank while we read it).
+ */
+export function readAt(fd: number, buf: Uint8Array, pos: number, name: string): number {
+  let off = 0;
+  try {
+    while (off < buf.length) {
+      const n = fs.readSync(fd, buf, off, buf.length - off, pos + off);
+      if (n === 0) break;
+      off += n;
+    }
+  } catch (e) {
+    throw fileError(name, `cannot read: ${describeFsError(e)}`);
+  }
+  return off;
 }
 
 /** Read a whole input text file (UTF-8). */

@@ -174,6 +174,40 @@ export function parseNpy(bytes: Uint8Array, file = "<buffer>"): NpyArray {
   if (!(bytes instanceof Uint8Array)) {
     throw fileError(file, "input is not a Uint8Array");
   }
+  const head = parseNpyHead(bytes, bytes.length, file);
+  const { header, dataOffset, count, expected } = head;
+  const info = DTYPES[header.dtype];
+  const raw = bytes.subarray(dataOffset, dataOffset + expected);
+  const swap = info.itemsize > 1 && header.littleEndian !== HOST_LITTLE_ENDIAN;
+  const bytesOut = arrangeData(raw, info.itemsize, count, swap, header.fortranOrder ? header.shape : null);
+  const data = new info.ctor(bytesOut.buffer, bytesOut.byteOffset, count);
+  if (header.dtype === "bool") checkBool(data as Uint8Array, (msg) => fileError(file, `data: ${msg}`));
+  return { dtype: header.dtype, shape: header.shape, data, fortranOrder: header.fortranOrder };
+}
+
+/** What the preamble and header of a `.npy` file say, checked against the file's size. */
+export interface NpyHead {
+  header: Header;
+  /** byte offset of the data in the file */
+  dataOffset: number;
+  /** elements */
+  count: number;
+  itemsize: number;
+  /** data bytes: count * itemsize */
+  expected: number;
+  /** element bytes must be reversed to be native */
+  swap: boolean;
+  /** Fortran order with more than one non-trivial axis: the data must be transposed */
+  transpose: boolean;
+}
+
+/**
+ * Parse and check the preamble and header of a `.npy` file of `fileSize`
+ * bytes whose first bytes are `bytes`: either the whole file, or a prefix
+ * that holds at least the whole preamble and header (see `npyHeadLength`).
+ * The data size is checked against `fileSize`, with the messages of `parseNpy`.
+ */
+export function parseNpyHead(bytes: Uint8Array, fileSize: number, file: string): NpyHead {
   const { version, headerText, dataOffset } = readPreamble(bytes, file);
   const header = parseHeader(headerText, file, version);
   const info = DTYPES[header.dtype];
@@ -184,7 +218,7 @@ export function parseNpy(bytes: Uint8Array, file = "<buffer>"): NpyArray {
   if (!Number.isSafeInteger(expected)) {
     throw fileError(file, `header: 'shape' ${showShape(header.shape)} describes more data than can be addressed`);
   }
-  const available = bytes.length - dataOffset;
+  const available = fileSize - dataOffset;
   if (available < expected) {
     throw fileError(
       file,
@@ -197,13 +231,25 @@ export function parseNpy(bytes: Uint8Array, file = "<buffer>"): NpyArray {
       `data: header says ${count} elements of ${info.itemsize} bytes (${expected} bytes) but ${available} bytes of data follow (${available - expected} extra)`,
     );
   }
-
-  const raw = bytes.subarray(dataOffset, dataOffset + expected);
   const swap = info.itemsize > 1 && header.littleEndian !== HOST_LITTLE_ENDIAN;
-  const bytesOut = arrangeData(raw, info.itemsize, count, swap, header.fortranOrder ? header.shape : null);
-  const data = new info.ctor(bytesOut.buffer, bytesOut.byteOffset, count);
-  if (header.dtype === "bool") checkBool(data as Uint8Array, (msg) => fileError(file, `data: ${msg}`));
-  return { dtype: header.dtype, shape: header.shape, data, fortranOrder: header.fortranOrder };
+  const transpose = header.fortranOrder && nontrivialAxes(header.shape) !== null;
+  return { header, dataOffset, count, itemsize: info.itemsize, expected, swap, transpose };
+}
+
+/**
+ * How many leading bytes of a file `parseNpyHead` needs, given its first
+ * `bytes` (at least 12, or the whole file): the preamble plus the header
+ * length it states. Returns `bytes.length` when the bytes are not a .npy
+ * preamble (`parseNpyHead` then says what is wrong).
+ */
+export function npyHeadLength(bytes: Uint8Array): number {
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) return bytes.length;
+  const major = bytes[6];
+  if (major === 1) return 10 + (bytes[8] | (bytes[9] << 8));
+  if ((major === 2 || major === 3) && bytes.length >= 12) {
+    return 12 + (bytes[8] | (bytes[9] << 8) | (bytes[10] << 16)) + bytes[11] * 2 ** 24;
+  }
+  return bytes.length;
 }
 
 /** Read and parse a `.npy` file from disk. */
@@ -534,7 +580,7 @@ function reprFull(v: PyValue): string {
   }
 }
 
-interface Header {
+export interface Header {
   dtype: NpyDType;
   littleEndian: boolean;
   fortranOrder: boolean;
@@ -718,8 +764,8 @@ function fortranToC(src: UnitArray, dst: UnitArray, width: number, shape: number
   }
 }
 
-/** Reverse the bytes of each element of a fresh (0-offset, aligned) buffer. */
-function swapInPlace(buf: Uint8Array, itemsize: number, count: number): void {
+/** Reverse the bytes of each element of a buffer aligned for its element size. */
+export function swapInPlace(buf: Uint8Array, itemsize: number, count: number): void {
   if (itemsize === 2) {
     const u = new Uint16Array(buf.buffer, buf.byteOffset, count);
     for (let i = 0; i < u.length; i++) {
@@ -773,7 +819,7 @@ function validateArray(arr: NpyArray, label: string): { info: DTypeInfo; body: U
 }
 
 /** The preamble + header numpy writes for a C-order little-endian array. */
-function buildHeader(dtype: NpyDType, shape: readonly number[]): Uint8Array {
+export function buildHeader(dtype: NpyDType, shape: readonly number[]): Uint8Array {
   const shapeRepr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   // Keys sorted, each followed by ", " -- exactly numpy's _write_array_header.
   let dict = `{'descr': '${descrFor(dtype)}', 'fortran_order': False, 'shape': ${shapeRepr}, }`;

@@ -3,20 +3,15 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { CliContext } from "../context.js";
 import { parseFormat, presetNames, ALIASES } from "../../formats/descriptor.js";
-import { encode, decode, quantize, codeBytes } from "../../formats/cast.js";
+import { decode } from "../../formats/cast.js";
 import { finfo, type FormatInfo } from "../../formats/finfo.js";
-import { readNpy, writeNpy, type NpyArray } from "../../io/npy.js";
+import { readNpy, writeNpy } from "../../io/npy.js";
+import { castNpy } from "./cast-stream.js";
 import { checkOutputFile } from "../../io/output-policy.js";
 import { roundingOptions, parseChoice, type RoundingFlags } from "../options.js";
 
 /** Read an .npy that must hold float32 or float64 values. */
-export function readFloatNpy(path: string): NpyArray & { data: Float32Array | Float64Array } {
-  const a = readNpy(path);
-  if (a.dtype !== "float32" && a.dtype !== "float64") {
-    throw new InputError(`${path}: dtype ${a.dtype}: expected float32 or float64 values`);
-  }
-  return a as NpyArray & { data: Float32Array | Float64Array };
-}
+export { readFloatNpy } from "./cast-stream.js";
 
 interface CastFlags extends RoundingFlags {
   to: string;
@@ -58,19 +53,12 @@ export function registerFormatCommands(program: Command, ctx: CliContext): void 
     .option("-f, --force", "overwrite OUT if it exists")
     .argument("<in>", "input .npy (float32 or float64, any shape)")
     .argument("<out>", "output .npy")
-    .action((inPath: string, outPath: string, o: CastFlags) => {
+    .action(async (inPath: string, outPath: string, o: CastFlags) => {
       const format = parseFormat(o.to);
       const ro = roundingOptions(o);
       const output = parseChoice(o.output, ["bits", "values"] as const, "--output");
       checkOutputFile(outPath, o.force, inPath);
-      const x = readFloatNpy(inPath);
-      if (output === "bits") {
-        const codes = encode(x.data, format, ro);
-        const dtype = codeBytes(format) === 1 ? "uint8" : codeBytes(format) === 2 ? "uint16" : "uint32";
-        writeNpy(outPath, { dtype, shape: x.shape, data: codes }, { overwrite: o.force });
-      } else {
-        writeNpy(outPath, { dtype: x.dtype, shape: x.shape, data: quantize(x.data, format, ro) }, { overwrite: o.force });
-      }
+      await castNpy({ inPath, outPath, format, rounding: ro, output, force: o.force });
     });
 
   program
