@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { readExtxyz } from "../src/io/extxyz.js";
+import { readSafetensors } from "../src/io/safetensors.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { MACE_SMALL, MaceModel, maceWeightSpecs, seededMaceWeights } from "../src/models/mace/model.js";
@@ -145,10 +146,13 @@ describe("MACE weights", () => {
 });
 
 describe("MACE op names", () => {
-  it("every op of a run is in the registry with its kind, and every registered op is used", () => {
+  it("every op of a run is in the registry with its kind, and every registered op is used (MACE and ScaleShiftMACE)", () => {
     const templates = OP_NAMES.mace.map((e) => ({ re: new RegExp(`^${e.name.replace(/\./g, "\\.").replace(/#/g, "\\d+")}$`), kind: e.kind, name: e.name }));
     const seen = new Set<string>();
-    for (const t of base.trace) {
+    const scaleShift = MaceModel.fromSafetensors(readSafetensors("test/fixtures/mace/mace_scaleshift.safetensors"));
+    const g = maceFixture<{ numbers: number[]; positions: number[][] }>("mace_scaleshift_golden.json");
+    const traceSS = scaleShift.predict({ numbers: g.numbers, positions: Float64Array.from(g.positions.flat()) }, { ops: ref() }).trace;
+    for (const t of [...base.trace, ...traceSS]) {
       const hit = templates.find((e) => e.re.test(t.name));
       expect(hit, t.name).toBeDefined();
       expect(hit!.kind, t.name).toBe(t.kind);

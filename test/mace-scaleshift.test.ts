@@ -133,6 +133,22 @@ describe("ScaleShiftMACE vs mace-torch (float64)", () => {
     expect(ops.opPaths.find((q) => q.name === "scale_shift" && q.pass === "forward")!.source).toContain("test: linear out bf16");
   });
 
+  it("a rule by op name (match: scale_shift) is accepted and reaches only that op", () => {
+    const base = loadMergedHwModel("fp64-reference");
+    const raw = structuredClone(base.raw) as Record<string, { default: unknown; rules?: unknown[] }>;
+    raw.forward.rules = [{ match: "scale_shift", datapath: { out: "bf16", outRounding: "rne" } }];
+    const ops = new EmulatedOps(resolveHwObject(base, raw, "test: scale_shift out bf16"));
+    const p = model.predict(structure, { ops, forces: false });
+    const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+    const isBf16 = (v: number) => ((f[0] = v), f[0] === v && (bits[0] & 0xffff) === 0);
+    const ss = p.trace.find((x) => x.name === "scale_shift")!.output.data;
+    expect([...ss].every(isBf16)).toBe(true);
+    // the readouts (also linears) keep float64 values: the rule named one op
+    const r = p.trace.find((x) => x.name === "readouts.1.linear_2")!.output.data;
+    expect([...r].some((v) => !isBf16(v))).toBe(true);
+    expect(ops.opPaths.find((q) => q.name === "scale_shift" && q.pass === "forward")!.source).toContain("test: scale_shift out bf16");
+  });
+
   it("the fp32-baseline chip agrees with float64 to 1e-5", () => {
     const p = model.predict(structure, { ops: new EmulatedOps("fp32-baseline") });
     expect(Math.abs(p.energy - G.energy) / Math.abs(G.energy)).toBeLessThanOrEqual(1e-5);

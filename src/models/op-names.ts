@@ -138,6 +138,10 @@ const MACE: [string, KnownKind][] = [
   ["readouts.#.non_linearity", "silu"],
   ["readouts.#.linear_2", "linear"],
   ["node_energies.#", "add"],
+  // ScaleShiftMACE: the readouts summed apart from E0, then scale·x + shift, then + E0
+  ["node_inter_es.#", "add"],
+  ["scale_shift", "linear"],
+  ["node_energies", "add"],
   ["energy", "readout"],
 ];
 
