@@ -135,6 +135,95 @@ export function scWork(L: ScLayout, N: number): StructuralWork {
 }
 
 /**
+ * Every nonzero U entry of every output block as typed arrays (cached per
+ * layout), in summation order (output blocks, ν descending, U entries), in runs
+ * of equal ν. Per entry: its value, the offset of its weight in the
+ * concatenated weight tensors (`concatWeights`) before adding z·wz + c, its
+ * output component before adding c·yd, and ν coupling indices (a, 3 slots).
+ */
+interface ScFlat {
+  readonly v: Float64Array;
+  readonly wk: Int32Array;
+  readonly wz: Int32Array;
+  readonly yb: Int32Array;
+  readonly yd: Int32Array;
+  readonly a: Int32Array;
+  /** Runs of equal ν: entries runStart[r]..runStart[r + 1] have ν = runNu[r]. */
+  readonly runStart: Int32Array;
+  readonly runNu: Int32Array;
+}
+
+const scFlat = memoPerObject((L: ScLayout): ScFlat => {
+  const C = L.channels;
+  const v: number[] = [], wk: number[] = [], wz: number[] = [], yb: number[] = [], yd: number[] = [], a: number[] = [];
+  const runStart = [0], runNu: number[] = [];
+  let wi = 0, wOff = 0;
+  for (const ob of L.outs) {
+    for (const u of ob.us) {
+      const K = u.paths;
+      for (let t = 0; t < u.v.length; t++) {
+        v.push(u.v[t]);
+        wk.push(wOff + u.k[t] * C);
+        wz.push(K * C);
+        yb.push(ob.off + u.o[t]);
+        yd.push(ob.d);
+        for (let j = 0; j < 3; j++) a.push(j < u.nu ? u.a[t * u.nu + j] : 0);
+      }
+      if (u.v.length) {
+        runStart.push(v.length);
+        runNu.push(u.nu);
+      }
+      wOff += L.spec.numElements * K * C;
+      wi++;
+    }
+  }
+  return {
+    v: Float64Array.from(v), wk: Int32Array.from(wk), wz: Int32Array.from(wz), yb: Int32Array.from(yb), yd: Int32Array.from(yd),
+    a: Int32Array.from(a), runStart: Int32Array.from(runStart), runNu: Int32Array.from(runNu),
+  };
+});
+
+/** The weight tensors end to end (the layout of ScFlat's weight offsets). */
+function concatWeights(W: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(W.reduce((s, w) => s + w.length, 0));
+  let o = 0;
+  for (const w of W) {
+    out.set(w, o);
+    o += w.length;
+  }
+  return out;
+}
+
+/** x[n, c, a] of node n for every coupling index a and channel c, as [D, C] (channels contiguous). */
+function gatherCoupling(L: ScLayout, X: Float64Array, n: number, xa: Float64Array): void {
+  const C = L.channels;
+  for (let a = 0; a < L.D; a++) {
+    const base = n * L.dimIn + L.aBase[a], st = L.aStride[a];
+    for (let c = 0; c < C; c++) xa[a * C + c] = X[base + c * st];
+  }
+}
+
+/**
+ * Every monomial ((v·w)·x_a1)⋯x_aν of node n, multiplied left to right in
+ * float64, for every entry (summation order) and, innermost, every channel
+ * (each output element still sees its terms in entry order): `add(y, prod)`
+ * with y the output element's index.
+ */
+function nodeMonomials(L: ScLayout, F: ScFlat, n: number, z: number, xa: Float64Array, Wc: Float64Array, add: (y: number, prod: number) => void): void {
+  const C = L.channels, yn = n * L.dimOut;
+  for (let r = 0; r < F.runNu.length; r++) {
+    const nu = F.runNu[r];
+    for (let t = F.runStart[r]; t < F.runStart[r + 1]; t++) {
+      const v = F.v[t], w0 = F.wk[t] + z * F.wz[t], y0 = yn + F.yb[t], yd = F.yd[t];
+      const a0 = F.a[3 * t] * C, a1 = F.a[3 * t + 1] * C, a2 = F.a[3 * t + 2] * C;
+      if (nu === 1) for (let c = 0; c < C; c++) add(y0 + c * yd, (v * Wc[w0 + c]) * xa[a0 + c]);
+      else if (nu === 2) for (let c = 0; c < C; c++) add(y0 + c * yd, ((v * Wc[w0 + c]) * xa[a0 + c]) * xa[a1 + c]);
+      else for (let c = 0; c < C; c++) add(y0 + c * yd, (((v * Wc[w0 + c]) * xa[a0 + c]) * xa[a1 + c]) * xa[a2 + c]);
+    }
+  }
+}
+
+/**
  * The symmetric contraction as a sum of products per output element, for an
  * accumulator datapath: B[n, o, c, q] = Σ over ν (descending, the weights'
  * order) and the nonzero U_ν entries t with o_t = q (in U's order) of
@@ -162,46 +251,49 @@ export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Flo
   }
   for (let r = 0; r < N * L.dimOut; r++) rowPtr[r + 1] += rowPtr[r];
   const next = rowPtr.slice(0, N * L.dimOut);
-  forEachMonomial(L, N, X, W, elements, (y, prod) => (values[next[y]++] = prod));
+  const F = scFlat(L), Wc = concatWeights(W), xa = new Float64Array(L.D * C);
+  const add = (y: number, prod: number) => (values[next[y]++] = prod);
+  for (let n = 0; n < N; n++) {
+    gatherCoupling(L, X, n, xa);
+    nodeMonomials(L, F, n, elements[n], xa, Wc, add);
+  }
   return { values, rowPtr };
 }
 
 /**
- * Every nonzero U entry for every node and channel, in summation order
- * (nodes, channels, output blocks, ν descending, U entries): `visit` gets the
- * channel's coupling values xa (x[n, c, a] for every a), the entry (u, t), the
- * weight of the entry for this node's element and channel, and the index of the
- * output element it adds to.
+ * Every term of the x-gradient of node n: for every entry (summation order),
+ * innermost every channel, and every position j of its monomial,
+ * ((v·g)·w)·Π_{i ≠ j} x_ai with g = G[n, o_t, c] (left to right in float64):
+ * `add(a_j, c, prod)`. `skipZeroG`: not for g = 0 (the float64 VJP's rule;
+ * the accumulator's terms are every entry's).
  */
-function forEachEntry(
-  L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array,
-  visit: (xa: Float64Array, u: SparseU, t: number, w: number, y: number, n: number, c: number) => void,
+function nodeGradX(
+  L: ScLayout, F: ScFlat, n: number, z: number, xa: Float64Array, Wc: Float64Array, G: Float64Array, skipZeroG: boolean,
+  add: (a: number, c: number, prod: number) => void,
 ): void {
-  const C = L.channels, D = L.D;
-  const xa = new Float64Array(D);
-  for (let n = 0; n < N; n++) {
-    const z = elements[n];
-    for (let c = 0; c < C; c++) {
-      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
-      let wi = 0;
-      for (const ob of L.outs) {
-        const yo = n * L.dimOut + ob.off + c * ob.d;
-        for (const u of ob.us) {
-          const w = W[wi++], K = u.paths;
-          for (let t = 0; t < u.v.length; t++) visit(xa, u, t, w[(z * K + u.k[t]) * C + c], yo + u.o[t], n, c);
+  const C = L.channels, yn = n * L.dimOut;
+  for (let r = 0; r < F.runNu.length; r++) {
+    const nu = F.runNu[r];
+    for (let t = F.runStart[r]; t < F.runStart[r + 1]; t++) {
+      const v = F.v[t], w0 = F.wk[t] + z * F.wz[t], y0 = yn + F.yb[t], yd = F.yd[t];
+      const A0 = F.a[3 * t], A1 = F.a[3 * t + 1], A2 = F.a[3 * t + 2];
+      const a0 = A0 * C, a1 = A1 * C, a2 = A2 * C;
+      for (let c = 0; c < C; c++) {
+        const g = G[y0 + c * yd];
+        if (skipZeroG && g === 0) continue;
+        const base = (v * g) * Wc[w0 + c];
+        if (nu === 1) add(A0, c, base);
+        else if (nu === 2) {
+          add(A0, c, base * xa[a1 + c]);
+          add(A1, c, base * xa[a0 + c]);
+        } else {
+          add(A0, c, (base * xa[a1 + c]) * xa[a2 + c]);
+          add(A1, c, (base * xa[a0 + c]) * xa[a2 + c]);
+          add(A2, c, (base * xa[a0 + c]) * xa[a1 + c]);
         }
       }
     }
   }
-}
-
-/** Every monomial (v·w)·x_a1⋯x_aν, multiplied left to right in float64, with the output element it adds to. */
-function forEachMonomial(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, visit: (y: number, prod: number) => void): void {
-  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y) => {
-    let prod = u.v[t] * w;
-    for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
-    visit(y, prod);
-  });
 }
 
 /**
@@ -224,15 +316,12 @@ export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonl
   for (let r = 0; r < N * L.dimIn; r++) rowPtr[r + 1] += rowPtr[r];
   const values = new Float64Array(rowPtr[N * L.dimIn]);
   const next = rowPtr.slice(0, N * L.dimIn);
-  forEachEntry(L, N, X, W, elements, (xa, u, t, w, y, n, c) => {
-    const base = (u.v[t] * G[y]) * w;
-    for (let j = 0; j < u.nu; j++) {
-      let prod = base;
-      for (let i = 0; i < u.nu; i++) if (i !== j) prod *= xa[u.a[t * u.nu + i]];
-      const a = u.a[t * u.nu + j];
-      values[next[n * L.dimIn + L.aBase[a] + c * L.aStride[a]]++] = prod;
-    }
-  });
+  const F = scFlat(L), Wc = concatWeights(W), xa = new Float64Array(D * C);
+  for (let n = 0; n < N; n++) {
+    gatherCoupling(L, X, n, xa);
+    const xn = n * L.dimIn;
+    nodeGradX(L, F, n, elements[n], xa, Wc, G, false, (a, c, prod) => (values[next[xn + L.aBase[a] + c * L.aStride[a]]++] = prod));
+  }
   return { values, rowPtr };
 }
 
@@ -252,7 +341,12 @@ export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonl
 
 /** out [N, dimOut] (zeroed by the caller). */
 export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
-  forEachMonomial(L, N, X, W, elements, (y, prod) => (out[y] += prod));
+  const F = scFlat(L), Wc = concatWeights(W), xa = new Float64Array(L.D * L.channels);
+  const add = (y: number, prod: number) => (out[y] += prod);
+  for (let n = 0; n < N; n++) {
+    gatherCoupling(L, X, n, xa);
+    nodeMonomials(L, F, n, elements[n], xa, Wc, add);
+  }
 }
 
 /** Gradients of x and of each weight tensor (null where not needed; needs[0] = x, needs[1 + i] = weight i). */
@@ -260,41 +354,40 @@ export function scVjp(L: ScLayout, N: number, X: Float64Array, W: readonly Float
   const C = L.channels, D = L.D;
   const gx = needs[0] ? new Float64Array(X.length) : null;
   const gw = W.map((w, i) => (needs[1 + i] ? new Float64Array(w.length) : null));
-  const xa = new Float64Array(D), ga = new Float64Array(D);
+  const F = scFlat(L), Wc = concatWeights(W);
+  const xa = new Float64Array(D * C), ga = new Float64Array(D * C);
   for (let n = 0; n < N; n++) {
     const z = elements[n];
-    for (let c = 0; c < C; c++) {
-      for (let a = 0; a < D; a++) xa[a] = X[n * L.dimIn + L.aBase[a] + c * L.aStride[a]];
+    gatherCoupling(L, X, n, xa);
+    if (gx) {
       ga.fill(0);
-      let wi = 0;
-      for (const ob of L.outs) {
-        const go = n * L.dimOut + ob.off + c * ob.d;
-        for (const u of ob.us) {
-          const w = W[wi], g = gw[wi], K = u.paths;
-          wi++;
-          for (let t = 0; t < u.v.length; t++) {
-            const gOut = G[go + u.o[t]];
-            if (gOut === 0) continue;
-            const wIdx = (z * K + u.k[t]) * C + c;
-            const base = u.v[t] * gOut;
-            if (g) {
-              let prod = base;
-              for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j]];
-              g[wIdx] += prod;
-            }
-            if (gx) {
-              // ∂/∂x[a_j] of the monomial: the product of the other ν − 1 factors.
-              for (let j = 0; j < u.nu; j++) {
-                let prod = base * w[wIdx];
-                for (let i = 0; i < u.nu; i++) if (i !== j) prod *= xa[u.a[t * u.nu + i]];
-                ga[u.a[t * u.nu + j]] += prod;
-              }
-            }
-          }
-        }
-      }
-      if (gx) for (let a = 0; a < D; a++) gx[n * L.dimIn + L.aBase[a] + c * L.aStride[a]] += ga[a];
+      // ∂/∂x[a_j] of each monomial: the product of the other ν − 1 factors.
+      nodeGradX(L, F, n, z, xa, Wc, G, true, (a, c, prod) => (ga[a * C + c] += prod));
+      for (let a = 0; a < D; a++) for (let c = 0; c < C; c++) gx[n * L.dimIn + L.aBase[a] + c * L.aStride[a]] += ga[a * C + c];
     }
+    if (gw.some((g) => g)) scGradW(L, n, z, xa, G, gw);
   }
   return [gx, ...gw];
+}
+
+/** Node n's terms of the weight gradients (never needed for forces): per entry, (v·g)·x_a1⋯x_aν into g[(z·K + k)·C + c]. */
+function scGradW(L: ScLayout, n: number, z: number, xa: Float64Array, G: Float64Array, gw: (Float64Array | null)[]): void {
+  const C = L.channels;
+  let wi = 0;
+  for (const ob of L.outs) {
+    const go = n * L.dimOut + ob.off;
+    for (const u of ob.us) {
+      const g = gw[wi++], K = u.paths;
+      if (!g) continue;
+      for (let t = 0; t < u.v.length; t++) {
+        for (let c = 0; c < C; c++) {
+          const gOut = G[go + c * ob.d + u.o[t]];
+          if (gOut === 0) continue;
+          let prod = u.v[t] * gOut;
+          for (let j = 0; j < u.nu; j++) prod *= xa[u.a[t * u.nu + j] * C + c];
+          g[(z * K + u.k[t]) * C + c] += prod;
+        }
+      }
+    }
+  }
 }

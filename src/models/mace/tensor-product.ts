@@ -161,45 +161,53 @@ export function tpWork(L: TpLayout, E: number): StructuralWork {
 /**
  * Which products one element of a sum adds, per edge: rows of one edge in
  * the layout of the summed tensor (the output, x, y or the weights), each a
- * list of (path, 3j entry, channel) in summation order.
+ * list of (path, 3j entry, channel) in summation order, resolved once per
+ * layout into the per-edge offsets of each term's operands, so the per-call
+ * loops are flat typed-array reads.
  */
 interface TpTermPlan {
   /** Start of each row's terms; length rows + 1. */
   readonly rowStart: Int32Array;
-  readonly path: Int32Array;
-  readonly entry: Int32Array;
-  readonly channel: Int32Array;
+  /** Per term: offsets in an edge's row of x, y, the weights, the cotangent; the 3j value; the path's α. */
+  readonly xo: Int32Array;
+  readonly yo: Int32Array;
+  readonly wo: Int32Array;
+  readonly go: Int32Array;
+  readonly c: Float64Array;
+  readonly alpha: Float64Array;
 }
 
-function termPlan(rows: number, visit: (add: (row: number, path: number, entry: number, channel: number) => void) => void): TpTermPlan {
+function termPlan(L: TpLayout, rows: number, row: (p: TpLayout["paths"][number], u: number, t: number) => number): TpTermPlan {
   const lists: [number, number, number][][] = Array.from({ length: rows }, () => []);
-  visit((row, path, entry, channel) => lists[row].push([path, entry, channel]));
+  L.paths.forEach((p, pi) => {
+    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) lists[row(p, u, t)].push([pi, t, u]);
+  });
   const rowStart = new Int32Array(rows + 1);
   lists.forEach((r, i) => (rowStart[i + 1] = rowStart[i] + r.length));
   const flat = lists.flat();
+  const term = <A extends Int32Array | Float64Array>(T: { from(a: ArrayLike<number>): A }, f: (p: TpLayout["paths"][number], t: number, u: number) => number) =>
+    T.from(flat.map(([pi, t, u]) => f(L.paths[pi], t, u)));
   return {
-    rowStart, path: Int32Array.from(flat, (q) => q[0]), entry: Int32Array.from(flat, (q) => q[1]), channel: Int32Array.from(flat, (q) => q[2]),
+    rowStart,
+    xo: term(Int32Array, (p, t, u) => p.off1 + u * p.d1 + p.cg.i[t]),
+    yo: term(Int32Array, (p, t) => p.off2 + p.cg.j[t]),
+    wo: term(Int32Array, (p, _t, u) => p.offW + u),
+    go: term(Int32Array, (p, t, u) => p.offOut + u * p.d3 + p.cg.k[t]),
+    c: term(Float64Array, (p, t) => p.cg.c[t]),
+    alpha: term(Float64Array, (p) => p.alpha),
   };
 }
 
 /** The sums the tensor product and its VJP are made of (paths in order, then channels, then 3j entries in (i, j) order). */
 const TP_SUMS = {
   /** out[e, o, u, k]: over the paths into o and their entries with k_t = k. */
-  out: (L: TpLayout) => termPlan(L.dimOut, (add) => L.paths.forEach((p, pi) => {
-    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.offOut + u * p.d3 + p.cg.k[t], pi, t, u);
-  })),
+  out: (L: TpLayout) => termPlan(L, L.dimOut, (p, u, t) => p.offOut + u * p.d3 + p.cg.k[t]),
   /** gx[e, a, u, i]: over the paths out of block a and their entries with i_t = i. */
-  x: (L: TpLayout) => termPlan(L.dim1, (add) => L.paths.forEach((p, pi) => {
-    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.off1 + u * p.d1 + p.cg.i[t], pi, t, u);
-  })),
+  x: (L: TpLayout) => termPlan(L, L.dim1, (p, u, t) => p.off1 + u * p.d1 + p.cg.i[t]),
   /** gy[e, b, j]: over the paths out of block b, every channel, and their entries with j_t = j. */
-  y: (L: TpLayout) => termPlan(L.dim2, (add) => L.paths.forEach((p, pi) => {
-    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.off2 + p.cg.j[t], pi, t, u);
-  })),
+  y: (L: TpLayout) => termPlan(L, L.dim2, (p, _u, t) => p.off2 + p.cg.j[t]),
   /** gw[e, p, u]: over the path's entries. */
-  w: (L: TpLayout) => termPlan(L.weightNumel, (add) => L.paths.forEach((p, pi) => {
-    for (let u = 0; u < p.mul; u++) for (let t = 0; t < p.cg.c.length; t++) add(p.offW + u, pi, t, u);
-  })),
+  w: (L: TpLayout) => termPlan(L, L.weightNumel, (p, u) => p.offW + u),
 };
 export type TpSum = keyof typeof TP_SUMS;
 const plans = Object.fromEntries(Object.entries(TP_SUMS).map(([k, f]) => [k, memoPerObject(f)])) as { [K in TpSum]: (L: TpLayout) => TpTermPlan };
@@ -224,23 +232,16 @@ export function tpTerms(
   if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product terms of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
   const values = new Float64Array(E * perEdge);
   const rowPtr = new Int32Array(E * rows + 1);
-  for (let e = 0; e < E; e++) {
-    const xr = e * L.dim1, yr = e * L.dim2, wr = e * L.weightNumel, gr = e * L.dimOut;
-    for (let r = 0; r < rows; r++) {
-      rowPtr[e * rows + r + 1] = e * perEdge + P.rowStart[r + 1];
-      for (let n = P.rowStart[r]; n < P.rowStart[r + 1]; n++) {
-        const p = L.paths[P.path[n]], t = P.entry[n], u = P.channel[n];
-        const c = p.cg.c[t], x = X[xr + p.off1 + u * p.d1 + p.cg.i[t]], y = Y[yr + p.off2 + p.cg.j[t]];
-        const a = p.alpha * W[wr + p.offW + u];
-        let v: number;
-        if (sum === "out") v = a * ((c * x) * y);
-        else {
-          const g = G![gr + p.offOut + u * p.d3 + p.cg.k[t]];
-          v = sum === "x" ? ((a * g) * c) * y : sum === "y" ? ((a * g) * c) * x : p.alpha * (g * ((c * x) * y));
-        }
-        values[e * perEdge + n] = v;
-      }
-    }
+  for (let e = 0; e < E; e++) for (let r = 0; r < rows; r++) rowPtr[e * rows + r + 1] = e * perEdge + P.rowStart[r + 1];
+  const { xo, yo, wo, go, c, alpha } = P;
+  const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
+  // One loop per sum (no per-term branch); the products exactly as documented above.
+  for (let e = 0, v = 0; e < E; e++) {
+    const xr = e * d1, yr = e * d2, wr = e * dw, gr = e * dg;
+    if (sum === "out") for (let n = 0; n < perEdge; n++, v++) values[v] = (alpha[n] * W[wr + wo[n]]) * ((c[n] * X[xr + xo[n]]) * Y[yr + yo[n]]);
+    else if (sum === "x") for (let n = 0; n < perEdge; n++, v++) values[v] = (((alpha[n] * W[wr + wo[n]]) * G![gr + go[n]]) * c[n]) * Y[yr + yo[n]];
+    else if (sum === "y") for (let n = 0; n < perEdge; n++, v++) values[v] = (((alpha[n] * W[wr + wo[n]]) * G![gr + go[n]]) * c[n]) * X[xr + xo[n]];
+    else for (let n = 0; n < perEdge; n++, v++) values[v] = alpha[n] * (G![gr + go[n]] * ((c[n] * X[xr + xo[n]]) * Y[yr + yo[n]]));
   }
   return { values, rowPtr };
 }
@@ -256,50 +257,106 @@ export function tpCheckShapes(L: TpLayout, xShape: readonly number[], yShape: re
   return E;
 }
 
-/** out [E, dimOut] (zeroed by the caller). */
+/**
+ * The paths as typed arrays (cached per layout) for the float64 kernels: per path
+ * its sizes, offsets and α, its 3j entries at cg[start[p]]..cg[start[p + 1]].
+ */
+interface TpFlat {
+  readonly mul: Int32Array; readonly d1: Int32Array; readonly d3: Int32Array;
+  readonly off1: Int32Array; readonly off2: Int32Array; readonly offOut: Int32Array; readonly offW: Int32Array;
+  readonly alpha: Float64Array;
+  readonly start: Int32Array; readonly i: Int32Array; readonly j: Int32Array; readonly k: Int32Array; readonly c: Float64Array;
+  /** Scratch rows of mul·d3 (sums) and mul (per-channel values). */
+  readonly maxRow: number; readonly maxMul: number;
+}
+
+const tpFlat = memoPerObject((L: TpLayout): TpFlat => {
+  const P = L.paths;
+  const ints = (f: (p: TpLayout["paths"][number]) => number) => Int32Array.from(P, f);
+  const start = new Int32Array(P.length + 1);
+  P.forEach((p, n) => (start[n + 1] = start[n] + p.cg.c.length));
+  const cat = <A extends Int32Array | Float64Array>(T: { new (n: number): A }, f: (p: TpLayout["paths"][number]) => A) => {
+    const out = new T(start[P.length]);
+    P.forEach((p, n) => out.set(f(p), start[n]));
+    return out;
+  };
+  return {
+    mul: ints((p) => p.mul), d1: ints((p) => p.d1), d3: ints((p) => p.d3),
+    off1: ints((p) => p.off1), off2: ints((p) => p.off2), offOut: ints((p) => p.offOut), offW: ints((p) => p.offW),
+    alpha: Float64Array.from(P, (p) => p.alpha), start,
+    i: cat(Int32Array, (p) => p.cg.i), j: cat(Int32Array, (p) => p.cg.j), k: cat(Int32Array, (p) => p.cg.k), c: cat(Float64Array, (p) => p.cg.c),
+    maxRow: Math.max(1, ...P.map((p) => p.mul * p.d3)), maxMul: Math.max(1, ...P.map((p) => p.mul)),
+  };
+});
+
+/**
+ * out [E, dimOut] (zeroed by the caller). Per (e, p, u): s_k = Σ_t (c·x_i)·y_j
+ * in entry order, then out += (α_p·w)·s_k. The loops run the channels u
+ * innermost (each s and out element still sees its terms in the same order).
+ */
 export function tpForward(L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, out: Float64Array): void {
-  const s = new Float64Array(Math.max(1, ...L.paths.map((p) => p.d3)));
+  const F = tpFlat(L);
+  const S = new Float64Array(F.maxRow);
+  const { i: I, j: J, k: K, c: Cg } = F;
   for (let e = 0; e < E; e++) {
     const xr = e * L.dim1, yr = e * L.dim2, or = e * L.dimOut, wr = e * L.weightNumel;
-    for (const p of L.paths) {
-      const { i, j, k, c } = p.cg;
-      for (let u = 0; u < p.mul; u++) {
-        const xo = xr + p.off1 + u * p.d1;
-        s.fill(0, 0, p.d3);
-        for (let t = 0; t < c.length; t++) s[k[t]] += c[t] * X[xo + i[t]] * Y[yr + p.off2 + j[t]];
-        const a = p.alpha * W[wr + p.offW + u];
-        const oo = or + p.offOut + u * p.d3;
-        for (let q = 0; q < p.d3; q++) out[oo + q] += a * s[q];
+    for (let p = 0; p < F.mul.length; p++) {
+      const mul = F.mul[p], d1 = F.d1[p], d3 = F.d3[p], xp = xr + F.off1[p], yp = yr + F.off2[p];
+      S.fill(0, 0, mul * d3);
+      for (let t = F.start[p]; t < F.start[p + 1]; t++) {
+        const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], k = K[t];
+        for (let u = 0; u < mul; u++) S[u * d3 + k] += (c * X[xi + u * d1]) * y;
+      }
+      const alpha = F.alpha[p], wp = wr + F.offW[p], op = or + F.offOut[p];
+      for (let u = 0; u < mul; u++) {
+        const a = alpha * W[wp + u];
+        for (let q = 0; q < d3; q++) out[op + u * d3 + q] += a * S[u * d3 + q];
       }
     }
   }
 }
 
-/** Gradients of x, y, weights for cotangent G [E, dimOut] (null where not needed). */
+/**
+ * Gradients of x, y, weights for cotangent G [E, dimOut] (null where not needed):
+ * per (e, p, u) gw += α·Σ_t g_k·((c·x_i)·y_j); gx_i += ((a·g_k)·c)·y_j and
+ * gy_j += ((a·g_k)·c)·x_i, a = α·w, t in entry order. gx and gw run the
+ * channels innermost (their elements are per channel); gy, whose elements
+ * sum over channels, keeps channel-then-entry order.
+ */
 export function tpVjp(
   L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, G: Float64Array, needs: readonly boolean[],
 ): (Float64Array | null)[] {
   const gx = needs[0] ? new Float64Array(X.length) : null;
   const gy = needs[1] ? new Float64Array(Y.length) : null;
   const gw = needs[2] ? new Float64Array(W.length) : null;
+  const F = tpFlat(L);
+  const { i: I, j: J, k: K, c: Cg } = F;
+  const A = new Float64Array(F.maxMul), acc = new Float64Array(F.maxMul);
   for (let e = 0; e < E; e++) {
     const xr = e * L.dim1, yr = e * L.dim2, or = e * L.dimOut, wr = e * L.weightNumel;
-    for (const p of L.paths) {
-      const { i, j, k, c } = p.cg;
-      for (let u = 0; u < p.mul; u++) {
-        const xo = xr + p.off1 + u * p.d1, yo = yr + p.off2, go = or + p.offOut + u * p.d3;
-        const wu = W[wr + p.offW + u];
-        const a = p.alpha * wu;
-        if (gw) {
-          // ∂/∂w = α·Σ_k G_k·s_k
-          let acc = 0;
-          for (let t = 0; t < c.length; t++) acc += G[go + k[t]] * (c[t] * X[xo + i[t]] * Y[yo + j[t]]);
-          gw[wr + p.offW + u] += p.alpha * acc;
+    for (let p = 0; p < F.mul.length; p++) {
+      const mul = F.mul[p], d1 = F.d1[p], d3 = F.d3[p], t0 = F.start[p], t1 = F.start[p + 1];
+      const xp = xr + F.off1[p], yp = yr + F.off2[p], gp = or + F.offOut[p], wp = wr + F.offW[p], alpha = F.alpha[p];
+      for (let u = 0; u < mul; u++) A[u] = alpha * W[wp + u];
+      if (gw) {
+        // ∂/∂w = α·Σ_k G_k·s_k
+        acc.fill(0, 0, mul);
+        for (let t = t0; t < t1; t++) {
+          const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], gk = gp + K[t];
+          for (let u = 0; u < mul; u++) acc[u] += G[gk + u * d3] * ((c * X[xi + u * d1]) * y);
         }
-        for (let t = 0; t < c.length; t++) {
-          const ag = a * G[go + k[t]] * c[t];
-          if (gx) gx[xo + i[t]] += ag * Y[yo + j[t]];
-          if (gy) gy[yo + j[t]] += ag * X[xo + i[t]];
+        for (let u = 0; u < mul; u++) gw[wp + u] += alpha * acc[u];
+      }
+      if (gx) {
+        for (let t = t0; t < t1; t++) {
+          const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], gk = gp + K[t];
+          for (let u = 0; u < mul; u++) gx[xi + u * d1] += ((A[u] * G[gk + u * d3]) * c) * y;
+        }
+      }
+      if (gy) {
+        for (let u = 0; u < mul; u++) {
+          const a = A[u], xu = xp + u * d1, gu = gp + u * d3;
+          for (let t = t0; t < t1; t++) gy[yp + J[t]] += ((a * G[gu + K[t]]) * Cg[t]) * X[xu + I[t]];
         }
       }
     }
