@@ -22,6 +22,7 @@ import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString } from "./irre
 import { uMatrix } from "./u-matrix.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
+import { wasm } from "../../wasm/runtime.js";
 
 export interface SymmetricContractionSpec {
   readonly irrepsIn: readonly IrrepBlock[];
@@ -323,6 +324,86 @@ export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonl
     nodeGradX(L, F, n, elements[n], xa, Wc, G, false, (a, c, prod) => (values[next[xn + L.aBase[a] + c * L.aStride[a]]++] = prod));
   }
   return { values, rowPtr };
+}
+
+/**
+ * The entry tables of the fp32-accumulator kernels (assembly/mace.ts), cached
+ * per layout: the forward's terms grouped by output row (output block,
+ * component q; entries in summation order), and the x-gradient's terms
+ * grouped by coupling index a (entries in order, then monomial position j),
+ * each with the other factors of its monomial (o0, o1; cnt of them).
+ */
+const scKernelTables = memoPerObject((L: ScLayout) => {
+  const F = scFlat(L);
+  const nu = new Int32Array(F.v.length);
+  F.runNu.forEach((k, r) => nu.fill(k, F.runStart[r], F.runStart[r + 1]));
+  const fwd: number[] = [], gStart = [0], gY: number[] = [], gD: number[] = [];
+  for (const ob of L.outs) {
+    for (let q = 0; q < ob.d; q++) {
+      for (let t = 0; t < F.v.length; t++) if (F.yb[t] === ob.off + q) fwd.push(t);
+      gStart.push(fwd.length);
+      gY.push(ob.off + q);
+      gD.push(ob.d);
+    }
+  }
+  const gx: { t: number; others: number[] }[] = [], aStart = [0];
+  for (let a = 0; a < L.D; a++) {
+    for (let t = 0; t < F.v.length; t++) {
+      const idx = [0, 1, 2].slice(0, nu[t]).map((j) => F.a[3 * t + j]);
+      idx.forEach((aj, j) => aj === a && gx.push({ t, others: idx.filter((_, i) => i !== j) }));
+    }
+    aStart.push(gx.length);
+  }
+  const pick = <A extends Int32Array | Float64Array>(T: { from(a: ArrayLike<number>, f: (t: number) => number): A }, ts: number[], src: ArrayLike<number>) => T.from(ts, (t) => src[t]);
+  const gt = gx.map((q) => q.t);
+  return {
+    fwd: {
+      gStart: Int32Array.from(gStart), gY: Int32Array.from(gY), gD: Int32Array.from(gD),
+      v: pick(Float64Array, fwd, F.v), wk: pick(Int32Array, fwd, F.wk), wz: pick(Int32Array, fwd, F.wz), nu: pick(Int32Array, fwd, nu),
+      a0: Int32Array.from(fwd, (t) => F.a[3 * t]), a1: Int32Array.from(fwd, (t) => F.a[3 * t + 1]), a2: Int32Array.from(fwd, (t) => F.a[3 * t + 2]),
+    },
+    gx: {
+      aStart: Int32Array.from(aStart),
+      v: pick(Float64Array, gt, F.v), wk: pick(Int32Array, gt, F.wk), wz: pick(Int32Array, gt, F.wz), yb: pick(Int32Array, gt, F.yb), yd: pick(Int32Array, gt, F.yd),
+      cnt: Int32Array.from(gx, (q) => q.others.length), o0: Int32Array.from(gx, (q) => q.others[0] ?? 0), o1: Int32Array.from(gx, (q) => q.others[1] ?? 0),
+    },
+  };
+});
+
+/** x as [N, D, C] (coupling index, then channel) for the kernels. */
+function couplingRows(L: ScLayout, N: number, X: Float64Array): Float64Array {
+  const xa = new Float64Array(N * L.D * L.channels);
+  for (let n = 0; n < N; n++) gatherCoupling(L, X, n, xa.subarray(n * L.D * L.channels));
+  return xa;
+}
+
+/**
+ * The sums of scTerms (`G` absent: [N, dimOut]) or of scGradXTerms (cotangent
+ * G: [N, dimIn]) in an fp32 round-to-nearest-even accumulator, sequential
+ * order (assembly/mace.ts): the same bits as reduce.ts segmentSum of those
+ * terms with that accumulator, without writing the terms out.
+ */
+export function scSumsF32(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G?: Float64Array): Float64Array {
+  if (G && G.length !== N * L.dimOut) throw new Error(`symmetric contraction sums of gx: the cotangent must be [${N}, ${L.dimOut}]`);
+  const T = scKernelTables(L), C = L.channels, D = L.D;
+  const out = new Float64Array(N * (G ? L.dimIn : L.dimOut));
+  const rt = wasm();
+  rt.scoped(() => {
+    const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements);
+    const o = rt.alloc(out.length * 8);
+    if (!G) {
+      const t = T.fwd;
+      const [gStart, gY, gD, v, wk, wz, nu, a0, a1, a2] = [t.gStart, t.gY, t.gD, t.v, t.wk, t.wz, t.nu, t.a0, t.a1, t.a2].map((a) => rt.put(a));
+      rt.k.maceScSumF32(N, C, D, L.dimOut, t.gY.length, gStart, gY, gD, v, wk, wz, nu, a0, a1, a2, xa, wc, el, o);
+    } else {
+      const t = T.gx;
+      const g = rt.put(G);
+      const [aStart, aBase, aStride, v, wk, wz, yb, yd, cnt, o0, o1] = [t.aStart, L.aBase, L.aStride, t.v, t.wk, t.wz, t.yb, t.yd, t.cnt, t.o0, t.o1].map((a) => rt.put(a));
+      rt.k.maceScGradXSumF32(N, C, D, L.dimIn, L.dimOut, aStart, aBase, aStride, v, wk, wz, yb, yd, cnt, o0, o1, xa, wc, el, g, o);
+    }
+    out.set(rt.f64(o, out.length));
+  });
+  return out;
 }
 
 /** Check x [N, dimIn], the weights' shapes and the elements; returns N. */

@@ -25,6 +25,7 @@ import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString, parseIrreps }
 import { wigner3j } from "./wigner3j.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
+import { wasm } from "../../wasm/runtime.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */
@@ -244,6 +245,43 @@ export function tpTerms(
     else for (let n = 0; n < perEdge; n++, v++) values[v] = alpha[n] * (G![gr + go[n]] * ((c[n] * X[xr + xo[n]]) * Y[yr + yo[n]]));
   }
   return { values, rowPtr };
+}
+
+/** Edges per kernel call of tpSumsF32 (bounds its WASM scratch; the sums do not depend on it). */
+const TP_EDGE_CHUNK = 2048;
+const TP_KIND: Record<TpSum, number> = { out: 0, x: 1, y: 2, w: 3 };
+
+/**
+ * The sums of tpTerms in an fp32 round-to-nearest-even accumulator, sequential
+ * order (assembly/mace.ts maceTpSumF32): the same bits as reduce.ts
+ * segmentSum(tpTerms(…)) with that accumulator, without writing the terms
+ * out. Returns [E, rows of the summed tensor].
+ */
+export function tpSumsF32(
+  L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, sum: TpSum = "out", G?: Float64Array,
+): Float64Array {
+  const P = plans[sum](L);
+  const rows = P.rowStart.length - 1;
+  if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product sums of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
+  const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
+  const out = new Float64Array(E * rows);
+  const rt = wasm();
+  rt.scoped(() => {
+    const [rs, xo, yo, wo, go, c, alpha] = [P.rowStart, P.xo, P.yo, P.wo, P.go, P.c, P.alpha].map((t) => rt.put(t));
+    const m = Math.min(TP_EDGE_CHUNK, E);
+    const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), o = rt.alloc(m * rows * 8);
+    const g = G ? rt.alloc(m * dg * 8) : 0;
+    for (let e0 = 0; e0 < E; e0 += m) {
+      const n = Math.min(m, E - e0);
+      rt.f64(x, n * d1).set(X.subarray(e0 * d1, (e0 + n) * d1));
+      rt.f64(y, n * d2).set(Y.subarray(e0 * d2, (e0 + n) * d2));
+      rt.f64(w, n * dw).set(W.subarray(e0 * dw, (e0 + n) * dw));
+      if (G) rt.f64(g, n * dg).set(G.subarray(e0 * dg, (e0 + n) * dg));
+      rt.k.maceTpSumF32(TP_KIND[sum], n, rows, rs, xo, yo, wo, go, c, alpha, x, d1, y, d2, w, dw, g, dg, o);
+      out.set(rt.f64(o, n * rows), e0 * rows);
+    }
+  });
+  return out;
 }
 
 /** Check operand shapes against the layout; returns the number of edges. */
