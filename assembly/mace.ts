@@ -108,3 +108,177 @@ export function maceScGradXSumF32(
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// The float64 reference kernels (src/backends/reference.ts through
+// tensor-product.ts tpForward / tpVjp and symmetric-contraction.ts scForward /
+// scVjp): the loops of those functions' documentation, every product and sum
+// rounded to binary64 in the same order, so the same bits as the JavaScript
+// they replace. Outputs are zeroed here, then accumulated into (+0 + v, as a
+// caller-zeroed array gave).
+
+/**
+ * Channel-wise tensor product, E edges. Paths p < P: mul, d1, d3, offsets
+ * off1, off2, offOut, offW, α; 3j entries start[p] .. start[p + 1] − 1 with
+ * (i, j, k, c). Per (e, p, u): s_k = Σ_t (c·x_i)·y_j, out += (α·w_u)·s_k.
+ * S: scratch of max mul·d3.
+ */
+export function maceTpForwardF64(
+  E: i32, P: i32, mul: usize, d1: usize, d3: usize, off1: usize, off2: usize, offOut: usize, offW: usize, alpha: usize,
+  start: usize, ci: usize, cj: usize, ck: usize, cc: usize,
+  X: usize, dim1: i32, Y: usize, dim2: i32, W: usize, dimW: i32, out: usize, dimOut: i32, S: usize,
+): void {
+  memory.fill(out, 0, <usize>(E * dimOut) << 3);
+  for (let e = 0; e < E; e++) {
+    const xr = e * dim1, yr = e * dim2, or = e * dimOut, wr = e * dimW;
+    for (let p = 0; p < P; p++) {
+      const m = n32(mul, p), a1 = n32(d1, p), a3 = n32(d3, p), xp = xr + n32(off1, p), yp = yr + n32(off2, p);
+      memory.fill(S, 0, <usize>(m * a3) << 3);
+      const t1 = n32(start, p + 1);
+      for (let t = n32(start, p); t < t1; t++) {
+        const c = f(cc, t), y = f(Y, yp + n32(cj, t)), xi = xp + n32(ci, t), k = n32(ck, t);
+        for (let u = 0; u < m; u++) {
+          const sp = S + (<usize>(u * a3 + k) << 3);
+          store<f64>(sp, load<f64>(sp) + (c * f(X, xi + u * a1)) * y);
+        }
+      }
+      const al = f(alpha, p), wp = wr + n32(offW, p), op = or + n32(offOut, p);
+      for (let u = 0; u < m; u++) {
+        const a = al * f(W, wp + u);
+        for (let q = 0; q < a3; q++) {
+          const o = out + (<usize>(op + u * a3 + q) << 3);
+          store<f64>(o, load<f64>(o) + a * f(S, u * a3 + q));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Its VJP for cotangent G [E, dimOut]: gw += α·Σ_t g_k·((c·x_i)·y_j) per
+ * (e, p, u); gx_i += ((a·g_k)·c)·y_j (channels innermost), gy_j += ((a·g_k)·c)·x_i
+ * (channel, then entry order), a = α·w_u. A null pointer (0) skips a gradient.
+ * A, acc: scratch of max mul.
+ */
+export function maceTpVjpF64(
+  E: i32, P: i32, mul: usize, d1: usize, d3: usize, off1: usize, off2: usize, offOut: usize, offW: usize, alpha: usize,
+  start: usize, ci: usize, cj: usize, ck: usize, cc: usize,
+  X: usize, dim1: i32, Y: usize, dim2: i32, W: usize, dimW: i32, G: usize, dimOut: i32,
+  gx: usize, gy: usize, gw: usize, A: usize, acc: usize,
+): void {
+  if (gx) memory.fill(gx, 0, <usize>(E * dim1) << 3);
+  if (gy) memory.fill(gy, 0, <usize>(E * dim2) << 3);
+  if (gw) memory.fill(gw, 0, <usize>(E * dimW) << 3);
+  for (let e = 0; e < E; e++) {
+    const xr = e * dim1, yr = e * dim2, or = e * dimOut, wr = e * dimW;
+    for (let p = 0; p < P; p++) {
+      const m = n32(mul, p), a1 = n32(d1, p), a3 = n32(d3, p), t0 = n32(start, p), t1 = n32(start, p + 1);
+      const xp = xr + n32(off1, p), yp = yr + n32(off2, p), gp = or + n32(offOut, p), wp = wr + n32(offW, p), al = f(alpha, p);
+      for (let u = 0; u < m; u++) store<f64>(A + (<usize>u << 3), al * f(W, wp + u));
+      if (gw) {
+        memory.fill(acc, 0, <usize>m << 3);
+        for (let t = t0; t < t1; t++) {
+          const c = f(cc, t), y = f(Y, yp + n32(cj, t)), xi = xp + n32(ci, t), gk = gp + n32(ck, t);
+          for (let u = 0; u < m; u++) {
+            const ap = acc + (<usize>u << 3);
+            store<f64>(ap, load<f64>(ap) + f(G, gk + u * a3) * ((c * f(X, xi + u * a1)) * y));
+          }
+        }
+        for (let u = 0; u < m; u++) {
+          const o = gw + (<usize>(wp + u) << 3);
+          store<f64>(o, load<f64>(o) + al * f(acc, u));
+        }
+      }
+      if (gx) {
+        for (let t = t0; t < t1; t++) {
+          const c = f(cc, t), y = f(Y, yp + n32(cj, t)), xi = xp + n32(ci, t), gk = gp + n32(ck, t);
+          for (let u = 0; u < m; u++) {
+            const o = gx + (<usize>(xi + u * a1) << 3);
+            store<f64>(o, load<f64>(o) + ((f(A, u) * f(G, gk + u * a3)) * c) * y);
+          }
+        }
+      }
+      if (gy) {
+        for (let u = 0; u < m; u++) {
+          const a = f(A, u), xu = xp + u * a1, gu = gp + u * a3;
+          for (let t = t0; t < t1; t++) {
+            const o = gy + (<usize>(yp + n32(cj, t)) << 3);
+            store<f64>(o, load<f64>(o) + ((a * f(G, gu + n32(ck, t))) * f(cc, t)) * f(X, xu + n32(ci, t)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Symmetric contraction, N nodes (scForward): per node n and entry t in
+ * summation order (runs of equal ν) and, innermost, channel c:
+ * out[n·dimOut + yb_t + c·yd_t] += ((v_t·w)·x_a0)·x_a1·x_a2 (ν_t factors),
+ * w = Wc[wk_t + z_n·wz_t + c], x_a = XA[(n·D + a)·C + c].
+ */
+export function maceScForwardF64(
+  N: i32, C: i32, D: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, yb: usize, yd: usize, nu: usize,
+  a0: usize, a1: usize, a2: usize, XA: usize, Wc: usize, elems: usize, out: usize,
+): void {
+  memory.fill(out, 0, <usize>(N * dimOut) << 3);
+  for (let n = 0; n < N; n++) {
+    const z = n32(elems, n), xn = n * D, yn = n * dimOut;
+    for (let t = 0; t < T; t++) {
+      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(yb, t), d = n32(yd, t);
+      const x0 = (xn + n32(a0, t)) * C, x1 = (xn + n32(a1, t)) * C, x2 = (xn + n32(a2, t)) * C;
+      for (let ch = 0; ch < C; ch++) {
+        let p = (vt * f(Wc, w0 + ch)) * f(XA, x0 + ch);
+        if (k >= 2) p *= f(XA, x1 + ch);
+        if (k >= 3) p *= f(XA, x2 + ch);
+        const o = out + (<usize>(y0 + ch * d) << 3);
+        store<f64>(o, load<f64>(o) + p);
+      }
+    }
+  }
+}
+
+/**
+ * Its x-gradient (scVjp) for cotangent G [N, dimOut]: per node, entry t and
+ * channel c with g = G[n·dimOut + yb_t + c·yd_t] ≠ 0, for each position j of
+ * the monomial ga[a_j, c] += ((v_t·g)·w)·Π_{i ≠ j} x_ai (in i order); then
+ * gx[n·dimIn + aBase_a + c·aStride_a] += ga[a, c]. GA: scratch of D·C.
+ */
+export function maceScGradXF64(
+  N: i32, C: i32, D: i32, dimIn: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, yb: usize, yd: usize, nu: usize,
+  a0: usize, a1: usize, a2: usize, aBase: usize, aStride: usize, XA: usize, Wc: usize, elems: usize, G: usize, gx: usize, GA: usize,
+): void {
+  memory.fill(gx, 0, <usize>(N * dimIn) << 3);
+  for (let n = 0; n < N; n++) {
+    const z = n32(elems, n), xn = n * D, yn = n * dimOut;
+    memory.fill(GA, 0, <usize>(D * C) << 3);
+    for (let t = 0; t < T; t++) {
+      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(yb, t), d = n32(yd, t);
+      const A0 = n32(a0, t), A1 = n32(a1, t), A2 = n32(a2, t);
+      const x0 = (xn + A0) * C, x1 = (xn + A1) * C, x2 = (xn + A2) * C;
+      for (let ch = 0; ch < C; ch++) {
+        const g = f(G, y0 + ch * d);
+        if (g == 0) continue;
+        const base = (vt * g) * f(Wc, w0 + ch);
+        if (k == 1) addAt(GA, A0 * C + ch, base);
+        else if (k == 2) {
+          addAt(GA, A0 * C + ch, base * f(XA, x1 + ch));
+          addAt(GA, A1 * C + ch, base * f(XA, x0 + ch));
+        } else {
+          addAt(GA, A0 * C + ch, (base * f(XA, x1 + ch)) * f(XA, x2 + ch));
+          addAt(GA, A1 * C + ch, (base * f(XA, x0 + ch)) * f(XA, x2 + ch));
+          addAt(GA, A2 * C + ch, (base * f(XA, x0 + ch)) * f(XA, x1 + ch));
+        }
+      }
+    }
+    for (let a = 0; a < D; a++) {
+      const r = n * dimIn + n32(aBase, a), s = n32(aStride, a);
+      for (let ch = 0; ch < C; ch++) addAt(gx, r + ch * s, f(GA, a * C + ch));
+    }
+  }
+}
+
+@inline function addAt(p: usize, i: i32, v: f64): void {
+  const q = p + (<usize>i << 3);
+  store<f64>(q, load<f64>(q) + v);
+}

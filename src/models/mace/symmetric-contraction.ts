@@ -140,7 +140,8 @@ export function scWork(L: ScLayout, N: number): StructuralWork {
  * layout), in summation order (output blocks, ν descending, U entries), in runs
  * of equal ν. Per entry: its value, the offset of its weight in the
  * concatenated weight tensors (`concatWeights`) before adding z·wz + c, its
- * output component before adding c·yd, and ν coupling indices (a, 3 slots).
+ * output component before adding c·yd, its ν and coupling indices a0, a1, a2
+ * (0 beyond ν).
  */
 interface ScFlat {
   readonly v: Float64Array;
@@ -148,7 +149,10 @@ interface ScFlat {
   readonly wz: Int32Array;
   readonly yb: Int32Array;
   readonly yd: Int32Array;
-  readonly a: Int32Array;
+  readonly nu: Int32Array;
+  readonly a0: Int32Array;
+  readonly a1: Int32Array;
+  readonly a2: Int32Array;
   /** Runs of equal ν: entries runStart[r]..runStart[r + 1] have ν = runNu[r]. */
   readonly runStart: Int32Array;
   readonly runNu: Int32Array;
@@ -156,7 +160,8 @@ interface ScFlat {
 
 const scFlat = memoPerObject((L: ScLayout): ScFlat => {
   const C = L.channels;
-  const v: number[] = [], wk: number[] = [], wz: number[] = [], yb: number[] = [], yd: number[] = [], a: number[] = [];
+  const v: number[] = [], wk: number[] = [], wz: number[] = [], yb: number[] = [], yd: number[] = [], nu: number[] = [];
+  const a: number[][] = [[], [], []];
   const runStart = [0], runNu: number[] = [];
   let wi = 0, wOff = 0;
   for (const ob of L.outs) {
@@ -168,7 +173,8 @@ const scFlat = memoPerObject((L: ScLayout): ScFlat => {
         wz.push(K * C);
         yb.push(ob.off + u.o[t]);
         yd.push(ob.d);
-        for (let j = 0; j < 3; j++) a.push(j < u.nu ? u.a[t * u.nu + j] : 0);
+        nu.push(u.nu);
+        for (let j = 0; j < 3; j++) a[j].push(j < u.nu ? u.a[t * u.nu + j] : 0);
       }
       if (u.v.length) {
         runStart.push(v.length);
@@ -180,7 +186,8 @@ const scFlat = memoPerObject((L: ScLayout): ScFlat => {
   }
   return {
     v: Float64Array.from(v), wk: Int32Array.from(wk), wz: Int32Array.from(wz), yb: Int32Array.from(yb), yd: Int32Array.from(yd),
-    a: Int32Array.from(a), runStart: Int32Array.from(runStart), runNu: Int32Array.from(runNu),
+    nu: Int32Array.from(nu), a0: Int32Array.from(a[0]), a1: Int32Array.from(a[1]), a2: Int32Array.from(a[2]),
+    runStart: Int32Array.from(runStart), runNu: Int32Array.from(runNu),
   };
 });
 
@@ -216,7 +223,7 @@ function nodeMonomials(L: ScLayout, F: ScFlat, n: number, z: number, xa: Float64
     const nu = F.runNu[r];
     for (let t = F.runStart[r]; t < F.runStart[r + 1]; t++) {
       const v = F.v[t], w0 = F.wk[t] + z * F.wz[t], y0 = yn + F.yb[t], yd = F.yd[t];
-      const a0 = F.a[3 * t] * C, a1 = F.a[3 * t + 1] * C, a2 = F.a[3 * t + 2] * C;
+      const a0 = F.a0[t] * C, a1 = F.a1[t] * C, a2 = F.a2[t] * C;
       if (nu === 1) for (let c = 0; c < C; c++) add(y0 + c * yd, (v * Wc[w0 + c]) * xa[a0 + c]);
       else if (nu === 2) for (let c = 0; c < C; c++) add(y0 + c * yd, ((v * Wc[w0 + c]) * xa[a0 + c]) * xa[a1 + c]);
       else for (let c = 0; c < C; c++) add(y0 + c * yd, (((v * Wc[w0 + c]) * xa[a0 + c]) * xa[a1 + c]) * xa[a2 + c]);
@@ -265,24 +272,18 @@ export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Flo
  * Every term of the x-gradient of node n: for every entry (summation order),
  * innermost every channel, and every position j of its monomial,
  * ((v·g)·w)·Π_{i ≠ j} x_ai with g = G[n, o_t, c] (left to right in float64):
- * `add(a_j, c, prod)`. `skipZeroG`: not for g = 0 (the float64 VJP's rule;
- * the accumulator's terms are every entry's).
+ * `add(a_j, c, prod)`.
  */
-function nodeGradX(
-  L: ScLayout, F: ScFlat, n: number, z: number, xa: Float64Array, Wc: Float64Array, G: Float64Array, skipZeroG: boolean,
-  add: (a: number, c: number, prod: number) => void,
-): void {
+function nodeGradX(L: ScLayout, F: ScFlat, n: number, z: number, xa: Float64Array, Wc: Float64Array, G: Float64Array, add: (a: number, c: number, prod: number) => void): void {
   const C = L.channels, yn = n * L.dimOut;
   for (let r = 0; r < F.runNu.length; r++) {
     const nu = F.runNu[r];
     for (let t = F.runStart[r]; t < F.runStart[r + 1]; t++) {
       const v = F.v[t], w0 = F.wk[t] + z * F.wz[t], y0 = yn + F.yb[t], yd = F.yd[t];
-      const A0 = F.a[3 * t], A1 = F.a[3 * t + 1], A2 = F.a[3 * t + 2];
+      const A0 = F.a0[t], A1 = F.a1[t], A2 = F.a2[t];
       const a0 = A0 * C, a1 = A1 * C, a2 = A2 * C;
       for (let c = 0; c < C; c++) {
-        const g = G[y0 + c * yd];
-        if (skipZeroG && g === 0) continue;
-        const base = (v * g) * Wc[w0 + c];
+        const base = (v * G[y0 + c * yd]) * Wc[w0 + c];
         if (nu === 1) add(A0, c, base);
         else if (nu === 2) {
           add(A0, c, base * xa[a1 + c]);
@@ -321,7 +322,7 @@ export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonl
   for (let n = 0; n < N; n++) {
     gatherCoupling(L, X, n, xa);
     const xn = n * L.dimIn;
-    nodeGradX(L, F, n, elements[n], xa, Wc, G, false, (a, c, prod) => (values[next[xn + L.aBase[a] + c * L.aStride[a]]++] = prod));
+    nodeGradX(L, F, n, elements[n], xa, Wc, G, (a, c, prod) => (values[next[xn + L.aBase[a] + c * L.aStride[a]]++] = prod));
   }
   return { values, rowPtr };
 }
@@ -334,9 +335,7 @@ export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonl
  * each with the other factors of its monomial (o0, o1; cnt of them).
  */
 const scKernelTables = memoPerObject((L: ScLayout) => {
-  const F = scFlat(L);
-  const nu = new Int32Array(F.v.length);
-  F.runNu.forEach((k, r) => nu.fill(k, F.runStart[r], F.runStart[r + 1]));
+  const F = scFlat(L), nu = F.nu;
   const fwd: number[] = [], gStart = [0], gY: number[] = [], gD: number[] = [];
   for (const ob of L.outs) {
     for (let q = 0; q < ob.d; q++) {
@@ -349,7 +348,7 @@ const scKernelTables = memoPerObject((L: ScLayout) => {
   const gx: { t: number; others: number[] }[] = [], aStart = [0];
   for (let a = 0; a < L.D; a++) {
     for (let t = 0; t < F.v.length; t++) {
-      const idx = [0, 1, 2].slice(0, nu[t]).map((j) => F.a[3 * t + j]);
+      const idx = [F.a0[t], F.a1[t], F.a2[t]].slice(0, nu[t]);
       idx.forEach((aj, j) => aj === a && gx.push({ t, others: idx.filter((_, i) => i !== j) }));
     }
     aStart.push(gx.length);
@@ -360,7 +359,7 @@ const scKernelTables = memoPerObject((L: ScLayout) => {
     fwd: {
       gStart: Int32Array.from(gStart), gY: Int32Array.from(gY), gD: Int32Array.from(gD),
       v: pick(Float64Array, fwd, F.v), wk: pick(Int32Array, fwd, F.wk), wz: pick(Int32Array, fwd, F.wz), nu: pick(Int32Array, fwd, nu),
-      a0: Int32Array.from(fwd, (t) => F.a[3 * t]), a1: Int32Array.from(fwd, (t) => F.a[3 * t + 1]), a2: Int32Array.from(fwd, (t) => F.a[3 * t + 2]),
+      a0: pick(Int32Array, fwd, F.a0), a1: pick(Int32Array, fwd, F.a1), a2: pick(Int32Array, fwd, F.a2),
     },
     gx: {
       aStart: Int32Array.from(aStart),
@@ -420,33 +419,50 @@ export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonl
   return N;
 }
 
-/** out [N, dimOut] (zeroed by the caller). */
-export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
-  const F = scFlat(L), Wc = concatWeights(W), xa = new Float64Array(L.D * L.channels);
-  const add = (y: number, prod: number) => (out[y] += prod);
-  for (let n = 0; n < N; n++) {
-    gatherCoupling(L, X, n, xa);
-    nodeMonomials(L, F, n, elements[n], xa, Wc, add);
-  }
+/** The flat entry table in WASM memory, in the float64 kernels' argument order (T, v, wk, wz, yb, yd, nu, a0, a1, a2). */
+function putFlat(rt: ReturnType<typeof wasm>, L: ScLayout): [number, number, number, number, number, number, number, number, number, number] {
+  const F = scFlat(L);
+  const [v, wk, wz, yb, yd, nu, a0, a1, a2] = [F.v, F.wk, F.wz, F.yb, F.yd, F.nu, F.a0, F.a1, F.a2].map((t) => rt.put(t));
+  return [F.v.length, v, wk, wz, yb, yd, nu, a0, a1, a2];
 }
 
-/** Gradients of x and of each weight tensor (null where not needed; needs[0] = x, needs[1 + i] = weight i). */
+/** out [N, dimOut] (overwritten): out = +0 + each monomial in summation order, in float64 (assembly/mace.ts maceScForwardF64). */
+export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, out: Float64Array): void {
+  const rt = wasm();
+  rt.scoped(() => {
+    const tab = putFlat(rt, L);
+    const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements), o = rt.alloc(N * L.dimOut * 8);
+    rt.k.maceScForwardF64(N, L.channels, L.D, L.dimOut, ...tab, xa, wc, el, o);
+    out.set(rt.f64(o, N * L.dimOut));
+  });
+}
+
+/**
+ * Gradients of x and of each weight tensor (null where not needed; needs[0] = x,
+ * needs[1 + i] = weight i), in float64: gx by maceScGradXF64 (entries with a
+ * zero cotangent skipped), weight gradients (never needed for forces) by scGradW.
+ */
 export function scVjp(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G: Float64Array, needs: readonly boolean[]): (Float64Array | null)[] {
   const C = L.channels, D = L.D;
   const gx = needs[0] ? new Float64Array(X.length) : null;
   const gw = W.map((w, i) => (needs[1 + i] ? new Float64Array(w.length) : null));
-  const F = scFlat(L), Wc = concatWeights(W);
-  const xa = new Float64Array(D * C), ga = new Float64Array(D * C);
-  for (let n = 0; n < N; n++) {
-    const z = elements[n];
-    gatherCoupling(L, X, n, xa);
-    if (gx) {
-      ga.fill(0);
-      // ∂/∂x[a_j] of each monomial: the product of the other ν − 1 factors.
-      nodeGradX(L, F, n, z, xa, Wc, G, true, (a, c, prod) => (ga[a * C + c] += prod));
-      for (let a = 0; a < D; a++) for (let c = 0; c < C; c++) gx[n * L.dimIn + L.aBase[a] + c * L.aStride[a]] += ga[a * C + c];
+  if (gx) {
+    const rt = wasm();
+    rt.scoped(() => {
+      const tab = putFlat(rt, L);
+      const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements), g = rt.put(G);
+      const ab = rt.put(L.aBase), as = rt.put(L.aStride), o = rt.alloc(N * L.dimIn * 8), ga = rt.alloc(D * C * 8);
+      const [T, v, wk, wz, yb, yd, nu, a0, a1, a2] = tab;
+      rt.k.maceScGradXF64(N, C, D, L.dimIn, L.dimOut, T, v, wk, wz, yb, yd, nu, a0, a1, a2, ab, as, xa, wc, el, g, o, ga);
+      gx.set(rt.f64(o, N * L.dimIn));
+    });
+  }
+  if (gw.some((g) => g)) {
+    const xa = new Float64Array(D * C);
+    for (let n = 0; n < N; n++) {
+      gatherCoupling(L, X, n, xa);
+      scGradW(L, n, elements[n], xa, G, gw);
     }
-    if (gw.some((g) => g)) scGradW(L, n, z, xa, G, gw);
   }
   return [gx, ...gw];
 }

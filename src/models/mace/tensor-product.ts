@@ -247,8 +247,8 @@ export function tpTerms(
   return { values, rowPtr };
 }
 
-/** Edges per kernel call of tpSumsF32 (bounds its WASM scratch; the sums do not depend on it). */
-const TP_EDGE_CHUNK = 2048;
+/** Edges per kernel call of the WASM kernels (bounds their scratch; results do not depend on it). */
+const TP_EDGE_CHUNK = 1024;
 const TP_KIND: Record<TpSum, number> = { out: 0, x: 1, y: 2, w: 3 };
 
 /**
@@ -296,7 +296,7 @@ export function tpCheckShapes(L: TpLayout, xShape: readonly number[], yShape: re
 }
 
 /**
- * The paths as typed arrays (cached per layout) for the float64 kernels: per path
+ * The paths as typed arrays (cached per layout) for the float64 kernels (assembly/mace.ts): per path
  * its sizes, offsets and α, its 3j entries at cg[start[p]]..cg[start[p + 1]].
  */
 interface TpFlat {
@@ -327,77 +327,70 @@ const tpFlat = memoPerObject((L: TpLayout): TpFlat => {
   };
 });
 
-/**
- * out [E, dimOut] (zeroed by the caller). Per (e, p, u): s_k = Σ_t (c·x_i)·y_j
- * in entry order, then out += (α_p·w)·s_k. The loops run the channels u
- * innermost (each s and out element still sees its terms in the same order).
- */
-export function tpForward(L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, out: Float64Array): void {
-  const F = tpFlat(L);
-  const S = new Float64Array(F.maxRow);
-  const { i: I, j: J, k: K, c: Cg } = F;
-  for (let e = 0; e < E; e++) {
-    const xr = e * L.dim1, yr = e * L.dim2, or = e * L.dimOut, wr = e * L.weightNumel;
-    for (let p = 0; p < F.mul.length; p++) {
-      const mul = F.mul[p], d1 = F.d1[p], d3 = F.d3[p], xp = xr + F.off1[p], yp = yr + F.off2[p];
-      S.fill(0, 0, mul * d3);
-      for (let t = F.start[p]; t < F.start[p + 1]; t++) {
-        const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], k = K[t];
-        for (let u = 0; u < mul; u++) S[u * d3 + k] += (c * X[xi + u * d1]) * y;
-      }
-      const alpha = F.alpha[p], wp = wr + F.offW[p], op = or + F.offOut[p];
-      for (let u = 0; u < mul; u++) {
-        const a = alpha * W[wp + u];
-        for (let q = 0; q < d3; q++) out[op + u * d3 + q] += a * S[u * d3 + q];
-      }
-    }
-  }
+/** WASM offsets of the path tables, in the float64 kernels' argument order. */
+type TpTablePtrs = [mul: number, d1: number, d3: number, off1: number, off2: number, offOut: number, offW: number, alpha: number, start: number, i: number, j: number, k: number, c: number];
+
+/** The float64 kernels' operands in WASM memory: the path tables, then (body) per chunk of edges the edges' rows. */
+function withTpTables<T>(L: TpLayout, body: (rt: ReturnType<typeof wasm>, tables: TpTablePtrs, F: TpFlat) => T): T {
+  const F = tpFlat(L), rt = wasm();
+  return rt.scoped(() => body(rt, [F.mul, F.d1, F.d3, F.off1, F.off2, F.offOut, F.offW, F.alpha, F.start, F.i, F.j, F.k, F.c].map((t) => rt.put(t)) as TpTablePtrs, F));
+}
+
+/** Copy rows [e0, e0 + n) of a [E, d] array into WASM memory at p. */
+function rowsIn(rt: ReturnType<typeof wasm>, p: number, A: Float64Array, d: number, e0: number, n: number): void {
+  rt.f64(p, n * d).set(A.subarray(e0 * d, (e0 + n) * d));
 }
 
 /**
- * Gradients of x, y, weights for cotangent G [E, dimOut] (null where not needed):
- * per (e, p, u) gw += α·Σ_t g_k·((c·x_i)·y_j); gx_i += ((a·g_k)·c)·y_j and
- * gy_j += ((a·g_k)·c)·x_i, a = α·w, t in entry order. gx and gw run the
- * channels innermost (their elements are per channel); gy, whose elements
- * sum over channels, keeps channel-then-entry order.
+ * out [E, dimOut] (overwritten). Per (e, p, u): s_k = Σ_t (c·x_i)·y_j in
+ * entry order, then out = +0 + (α_p·w)·s_k, in float64
+ * (assembly/mace.ts maceTpForwardF64).
+ */
+export function tpForward(L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, out: Float64Array): void {
+  const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
+  withTpTables(L, (rt, tab, F) => {
+    const m = Math.min(TP_EDGE_CHUNK, E);
+    const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), o = rt.alloc(m * dg * 8), S = rt.alloc(F.maxRow * 8);
+    for (let e0 = 0; e0 < E; e0 += m) {
+      const n = Math.min(m, E - e0);
+      rowsIn(rt, x, X, d1, e0, n);
+      rowsIn(rt, y, Y, d2, e0, n);
+      rowsIn(rt, w, W, dw, e0, n);
+      rt.k.maceTpForwardF64(n, F.mul.length, ...tab, x, d1, y, d2, w, dw, o, dg, S);
+      out.set(rt.f64(o, n * dg), e0 * dg);
+    }
+  });
+}
+
+/**
+ * Gradients of x, y, weights for cotangent G [E, dimOut] (null where not
+ * needed), in float64 (maceTpVjpF64): per (e, p, u) gw = +0 + α·Σ_t g_k·((c·x_i)·y_j);
+ * gx_i += ((a·g_k)·c)·y_j and gy_j += ((a·g_k)·c)·x_i, a = α·w, t in entry
+ * order (gy, summed over channels: channel, then entry order).
  */
 export function tpVjp(
   L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, G: Float64Array, needs: readonly boolean[],
 ): (Float64Array | null)[] {
+  const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
   const gx = needs[0] ? new Float64Array(X.length) : null;
   const gy = needs[1] ? new Float64Array(Y.length) : null;
   const gw = needs[2] ? new Float64Array(W.length) : null;
-  const F = tpFlat(L);
-  const { i: I, j: J, k: K, c: Cg } = F;
-  const A = new Float64Array(F.maxMul), acc = new Float64Array(F.maxMul);
-  for (let e = 0; e < E; e++) {
-    const xr = e * L.dim1, yr = e * L.dim2, or = e * L.dimOut, wr = e * L.weightNumel;
-    for (let p = 0; p < F.mul.length; p++) {
-      const mul = F.mul[p], d1 = F.d1[p], d3 = F.d3[p], t0 = F.start[p], t1 = F.start[p + 1];
-      const xp = xr + F.off1[p], yp = yr + F.off2[p], gp = or + F.offOut[p], wp = wr + F.offW[p], alpha = F.alpha[p];
-      for (let u = 0; u < mul; u++) A[u] = alpha * W[wp + u];
-      if (gw) {
-        // ∂/∂w = α·Σ_k G_k·s_k
-        acc.fill(0, 0, mul);
-        for (let t = t0; t < t1; t++) {
-          const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], gk = gp + K[t];
-          for (let u = 0; u < mul; u++) acc[u] += G[gk + u * d3] * ((c * X[xi + u * d1]) * y);
-        }
-        for (let u = 0; u < mul; u++) gw[wp + u] += alpha * acc[u];
-      }
-      if (gx) {
-        for (let t = t0; t < t1; t++) {
-          const c = Cg[t], y = Y[yp + J[t]], xi = xp + I[t], gk = gp + K[t];
-          for (let u = 0; u < mul; u++) gx[xi + u * d1] += ((A[u] * G[gk + u * d3]) * c) * y;
-        }
-      }
-      if (gy) {
-        for (let u = 0; u < mul; u++) {
-          const a = A[u], xu = xp + u * d1, gu = gp + u * d3;
-          for (let t = t0; t < t1; t++) gy[yp + J[t]] += ((a * G[gu + K[t]]) * Cg[t]) * X[xu + I[t]];
-        }
-      }
+  withTpTables(L, (rt, tab, F) => {
+    const m = Math.min(TP_EDGE_CHUNK, E);
+    const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), g = rt.alloc(m * dg * 8);
+    const ox = gx ? rt.alloc(m * d1 * 8) : 0, oy = gy ? rt.alloc(m * d2 * 8) : 0, ow = gw ? rt.alloc(m * dw * 8) : 0;
+    const A = rt.alloc(F.maxMul * 8), acc = rt.alloc(F.maxMul * 8);
+    for (let e0 = 0; e0 < E; e0 += m) {
+      const n = Math.min(m, E - e0);
+      rowsIn(rt, x, X, d1, e0, n);
+      rowsIn(rt, y, Y, d2, e0, n);
+      rowsIn(rt, w, W, dw, e0, n);
+      rowsIn(rt, g, G, dg, e0, n);
+      rt.k.maceTpVjpF64(n, F.mul.length, ...tab, x, d1, y, d2, w, dw, g, dg, ox, oy, ow, A, acc);
+      if (gx) gx.set(rt.f64(ox, n * d1), e0 * d1);
+      if (gy) gy.set(rt.f64(oy, n * d2), e0 * d2);
+      if (gw) gw.set(rt.f64(ow, n * dw), e0 * dw);
     }
-  }
+  });
   return [gx, gy, gw];
 }
