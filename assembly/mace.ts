@@ -12,6 +12,19 @@ import { f32AccAdd } from "./f32acc";
 @inline function f(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
 @inline function n32(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
 
+// Each sum is a chain of dependent f32AccAdd steps; the loops below run four
+// independent chains at once (four edges, or four channels) so that their
+// latencies overlap. Every chain still adds its own terms in order.
+
+/** Term n of the tensor product's sum `kind` for the edge whose rows start at xr, yr, wr, gr. */
+@inline function tpTerm(kind: i32, n: i32, xo: usize, yo: usize, wo: usize, go: usize, c: usize, alpha: usize, xr: usize, yr: usize, wr: usize, gr: usize): f64 {
+  const a = f(alpha, n);
+  if (kind == 0) return (a * f(wr, n32(wo, n))) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n)));
+  if (kind == 1) return (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(yr, n32(yo, n));
+  if (kind == 2) return (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(xr, n32(xo, n));
+  return a * (f(gr, n32(go, n)) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n))));
+}
+
 /**
  * The tensor product's sums (tpTerms) for E edges: out[e, r] over the terms
  * n = rowStart[r] .. rowStart[r + 1] − 1 of one edge, with a = α_n·W[wo_n],
@@ -23,24 +36,43 @@ export function maceTpSumF32(
   kind: i32, E: i32, rows: i32, rowStart: usize, xo: usize, yo: usize, wo: usize, go: usize, c: usize, alpha: usize,
   X: usize, d1: i32, Y: usize, d2: i32, W: usize, dw: i32, G: usize, dg: i32, out: usize,
 ): void {
-  for (let e = 0; e < E; e++) {
-    const xr = X + (<usize>(e * d1) << 3), yr = Y + (<usize>(e * d2) << 3), wr = W + (<usize>(e * dw) << 3), gr = G + (<usize>(e * dg) << 3);
-    const orow = out + (<usize>(e * rows) << 3);
+  const sx = <usize>d1 << 3, sy = <usize>d2 << 3, sw = <usize>dw << 3, sg = <usize>dg << 3, so = <usize>rows << 3;
+  let e = 0;
+  for (; e + 4 <= E; e += 4) {
+    const xr = X + <usize>e * sx, yr = Y + <usize>e * sy, wr = W + <usize>e * sw, gr = G + <usize>e * sg, orow = out + <usize>e * so;
+    for (let r = 0; r < rows; r++) {
+      let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+      const n1 = n32(rowStart, r + 1);
+      for (let n = n32(rowStart, r); n < n1; n++) {
+        s0 = f32AccAdd(s0, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr, yr, wr, gr));
+        s1 = f32AccAdd(s1, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + sx, yr + sy, wr + sw, gr + sg));
+        s2 = f32AccAdd(s2, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + 2 * sx, yr + 2 * sy, wr + 2 * sw, gr + 2 * sg));
+        s3 = f32AccAdd(s3, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + 3 * sx, yr + 3 * sy, wr + 3 * sw, gr + 3 * sg));
+      }
+      const o = orow + (<usize>r << 3);
+      store<f64>(o, s0);
+      store<f64>(o + so, s1);
+      store<f64>(o + 2 * so, s2);
+      store<f64>(o + 3 * so, s3);
+    }
+  }
+  for (; e < E; e++) {
+    const xr = X + <usize>e * sx, yr = Y + <usize>e * sy, wr = W + <usize>e * sw, gr = G + <usize>e * sg, orow = out + <usize>e * so;
     for (let r = 0; r < rows; r++) {
       let s: f64 = 0;
       const n1 = n32(rowStart, r + 1);
-      for (let n = n32(rowStart, r); n < n1; n++) {
-        const a = f(alpha, n);
-        let v: f64;
-        if (kind == 0) v = (a * f(wr, n32(wo, n))) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n)));
-        else if (kind == 1) v = (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(yr, n32(yo, n));
-        else if (kind == 2) v = (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(xr, n32(xo, n));
-        else v = a * (f(gr, n32(go, n)) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n))));
-        s = f32AccAdd(s, v);
-      }
+      for (let n = n32(rowStart, r); n < n1; n++) s = f32AccAdd(s, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr, yr, wr, gr));
       store<f64>(orow + (<usize>r << 3), s);
     }
   }
+}
+
+/** The monomial of entry t for channel ch: ((v·w)·x_a0)·x_a1·x_a2 (k factors of x). */
+@inline function scMono(t: i32, ch: i32, k: i32, vt: f64, w0: i32, x0: i32, x1: i32, x2: i32, XA: usize, Wc: usize): f64 {
+  let p = (vt * f(Wc, w0 + ch)) * f(XA, x0 + ch);
+  if (k >= 2) p *= f(XA, x1 + ch);
+  if (k >= 3) p *= f(XA, x2 + ch);
+  return p;
 }
 
 /**
@@ -61,20 +93,40 @@ export function maceScSumF32(
     for (let g = 0; g < nGroups; g++) {
       const t0 = n32(gStart, g), t1 = n32(gStart, g + 1);
       const y0 = n * dimOut + n32(gY, g), yd = n32(gD, g);
-      for (let ch = 0; ch < C; ch++) {
+      let ch = 0;
+      for (; ch + 4 <= C; ch += 4) {
+        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+        for (let t = t0; t < t1; t++) {
+          const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t) + ch;
+          const x0 = (xn + n32(a0, t)) * C + ch, x1 = (xn + n32(a1, t)) * C + ch, x2 = (xn + n32(a2, t)) * C + ch;
+          s0 = f32AccAdd(s0, scMono(t, 0, k, vt, w0, x0, x1, x2, XA, Wc));
+          s1 = f32AccAdd(s1, scMono(t, 1, k, vt, w0, x0, x1, x2, XA, Wc));
+          s2 = f32AccAdd(s2, scMono(t, 2, k, vt, w0, x0, x1, x2, XA, Wc));
+          s3 = f32AccAdd(s3, scMono(t, 3, k, vt, w0, x0, x1, x2, XA, Wc));
+        }
+        store<f64>(out + (<usize>(y0 + ch * yd) << 3), s0);
+        store<f64>(out + (<usize>(y0 + (ch + 1) * yd) << 3), s1);
+        store<f64>(out + (<usize>(y0 + (ch + 2) * yd) << 3), s2);
+        store<f64>(out + (<usize>(y0 + (ch + 3) * yd) << 3), s3);
+      }
+      for (; ch < C; ch++) {
         let s: f64 = 0;
         for (let t = t0; t < t1; t++) {
-          const k = n32(nu, t);
-          let p = f(v, t) * f(Wc, n32(wk, t) + z * n32(wz, t) + ch);
-          p *= f(XA, (xn + n32(a0, t)) * C + ch);
-          if (k >= 2) p *= f(XA, (xn + n32(a1, t)) * C + ch);
-          if (k >= 3) p *= f(XA, (xn + n32(a2, t)) * C + ch);
-          s = f32AccAdd(s, p);
+          const x0 = (xn + n32(a0, t)) * C, x1 = (xn + n32(a1, t)) * C, x2 = (xn + n32(a2, t)) * C;
+          s = f32AccAdd(s, scMono(t, ch, n32(nu, t), f(v, t), n32(wk, t) + z * n32(wz, t), x0, x1, x2, XA, Wc));
         }
         store<f64>(out + (<usize>(y0 + ch * yd) << 3), s);
       }
     }
   }
+}
+
+/** The x-gradient term q for channel ch: ((v·g)·w)·x_o0·x_o1 (k other factors). */
+@inline function scGxTerm(ch: i32, k: i32, vq: f64, g0: i32, gd: i32, w0: i32, x0: i32, x1: i32, XA: usize, Wc: usize, G: usize): f64 {
+  let p = (vq * f(G, g0 + ch * gd)) * f(Wc, w0 + ch);
+  if (k >= 1) p *= f(XA, x0 + ch);
+  if (k >= 2) p *= f(XA, x1 + ch);
+  return p;
 }
 
 /**
@@ -94,14 +146,27 @@ export function maceScGradXSumF32(
     for (let a = 0; a < D; a++) {
       const q0 = n32(aStart, a), q1 = n32(aStart, a + 1);
       const r0 = n * dimIn + n32(aBase, a), rs = n32(aStride, a);
-      for (let ch = 0; ch < C; ch++) {
+      let ch = 0;
+      for (; ch + 4 <= C; ch += 4) {
+        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+        for (let q = q0; q < q1; q++) {
+          const k = n32(cnt, q), vq = f(v, q), gd = n32(yd, q), g0 = gn + n32(yb, q) + ch * gd, w0 = n32(wk, q) + z * n32(wz, q) + ch;
+          const x0 = (xn + n32(o0, q)) * C + ch, x1 = (xn + n32(o1, q)) * C + ch;
+          s0 = f32AccAdd(s0, scGxTerm(0, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
+          s1 = f32AccAdd(s1, scGxTerm(1, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
+          s2 = f32AccAdd(s2, scGxTerm(2, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
+          s3 = f32AccAdd(s3, scGxTerm(3, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
+        }
+        store<f64>(out + (<usize>(r0 + ch * rs) << 3), s0);
+        store<f64>(out + (<usize>(r0 + (ch + 1) * rs) << 3), s1);
+        store<f64>(out + (<usize>(r0 + (ch + 2) * rs) << 3), s2);
+        store<f64>(out + (<usize>(r0 + (ch + 3) * rs) << 3), s3);
+      }
+      for (; ch < C; ch++) {
         let s: f64 = 0;
         for (let q = q0; q < q1; q++) {
-          const k = n32(cnt, q);
-          let p = (f(v, q) * f(G, gn + n32(yb, q) + ch * n32(yd, q))) * f(Wc, n32(wk, q) + z * n32(wz, q) + ch);
-          if (k >= 1) p *= f(XA, (xn + n32(o0, q)) * C + ch);
-          if (k >= 2) p *= f(XA, (xn + n32(o1, q)) * C + ch);
-          s = f32AccAdd(s, p);
+          const gd = n32(yd, q);
+          s = f32AccAdd(s, scGxTerm(ch, n32(cnt, q), f(v, q), gn + n32(yb, q), gd, n32(wk, q) + z * n32(wz, q), (xn + n32(o0, q)) * C, (xn + n32(o1, q)) * C, XA, Wc, G));
         }
         store<f64>(out + (<usize>(r0 + ch * rs) << 3), s);
       }

@@ -23,6 +23,7 @@ import { uMatrix } from "./u-matrix.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
+import { f64 } from "../../backends/arena.js";
 
 export interface SymmetricContractionSpec {
   readonly irrepsIn: readonly IrrepBlock[];
@@ -249,7 +250,7 @@ export function scTerms(L: ScLayout, N: number, X: Float64Array, W: readonly Flo
     return c;
   });
   const perNode = C * counts.reduce((s, c) => s + c.reduce((a, b) => a + b, 0), 0);
-  const values = new Float64Array(N * perNode);
+  const values = f64(N * perNode, false);
   const rowPtr = new Int32Array(N * L.dimOut + 1);
   // Row lengths in output order, then prefix sums: node n's rows start at n·perNode.
   for (let n = 0; n < N; n++) {
@@ -316,7 +317,7 @@ export function scGradXTerms(L: ScLayout, N: number, X: Float64Array, W: readonl
   const rowPtr = new Int32Array(N * L.dimIn + 1);
   for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let a = 0; a < D; a++) rowPtr[n * L.dimIn + L.aBase[a] + c * L.aStride[a] + 1] = perA[a];
   for (let r = 0; r < N * L.dimIn; r++) rowPtr[r + 1] += rowPtr[r];
-  const values = new Float64Array(rowPtr[N * L.dimIn]);
+  const values = f64(rowPtr[N * L.dimIn], false);
   const next = rowPtr.slice(0, N * L.dimIn);
   const F = scFlat(L), Wc = concatWeights(W), xa = new Float64Array(D * C);
   for (let n = 0; n < N; n++) {
@@ -371,7 +372,7 @@ const scKernelTables = memoPerObject((L: ScLayout) => {
 
 /** x as [N, D, C] (coupling index, then channel) for the kernels. */
 function couplingRows(L: ScLayout, N: number, X: Float64Array): Float64Array {
-  const xa = new Float64Array(N * L.D * L.channels);
+  const xa = f64(N * L.D * L.channels, false);
   for (let n = 0; n < N; n++) gatherCoupling(L, X, n, xa.subarray(n * L.D * L.channels));
   return xa;
 }
@@ -385,7 +386,7 @@ function couplingRows(L: ScLayout, N: number, X: Float64Array): Float64Array {
 export function scSumsF32(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G?: Float64Array): Float64Array {
   if (G && G.length !== N * L.dimOut) throw new Error(`symmetric contraction sums of gx: the cotangent must be [${N}, ${L.dimOut}]`);
   const T = scKernelTables(L), C = L.channels, D = L.D;
-  const out = new Float64Array(N * (G ? L.dimIn : L.dimOut));
+  const out = f64(N * (G ? L.dimIn : L.dimOut), false);
   const rt = wasm();
   rt.scoped(() => {
     const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements);
@@ -444,8 +445,8 @@ export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly F
  */
 export function scVjp(L: ScLayout, N: number, X: Float64Array, W: readonly Float64Array[], elements: Int32Array, G: Float64Array, needs: readonly boolean[]): (Float64Array | null)[] {
   const C = L.channels, D = L.D;
-  const gx = needs[0] ? new Float64Array(X.length) : null;
-  const gw = W.map((w, i) => (needs[1 + i] ? new Float64Array(w.length) : null));
+  const gx = needs[0] ? f64(X.length, false) : null;
+  const gw = W.map((w, i) => (needs[1 + i] ? f64(w.length) : null));
   if (gx) {
     const rt = wasm();
     rt.scoped(() => {

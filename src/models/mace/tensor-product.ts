@@ -26,6 +26,7 @@ import { wigner3j } from "./wigner3j.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
+import { f64 } from "../../backends/arena.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */
@@ -231,7 +232,7 @@ export function tpTerms(
   const P = plans[sum](L);
   const rows = P.rowStart.length - 1, perEdge = P.rowStart[rows];
   if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product terms of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
-  const values = new Float64Array(E * perEdge);
+  const values = f64(E * perEdge, false);
   const rowPtr = new Int32Array(E * rows + 1);
   for (let e = 0; e < E; e++) for (let r = 0; r < rows; r++) rowPtr[e * rows + r + 1] = e * perEdge + P.rowStart[r + 1];
   const { xo, yo, wo, go, c, alpha } = P;
@@ -264,7 +265,7 @@ export function tpSumsF32(
   const rows = P.rowStart.length - 1;
   if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product sums of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
   const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
-  const out = new Float64Array(E * rows);
+  const out = f64(E * rows, false);
   const rt = wasm();
   rt.scoped(() => {
     const [rs, xo, yo, wo, go, c, alpha] = [P.rowStart, P.xo, P.yo, P.wo, P.go, P.c, P.alpha].map((t) => rt.put(t));
@@ -372,9 +373,9 @@ export function tpVjp(
   L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, G: Float64Array, needs: readonly boolean[],
 ): (Float64Array | null)[] {
   const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
-  const gx = needs[0] ? new Float64Array(X.length) : null;
-  const gy = needs[1] ? new Float64Array(Y.length) : null;
-  const gw = needs[2] ? new Float64Array(W.length) : null;
+  const gx = needs[0] ? f64(X.length, false) : null;
+  const gy = needs[1] ? f64(Y.length, false) : null;
+  const gw = needs[2] ? f64(W.length, false) : null;
   withTpTables(L, (rt, tab, F) => {
     const m = Math.min(TP_EDGE_CHUNK, E);
     const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), g = rt.alloc(m * dg * 8);
