@@ -16,15 +16,6 @@ import { f32AccAdd } from "./f32acc";
 // independent chains at once (four edges, or four channels) so that their
 // latencies overlap. Every chain still adds its own terms in order.
 
-/** Term n of the tensor product's sum `kind` for the edge whose rows start at xr, yr, wr, gr. */
-@inline function tpTerm(kind: i32, n: i32, xo: usize, yo: usize, wo: usize, go: usize, c: usize, alpha: usize, xr: usize, yr: usize, wr: usize, gr: usize): f64 {
-  const a = f(alpha, n);
-  if (kind == 0) return (a * f(wr, n32(wo, n))) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n)));
-  if (kind == 1) return (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(yr, n32(yo, n));
-  if (kind == 2) return (((a * f(wr, n32(wo, n))) * f(gr, n32(go, n))) * f(c, n)) * f(xr, n32(xo, n));
-  return a * (f(gr, n32(go, n)) * ((f(c, n) * f(xr, n32(xo, n))) * f(yr, n32(yo, n))));
-}
-
 /**
  * The tensor product's sums (tpTerms) for E edges: out[e, r] over the terms
  * n = rowStart[r] .. rowStart[r + 1] − 1 of one edge, with a = α_n·W[wo_n],
@@ -36,6 +27,25 @@ export function maceTpSumF32(
   kind: i32, E: i32, rows: i32, rowStart: usize, xo: usize, yo: usize, wo: usize, go: usize, c: usize, alpha: usize,
   X: usize, d1: i32, Y: usize, d2: i32, W: usize, dw: i32, G: usize, dg: i32, out: usize,
 ): void {
+  // one loop nest per kind (kind is a constant in each inlined copy)
+  if (kind == 0) tpSum(0, E, rows, rowStart, xo, yo, wo, go, c, alpha, X, d1, Y, d2, W, dw, G, dg, out);
+  else if (kind == 1) tpSum(1, E, rows, rowStart, xo, yo, wo, go, c, alpha, X, d1, Y, d2, W, dw, G, dg, out);
+  else if (kind == 2) tpSum(2, E, rows, rowStart, xo, yo, wo, go, c, alpha, X, d1, Y, d2, W, dw, G, dg, out);
+  else tpSum(3, E, rows, rowStart, xo, yo, wo, go, c, alpha, X, d1, Y, d2, W, dw, G, dg, out);
+}
+
+/** Term of sum `kind` from the term's coefficients (a = α, c) and the edge's operands at byte offsets ox, oy, ow, og. */
+@inline function tpTerm(kind: i32, a: f64, c: f64, xr: usize, yr: usize, wr: usize, gr: usize, ox: usize, oy: usize, ow: usize, og: usize): f64 {
+  if (kind == 0) return (a * load<f64>(wr + ow)) * ((c * load<f64>(xr + ox)) * load<f64>(yr + oy));
+  if (kind == 1) return (((a * load<f64>(wr + ow)) * load<f64>(gr + og)) * c) * load<f64>(yr + oy);
+  if (kind == 2) return (((a * load<f64>(wr + ow)) * load<f64>(gr + og)) * c) * load<f64>(xr + ox);
+  return a * (load<f64>(gr + og) * ((c * load<f64>(xr + ox)) * load<f64>(yr + oy)));
+}
+
+@inline function tpSum(
+  kind: i32, E: i32, rows: i32, rowStart: usize, xo: usize, yo: usize, wo: usize, go: usize, c: usize, alpha: usize,
+  X: usize, d1: i32, Y: usize, d2: i32, W: usize, dw: i32, G: usize, dg: i32, out: usize,
+): void {
   const sx = <usize>d1 << 3, sy = <usize>d2 << 3, sw = <usize>dw << 3, sg = <usize>dg << 3, so = <usize>rows << 3;
   let e = 0;
   for (; e + 4 <= E; e += 4) {
@@ -44,10 +54,14 @@ export function maceTpSumF32(
       let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
       const n1 = n32(rowStart, r + 1);
       for (let n = n32(rowStart, r); n < n1; n++) {
-        s0 = f32AccAdd(s0, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr, yr, wr, gr));
-        s1 = f32AccAdd(s1, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + sx, yr + sy, wr + sw, gr + sg));
-        s2 = f32AccAdd(s2, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + 2 * sx, yr + 2 * sy, wr + 2 * sw, gr + 2 * sg));
-        s3 = f32AccAdd(s3, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr + 3 * sx, yr + 3 * sy, wr + 3 * sw, gr + 3 * sg));
+        // the term's table entries once for the four edges (only those its kind reads)
+        const a = f(alpha, n), cn = f(c, n);
+        const ox = kind == 1 ? <usize>0 : <usize>n32(xo, n) << 3, oy = kind == 2 ? <usize>0 : <usize>n32(yo, n) << 3;
+        const ow = kind == 3 ? <usize>0 : <usize>n32(wo, n) << 3, og = kind == 0 ? <usize>0 : <usize>n32(go, n) << 3;
+        s0 = f32AccAdd(s0, tpTerm(kind, a, cn, xr, yr, wr, gr, ox, oy, ow, og));
+        s1 = f32AccAdd(s1, tpTerm(kind, a, cn, xr + sx, yr + sy, wr + sw, gr + sg, ox, oy, ow, og));
+        s2 = f32AccAdd(s2, tpTerm(kind, a, cn, xr + 2 * sx, yr + 2 * sy, wr + 2 * sw, gr + 2 * sg, ox, oy, ow, og));
+        s3 = f32AccAdd(s3, tpTerm(kind, a, cn, xr + 3 * sx, yr + 3 * sy, wr + 3 * sw, gr + 3 * sg, ox, oy, ow, og));
       }
       const o = orow + (<usize>r << 3);
       store<f64>(o, s0);
@@ -61,7 +75,10 @@ export function maceTpSumF32(
     for (let r = 0; r < rows; r++) {
       let s: f64 = 0;
       const n1 = n32(rowStart, r + 1);
-      for (let n = n32(rowStart, r); n < n1; n++) s = f32AccAdd(s, tpTerm(kind, n, xo, yo, wo, go, c, alpha, xr, yr, wr, gr));
+      for (let n = n32(rowStart, r); n < n1; n++) {
+        const ox = <usize>n32(xo, n) << 3, oy = <usize>n32(yo, n) << 3, ow = <usize>n32(wo, n) << 3, og = <usize>n32(go, n) << 3;
+        s = f32AccAdd(s, tpTerm(kind, f(alpha, n), f(c, n), xr, yr, wr, gr, ox, oy, ow, og));
+      }
       store<f64>(orow + (<usize>r << 3), s);
     }
   }

@@ -947,7 +947,7 @@ export class EmulatedOps implements EquivariantOps {
         if (!f.acc) return null;
         const L = tpLayout(spec);
         const E = tpCheckShapes(L, rx.shape, ry.shape, rw.shape);
-        const sums = this.productSums(f, false, () => tpSumsF32(L, E, rx.data, ry.data, rw.data), () => tpTerms(L, E, rx.data, ry.data, rw.data));
+        const sums = this.productSums(f, false, () => tpSumsF32(L, E, rx.data, ry.data, rw.data, ["out"])[0]!, () => tpTerms(L, E, rx.data, ry.data, rw.data));
         return { y: sums, path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
       },
       // With a backward accumulator: each gradient's products (float64) summed per element in it, then `out`.
@@ -955,10 +955,11 @@ export class EmulatedOps implements EquivariantOps {
         if (!b.acc) return null;
         const L = tpLayout(spec);
         const E = rx.shape[0];
-        const sums = (["x", "y", "w"] as const).map((k, i) => {
-          if (![x, y, weights][i].requiresGrad) return null;
-          return this.productSums(b, true, () => tpSumsF32(L, E, rx.data, ry.data, rw.data, k, G), () => tpTerms(L, E, rx.data, ry.data, rw.data, k, G));
-        });
+        const kinds = (["x", "y", "w"] as const).map((k, i) => ([x, y, weights][i].requiresGrad ? k : null));
+        let fused: (Float64Array | null)[] | undefined; // the three gradients' sums in one kernel call, when fused
+        const sums = kinds.map((k, i) => k && this.productSums(b, true,
+          () => (fused ??= tpSumsF32(L, E, rx.data, ry.data, rw.data, kinds, G))[i]!,
+          () => tpTerms(L, E, rx.data, ry.data, rw.data, k, G)));
         return { grads: sums, path: `CG products in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
       },
     });

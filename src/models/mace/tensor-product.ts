@@ -256,33 +256,39 @@ const TP_KIND: Record<TpSum, number> = { out: 0, x: 1, y: 2, w: 3 };
  * The sums of tpTerms in an fp32 round-to-nearest-even accumulator, sequential
  * order (assembly/mace.ts maceTpSumF32): the same bits as reduce.ts
  * segmentSum(tpTerms(…)) with that accumulator, without writing the terms
- * out. Returns [E, rows of the summed tensor].
+ * out. One array [E, rows of the summed tensor] per entry of `sums` (null
+ * entries skipped: a VJP's gradients in one call, so the operands are copied
+ * into WASM memory once).
  */
 export function tpSumsF32(
-  L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, sum: TpSum = "out", G?: Float64Array,
-): Float64Array {
-  const P = plans[sum](L);
-  const rows = P.rowStart.length - 1;
-  if (sum !== "out" && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product sums of g${sum}: the cotangent must be [${E}, ${L.dimOut}]`);
+  L: TpLayout, E: number, X: Float64Array, Y: Float64Array, W: Float64Array, sums: readonly (TpSum | null)[], G?: Float64Array,
+): (Float64Array | null)[] {
+  if (sums.some((k) => k && k !== "out") && (!G || G.length !== E * L.dimOut)) throw new Error(`tensor product sums of gradients: the cotangent must be [${E}, ${L.dimOut}]`);
   const d1 = L.dim1, d2 = L.dim2, dw = L.weightNumel, dg = L.dimOut;
-  const out = f64(E * rows, false);
+  const Ps = sums.map((k) => (k ? plans[k](L) : null));
+  const rowsOf = Ps.map((P) => (P ? P.rowStart.length - 1 : 0));
+  const outs = Ps.map((P, i) => (P ? f64(E * rowsOf[i], false) : null));
   const rt = wasm();
   rt.scoped(() => {
-    const [rs, xo, yo, wo, go, c, alpha] = [P.rowStart, P.xo, P.yo, P.wo, P.go, P.c, P.alpha].map((t) => rt.put(t));
+    const tabs = Ps.map((P) => (P ? [P.rowStart, P.xo, P.yo, P.wo, P.go, P.c, P.alpha].map((t) => rt.put(t)) : null));
     const m = Math.min(TP_EDGE_CHUNK, E);
-    const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), o = rt.alloc(m * rows * 8);
-    const g = G ? rt.alloc(m * dg * 8) : 0;
+    const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), g = G ? rt.alloc(m * dg * 8) : 0;
+    const o = rt.alloc(m * Math.max(0, ...rowsOf) * 8);
     for (let e0 = 0; e0 < E; e0 += m) {
       const n = Math.min(m, E - e0);
-      rt.f64(x, n * d1).set(X.subarray(e0 * d1, (e0 + n) * d1));
-      rt.f64(y, n * d2).set(Y.subarray(e0 * d2, (e0 + n) * d2));
-      rt.f64(w, n * dw).set(W.subarray(e0 * dw, (e0 + n) * dw));
-      if (G) rt.f64(g, n * dg).set(G.subarray(e0 * dg, (e0 + n) * dg));
-      rt.k.maceTpSumF32(TP_KIND[sum], n, rows, rs, xo, yo, wo, go, c, alpha, x, d1, y, d2, w, dw, g, dg, o);
-      out.set(rt.f64(o, n * rows), e0 * rows);
+      rowsIn(rt, x, X, d1, e0, n);
+      rowsIn(rt, y, Y, d2, e0, n);
+      rowsIn(rt, w, W, dw, e0, n);
+      if (G) rowsIn(rt, g, G, dg, e0, n);
+      sums.forEach((k, i) => {
+        if (!k) return;
+        const [rs, xo, yo, wo, go, c, alpha] = tabs[i]!, rows = rowsOf[i];
+        rt.k.maceTpSumF32(TP_KIND[k], n, rows, rs, xo, yo, wo, go, c, alpha, x, d1, y, d2, w, dw, g, dg, o);
+        outs[i]!.set(rt.f64(o, n * rows), e0 * rows);
+      });
     }
   });
-  return out;
+  return outs;
 }
 
 /** Check operand shapes against the layout; returns the number of edges. */
