@@ -7,7 +7,7 @@
 // terms summed by reduce.ts segmentSum, without writing the terms out.
 // Index tables are per layout (built in TypeScript); all arrays row-major,
 // f64 values, i32 indices.
-import { f32AccAdd } from "./f32acc";
+import { f32AccAdd, f32AccAddV } from "./f32acc";
 
 @inline function f(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
 @inline function n32(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
@@ -85,10 +85,18 @@ export function maceTpSumF32(
 }
 
 /** The monomial of entry t for channel ch: ((v·w)·x_a0)·x_a1·x_a2 (k factors of x). */
-@inline function scMono(t: i32, ch: i32, k: i32, vt: f64, w0: i32, x0: i32, x1: i32, x2: i32, XA: usize, Wc: usize): f64 {
+@inline function scMono(ch: i32, k: i32, vt: f64, w0: i32, x0: i32, x1: i32, x2: i32, XA: usize, Wc: usize): f64 {
   let p = (vt * f(Wc, w0 + ch)) * f(XA, x0 + ch);
   if (k >= 2) p *= f(XA, x1 + ch);
   if (k >= 3) p *= f(XA, x2 + ch);
+  return p;
+}
+
+/** The same for channels ch, ch + 1 (f64x2 lanes: each lane's operations are the scalar ones). */
+@inline function scMonoV(ch: i32, k: i32, vt: v128, w0: i32, x0: i32, x1: i32, x2: i32, XA: usize, Wc: usize): v128 {
+  let p = f64x2.mul(f64x2.mul(vt, v128.load(Wc + (<usize>(w0 + ch) << 3))), v128.load(XA + (<usize>(x0 + ch) << 3)));
+  if (k >= 2) p = f64x2.mul(p, v128.load(XA + (<usize>(x1 + ch) << 3)));
+  if (k >= 3) p = f64x2.mul(p, v128.load(XA + (<usize>(x2 + ch) << 3)));
   return p;
 }
 
@@ -97,7 +105,8 @@ export function maceTpSumF32(
  * with group = (output block, component q) at out[n·dimOut + gY + c·gD]; the
  * group's entries t = gStart .. gStart[+1] − 1 give
  *   ((v_t·Wc[wk_t + z_n·wz_t + c])·x_a0)·x_a1·x_a2 (ν_t factors of x),
- * x_a = XA[(n·D + a)·C + c] (x gathered as [N, D, C]).
+ * x_a = XA[(n·D + a)·C + c] (x gathered as [N, D, C]). Channels are
+ * contiguous in XA and Wc: four at a time in two f64x2 chains (SIMD builds).
  */
 export function maceScSumF32(
   N: i32, C: i32, D: i32, dimOut: i32, nGroups: i32, gStart: usize, gY: usize, gD: usize,
@@ -111,26 +120,26 @@ export function maceScSumF32(
       const t0 = n32(gStart, g), t1 = n32(gStart, g + 1);
       const y0 = n * dimOut + n32(gY, g), yd = n32(gD, g);
       let ch = 0;
-      for (; ch + 4 <= C; ch += 4) {
-        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
-        for (let t = t0; t < t1; t++) {
-          const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t) + ch;
-          const x0 = (xn + n32(a0, t)) * C + ch, x1 = (xn + n32(a1, t)) * C + ch, x2 = (xn + n32(a2, t)) * C + ch;
-          s0 = f32AccAdd(s0, scMono(t, 0, k, vt, w0, x0, x1, x2, XA, Wc));
-          s1 = f32AccAdd(s1, scMono(t, 1, k, vt, w0, x0, x1, x2, XA, Wc));
-          s2 = f32AccAdd(s2, scMono(t, 2, k, vt, w0, x0, x1, x2, XA, Wc));
-          s3 = f32AccAdd(s3, scMono(t, 3, k, vt, w0, x0, x1, x2, XA, Wc));
+      if (ASC_FEATURE_SIMD) {
+        for (; ch + 4 <= C; ch += 4) {
+          let s01 = f64x2.splat(0), s23 = f64x2.splat(0);
+          for (let t = t0; t < t1; t++) {
+            const k = n32(nu, t), vt = f64x2.splat(f(v, t)), w0 = n32(wk, t) + z * n32(wz, t) + ch;
+            const x0 = (xn + n32(a0, t)) * C + ch, x1 = (xn + n32(a1, t)) * C + ch, x2 = (xn + n32(a2, t)) * C + ch;
+            s01 = f32AccAddV(s01, scMonoV(0, k, vt, w0, x0, x1, x2, XA, Wc));
+            s23 = f32AccAddV(s23, scMonoV(2, k, vt, w0, x0, x1, x2, XA, Wc));
+          }
+          store<f64>(out + (<usize>(y0 + ch * yd) << 3), f64x2.extract_lane(s01, 0));
+          store<f64>(out + (<usize>(y0 + (ch + 1) * yd) << 3), f64x2.extract_lane(s01, 1));
+          store<f64>(out + (<usize>(y0 + (ch + 2) * yd) << 3), f64x2.extract_lane(s23, 0));
+          store<f64>(out + (<usize>(y0 + (ch + 3) * yd) << 3), f64x2.extract_lane(s23, 1));
         }
-        store<f64>(out + (<usize>(y0 + ch * yd) << 3), s0);
-        store<f64>(out + (<usize>(y0 + (ch + 1) * yd) << 3), s1);
-        store<f64>(out + (<usize>(y0 + (ch + 2) * yd) << 3), s2);
-        store<f64>(out + (<usize>(y0 + (ch + 3) * yd) << 3), s3);
       }
       for (; ch < C; ch++) {
         let s: f64 = 0;
         for (let t = t0; t < t1; t++) {
           const x0 = (xn + n32(a0, t)) * C, x1 = (xn + n32(a1, t)) * C, x2 = (xn + n32(a2, t)) * C;
-          s = f32AccAdd(s, scMono(t, ch, n32(nu, t), f(v, t), n32(wk, t) + z * n32(wz, t), x0, x1, x2, XA, Wc));
+          s = f32AccAdd(s, scMono(ch, n32(nu, t), f(v, t), n32(wk, t) + z * n32(wz, t), x0, x1, x2, XA, Wc));
         }
         store<f64>(out + (<usize>(y0 + ch * yd) << 3), s);
       }
@@ -138,11 +147,18 @@ export function maceScSumF32(
   }
 }
 
-/** The x-gradient term q for channel ch: ((v·g)·w)·x_o0·x_o1 (k other factors). */
-@inline function scGxTerm(ch: i32, k: i32, vq: f64, g0: i32, gd: i32, w0: i32, x0: i32, x1: i32, XA: usize, Wc: usize, G: usize): f64 {
-  let p = (vq * f(G, g0 + ch * gd)) * f(Wc, w0 + ch);
+/** The x-gradient term q for channel ch: ((v·g)·w)·x_o0·x_o1 (k other factors), g = GC[g0 + ch]. */
+@inline function scGxTerm(ch: i32, k: i32, vq: f64, g0: i32, w0: i32, x0: i32, x1: i32, XA: usize, Wc: usize, GC: usize): f64 {
+  let p = (vq * f(GC, g0 + ch)) * f(Wc, w0 + ch);
   if (k >= 1) p *= f(XA, x0 + ch);
   if (k >= 2) p *= f(XA, x1 + ch);
+  return p;
+}
+
+@inline function scGxTermV(ch: i32, k: i32, vq: v128, g0: i32, w0: i32, x0: i32, x1: i32, XA: usize, Wc: usize, GC: usize): v128 {
+  let p = f64x2.mul(f64x2.mul(vq, v128.load(GC + (<usize>(g0 + ch) << 3))), v128.load(Wc + (<usize>(w0 + ch) << 3)));
+  if (k >= 1) p = f64x2.mul(p, v128.load(XA + (<usize>(x0 + ch) << 3)));
+  if (k >= 2) p = f64x2.mul(p, v128.load(XA + (<usize>(x1 + ch) << 3)));
   return p;
 }
 
@@ -150,12 +166,14 @@ export function maceScSumF32(
  * The contraction's x-gradient sums (scGradXTerms): rows (n, a, c) at
  * out[n·dimIn + aBase_a + c·aStride_a]; the terms q = aStart[a] .. aStart[a + 1] − 1
  * are ((v_q·g)·Wc[wk_q + z_n·wz_q + c]) times x_o0, x_o1 (`cnt_q` ≤ 2 other
- * factors, in monomial order), g = G[n·dimOut + yb_q + c·yd_q].
+ * factors, in monomial order), g = GC[n·dimOut + gq_q + c]: the cotangent with
+ * channels contiguous (each output block [d, C]). Four channels at a time in
+ * SIMD builds, as maceScSumF32.
  */
 export function maceScGradXSumF32(
   N: i32, C: i32, D: i32, dimIn: i32, dimOut: i32, aStart: usize, aBase: usize, aStride: usize,
-  v: usize, wk: usize, wz: usize, yb: usize, yd: usize, cnt: usize, o0: usize, o1: usize,
-  XA: usize, Wc: usize, elems: usize, G: usize, out: usize,
+  v: usize, wk: usize, wz: usize, gq: usize, cnt: usize, o0: usize, o1: usize,
+  XA: usize, Wc: usize, elems: usize, GC: usize, out: usize,
 ): void {
   for (let n = 0; n < N; n++) {
     const z = n32(elems, n);
@@ -164,26 +182,25 @@ export function maceScGradXSumF32(
       const q0 = n32(aStart, a), q1 = n32(aStart, a + 1);
       const r0 = n * dimIn + n32(aBase, a), rs = n32(aStride, a);
       let ch = 0;
-      for (; ch + 4 <= C; ch += 4) {
-        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
-        for (let q = q0; q < q1; q++) {
-          const k = n32(cnt, q), vq = f(v, q), gd = n32(yd, q), g0 = gn + n32(yb, q) + ch * gd, w0 = n32(wk, q) + z * n32(wz, q) + ch;
-          const x0 = (xn + n32(o0, q)) * C + ch, x1 = (xn + n32(o1, q)) * C + ch;
-          s0 = f32AccAdd(s0, scGxTerm(0, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
-          s1 = f32AccAdd(s1, scGxTerm(1, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
-          s2 = f32AccAdd(s2, scGxTerm(2, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
-          s3 = f32AccAdd(s3, scGxTerm(3, k, vq, g0, gd, w0, x0, x1, XA, Wc, G));
+      if (ASC_FEATURE_SIMD) {
+        for (; ch + 4 <= C; ch += 4) {
+          let s01 = f64x2.splat(0), s23 = f64x2.splat(0);
+          for (let q = q0; q < q1; q++) {
+            const k = n32(cnt, q), vq = f64x2.splat(f(v, q)), g0 = gn + n32(gq, q) + ch, w0 = n32(wk, q) + z * n32(wz, q) + ch;
+            const x0 = (xn + n32(o0, q)) * C + ch, x1 = (xn + n32(o1, q)) * C + ch;
+            s01 = f32AccAddV(s01, scGxTermV(0, k, vq, g0, w0, x0, x1, XA, Wc, GC));
+            s23 = f32AccAddV(s23, scGxTermV(2, k, vq, g0, w0, x0, x1, XA, Wc, GC));
+          }
+          store<f64>(out + (<usize>(r0 + ch * rs) << 3), f64x2.extract_lane(s01, 0));
+          store<f64>(out + (<usize>(r0 + (ch + 1) * rs) << 3), f64x2.extract_lane(s01, 1));
+          store<f64>(out + (<usize>(r0 + (ch + 2) * rs) << 3), f64x2.extract_lane(s23, 0));
+          store<f64>(out + (<usize>(r0 + (ch + 3) * rs) << 3), f64x2.extract_lane(s23, 1));
         }
-        store<f64>(out + (<usize>(r0 + ch * rs) << 3), s0);
-        store<f64>(out + (<usize>(r0 + (ch + 1) * rs) << 3), s1);
-        store<f64>(out + (<usize>(r0 + (ch + 2) * rs) << 3), s2);
-        store<f64>(out + (<usize>(r0 + (ch + 3) * rs) << 3), s3);
       }
       for (; ch < C; ch++) {
         let s: f64 = 0;
         for (let q = q0; q < q1; q++) {
-          const gd = n32(yd, q);
-          s = f32AccAdd(s, scGxTerm(ch, n32(cnt, q), f(v, q), gn + n32(yb, q), gd, n32(wk, q) + z * n32(wz, q), (xn + n32(o0, q)) * C, (xn + n32(o1, q)) * C, XA, Wc, G));
+          s = f32AccAdd(s, scGxTerm(ch, n32(cnt, q), f(v, q), gn + n32(gq, q), n32(wk, q) + z * n32(wz, q), (xn + n32(o0, q)) * C, (xn + n32(o1, q)) * C, XA, Wc, GC));
         }
         store<f64>(out + (<usize>(r0 + ch * rs) << 3), s);
       }

@@ -150,6 +150,8 @@ interface ScFlat {
   readonly wz: Int32Array;
   readonly yb: Int32Array;
   readonly yd: Int32Array;
+  /** The output component o_t within its block (yb = block offset + o). */
+  readonly o: Int32Array;
   readonly nu: Int32Array;
   readonly a0: Int32Array;
   readonly a1: Int32Array;
@@ -161,7 +163,7 @@ interface ScFlat {
 
 const scFlat = memoPerObject((L: ScLayout): ScFlat => {
   const C = L.channels;
-  const v: number[] = [], wk: number[] = [], wz: number[] = [], yb: number[] = [], yd: number[] = [], nu: number[] = [];
+  const v: number[] = [], wk: number[] = [], wz: number[] = [], yb: number[] = [], yd: number[] = [], o: number[] = [], nu: number[] = [];
   const a: number[][] = [[], [], []];
   const runStart = [0], runNu: number[] = [];
   let wi = 0, wOff = 0;
@@ -174,6 +176,7 @@ const scFlat = memoPerObject((L: ScLayout): ScFlat => {
         wz.push(K * C);
         yb.push(ob.off + u.o[t]);
         yd.push(ob.d);
+        o.push(u.o[t]);
         nu.push(u.nu);
         for (let j = 0; j < 3; j++) a[j].push(j < u.nu ? u.a[t * u.nu + j] : 0);
       }
@@ -187,7 +190,7 @@ const scFlat = memoPerObject((L: ScLayout): ScFlat => {
   }
   return {
     v: Float64Array.from(v), wk: Int32Array.from(wk), wz: Int32Array.from(wz), yb: Int32Array.from(yb), yd: Int32Array.from(yd),
-    nu: Int32Array.from(nu), a0: Int32Array.from(a[0]), a1: Int32Array.from(a[1]), a2: Int32Array.from(a[2]),
+    o: Int32Array.from(o), nu: Int32Array.from(nu), a0: Int32Array.from(a[0]), a1: Int32Array.from(a[1]), a2: Int32Array.from(a[2]),
     runStart: Int32Array.from(runStart), runNu: Int32Array.from(runNu),
   };
 });
@@ -364,11 +367,25 @@ const scKernelTables = memoPerObject((L: ScLayout) => {
     },
     gx: {
       aStart: Int32Array.from(aStart),
-      v: pick(Float64Array, gt, F.v), wk: pick(Int32Array, gt, F.wk), wz: pick(Int32Array, gt, F.wz), yb: pick(Int32Array, gt, F.yb), yd: pick(Int32Array, gt, F.yd),
+      v: pick(Float64Array, gt, F.v), wk: pick(Int32Array, gt, F.wk), wz: pick(Int32Array, gt, F.wz),
+      // the cotangent's element in channel-contiguous layout (channelsInner): block offset + o·C
+      gq: Int32Array.from(gt, (t) => F.yb[t] - F.o[t] + F.o[t] * L.channels),
       cnt: Int32Array.from(gx, (q) => q.others.length), o0: Int32Array.from(gx, (q) => q.others[0] ?? 0), o1: Int32Array.from(gx, (q) => q.others[1] ?? 0),
     },
   };
 });
+
+/** An [N, dimOut] array with each output block [C, d] stored as [d, C] (channels contiguous) for the kernels. */
+function channelsInner(L: ScLayout, N: number, G: Float64Array): Float64Array {
+  const C = L.channels, out = f64(G.length, false);
+  for (let n = 0; n < N; n++) {
+    for (const ob of L.outs) {
+      const base = n * L.dimOut + ob.off;
+      for (let c = 0; c < C; c++) for (let q = 0; q < ob.d; q++) out[base + q * C + c] = G[base + c * ob.d + q];
+    }
+  }
+  return out;
+}
 
 /** x as [N, D, C] (coupling index, then channel) for the kernels. */
 function couplingRows(L: ScLayout, N: number, X: Float64Array): Float64Array {
@@ -397,9 +414,9 @@ export function scSumsF32(L: ScLayout, N: number, X: Float64Array, W: readonly F
       rt.k.maceScSumF32(N, C, D, L.dimOut, t.gY.length, gStart, gY, gD, v, wk, wz, nu, a0, a1, a2, xa, wc, el, o);
     } else {
       const t = T.gx;
-      const g = rt.put(G);
-      const [aStart, aBase, aStride, v, wk, wz, yb, yd, cnt, o0, o1] = [t.aStart, L.aBase, L.aStride, t.v, t.wk, t.wz, t.yb, t.yd, t.cnt, t.o0, t.o1].map((a) => rt.put(a));
-      rt.k.maceScGradXSumF32(N, C, D, L.dimIn, L.dimOut, aStart, aBase, aStride, v, wk, wz, yb, yd, cnt, o0, o1, xa, wc, el, g, o);
+      const g = rt.put(channelsInner(L, N, G));
+      const [aStart, aBase, aStride, v, wk, wz, gq, cnt, o0, o1] = [t.aStart, L.aBase, L.aStride, t.v, t.wk, t.wz, t.gq, t.cnt, t.o0, t.o1].map((a) => rt.put(a));
+      rt.k.maceScGradXSumF32(N, C, D, L.dimIn, L.dimOut, aStart, aBase, aStride, v, wk, wz, gq, cnt, o0, o1, xa, wc, el, g, o);
     }
     out.set(rt.f64(o, out.length));
   });
