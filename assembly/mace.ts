@@ -312,61 +312,86 @@ export function maceTpVjpF64(
 
 /**
  * Symmetric contraction, N nodes (scForward): per node n and entry t in
- * summation order (runs of equal ν) and, innermost, channel c:
- * out[n·dimOut + yb_t + c·yd_t] += ((v_t·w)·x_a0)·x_a1·x_a2 (ν_t factors),
- * w = Wc[wk_t + z_n·wz_t + c], x_a = XA[(n·D + a)·C + c].
+ * summation order and, innermost, channel c:
+ * OC[n·dimOut + gq_t + c] += ((v_t·w)·x_a0)·x_a1·x_a2 (ν_t factors),
+ * w = Wc[wk_t + z_n·wz_t + c], x_a = XA[(n·D + a)·C + c]; OC is the output
+ * with channels contiguous (each block [d, C], gq_t = block offset + o_t·C),
+ * two channels per f64x2 in SIMD builds.
  */
 export function maceScForwardF64(
-  N: i32, C: i32, D: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, yb: usize, yd: usize, nu: usize,
-  a0: usize, a1: usize, a2: usize, XA: usize, Wc: usize, elems: usize, out: usize,
+  N: i32, C: i32, D: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, gq: usize, nu: usize,
+  a0: usize, a1: usize, a2: usize, XA: usize, Wc: usize, elems: usize, OC: usize,
 ): void {
-  memory.fill(out, 0, <usize>(N * dimOut) << 3);
+  memory.fill(OC, 0, <usize>(N * dimOut) << 3);
   for (let n = 0; n < N; n++) {
     const z = n32(elems, n), xn = n * D, yn = n * dimOut;
     for (let t = 0; t < T; t++) {
-      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(yb, t), d = n32(yd, t);
+      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(gq, t);
       const x0 = (xn + n32(a0, t)) * C, x1 = (xn + n32(a1, t)) * C, x2 = (xn + n32(a2, t)) * C;
-      for (let ch = 0; ch < C; ch++) {
-        let p = (vt * f(Wc, w0 + ch)) * f(XA, x0 + ch);
-        if (k >= 2) p *= f(XA, x1 + ch);
-        if (k >= 3) p *= f(XA, x2 + ch);
-        const o = out + (<usize>(y0 + ch * d) << 3);
-        store<f64>(o, load<f64>(o) + p);
+      let ch = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vv = f64x2.splat(vt);
+        for (; ch + 2 <= C; ch += 2) {
+          const o = OC + (<usize>(y0 + ch) << 3);
+          v128.store(o, f64x2.add(v128.load(o), scMonoV(ch, k, vv, w0, x0, x1, x2, XA, Wc)));
+        }
       }
+      for (; ch < C; ch++) addAt(OC, y0 + ch, scMono(ch, k, vt, w0, x0, x1, x2, XA, Wc));
     }
   }
 }
 
 /**
- * Its x-gradient (scVjp) for cotangent G [N, dimOut]: per node, entry t and
- * channel c with g = G[n·dimOut + yb_t + c·yd_t] ≠ 0, for each position j of
- * the monomial ga[a_j, c] += ((v_t·g)·w)·Π_{i ≠ j} x_ai (in i order); then
- * gx[n·dimIn + aBase_a + c·aStride_a] += ga[a, c]. GA: scratch of D·C.
+ * Its x-gradient (scVjp) for the cotangent GC (channels contiguous, as OC
+ * above): per node, entry t and channel c with g = GC[n·dimOut + gq_t + c] ≠ 0,
+ * for each position j of the monomial ga[a_j, c] += ((v_t·g)·w)·Π_{i ≠ j} x_ai
+ * (in i order); then gx[n·dimIn + aBase_a + c·aStride_a] += ga[a, c]. GA:
+ * scratch of D·C. The SIMD lanes of a zero g add +0 instead of skipping: the
+ * same, since ga starts at +0 and a sum that starts at +0 is never −0.
  */
 export function maceScGradXF64(
-  N: i32, C: i32, D: i32, dimIn: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, yb: usize, yd: usize, nu: usize,
-  a0: usize, a1: usize, a2: usize, aBase: usize, aStride: usize, XA: usize, Wc: usize, elems: usize, G: usize, gx: usize, GA: usize,
+  N: i32, C: i32, D: i32, dimIn: i32, dimOut: i32, T: i32, v: usize, wk: usize, wz: usize, gq: usize, nu: usize,
+  a0: usize, a1: usize, a2: usize, aBase: usize, aStride: usize, XA: usize, Wc: usize, elems: usize, GC: usize, gx: usize, GA: usize,
 ): void {
   memory.fill(gx, 0, <usize>(N * dimIn) << 3);
   for (let n = 0; n < N; n++) {
     const z = n32(elems, n), xn = n * D, yn = n * dimOut;
     memory.fill(GA, 0, <usize>(D * C) << 3);
     for (let t = 0; t < T; t++) {
-      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(yb, t), d = n32(yd, t);
-      const A0 = n32(a0, t), A1 = n32(a1, t), A2 = n32(a2, t);
-      const x0 = (xn + A0) * C, x1 = (xn + A1) * C, x2 = (xn + A2) * C;
-      for (let ch = 0; ch < C; ch++) {
-        const g = f(G, y0 + ch * d);
+      const k = n32(nu, t), vt = f(v, t), w0 = n32(wk, t) + z * n32(wz, t), y0 = yn + n32(gq, t);
+      const A0 = n32(a0, t) * C, A1 = n32(a1, t) * C, A2 = n32(a2, t) * C;
+      const x0 = xn * C + A0, x1 = xn * C + A1, x2 = xn * C + A2;
+      let ch = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vv = f64x2.splat(vt), zero = f64x2.splat(0);
+        for (; ch + 2 <= C; ch += 2) {
+          const g = v128.load(GC + (<usize>(y0 + ch) << 3));
+          const skip = f64x2.eq(g, zero);
+          const base = f64x2.mul(f64x2.mul(vv, g), v128.load(Wc + (<usize>(w0 + ch) << 3)));
+          const X0 = v128.load(XA + (<usize>(x0 + ch) << 3)), X1 = v128.load(XA + (<usize>(x1 + ch) << 3)), X2 = v128.load(XA + (<usize>(x2 + ch) << 3));
+          if (k == 1) addAtV(GA, A0 + ch, v128.andnot(base, skip));
+          else if (k == 2) {
+            addAtV(GA, A0 + ch, v128.andnot(f64x2.mul(base, X1), skip));
+            addAtV(GA, A1 + ch, v128.andnot(f64x2.mul(base, X0), skip));
+          } else {
+            addAtV(GA, A0 + ch, v128.andnot(f64x2.mul(f64x2.mul(base, X1), X2), skip));
+            addAtV(GA, A1 + ch, v128.andnot(f64x2.mul(f64x2.mul(base, X0), X2), skip));
+            addAtV(GA, A2 + ch, v128.andnot(f64x2.mul(f64x2.mul(base, X0), X1), skip));
+          }
+        }
+      }
+      for (; ch < C; ch++) {
+        const g = f(GC, y0 + ch);
         if (g == 0) continue;
         const base = (vt * g) * f(Wc, w0 + ch);
-        if (k == 1) addAt(GA, A0 * C + ch, base);
+        if (k == 1) addAt(GA, A0 + ch, base);
         else if (k == 2) {
-          addAt(GA, A0 * C + ch, base * f(XA, x1 + ch));
-          addAt(GA, A1 * C + ch, base * f(XA, x0 + ch));
+          addAt(GA, A0 + ch, base * f(XA, x1 + ch));
+          addAt(GA, A1 + ch, base * f(XA, x0 + ch));
         } else {
-          addAt(GA, A0 * C + ch, (base * f(XA, x1 + ch)) * f(XA, x2 + ch));
-          addAt(GA, A1 * C + ch, (base * f(XA, x0 + ch)) * f(XA, x2 + ch));
-          addAt(GA, A2 * C + ch, (base * f(XA, x0 + ch)) * f(XA, x1 + ch));
+          addAt(GA, A0 + ch, (base * f(XA, x1 + ch)) * f(XA, x2 + ch));
+          addAt(GA, A1 + ch, (base * f(XA, x0 + ch)) * f(XA, x2 + ch));
+          addAt(GA, A2 + ch, (base * f(XA, x0 + ch)) * f(XA, x1 + ch));
         }
       }
     }
@@ -375,6 +400,11 @@ export function maceScGradXF64(
       for (let ch = 0; ch < C; ch++) addAt(gx, r + ch * s, f(GA, a * C + ch));
     }
   }
+}
+
+@inline function addAtV(p: usize, i: i32, v: v128): void {
+  const q = p + (<usize>i << 3);
+  v128.store(q, f64x2.add(v128.load(q), v));
 }
 
 @inline function addAt(p: usize, i: i32, v: f64): void {

@@ -152,6 +152,8 @@ interface ScFlat {
   readonly yd: Int32Array;
   /** The output component o_t within its block (yb = block offset + o). */
   readonly o: Int32Array;
+  /** Its output element in channel-contiguous layout (`channelsInner`) before adding c: block offset + o·C. */
+  readonly gq: Int32Array;
   readonly nu: Int32Array;
   readonly a0: Int32Array;
   readonly a1: Int32Array;
@@ -190,7 +192,7 @@ const scFlat = memoPerObject((L: ScLayout): ScFlat => {
   }
   return {
     v: Float64Array.from(v), wk: Int32Array.from(wk), wz: Int32Array.from(wz), yb: Int32Array.from(yb), yd: Int32Array.from(yd),
-    o: Int32Array.from(o), nu: Int32Array.from(nu), a0: Int32Array.from(a[0]), a1: Int32Array.from(a[1]), a2: Int32Array.from(a[2]),
+    o: Int32Array.from(o), gq: Int32Array.from(yb, (y, t) => y - o[t] + o[t] * C), nu: Int32Array.from(nu), a0: Int32Array.from(a[0]), a1: Int32Array.from(a[1]), a2: Int32Array.from(a[2]),
     runStart: Int32Array.from(runStart), runNu: Int32Array.from(runNu),
   };
 });
@@ -368,20 +370,27 @@ const scKernelTables = memoPerObject((L: ScLayout) => {
     gx: {
       aStart: Int32Array.from(aStart),
       v: pick(Float64Array, gt, F.v), wk: pick(Int32Array, gt, F.wk), wz: pick(Int32Array, gt, F.wz),
-      // the cotangent's element in channel-contiguous layout (channelsInner): block offset + o·C
-      gq: Int32Array.from(gt, (t) => F.yb[t] - F.o[t] + F.o[t] * L.channels),
+      gq: pick(Int32Array, gt, F.gq),
       cnt: Int32Array.from(gx, (q) => q.others.length), o0: Int32Array.from(gx, (q) => q.others[0] ?? 0), o1: Int32Array.from(gx, (q) => q.others[1] ?? 0),
     },
   };
 });
 
-/** An [N, dimOut] array with each output block [C, d] stored as [d, C] (channels contiguous) for the kernels. */
-function channelsInner(L: ScLayout, N: number, G: Float64Array): Float64Array {
-  const C = L.channels, out = f64(G.length, false);
+/**
+ * An [N, dimOut] array with each output block [C, d] stored as [d, C]
+ * (channels contiguous) for the kernels; `back`: the other way round.
+ */
+function channelsInner(L: ScLayout, N: number, G: Float64Array, out = f64(G.length, false), back = false): Float64Array {
+  const C = L.channels;
   for (let n = 0; n < N; n++) {
     for (const ob of L.outs) {
       const base = n * L.dimOut + ob.off;
-      for (let c = 0; c < C; c++) for (let q = 0; q < ob.d; q++) out[base + q * C + c] = G[base + c * ob.d + q];
+      for (let c = 0; c < C; c++) {
+        for (let q = 0; q < ob.d; q++) {
+          if (back) out[base + c * ob.d + q] = G[base + q * C + c];
+          else out[base + q * C + c] = G[base + c * ob.d + q];
+        }
+      }
     }
   }
   return out;
@@ -437,11 +446,11 @@ export function scCheck(L: ScLayout, xShape: readonly number[], wShapes: readonl
   return N;
 }
 
-/** The flat entry table in WASM memory, in the float64 kernels' argument order (T, v, wk, wz, yb, yd, nu, a0, a1, a2). */
-function putFlat(rt: ReturnType<typeof wasm>, L: ScLayout): [number, number, number, number, number, number, number, number, number, number] {
+/** The flat entry table in WASM memory, in the float64 kernels' argument order (T, v, wk, wz, gq, nu, a0, a1, a2). */
+function putFlat(rt: ReturnType<typeof wasm>, L: ScLayout): [number, number, number, number, number, number, number, number, number] {
   const F = scFlat(L);
-  const [v, wk, wz, yb, yd, nu, a0, a1, a2] = [F.v, F.wk, F.wz, F.yb, F.yd, F.nu, F.a0, F.a1, F.a2].map((t) => rt.put(t));
-  return [F.v.length, v, wk, wz, yb, yd, nu, a0, a1, a2];
+  const [v, wk, wz, gq, nu, a0, a1, a2] = [F.v, F.wk, F.wz, F.gq, F.nu, F.a0, F.a1, F.a2].map((t) => rt.put(t));
+  return [F.v.length, v, wk, wz, gq, nu, a0, a1, a2];
 }
 
 /** out [N, dimOut] (overwritten): out = +0 + each monomial in summation order, in float64 (assembly/mace.ts maceScForwardF64). */
@@ -451,7 +460,7 @@ export function scForward(L: ScLayout, N: number, X: Float64Array, W: readonly F
     const tab = putFlat(rt, L);
     const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements), o = rt.alloc(N * L.dimOut * 8);
     rt.k.maceScForwardF64(N, L.channels, L.D, L.dimOut, ...tab, xa, wc, el, o);
-    out.set(rt.f64(o, N * L.dimOut));
+    channelsInner(L, N, rt.f64(o, N * L.dimOut), out, true);
   });
 }
 
@@ -468,10 +477,10 @@ export function scVjp(L: ScLayout, N: number, X: Float64Array, W: readonly Float
     const rt = wasm();
     rt.scoped(() => {
       const tab = putFlat(rt, L);
-      const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements), g = rt.put(G);
+      const xa = rt.put(couplingRows(L, N, X)), wc = rt.put(concatWeights(W)), el = rt.put(elements), g = rt.put(channelsInner(L, N, G));
       const ab = rt.put(L.aBase), as = rt.put(L.aStride), o = rt.alloc(N * L.dimIn * 8), ga = rt.alloc(D * C * 8);
-      const [T, v, wk, wz, yb, yd, nu, a0, a1, a2] = tab;
-      rt.k.maceScGradXF64(N, C, D, L.dimIn, L.dimOut, T, v, wk, wz, yb, yd, nu, a0, a1, a2, ab, as, xa, wc, el, g, o, ga);
+      const [T, v, wk, wz, gq, nu, a0, a1, a2] = tab;
+      rt.k.maceScGradXF64(N, C, D, L.dimIn, L.dimOut, T, v, wk, wz, gq, nu, a0, a1, a2, ab, as, xa, wc, el, g, o, ga);
       gx.set(rt.f64(o, N * L.dimIn));
     });
   }
