@@ -249,7 +249,7 @@ export function tpTerms(
 }
 
 /** Edges per kernel call of the WASM kernels (bounds their scratch; results do not depend on it). */
-const TP_EDGE_CHUNK = 1024;
+const TP_EDGE_CHUNK = 128;
 const TP_KIND: Record<TpSum, number> = { out: 0, x: 1, y: 2, w: 3 };
 
 /**
