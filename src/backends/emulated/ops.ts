@@ -39,7 +39,8 @@
  *               to `in`; tensor product and symmetric contraction with an
  *               `acc`: their products (float64; tpTerms, scTerms) summed per
  *               output element by src/datapath/reduce.ts in the accumulator
- *               format, rounding and order, then rounded to `out` (their VJPs
+ *               format, rounding and order (fp32 RNE sequential: the same sums
+ *               fused in assembly/mace.ts, `productSums`), then rounded to `out` (their VJPs
  *               likewise under a backward `acc`: gx, gy, gw of the tensor
  *               product, gx of the contraction); otherwise the
  *               reference backend's float64 function of the rounded operands,
@@ -936,7 +937,9 @@ export class EmulatedOps implements EquivariantOps {
       return withOut ? this.segSum(p, t.values, 1, t.rowPtr) : this.accumulate(p, t);
     }
     const sums = fused();
-    return withOut && p.out ? roundValues(p.out, sums) : tag(sums, p.acc!.site);
+    // tagged as segSum and accumulate leave their results (tags only skip roundings that change nothing)
+    if (!withOut) return sums;
+    return p.out ? roundValues(p.out, sums) : tag(sums, p.acc!.site);
   }
 
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
