@@ -84,6 +84,77 @@ export function maceTpSumF32(
   }
 }
 
+/** Two lanes: the f64 at p0 and the one at p1. */
+@inline function lanes(p0: usize, p1: usize): v128 {
+  return f64x2.replace_lane(f64x2.splat(load<f64>(p0)), 1, load<f64>(p1));
+}
+
+/** Term of the per-channel sums for channels u, u + 1 (lane for lane tpTerm). */
+@inline function tpTermV(kind: i32, a: v128, c: v128, y: v128, w: v128, xr: usize, xo: i32, xs: i32, gr: usize, go: i32, gs: i32, u: i32): v128 {
+  if (kind == 0) return f64x2.mul(f64x2.mul(a, w), f64x2.mul(f64x2.mul(c, lanes(xr + (<usize>(xo + u * xs) << 3), xr + (<usize>(xo + (u + 1) * xs) << 3))), y));
+  const g = lanes(gr + (<usize>(go + u * gs) << 3), gr + (<usize>(go + (u + 1) * gs) << 3));
+  if (kind == 1) return f64x2.mul(f64x2.mul(f64x2.mul(f64x2.mul(a, w), g), c), y);
+  return f64x2.mul(a, f64x2.mul(g, f64x2.mul(f64x2.mul(c, lanes(xr + (<usize>(xo + u * xs) << 3), xr + (<usize>(xo + (u + 1) * xs) << 3))), y)));
+}
+
+/**
+ * The tensor product's per-channel sums (maceTpSumF32's kinds 0 out, 1 gx,
+ * 3 gw) with a row's channels side by side: base row b stands for the rows
+ * row_b + u·stride_b, u < mul_b, whose terms are the base row's with x, w, g
+ * read at + u·xs_n, + u, + u·gs_n. Four channels per pass in two f64x2
+ * chains (SIMD builds), one at a time otherwise; each lane is the chain
+ * maceTpSumF32 runs for that row. out: [E, dOut] (zeroed first).
+ */
+export function maceTpLaneSumF32(
+  kind: i32, E: i32, nBase: i32, rowStart: usize, row: usize, stride: usize, mul: usize,
+  xo: usize, yo: usize, wo: usize, go: usize, xs: usize, gs: usize, c: usize, alpha: usize,
+  X: usize, d1: i32, Y: usize, d2: i32, W: usize, dw: i32, G: usize, dg: i32, out: usize, dOut: i32,
+): void {
+  memory.fill(out, 0, <usize>(E * dOut) << 3); // rows no term reaches (no path through them) are +0, as reduce.ts's empty rows
+  if (kind == 0) tpLaneSum(0, E, nBase, rowStart, row, stride, mul, xo, yo, wo, go, xs, gs, c, alpha, X, d1, Y, d2, W, dw, G, dg, out, dOut);
+  else if (kind == 1) tpLaneSum(1, E, nBase, rowStart, row, stride, mul, xo, yo, wo, go, xs, gs, c, alpha, X, d1, Y, d2, W, dw, G, dg, out, dOut);
+  else tpLaneSum(3, E, nBase, rowStart, row, stride, mul, xo, yo, wo, go, xs, gs, c, alpha, X, d1, Y, d2, W, dw, G, dg, out, dOut);
+}
+
+@inline function tpLaneSum(
+  kind: i32, E: i32, nBase: i32, rowStart: usize, row: usize, stride: usize, mul: usize,
+  xo: usize, yo: usize, wo: usize, go: usize, xs: usize, gs: usize, c: usize, alpha: usize,
+  X: usize, d1: i32, Y: usize, d2: i32, W: usize, dw: i32, G: usize, dg: i32, out: usize, dOut: i32,
+): void {
+  for (let e = 0; e < E; e++) {
+    const xr = X + (<usize>(e * d1) << 3), yr = Y + (<usize>(e * d2) << 3), wr = W + (<usize>(e * dw) << 3), gr = G + (<usize>(e * dg) << 3);
+    const orow = out + (<usize>(e * dOut) << 3);
+    for (let b = 0; b < nBase; b++) {
+      const m = n32(mul, b), r0 = n32(row, b), rs = n32(stride, b), n0 = n32(rowStart, b), n1 = n32(rowStart, b + 1);
+      let u = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; u + 4 <= m; u += 4) {
+          let s01 = f64x2.splat(0), s23 = f64x2.splat(0);
+          for (let n = n0; n < n1; n++) {
+            const a = f64x2.splat(f(alpha, n)), cn = f64x2.splat(f(c, n)), y = f64x2.splat(f(yr, n32(yo, n)));
+            const xon = n32(xo, n), xsn = n32(xs, n), gon = n32(go, n), gsn = n32(gs, n), w0 = wr + (<usize>(n32(wo, n) + u) << 3);
+            s01 = f32AccAddV(s01, tpTermV(kind, a, cn, y, v128.load(w0), xr, xon, xsn, gr, gon, gsn, u));
+            s23 = f32AccAddV(s23, tpTermV(kind, a, cn, y, v128.load(w0, 16), xr, xon, xsn, gr, gon, gsn, u + 2));
+          }
+          store<f64>(orow + (<usize>(r0 + u * rs) << 3), f64x2.extract_lane(s01, 0));
+          store<f64>(orow + (<usize>(r0 + (u + 1) * rs) << 3), f64x2.extract_lane(s01, 1));
+          store<f64>(orow + (<usize>(r0 + (u + 2) * rs) << 3), f64x2.extract_lane(s23, 0));
+          store<f64>(orow + (<usize>(r0 + (u + 3) * rs) << 3), f64x2.extract_lane(s23, 1));
+        }
+      }
+      for (; u < m; u++) {
+        let s: f64 = 0;
+        for (let n = n0; n < n1; n++) {
+          const ox = <usize>(n32(xo, n) + u * n32(xs, n)) << 3, oy = <usize>n32(yo, n) << 3;
+          const ow = <usize>(n32(wo, n) + u) << 3, og = <usize>(n32(go, n) + u * n32(gs, n)) << 3;
+          s = f32AccAdd(s, tpTerm(kind, f(alpha, n), f(c, n), xr, yr, wr, gr, ox, oy, ow, og));
+        }
+        store<f64>(orow + (<usize>(r0 + u * rs) << 3), s);
+      }
+    }
+  }
+}
+
 /** The monomial of entry t for channel ch: ((v·w)·x_a0)·x_a1·x_a2 (k factors of x). */
 @inline function scMono(ch: i32, k: i32, vt: f64, w0: i32, x0: i32, x1: i32, x2: i32, XA: usize, Wc: usize): f64 {
   let p = (vt * f(Wc, w0 + ch)) * f(XA, x0 + ch);

@@ -23,7 +23,7 @@ const f32Sums = (t: { values: Float64Array; rowPtr: Int32Array }) => segmentSum(
 const bits = (a: Float64Array) => Array.from(new BigUint64Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? "NaN" : b.toString(16)));
 
 describe("fused fp32 sums (assembly/mace.ts) = the terms summed by reduce.ts, bit for bit", () => {
-  const L = tpLayout(maceConvTpSpec("2x0e+2x1o", "1x0e+1x1o+1x2e", "0e+1o+2e"));
+  const L = tpLayout(maceConvTpSpec("5x0e+5x1o", "1x0e+1x1o+1x2e", "0e+1o+2e"));
   it("tensor product: out, gx, gy, gw", () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 9 }).chain((E) => fc.tuple(fc.constant(E), arr(E * L.dim1), arr(E * L.dim2), arr(E * L.weightNumel), arr(E * L.dimOut))), ([E, X, Y, W, G]) => {
       const all = tpSumsF32(L, E, X, Y, W, ["x", null, "y", "w"], G);

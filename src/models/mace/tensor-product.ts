@@ -248,6 +248,59 @@ export function tpTerms(
   return { values, rowPtr };
 }
 
+/**
+ * The per-channel sums (out, gx, gw) with a row's channels side by side, for
+ * assembly/mace.ts maceTpLaneSumF32: the rows of channel 0 ("base rows": the
+ * summed tensor's element for u = 0, its stride between channels and the
+ * channel count) and their terms (paths in order, then 3j entries: the order
+ * of termPlan's row for every u), with the operands' offsets at u = 0 and
+ * the strides of x and g between channels (w's is 1, y has none).
+ */
+interface TpLanePlan {
+  readonly rowStart: Int32Array;
+  readonly row: Int32Array;
+  readonly stride: Int32Array;
+  readonly mul: Int32Array;
+  readonly xo: Int32Array; readonly yo: Int32Array; readonly wo: Int32Array; readonly go: Int32Array;
+  readonly xs: Int32Array; readonly gs: Int32Array;
+  readonly c: Float64Array; readonly alpha: Float64Array;
+}
+
+type LayoutPath = TpLayout["paths"][number];
+/** A term's base row and the row stride between channels, per per-channel sum. */
+const LANE_ROWS = {
+  out: (p: LayoutPath, t: number) => [p.offOut + p.cg.k[t], p.d3],
+  x: (p: LayoutPath, t: number) => [p.off1 + p.cg.i[t], p.d1],
+  w: (p: LayoutPath) => [p.offW, 1],
+} as const;
+type TpLaneSum = keyof typeof LANE_ROWS;
+
+function lanePlan(L: TpLayout, sum: TpLaneSum): TpLanePlan {
+  const rows = new Map<number, { stride: number; mul: number; terms: [LayoutPath, number][] }>();
+  for (const p of L.paths) {
+    for (let t = 0; t < p.cg.c.length; t++) {
+      const [r, stride] = LANE_ROWS[sum](p, t);
+      let b = rows.get(r);
+      if (!b) rows.set(r, (b = { stride, mul: p.mul, terms: [] }));
+      if (b.stride !== stride || b.mul !== p.mul) throw new Error(`tensor product ${describeTp(L.spec)}: row ${r} of g${sum} mixes channel layouts`);
+      b.terms.push([p, t]);
+    }
+  }
+  const bs = [...rows.entries()], terms = bs.flatMap(([, b]) => b.terms);
+  const rowStart = new Int32Array(bs.length + 1);
+  bs.forEach(([, b], i) => (rowStart[i + 1] = rowStart[i] + b.terms.length));
+  const per = <A extends Int32Array | Float64Array>(T: { from(a: ArrayLike<number>): A }, f: (p: LayoutPath, t: number) => number) =>
+    T.from(terms.map(([p, t]) => f(p, t)));
+  return {
+    rowStart, row: Int32Array.from(bs, ([r]) => r), stride: Int32Array.from(bs, ([, b]) => b.stride), mul: Int32Array.from(bs, ([, b]) => b.mul),
+    xo: per(Int32Array, (p, t) => p.off1 + p.cg.i[t]), yo: per(Int32Array, (p, t) => p.off2 + p.cg.j[t]),
+    wo: per(Int32Array, (p) => p.offW), go: per(Int32Array, (p, t) => p.offOut + p.cg.k[t]),
+    xs: per(Int32Array, (p) => p.d1), gs: per(Int32Array, (p) => p.d3),
+    c: per(Float64Array, (p, t) => p.cg.c[t]), alpha: per(Float64Array, (p) => p.alpha),
+  };
+}
+const lanePlans = Object.fromEntries(Object.keys(LANE_ROWS).map((k) => [k, memoPerObject((L: TpLayout) => lanePlan(L, k as TpLaneSum))])) as { [K in TpLaneSum]: (L: TpLayout) => TpLanePlan };
+
 /** Edges per kernel call of the WASM kernels (bounds their scratch; results do not depend on it). */
 const TP_EDGE_CHUNK = 128;
 const TP_KIND: Record<TpSum, number> = { out: 0, x: 1, y: 2, w: 3 };
@@ -270,7 +323,13 @@ export function tpSumsF32(
   const outs = Ps.map((P, i) => (P ? f64(E * rowsOf[i], false) : null));
   const rt = wasm();
   rt.scoped(() => {
-    const tabs = Ps.map((P) => (P ? [P.rowStart, P.xo, P.yo, P.wo, P.go, P.c, P.alpha].map((t) => rt.put(t)) : null));
+    // gy (whose rows sum over channels) by maceTpSumF32, the per-channel sums by maceTpLaneSumF32
+    const tabs = sums.map((k, i) => {
+      if (!k) return null;
+      if (k === "y") return [Ps[i]!.rowStart, Ps[i]!.xo, Ps[i]!.yo, Ps[i]!.wo, Ps[i]!.go, Ps[i]!.c, Ps[i]!.alpha].map((t) => rt.put(t));
+      const Q = lanePlans[k](L);
+      return [Q.rowStart, Q.row, Q.stride, Q.mul, Q.xo, Q.yo, Q.wo, Q.go, Q.xs, Q.gs, Q.c, Q.alpha].map((t) => rt.put(t));
+    });
     const m = Math.min(TP_EDGE_CHUNK, E);
     const x = rt.alloc(m * d1 * 8), y = rt.alloc(m * d2 * 8), w = rt.alloc(m * dw * 8), g = G ? rt.alloc(m * dg * 8) : 0;
     const o = rt.alloc(m * Math.max(0, ...rowsOf) * 8);
@@ -282,8 +341,14 @@ export function tpSumsF32(
       if (G) rowsIn(rt, g, G, dg, e0, n);
       sums.forEach((k, i) => {
         if (!k) return;
-        const [rs, xo, yo, wo, go, c, alpha] = tabs[i]!, rows = rowsOf[i];
-        rt.k.maceTpSumF32(TP_KIND[k], n, rows, rs, xo, yo, wo, go, c, alpha, x, d1, y, d2, w, dw, g, dg, o);
+        const tab = tabs[i]!, rows = rowsOf[i];
+        if (k === "y") {
+          const [rs, xo, yo, wo, go, c, alpha] = tab;
+          rt.k.maceTpSumF32(TP_KIND[k], n, rows, rs, xo, yo, wo, go, c, alpha, x, d1, y, d2, w, dw, g, dg, o);
+        } else {
+          const [rs, row, stride, mul, xo, yo, wo, go, xs, gs, c, alpha] = tab;
+          rt.k.maceTpLaneSumF32(TP_KIND[k], n, lanePlans[k](L).row.length, rs, row, stride, mul, xo, yo, wo, go, xs, gs, c, alpha, x, d1, y, d2, w, dw, g, dg, o, rows);
+        }
         outs[i]!.set(rt.f64(o, n * rows), e0 * rows);
       });
     }
