@@ -29,10 +29,15 @@ export function hashF64(a: Float64Array): string {
   return createHash("sha256").update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest("hex").slice(0, 16);
 }
 
-export const HASH_MODELS: Record<string, { arch: Arch; file: string; forces?: "conservative" | "direct" }> = {
+/** `hw`: the hw-models of this model's suite when not HASH_HW (MACE: its presets; the SR fixture reaches its tensor products and contractions). */
+export const HASH_MODELS: Record<string, { arch: Arch; file: string; forces?: "conservative" | "direct"; hw?: readonly string[] }> = {
   schnet: { arch: "schnet", file: "examples/water-schnet/water_schnet.safetensors" },
   attention: { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "conservative" },
   "attention-direct": { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "direct" },
+  "mace-water": {
+    arch: "mace", file: "examples/mace-water/mace_water.safetensors",
+    hw: ["fp64-reference", "fp32-baseline", "mace-bf16-linear", "mace-fp16-linear", "mace-bf16-tp", "test/fixtures/op-hashes/sr-everywhere.json"],
+  },
 };
 
 /** Presets plus the fixture variants (SR everywhere, chunked/pairwise/promote orders, MX, NVFP4, int8 fixed point). */

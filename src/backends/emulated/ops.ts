@@ -39,7 +39,8 @@
  *               to `in`; tensor product and symmetric contraction with an
  *               `acc`: their products (float64; tpTerms, scTerms) summed per
  *               output element by src/datapath/reduce.ts in the accumulator
- *               format, rounding and order, then rounded to `out` (their VJPs
+ *               format, rounding and order (fp32 RNE sequential: the same sums
+ *               fused in assembly/mace.ts, `productSums`), then rounded to `out` (their VJPs
  *               likewise under a backward `acc`: gx, gy, gw of the tensor
  *               product, gx of the contraction); otherwise the
  *               reference backend's float64 function of the rounded operands,
@@ -134,8 +135,8 @@ import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-fun
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
-import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
-import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
+import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpSumsF32, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
+import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scSumsF32, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
 
 export interface EmulatedOptions {
   /**
@@ -917,6 +918,30 @@ export class EmulatedOps implements EquivariantOps {
     return this.elementwise("polynomial_cutoff", name, [distance], [true], (r, ts) => r.polynomialCutoff(name, ts[0], cutoff, p));
   }
 
+  /**
+   * The products' sums of the tensor product or the contraction under plan p:
+   * `fused` (the sums in an fp32 RNE sequential accumulator, assembly/mace.ts)
+   * where the plan's accumulator is that one, else `terms` summed by
+   * reduce.ts (accumulate). Same bits either way; `withOut` rounds to `out`
+   * as segSum does (fused only where that rounding is deterministic and is
+   * the one reduce.ts would do: not SR, no flush, the format's own overflow).
+   */
+  private productSums(p: OpPlan, withOut: boolean, fused: () => Float64Array, terms: () => { values: Float64Array; rowPtr: Int32Array }): Float64Array {
+    const a = p.acc!.site.spec, o = p.out?.spec, fa = a.format;
+    // reduce.ts's fp32 fast accumulator (isFastAccumulator; reduceOptions passes no ftz), sequential order
+    const fp32 = fa.kind === "float" && fa.ebits === 8 && fa.mbits === 23 && fa.bias === 127 && fa.signed && fa.zero && fa.subnormals &&
+      fa.inf && fa.nan === "ieee" && a.rounding === "rne" && a.overflow === "ieee" && p.acc!.order === "sequential";
+    const outOk = !withOut || !o || (o.rounding !== "sr" && o.ftz === "none" && o.overflow === o.format.overflow);
+    if (!fp32 || !outOk) {
+      const t = terms();
+      return withOut ? this.segSum(p, t.values, 1, t.rowPtr) : this.accumulate(p, t);
+    }
+    const sums = fused();
+    // tagged as segSum and accumulate leave their results (tags only skip roundings that change nothing)
+    if (!withOut) return sums;
+    return p.out ? roundValues(p.out, sums) : tag(sums, p.acc!.site);
+  }
+
   channelwiseTensorProduct(name: string, x: Tensor, y: Tensor, weights: Tensor, spec: ChannelwiseTpSpec): Tensor {
     return this.elementwise("tensor_product", name, [x, y, weights], [true, true, true], (r, ts) => r.channelwiseTensorProduct(name, ts[0], ts[1], ts[2], spec), {
       work: tpWork(tpLayout(spec), x.shape[0]),
@@ -925,19 +950,19 @@ export class EmulatedOps implements EquivariantOps {
         if (!f.acc) return null;
         const L = tpLayout(spec);
         const E = tpCheckShapes(L, rx.shape, ry.shape, rw.shape);
-        const t = tpTerms(L, E, rx.data, ry.data, rw.data);
-        return { y: this.accumulate(f, t), path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
+        const sums = this.productSums(f, false, () => tpSumsF32(L, E, rx.data, ry.data, rw.data, ["out"])[0]!, () => tpTerms(L, E, rx.data, ry.data, rw.data));
+        return { y: sums, path: `CG products in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [E, L.dimOut] };
       },
       // With a backward accumulator: each gradient's products (float64) summed per element in it, then `out`.
       backward: (b, G, _run, [rx, ry, rw]) => {
         if (!b.acc) return null;
         const L = tpLayout(spec);
         const E = rx.shape[0];
-        const sums = (["x", "y", "w"] as const).map((k, i) => {
-          if (![x, y, weights][i].requiresGrad) return null;
-          const t = tpTerms(L, E, rx.data, ry.data, rw.data, k, G);
-          return this.segSum(b, t.values, 1, t.rowPtr);
-        });
+        const kinds = (["x", "y", "w"] as const).map((k, i) => ([x, y, weights][i].requiresGrad ? k : null));
+        let fused: (Float64Array | null)[] | undefined; // the three gradients' sums in one kernel call, when fused
+        const sums = kinds.map((k, i) => k && this.productSums(b, true,
+          () => (fused ??= tpSumsF32(L, E, rx.data, ry.data, rw.data, kinds, G))[i]!,
+          () => tpTerms(L, E, rx.data, ry.data, rw.data, k, G)));
         return { grads: sums, path: `CG products in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
       },
     });
@@ -953,16 +978,19 @@ export class EmulatedOps implements EquivariantOps {
         if (!f.acc) return null;
         const L = scLayout(spec);
         const N = scCheck(L, rx.shape, rw.map((w) => w.shape), elements);
-        const t = scTerms(L, N, rx.data, rw.map((w) => w.data), elements);
-        return { y: this.accumulate(f, t), path: `U-weighted monomials in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [N, L.dimOut] };
+        const W = rw.map((w) => w.data);
+        const sums = this.productSums(f, false, () => scSumsF32(L, N, rx.data, W, elements), () => scTerms(L, N, rx.data, W, elements));
+        return { y: sums, path: `U-weighted monomials in float64, summed in ${f.acc.site.name} (${f.acc.order})`, shape: [N, L.dimOut] };
       },
       // With a backward accumulator: gx's products (float64) summed per element in it, then `out`;
       // weight gradients (never needed for forces) stay the float64 derivative rounded to `out`.
       backward: (b, G, run, [rx, ...rw]) => {
         if (!b.acc) return null;
         const L = scLayout(spec);
-        const t = scGradXTerms(L, rx.shape[0], rx.data, rw.map((w) => w.data), elements, G);
-        const gx = x.requiresGrad ? this.segSum(b, t.values, 1, t.rowPtr) : null;
+        const N = rx.shape[0], W = rw.map((w) => w.data);
+        const gx = x.requiresGrad
+          ? this.productSums(b, true, () => scSumsF32(L, N, rx.data, W, elements, G), () => scGradXTerms(L, N, rx.data, W, elements, G))
+          : null;
         const gw = weights.some((w) => w.requiresGrad) ? this.roundGrads(b, run().vjp(G).slice(1)) : weights.map(() => null);
         return { grads: [gx, ...gw], path: `U-weighted monomials in float64, summed in ${b.acc.site.name} (${b.acc.order}), ${sitesSummary(b)}` };
       },

@@ -339,12 +339,15 @@ export class MaceModel {
     return buildNeighborList(structure.positions, this.hp.cutoff, { cell: structure.cell, pbc: structure.pbc });
   }
 
-  /** Energy (and forces unless `forces: false`) of a structure; every op recorded on `ops`. */
+  /** Energy (and forces unless `forces: false`) of a structure; every op recorded on `ops` (its tape reset first). */
   predict(
     structure: { numbers: ArrayLike<number>; positions: Float64Array; cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] },
     opts: { ops: EquivariantOps; forces?: boolean; neighbors?: NeighborList },
   ): MacePrediction {
     const { ops } = opts;
+    // A new step: the tape (and the step arena) of the last one is dead. Without this the tape
+    // kept every earlier step's ops (each backward swept them all, and MD's memory grew per step).
+    ops.reset();
     const hp = this.hp, Z = hp.elements.length, n = structure.numbers.length;
     const elem = Int32Array.from({ length: n }, (_, i) => {
       const z = hp.elements.indexOf(structure.numbers[i]);
