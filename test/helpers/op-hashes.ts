@@ -29,10 +29,34 @@ export function hashF64(a: Float64Array): string {
   return createHash("sha256").update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest("hex").slice(0, 16);
 }
 
-export const HASH_MODELS: Record<string, { arch: Arch; file: string; forces?: "conservative" | "direct" }> = {
+export interface HashModel {
+  arch: Arch;
+  file: string;
+  forces?: "conservative" | "direct";
+  /** The hw-models to pin (default HASH_HW). */
+  hw?: readonly string[];
+  /** Atoms of the hash structure (default 72). */
+  atoms?: number;
+}
+
+export const HASH_MODELS: Record<string, HashModel> = {
   schnet: { arch: "schnet", file: "examples/water-schnet/water_schnet.safetensors" },
   attention: { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "conservative" },
   "attention-direct": { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "direct" },
+  // The trained smooth model (layout 2: every neighbour, log-envelope bias) that MD runs, on the
+  // presets its studies use and two softmax units of its softmax study (LUT and integer polynomial).
+  "attention-water": {
+    arch: "attention",
+    file: "examples/attention-water/attention_water.safetensors",
+    forces: "conservative",
+    atoms: 36,
+    hw: [
+      "fp64-reference", "fp32-baseline", "bf16-linear-fp32acc", "int8-lut", "fp16-flash",
+      "test/fixtures/op-hashes/sr-everywhere.json",
+      "examples/attention-water/softmax-study/bf16-lut-rexp-8.json",
+      "examples/attention-water/softmax-study/int8-ibert-8.json",
+    ],
+  },
 };
 
 /** Presets plus the fixture variants (SR everywhere, chunked/pairwise/promote orders, MX, NVFP4, int8 fixed point). */
@@ -58,7 +82,7 @@ export function runHashes(modelKey: string, hw: string, seed = 7n): RunHashes {
   let grads: Gradients | undefined;
   const backward = ops.backward.bind(ops);
   ops.backward = (root: Tensor, sd?: Float64Array) => (grads = backward(root, sd));
-  const s = hashStructure();
+  const s = hashStructure(m.atoms);
   const r = model.run(ops, s, model.neighbors(s));
   return {
     energy: r.energy,
@@ -81,6 +105,7 @@ export function runAfterOthers(modelKey: string, hw: string, seed = 7n): { energ
   const ops = new EmulatedOps(hw, { seed, keepTrace: false });
   const f1 = structureOf(readExtxyz("examples/water-schnet/water_test.extxyz")[1]);
   let r: { energy: number; forces: Float64Array } = { energy: 0, forces: new Float64Array(0) };
-  for (const s of [f1, hashStructure(60), hashStructure()]) r = model.run(ops, s, model.neighbors(s));
+  const atoms = m.atoms ?? 72;
+  for (const s of [f1, hashStructure(atoms - 12), hashStructure(atoms)]) r = model.run(ops, s, model.neighbors(s));
   return { energy: r.energy, forces: hashF64(r.forces) };
 }
