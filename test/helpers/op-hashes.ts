@@ -8,6 +8,9 @@
 import { createHash } from "node:crypto";
 import { readExtxyz } from "../../src/io/extxyz.js";
 import { EmulatedOps } from "../../src/backends/emulated/index.js";
+import { roundsNothing } from "../../src/backends/emulated/plan.js";
+import { loadHwModel } from "../../src/hw/resolve.js";
+import { makeOps } from "../../src/workflows/backend.js";
 import { loadModel, structureOf, type Arch } from "../../src/workflows/load-model.js";
 import type { Gradients, Tensor } from "../../src/models/ops.js";
 
@@ -97,15 +100,22 @@ export function runHashes(modelKey: string, hw: string, seed = 7n): RunHashes {
 /**
  * Energy and forces hash of the hash structure computed by a backend WITHOUT
  * a trace (its arrays come from the step arena) that first ran two other
- * structures of other sizes: recycled buffers must not change a bit.
+ * structures of other sizes: recycled buffers must not change a bit. Backend
+ * "emulated": EmulatedOps; "predict": the one predict and MD use (makeOps:
+ * the float64 reference backend for a hw-model that rounds nothing).
  */
-export function runAfterOthers(modelKey: string, hw: string, seed = 7n): { energy: number; forces: string } {
+export function runAfterOthers(modelKey: string, hw: string, seed = 7n, backend: "emulated" | "predict" = "emulated"): { energy: number; forces: string } {
   const m = HASH_MODELS[modelKey];
   const model = loadModel(m.file, { arch: m.arch, forces: m.forces });
-  const ops = new EmulatedOps(hw, { seed, keepTrace: false });
+  const ops = backend === "emulated" ? new EmulatedOps(hw, { seed, keepTrace: false }) : makeOps(loadHwModel(hw), { seed, keepTrace: false }).ops;
   const f1 = structureOf(readExtxyz("examples/water-schnet/water_test.extxyz")[1]);
   let r: { energy: number; forces: Float64Array } = { energy: 0, forces: new Float64Array(0) };
   const atoms = m.atoms ?? 72;
   for (const s of [f1, hashStructure(atoms - 12), hashStructure(atoms)]) r = model.run(ops, s, model.neighbors(s));
   return { energy: r.energy, forces: hashF64(r.forces) };
+}
+
+/** Whether predict's backend for hw is not EmulatedOps (then runAfterOthers checks it too). */
+export function predictRunsElsewhere(hw: string): boolean {
+  return roundsNothing(loadHwModel(hw));
 }
