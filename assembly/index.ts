@@ -17,3 +17,4 @@ export function scratchBase(): usize {
   return __heap_base;
 }
 export * from "./blockfma";
+export * from "./attn";

@@ -26,7 +26,8 @@ import {
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-kernels.js";
+import { gaussianRbfValues, gemmF64, gemmF64Batched, transposeF64 } from "./f64-kernels.js";
+import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "./batched-matmul.js";
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
@@ -221,7 +222,7 @@ export class ReferenceOps implements EquivariantOps {
     const V = this.alloc(3 * E);
     for (let e = 0; e < E; e++) {
       const i = src[e], j = dst[e];
-      check(i >= 0 && i < n && j >= 0 && j < n, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
+      if (!(i >= 0 && i < n && j >= 0 && j < n)) check(false, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
       for (let k = 0; k < 3; k++) {
         const d = P[3 * j + k] - P[3 * i + k];
         V[3 * e + k] = S ? d + S[3 * e + k] : d;
@@ -268,10 +269,11 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data;
     const E = index.length;
     const Y = this.alloc(E * F);
-    for (let e = 0; e < E; e++) {
+    // Plain loops: the attention bias gathers n·H·M² single values, where a subarray per row dominated.
+    for (let e = 0, o = 0; e < E; e++) {
       const r = index[e];
-      check(r >= 0 && r < n, name, `index ${r} at position ${e} out of range for ${n} rows`);
-      Y.set(X.subarray(r * F, r * F + F), e * F);
+      if (!(r >= 0 && r < n)) check(false, name, `index ${r} at position ${e} out of range for ${n} rows`);
+      for (let f = 0, x = r * F; f < F; f++) Y[o++] = X[x + f];
     }
     return this.emit("gather", name, [x], Y, [E, ...x.shape.slice(1)], (G) => {
       const gx = this.alloc(X.length);
@@ -502,66 +504,52 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   matmul(name: string, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-    const tB = opts.transposeB ?? false;
-    const [Bt, P, Q] = matmulShape(name, a.shape, b.shape, opts);
-    const K = a.shape[2];
+    const shape = matmulShape(name, a.shape, b.shape, opts);
+    const d = matmulDims(a.shape, b.shape, opts);
+    const { Bt, P, K, Q, tB } = d;
     const scale = opts.scale;
-    const kl = opts.keyLengths;
-    const group = kl && kl.length > 0 ? Bt / kl.length : 1;
-    const valid = (bt: number) => (kl ? kl[Math.floor(bt / group)] : Q);
     const A = a.data, Bd = b.data;
     // Every product is gemmF64's: y[p, q] = Σ_k a[p, k]·b[k, q] from +0, k in order, each
-    // product and sum rounded to binary64 (the loops this op was written with, in WASM).
-    // Entry bt of A is [P, K]; of b, [K, Q] (or [Q, K] with transposeB).
-    const aOf = (bt: number) => A.subarray(bt * P * K, (bt + 1) * P * K);
-    const bOf = (bt: number) => Bd.subarray(bt * K * Q, (bt + 1) * K * Q);
-    const bKQ = (bt: number) => (tB ? transposeF64(bOf(bt), Q, K) : bOf(bt));
-    const ys = gemmF64Many(Array.from({ length: Bt }, (_, bt) => ({ a: aOf(bt), b: bKQ(bt), M: P, K, N: Q })));
-    const Y = this.alloc(Bt * P * Q);
-    for (let bt = 0; bt < Bt; bt++) {
-      const y = ys[bt], yo = bt * P * Q, nq = valid(bt);
-      for (let p = 0; p < P; p++) {
-        const yp = yo + p * Q;
-        for (let q = 0; q < nq; q++) Y[yp + q] = scale === undefined ? y[p * Q + q] : y[p * Q + q] * scale;
-        for (let q = nq; q < Q; q++) Y[yp + q] = -Infinity;
-      }
+    // product and sum rounded to binary64 (the loops this op was written with, in WASM), for
+    // the valid keys q only (masked ones are −inf); entries of one key length in one call.
+    const Y = this.alloc(Bt * P * Q).fill(-Infinity);
+    for (const [nq, entries] of keyGroups(d)) {
+      const z = f64(entries.length * P * nq, false);
+      gemmF64Batched(packA(A, d, entries), packB(Bd, d, entries, nq), entries.length, P, K, nq, z);
+      if (scale !== undefined) for (let i = 0; i < z.length; i++) z[i] = z[i] * scale;
+      unpackCols(z, entries, P, Q, nq, Y);
     }
-    return this.emit("matmul", name, [a, b], Y, [Bt, P, Q], (G, needs) => {
+    return this.emit("matmul", name, [a, b], Y, shape, (G, needs) => {
       // With Gs = scale·G over the valid keys only (masked ones take no part in any sum):
       // ga = Gs·bᵀ (each ga[p, k] summed over q in order), gb = aᵀ·Gs (each summed over p in order).
       const ga = needs[0] ? this.alloc(A.length) : null;
       const gb = needs[1] ? this.alloc(Bd.length) : null;
-      const gs: Float64Array[] = [];
-      for (let bt = 0; bt < Bt; bt++) {
-        const yo = bt * P * Q, nq = valid(bt);
-        const g = this.alloc(P * nq);
-        for (let p = 0; p < P; p++) {
-          for (let q = 0; q < nq; q++) g[p * nq + q] = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
+      const Gs = scale === undefined ? G : this.alloc(G.length);
+      if (scale !== undefined) for (let i = 0; i < G.length; i++) Gs[i] = G[i] * scale;
+      for (const [nq, entries] of keyGroups(d)) {
+        const E = entries.length;
+        if (ga) {
+          // ga_b [P, K] = Gs_b [P, nq] · b_bᵀ [nq, K]
+          const z = f64(E * P * K, false);
+          gemmF64Batched(packG(Gs, d, entries, nq), packBT(Bd, d, entries, nq), E, P, nq, K, z);
+          unpackCols(z, entries, P, K, K, ga);
         }
-        gs.push(g);
-      }
-      if (ga) {
-        // b restricted to the valid keys, as [nq, K]
-        const bQK = (bt: number, nq: number) => (tB ? bOf(bt) : transposeF64(bOf(bt), K, Q)).subarray(0, nq * K);
-        const r = gemmF64Many(gs.map((g, bt) => ({ a: g, b: bQK(bt, valid(bt)), M: P, K: valid(bt), N: K })));
-        r.forEach((x, bt) => ga.set(x, bt * P * K));
-      }
-      if (gb) {
-        if (tB) {
-          // gb[q, k] = Σ_p Gs[p, q]·a[p, k]: Gsᵀ [nq, P] · a [P, K]
-          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(g, P, valid(bt)), b: aOf(bt), M: valid(bt), K: P, N: K })));
-          r.forEach((x, bt) => gb.set(x, bt * K * Q));
-        } else {
-          // gb[k, q] = Σ_p a[p, k]·Gs[p, q]: aᵀ [K, P] · Gs [P, nq], into columns q < nq of [K, Q]
-          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(aOf(bt), P, K), b: g, M: K, K: P, N: valid(bt) })));
-          r.forEach((x, bt) => {
-            const nq = valid(bt), o = bt * K * Q;
-            for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) gb[o + k * Q + q] = x[k * nq + q];
-          });
+        if (gb) {
+          if (tB) {
+            // gb_b [Q, K]: rows q < nq = Gs_bᵀ [nq, P] · a_b [P, K]
+            const z = f64(E * nq * K, false);
+            gemmF64Batched(packG(Gs, d, entries, nq, true), packA(A, d, entries), E, nq, P, K, z);
+            entries.forEach((bt, e) => gb.set(z.subarray(e * nq * K, (e + 1) * nq * K), bt * Q * K));
+          } else {
+            // gb_b [K, Q]: columns q < nq = a_bᵀ [K, P] · Gs_b [P, nq]
+            const z = f64(E * K * nq, false);
+            gemmF64Batched(packAT(A, d, entries), packG(Gs, d, entries, nq), E, K, P, nq, z);
+            unpackCols(z, entries, K, Q, nq, gb);
+          }
         }
       }
       return [ga, gb];
-    }, kl ? [kl.length] : undefined);
+    }, opts.keyLengths ? [opts.keyLengths.length] : undefined);
   }
 
   softmax(name: string, x: Tensor): Tensor {
@@ -576,6 +564,8 @@ export class ReferenceOps implements EquivariantOps {
       if (mx === -Infinity) continue; // fully masked row: zeros
       let s = 0;
       for (let k = 0; k < N; k++) {
+        // A masked key (−inf) has exp = +0: its Y stays +0 and s + 0 = s (s ≥ +0), so skip the exp.
+        if (X[o + k] === -Infinity) continue;
         const e = Math.exp(X[o + k] - mx);
         Y[o + k] = e;
         s += e;
