@@ -91,9 +91,12 @@ export class ReferenceOps implements EquivariantOps {
     }
   }
 
-  /** A zero-filled float64 array: from the step arena when there is one. */
+  /**
+   * A zero-filled float64 array: from the step arena when there is one, its own or, without a
+   * trace, the caller's (EmulatedOps runs reference ops inside its arena: their arrays die with its step).
+   */
   private alloc(n: number): Float64Array {
-    return this.arena ? f64(n) : new Float64Array(n);
+    return this.arena || !this.tape.keepTrace ? f64(n) : new Float64Array(n);
   }
 
   get trace(): readonly OpRecord[] {

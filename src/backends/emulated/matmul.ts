@@ -24,6 +24,7 @@ import type { OpPlan } from "./plan.js";
 import { type Site } from "../../formats/site.js";
 import { ewBinary, roundValues } from "./round.js";
 import { cachedDatapath, checkF64Datapath } from "./linear.js";
+import { f64 } from "../arena.js";
 
 /** gemmBatched with the path it took. */
 function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: number, N: number, g: GemmDatapath): { y: Float64Array; path: GemmPath } {
@@ -38,9 +39,9 @@ function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: 
  * entry, as one call per entry numbers it; otherwise one call serves all.
  */
 function scaleBlocks(z: Float64Array, n: number, scale: number, site: Site | null): Float64Array {
-  if (!site || site.spec.rounding !== "sr") return ewBinary("mul", z, new Float64Array(z.length).fill(scale), site);
-  const y = new Float64Array(z.length);
-  const s = new Float64Array(n).fill(scale);
+  if (!site || site.spec.rounding !== "sr") return ewBinary("mul", z, f64(z.length, false).fill(scale), site);
+  const y = f64(z.length, false);
+  const s = f64(n, false).fill(scale);
   for (let o = 0; o < z.length; o += n) y.set(ewBinary("mul", z.subarray(o, o + n), s, site), o);
   return y;
 }
@@ -61,7 +62,7 @@ export function matmulForward(
   const { Bt, P, K, Q } = d;
   const scale = opts.scale;
   const g = cachedDatapath(plan, inName(plan), scale === undefined ? "out" : "acc");
-  const Y = new Float64Array(Bt * P * Q).fill(-Infinity);
+  const Y = f64(Bt * P * Q, false).fill(-Infinity);
   let path = "";
   for (const [nq, entries] of keyGroups(d)) {
     // a_b [P, K]; b_b [K, nq] (valid columns of b)
@@ -85,15 +86,15 @@ export function matmulBackward(
   const { Bt, P, Q, K, tB } = d;
   const scale = opts.scale;
   // Gs: masked entries dropped, scale folded in with one rounding into `in`.
-  const Gm = new Float64Array(G0.length);
+  const Gm = f64(G0.length);
   for (let bt = 0; bt < Bt; bt++) {
     const nq = d.valid(bt);
     for (let p = 0; p < P; p++) for (let q = 0; q < nq; q++) Gm[(bt * P + p) * Q + q] = G0[(bt * P + p) * Q + q];
   }
-  const Gs = scale === undefined ? roundValues(plan.in, Gm) : ewBinary("mul", Gm, new Float64Array(Gm.length).fill(scale), plan.in);
+  const Gs = scale === undefined ? roundValues(plan.in, Gm) : ewBinary("mul", Gm, f64(Gm.length, false).fill(scale), plan.in);
   const g = cachedDatapath(plan, inName(plan), "out");
-  const ga = needs[0] ? new Float64Array(A.length) : null;
-  const gb = needs[1] ? new Float64Array(B.length) : null;
+  const ga = needs[0] ? f64(A.length) : null;
+  const gb = needs[1] ? f64(B.length) : null;
   let path = "";
   for (const [nq, entries] of keyGroups(d)) {
     const E = entries.length;
