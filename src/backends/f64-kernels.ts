@@ -61,7 +61,7 @@ export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | u
   const rt = wasm();
   rt.scoped(() => {
     const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
-    rt.k.gemmF64Seq(pa, pb, pbias, pc, M, K, N);
+    rt.k.gemmF64Rows2(pa, pb, pbias, pc, M, K, N); // gemmF64Seq's sums, two rows per load of b (assembly/attn.ts)
     c.set(rt.f64(pc, M * N));
   });
 }
