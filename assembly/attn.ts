@@ -1,4 +1,6 @@
-// Float64 GEMMs of the reference backend's linear and attention matmuls, in the
+// Float64 kernels of the reference backend's attention ops.
+//
+// GEMMs of the linear and attention matmuls, in the
 // order of gemmF64Seq (assembly/f64gemm.ts): c[i, j] = (Σ_k a[i, k]·b[k, j]) (+ bias[j]),
 // each output summed sequentially over k from +0, every product and sum rounded
 // to binary64 (no FMA), the bias last. Only the loop nest differs: two rows of a
@@ -6,6 +8,7 @@
 // multiply-add; every output still has its own accumulator and order, so the bits
 // are gemmF64Seq's.
 import { gemmF64Seq } from "./f64gemm";
+import { fdExp } from "./fdlibm";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -98,4 +101,35 @@ export function gemmF64Rows2(a: usize, b: usize, bias: usize, c: usize, M: i32, 
 export function gemmF64Batched(a: usize, b: usize, c: usize, batch: i32, M: i32, K: i32, N: i32): void {
   const sa = <usize>(M * K) << 3, sb = <usize>(K * N) << 3, sc = <usize>(M * N) << 3;
   for (let e = 0; e < batch; e++) gemmF64Rows2(a + sa * e, b + sb * e, 0, c + sc * e, M, K, N);
+}
+
+// The reference backend's row softmax (src/backends/reference.ts `softmax`) in its float64
+// order, with fdExp (V8's Math.exp, bit for bit): mx = the row's maximum by `>` (a NaN never
+// wins); a row whose mx is −inf is all +0; a masked key (−inf) gets +0 and adds nothing (its
+// exp would be +0, and s ≥ +0); e_k = exp(x_k − mx) summed in k order from +0; y_k = e_k / s.
+export function softmaxRowsF64(x: usize, y: usize, rows: i32, N: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = at(x, r * N), yr = at(y, r * N);
+    let mx = -Infinity;
+    for (let k = 0; k < N; k++) {
+      const v = load<f64>(at(xr, k));
+      if (v > mx) mx = v;
+    }
+    if (mx == -Infinity) {
+      for (let k = 0; k < N; k++) store<f64>(at(yr, k), 0);
+      continue;
+    }
+    let s: f64 = 0;
+    for (let k = 0; k < N; k++) {
+      const v = load<f64>(at(xr, k));
+      if (v == -Infinity) {
+        store<f64>(at(yr, k), 0);
+        continue;
+      }
+      const e = fdExp(v - mx);
+      store<f64>(at(yr, k), e);
+      s += e;
+    }
+    for (let k = 0; k < N; k++) store<f64>(at(yr, k), load<f64>(at(yr, k)) / s);
+  }
 }

@@ -39,6 +39,11 @@ export function siluGrads(g: Float64Array, x: Float64Array, gx: Float64Array): v
   call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.siluGradF64(px, pg, pgx, x.length), [gx]);
 }
 
+/** Row softmax of x [rows, N] in the reference backend's order (assembly/attn.ts softmaxRowsF64). */
+export function softmaxRowsValues(x: Float64Array, rows: number, N: number, y: Float64Array): void {
+  call([x], rows * N, 1, (k, [px], [py]) => k.softmaxRowsF64(px, py, rows, N), [y]);
+}
+
 /** y[e, g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g]))). */
 export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: number, y: Float64Array): void {
   const E = d.length, G = o.length;

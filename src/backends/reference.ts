@@ -26,7 +26,7 @@ import {
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { gaussianRbfValues, gemmF64, gemmF64Batched, transposeF64 } from "./f64-kernels.js";
+import { gaussianRbfValues, gemmF64, gemmF64Batched, softmaxRowsValues, transposeF64 } from "./f64-kernels.js";
 import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "./batched-matmul.js";
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
@@ -560,21 +560,9 @@ export class ReferenceOps implements EquivariantOps {
     const N = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
     const rows = N === 0 ? 0 : X.length / N;
     const Y = this.alloc(X.length);
-    for (let r = 0; r < rows; r++) {
-      const o = r * N;
-      let mx = -Infinity;
-      for (let k = 0; k < N; k++) if (X[o + k] > mx) mx = X[o + k];
-      if (mx === -Infinity) continue; // fully masked row: zeros
-      let s = 0;
-      for (let k = 0; k < N; k++) {
-        // A masked key (−inf) has exp = +0: its Y stays +0 and s + 0 = s (s ≥ +0), so skip the exp.
-        if (X[o + k] === -Infinity) continue;
-        const e = Math.exp(X[o + k] - mx);
-        Y[o + k] = e;
-        s += e;
-      }
-      for (let k = 0; k < N; k++) Y[o + k] = Y[o + k] / s;
-    }
+    // Per row: mx = max, e = exp(x − mx) (a masked key, −inf: +0, skipped), y = e / Σe; a fully
+    // masked row is zeros. In WASM, with the fdlibm exp that is V8's Math.exp bit for bit.
+    softmaxRowsValues(X, rows, N, Y);
     return this.emit("softmax", name, [x], Y, x.shape, (G) => {
       // gx = σ ⊙ (g − Σ σ·g) per row.
       const gx = this.alloc(X.length);
