@@ -92,11 +92,12 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   /**
-   * A zero-filled float64 array: from the step arena when there is one, its own or, without a
+   * A float64 array, zero-filled unless `zero` is false: from the step arena when there is one, its own or, without a
    * trace, the caller's (EmulatedOps runs reference ops inside its arena: their arrays die with its step).
    */
-  private alloc(n: number): Float64Array {
-    return this.arena || !this.tape.keepTrace ? f64(n) : new Float64Array(n);
+  private alloc(n: number, zero = true): Float64Array {
+    // zero = false where the op writes every element (saves the arena's fill)
+    return this.arena || !this.tape.keepTrace ? f64(n, zero) : new Float64Array(n);
   }
 
   get trace(): readonly OpRecord[] {
@@ -140,19 +141,19 @@ export class ReferenceOps implements EquivariantOps {
     if (bias) check(bias.data.length === OUT, name, `bias ${shapeStr(bias.shape)} does not match out-features ${OUT}`);
     const X = x.data, W = weight.data, B = bias?.data;
     // y[r, o] = (Σ_k x[r, k]·W[o, k], sequential over k from +0) + b[o]
-    const Y = this.alloc(N * OUT);
+    const Y = this.alloc(N * OUT, false);
     gemmF64(X, transposeF64(W, OUT, IN), B, N, IN, OUT, Y);
     const inputs = bias ? [x, weight, bias] : [x, weight];
     return this.emit("linear", name, inputs, Y, [N, OUT], (G, needs) => {
       let gx: Float64Array | null = null, gw: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
         // gx[r, k] = Σ_o G[r, o]·W[o, k], summed sequentially over o
-        gx = this.alloc(N * IN);
+        gx = this.alloc(N * IN, false);
         gemmF64(G, W, undefined, N, OUT, IN, gx);
       }
       if (needs[1]) {
         // gw[o, k] = Σ_r G[r, o]·X[r, k], summed sequentially over r
-        gw = this.alloc(OUT * IN);
+        gw = this.alloc(OUT * IN, false);
         gemmF64(transposeF64(G, N, OUT), X, undefined, OUT, N, IN, gw);
       }
       if (bias && needs[2]) {
@@ -170,12 +171,12 @@ export class ReferenceOps implements EquivariantOps {
   /** A unary element-wise function of f64-functions.ts and its VJP. */
   private unary(kind: OpKind, name: string, x: Tensor, fn: UnaryF64): Tensor {
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     // the VJP's aux values (exp(x) for softplus) kept from the forward when a gradient will flow
-    const aux = fn.keepsAux && x.requiresGrad ? this.alloc(X.length) : undefined;
+    const aux = fn.keepsAux && x.requiresGrad ? this.alloc(X.length, false) : undefined;
     fn.values(X, Y, aux);
     return this.emit(kind, name, [x], Y, x.shape, (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       fn.grads(G, X, gx, aux);
       return [gx];
     });
@@ -184,11 +185,11 @@ export class ReferenceOps implements EquivariantOps {
   gaussianRbf(name: string, distance: Tensor, offsets: Tensor, coeff: number): Tensor {
     const D = distance.data, O = offsets.data;
     const E = D.length, NG = O.length;
-    const Y = this.alloc(E * NG);
+    const Y = this.alloc(E * NG, false);
     gaussianRbfValues(D, O, coeff, Y); // exp(coeff·((d − o)·(d − o))), in WASM
     return this.emit("gaussian_rbf", name, [distance, offsets], Y, [E, NG], (G, needs) => {
       // ∂y/∂d = y · 2·coeff·(d − o);  ∂y/∂o = −∂y/∂d.
-      const gd = needs[0] ? this.alloc(E) : null;
+      const gd = needs[0] ? this.alloc(E, false) : null;
       const go = needs[1] ? this.alloc(NG) : null;
       for (let e = 0; e < E; e++) {
         let s = 0;
@@ -206,10 +207,10 @@ export class ReferenceOps implements EquivariantOps {
 
   cosineCutoff(name: string, distance: Tensor, cutoff: number): Tensor {
     const D = distance.data;
-    const Y = this.alloc(D.length);
+    const Y = this.alloc(D.length, false);
     for (let i = 0; i < D.length; i++) Y[i] = 0.5 * (Math.cos((D[i] * Math.PI) / cutoff) + 1.0);
     return this.emit("cosine_cutoff", name, [distance], Y, distance.shape, (G) => {
-      const gd = this.alloc(D.length);
+      const gd = this.alloc(D.length, false);
       const k = Math.PI / cutoff;
       for (let i = 0; i < D.length; i++) gd[i] = G[i] * (-0.5 * Math.sin((D[i] * Math.PI) / cutoff) * k);
       return [gd];
@@ -222,7 +223,7 @@ export class ReferenceOps implements EquivariantOps {
     const { src, dst, shiftVectors: S } = edges;
     const E = src.length;
     check(dst.length === E && (!S || S.length === 3 * E), name, "edge arrays disagree in length");
-    const V = this.alloc(3 * E);
+    const V = this.alloc(3 * E, false);
     for (let e = 0; e < E; e++) {
       const i = src[e], j = dst[e];
       if (!(i >= 0 && i < n && j >= 0 && j < n)) check(false, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
@@ -248,7 +249,7 @@ export class ReferenceOps implements EquivariantOps {
     check(v.shape.length === 2, name, `norm expects [E, K], got ${shapeStr(v.shape)}`);
     const [E, K] = v.shape;
     const X = v.data;
-    const Y = this.alloc(E);
+    const Y = this.alloc(E, false);
     for (let e = 0; e < E; e++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += X[e * K + k] * X[e * K + k];
@@ -271,7 +272,7 @@ export class ReferenceOps implements EquivariantOps {
     const F = n === 0 ? numel(x.shape.slice(1)) : x.data.length / n;
     const X = x.data;
     const E = index.length;
-    const Y = this.alloc(E * F);
+    const Y = this.alloc(E * F, false);
     // Plain loops: the attention bias gathers n·H·M² single values, where a subarray per row dominated.
     for (let e = 0, o = 0; e < E; e++) {
       const r = index[e];
@@ -291,16 +292,16 @@ export class ReferenceOps implements EquivariantOps {
   mul(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = this.alloc(A.length);
+    const Y = this.alloc(A.length, false);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] * B[i];
     return this.emit("mul", name, [a, b], Y, a.shape, (G, needs) => {
       let ga: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
-        ga = this.alloc(A.length);
+        ga = this.alloc(A.length, false);
         for (let i = 0; i < A.length; i++) ga[i] = G[i] * B[i];
       }
       if (needs[1]) {
-        gb = this.alloc(B.length);
+        gb = this.alloc(B.length, false);
         for (let i = 0; i < B.length; i++) gb[i] = G[i] * A[i];
       }
       return [ga, gb];
@@ -312,16 +313,16 @@ export class ReferenceOps implements EquivariantOps {
     check(s.data.length === E, name, `scale ${shapeStr(s.shape)} does not match ${E} rows of ${shapeStr(x.shape)}`);
     const X = x.data, S = s.data;
     const F = E === 0 ? 0 : X.length / E;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) Y[e * F + f] = X[e * F + f] * S[e];
     return this.emit("scale_rows", name, [x, s], Y, x.shape, (G, needs) => {
       let gx: Float64Array | null = null, gs: Float64Array | null = null;
       if (needs[0]) {
-        gx = this.alloc(X.length);
+        gx = this.alloc(X.length, false);
         for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) gx[e * F + f] = G[e * F + f] * S[e];
       }
       if (needs[1]) {
-        gs = this.alloc(E);
+        gs = this.alloc(E, false);
         for (let e = 0; e < E; e++) {
           let acc = 0;
           for (let f = 0; f < F; f++) acc += G[e * F + f] * X[e * F + f];
@@ -356,7 +357,7 @@ export class ReferenceOps implements EquivariantOps {
   add(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = this.alloc(A.length);
+    const Y = this.alloc(A.length, false);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] + B[i];
     return this.emit("add", name, [a, b], Y, a.shape, (G) => [G, G]);
   }
@@ -389,7 +390,7 @@ export class ReferenceOps implements EquivariantOps {
       return x.shape[1];
     });
     const W = widths.reduce((a, b) => a + b, 0);
-    const Y = this.alloc(N * W);
+    const Y = this.alloc(N * W, false);
     let off = 0;
     xs.forEach((x, t) => {
       const w = widths[t], X = x.data;
@@ -402,7 +403,7 @@ export class ReferenceOps implements EquivariantOps {
         const start = o;
         o += w;
         if (!needs[t]) return null;
-        const g = this.alloc(N * w);
+        const g = this.alloc(N * w, false);
         for (let r = 0; r < N; r++) for (let f = 0; f < w; f++) g[r * w + f] = G[r * W + start + f];
         return g;
       });
@@ -414,8 +415,8 @@ export class ReferenceOps implements EquivariantOps {
     const [N, D] = x.shape;
     check(weight.data.length === D, name, `weight ${shapeStr(weight.shape)} does not match ${D} features`);
     const X = x.data, Wt = weight.data;
-    const Y = this.alloc(N * D);
-    const inv = this.alloc(N); // 1/√(mean(x²) + eps) per row, kept for the VJP
+    const Y = this.alloc(N * D, false);
+    const inv = this.alloc(N, false); // 1/√(mean(x²) + eps) per row, kept for the VJP
     for (let r = 0; r < N; r++) {
       let ss = 0;
       for (let k = 0; k < D; k++) ss += X[r * D + k] * X[r * D + k];
@@ -427,7 +428,7 @@ export class ReferenceOps implements EquivariantOps {
       // y_k = w_k·x_k·r, r = (Σx²/D + eps)^(−1/2):  ∂L/∂x_j = r·g_j·w_j − (r³/D)·x_j·Σ_k g_k·w_k·x_k.
       let gx: Float64Array | null = null, gw: Float64Array | null = null;
       if (needs[0]) {
-        gx = this.alloc(N * D);
+        gx = this.alloc(N * D, false);
         for (let r = 0; r < N; r++) {
           const iv = inv[r];
           let dot = 0;
@@ -460,7 +461,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && C % H === 0, name, `${C} features are not a multiple of ${H} heads`);
     const B = R / M, d = C / H;
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     // Y[(b·H + h)·M·d + m·d + c] = X[(b·M + m)·C + h·d + c]
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
@@ -469,7 +470,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("split_heads", name, [x], Y, [B * H, M, d], (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -487,7 +488,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && BH % H === 0, name, `${BH} batches are not a multiple of ${H} heads`);
     const B = BH / H, C = H * d;
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
         for (let m = 0; m < M; m++) {
@@ -495,7 +496,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("merge_heads", name, [x], Y, [B * M, C], (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -515,7 +516,7 @@ export class ReferenceOps implements EquivariantOps {
     // Every product is gemmF64's: y[p, q] = Σ_k a[p, k]·b[k, q] from +0, k in order, each
     // product and sum rounded to binary64 (the loops this op was written with, in WASM), for
     // the valid keys q only (masked ones are −inf); entries of one key length in one call.
-    const Y = this.alloc(Bt * P * Q).fill(-Infinity);
+    const Y = this.alloc(Bt * P * Q, false).fill(-Infinity);
     for (const [nq, entries] of keyGroups(d)) {
       const z = f64(entries.length * P * nq, false);
       gemmF64Batched(packA(A, d, entries), packB(Bd, d, entries, nq), entries.length, P, K, nq, z);
@@ -527,7 +528,7 @@ export class ReferenceOps implements EquivariantOps {
       // ga = Gs·bᵀ (each ga[p, k] summed over q in order), gb = aᵀ·Gs (each summed over p in order).
       const ga = needs[0] ? this.alloc(A.length) : null;
       const gb = needs[1] ? this.alloc(Bd.length) : null;
-      const Gs = scale === undefined ? G : this.alloc(G.length);
+      const Gs = scale === undefined ? G : this.alloc(G.length, false);
       if (scale !== undefined) for (let i = 0; i < G.length; i++) Gs[i] = G[i] * scale;
       for (const [nq, entries] of keyGroups(d)) {
         const E = entries.length;
@@ -559,13 +560,13 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data;
     const N = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
     const rows = N === 0 ? 0 : X.length / N;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     // Per row: mx = max, e = exp(x − mx) (a masked key, −inf: +0, skipped), y = e / Σe; a fully
     // masked row is zeros. In WASM, with the fdlibm exp that is V8's Math.exp bit for bit.
     softmaxRowsValues(X, rows, N, Y);
     return this.emit("softmax", name, [x], Y, x.shape, (G) => {
       // gx = σ ⊙ (g − Σ σ·g) per row.
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let r = 0; r < rows; r++) {
         const o = r * N;
         let dot = 0;
