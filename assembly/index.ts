@@ -18,3 +18,4 @@ export function scratchBase(): usize {
 }
 export * from "./blockfma";
 export * from "./mace";
+export * from "./attn";

@@ -5,7 +5,7 @@
  * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
  * This wrapper owns the copies into and out of linear memory.
  */
-import { type Kernels, type WasmRuntime, wasm } from "../wasm/runtime.js";
+import { type Kernels, wasm } from "../wasm/runtime.js";
 
 /** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
 function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
@@ -39,6 +39,11 @@ export function siluGrads(g: Float64Array, x: Float64Array, gx: Float64Array): v
   call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.siluGradF64(px, pg, pgx, x.length), [gx]);
 }
 
+/** Row softmax of x [rows, N] in the reference backend's order (assembly/attn.ts softmaxRowsF64). */
+export function softmaxRowsValues(x: Float64Array, rows: number, N: number, y: Float64Array): void {
+  call([x], rows * N, 1, (k, [px], [py]) => k.softmaxRowsF64(px, py, rows, N), [y]);
+}
+
 /** y[e, g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g]))). */
 export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: number, y: Float64Array): void {
   const E = d.length, G = o.length;
@@ -57,34 +62,26 @@ export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: numbe
  * then the bias (assembly/f64gemm.ts): the reference backend's loops, in WASM.
  */
 export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | undefined, M: number, K: number, N: number, c: Float64Array): void {
-  gemmF64On(wasm(), a, b, bias, M, K, N, c);
-}
-
-function gemmF64On(rt: WasmRuntime, a: Float64Array, b: Float64Array, bias: Float64Array | undefined, M: number, K: number, N: number, c: Float64Array): void {
   if (M === 0 || N === 0) return;
+  const rt = wasm();
   rt.scoped(() => {
     const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
-    rt.k.gemmF64Seq(pa, pb, pbias, pc, M, K, N);
+    rt.k.gemmF64Rows2(pa, pb, pbias, pc, M, K, N); // gemmF64Seq's sums, two rows per load of b (assembly/attn.ts)
     c.set(rt.f64(pc, M * N));
   });
 }
 
-/** One product of gemmF64Many: a [M, K] times b [K, N], row-major. */
-export interface F64Product {
-  a: Float64Array;
-  b: Float64Array;
-  M: number;
-  K: number;
-  N: number;
-}
-
-/** gemmF64 (no bias) on many small independent products in one scope (a batched matmul's entries). */
-export function gemmF64Many(jobs: readonly F64Product[]): Float64Array[] {
+/**
+ * gemmF64 (no bias) of `batch` products back to back: c_e [M, N] = a_e [M, K]·b_e [K, N],
+ * one WASM call for all of them (assembly/attn.ts).
+ */
+export function gemmF64Batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: number, N: number, c: Float64Array): void {
+  if (batch === 0 || M === 0 || N === 0) return;
   const rt = wasm();
-  return jobs.map(({ a, b, M, K, N }) => {
-    const c = new Float64Array(M * N);
-    gemmF64On(rt, a, b, undefined, M, K, N, c);
-    return c;
+  rt.scoped(() => {
+    const pa = rt.put(a), pb = rt.put(b), pc = rt.alloc(batch * M * N * 8);
+    rt.k.gemmF64Batched(pa, pb, pc, batch, M, K, N);
+    c.set(rt.f64(pc, batch * M * N));
   });
 }
 

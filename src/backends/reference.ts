@@ -26,7 +26,8 @@ import {
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { gaussianRbfValues, gemmF64, gemmF64Many, transposeF64 } from "./f64-kernels.js";
+import { gaussianRbfValues, gemmF64, gemmF64Batched, softmaxRowsValues, transposeF64 } from "./f64-kernels.js";
+import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "./batched-matmul.js";
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
@@ -90,9 +91,13 @@ export class ReferenceOps implements EquivariantOps {
     }
   }
 
-  /** A zero-filled float64 array: from the step arena when there is one. */
-  private alloc(n: number): Float64Array {
-    return this.arena ? f64(n) : new Float64Array(n);
+  /**
+   * A float64 array, zero-filled unless `zero` is false: from the step arena when there is one, its own or, without a
+   * trace, the caller's (EmulatedOps runs reference ops inside its arena: their arrays die with its step).
+   */
+  private alloc(n: number, zero = true): Float64Array {
+    // zero = false where the op writes every element (saves the arena's fill)
+    return this.arena || !this.tape.keepTrace ? f64(n, zero) : new Float64Array(n);
   }
 
   get trace(): readonly OpRecord[] {
@@ -136,19 +141,19 @@ export class ReferenceOps implements EquivariantOps {
     if (bias) check(bias.data.length === OUT, name, `bias ${shapeStr(bias.shape)} does not match out-features ${OUT}`);
     const X = x.data, W = weight.data, B = bias?.data;
     // y[r, o] = (Σ_k x[r, k]·W[o, k], sequential over k from +0) + b[o]
-    const Y = this.alloc(N * OUT);
+    const Y = this.alloc(N * OUT, false);
     gemmF64(X, transposeF64(W, OUT, IN), B, N, IN, OUT, Y);
     const inputs = bias ? [x, weight, bias] : [x, weight];
     return this.emit("linear", name, inputs, Y, [N, OUT], (G, needs) => {
       let gx: Float64Array | null = null, gw: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
         // gx[r, k] = Σ_o G[r, o]·W[o, k], summed sequentially over o
-        gx = this.alloc(N * IN);
+        gx = this.alloc(N * IN, false);
         gemmF64(G, W, undefined, N, OUT, IN, gx);
       }
       if (needs[1]) {
         // gw[o, k] = Σ_r G[r, o]·X[r, k], summed sequentially over r
-        gw = this.alloc(OUT * IN);
+        gw = this.alloc(OUT * IN, false);
         gemmF64(transposeF64(G, N, OUT), X, undefined, OUT, N, IN, gw);
       }
       if (bias && needs[2]) {
@@ -166,12 +171,12 @@ export class ReferenceOps implements EquivariantOps {
   /** A unary element-wise function of f64-functions.ts and its VJP. */
   private unary(kind: OpKind, name: string, x: Tensor, fn: UnaryF64): Tensor {
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     // the VJP's aux values (exp(x) for softplus) kept from the forward when a gradient will flow
-    const aux = fn.keepsAux && x.requiresGrad ? this.alloc(X.length) : undefined;
+    const aux = fn.keepsAux && x.requiresGrad ? this.alloc(X.length, false) : undefined;
     fn.values(X, Y, aux);
     return this.emit(kind, name, [x], Y, x.shape, (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       fn.grads(G, X, gx, aux);
       return [gx];
     });
@@ -180,11 +185,11 @@ export class ReferenceOps implements EquivariantOps {
   gaussianRbf(name: string, distance: Tensor, offsets: Tensor, coeff: number): Tensor {
     const D = distance.data, O = offsets.data;
     const E = D.length, NG = O.length;
-    const Y = this.alloc(E * NG);
+    const Y = this.alloc(E * NG, false);
     gaussianRbfValues(D, O, coeff, Y); // exp(coeff·((d − o)·(d − o))), in WASM
     return this.emit("gaussian_rbf", name, [distance, offsets], Y, [E, NG], (G, needs) => {
       // ∂y/∂d = y · 2·coeff·(d − o);  ∂y/∂o = −∂y/∂d.
-      const gd = needs[0] ? this.alloc(E) : null;
+      const gd = needs[0] ? this.alloc(E, false) : null;
       const go = needs[1] ? this.alloc(NG) : null;
       for (let e = 0; e < E; e++) {
         let s = 0;
@@ -202,10 +207,10 @@ export class ReferenceOps implements EquivariantOps {
 
   cosineCutoff(name: string, distance: Tensor, cutoff: number): Tensor {
     const D = distance.data;
-    const Y = this.alloc(D.length);
+    const Y = this.alloc(D.length, false);
     for (let i = 0; i < D.length; i++) Y[i] = 0.5 * (Math.cos((D[i] * Math.PI) / cutoff) + 1.0);
     return this.emit("cosine_cutoff", name, [distance], Y, distance.shape, (G) => {
-      const gd = this.alloc(D.length);
+      const gd = this.alloc(D.length, false);
       const k = Math.PI / cutoff;
       for (let i = 0; i < D.length; i++) gd[i] = G[i] * (-0.5 * Math.sin((D[i] * Math.PI) / cutoff) * k);
       return [gd];
@@ -218,10 +223,10 @@ export class ReferenceOps implements EquivariantOps {
     const { src, dst, shiftVectors: S } = edges;
     const E = src.length;
     check(dst.length === E && (!S || S.length === 3 * E), name, "edge arrays disagree in length");
-    const V = this.alloc(3 * E);
+    const V = this.alloc(3 * E, false);
     for (let e = 0; e < E; e++) {
       const i = src[e], j = dst[e];
-      check(i >= 0 && i < n && j >= 0 && j < n, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
+      if (!(i >= 0 && i < n && j >= 0 && j < n)) check(false, name, `edge ${e} (${i}, ${j}) out of range for ${n} atoms`);
       for (let k = 0; k < 3; k++) {
         const d = P[3 * j + k] - P[3 * i + k];
         V[3 * e + k] = S ? d + S[3 * e + k] : d;
@@ -244,7 +249,7 @@ export class ReferenceOps implements EquivariantOps {
     check(v.shape.length === 2, name, `norm expects [E, K], got ${shapeStr(v.shape)}`);
     const [E, K] = v.shape;
     const X = v.data;
-    const Y = this.alloc(E);
+    const Y = this.alloc(E, false);
     for (let e = 0; e < E; e++) {
       let s = 0;
       for (let k = 0; k < K; k++) s += X[e * K + k] * X[e * K + k];
@@ -267,11 +272,12 @@ export class ReferenceOps implements EquivariantOps {
     const F = n === 0 ? numel(x.shape.slice(1)) : x.data.length / n;
     const X = x.data;
     const E = index.length;
-    const Y = this.alloc(E * F);
-    for (let e = 0; e < E; e++) {
+    const Y = this.alloc(E * F, false);
+    // Plain loops: the attention bias gathers n·H·M² single values, where a subarray per row dominated.
+    for (let e = 0, o = 0; e < E; e++) {
       const r = index[e];
-      check(r >= 0 && r < n, name, `index ${r} at position ${e} out of range for ${n} rows`);
-      Y.set(X.subarray(r * F, r * F + F), e * F);
+      if (!(r >= 0 && r < n)) check(false, name, `index ${r} at position ${e} out of range for ${n} rows`);
+      for (let f = 0, x = r * F; f < F; f++) Y[o++] = X[x + f];
     }
     return this.emit("gather", name, [x], Y, [E, ...x.shape.slice(1)], (G) => {
       const gx = this.alloc(X.length);
@@ -286,16 +292,16 @@ export class ReferenceOps implements EquivariantOps {
   mul(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = this.alloc(A.length);
+    const Y = this.alloc(A.length, false);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] * B[i];
     return this.emit("mul", name, [a, b], Y, a.shape, (G, needs) => {
       let ga: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
-        ga = this.alloc(A.length);
+        ga = this.alloc(A.length, false);
         for (let i = 0; i < A.length; i++) ga[i] = G[i] * B[i];
       }
       if (needs[1]) {
-        gb = this.alloc(B.length);
+        gb = this.alloc(B.length, false);
         for (let i = 0; i < B.length; i++) gb[i] = G[i] * A[i];
       }
       return [ga, gb];
@@ -307,16 +313,16 @@ export class ReferenceOps implements EquivariantOps {
     check(s.data.length === E, name, `scale ${shapeStr(s.shape)} does not match ${E} rows of ${shapeStr(x.shape)}`);
     const X = x.data, S = s.data;
     const F = E === 0 ? 0 : X.length / E;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) Y[e * F + f] = X[e * F + f] * S[e];
     return this.emit("scale_rows", name, [x, s], Y, x.shape, (G, needs) => {
       let gx: Float64Array | null = null, gs: Float64Array | null = null;
       if (needs[0]) {
-        gx = this.alloc(X.length);
+        gx = this.alloc(X.length, false);
         for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) gx[e * F + f] = G[e * F + f] * S[e];
       }
       if (needs[1]) {
-        gs = this.alloc(E);
+        gs = this.alloc(E, false);
         for (let e = 0; e < E; e++) {
           let acc = 0;
           for (let f = 0; f < F; f++) acc += G[e * F + f] * X[e * F + f];
@@ -351,7 +357,7 @@ export class ReferenceOps implements EquivariantOps {
   add(name: string, a: Tensor, b: Tensor): Tensor {
     check(a.data.length === b.data.length, name, `shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ`);
     const A = a.data, B = b.data;
-    const Y = this.alloc(A.length);
+    const Y = this.alloc(A.length, false);
     for (let i = 0; i < A.length; i++) Y[i] = A[i] + B[i];
     return this.emit("add", name, [a, b], Y, a.shape, (G) => [G, G]);
   }
@@ -384,7 +390,7 @@ export class ReferenceOps implements EquivariantOps {
       return x.shape[1];
     });
     const W = widths.reduce((a, b) => a + b, 0);
-    const Y = this.alloc(N * W);
+    const Y = this.alloc(N * W, false);
     let off = 0;
     xs.forEach((x, t) => {
       const w = widths[t], X = x.data;
@@ -397,7 +403,7 @@ export class ReferenceOps implements EquivariantOps {
         const start = o;
         o += w;
         if (!needs[t]) return null;
-        const g = this.alloc(N * w);
+        const g = this.alloc(N * w, false);
         for (let r = 0; r < N; r++) for (let f = 0; f < w; f++) g[r * w + f] = G[r * W + start + f];
         return g;
       });
@@ -409,8 +415,8 @@ export class ReferenceOps implements EquivariantOps {
     const [N, D] = x.shape;
     check(weight.data.length === D, name, `weight ${shapeStr(weight.shape)} does not match ${D} features`);
     const X = x.data, Wt = weight.data;
-    const Y = this.alloc(N * D);
-    const inv = this.alloc(N); // 1/√(mean(x²) + eps) per row, kept for the VJP
+    const Y = this.alloc(N * D, false);
+    const inv = this.alloc(N, false); // 1/√(mean(x²) + eps) per row, kept for the VJP
     for (let r = 0; r < N; r++) {
       let ss = 0;
       for (let k = 0; k < D; k++) ss += X[r * D + k] * X[r * D + k];
@@ -422,7 +428,7 @@ export class ReferenceOps implements EquivariantOps {
       // y_k = w_k·x_k·r, r = (Σx²/D + eps)^(−1/2):  ∂L/∂x_j = r·g_j·w_j − (r³/D)·x_j·Σ_k g_k·w_k·x_k.
       let gx: Float64Array | null = null, gw: Float64Array | null = null;
       if (needs[0]) {
-        gx = this.alloc(N * D);
+        gx = this.alloc(N * D, false);
         for (let r = 0; r < N; r++) {
           const iv = inv[r];
           let dot = 0;
@@ -455,7 +461,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && C % H === 0, name, `${C} features are not a multiple of ${H} heads`);
     const B = R / M, d = C / H;
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     // Y[(b·H + h)·M·d + m·d + c] = X[(b·M + m)·C + h·d + c]
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
@@ -464,7 +470,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("split_heads", name, [x], Y, [B * H, M, d], (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -482,7 +488,7 @@ export class ReferenceOps implements EquivariantOps {
     check(Number.isInteger(H) && H > 0 && BH % H === 0, name, `${BH} batches are not a multiple of ${H} heads`);
     const B = BH / H, C = H * d;
     const X = x.data;
-    const Y = this.alloc(X.length);
+    const Y = this.alloc(X.length, false);
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)
         for (let m = 0; m < M; m++) {
@@ -490,7 +496,7 @@ export class ReferenceOps implements EquivariantOps {
           for (let c = 0; c < d; c++) Y[yo + c] = X[xo + c];
         }
     return this.emit("merge_heads", name, [x], Y, [B * M, C], (G) => {
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let m = 0; m < M; m++) {
@@ -502,89 +508,65 @@ export class ReferenceOps implements EquivariantOps {
   }
 
   matmul(name: string, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-    const tB = opts.transposeB ?? false;
-    const [Bt, P, Q] = matmulShape(name, a.shape, b.shape, opts);
-    const K = a.shape[2];
+    const shape = matmulShape(name, a.shape, b.shape, opts);
+    const d = matmulDims(a.shape, b.shape, opts);
+    const { Bt, P, K, Q, tB } = d;
     const scale = opts.scale;
-    const kl = opts.keyLengths;
-    const group = kl && kl.length > 0 ? Bt / kl.length : 1;
-    const valid = (bt: number) => (kl ? kl[Math.floor(bt / group)] : Q);
     const A = a.data, Bd = b.data;
     // Every product is gemmF64's: y[p, q] = Σ_k a[p, k]·b[k, q] from +0, k in order, each
-    // product and sum rounded to binary64 (the loops this op was written with, in WASM).
-    // Entry bt of A is [P, K]; of b, [K, Q] (or [Q, K] with transposeB).
-    const aOf = (bt: number) => A.subarray(bt * P * K, (bt + 1) * P * K);
-    const bOf = (bt: number) => Bd.subarray(bt * K * Q, (bt + 1) * K * Q);
-    const bKQ = (bt: number) => (tB ? transposeF64(bOf(bt), Q, K) : bOf(bt));
-    const ys = gemmF64Many(Array.from({ length: Bt }, (_, bt) => ({ a: aOf(bt), b: bKQ(bt), M: P, K, N: Q })));
-    const Y = this.alloc(Bt * P * Q);
-    for (let bt = 0; bt < Bt; bt++) {
-      const y = ys[bt], yo = bt * P * Q, nq = valid(bt);
-      for (let p = 0; p < P; p++) {
-        const yp = yo + p * Q;
-        for (let q = 0; q < nq; q++) Y[yp + q] = scale === undefined ? y[p * Q + q] : y[p * Q + q] * scale;
-        for (let q = nq; q < Q; q++) Y[yp + q] = -Infinity;
-      }
+    // product and sum rounded to binary64 (the loops this op was written with, in WASM), for
+    // the valid keys q only (masked ones are −inf); entries of one key length in one call.
+    const Y = this.alloc(Bt * P * Q, false).fill(-Infinity);
+    for (const [nq, entries] of keyGroups(d)) {
+      const z = f64(entries.length * P * nq, false);
+      gemmF64Batched(packA(A, d, entries), packB(Bd, d, entries, nq), entries.length, P, K, nq, z);
+      if (scale !== undefined) for (let i = 0; i < z.length; i++) z[i] = z[i] * scale;
+      unpackCols(z, entries, P, Q, nq, Y);
     }
-    return this.emit("matmul", name, [a, b], Y, [Bt, P, Q], (G, needs) => {
+    return this.emit("matmul", name, [a, b], Y, shape, (G, needs) => {
       // With Gs = scale·G over the valid keys only (masked ones take no part in any sum):
       // ga = Gs·bᵀ (each ga[p, k] summed over q in order), gb = aᵀ·Gs (each summed over p in order).
       const ga = needs[0] ? this.alloc(A.length) : null;
       const gb = needs[1] ? this.alloc(Bd.length) : null;
-      const gs: Float64Array[] = [];
-      for (let bt = 0; bt < Bt; bt++) {
-        const yo = bt * P * Q, nq = valid(bt);
-        const g = this.alloc(P * nq);
-        for (let p = 0; p < P; p++) {
-          for (let q = 0; q < nq; q++) g[p * nq + q] = scale === undefined ? G[yo + p * Q + q] : G[yo + p * Q + q] * scale;
+      const Gs = scale === undefined ? G : this.alloc(G.length, false);
+      if (scale !== undefined) for (let i = 0; i < G.length; i++) Gs[i] = G[i] * scale;
+      for (const [nq, entries] of keyGroups(d)) {
+        const E = entries.length;
+        if (ga) {
+          // ga_b [P, K] = Gs_b [P, nq] · b_bᵀ [nq, K]
+          const z = f64(E * P * K, false);
+          gemmF64Batched(packG(Gs, d, entries, nq), packBT(Bd, d, entries, nq), E, P, nq, K, z);
+          unpackCols(z, entries, P, K, K, ga);
         }
-        gs.push(g);
-      }
-      if (ga) {
-        // b restricted to the valid keys, as [nq, K]
-        const bQK = (bt: number, nq: number) => (tB ? bOf(bt) : transposeF64(bOf(bt), K, Q)).subarray(0, nq * K);
-        const r = gemmF64Many(gs.map((g, bt) => ({ a: g, b: bQK(bt, valid(bt)), M: P, K: valid(bt), N: K })));
-        r.forEach((x, bt) => ga.set(x, bt * P * K));
-      }
-      if (gb) {
-        if (tB) {
-          // gb[q, k] = Σ_p Gs[p, q]·a[p, k]: Gsᵀ [nq, P] · a [P, K]
-          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(g, P, valid(bt)), b: aOf(bt), M: valid(bt), K: P, N: K })));
-          r.forEach((x, bt) => gb.set(x, bt * K * Q));
-        } else {
-          // gb[k, q] = Σ_p a[p, k]·Gs[p, q]: aᵀ [K, P] · Gs [P, nq], into columns q < nq of [K, Q]
-          const r = gemmF64Many(gs.map((g, bt) => ({ a: transposeF64(aOf(bt), P, K), b: g, M: K, K: P, N: valid(bt) })));
-          r.forEach((x, bt) => {
-            const nq = valid(bt), o = bt * K * Q;
-            for (let k = 0; k < K; k++) for (let q = 0; q < nq; q++) gb[o + k * Q + q] = x[k * nq + q];
-          });
+        if (gb) {
+          if (tB) {
+            // gb_b [Q, K]: rows q < nq = Gs_bᵀ [nq, P] · a_b [P, K]
+            const z = f64(E * nq * K, false);
+            gemmF64Batched(packG(Gs, d, entries, nq, true), packA(A, d, entries), E, nq, P, K, z);
+            entries.forEach((bt, e) => gb.set(z.subarray(e * nq * K, (e + 1) * nq * K), bt * Q * K));
+          } else {
+            // gb_b [K, Q]: columns q < nq = a_bᵀ [K, P] · Gs_b [P, nq]
+            const z = f64(E * K * nq, false);
+            gemmF64Batched(packAT(A, d, entries), packG(Gs, d, entries, nq), E, K, P, nq, z);
+            unpackCols(z, entries, K, Q, nq, gb);
+          }
         }
       }
       return [ga, gb];
-    }, kl ? [kl.length] : undefined);
+    }, opts.keyLengths ? [opts.keyLengths.length] : undefined);
   }
 
   softmax(name: string, x: Tensor): Tensor {
     const X = x.data;
     const N = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
     const rows = N === 0 ? 0 : X.length / N;
-    const Y = this.alloc(X.length);
-    for (let r = 0; r < rows; r++) {
-      const o = r * N;
-      let mx = -Infinity;
-      for (let k = 0; k < N; k++) if (X[o + k] > mx) mx = X[o + k];
-      if (mx === -Infinity) continue; // fully masked row: zeros
-      let s = 0;
-      for (let k = 0; k < N; k++) {
-        const e = Math.exp(X[o + k] - mx);
-        Y[o + k] = e;
-        s += e;
-      }
-      for (let k = 0; k < N; k++) Y[o + k] = Y[o + k] / s;
-    }
+    const Y = this.alloc(X.length, false);
+    // Per row: mx = max, e = exp(x − mx) (a masked key, −inf: +0, skipped), y = e / Σe; a fully
+    // masked row is zeros. In WASM, with the fdlibm exp that is V8's Math.exp bit for bit.
+    softmaxRowsValues(X, rows, N, Y);
     return this.emit("softmax", name, [x], Y, x.shape, (G) => {
       // gx = σ ⊙ (g − Σ σ·g) per row.
-      const gx = this.alloc(X.length);
+      const gx = this.alloc(X.length, false);
       for (let r = 0; r < rows; r++) {
         const o = r * N;
         let dot = 0;

@@ -345,6 +345,23 @@ export class AttentionModel {
     return new AttentionModel(Object.freeze(hp), file, weights, seed, st.metadata.trained === "true");
   }
 
+  /** The last bias index built (MD evaluates structures of one size step after step). */
+  private biasIndexCache?: { n: number; M: number; index: Int32Array };
+
+  /**
+   * The gather index of "attention.bias" [n·H·M·M]: entry (b, h, p, q) is key q of atom b, token
+   * b·M + q. It depends on n and M only; ops read it and never write it, so it is reused.
+   */
+  private biasIndex(n: number, M: number): Int32Array {
+    const c = this.biasIndexCache;
+    if (c && c.n === n && c.M === M) return c.index;
+    const H = this.hp.heads;
+    const index = new Int32Array(n * H * M * M);
+    for (let b = 0, o = 0; b < n; b++) for (let r = 0; r < H * M; r++) for (let q = 0; q < M; q++) index[o++] = b * M + q;
+    this.biasIndexCache = { n, M, index };
+    return index;
+  }
+
   /** A weight by name (float64 copy-free view). */
   private w(name: string): Weight {
     const t = this.weights.get(name);
@@ -455,9 +472,7 @@ export class AttentionModel {
     let bias: Tensor | undefined;
     if (smooth) {
       const logC = ops.log("attention.log_envelope", C);
-      const index = new Int32Array(n * H * M * M);
-      for (let b = 0, o = 0; b < n; b++) for (let r = 0; r < H * M; r++) for (let q = 0; q < M; q++) index[o++] = b * M + q;
-      bias = ops.gather("attention.bias", logC, index);
+      bias = ops.gather("attention.bias", logC, this.biasIndex(n, M));
     }
 
     for (let l = 0; l < hp.layers; l++) {

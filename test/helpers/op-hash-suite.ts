@@ -6,11 +6,11 @@
  * from the then-current engine, itself proven against the oracles of the
  * other tests); and the same bits without a trace after other structures
  * (the step arena). To re-record after an intended change of semantics:
- * HWSIM_WRITE_OP_HASHES=1 npx vitest run --maxWorkers=1 test/op-hashes (every file, one at a time).
+ * HWSIM_WRITE_OP_HASHES=1 npx vitest run --maxWorkers=1 test/op-hashes (all the files, one at a time).
  */
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { HASH_HW, HASH_MODELS, runAfterOthers, runHashes, type RunHashes } from "./op-hashes.js";
+import { HASH_HW, HASH_MODELS, predictRunsElsewhere, runAfterOthers, runHashes, type RunHashes } from "./op-hashes.js";
 
 const FIXTURE = "test/fixtures/op-hashes/hashes.json";
 
@@ -45,6 +45,13 @@ export function opHashSuite(model: string): void {
           expect(Object.is(got.energy, recorded[key].energy), `${key}: energy ${got.energy} vs ${recorded[key].energy}`).toBe(true);
           expect(got.forces, `${key}: forces`).toBe(recorded[key].forces);
         }, 120_000);
+        if (predictRunsElsewhere(hw)) {
+          it(`${key}: the same bits from predict's backend (float64 reference, no trace), after other structures`, () => {
+            const got = runAfterOthers(model, hw, 7n, "predict");
+            expect(Object.is(got.energy, recorded[key].energy), `${key}: energy ${got.energy} vs ${recorded[key].energy}`).toBe(true);
+            expect(got.forces, `${key}: forces`).toBe(recorded[key].forces);
+          }, 120_000);
+        }
       }
     }
   });

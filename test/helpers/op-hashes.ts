@@ -8,6 +8,9 @@
 import { createHash } from "node:crypto";
 import { readExtxyz } from "../../src/io/extxyz.js";
 import { EmulatedOps } from "../../src/backends/emulated/index.js";
+import { roundsNothing } from "../../src/backends/emulated/plan.js";
+import { loadHwModel } from "../../src/hw/resolve.js";
+import { makeOps } from "../../src/workflows/backend.js";
 import { loadModel, structureOf, type Arch } from "../../src/workflows/load-model.js";
 import type { Gradients, Tensor } from "../../src/models/ops.js";
 
@@ -29,11 +32,35 @@ export function hashF64(a: Float64Array): string {
   return createHash("sha256").update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest("hex").slice(0, 16);
 }
 
-/** `hw`: the hw-models of this model's suite when not HASH_HW (MACE: its presets; the SR fixture reaches its tensor products and contractions). */
-export const HASH_MODELS: Record<string, { arch: Arch; file: string; forces?: "conservative" | "direct"; hw?: readonly string[] }> = {
+export interface HashModel {
+  arch: Arch;
+  file: string;
+  forces?: "conservative" | "direct";
+  /** The hw-models to pin (default HASH_HW). */
+  hw?: readonly string[];
+  /** Atoms of the hash structure (default 72). */
+  atoms?: number;
+}
+
+export const HASH_MODELS: Record<string, HashModel> = {
   schnet: { arch: "schnet", file: "examples/water-schnet/water_schnet.safetensors" },
   attention: { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "conservative" },
   "attention-direct": { arch: "attention", file: "examples/attention/attention_seed0.safetensors", forces: "direct" },
+  // The trained smooth model (layout 2: every neighbour, log-envelope bias) as it was when its hashes
+  // were recorded (examples/attention-water has since been retrained), on the
+  // presets its studies use and two softmax units of its softmax study (LUT and integer polynomial).
+  "attention-water": {
+    arch: "attention",
+    file: "test/fixtures/op-hashes/models/attention_water_2026-12-04a.safetensors",
+    forces: "conservative",
+    atoms: 36,
+    hw: [
+      "fp64-reference", "fp32-baseline", "bf16-linear-fp32acc", "int8-lut", "fp16-flash",
+      "test/fixtures/op-hashes/sr-everywhere.json",
+      "examples/attention-water/softmax-study/bf16-lut-rexp-8.json",
+      "examples/attention-water/softmax-study/int8-ibert-8.json",
+    ],
+  },
   // the trained water MACE as it was when its hashes were recorded (examples/mace-water has since been retrained)
   "mace-water": {
     arch: "mace", file: "test/fixtures/op-hashes/models/mace_water_2026-12-04a.safetensors",
@@ -64,7 +91,7 @@ export function runHashes(modelKey: string, hw: string, seed = 7n): RunHashes {
   let grads: Gradients | undefined;
   const backward = ops.backward.bind(ops);
   ops.backward = (root: Tensor, sd?: Float64Array) => (grads = backward(root, sd));
-  const s = hashStructure();
+  const s = hashStructure(m.atoms);
   const r = model.run(ops, s, model.neighbors(s));
   return {
     energy: r.energy,
@@ -79,14 +106,22 @@ export function runHashes(modelKey: string, hw: string, seed = 7n): RunHashes {
 /**
  * Energy and forces hash of the hash structure computed by a backend WITHOUT
  * a trace (its arrays come from the step arena) that first ran two other
- * structures of other sizes: recycled buffers must not change a bit.
+ * structures of other sizes: recycled buffers must not change a bit. Backend
+ * "emulated": EmulatedOps; "predict": the one predict and MD use (makeOps:
+ * the float64 reference backend for a hw-model that rounds nothing).
  */
-export function runAfterOthers(modelKey: string, hw: string, seed = 7n): { energy: number; forces: string } {
+export function runAfterOthers(modelKey: string, hw: string, seed = 7n, backend: "emulated" | "predict" = "emulated"): { energy: number; forces: string } {
   const m = HASH_MODELS[modelKey];
   const model = loadModel(m.file, { arch: m.arch, forces: m.forces });
-  const ops = new EmulatedOps(hw, { seed, keepTrace: false });
+  const ops = backend === "emulated" ? new EmulatedOps(hw, { seed, keepTrace: false }) : makeOps(loadHwModel(hw), { seed, keepTrace: false }).ops;
   const f1 = structureOf(readExtxyz("examples/water-schnet/water_test.extxyz")[1]);
   let r: { energy: number; forces: Float64Array } = { energy: 0, forces: new Float64Array(0) };
-  for (const s of [f1, hashStructure(60), hashStructure()]) r = model.run(ops, s, model.neighbors(s));
+  const atoms = m.atoms ?? 72;
+  for (const s of [f1, hashStructure(atoms - 12), hashStructure(atoms)]) r = model.run(ops, s, model.neighbors(s));
   return { energy: r.energy, forces: hashF64(r.forces) };
+}
+
+/** Whether predict's backend for hw is not EmulatedOps (then runAfterOthers checks it too). */
+export function predictRunsElsewhere(hw: string): boolean {
+  return roundsNothing(loadHwModel(hw));
 }

@@ -18,53 +18,13 @@
  */
 import { InputError } from "../../errors.js";
 import type { MatmulOptions, Shape } from "../../models/ops.js";
+import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "../batched-matmul.js";
 import { type GemmDatapath, type GemmPath, gemmBatched } from "../../datapath/gemm.js";
 import type { OpPlan } from "./plan.js";
 import { type Site } from "../../formats/site.js";
 import { ewBinary, roundValues } from "./round.js";
 import { cachedDatapath, checkF64Datapath } from "./linear.js";
-
-interface Dims {
-  Bt: number;
-  P: number;
-  K: number;
-  Q: number;
-  tB: boolean;
-  valid: (bt: number) => number;
-}
-
-function dims(aShape: Shape, bShape: Shape, opts: MatmulOptions): Dims {
-  const tB = opts.transposeB ?? false;
-  const [Bt, P, K] = aShape;
-  const Q = tB ? bShape[1] : bShape[2];
-  const kl = opts.keyLengths;
-  const group = kl && kl.length > 0 ? Bt / kl.length : 1;
-  return { Bt, P, K, Q, tB, valid: (bt) => (kl ? kl[Math.floor(bt / group)] : Q) };
-}
-
-/** Batch entries grouped by their valid key length nq > 0 (ascending entries within a group). */
-function groups(d: Dims): Map<number, number[]> {
-  const g = new Map<number, number[]>();
-  for (let bt = 0; bt < d.Bt; bt++) {
-    const nq = d.valid(bt);
-    if (nq === 0) continue;
-    let l = g.get(nq);
-    if (!l) g.set(nq, (l = []));
-    l.push(bt);
-  }
-  return g;
-}
-
-/**
- * For the entries of a group, each R×C matrix built by `at(bt, r, c)`, back to
- * back: the operands of one gemmBatched call.
- */
-function stack(entries: number[], R: number, C: number, at: (bt: number, r: number, c: number) => number): Float64Array {
-  const m = new Float64Array(entries.length * R * C);
-  let o = 0;
-  for (const bt of entries) for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) m[o++] = at(bt, r, c);
-  return m;
-}
+import { f64 } from "../arena.js";
 
 /** gemmBatched with the path it took. */
 function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: number, N: number, g: GemmDatapath): { y: Float64Array; path: GemmPath } {
@@ -79,9 +39,9 @@ function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: 
  * entry, as one call per entry numbers it; otherwise one call serves all.
  */
 function scaleBlocks(z: Float64Array, n: number, scale: number, site: Site | null): Float64Array {
-  if (!site || site.spec.rounding !== "sr") return ewBinary("mul", z, new Float64Array(z.length).fill(scale), site);
-  const y = new Float64Array(z.length);
-  const s = new Float64Array(n).fill(scale);
+  if (!site || site.spec.rounding !== "sr") return ewBinary("mul", z, f64(z.length, false).fill(scale), site);
+  const y = f64(z.length, false);
+  const s = f64(n, false).fill(scale);
   for (let o = 0; o < z.length; o += n) y.set(ewBinary("mul", z.subarray(o, o + n), s, site), o);
   return y;
 }
@@ -98,22 +58,18 @@ export function matmulForward(
     checkF64Datapath(plan);
     return { y: roundValues(plan.out, refY()), path: `float64 sums, out ${plan.out ? plan.out.name : "fp64"}` };
   }
-  const d = dims(aShape, bShape, opts);
-  const { Bt, P, K, Q, tB } = d;
+  const d = matmulDims(aShape, bShape, opts);
+  const { Bt, P, K, Q } = d;
   const scale = opts.scale;
   const g = cachedDatapath(plan, inName(plan), scale === undefined ? "out" : "acc");
-  const Y = new Float64Array(Bt * P * Q).fill(-Infinity);
+  const Y = f64(Bt * P * Q, false).fill(-Infinity);
   let path = "";
-  for (const [nq, entries] of groups(d)) {
+  for (const [nq, entries] of keyGroups(d)) {
     // a_b [P, K]; b_b [K, nq] (valid columns of b)
-    const a = stack(entries, P, K, (bt, p, k) => A[(bt * P + p) * K + k]);
-    const b = stack(entries, K, nq, (bt, k, q) => (tB ? B[(bt * Q + q) * K + k] : B[(bt * K + k) * Q + q]));
-    const r = batched(a, b, entries.length, P, K, nq, g);
+    const r = batched(packA(A, d, entries), packB(B, d, entries, nq), entries.length, P, K, nq, g);
     path = r.path;
     const z = scale === undefined ? r.y : scaleBlocks(r.y, P * nq, scale, plan.out);
-    entries.forEach((bt, e) => {
-      for (let p = 0; p < P; p++) Y.set(z.subarray((e * P + p) * nq, (e * P + p + 1) * nq), (bt * P + p) * Q);
-    });
+    unpackCols(z, entries, P, Q, nq, Y);
   }
   return { y: Y, path: `batched gemm ${path || "(empty)"}${scale === undefined ? "" : ", scale: one rounding of z·scale"}, out ${plan.out ? plan.out.name : "fp64"}` };
 }
@@ -126,42 +82,38 @@ export function matmulBackward(
     checkF64Datapath(plan);
     return { grads: refVjp().map((g) => (g ? roundValues(plan.out, g) : null)), path: `float64 derivative, out ${plan.out ? plan.out.name : "fp64"}` };
   }
-  const d = dims(aShape, bShape, opts);
-  const { Bt, P, K, Q, tB } = d;
+  const d = matmulDims(aShape, bShape, opts);
+  const { Bt, P, Q, K, tB } = d;
   const scale = opts.scale;
   // Gs: masked entries dropped, scale folded in with one rounding into `in`.
-  const Gm = new Float64Array(G0.length);
+  const Gm = f64(G0.length);
   for (let bt = 0; bt < Bt; bt++) {
     const nq = d.valid(bt);
     for (let p = 0; p < P; p++) for (let q = 0; q < nq; q++) Gm[(bt * P + p) * Q + q] = G0[(bt * P + p) * Q + q];
   }
-  const Gs = scale === undefined ? roundValues(plan.in, Gm) : ewBinary("mul", Gm, new Float64Array(Gm.length).fill(scale), plan.in);
+  const Gs = scale === undefined ? roundValues(plan.in, Gm) : ewBinary("mul", Gm, f64(Gm.length, false).fill(scale), plan.in);
   const g = cachedDatapath(plan, inName(plan), "out");
-  const ga = needs[0] ? new Float64Array(A.length) : null;
-  const gb = needs[1] ? new Float64Array(B.length) : null;
+  const ga = needs[0] ? f64(A.length) : null;
+  const gb = needs[1] ? f64(B.length) : null;
   let path = "";
-  for (const [nq, entries] of groups(d)) {
-    const gs = (bt: number, p: number, q: number) => Gs[(bt * P + p) * Q + q];
-    const bAt = (bt: number, k: number, q: number) => (tB ? B[(bt * Q + q) * K + k] : B[(bt * K + k) * Q + q]);
+  for (const [nq, entries] of keyGroups(d)) {
+    const E = entries.length;
     if (ga) {
       // ga_b [P, K] = Gs_b [P, nq] · b_bᵀ [nq, K]
-      const r = batched(stack(entries, P, nq, gs), stack(entries, nq, K, (bt, q, k) => bAt(bt, k, q)), entries.length, P, nq, K, g);
-      entries.forEach((bt, e) => ga.set(r.y.subarray(e * P * K, (e + 1) * P * K), bt * P * K));
+      const r = batched(packG(Gs, d, entries, nq), packBT(B, d, entries, nq), E, P, nq, K, g);
+      unpackCols(r.y, entries, P, K, K, ga);
       path = r.path;
     }
     if (gb) {
       if (tB) {
         // gb_b [Q, K]: rows q < nq = Gs_bᵀ [nq, P] · a_b [P, K]
-        const r = batched(stack(entries, nq, P, (bt, q, p) => gs(bt, p, q)), stack(entries, P, K, (bt, p, k) => A[(bt * P + p) * K + k]), entries.length, nq, P, K, g);
+        const r = batched(packG(Gs, d, entries, nq, true), packA(A, d, entries), E, nq, P, K, g);
         entries.forEach((bt, e) => gb.set(r.y.subarray(e * nq * K, (e + 1) * nq * K), bt * Q * K));
         path = r.path;
       } else {
         // gb_b [K, Q]: columns q < nq = a_bᵀ [K, P] · Gs_b [P, nq]
-        const aT = stack(entries, K, P, (bt, k, p) => A[(bt * P + p) * K + k]);
-        const r = batched(aT, stack(entries, P, nq, gs), entries.length, K, P, nq, g);
-        entries.forEach((bt, e) => {
-          for (let k = 0; k < K; k++) gb.set(r.y.subarray((e * K + k) * nq, (e * K + k + 1) * nq), bt * K * Q + k * Q);
-        });
+        const r = batched(packAT(A, d, entries), packG(Gs, d, entries, nq), E, K, P, nq, g);
+        unpackCols(r.y, entries, K, Q, nq, gb);
         path = r.path;
       }
     }
