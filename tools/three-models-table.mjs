@@ -27,7 +27,7 @@ function verdicts(md) {
 }
 const meV = (x) => (x === undefined || x === null ? "–" : (1000 * x).toPrecision(3));
 const mdCell = (r) =>
-  !r ? "not run" : `${r.stable ? "stable" : `**collapsed at ${r.collapsePs} ps**`} over ${r.simulatedPs.toFixed(2)} ps; drift ${r.driftMeVPerAtomPerPs.toPrecision(2)} meV/atom/ps, E_tot std ${r.etotStdMeVPerAtom.toPrecision(2)} meV/atom, ${r.meanTemperature.toFixed(0)} K`;
+  !r ? "not run" : `${r.stable ? `stable over ${r.simulatedPs.toFixed(2)} ps` : `**collapsed at ${r.collapsePs.toFixed(3)} ps** (${r.reason})`}; drift ${r.driftMeVPerAtomPerPs.toPrecision(2)} meV/atom/ps, E_tot std ${r.etotStdMeVPerAtom.toPrecision(2)} meV/atom${r.rdfErrorMax ? `, RDF error ${r.rdfErrorMax.toFixed(2)}` : ""}, ${r.meanTemperature.toFixed(0)} K`;
 const head = ["model", "design point", "E MAE vs f64 (meV/atom)", "F MAE vs f64 (meV/Å)", "E vs labels", "F vs labels", "MACs/step", "energy/step (mJ)", "ns/day", "MD (NVE, 0.5 fs, from water_start)"];
 console.log(`| ${head.join(" | ")} |`);
 console.log(`|${head.map(() => "---").join("|")}|`);
