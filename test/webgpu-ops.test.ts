@@ -10,6 +10,7 @@ import { ReferenceOps } from "../src/backends/reference.js";
 import { type GpuContext, GpuUnavailableError, openGpu, useSwiftShaderIfUnset } from "../src/backends/webgpu/device.js";
 import type { Ops, Tensor } from "../src/models/ops.js";
 import { type Arith, type Conv16, WGSL_F32, WGSL_TO_F16 } from "../src/xcheck/arith.js";
+import { matmulDims } from "../src/backends/batched-matmul.js";
 import * as B from "../src/xcheck/bounds.js";
 import { halfToNumber } from "../src/backends/webgpu/host.js";
 
@@ -247,7 +248,7 @@ describe("WebGPU kernels within their WGSL bounds of the float64 reference", () 
     const scale = 1 / Math.sqrt(d);
     const q = Float64Array.from({ length: Bt * M * d }, (_, i) => Math.fround(Math.sin(i * 0.77)));
     const k = Float64Array.from({ length: Bt * M * d }, (_, i) => Math.fround(Math.cos(i * 0.53) * 1.5));
-    const dims: B.MatmulDims = { Bt, P: M, K: d, Q: M, tB: true, scale, keyLengths: lengths };
+    const dims: B.MatmulDims = { ...matmulDims([Bt, M, d], [Bt, M, d], { transposeB: true, keyLengths: lengths }), scale };
     const r1 = await both([{ data: q, shape: [Bt, M, d], grad: true }, { data: k, shape: [Bt, M, d], grad: true }],
       (ops, [Q, K]) => ops.matmul("scores", Q, K, { transposeB: true, scale, keyLengths: lengths }), seedOf());
     within("scores", r1.gpu.y, r1.ref.y, B.boundMatmul(S, op(q), op(k), dims));
@@ -260,7 +261,7 @@ describe("WebGPU kernels within their WGSL bounds of the float64 reference", () 
     within("softmax'", r2.gpu.grads[0]!, r2.ref.grads[0]!, B.boundSoftmaxGrad(S, op(r2.ref.seed!), op(scores), M));
     expect(Array.from(r2.gpu.y.subarray(4 * M * M))).toEqual(new Array(2 * M * M).fill(0)); // the fully masked atom
     const probs = Float64Array.from(r2.ref.y, Math.fround);
-    const d2: B.MatmulDims = { Bt, P: M, K: M, Q: d, tB: false };
+    const d2: B.MatmulDims = matmulDims([Bt, M, M], [Bt, M, d], {});
     const r3 = await both([{ data: probs, shape: [Bt, M, M], grad: true }, { data: k, shape: [Bt, M, d], grad: true }], (ops, [P, V]) => ops.matmul("ctx", P, V), seedOf());
     within("context", r3.gpu.y, r3.ref.y, B.boundMatmul(S, op(probs), op(k), d2));
     const [ca, cb] = B.boundMatmulGrads(S, op(r3.ref.seed!), op(probs), op(k), d2, [true, true]);

@@ -20,6 +20,7 @@ import {
   type Arith, type Conv16, type EV, FINAL_SLACK, SumBound,
   add, clampBelow, cos, div, ev, exp, fin, gamma, invSqrt, log, mul, mulPow2, sin, sqrt, sub, toF16,
 } from "./arith.js";
+import type { MatmulDims as BatchDims } from "../backends/batched-matmul.js";
 
 export interface Sides {
   readonly gpu: Arith;
@@ -334,22 +335,8 @@ export function boundLinearGradX(S: Sides, G: Operand, w: Operand, N: number, IN
   return boundGemm(S, G, w, null, { Bt: 1, P: N, Q: IN, K: OUT, a: (_b, p, k) => p * OUT + k, b: (_b, k, q) => k * IN + q }, { f16: !!S.f16 });
 }
 
-export interface MatmulDims {
-  Bt: number;
-  P: number;
-  K: number;
-  Q: number;
-  tB: boolean;
-  scale?: number;
-  keyLengths?: Int32Array;
-}
-
-function validCols(d: MatmulDims): ((b: number) => number) | undefined {
-  const kl = d.keyLengths;
-  if (!kl) return undefined;
-  const group = kl.length > 0 ? d.Bt / kl.length : 1;
-  return (b) => kl[Math.floor(b / group)];
-}
+/** The batch layout of `Ops.matmul` as the backends read it (batched-matmul.ts), plus the product's scale. */
+export type MatmulDims = BatchDims & { scale?: number };
 
 export function boundMatmul(S: Sides, a: Operand, b: Operand, d: MatmulDims): Float64Array {
   const { P, K, Q, tB } = d;
@@ -357,14 +344,14 @@ export function boundMatmul(S: Sides, a: Operand, b: Operand, d: MatmulDims): Fl
     Bt: d.Bt, P, Q, K,
     a: (bt, p, k) => (bt * P + p) * K + k,
     b: (bt, k, q) => (tB ? bt * Q * K + q * K + k : bt * K * Q + k * Q + q),
-    colLen: validCols(d),
+    colLen: d.valid,
   }, { scale: d.scale });
 }
 
 /** ga = scale·G·bᵀ (masked q dropped), gb = scale·aᵀ·G. */
 export function boundMatmulGrads(S: Sides, G: Operand, a: Operand, b: Operand, d: MatmulDims, needs: readonly boolean[]): (Float64Array | null)[] {
   const { P, K, Q, tB } = d;
-  const valid = validCols(d);
+  const valid = d.valid;
   const bIdx = (bt: number, k: number, q: number) => (tB ? bt * Q * K + q * K + k : bt * K * Q + k * Q + q);
   const ga = needs[0]
     ? boundGemm(S, G, b, null, {

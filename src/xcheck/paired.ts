@@ -26,6 +26,7 @@ import type {
 } from "../models/ops.js";
 import { SHIFT_LN2_F32 } from "../models/ops.js";
 import type { GpuTensor, WebGpuOps } from "../backends/webgpu/ops.js";
+import { matmulDims } from "../backends/batched-matmul.js";
 import * as B from "./bounds.js";
 import type { Operand, Sides } from "./bounds.js";
 
@@ -502,10 +503,7 @@ export class PairedOps implements Ops {
 
   matmul(name: string, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const S = this.sides;
-    const tB = opts.transposeB ?? false;
-    const [Bt, P, K] = a.shape;
-    const Q = tB ? b.shape[1] : b.shape[2];
-    const dims: B.MatmulDims = { Bt, P, K, Q, tB, scale: opts.scale, keyLengths: opts.keyLengths };
+    const dims: B.MatmulDims = { ...matmulDims(a.shape, b.shape, opts), scale: opts.scale };
     return this.run({
       kind: "matmul", name, inputs: [a, b], operandNames: ["a", "b"],
       emu: ([x, y]) => this.emu.matmul(name, x, y, opts),
