@@ -10,6 +10,7 @@
  *   - what the layout-2 loader and neighbour list refuse.
  */
 import { describe, expect, it } from "vitest";
+import { relDiff } from "./helpers/data.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { parseSafetensors, readSafetensors } from "../src/io/safetensors.js";
@@ -38,16 +39,6 @@ function structureOf(s: number): Structure {
   return { numbers: Int32Array.from(z), positions: Float64Array.from(g(`s${s}.positions`).data), pbc: [false, false, false] };
 }
 
-/** max |a − b| / max |b| over a tensor (the golden tensor b). */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 
 const energy = (s: Structure, m: AttentionModel = model): number =>
   m.predict(s, { ops: new ReferenceOps({ keepTrace: false }), forces: false }).energy;

@@ -21,7 +21,7 @@ import { writeFileSync } from "node:fs";
 import { loadMergedHwModel, resolveHwObject } from "../src/hw/resolve.js";
 import { maceFixture } from "./helpers/mace-fixtures.js";
 import { cli, expectOneLine, tempDir } from "./helpers/cli.js";
-import { smallFrames } from "./helpers/data.js";
+import { smallFrames, relDiff } from "./helpers/data.js";
 
 interface Run {
   edges: number;
@@ -47,16 +47,6 @@ const PLAIN = "test/fixtures/mace/mace_small.safetensors";
 const structure = { numbers: G.numbers, positions: Float64Array.from(G.positions.flat()) };
 const model = MaceModel.fromSafetensors(readSafetensors(FILE));
 
-/** Largest |a − b| over the largest |b| (the relative error of a whole vector). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 
 function expectMatches(s: typeof structure & { cell?: Float64Array; pbc?: readonly [boolean, boolean, boolean] }, g: Run): void {
   const ops = new ReferenceOps();
@@ -65,13 +55,13 @@ function expectMatches(s: typeof structure & { cell?: Float64Array; pbc?: readon
   expect(Math.abs(p.energy - g.energy) / Math.abs(g.energy)).toBeLessThanOrEqual(1e-9);
   const e0 = G.numbers.reduce((a, z) => a + G.atomic_energies[z === 1 ? 0 : 1], 0);
   expect(Math.abs(p.energy - e0 - g.interaction_energy) / Math.abs(g.interaction_energy)).toBeLessThanOrEqual(1e-9);
-  expect(relErr(p.atomEnergies, g.node_energy)).toBeLessThanOrEqual(1e-9);
-  expect(relErr(p.forces!, g.forces)).toBeLessThanOrEqual(1e-9);
+  expect(relDiff(p.atomEnergies, g.node_energy)).toBeLessThanOrEqual(1e-9);
+  expect(relDiff(p.forces!, g.forces)).toBeLessThanOrEqual(1e-9);
   // mace's node_feats_list[k] is each product's output: hwsim's `products.k.residual`.
   g.node_feats.forEach((f, k) => {
     const rec = p.trace.find((r) => r.name === `products.${k}.residual`)!;
     expect(rec.output.shape).toEqual([G.numbers.length, f.dim]);
-    expect(relErr(rec.output.data, f.values), `layer ${k}`).toBeLessThanOrEqual(1e-9);
+    expect(relDiff(rec.output.data, f.values), `layer ${k}`).toBeLessThanOrEqual(1e-9);
   });
 }
 

@@ -17,6 +17,11 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** max |a − b| / max |b|: the relative error of a whole tensor against b. */
+export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return maxAbsDiff(a, b) / maxAbs(b);
+}
+
 /** The first `atoms` atoms of a labelled frame, labels sliced with them. */
 export function firstAtomsOf(f: Frame, atoms: number): Frame {
   return {
