@@ -106,7 +106,7 @@ import e3nn  # noqa: E402
 from mace.modules.blocks import RealAgnosticResidualInteractionBlock  # noqa: E402
 from mace.modules.models import MACE  # noqa: E402
 from mace_to_safetensors import convert, write_safetensors  # noqa: E402
-from water_spcfw import NA, NW, SpcFwWater  # noqa: E402  (the SPC/Fw data recipe)
+from water_spcfw import NA, NW, SpcFwWater, min_rms_to  # noqa: E402  (the SPC/Fw data recipe)
 
 LOG["e3nn"] = f"{e3nn.__version__} from {os.path.dirname(e3nn.__file__)}"
 
@@ -201,13 +201,11 @@ def main():
     Ec = torch.tensor([f["energy"] for f in test], dtype=torch.float64, device=dev)
     Fc = torch.tensor([f["forces"] for f in test], dtype=torch.float64, device=dev)
     # Remove regenerated copies of the committed test frames from the training set.
-    rms = torch.cat([((X[train_idx[k:k + 2048]][None] - Xc[:, None]) ** 2).mean((-1, -2)).sqrt().min(0).values
-                     for k in range(0, train_idx.numel(), 2048)])
+    rms = min_rms_to(X, train_idx, Xc)
     LOG["committed_test_frames_in_train_removed"] = int((rms < 1e-6).sum())
     LOG["committed_test_frames_in_train_max_rms_A"] = float(rms[rms < 1e-6].max()) if bool((rms < 1e-6).any()) else None
     train_idx = train_idx[rms >= 1e-6]
-    hold_rms = torch.cat([((X[hold_idx[k:k + 2048]][None] - Xc[:, None]) ** 2).mean((-1, -2)).sqrt().min(0).values
-                          for k in range(0, hold_idx.numel(), 2048)])
+    hold_rms = min_rms_to(X, hold_idx, Xc)
     LOG["committed_test_frames_in_heldout"] = int((hold_rms < 1e-6).sum())
     LOG.update(n_train=int(train_idx.numel()), n_heldout=int(hold_idx.numel()), n_test=len(test), data_seconds=time.time() - T_START)
     say(f"removed {LOG['committed_test_frames_in_train_removed']} regenerated committed test frames from the training set; "

@@ -108,3 +108,10 @@ class SpcFwWater:
         x, v, samples = self.langevin(x, v, s_run, T, sample_every=40 if not smoke else 10)
         X = torch.cat([s[0] for s in samples]); E = torch.cat([s[1] for s in samples]); F = torch.cat([s[2] for s in samples])
         return X, E, F
+
+
+def min_rms_to(X, idx, ref, chunk=2048):
+    """RMS distance (Å) of each frame X[idx] to its nearest frame of ref [n, atoms, 3], in chunks:
+    how the training scripts find regenerated copies of the committed test frames."""
+    return torch.cat([((X[idx[k:k + chunk]][None] - ref[:, None]) ** 2).mean((-1, -2)).sqrt().min(0).values
+                      for k in range(0, idx.numel(), chunk)])
