@@ -3,14 +3,37 @@
 //   node tools/three-models-table.mjs LABEL EVAL.json [--md MD.json | --md-note TEXT] [LABEL EVAL.json ...]
 // Errors are against each model's own float64 evaluation and against the labels; cost is the cost
 // model's per-step numbers for the first frame; MD is the verdict of each design point's trajectory.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
+const USAGE = "usage: node tools/three-models-table.mjs LABEL EVAL.json [--md MD.json | --md-note TEXT] [LABEL EVAL.json ...]";
+/** A JSON document of `what` (evaluate or md output), or one line naming the file and exit 2. */
+function readJson(path, what, field) {
+  let doc;
+  try {
+    if (!statSync(path).isFile()) fail(`${path}: cannot read ${what} JSON (not a regular file)`);
+    doc = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    fail(`${path}: cannot read ${what} JSON (${e.code ?? e.message})`);
+  }
+  if (!doc || typeof doc !== "object" || !(field in doc)) fail(`${path}: not ${what} --json output (no '${field}' field)`);
+  return doc;
+}
+function fail(msg) {
+  console.error(`three-models-table: ${msg}`);
+  process.exit(2);
+}
 const args = process.argv.slice(2);
+if (args.length < 2) fail(USAGE);
 const groups = [];
 for (let i = 0; i < args.length; ) {
-  const g = { label: args[i++], eval: JSON.parse(readFileSync(args[i++], "utf8")), md: null, note: "not run" };
-  if (args[i] === "--md") g.md = JSON.parse(readFileSync(args[(i += 2) - 1], "utf8"));
-  else if (args[i] === "--md-note") g.note = args[(i += 2) - 1];
+  if (i + 1 >= args.length) fail(`${args[i]}: no EVAL.json after the label\n${USAGE}`);
+  const g = { label: args[i++], eval: readJson(args[i++], "hwsim evaluate", "hwModels"), md: null, note: "not run" };
+  if (args[i] === "--md" || args[i] === "--md-note") {
+    if (i + 1 >= args.length) fail(`${args[i]}: missing its value`);
+    if (args[i] === "--md") g.md = readJson(args[i + 1], "hwsim md", "points");
+    else g.note = args[i + 1];
+    i += 2;
+  }
   groups.push(g);
 }
 /** Every md verdict object ({ point, replicas }) anywhere in an md JSON document. */
