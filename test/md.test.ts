@@ -276,6 +276,12 @@ describe("hwsim md (CLI)", () => {
     const run = tmp.path("tampered");
     expect((await md("--hw", "int8-lut", "--steps", "2", "--traj", run, noCell)).code).toBe(0);
     const desc = JSON.parse(readFileSync(`${run}/run.json`, "utf8"));
+    // the same design whose preset files lay elsewhere when the run started (a moved clone) resumes
+    const moved = structuredClone(desc);
+    moved.hw[1].chain = moved.hw[1].chain.map((f: string) => f.replace(/^.*\/hw-models\//, "/a/moved/clone/hw-models/"));
+    expect(moved.hw[1].chain.length).toBeGreaterThan(1);
+    writeFileSync(`${run}/run.json`, JSON.stringify(moved));
+    expect((await cli("md", "--resume", run, "--steps", "3")).code).toBe(0);
     desc.hw[1].description = "edited";
     writeFileSync(`${run}/run.json`, JSON.stringify(desc));
     const t = await cli("md", "--resume", run, "--steps", "3");

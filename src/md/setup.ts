@@ -164,10 +164,19 @@ export function readRunDir(dir: string): MdRun {
     } catch (e) {
       throw new InputError(`${where}: ${(e as Error).message}`);
     }
-    if (JSON.stringify(now) !== JSON.stringify(h)) throw new InputError(`${where}: hw-model '${h.name}' (${h.file}) is not what the run started with (edited since?): resuming would mix two designs`);
+    if (designOf(now) !== designOf(h)) throw new InputError(`${where}: hw-model '${h.name}' (${h.file}) is not what the run started with (edited since?): resuming would mix two designs`);
     return now;
   });
   return run;
+}
+
+/**
+ * A resolved hw-model's content without where its files lay: a clone moved or
+ * hwsim installed elsewhere changes the paths of the preset files a chain
+ * extends, not the design.
+ */
+function designOf(h: ResolvedHwModel): string {
+  return JSON.stringify({ ...h, file: undefined, chain: undefined });
 }
 
 /** Whether any job of the run has a checkpoint (a resumable directory). */
