@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { relDiff } from "./helpers/data.js";
+import { attentionGolden, energyOf, fdForceError, itIsInvariant, maxEnergyStep, pairStructure as pair } from "./helpers/attention.js";
 import { ReferenceOps } from "../src/backends/reference.js";
 import { readExtxyz } from "../src/io/extxyz.js";
 import { parseSafetensors, readSafetensors } from "../src/io/safetensors.js";
@@ -26,22 +27,9 @@ const WEIGHTS = "examples/attention-water/attention_water.safetensors";
 const GOLDEN = "test/fixtures/attention/attention_water_golden.safetensors";
 const START = "examples/water-schnet/water_start.extxyz";
 const model = loadAttention(WEIGHTS);
-const golden = readSafetensors(GOLDEN);
+const { g, structureOf } = attentionGolden(GOLDEN);
 
-function g(name: string): { data: Float64Array; shape: readonly number[] } {
-  const t = golden.tensors.get(name);
-  if (!t) throw new Error(`${GOLDEN}: no tensor '${name}'`);
-  return t;
-}
-
-function structureOf(s: number): Structure {
-  const z = g(`s${s}.numbers`).data;
-  return { numbers: Int32Array.from(z), positions: Float64Array.from(g(`s${s}.positions`).data), pbc: [false, false, false] };
-}
-
-
-const energy = (s: Structure, m: AttentionModel = model): number =>
-  m.predict(s, { ops: new ReferenceOps({ keepTrace: false }), forces: false }).energy;
+const energy = (s: Structure, m: AttentionModel = model): number => energyOf(m, s);
 
 describe("layout 2 against the PyTorch golden outputs (tools/attention_reference.py)", () => {
   it.each([0, 1])("structure %i: neighbours, tokens, attention probabilities, energies and forces to 1e-9", (s) => {
@@ -79,35 +67,10 @@ describe("layout 2 is smooth", () => {
   const base = structureOf(0);
 
   it("conservative forces equal central finite differences of the energy", () => {
-    const f = model.predict(base, { ops: new ReferenceOps(), forces: "conservative" }).forces!;
-    const h = 1e-5;
-    let worst = 0, scale = 0;
-    for (const k of [0, 1, 5, 13, 30, 44, 58, 71]) {
-      const p = Float64Array.from(base.positions), q = Float64Array.from(base.positions);
-      p[k] += h;
-      q[k] -= h;
-      const fd = -(energy({ ...base, positions: p }) - energy({ ...base, positions: q })) / (2 * h);
-      worst = Math.max(worst, Math.abs(fd - f[k]));
-      scale = Math.max(scale, Math.abs(f[k]));
-    }
-    expect(worst / scale).toBeLessThan(1e-6);
+    expect(fdForceError(model, base, [0, 1, 5, 13, 30, 44, 58, 71])).toBeLessThan(1e-6);
   });
 
-  /** Largest |E(t_{k+1}) − E(t_k)| along x(t) = x0 + t·dir, t ∈ [t0, t0 + steps·dt]. */
-  function maxStep(s: Structure, atom: number, dir: number[], t0: number, dt: number, steps: number): number {
-    let prev = NaN, worst = 0;
-    for (let k = 0; k <= steps; k++) {
-      const pos = Float64Array.from(s.positions);
-      for (let c = 0; c < 3; c++) pos[3 * atom + c] += (t0 + k * dt) * dir[c];
-      const e = energy({ ...s, positions: pos });
-      if (k > 0) worst = Math.max(worst, Math.abs(e - prev));
-      prev = e;
-    }
-    return worst;
-  }
-
-  /** Two atoms (an O and an H of different molecules) on the x axis, the H at distance t0 of the O. */
-  const pair = (d: number): Structure => ({ numbers: Int32Array.from([8, 1, 1, 1]), positions: Float64Array.from([0, 0, 0, d, 0, 0, 0.6, 0.75, 0, -2, 0.3, 0.1]), pbc: [false, false, false] });
+  const maxStep = (s: Structure, atom: number, dir: number[], t0: number, dt: number, steps: number): number => maxEnergyStep(model, s, atom, dir, t0, dt, steps);
 
   // A smooth E(t) has max |ΔE| ≈ |dE/dt|·dt: ten times smaller steps, ten times smaller changes.
   // A jump J of E on the path keeps max |ΔE| ≥ J whatever the step: the ratio falls towards 1.
@@ -158,47 +121,7 @@ describe("layout 2 is smooth", () => {
 });
 
 describe("layout 2 symmetries (float64, 1e-10)", () => {
-  const base = structureOf(0);
-  const e0 = model.predict(base, { ops: new ReferenceOps(), forces: "conservative" });
-
-  it("rotation: energy invariant, forces rotate with the structure", () => {
-    const [a, b, c] = [0.3, -1.1, 2.0];
-    const R = [
-      [Math.cos(a) * Math.cos(b), Math.cos(a) * Math.sin(b) * Math.sin(c) - Math.sin(a) * Math.cos(c), Math.cos(a) * Math.sin(b) * Math.cos(c) + Math.sin(a) * Math.sin(c)],
-      [Math.sin(a) * Math.cos(b), Math.sin(a) * Math.sin(b) * Math.sin(c) + Math.cos(a) * Math.cos(c), Math.sin(a) * Math.sin(b) * Math.cos(c) - Math.cos(a) * Math.sin(c)],
-      [-Math.sin(b), Math.cos(b) * Math.sin(c), Math.cos(b) * Math.cos(c)],
-    ];
-    const rot = (v: Float64Array) => {
-      const out = new Float64Array(v.length);
-      for (let i = 0; i < v.length / 3; i++) for (let r = 0; r < 3; r++) out[3 * i + r] = R[r][0] * v[3 * i] + R[r][1] * v[3 * i + 1] + R[r][2] * v[3 * i + 2];
-      return out;
-    };
-    const p = model.predict({ ...base, positions: rot(base.positions) }, { ops: new ReferenceOps(), forces: "conservative" });
-    expect(Math.abs(p.energy - e0.energy) / Math.abs(e0.energy)).toBeLessThan(1e-10);
-    expect(relDiff(p.forces!, rot(e0.forces!))).toBeLessThan(1e-10);
-  });
-
-  it("translation: energy and forces invariant", () => {
-    const pos = base.positions.map((x, i) => x + [3.25, -7.5, 0.125][i % 3]);
-    const p = model.predict({ ...base, positions: pos }, { ops: new ReferenceOps(), forces: "conservative" });
-    expect(Math.abs(p.energy - e0.energy) / Math.abs(e0.energy)).toBeLessThan(1e-10);
-    expect(relDiff(p.forces!, e0.forces!)).toBeLessThan(1e-10);
-  });
-
-  it("permutation of the atoms: energy invariant, forces permuted", () => {
-    const n = base.numbers.length;
-    const perm = Array.from({ length: n }, (_, i) => (i * 7 + 3) % n); // 7 is coprime to 24
-    const pos = new Float64Array(3 * n), z = new Int32Array(n);
-    perm.forEach((src, dst) => {
-      z[dst] = base.numbers[src];
-      pos.set(base.positions.subarray(3 * src, 3 * src + 3), 3 * dst);
-    });
-    const p = model.predict({ numbers: z, positions: pos, pbc: [false, false, false] }, { ops: new ReferenceOps(), forces: "conservative" });
-    expect(Math.abs(p.energy - e0.energy) / Math.abs(e0.energy)).toBeLessThan(1e-10);
-    const back = new Float64Array(3 * n);
-    perm.forEach((src, dst) => back.set(p.forces!.subarray(3 * dst, 3 * dst + 3), 3 * src));
-    expect(relDiff(back, e0.forces!)).toBeLessThan(1e-10);
-  });
+  itIsInvariant(model, structureOf(0));
 });
 
 describe("layout 2 files and neighbour lists", () => {
@@ -216,10 +139,10 @@ describe("layout 2 files and neighbour lists", () => {
     expect(AttentionModel.seeded(0).predict(structureOf(1), { ops: new ReferenceOps() }).forceKind).toBe("direct");
   });
 
-  it("a layout_version other than 1 or 2 is refused, naming the file and key", () => {
+  it("a layout_version other than 1, 2 or 3 is refused, naming the file and key", () => {
     const st = parseSafetensors(model.toSafetensors(), "w.safetensors");
-    st.metadata.layout_version = "3";
-    expectInputError(() => AttentionModel.fromSafetensors(st), "w.safetensors: __metadata__ 'layout_version' = '3' is not 1 or 2");
+    st.metadata.layout_version = "4";
+    expectInputError(() => AttentionModel.fromSafetensors(st), "w.safetensors: __metadata__ 'layout_version' = '4' is not 1, 2 or 3");
   });
 
   it("more neighbours than max_neighbors is refused (layout 2 never truncates)", () => {

@@ -421,11 +421,12 @@ describe("op names and kinds (what hardware rules target)", () => {
     expect(scores.output.shape).toEqual([5 * 4, 16, 16]);
   });
 
-  it("every op of a two-layer run (both force modes, layouts 1 and 2) is in the op-name registry with its kind, and vice versa", () => {
+  it("every op of a two-layer run (both force modes, layouts 1, 2 and 3) is in the op-name registry with its kind, and vice versa", () => {
     const templates = OP_NAMES.attention.map((e) => ({ re: new RegExp(`^${e.name.replace(/\./g, "\\.").replace(/#/g, "\\d+")}$`), kind: e.kind, name: e.name }));
     const seen = new Set<string>();
     const smooth = AttentionModel.seeded(0, { layout: 2 });
-    for (const [m, kind] of [[model, "direct"], [model, "conservative"], [smooth, "direct"], [smooth, "conservative"]] as const) {
+    const message = AttentionModel.seeded(0, { layout: 3 });
+    for (const [m, kind] of [[model, "direct"], [model, "conservative"], [smooth, "direct"], [smooth, "conservative"], [message, "conservative"]] as const) {
       for (const t of m.predict(randomCluster(2, 6, 4), { ops: new ReferenceOps(), forces: kind }).trace) {
         const hit = templates.find((e) => e.re.test(t.name));
         expect(hit, t.name).toBeDefined();

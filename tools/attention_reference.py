@@ -1,9 +1,10 @@
-"""PyTorch reference of hwsim's neighbour-attention model (src/models/attention.ts), layout 2 (smooth).
+"""PyTorch reference of hwsim's neighbour-attention model (src/models/attention.ts), layouts 2 (smooth)
+and 3 (smooth + message passing between atoms before every attention layer).
 
 The PyTorch model IS the reference: hwsim's float64 reference backend must reproduce it to <= 1e-9
 relative (test/attention-golden.test.ts reads the golden file this module writes). Semantics, every
-tensor and the metadata: docs/attention-weights.md. Only the smooth layout (metadata
-`layout_version` = "2") is implemented here; layout 1 (hard top-M, mean pooling) is hwsim-only.
+tensor and the metadata: docs/attention-weights.md. Only the smooth layouts (metadata
+`layout_version` "2" or "3") are implemented here; layout 1 (hard top-M, mean pooling) is hwsim-only.
 
 Needs only torch (Debian's python3-torch works: no safetensors package, no ASE: both file formats
 are read and written here). Non-periodic structures only (brute-force neighbour search).
@@ -27,7 +28,8 @@ import torch
 from torch import nn
 
 ARCHITECTURE = "hwsim-attention"
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "2"  # the default layout; LAYOUTS: those this reference implements
+LAYOUTS = ("2", "3")
 
 # ---------------------------------------------------------------------------------------------
 # safetensors (the format is a little-endian u64 header length, a JSON header, the raw bytes).
@@ -144,15 +146,30 @@ class Attention(nn.Module):
 
 
 class Layer(nn.Module):
-    def __init__(self, dim, heads, ffn, eps):
+    def __init__(self, dim, heads, ffn, eps, layout=2):
         super().__init__()
+        if layout == 3:
+            self.message = nn.Linear(dim, dim)  # layout 3: message passing before norm1
         self.norm1 = RMSNorm(dim, eps)
         self.attention = Attention(dim, heads)
         self.norm2 = RMSNorm(dim, eps)
         self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.SiLU(), nn.Linear(ffn, dim))
 
-    def forward(self, h, bias, keep=None):
-        h = h + self.attention(self.norm1(h), bias, keep)
+    def forward(self, h, bias, keep=None, graph=None):
+        """h [A = B·n, M, D]; graph (layout 3): (w [B, n, M] = C on real tokens, 0 on padding;
+        idx [B, n, M] the neighbour j of every token, padding: i)."""
+        if hasattr(self, "message"):
+            w, idx = graph
+            B, n, M = w.shape
+            # hwsim: "message.envelope" h·C, "message.pool" Σ real tokens, "message" Linear,
+            # "message.gather" row j for token (i, j), "message.residual" h + that.
+            pooled = (h.reshape(B, n, M, -1) * w[..., None]).sum(2)  # [B, n, D]
+            msg = self.message(pooled)
+            bidx = torch.arange(B, device=h.device)[:, None, None]
+            h = h + msg[bidx, idx].reshape(B * n, M, -1)
+            if keep is not None:
+                keep["message"].append(h)
+        h = h + self.attention(self.norm1(h), bias, keep["probs"] if keep is not None else None)
         return h + self.ffn(self.norm2(h))
 
 
@@ -180,8 +197,11 @@ def batched_neighbours(pos, cutoff, max_neighbors=None):
 
 class AttentionMLIP(nn.Module):
     def __init__(self, dim=64, heads=4, ffn=128, layers=2, num_rbf=16, species_dim=16, num_embeddings=10,
-                 cutoff=5.0, max_neighbors=128, eps=1e-6):
+                 cutoff=5.0, max_neighbors=128, eps=1e-6, layout=2):
         super().__init__()
+        if str(layout) not in LAYOUTS:
+            raise ValueError(f"layout {layout!r}: this reference implements {', '.join(LAYOUTS)}")
+        self.layout = int(layout)
         self.cutoff, self.max_neighbors, self.heads, self.eps = float(cutoff), int(max_neighbors), heads, eps
         self.embedding = nn.Embedding(num_embeddings, species_dim)
         self.rbf = nn.Module()
@@ -190,7 +210,7 @@ class AttentionMLIP(nn.Module):
         self.rbf.register_buffer("offset", off)
         self.tokens = nn.Module()
         self.tokens.linear = nn.Linear(num_rbf + 2 * species_dim, dim)
-        self.layers = nn.ModuleList(Layer(dim, heads, ffn, eps) for _ in range(layers))
+        self.layers = nn.ModuleList(Layer(dim, heads, ffn, eps, self.layout) for _ in range(layers))
         head = lambda: nn.Sequential(OrderedDict([("0", nn.Linear(dim, dim)), ("act", nn.SiLU()), ("1", nn.Linear(dim, 1))]))
         self.energy = head()
         self.forces = head()
@@ -218,14 +238,14 @@ class AttentionMLIP(nn.Module):
         live = real & (C > 0)
         bias = torch.where(live, torch.log(torch.where(live, C, torch.ones_like(C))), torch.full_like(C, -math.inf)).reshape(B * n, M)
         if keep is not None:
-            keep.update(idx=idx, real=real, d=d, C=C, tokens=[h], probs=[])
+            keep.update(idx=idx, real=real, d=d, C=C, tokens=[h], probs=[], message=[])
+        w = C * real.to(C.dtype)  # the envelope on real tokens, 0 on padding: pooling weights
         for layer in self.layers:
-            h = layer(h, bias, keep["probs"] if keep is not None else None)
+            h = layer(h, bias, keep, (w, idx))
             if keep is not None:
                 keep["tokens"].append(h)
         h = h.reshape(B, n, M, -1)
-        w = (C * real.to(C.dtype))[..., None]
-        pooled = (h * w).sum(2)
+        pooled = (h * w[..., None]).sum(2)
         atom_e = self.energy(pooled)[..., 0]
         out = {"energy": atom_e.sum(-1), "atom_energies": atom_e}
         if direct:
@@ -235,7 +255,7 @@ class AttentionMLIP(nn.Module):
         return out
 
     def metadata(self, extra=None):
-        m = {"architecture": ARCHITECTURE, "layout_version": LAYOUT_VERSION, "cutoff": repr(self.cutoff),
+        m = {"architecture": ARCHITECTURE, "layout_version": str(self.layout), "cutoff": repr(self.cutoff),
              "max_neighbors": str(self.max_neighbors), "num_heads": str(self.heads), "rms_norm_eps": repr(self.eps)}
         m.update(extra or {})
         return m
@@ -246,19 +266,64 @@ def load(path):
     for key in ("cutoff", "max_neighbors", "num_heads", "rms_norm_eps"):
         if key not in meta:
             raise SystemExit(f"{path}: __metadata__ is missing key '{key}'")
-    if meta.get("layout_version") != LAYOUT_VERSION:
-        raise SystemExit(f"{path}: __metadata__ 'layout_version' is {meta.get('layout_version')!r}; this reference implements '2'")
+    layout = meta.get("layout_version")
+    if layout not in LAYOUTS:
+        raise SystemExit(f"{path}: __metadata__ 'layout_version' is {layout!r}; this reference implements {', '.join(repr(v) for v in LAYOUTS)}")
     sd = {k: v.double() for k, v in sd.items()}
+    check_message_tensors(path, sd, layout)
     dim = sd["tokens.linear.weight"].shape[0]
     num_embeddings, species_dim = sd["embedding.weight"].shape
     model = AttentionMLIP(
         dim=dim, heads=int(meta["num_heads"]), ffn=sd["layers.0.ffn.0.weight"].shape[0],
         layers=sum(1 for k in sd if k.endswith(".norm1.weight")), num_rbf=sd["rbf.offset"].shape[0],
         species_dim=species_dim, num_embeddings=num_embeddings, cutoff=float(meta["cutoff"]),
-        max_neighbors=int(meta["max_neighbors"]), eps=float(meta["rms_norm_eps"]),
+        max_neighbors=int(meta["max_neighbors"]), eps=float(meta["rms_norm_eps"]), layout=int(layout),
     ).double()
     model.load_state_dict(sd, strict=True)
     return model, meta
+
+
+def is_message_tensor(name):
+    parts = name.split(".")
+    return len(parts) == 4 and parts[0] == "layers" and parts[2] == "message"
+
+
+def check_message_tensors(path, sd, layout):
+    """Layout 3 has layers.l.message.{weight,bias} in every layer; layout 2 has none."""
+    layers = sum(1 for k in sd if k.endswith(".norm1.weight"))
+    if layout == "3":
+        for l in range(layers):
+            for part in ("weight", "bias"):
+                if f"layers.{l}.message.{part}" not in sd:
+                    raise SystemExit(f"{path}: missing tensor 'layers.{l}.message.{part}' (__metadata__ 'layout_version' is '3': layout 3 has a message Linear in every layer)")
+    else:
+        extra = [k for k in sd if is_message_tensor(k)]
+        if extra:
+            raise SystemExit(f"{path}: tensor '{extra[0]}' belongs to layout 3, but __metadata__ 'layout_version' is {layout!r}")
+
+
+def from_layout2(model, path):
+    """Initialise a layout-3 `model` from a layout-2 file: every layout-2 tensor copied, the message
+    Linears zero (weight and bias), so the model's outputs are the layout-2 model's (fine-tuning)."""
+    sd, meta = read_safetensors(path)
+    if meta.get("layout_version") != "2":
+        raise SystemExit(f"{path}: __metadata__ 'layout_version' is {meta.get('layout_version')!r}; INIT needs a layout-2 file")
+    check_message_tensors(path, sd, "2")
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and not is_message_tensor(k)]
+    unexpected = [k for k in sd if k not in own]
+    if missing or unexpected:
+        raise SystemExit(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, t in sd.items():
+        if tuple(t.shape) != tuple(own[k].shape):
+            raise SystemExit(f"{path}: tensor '{k}' has shape {list(t.shape)}, this model's is {list(own[k].shape)}")
+    with torch.no_grad():
+        for k, p in own.items():
+            if k in sd:
+                p.copy_(sd[k])
+            elif is_message_tensor(k):
+                p.zero_()
+    return meta
 
 
 def save(model, path, extra_metadata=None):
@@ -310,6 +375,8 @@ def golden(model, structures):
             out[p + ("tokens.act" if l == 0 else f"layers.{l - 1}.residual2")] = t.detach()
         for l, pr in enumerate(keep["probs"]):
             out[p + f"layers.{l}.attention.softmax"] = pr.detach()
+        for l, t in enumerate(keep["message"]):  # layout 3 only
+            out[p + f"layers.{l}.message.residual"] = t.detach()
         out[p + "energy"] = res["energy"].detach()
         out[p + "atom_energies"] = res["atom_energies"][0].detach()
         out[p + "forces"] = (-g[0]).detach()

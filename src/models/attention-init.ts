@@ -6,6 +6,7 @@
  *   embedding.weight               [Zmax, Dz]        nn.Embedding
  *   rbf.offset                     [K]               buffer: Gaussian centres 0..cutoff
  *   tokens.linear.{weight,bias}    [D, K+2·Dz], [D]  Linear over concat(radial, species_i, species_j)
+ *   layers.l.message.{weight,bias} [D, D], [D]       layout 3 only: the message Linear
  *   layers.l.norm1.weight          [D]               RMSNorm scale
  *   layers.l.attention.{q,k,v,out}.{weight,bias}  [D, D], [D]
  *   layers.l.norm2.weight          [D]
@@ -59,12 +60,13 @@ export interface AttentionHyperparameters {
    * Layout (metadata `layout_version`): 1 = the M nearest neighbours, mean pooling (energy jumps
    * at the cutoff and where the M-nearest set changes); 2 = smooth: every neighbour within the
    * cutoff (M is then a cap), log-envelope bias on the attention scores, envelope-weighted sum
-   * pooling (docs/attention-weights.md).
+   * pooling (docs/attention-weights.md); 3 = layout 2 + message passing between atoms before
+   * every attention layer (a `layers.l.message` Linear; zero message weights give layout 2).
    */
   layout: AttentionLayout;
 }
 
-export type AttentionLayout = 1 | 2;
+export type AttentionLayout = 1 | 2 | 3;
 
 /** The demo sizes (examples/attention/attention_seed0.safetensors). */
 export const ATTENTION_DEFAULTS: Readonly<AttentionHyperparameters> = Object.freeze({
@@ -107,6 +109,7 @@ export function attentionWeightSpecs(hp: AttentionHyperparameters): WeightSpec[]
   linear("tokens.linear", D, K + 2 * Dz);
   for (let l = 0; l < hp.layers; l++) {
     const p = `layers.${l}`;
+    if (hp.layout === 3) linear(`${p}.message`, D, D);
     specs.push({ name: `${p}.norm1.weight`, shape: [D], init: { kind: "ones" } });
     for (const m of ["q", "k", "v", "out"]) linear(`${p}.attention.${m}`, D, D);
     specs.push({ name: `${p}.norm2.weight`, shape: [D], init: { kind: "ones" } });
@@ -136,7 +139,7 @@ export function checkHyperparameters(hp: AttentionHyperparameters): void {
   posInt("maxNeighbors");
   if (hp.dim % hp.heads !== 0) throw new InputError(`attention hyperparameters: dim ${hp.dim} is not a multiple of heads ${hp.heads}`);
   if (!(hp.cutoff > 0) || !Number.isFinite(hp.cutoff)) throw new InputError(`attention hyperparameter cutoff = ${hp.cutoff} must be a positive finite number`);
-  if (hp.layout !== 1 && hp.layout !== 2) throw new InputError(`attention hyperparameter layout = ${String(hp.layout)} must be 1 or 2`);
+  if (hp.layout !== 1 && hp.layout !== 2 && hp.layout !== 3) throw new InputError(`attention hyperparameter layout = ${String(hp.layout)} must be 1, 2 or 3`);
   if (!(hp.rmsNormEps > 0) || !Number.isFinite(hp.rmsNormEps)) throw new InputError(`attention hyperparameter rmsNormEps = ${hp.rmsNormEps} must be a positive finite number`);
 }
 

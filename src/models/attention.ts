@@ -45,6 +45,13 @@
  *   "attention.log_envelope" log C [log]; "attention.bias" [n·H·M·M] [gather];
  *   "p.attention.biased" scores + log C of the key [add], before the softmax;
  *   "pool.envelope" h·C [scale_rows]; "pool" Σ over real tokens (not the mean).
+ * Layout 3 (`layout_version` "3") = layout 2 + message passing between atoms: in every layer,
+ * before "p.norm1",
+ *   "p.message.envelope" h·C [scale_rows]; "p.message.pool" Σ over atom i's real tokens → [n, D]
+ *   [masked_pool, "add"]; "p.message" Linear D→D [linear]; "p.message.gather" row j for token
+ *   (i, j) (padding: row i) → [T, D] [gather]; "p.message.residual" h + that [add].
+ * Padding tokens stay masked in attention and pooling; the pool carries C, so the energy stays
+ * C¹; zero message weights give layout 2's outputs exactly.
  * The rest below describes layout 1, which files without the key keep.
  *
  * Properties a user must know (as in EScAIP, layout 1):
@@ -84,7 +91,7 @@ export const ATTENTION_METADATA_KEYS = {
   rmsNormEps: "rms_norm_eps",
 } as const;
 
-/** Optional metadata keys: `layout_version` ("1" when absent; "2" = the smooth model) and the provenance of trained files. */
+/** Optional metadata keys: `layout_version` ("1" when absent; "2" = the smooth model; "3" = smooth + message passing) and the provenance of trained files. */
 const ATTENTION_OPTIONAL_METADATA = { layout: "layout_version" } as const;
 
 // ---------------------------------------------------------------------------
@@ -306,8 +313,8 @@ export class AttentionModel {
       maxNeighbors = opts.maxNeighbors;
     } else maxNeighbors = metaInt(ATTENTION_METADATA_KEYS.maxNeighbors);
     const layoutText = st.metadata[ATTENTION_OPTIONAL_METADATA.layout];
-    if (layoutText !== undefined && layoutText !== "1" && layoutText !== "2") {
-      throw fileError(file, `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' = '${layoutText}' is not 1 or 2`);
+    if (layoutText !== undefined && layoutText !== "1" && layoutText !== "2" && layoutText !== "3") {
+      throw fileError(file, `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' = '${layoutText}' is not 1, 2 or 3`);
     }
     const hp: AttentionHyperparameters = {
       dim, heads, ffnDim, layers,
@@ -315,7 +322,7 @@ export class AttentionModel {
       speciesDim: emb.shape[1],
       numEmbeddings: emb.shape[0],
       cutoff, maxNeighbors, rmsNormEps,
-      layout: layoutText === "2" ? 2 : 1,
+      layout: layoutText === "3" ? 3 : layoutText === "2" ? 2 : 1,
     };
     if (hp.numRbf < 2) throw fileError(file, `tensor 'rbf.offset': ${hp.numRbf} Gaussians, need at least 2`);
     if (dim % heads !== 0) throw fileError(file, `__metadata__ 'num_heads' = ${heads} does not divide the token width ${dim} (tensor 'tokens.linear.weight')`);
@@ -326,7 +333,11 @@ export class AttentionModel {
     }
 
     const weights = new Map<string, Weight>();
+    const layoutKey = `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' is '${layoutText ?? "1"}'${layoutText === undefined ? " (absent)" : ""}`;
     for (const spec of attentionWeightSpecs(hp)) {
+      if (hp.layout === 3 && /^layers\.\d+\.message\./.test(spec.name) && !st.tensors.has(spec.name)) {
+        throw fileError(file, `missing tensor '${spec.name}' (${layoutKey}: layout 3 has a message Linear in every layer)`);
+      }
       const w = tensor(spec.name);
       if (w.shape.length !== spec.shape.length || w.shape.some((d, i) => d !== spec.shape[i])) {
         throw fileError(file, `tensor '${spec.name}': shape [${w.shape.join(", ")}], expected [${spec.shape.join(", ")}]`);
@@ -334,6 +345,8 @@ export class AttentionModel {
       weights.set(spec.name, w);
     }
     const unknown = [...st.tensors.keys()].filter((k) => !weights.has(k));
+    const message = unknown.find((k) => /^layers\.\d+\.message\./.test(k));
+    if (message !== undefined) throw fileError(file, `tensor '${message}' belongs to layout 3, but ${layoutKey}`);
     if (unknown.length) {
       throw fileError(file, `unexpected tensor${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (not part of the neighbour-attention layout)`);
     }
@@ -389,7 +402,7 @@ export class AttentionModel {
       [ATTENTION_METADATA_KEYS.rmsNormEps]: String(this.hp.rmsNormEps),
     };
     // Layout 1 files carry no key (they predate it), so their bytes stay as they were.
-    if (this.hp.layout === 2) m[ATTENTION_OPTIONAL_METADATA.layout] = "2";
+    if (this.hp.layout >= 2) m[ATTENTION_OPTIONAL_METADATA.layout] = String(this.hp.layout);
     if (this.seed !== undefined) {
       m.seed = String(this.seed);
       m.trained = "false";
@@ -420,7 +433,7 @@ export class AttentionModel {
   /** The padded neighbour list this model uses for a structure. */
   neighborsFor(s: Structure): PaddedNeighbors {
     const o = { cell: s.cell, pbc: s.pbc };
-    if (this.hp.layout === 2) return buildAllNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { ...o, capSource: this.file });
+    if (this.hp.layout >= 2) return buildAllNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, { ...o, capSource: this.file });
     return buildPaddedNeighbors(s.positions, this.hp.cutoff, this.hp.maxNeighbors, o);
   }
 
@@ -440,10 +453,10 @@ export class AttentionModel {
       }
     }
     const nl = opts.neighbors ?? this.neighborsFor(s);
-    const smooth = hp.layout === 2;
+    const smooth = hp.layout >= 2;
     if (smooth) {
       if (nl.numAtoms !== n || nl.maxNeighbors > hp.maxNeighbors || nl.lengths.some((len, i) => len !== nl.candidates[i])) {
-        throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots is not a full list (layout 2) of ${n} atoms × at most ${hp.maxNeighbors}`);
+        throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots is not a full list (layout ${hp.layout}) of ${n} atoms × at most ${hp.maxNeighbors}`);
       }
     } else if (nl.numAtoms !== n || nl.maxNeighbors !== hp.maxNeighbors) {
       throw new InputError(`neighbour list for ${nl.numAtoms} atoms × ${nl.maxNeighbors} slots does not fit ${n} atoms × ${hp.maxNeighbors}`);
@@ -477,6 +490,13 @@ export class AttentionModel {
 
     for (let l = 0; l < hp.layers; l++) {
       const p = `layers.${l}`;
+      if (hp.layout === 3) {
+        // Message passing: atom j's envelope-weighted token sum, through a Linear, added to every
+        // token (i, j) that points at j (padding tokens, dst = i, get atom i's: they stay masked).
+        const pooled = ops.maskedPool(`${p}.message.pool`, ops.scaleRows(`${p}.message.envelope`, h, C), lengths, "add");
+        const msg = ops.gather(`${p}.message.gather`, linear(`${p}.message`, pooled), nl.dst);
+        h = ops.add(`${p}.message.residual`, h, msg);
+      }
       const a = ops.rmsNorm(`${p}.norm1`, h, P(`${p}.norm1.weight`), hp.rmsNormEps);
       const q = ops.splitHeads(`${p}.attention.split_q`, linear(`${p}.attention.q`, a), M, H);
       const k = ops.splitHeads(`${p}.attention.split_k`, linear(`${p}.attention.k`, a), M, H);
@@ -509,7 +529,7 @@ export class AttentionModel {
   /**
    * Energy, per-atom energies and forces of one structure: `forces` "direct"
    * (the force head, not conservative; the default of layout 1), "conservative"
-   * (−∂E/∂pos by the backward pass; the default of layout 2) or false, on the
+   * (−∂E/∂pos by the backward pass; the default of layouts 2 and 3) or false, on the
    * caller's backend `ops` (its tape is reset first; `new ReferenceOps()` for
    * float64). The model never picks a backend itself.
    */
@@ -517,7 +537,7 @@ export class AttentionModel {
     const ops = opts.ops;
     ops.reset();
     // Layout 2 exists for MD: its default is −∂E/∂r; layout 1 keeps EScAIP's direct head as default.
-    const kind = opts.forces ?? (this.hp.layout === 2 ? "conservative" : "direct");
+    const kind = opts.forces ?? (this.hp.layout >= 2 ? "conservative" : "direct");
     if (kind !== "direct" && kind !== "conservative" && kind !== false) throw new InputError(`forces '${String(kind)}' must be "direct", "conservative" or false`);
     const fw = this.forward(ops, s, { requiresGrad: kind === "conservative", directForces: kind === "direct", neighbors: opts.neighbors });
     const result: AttentionPrediction = {

@@ -73,6 +73,11 @@ const SCHNET_BLOCK: [string, KnownKind][] = [
 ];
 
 const ATTENTION_LAYER: [string, KnownKind][] = [
+  ["message.envelope", "scale_rows"], // layout 3: message passing before norm1
+  ["message.pool", "masked_pool"], // layout 3
+  ["message", "linear"], // layout 3
+  ["message.gather", "gather"], // layout 3
+  ["message.residual", "add"], // layout 3
   ["norm1", "rms_norm"],
   ["attention.q", "linear"],
   ["attention.split_q", "split_heads"],

@@ -177,7 +177,7 @@ export function loadModel(path: string, opts: ModelOptions): LoadedModel {
     radialCutoff: null,
     describe: () =>
       `neighbour attention: ${hp.layers} layers, width ${hp.dim}, ${hp.heads} heads, FFN ${hp.ffnDim}, ${hp.numRbf} Gaussians, ` +
-      `${hp.layout === 2 ? `layout 2 (smooth): every neighbour, at most ${hp.maxNeighbors}` : `≤ ${hp.maxNeighbors} neighbours`}, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,
+      `${hp.layout >= 2 ? `layout ${hp.layout} (smooth${hp.layout === 3 ? ", message passing" : ""}): every neighbour, at most ${hp.maxNeighbors}` : `≤ ${hp.maxNeighbors} neighbours`}, cutoff ${hp.cutoff} Å, ${forces} forces${untrained ? " (UNTRAINED weights)" : ""}`,
     neighbors: (s) => m.neighborsFor(s),
     run: (ops, s, nl) => {
       const p = m.predict(s, { ops, forces, neighbors: nl as PaddedNeighbors | undefined });
