@@ -1,4 +1,4 @@
-"""Train hwsim's smooth neighbour-attention model (layout 2) on the SPC/Fw water cluster.
+"""Train hwsim's smooth neighbour-attention model (layout 2, or 3 with LAYOUT=3) on the SPC/Fw water cluster.
 
 Documented in examples/attention-water/README.md; NOT a test dependency. Needs torch (a CUDA GPU
 when present) and numpy; run from the repository root:
@@ -11,8 +11,8 @@ here): 24 H2O (72 atoms), flexible SPC/Fw labels (Wu, Tepper & Voth 2006; no cut
 17 280 training / 1 920 held out. The reported test numbers are on the committed
 examples/water-schnet/water_test.extxyz (64 frames), in float64.
 
-Writes to $OUT:
-  attention_water.safetensors   the weights (float32 values; metadata: layout 2, provenance)
+Writes to $OUT (layout 3: attention_water_layout3*.safetensors instead):
+  attention_water.safetensors   the weights (float32 values; metadata: layout, provenance)
   train_log.json                per-epoch losses and errors, final float64 test errors, MD check
   attention_water_golden.safetensors   per-layer float64 outputs of tools/attention_reference.py
 Environment: TRAIN_UNTIL_S (seconds since start when training must end; epochs are fixed after the
@@ -21,7 +21,15 @@ first one from its duration and logged, so `EPOCHS=N` reproduces the schedule), 
 MD_SECONDS (wall budget of the 10 ps fp64 NVE check from water_start.extxyz; 0 skips it),
 RESUME (a checkpoint of a run with the same EPOCHS that ran out of time: training continues at its
 epoch with the same optimiser, EMA, shuffling and schedule; a run that stops early writes
-$OUT/attention_water_ckpt.pt and still evaluates and saves what it has).
+$OUT/attention_water_ckpt.pt and still evaluates and saves what it has),
+LAYOUT (2 by default; 3 = layout 2 + message passing between atoms, docs/attention-weights.md),
+INIT (a layout-2 .safetensors of the same sizes, e.g. examples/attention-water/attention_water.safetensors:
+start from its weights, message weights zero, so training starts at that model's outputs; the energy
+head is then not re-initialised), LR (peak learning rate; 1e-3, or 3e-4 with INIT).
+
+Fine-tuning layout 3 from the shipped layout-2 weights (in 10-minute parts with RESUME: the commands
+are in examples/attention-water/README.md, "Next: layout 3"):
+    LAYOUT=3 INIT=examples/attention-water/attention_water.safetensors OUT=l3 EPOCHS=30 python3 tools/train_attention_water.py
 """
 import copy
 import json
@@ -41,6 +49,12 @@ T_START = time.time()
 OUT = os.environ.get("OUT", "/tmp/out")
 os.makedirs(OUT, exist_ok=True)
 SMOKE = os.environ.get("SMOKE") == "1"
+LAYOUT = int(os.environ.get("LAYOUT", "2"))
+if str(LAYOUT) not in ref.LAYOUTS:
+    raise SystemExit(f"train_attention_water: LAYOUT={LAYOUT}: this script trains layouts {', '.join(ref.LAYOUTS)}")
+INIT = os.environ.get("INIT")
+LR0 = float(os.environ.get("LR", "3e-4" if INIT else "1e-3"))
+NAME = "attention_water" if LAYOUT == 2 else "attention_water_layout3"
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -85,25 +99,30 @@ def main():
     LOG["n_train"] = int(train_idx.numel())
     say(f"removed {LOG['committed_test_frames_removed_from_train']} copies of committed test frames from the training set")
 
-    hp = dict(dim=64, heads=4, ffn=128, layers=2, num_rbf=16, species_dim=16, num_embeddings=10, cutoff=5.0, max_neighbors=128, eps=1e-6)
+    hp = dict(dim=64, heads=4, ffn=128, layers=2, num_rbf=16, species_dim=16, num_embeddings=10, cutoff=5.0, max_neighbors=128, eps=1e-6,
+              layout=LAYOUT)
     LOG["hp"] = hp
-    model = ref.AttentionMLIP(**hp).to(dev)
+    model = ref.AttentionMLIP(**hp)
     z1 = torch.tensor([8, 1, 1] * NW, device=dev)
     e_off = float(E[train_idx].mean()) / NA
-    with torch.no_grad():
-        # Pooling is an envelope-weighted SUM over ~40 neighbours: start the energy head at a
-        # matching scale, and the per-atom mean energy in its bias.
-        _, real = ref.batched_neighbours(X[:8].float(), hp["cutoff"])
-        getattr(model.energy, "0").weight.mul_(1.0 / float(real.sum(-1).double().mean()))
-        getattr(model.energy, "1").weight.mul_(0.1)
-        getattr(model.energy, "1").bias.fill_(e_off)
+    if INIT:
+        init_from(model, hp, Xc[:2].cpu(), z1.cpu())
+    model = model.to(dev)
+    if not INIT:  # (INIT keeps the trained heads)
+        with torch.no_grad():
+            # Pooling is an envelope-weighted SUM over ~40 neighbours: start the energy head at a
+            # matching scale, and the per-atom mean energy in its bias.
+            _, real = ref.batched_neighbours(X[:8].float(), hp["cutoff"])
+            getattr(model.energy, "0").weight.mul_(1.0 / float(real.sum(-1).double().mean()))
+            getattr(model.energy, "1").weight.mul_(0.1)
+            getattr(model.energy, "1").bias.fill_(e_off)
     Xf, Ef, Ff = X.float(), E.float(), F.float()
     bs, wE, wF = 32, 1000.0, 100.0
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=LR0)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
-    LOG.update(batch=bs, w_energy_per_atom2=wE, w_force2=wF, lr0=1e-3, ema=0.999, epochs=[])
+    LOG.update(batch=bs, w_energy_per_atom2=wE, w_force2=wF, lr0=LR0, ema=0.999, epochs=[])
 
     def batch_loss(m, idx, create_graph):
         pos = Xf[idx].clone().requires_grad_(True)
@@ -144,7 +163,7 @@ def main():
             if epochs is not None:  # cosine schedule over the fixed number of steps
                 frac = step / (epochs * steps_per_epoch)
                 for pg in opt.param_groups:
-                    pg["lr"] = 1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi * frac))
+                    pg["lr"] = 1e-5 + 0.5 * (LR0 - 1e-5) * (1 + math.cos(math.pi * frac))
             le, lf, _, _ = batch_loss(model, order[k * bs:(k + 1) * bs], True)
             loss = wE * le + wF * lf
             opt.zero_grad(set_to_none=True)
@@ -172,7 +191,7 @@ def main():
         LOG["epochs"].append({"epoch": ep, "train_loss": tot / steps_per_epoch, "heldout320_mae_E_meV_per_atom": maeE * 1e3,
                               "heldout320_mae_F_meV_per_A": maeF * 1e3, "lr": opt.param_groups[0]["lr"], "t": time.time() - t_train})
         say(f"epoch {ep}/{epochs} loss {tot / steps_per_epoch:.4f} held-out(EMA) E {maeE * 1e3:.2f} meV/atom F {maeF * 1e3:.1f} meV/A")
-        ref.save(ema.cpu(), os.path.join(OUT, "attention_water.safetensors"), provenance())
+        ref.save(ema.cpu(), os.path.join(OUT, f"{NAME}.safetensors"), provenance())
         ema.to(dev)
 
     # float64 on the committed test frames
@@ -185,17 +204,37 @@ def main():
     say(f"float64, committed water_test.extxyz: E MAE {LOG['final_test64_mae_E_meV_per_atom']:.3f} meV/atom, F MAE {LOG['final_test64_mae_F_meV_per_A']:.2f} meV/A")
     json.dump(LOG, open(os.path.join(OUT, "train_log.json"), "w"), indent=1)
 
-    golden_path = os.path.join(OUT, "attention_water_golden.safetensors")
+    golden_path = os.path.join(OUT, f"{NAME}_golden.safetensors")
     ref.write_safetensors(golden_path, ref.golden(copy.deepcopy(ema).cpu().double(), ref.golden_structures()),
-                          {"weights": "examples/attention-water/attention_water.safetensors", "source": "tools/attention_reference.py golden"})
+                          {"weights": f"examples/attention-water/{NAME}.safetensors", "source": "tools/attention_reference.py golden"})
     md_check(m64)
     LOG["seconds_total"] = time.time() - T_START
     json.dump(LOG, open(os.path.join(OUT, "train_log.json"), "w"), indent=1)
     say("done")
 
 
+def init_from(model, hp, x, z1):
+    """INIT: the layout-2 file's weights (message weights zero); checks the sizes and metadata agree
+    and that the model starts at the layout-2 model's float64 energies and forces."""
+    meta = ref.from_layout2(model, INIT)
+    for key, want in (("cutoff", hp["cutoff"]), ("num_heads", hp["heads"]), ("rms_norm_eps", hp["eps"])):
+        if float(meta[key]) != float(want):
+            raise SystemExit(f"{INIT}: __metadata__ '{key}' is {meta[key]}, this script's is {want}")
+    two, _ = ref.load(INIT)
+    m64 = copy.deepcopy(model).double()
+    e3, f3, _ = zip(*(ref.predict(m64, z1.tolist(), x[k].tolist()) for k in range(x.shape[0])))
+    e2, f2, _ = zip(*(ref.predict(two, z1.tolist(), x[k].tolist()) for k in range(x.shape[0])))
+    de = max(abs(a - b) for a, b in zip(e3, e2))
+    df = max(float((a - b).abs().max()) for a, b in zip(f3, f2))
+    LOG["init"] = {"file": INIT, "layout": meta.get("layout_version"), "start_vs_init_max_abs_dE_eV": de, "start_vs_init_max_abs_dF_eV_per_A": df}
+    say(f"INIT {INIT}: layout {LAYOUT} model from its weights (message weights 0); start vs file on 2 test frames: |dE| {de:.1e} eV, |dF| {df:.1e} eV/A")
+    if de > 1e-9 or df > 1e-9:
+        raise SystemExit(f"{INIT}: the initialised model does not reproduce the file's outputs (|dE| {de}, |dF| {df})")
+
+
 def provenance():
-    return {"trained": "true", "provenance": "tools/train_attention_water.py: SPC/Fw water cluster (24 H2O, 250-450 K), energies eV, forces eV/A"}
+    init = f"; fine-tuned from {os.path.basename(INIT)} (message weights started at 0)" if INIT else ""
+    return {"trained": "true", "provenance": f"tools/train_attention_water.py (layout {LAYOUT}{init}): SPC/Fw water cluster (24 H2O, 250-450 K), energies eV, forces eV/A"}
 
 
 def md_check(m64):
