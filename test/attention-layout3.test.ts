@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { relDiff } from "./helpers/data.js";
-import { attentionGolden, fdForceError, itIsInvariant, maxEnergyStep, pairStructure } from "./helpers/attention.js";
+import { attentionGolden, fdForceError, goldenDiffs, itIsInvariant, maxEnergyStep, pairStructure } from "./helpers/attention.js";
 import { expectInputError } from "./helpers/errors.js";
 import { tempDir } from "./helpers/cli.js";
 import { ReferenceOps } from "../src/backends/reference.js";
@@ -65,26 +65,7 @@ describe("layout 3 fixture", () => {
 
 describe("layout 3 against the PyTorch golden outputs (tools/attention_reference.py)", () => {
   it.each([0, 1])("structure %i: neighbours, tokens after every message and layer, probabilities, energies and forces to 1e-9", (s) => {
-    const st = structureOf(s);
-    const cons = model.predict(st, { ops: new ReferenceOps(), forces: "conservative" });
-    const direct = model.predict(st, { ops: new ReferenceOps(), forces: "direct" });
-    const nl = cons.neighbors;
-    expect(Array.from(nl.dst)).toEqual(Array.from(g(`s${s}.neighbors`).data));
-    expect(Array.from(nl.lengths)).toEqual(Array.from(g(`s${s}.lengths`).data));
-    const out = (name: string) => {
-      const r = cons.trace.find((t) => t.name === name);
-      if (!r) throw new Error(`no op '${name}'`);
-      return r.output.data;
-    };
-    const diffs: Record<string, number> = {};
-    const checked = ["distance", "cutoff", "tokens.act"];
-    for (let l = 0; l < model.hp.layers; l++) checked.push(`layers.${l}.message.residual`, `layers.${l}.attention.softmax`, `layers.${l}.residual2`);
-    for (const name of checked) diffs[name] = relDiff(out(name), g(`s${s}.${name}`).data);
-    const e = g(`s${s}.energy`).data[0];
-    diffs.energy = Math.abs(cons.energy - e) / Math.abs(e);
-    diffs.atom_energies = relDiff(cons.atomEnergies, g(`s${s}.atom_energies`).data);
-    diffs.forces = relDiff(cons.forces!, g(`s${s}.forces`).data);
-    diffs.direct_forces = relDiff(direct.forces!, g(`s${s}.direct_forces`).data);
+    const { diffs, out } = goldenDiffs(model, g, structureOf(s), s, ["message.residual", "attention.softmax", "residual2"]);
     console.log(`layout 3 vs PyTorch, structure ${s}: max relative difference ${Math.max(...Object.values(diffs)).toExponential(2)}`, diffs);
     for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-9);
     // The messages do change the tokens: layout 3 is not layout 2 here.

@@ -26,6 +26,36 @@ export function attentionGolden(path: string) {
   return { golden, g, structureOf };
 }
 
+/**
+ * Structure s of a golden file against the model on the float64 reference backend: checks the
+ * neighbour order and lengths, returns the relative difference (max|a − b|/max|b|) of distance,
+ * cutoff, tokens.act, each layer's ops `layerOps` (e.g. "attention.softmax"), energy, per-atom
+ * energies, conservative and direct forces; and the conservative run's op output by name.
+ */
+export function goldenDiffs(model: AttentionModel, g: ReturnType<typeof attentionGolden>["g"], st: Structure, s: number, layerOps: string[]) {
+  const cons = model.predict(st, { ops: new ReferenceOps(), forces: "conservative" });
+  const direct = model.predict(st, { ops: new ReferenceOps(), forces: "direct" });
+  const nl = cons.neighbors;
+  expect(g(`s${s}.neighbors`).shape).toEqual([st.numbers.length, nl.maxNeighbors]);
+  expect(Array.from(nl.dst)).toEqual(Array.from(g(`s${s}.neighbors`).data));
+  expect(Array.from(nl.lengths)).toEqual(Array.from(g(`s${s}.lengths`).data));
+  const out = (name: string) => {
+    const r = cons.trace.find((t) => t.name === name);
+    if (!r) throw new Error(`no op '${name}'`);
+    return r.output.data;
+  };
+  const diffs: Record<string, number> = {};
+  const checked = ["distance", "cutoff", "tokens.act"];
+  for (let l = 0; l < model.hp.layers; l++) for (const op of layerOps) checked.push(`layers.${l}.${op}`);
+  for (const name of checked) diffs[name] = relDiff(out(name), g(`s${s}.${name}`).data);
+  const e = g(`s${s}.energy`).data[0];
+  diffs.energy = Math.abs(cons.energy - e) / Math.abs(e);
+  diffs.atom_energies = relDiff(cons.atomEnergies, g(`s${s}.atom_energies`).data);
+  diffs.forces = relDiff(cons.forces!, g(`s${s}.forces`).data);
+  diffs.direct_forces = relDiff(direct.forces!, g(`s${s}.direct_forces`).data);
+  return { diffs, out };
+}
+
 /** float64 energy of one structure (no forces). */
 export const energyOf = (m: AttentionModel, s: Structure): number => m.predict(s, { ops: new ReferenceOps({ keepTrace: false }), forces: false }).energy;
 
