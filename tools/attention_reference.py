@@ -16,7 +16,8 @@ Command line (CI runs the first form: .ci/run):
   python3 tools/attention_reference.py golden WEIGHTS OUT.safetensors
       per-layer outputs of the two golden structures (see `golden_structures`)
 
-Library use (tools/train_attention_water.py): `AttentionMLIP`, `batched_neighbours`, `load`, `save`.
+Library use (tools/train_attention_water.py): `AttentionMLIP` (layout=2 or 3), `batched_neighbours`, `load`, `save`,
+`from_layout2` (a layout-3 model from a layout-2 file, message weights zero).
 """
 import json
 import math
@@ -355,8 +356,9 @@ def golden_structures(repo="."):
 
 
 def golden(model, structures):
-    """Per structure s: tokens after the token layer and after each layer, each layer's attention
-    probabilities, energy, per-atom energies, conservative and direct forces, the neighbour order."""
+    """Per structure s: tokens after the token layer and after each layer (layout 3: also after each
+    layer's message), each layer's attention probabilities, energy, per-atom energies, conservative
+    and direct forces, the neighbour order."""
     out = {}
     for s, st in enumerate(structures):
         keep = {}
