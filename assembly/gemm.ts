@@ -228,6 +228,10 @@ function canonicalNaNs(p: usize, n: i32): void {
  * quiet NaN as the generic kernel does.
  */
 export function gemmOutput(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF64: i32, outSpec: usize, o0: u64, W: u64, off: u64): void {
+  if (outSpec == 0) {
+    outputIdentity(cp, ldc, m, N, dst, dstF64);
+    return;
+  }
   const out = changetype<Spec>(outSpec);
   for (let i = 0; i < m; i++) {
     const row = cp + ((<usize>i * <usize>ldc) << 2);
@@ -239,6 +243,40 @@ export function gemmOutput(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF
       const e = <usize>i * <usize>N + <usize>j;
       if (dstF64 != 0) store<f64>(dst + (e << 3), v);
       else store<f32>(dst + (e << 2), <f32>v);
+    }
+  }
+}
+
+// gemmOutput without a rounding: each f32 value as it is (f32 or its exact
+// f64), NaN as the canonical quiet NaN (f64.promote may keep a NaN's sign and
+// payload, so NaN lanes are replaced, not promoted).
+function outputIdentity(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF64: i32): void {
+  for (let i = 0; i < m; i++) {
+    const row = cp + ((<usize>i * <usize>ldc) << 2);
+    const d = dst + ((<usize>i * <usize>N) << (dstF64 != 0 ? 3 : 2));
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      if (dstF64 != 0) {
+        const nan64 = f64x2.splat(NaN);
+        for (; j + 4 <= N; j += 4) {
+          const v = v128.load(row + (<usize>j << 2));
+          const lo = f64x2.promote_low_f32x4(v);
+          const hi = f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 0, 1));
+          v128.store(d + (<usize>j << 3), v128.bitselect(nan64, lo, f64x2.ne(lo, lo)));
+          v128.store(d + (<usize>j << 3), v128.bitselect(nan64, hi, f64x2.ne(hi, hi)), 16);
+        }
+      } else {
+        const nan32 = i32x4.splat(CANONICAL_NAN);
+        for (; j + 4 <= N; j += 4) {
+          const v = v128.load(row + (<usize>j << 2));
+          v128.store(d + (<usize>j << 2), v128.bitselect(nan32, v, f32x4.ne(v, v)));
+        }
+      }
+    }
+    for (; j < N; j++) {
+      const x = load<f32>(row + (<usize>j << 2));
+      if (dstF64 != 0) store<f64>(d + (<usize>j << 3), isNaN(x) ? NaN : <f64>x);
+      else store<f32>(d + (<usize>j << 2), isNaN(x) ? reinterpret<f32>(CANONICAL_NAN) : x);
     }
   }
 }
