@@ -281,22 +281,9 @@ export class SchNet {
     let h = ops.gather("embedding", P(this.embedding), z);
     const blockOutputs: Tensor[] = [];
     this.interactions.forEach((w, k) => {
-      const p = `interactions.${k}`;
-      // CFConv filter: W = nn(edge_attr) * C
-      let f = ops.linear(`${p}.mlp.0`, rbf, P(w.mlp0w), P(w.mlp0b));
-      f = ops.shiftedSoftplus(`${p}.mlp.1`, f, SHIFT_LN2_F32);
-      f = ops.linear(`${p}.mlp.2`, f, P(w.mlp2w), P(w.mlp2b));
-      const W = ops.scaleRows(`${p}.conv.filter`, f, C);
-      // Continuous-filter convolution: x = lin2(Σ_j lin1(h)_j · W_ij)
-      let x = ops.linear(`${p}.conv.lin1`, h, P(w.lin1w));
-      const xj = ops.gather(`${p}.conv.gather`, x, nl.dst);
-      const msg = ops.mul(`${p}.conv.message`, xj, W);
-      x = ops.segmentSum(`${p}.conv.aggregate`, msg, nl.rowPtr);
-      x = ops.linear(`${p}.conv.lin2`, x, P(w.lin2w), P(w.lin2b));
-      x = ops.shiftedSoftplus(`${p}.act`, x, SHIFT_LN2_F32);
-      const v = ops.linear(`${p}.lin`, x, P(w.linw), P(w.linb));
+      const v = interactionBlock(ops, `interactions.${k}`, w, P, h, { rbf, C, nl });
       blockOutputs.push(v);
-      h = ops.add(`${p}.residual`, h, v);
+      h = ops.add(`interactions.${k}.residual`, h, v);
     });
     let out = ops.linear("lin1", h, P(this.lin1w), P(this.lin1b));
     out = ops.shiftedSoftplus("act", out, SHIFT_LN2_F32);
@@ -335,6 +322,39 @@ export class SchNet {
 }
 
 /** Load a PyG SchNet state dict from a .safetensors file. */
+/** The edge quantities every interaction block reads. */
+interface Edges {
+  /** [E, G] Gaussian radial basis (PyG's edge_attr). */
+  rbf: Tensor;
+  /** [E] cosine cutoff of the edge length. */
+  C: Tensor;
+  nl: NeighborList;
+}
+
+type Param = (w: Weight) => Tensor;
+
+/**
+ * PyG's `CFConv` (op names `p.mlp.*`, `p.conv.*`): the filter W = mlp(edge_attr)·C,
+ * then x = lin2(Σ_j lin1(h)_j · W_ij).
+ */
+function cfconv(ops: Ops, p: string, w: InteractionWeights, P: Param, h: Tensor, e: Edges): Tensor {
+  let f = ops.linear(`${p}.mlp.0`, e.rbf, P(w.mlp0w), P(w.mlp0b));
+  f = ops.shiftedSoftplus(`${p}.mlp.1`, f, SHIFT_LN2_F32);
+  f = ops.linear(`${p}.mlp.2`, f, P(w.mlp2w), P(w.mlp2b));
+  const W = ops.scaleRows(`${p}.conv.filter`, f, e.C);
+  const x = ops.linear(`${p}.conv.lin1`, h, P(w.lin1w));
+  const xj = ops.gather(`${p}.conv.gather`, x, e.nl.dst);
+  const msg = ops.mul(`${p}.conv.message`, xj, W);
+  const agg = ops.segmentSum(`${p}.conv.aggregate`, msg, e.nl.rowPtr);
+  return ops.linear(`${p}.conv.lin2`, agg, P(w.lin2w), P(w.lin2b));
+}
+
+/** PyG's `InteractionBlock`: v = lin(ssp(CFConv(h))); the caller adds the residual h + v. */
+function interactionBlock(ops: Ops, p: string, w: InteractionWeights, P: Param, h: Tensor, e: Edges): Tensor {
+  const x = ops.shiftedSoftplus(`${p}.act`, cfconv(ops, p, w, P, h, e), SHIFT_LN2_F32);
+  return ops.linear(`${p}.lin`, x, P(w.linw), P(w.linb));
+}
+
 export function loadSchNet(path: string, opts: SchNetLoadOptions = {}): SchNet {
   return SchNet.fromSafetensors(readSafetensors(path), opts);
 }
