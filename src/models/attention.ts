@@ -488,27 +488,11 @@ export class AttentionModel {
       bias = ops.gather("attention.bias", logC, this.biasIndex(n, M));
     }
 
+    const c: Blocks = { ops, P, linear, nl, C, heads: H, dh, eps: hp.rmsNormEps };
     for (let l = 0; l < hp.layers; l++) {
       const p = `layers.${l}`;
-      if (hp.layout === 3) {
-        // Message passing: atom j's envelope-weighted token sum, through a Linear, added to every
-        // token (i, j) that points at j (padding tokens, dst = i, get atom i's: they stay masked).
-        const pooled = ops.maskedPool(`${p}.message.pool`, ops.scaleRows(`${p}.message.envelope`, h, C), lengths, "add");
-        const msg = ops.gather(`${p}.message.gather`, linear(`${p}.message`, pooled), nl.dst);
-        h = ops.add(`${p}.message.residual`, h, msg);
-      }
-      const a = ops.rmsNorm(`${p}.norm1`, h, P(`${p}.norm1.weight`), hp.rmsNormEps);
-      const q = ops.splitHeads(`${p}.attention.split_q`, linear(`${p}.attention.q`, a), M, H);
-      const k = ops.splitHeads(`${p}.attention.split_k`, linear(`${p}.attention.k`, a), M, H);
-      const v = ops.splitHeads(`${p}.attention.split_v`, linear(`${p}.attention.v`, a), M, H);
-      let scores = ops.matmul(`${p}.attention.scores`, q, k, { transposeB: true, scale: 1 / Math.sqrt(dh), keyLengths: lengths });
-      if (bias) scores = ops.add(`${p}.attention.biased`, scores, bias);
-      const probs = ops.softmax(`${p}.attention.softmax`, scores);
-      const ctx = ops.mergeHeads(`${p}.attention.merge`, ops.matmul(`${p}.attention.context`, probs, v), H);
-      h = ops.add(`${p}.residual1`, h, linear(`${p}.attention.out`, ctx));
-      const b = ops.rmsNorm(`${p}.norm2`, h, P(`${p}.norm2.weight`), hp.rmsNormEps);
-      const f = linear(`${p}.ffn.2`, ops.silu(`${p}.ffn.act`, linear(`${p}.ffn.0`, b)));
-      h = ops.add(`${p}.residual2`, h, f);
+      if (hp.layout === 3) h = messageBlock(c, p, h);
+      h = transformerLayer(c, p, h, bias);
     }
 
     // Layout 2: Σ C·h (a token fades in and out with its envelope); layout 1: the mean of the M nearest.
@@ -516,13 +500,7 @@ export class AttentionModel {
     const atomEnergies = linear("energy.1", ops.silu("energy.act", linear("energy.0", pooled)));
     const energy = ops.readout("readout", atomEnergies, "add");
     const out: AttentionForward = { energy, positions: pos, atomEnergies, neighbors: nl };
-    if (opts.directForces) {
-      const sEdge = linear("forces.1", ops.silu("forces.act", linear("forces.0", h)));
-      const unit = ops.unitVector("forces.unit", vec);
-      const gate = ops.mul("forces.cutoff", sEdge, C);
-      const fEdge = ops.scaleRows("forces.edge", unit, gate);
-      out.directForces = ops.maskedPool("forces.aggregate", fEdge, lengths, "add");
-    }
+    if (opts.directForces) out.directForces = directForceHead(c, h, vec);
     return out;
   }
 
@@ -557,6 +535,68 @@ export class AttentionModel {
     }
     return result;
   }
+}
+
+// ---------------------------------------------------------------------------
+// The blocks of the forward pass (op names as in the header; PyTorch: tools/attention_reference.py).
+
+/** What every block of one forward pass reads. */
+interface Blocks {
+  ops: Ops;
+  P: (name: string) => Tensor;
+  linear: (name: string, x: Tensor) => Tensor;
+  nl: PaddedNeighbors;
+  /** [T] cosine envelope of every token. */
+  C: Tensor;
+  heads: number;
+  /** Width of one head. */
+  dh: number;
+  eps: number;
+}
+
+/**
+ * Layout 3's message passing: atom j's envelope-weighted token sum, through a Linear, added to
+ * every token (i, j) that points at j (padding tokens, dst = i, get atom i's: they stay masked).
+ */
+function messageBlock(c: Blocks, p: string, h: Tensor): Tensor {
+  const { ops } = c;
+  const pooled = ops.maskedPool(`${p}.message.pool`, ops.scaleRows(`${p}.message.envelope`, h, c.C), c.nl.lengths, "add");
+  const msg = ops.gather(`${p}.message.gather`, c.linear(`${p}.message`, pooled), c.nl.dst);
+  return ops.add(`${p}.message.residual`, h, msg);
+}
+
+/** Multi-head self-attention over each atom's tokens (padded keys masked; layouts 2 and 3 add the log-envelope bias). */
+function multiHeadAttention(c: Blocks, p: string, a: Tensor, bias: Tensor | undefined): Tensor {
+  const { ops, linear, heads: H } = c;
+  const M = c.nl.maxNeighbors;
+  const q = ops.splitHeads(`${p}.split_q`, linear(`${p}.q`, a), M, H);
+  const k = ops.splitHeads(`${p}.split_k`, linear(`${p}.k`, a), M, H);
+  const v = ops.splitHeads(`${p}.split_v`, linear(`${p}.v`, a), M, H);
+  let scores = ops.matmul(`${p}.scores`, q, k, { transposeB: true, scale: 1 / Math.sqrt(c.dh), keyLengths: c.nl.lengths });
+  if (bias) scores = ops.add(`${p}.biased`, scores, bias);
+  const probs = ops.softmax(`${p}.softmax`, scores);
+  const ctx = ops.mergeHeads(`${p}.merge`, ops.matmul(`${p}.context`, probs, v), H);
+  return linear(`${p}.out`, ctx);
+}
+
+/** A pre-norm transformer layer: h + attention(norm1(h)), then + ffn(norm2(·)) with SiLU. */
+function transformerLayer(c: Blocks, p: string, h: Tensor, bias: Tensor | undefined): Tensor {
+  const { ops, linear, P } = c;
+  const a = ops.rmsNorm(`${p}.norm1`, h, P(`${p}.norm1.weight`), c.eps);
+  h = ops.add(`${p}.residual1`, h, multiHeadAttention(c, `${p}.attention`, a, bias));
+  const b = ops.rmsNorm(`${p}.norm2`, h, P(`${p}.norm2.weight`), c.eps);
+  const f = linear(`${p}.ffn.2`, ops.silu(`${p}.ffn.act`, linear(`${p}.ffn.0`, b)));
+  return ops.add(`${p}.residual2`, h, f);
+}
+
+/** EScAIP's direct force head: F_i = Σ_j s_ij·C(d_ij)·r̂_ij, s from the final tokens. */
+function directForceHead(c: Blocks, h: Tensor, vec: Tensor): Tensor {
+  const { ops, linear } = c;
+  const sEdge = linear("forces.1", ops.silu("forces.act", linear("forces.0", h)));
+  const unit = ops.unitVector("forces.unit", vec);
+  const gate = ops.mul("forces.cutoff", sEdge, c.C);
+  const fEdge = ops.scaleRows("forces.edge", unit, gate);
+  return ops.maskedPool("forces.aggregate", fEdge, c.nl.lengths, "add");
 }
 
 /** Load a neighbour-attention model from a .safetensors file. */
