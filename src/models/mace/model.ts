@@ -210,6 +210,62 @@ interface Layer {
   readout: Float64Array[];
 }
 
+// ---------------------------------------------------------------------------
+// mace-torch's blocks (modules/blocks.py), op names as its module paths.
+
+/** What every interaction reads from the edges. */
+interface InteractionEdges {
+  /** [E, (lmaxSh+1)²] spherical harmonics of the edge directions. */
+  Y: Tensor;
+  /** [E, numBessel] Bessel basis × polynomial cutoff. */
+  radial: Tensor;
+  nl: NeighborList;
+  /** [n] 1/avg_num_neighbors per atom. */
+  invAvg: Tensor;
+}
+
+/**
+ * RealAgnosticResidualInteractionBlock: the element-dependent skip (`skip_tp`), linear_up, the radial
+ * MLP giving the tensor-product weights, the channel-wise tensor product h_j ⊗ Y(r̂_ij), the
+ * scatter-sum over neighbours, linear, ÷ avg_num_neighbors.
+ */
+function interactionBlock(ops: EquivariantOps, p: string, L: Layer, h: Tensor, elem: Int32Array, Z: number, e: InteractionEdges): { message: Tensor; sc: Tensor } {
+  const dIn = irrepsDim(L.inIrreps), dHid = irrepsDim(L.hiddenOut);
+  // Element-dependent skip: the Z masked copies of h, one linear over their concatenation.
+  const masked = Array.from({ length: Z }, (_, z) =>
+    ops.scaleRows(`${p}.skip_tp.select.${z}`, h, ops.param(`one_hot.${z}`, Float64Array.from(elem, (v) => (v === z ? 1 : 0)), [elem.length])));
+  const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn], { blockSparse: linearSparsity(L.inIrreps, L.hiddenOut, Z) }));
+  const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn], { blockSparse: linearSparsity(L.inIrreps, L.inIrreps) }));
+  let w = e.radial;
+  L.radial.forEach((W, i) => {
+    const [inp, out] = [w.shape[1], W.length / w.shape[1]];
+    w = ops.linear(`${p}.conv_tp_weights.layer${i}`, w, ops.param(`${p}.conv_tp_weights.layer${i}.weight`, W, [out, inp]));
+    if (i < L.radial.length - 1) w = ops.silu(`${p}.conv_tp_weights.act${i}`, w);
+  });
+  const mji = ops.channelwiseTensorProduct(`${p}.conv_tp`, ops.gather(`${p}.sender`, up, e.nl.dst), e.Y, w, L.tp);
+  const agg = ops.segmentSum(`${p}.aggregate`, mji, e.nl.rowPtr);
+  const dMid = irrepsDim(L.tp.out), dT = irrepsDim(L.sc.irrepsIn);
+  const message = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid], { blockSparse: linearSparsity(L.tp.out, L.sc.irrepsIn) })), e.invAvg);
+  return { message, sc };
+}
+
+/** EquivariantProductBasisBlock: symmetric contraction (element-dependent weights), linear, + the skip. */
+function productBasisBlock(ops: EquivariantOps, p: string, L: Layer, message: Tensor, sc: Tensor, elem: Int32Array): Tensor {
+  const shapes = scLayout(L.sc).weightShapes;
+  const B = ops.symmetricContraction(`${p}.symmetric_contractions`, message,
+    L.scWeights.map((W, i) => ops.param(`${p}.symmetric_contractions.w${i}`, W, shapes[i])), elem, L.sc);
+  const dHid = irrepsDim(L.hiddenOut);
+  return ops.add(`${p}.residual`, ops.linear(`${p}.linear`, B, ops.param(`${p}.linear.weight`, L.productLinear, [dHid, dHid], { blockSparse: linearSparsity(L.hiddenOut, L.hiddenOut) })), sc);
+}
+
+/** LinearReadoutBlock (every layer but the last) or NonLinearReadoutBlock (linear_1, SiLU, linear_2): per-atom energy. */
+function readoutBlock(ops: EquivariantOps, p: string, L: Layer, h: Tensor, hidden: number): Tensor {
+  const dHid = irrepsDim(L.hiddenOut);
+  if (L.readout.length === 1) return ops.linear(`${p}.linear`, h, ops.param(`${p}.linear.weight`, L.readout[0], [1, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(1, 0)) }));
+  const t = ops.silu(`${p}.non_linearity`, ops.linear(`${p}.linear_1`, h, ops.param(`${p}.linear_1.weight`, L.readout[0], [hidden, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(hidden, 0)) })));
+  return ops.linear(`${p}.linear_2`, t, ops.param(`${p}.linear_2.weight`, L.readout[1], [1, hidden]));
+}
+
 /** mace-torch ScaleShiftMACE's `scale_shift` block (one head): node_inter_es = scale · Σ_k readout_k + shift, per atom. */
 export interface MaceScaleShift {
   scale: number;
@@ -377,35 +433,11 @@ export class MaceModel {
     // ScaleShiftMACE: the readouts summed apart from E0 (mace's node_inter_es), scaled and shifted at the end.
     let inter: Tensor | undefined;
     const invAvg = ops.param("inv_avg_num_neighbors", new Float64Array(n).fill(1 / hp.avgNumNeighbors), [n]);
+    const edges: InteractionEdges = { Y, radial, nl, invAvg };
     this.layers.forEach((L, k) => {
-      const p = `interactions.${k}`;
-      const dIn = irrepsDim(L.inIrreps), dHid = irrepsDim(L.hiddenOut);
-      // Element-dependent skip: the Z masked copies of h, one linear over their concatenation.
-      const masked = Array.from({ length: Z }, (_, z) =>
-        ops.scaleRows(`${p}.skip_tp.select.${z}`, h, ops.param(`one_hot.${z}`, Float64Array.from(elem, (v) => (v === z ? 1 : 0)), [n])));
-      const sc = ops.linear(`${p}.skip_tp`, ops.concat(`${p}.skip_tp.concat`, masked), ops.param(`${p}.skip_tp.weight`, L.skip, [dHid, Z * dIn], { blockSparse: linearSparsity(L.inIrreps, L.hiddenOut, Z) }));
-      const up = ops.linear(`${p}.linear_up`, h, ops.param(`${p}.linear_up.weight`, L.linearUp, [dIn, dIn], { blockSparse: linearSparsity(L.inIrreps, L.inIrreps) }));
-      let w = radial;
-      L.radial.forEach((W, i) => {
-        const [inp, out] = [w.shape[1], W.length / w.shape[1]];
-        w = ops.linear(`${p}.conv_tp_weights.layer${i}`, w, ops.param(`${p}.conv_tp_weights.layer${i}.weight`, W, [out, inp]));
-        if (i < L.radial.length - 1) w = ops.silu(`${p}.conv_tp_weights.act${i}`, w);
-      });
-      const mji = ops.channelwiseTensorProduct(`${p}.conv_tp`, ops.gather(`${p}.sender`, up, nl.dst), Y, w, L.tp);
-      const agg = ops.segmentSum(`${p}.aggregate`, mji, nl.rowPtr);
-      const dMid = irrepsDim(L.tp.out), dT = irrepsDim(L.sc.irrepsIn);
-      const msg = ops.scaleRows(`${p}.avg_num_neighbors`, ops.linear(`${p}.linear`, agg, ops.param(`${p}.linear.weight`, L.linear, [dT, dMid], { blockSparse: linearSparsity(L.tp.out, L.sc.irrepsIn) })), invAvg);
-      const shapes = scLayout(L.sc).weightShapes;
-      const B = ops.symmetricContraction(`products.${k}.symmetric_contractions`, msg,
-        L.scWeights.map((W, i) => ops.param(`products.${k}.symmetric_contractions.w${i}`, W, shapes[i])), elem, L.sc);
-      h = ops.add(`products.${k}.residual`, ops.linear(`products.${k}.linear`, B, ops.param(`products.${k}.linear.weight`, L.productLinear, [dHid, dHid], { blockSparse: linearSparsity(L.hiddenOut, L.hiddenOut) })), sc);
-      let r: Tensor;
-      if (L.readout.length === 1) r = ops.linear(`readouts.${k}.linear`, h, ops.param(`readouts.${k}.linear.weight`, L.readout[0], [1, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(1, 0)) }));
-      else {
-        const H = hp.readoutHidden;
-        const t = ops.silu(`readouts.${k}.non_linearity`, ops.linear(`readouts.${k}.linear_1`, h, ops.param(`readouts.${k}.linear_1.weight`, L.readout[0], [H, dHid], { blockSparse: linearSparsity(L.hiddenOut, irreps(H, 0)) })));
-        r = ops.linear(`readouts.${k}.linear_2`, t, ops.param(`readouts.${k}.linear_2.weight`, L.readout[1], [1, H]));
-      }
+      const { message, sc } = interactionBlock(ops, `interactions.${k}`, L, h, elem, Z, edges);
+      h = productBasisBlock(ops, `products.${k}`, L, message, sc, elem);
+      const r = readoutBlock(ops, `readouts.${k}`, L, h, hp.readoutHidden);
       if (!this.scaleShift) e = ops.add(`node_energies.${k}`, e, r);
       else inter = inter ? ops.add(`node_inter_es.${k}`, inter, r) : r;
     });
