@@ -16,10 +16,18 @@
 // rounding f64 → f32 is innocuous since 53 ≥ 2·24 + 2). Other elements go
 // through the generic rounding, so both paths give the same bits.
 //
+// Specs of the fast case of assembly/quantize-fast.ts (rne / rna / rtz into a
+// float of ≤ 23 fraction bits, rne / rtz into an integer; any flag value):
+// where the exact result is an f64 number (the product of two float32 values,
+// ewScaleCols's z·s, a sum whose TwoSum error is 0), its one rounding is the
+// generic rounding of that number, so fastValue gives it when the number is
+// in the fast case (NaN: not, then the generic path as before).
+//
 // Stochastic rounding index of element i: idx0 + i.
 
 import { Spec, F_INT } from "./spec";
 import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat } from "./round";
+import { FastCase, fastCase, fastValue, quantizeOne } from "./quantize-fast";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -69,6 +77,17 @@ function mulCode(a: f64, b: f64, s: Spec, idx: u64): u32 {
   return roundAdd(p * k, e * k, s, idx);
 }
 
+// The fast case for exact products that mulCode would round: mulCode sends a
+// non-zero product below TINY to encodeExact as a tiny value of its sign, so
+// the fast case of floats starts at TINY too (it changes nothing where the
+// smallest normal is above TINY, e.g. every format with ≤ 8 exponent bits and
+// the usual bias; below, such products keep mulCode's bits).
+function productFastCase(spec: usize): FastCase | null {
+  const c = fastCase(spec);
+  if (c !== null && !c.isInt) c.minNormal = max<u64>(c.minNormal, reinterpret<u64>(TINY));
+  return c;
+}
+
 export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   for (let i = 0; i < n; i++) {
@@ -82,26 +101,36 @@ export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
 
 export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
+  const c = productFastCase(spec);
   for (let i = 0; i < n; i++) {
     const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
+    const both = isF32(x) && isF32(y);
     let r: f64;
-    if (fast != 0 && isF32(x) && isF32(y)) r = <f64><f32>(x * y);
-    else r = decodeF64(mulCode(x, y, s, idx0 + <u64>i), s);
+    if (fast != 0 && both) r = <f64><f32>(x * y);
+    else {
+      r = c !== null && both ? fastValue(x * y, c) : NaN;
+      if (r != r) r = decodeF64(mulCode(x, y, s, idx0 + <u64>i), s);
+    }
     store<f64>(at(dst, i), r);
   }
 }
 
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
+  const c = productFastCase(spec);
   for (let e = 0; e < rows; e++) {
     const v = load<f64>(at(sc, e));
-    const vf = fast != 0 && isF32(v);
+    const vf = isF32(v);
     const o = e * F;
     for (let f = 0; f < F; f++) {
       const u = load<f64>(at(x, o + f));
+      const both = vf && isF32(u);
       let r: f64;
-      if (vf && isF32(u)) r = <f64><f32>(u * v);
-      else r = decodeF64(mulCode(u, v, s, idx0 + <u64>(o + f)), s);
+      if (fast != 0 && both) r = <f64><f32>(u * v);
+      else {
+        r = c !== null && both ? fastValue(u * v, c) : NaN;
+        if (r != r) r = decodeF64(mulCode(u, v, s, idx0 + <u64>(o + f)), s);
+      }
       store<f64>(at(dst, o + f), r);
     }
   }
@@ -109,16 +138,31 @@ export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, 
 
 // y = round(z·s[j] + bias[j]) (bias = 0: no bias). One rounding of the exact
 // value as long as z·s[j] is exact in f64 (callers pass f32 scales and
-// accumulator values of at most 24 significant bits).
+// accumulator values of at most 24 significant bits). Fast case: p = z·s[j]
+// itself, or t = p + bias[j] when its TwoSum error is 0 (roundAdd then
+// rounds t alone, encodeF64(t)); other sums take roundAddValue (roundAdd's
+// value, through its RNE fast path where that applies).
 export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64): void {
   const s = changetype<Spec>(spec);
+  const c = fastCase(spec);
   for (let r = 0; r < rows; r++) {
     const o = r * N;
     for (let j = 0; j < N; j++) {
       const p = load<f64>(at(z, o + j)) * load<f64>(at(sc, j));
       const idx = idx0 + <u64>(o + j);
-      const code = bias != 0 ? roundAdd(p, load<f64>(at(bias, j)), s, idx) : encodeF64(p, s, idx);
-      store<f64>(at(dst, o + j), decodeF64(code, s));
+      let y: f64 = NaN;
+      if (bias != 0) {
+        const b = load<f64>(at(bias, j));
+        if (c !== null) {
+          const t = p + b;
+          const bp = t - p;
+          if ((p - (t - bp)) + (b - bp) == 0) y = fastValue(t, c);
+        }
+        if (y != y) y = roundAddValue(p, b, s, idx);
+      } else {
+        y = quantizeOne(p, c, s, idx);
+      }
+      store<f64>(at(dst, o + j), y);
     }
   }
 }

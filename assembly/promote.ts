@@ -14,11 +14,12 @@
 // accumulator's mantissa bits (RTZ) or rounded there to nearest-even (RNE),
 // on the bits: exactly what gemmGeneric computes through round.ts. The fp32
 // promotion is f32acc.ts's exact RNE_f32(s + part). Same element counters and
-// the same output rounding as gemmGeneric (SR only at the output).
+// the same output rounding as gemmGeneric (SR only at the output; quantizeOne:
+// the fast case of assembly/quantize-fast.ts where it covers the value).
 
 import { Spec } from "./spec";
-import { encodeF64, decodeF64 } from "./round";
 import { f32AccAdd } from "./f32acc";
+import { FastCase, fastCase, quantizeOne } from "./quantize-fast";
 
 /** x (exact f64, normal in the accumulator or zero) with its low `cut` fraction bits rounded off (RTZ or RNE). */
 @inline
@@ -48,8 +49,9 @@ export function gemmPromoteExact(
   const cut: u64 = <u64>(52 - accMbits);
   const rne = accRne != 0;
   const W: u64 = <u64>(3 * K + 1);
+  const fast = fastCase(outSpec); // the output rounding's fast case (null: generic only)
   let i0v = 0;
-  if (ASC_FEATURE_SIMD) i0v = promotePairs(a, bt, bias, c, m, K, N, i0, interval, cut, rne, out, W);
+  if (ASC_FEATURE_SIMD) i0v = promotePairs(a, bt, bias, c, m, K, N, i0, interval, cut, rne, out, fast, W);
   for (let i = i0v; i < m; i++) {
     const arow = a + ((<usize>i * <usize>K) << 3);
     for (let j = 0; j < N; j++) {
@@ -65,7 +67,7 @@ export function gemmPromoteExact(
         s = f32AccAdd(s, part);
       }
       const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
-      store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), decodeF64(encodeF64(s, out, base + 3 * <u64>K), out));
+      store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), quantizeOne(s, fast, out, base + 3 * <u64>K));
     }
   }
 }
@@ -92,7 +94,7 @@ function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
  */
 function promotePairs(
   a: usize, bt: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
-  interval: i32, cut: u64, rne: bool, out: Spec, W: u64,
+  interval: i32, cut: u64, rne: bool, out: Spec, fast: FastCase | null, W: u64,
 ): i32 {
   let i = 0;
   for (; i + 2 <= m; i += 2) {
@@ -116,8 +118,8 @@ function promotePairs(
       const o0 = <usize>i * <usize>N + <usize>j;
       const base0: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
       const base1: u64 = (<u64>(i0 + i + 1) * <u64>N + <u64>j) * W;
-      store<f64>(c + (o0 << 3), decodeF64(encodeF64(s0, out, base0 + 3 * <u64>K), out));
-      store<f64>(c + ((o0 + <usize>N) << 3), decodeF64(encodeF64(s1, out, base1 + 3 * <u64>K), out));
+      store<f64>(c + (o0 << 3), quantizeOne(s0, fast, out, base0 + 3 * <u64>K));
+      store<f64>(c + ((o0 + <usize>N) << 3), quantizeOne(s1, fast, out, base1 + 3 * <u64>K));
     }
   }
   return i;

@@ -239,7 +239,10 @@ describe("roundValues routes through the fast kernel only where it applies", () 
     expect(site("fp16", "rup").fastRound).toBe(false);
     expect(site("e8m0").fastRound).toBe(false);
     expect(site("float<e3m2,signed=no>").fastRound).toBe(false);
-    expect(site("int8").fastRound).toBe(false);
+    expect(site("int8").fastRound).toBe(true);
+    expect(site("int8", "rtz").fastRound).toBe(true);
+    expect(site("int8", "rna").fastRound).toBe(false);
+    expect(site("fixed<16,-2>").fastRound).toBe(false);
     expect(site("float<e8m23,bias=1000>").fastRound).toBe(true);
     expect(site("float<e8m23,bias=1001>").fastRound).toBe(false);
   });

@@ -26,7 +26,7 @@ export interface Site {
   readonly f32Exact: boolean;
   /** Rounding a value of the format into this site returns it unchanged. */
   readonly idempotent: boolean;
-  /** rne / rna / rtz into a float the f64 bit-pattern fast path covers (assembly/quantize-fast.ts). */
+  /** rne / rna / rtz into a float the f64 bit-pattern fast path covers, rne / rtz into an integer of ≤ 32 bits (assembly/quantize-fast.ts). */
   readonly fastRound: boolean;
   /**
    * RNE into a ≤ 16-bit float that cast.ts's SIMD encoder covers (the GEMM's
@@ -93,7 +93,8 @@ export function siteOf(spec: Spec): Site {
 /** The TypeScript side of quantize-fast.ts fastQualifies (which the kernel checks again). */
 function fastRoundable(spec: Spec): boolean {
   const f = spec.format;
-  if (f.kind !== "float" || !f.signed || !f.zero || f.mbits < 1 || f.mbits > 23) return false;
+  if (f.kind === "int") return (spec.rounding === "rne" || spec.rounding === "rtz") && f.bits <= 32 && f.frac >= 0 && f.frac <= 64;
+  if (!f.signed || !f.zero || f.mbits < 1 || f.mbits > 23) return false;
   if (spec.rounding !== "rne" && spec.rounding !== "rna" && spec.rounding !== "rtz") return false;
   const emin = 1 - f.bias;
   return emin - f.mbits >= -1022 && emin + 2 ** f.ebits - 2 <= 1022;

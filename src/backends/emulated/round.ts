@@ -10,8 +10,10 @@
  * shortcuts are `Math.fround` for fp32 with RNE, IEEE overflow and no flushing,
  * which IS that rounding (IEEE binary32 RNE from binary64), and
  * quantizeF64Fast (assembly/quantize-fast.ts: rne / rna / rtz on the f64 bit
- * pattern for normal in-range values, round.ts for the rest; bit-identical,
- * test/quantize-fast.test.ts).
+ * pattern for normal in-range values and zeros, rne / rtz into integers with
+ * f64.nearest / trunc for in-range results, round.ts for the rest; the
+ * element-wise kernels use the same fast case on exact products and sums;
+ * bit-identical, test/quantize-fast.test.ts, test/elementwise-fast.test.ts).
  *
  * Arrays produced by a site are tagged with the format's value set, so that
  * rounding them into the same format again (an identity) is skipped.
