@@ -94,11 +94,14 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * fp32-fma-narrow-fast: the same for products of ≤ 24 significant bits (bf16, fp16, fp8 inputs)
  *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
  * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
+ * bf16-fma-fast: bf16 accumulator (RNE), exact products that f32 may not hold (e.g. bf16 Gaussian
+ *   features whose products fall below 2^-149), finite inputs: f64 products, f64 add and RNE on the
+ *   f64 sum's bits; ties, bf16-subnormal and overflowing sums through round.ts (assembly/gemm.ts, kind 6).
  * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact).
  * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
  *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
-export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
+export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "bf16-fma-fast" | "promote-exact" | "generic";
 
 /** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
 function rowsLayout(path: GemmPath): boolean {
@@ -107,7 +110,7 @@ function rowsLayout(path: GemmPath): boolean {
 
 /** Paths whose kernels read B as f64 panels and A packed as f64. */
 function f64Panels(path: GemmPath): boolean {
-  return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast";
+  return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast" || path === "bf16-fma-fast";
 }
 
 function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
@@ -153,7 +156,7 @@ function promoteExact(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange
 function choosePath(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
   const p = chooseStrictPath(dp, s, ra, rb);
   // a fused f32 multiply-add is exactly the fp32-FMA datapath (one rounding of a·b + s)
-  return rt.flavour === "relaxed" && f64Panels(p) ? "fp32-fma-native" : p;
+  return rt.flavour === "relaxed" && (p === "fp32-fma-fast" || p === "fp32-fma-narrow-fast") ? "fp32-fma-native" : p;
 }
 
 function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
@@ -171,6 +174,8 @@ function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpR
   if (isNativeRne(s.acc, PRESETS.bfloat16)) {
     if (prodF32 || prodExact) return "bf16-fast";
     if (s.prod !== null && isNativeRne(s.prod, PRESETS.bfloat16) && exact) return "bf16-fast-bf16-product";
+    // every input value is an f32 value, so every exact product is exact in f64 (inputs finite: checked above)
+    if (s.prod === null) return "bf16-fma-fast";
   }
   return "generic";
 }
@@ -189,7 +194,7 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
 }
 
 const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fast" | "block-fma-generic">, number> = {
-  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5,
+  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5, "bf16-fma-fast": 6,
 };
 
 // ---------------------------------------------------------------------------
@@ -258,7 +263,7 @@ export interface Prepared {
    * inside each job so that worker threads share the work
    */
   a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: SiteBuffers; idx0: number };
-  /** fast paths: packed B (f64 panels for the fp32-fma paths); generic: B transposed as f64 */
+  /** fast paths: packed B (f64 panels for the fp32-fma and bf16-fma paths); generic: B transposed as f64 */
   bData: Float32Array | Float64Array;
   bias: Float32Array | null;
   specs: GemmSpecs;
@@ -415,17 +420,26 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
     { bytes: batch * M * N * 8 }, // 5 result (f64)
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
+    accSpecBuf(p), // 8 accumulator spec (bf16-fma-fast)
   ];
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  const acc = p.path === "bf16-fma-fast" ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
     for (const [i, n] of rowChunks(M, maxRows, maxRows)) {
-      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
+      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc] });
     }
     calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
   }
   return { bufs, calls, result: 5 };
+}
+
+/** The accumulator's spec bytes, which kind 6 (bf16-fma-fast) reads for its rare steps; empty for the other paths. */
+function accSpecBuf(p: Prepared): { bytes: number; data?: Uint8Array } {
+  if (p.path !== "bf16-fma-fast") return { bytes: 0 };
+  const data = specBytes(p.specs.acc);
+  return { bytes: data.byteLength, data };
 }
 
 /** B (rounded f32 values at pb) laid out for the path: transposed f64 (generic), f32 or f64 panels. */
@@ -558,7 +572,9 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
     { bytes: rawA ? rawA.rounder.table.byteLength : 0, data: rawA ? rawA.rounder.table : undefined }, // 9 input decode table
     { bytes: rawA ? rawA.rounder.spec.byteLength : 0, data: rawA ? rawA.rounder.spec : undefined }, // 10 input spec
+    accSpecBuf(p), // 11 accumulator spec (bf16-fma-fast)
   ];
+  const acc = p.path === "bf16-fma-fast" ? ref(11) : 0;
   const aBuf = rawA ? 8 : 0;
   if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
   const initRows = Math.max(1, Math.floor(CHUNK / ldc));
@@ -566,7 +582,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
   for (const [i, n] of rowChunks(m, mr, maxRows)) {
-    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
   return { bufs, calls, result: 5 };
