@@ -507,6 +507,11 @@ function bf16RneFixed(s: v128, p: v128, t: v128): v128 {
   return i32x4.shl(i32x4.shr_u(r, 16), 16);
 }
 
+// f32x4 lane constants, loaded once per tile (the engine would otherwise
+// rebuild a v128 constant at every use in the loop): half a bf16 unit in f32
+// bits, and the bits bf16 keeps.
+const BF16F = memory.data<u32>([0x8000, 0x8000, 0x8000, 0x8000, 0xFFFF0000, 0xFFFF0000, 0xFFFF0000, 0xFFFF0000], 16);
+
 // One vector of 4 columns for the MR = 4 rows at a time (4 accumulators), twice
 // per tile. The tie test is OR-ed over the 4 sums of a step: one rarely taken
 // branch per k recomputes that step with the fix.
@@ -516,6 +521,7 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
     for (let h: usize = 0; h < 32; h += 16) {
       const cc = c + h;
       let c0 = v128.load(cc), c1 = v128.load(cc + ldc), c2 = v128.load(cc + 2 * ldc), c3 = v128.load(cc + 3 * ldc);
+      const half = v128.load(BF16F), keep = v128.load(BF16F, 16);
       let pa = ap;
       let pb = bp + h;
       for (let k = 0; k < kc; k++) {
@@ -531,16 +537,20 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
           c3 = bf16RneVec(f32x4.add(c3, bf16RneVec(p3)));
         } else {
           const t0 = f32x4.add(c0, p0), t1 = f32x4.add(c1, p1), t2 = f32x4.add(c2, p2), t3 = f32x4.add(c3, p3);
-          if (v128.any_true(v128.or(v128.or(tieMask(t0), tieMask(t1)), v128.or(tieMask(t2), tieMask(t3))))) {
+          // away from ties RNE is rounding half up in magnitude: add half a bf16 unit, clear
+          // the low 16 bits; t was a tie exactly where that leaves the low bits 0 (q = r)
+          const q0 = i32x4.add(t0, half), q1 = i32x4.add(t1, half), q2 = i32x4.add(t2, half), q3 = i32x4.add(t3, half);
+          const r0 = v128.and(q0, keep), r1 = v128.and(q1, keep), r2 = v128.and(q2, keep), r3 = v128.and(q3, keep);
+          if (v128.any_true(v128.or(v128.or(i32x4.eq(q0, r0), i32x4.eq(q1, r1)), v128.or(i32x4.eq(q2, r2), i32x4.eq(q3, r3))))) {
             c0 = bf16RneFixed(c0, p0, t0);
             c1 = bf16RneFixed(c1, p1, t1);
             c2 = bf16RneFixed(c2, p2, t2);
             c3 = bf16RneFixed(c3, p3, t3);
           } else {
-            c0 = bf16RneVec(t0);
-            c1 = bf16RneVec(t1);
-            c2 = bf16RneVec(t2);
-            c3 = bf16RneVec(t3);
+            c0 = r0;
+            c1 = r1;
+            c2 = r2;
+            c3 = r3;
           }
         }
         pa += 16;
