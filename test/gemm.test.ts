@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { WasmRuntime, fusedVerdict, relaxedFuses } from "../src/wasm/runtime.js";
-import type { Rounding, RoundingOptions } from "../src/formats/spec.js";
+import type { Ftz, Rounding, RoundingOptions } from "../src/formats/spec.js";
 import { InputError } from "../src/errors.js";
 import {
   gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
@@ -133,6 +133,17 @@ function check(dp: GemmDatapath, c: Case, opts: { runtime?: WasmRuntime; path?: 
   return info.path;
 }
 
+/**
+ * Seeded values ±m·2^e, m in 1..8, e in [lo, lo + width] (few significant bits in
+ * an exponent window, so promote-exact's span rule can hold), a tenth zeros
+ * (negZero: half of those −0).
+ */
+function windowValues(seed: number, lo: number, width: number, negZero = false): () => number {
+  let x = seed >>> 0;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (rnd() < 0.1 ? (negZero && rnd() < 0.5 ? -0 : 0) : (rnd() < 0.5 ? -1 : 1) * (1 + Math.floor(rnd() * 8)) * 2 ** (lo + Math.floor(rnd() * (width + 1))));
+}
+
 // ---------------------------------------------------------------------------
 // the generic datapath against the oracle
 // ---------------------------------------------------------------------------
@@ -217,9 +228,7 @@ describe("gemm datapath = exact oracle", () => {
     let taken = 0;
     fc.assert(
       fc.property(arb, (r) => {
-        let x = r.seed >>> 0;
-        const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
-        const val = () => (rnd() < 0.1 ? 0 : (rnd() < 0.5 ? -1 : 1) * (1 + Math.floor(rnd() * 8)) * 2 ** (r.lo + Math.floor(rnd() * (r.width + 1))));
+        const val = windowValues(r.seed, r.lo, r.width);
         const c: Case = {
           M: r.M, K: r.K, N: r.N,
           a: Array.from({ length: r.M * r.K }, val), b: Array.from({ length: r.K * r.N }, val),
@@ -237,6 +246,61 @@ describe("gemm datapath = exact oracle", () => {
       { numRuns: 150 },
     );
     expect(taken).toBeGreaterThan(50);
+  });
+
+  it("promote-exact across the outputs of a row (B panels of 8 columns, ragged N): SIMD and scalar builds = generic", () => {
+    const arb = fc.record({
+      inp: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "bf16"),
+      acc: fc.constantFrom("float<e8m13>", "float<e8m7>", "fp16", "bf16", "tf32", "fp32"),
+      accRounding: fc.constantFrom("rne", "rtz"),
+      interval: fc.constantFrom(1, 2, 7, 32, 128),
+      out: fc.constantFrom("fp32", "fp32", "bf16", "fp8_e4m3fn"),
+      outRounding: fc.constantFrom<Rounding>("rne", "rtz", "sr"),
+      // (an fp32 output without flushing writes finite results as they are; flushing goes through the encoder)
+      ftz: fc.constantFrom<(Ftz | undefined)[]>(undefined, undefined, "out", "in"),
+      M: fc.integer({ min: 1, max: 5 }), K: fc.integer({ min: 0, max: 260 }), N: fc.integer({ min: 1, max: 19 }),
+      lo: fc.integer({ min: -8, max: 2 }), width: fc.integer({ min: 0, max: 8 }),
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }), withBias: fc.boolean(),
+    });
+    let taken = 0;
+    fc.assert(
+      fc.property(arb, (r) => {
+        const val = windowValues(r.seed, r.lo, r.width, true);
+        const a = Float64Array.from({ length: r.M * r.K }, val), b = Float64Array.from({ length: r.K * r.N }, val);
+        // cancellation: some columns of B are minus others
+        for (let k = 0; k < r.K; k++) for (let j = 1; j < r.N; j += 3) b[k * r.N + j] = -b[k * r.N + j - 1];
+        const bias = r.withBias ? Float64Array.from({ length: r.N }, val) : undefined;
+        const parsed = parseGemmDatapath({
+          in: r.inp, acc: r.acc, accRounding: r.accRounding, order: `promote:${r.interval}`, fma: true,
+          out: r.out, outRounding: r.outRounding, ...(r.outRounding === "sr" ? { seed: "7", randomBits: 9 } : {}),
+        });
+        const dp: GemmDatapath = r.ftz ? { ...parsed, outRounding: { ...parsed.outRounding, ftz: r.ftz } } : parsed;
+        const generic = gemm(a, b, r.M, r.K, r.N, dp, bias, { runtime: simdRt, path: "generic" });
+        for (const runtime of [simdRt, scalarRt]) {
+          const info: { path?: GemmPath } = {};
+          const y = gemm(a, b, r.M, r.K, r.N, dp, bias, { info, runtime });
+          if (info.path === "promote-exact" && runtime === simdRt) taken++;
+          expectSameBits(y, generic, `${runtime.flavour} ${info.path} ${describeDp(dp)} ${r.M}x${r.K}x${r.N}`);
+        }
+      }),
+      { numRuns: 120 },
+    );
+    expect(taken).toBeGreaterThan(40);
+    // partial sums are never subnormal here, but the bias may be: fp32 output with and without flushing
+    const fp8 = parseGemmDatapath({ in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:128", fma: true, out: "fp32" });
+    const bias = Float64Array.from({ length: 9 }, (_, j) => (j % 2 ? -1 : 1) * (j + 1) * 2 ** -140);
+    const a = Float64Array.from({ length: 2 * 3 }, (_, e) => (e < 3 ? 0 : e - 4)), b = Float64Array.from({ length: 3 * 9 }, (_, e) => (e % 5) - 2);
+    for (const ftz of [undefined, "out", "in"] as const) {
+      const dp: GemmDatapath = ftz ? { ...fp8, outRounding: { ...fp8.outRounding, ftz } } : fp8;
+      for (const runtime of [simdRt, scalarRt]) {
+        const info: { path?: GemmPath } = {};
+        const y = gemm(a, b, 2, 3, 9, dp, bias, { info, runtime });
+        expect(info.path).toBe("promote-exact");
+        expectSameBits(y, gemm(a, b, 2, 3, 9, dp, bias, { runtime, path: "generic" }), `${runtime.flavour} ftz ${ftz}`);
+        if (ftz === "out") expect(Object.is(y[0], 0) && Object.is(y[1], -0)).toBe(true);
+        if (ftz === undefined) expect(y[0]).toBe(2 ** -140);
+      }
+    }
   });
 
   it("promote-exact: the fp8-e4m3-promote128 datapath (e8m13 RTZ partials) on fp8 data takes it; wide ranges and SR partials do not", () => {

@@ -103,7 +103,7 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  */
 export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "bf16-fma-fast" | "promote-exact" | "generic";
 
-/** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
+/** Paths that read A as f64 rows, as the generic kernel does, and write f64 (B: bLayout). */
 function rowsLayout(path: GemmPath): boolean {
   return path === "generic" || path === "promote-exact";
 }
@@ -111,6 +111,12 @@ function rowsLayout(path: GemmPath): boolean {
 /** Paths whose kernels read B as f64 panels and A packed as f64. */
 function f64Panels(path: GemmPath): boolean {
   return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast" || path === "bf16-fma-fast";
+}
+
+/** How B is laid out for the path: transposed f64 rows (generic), f64 panels (promote-exact reads them with rows of A), f32 panels. */
+function bLayout(path: GemmPath): "rows" | "panels64" | "panels32" {
+  if (path === "generic") return "rows";
+  return f64Panels(path) || path === "promote-exact" ? "panels64" : "panels32";
 }
 
 function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
@@ -263,7 +269,7 @@ export interface Prepared {
    * inside each job so that worker threads share the work
    */
   a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: SiteBuffers; idx0: number };
-  /** fast paths: packed B (f64 panels for the fp32-fma and bf16-fma paths); generic: B transposed as f64 */
+  /** B laid out for the path (bLayout): f32 or f64 panels (fp32-fma, bf16-fma and promote-exact paths); generic: B transposed as f64 */
   bData: Float32Array | Float64Array;
   bias: Float32Array | null;
   specs: GemmSpecs;
@@ -347,7 +353,7 @@ export function prepare(
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
     else path = choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
-    const layoutKey = rowsLayout(path) ? "rows" : f64Panels(path) ? "panels64" : "panels32";
+    const layoutKey = bLayout(path);
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
@@ -442,9 +448,10 @@ function accSpecBuf(p: Prepared): { bytes: number; data?: Uint8Array } {
   return { bytes: data.byteLength, data };
 }
 
-/** B (rounded f32 values at pb) laid out for the path: transposed f64 (generic), f32 or f64 panels. */
+/** B (rounded f32 values at pb) laid out for the path (bLayout): transposed f64 (generic), f32 or f64 panels. */
 function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPath, panel: { mr: number; nr: number }, shared: boolean): Float32Array | Float64Array {
-  if (rowsLayout(path)) {
+  const layout = bLayout(path);
+  if (layout === "rows") {
     const qb = rt.f32(pb, K * N);
     const bt = alloc64(N * K, shared);
     for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bt[j * K + k] = qb[k * N + j];
@@ -455,7 +462,7 @@ function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPa
   const panels = Math.ceil(N / panel.nr);
   const step = Math.max(1, Math.floor(CHUNK / Math.max(1, K * panel.nr)));
   for (let q = 0; q < panels; q += step) kernels(rt).gemmPackB(pb, K, N, dst, q, Math.min(panels, q + step));
-  if (!f64Panels(path)) {
+  if (layout === "panels32") {
     const out = alloc32(n, shared);
     out.set(rt.f32(dst, n));
     return out;
@@ -538,10 +545,12 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     ];
     const o = p.dp.order;
     const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
+    // promote-exact: an fp32 output (no flushing, deterministic rounding) gives every finite fp32 result itself
+    const outExact = s.out.format.kind === "float" && sameFloat(s.out.format, FP32) && s.out.ftz === "none" && s.out.rounding !== "sr";
     for (const [i, n] of rowChunks(m, 1, 16)) {
       if (p.path === "promote-exact") {
         const acc = s.acc.format as FloatFormat;
-        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6)] });
+        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
         continue;
       }
       calls.push({
