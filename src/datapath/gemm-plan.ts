@@ -97,7 +97,8 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * bf16-fma-fast: bf16 accumulator (RNE), exact products that f32 may not hold (e.g. bf16 Gaussian
  *   features whose products fall below 2^-149), finite inputs: f64 products, f64 add and RNE on the
  *   f64 sum's bits; ties, bf16-subnormal and overflowing sums through round.ts (assembly/gemm.ts, kind 6).
- * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact).
+ * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact);
+ *   rows of A against B in f64 panels, vectorised across the outputs of a row (assembly/promote.ts).
  * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
  *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
@@ -534,7 +535,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const s = p.specs;
     const bufs = [
       { bytes: m * K * 8, data: roundedRows64(p, r0, r1) }, // 0 A rows (f64)
-      { bytes: p.bData.byteLength, data: p.bData }, // 1 B transposed (f64)
+      { bytes: p.bData.byteLength, data: p.bData }, // 1 B (generic: transposed f64; promote-exact: f64 panels)
       { bytes: N * 8, data: p.bias ? Float64Array.from(p.bias) : undefined }, // 2 bias
       { bytes: 88, data: s.prod ? specBytes(s.prod) : undefined }, // 3
       { bytes: 88, data: specBytes(s.acc) }, // 4
