@@ -117,8 +117,8 @@ export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: 
     for (let j = 0; j < N; j++) {
       const p = load<f64>(at(z, o + j)) * load<f64>(at(sc, j));
       const idx = idx0 + <u64>(o + j);
-      const code = bias != 0 ? roundAdd(p, load<f64>(at(bias, j)), s, idx) : encodeF64(p, s, idx);
-      store<f64>(at(dst, o + j), decodeF64(code, s));
+      // roundAddValue: decodeF64(roundAdd(…)) with round.ts's RNE fast route (addRneNormal) where it applies
+      store<f64>(at(dst, o + j), bias != 0 ? roundAddValue(p, load<f64>(at(bias, j)), s, idx) : decodeF64(encodeF64(p, s, idx), s));
     }
   }
 }
