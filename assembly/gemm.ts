@@ -12,6 +12,9 @@
 //           the product in f64, the add by f32acc.ts (f64 sum + boundary fix)
 //   kind 4  kind 3 for products of ≤ 24 significant bits: no fix is ever needed
 //   kind 5  kinds 3 and 4 as fused f32 multiply-adds (relaxed build, fusing hosts only)
+//   kind 6  bf16 accumulator, RNE, exact product (fused) that f32 may not hold:
+//           the product and the add in f64, RNE on the f64 sum's bits (ties,
+//           bf16-subnormal and overflowing sums through round.ts)
 // promote.ts reproduces promote:N orders whose partial sums f64 holds exactly.
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
@@ -542,6 +545,11 @@ function bf16RneFixed(s: v128, p: v128, t: v128): v128 {
   return i32x4.shl(i32x4.shr_u(r, 16), 16);
 }
 
+// f32x4 lane constants, loaded once per tile (the engine would otherwise
+// rebuild a v128 constant at every use in the loop): half a bf16 unit in f32
+// bits, and the bits bf16 keeps.
+const BF16F = memory.data<u32>([0x8000, 0x8000, 0x8000, 0x8000, 0xFFFF0000, 0xFFFF0000, 0xFFFF0000, 0xFFFF0000], 16);
+
 // One vector of 4 columns for the MR = 4 rows at a time (4 accumulators), twice
 // per tile. The tie test is OR-ed over the 4 sums of a step: one rarely taken
 // branch per k recomputes that step with the fix.
@@ -551,6 +559,7 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
     for (let h: usize = 0; h < 32; h += 16) {
       const cc = c + h;
       let c0 = v128.load(cc), c1 = v128.load(cc + ldc), c2 = v128.load(cc + 2 * ldc), c3 = v128.load(cc + 3 * ldc);
+      const half = v128.load(BF16F), keep = v128.load(BF16F, 16);
       let pa = ap;
       let pb = bp + h;
       for (let k = 0; k < kc; k++) {
@@ -566,16 +575,20 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
           c3 = bf16RneVec(f32x4.add(c3, bf16RneVec(p3)));
         } else {
           const t0 = f32x4.add(c0, p0), t1 = f32x4.add(c1, p1), t2 = f32x4.add(c2, p2), t3 = f32x4.add(c3, p3);
-          if (v128.any_true(v128.or(v128.or(tieMask(t0), tieMask(t1)), v128.or(tieMask(t2), tieMask(t3))))) {
+          // away from ties RNE is rounding half up in magnitude: add half a bf16 unit, clear
+          // the low 16 bits; t was a tie exactly where that leaves the low bits 0 (q = r)
+          const q0 = i32x4.add(t0, half), q1 = i32x4.add(t1, half), q2 = i32x4.add(t2, half), q3 = i32x4.add(t3, half);
+          const r0 = v128.and(q0, keep), r1 = v128.and(q1, keep), r2 = v128.and(q2, keep), r3 = v128.and(q3, keep);
+          if (v128.any_true(v128.or(v128.or(i32x4.eq(q0, r0), i32x4.eq(q1, r1)), v128.or(i32x4.eq(q2, r2), i32x4.eq(q3, r3))))) {
             c0 = bf16RneFixed(c0, p0, t0);
             c1 = bf16RneFixed(c1, p1, t1);
             c2 = bf16RneFixed(c2, p2, t2);
             c3 = bf16RneFixed(c3, p3, t3);
           } else {
-            c0 = bf16RneVec(t0);
-            c1 = bf16RneVec(t1);
-            c2 = bf16RneVec(t2);
-            c3 = bf16RneVec(t3);
+            c0 = r0;
+            c1 = r1;
+            c2 = r2;
+            c3 = r3;
           }
         }
         pa += 16;
@@ -678,21 +691,177 @@ function microF32Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, scre
       storeF32x4(cc + 3 * ldc, s30, s31);
     }
   } else {
-    for (let r = 0; r < MR; r++) {
-      const cr = c + <usize>r * ldc;
-      for (let q = 0; q < NR; q++) {
-        let s = <f64>load<f32>(cr + (<usize>q << 2));
-        let pa = ap + (<usize>r << 3);
-        let pb = bp + (<usize>q << 3);
-        for (let k = 0; k < kc; k++) {
-          const p = load<f64>(pa) * load<f64>(pb);
-          s = screen ? f32AccAdd(s, p) : <f64><f32>(s + p);
-          pa += <usize>(MR << 3);
-          pb += <usize>(NR << 3);
-        }
-        store<f32>(cr + (<usize>q << 2), <f32>s);
+    scalarTile64(ap, bp, c, ldc, kc, screen ? 3 : 4, 0);
+  }
+}
+
+// The scalar build's tile on f64 panels, output by output, k ascending:
+// s = step(s, a·b) with kind 3: f32AccAdd; 4: the f32 rounding of the f64 sum;
+// 6: roundAddValue into the accumulator spec acc (the generic kernel's step).
+@inline
+function scalarTile64(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, kind: i32, acc: usize): void {
+  for (let r = 0; r < MR; r++) {
+    const cr = c + <usize>r * ldc;
+    for (let q = 0; q < NR; q++) {
+      let s = <f64>load<f32>(cr + (<usize>q << 2));
+      let pa = ap + (<usize>r << 3);
+      let pb = bp + (<usize>q << 3);
+      for (let k = 0; k < kc; k++) {
+        const p = load<f64>(pa) * load<f64>(pb);
+        s = kind == 3 ? f32AccAdd(s, p) : kind == 4 ? <f64><f32>(s + p) : roundAddValue(s, p, changetype<Spec>(acc), 0);
+        pa += <usize>(MR << 3);
+        pb += <usize>(NR << 3);
       }
+      store<f32>(cr + (<usize>q << 2), <f32>s);
     }
+  }
+}
+
+// ---- bf16 accumulator, exact products in f64: s = RNE_bf16(s + a·b) (kind 6) ----
+//
+// For products that f32 may not hold exactly (e.g. bf16 × bf16 with tiny
+// values: the product's lowest bit below 2^-149). Every input value is an f32
+// value, so a·b is exact in f64, and s (a bf16 value) + p is one f64 add:
+// t = RN_f64(s + p). Every bf16 rounding boundary (a midpoint of the bf16 grid,
+// normal or subnormal, and the overflow threshold (2 − 2^-8)·2^127) has ≤ 9
+// significant bits inside f64's range, so it is an f64 number and none lies
+// strictly between s + p and t (t is the f64 nearest s + p). Hence, when t is
+// not itself a boundary, s + p rounds to bf16 as t does: RNE on t's bits (drop
+// 45 fraction bits, a carry into the exponent included). This is addRneNormal
+// of assembly/round.ts (which the generic kernel runs for this accumulator),
+// on both f64 lanes. A lane takes the bit rounding only when
+//   - t is not a bf16 tie (low 45 bits of t ≠ 2^44): t on a midpoint, where
+//     the exact sum may lie on either side of it;
+//   - |t| ≥ 2^-126 (bf16's smallest normal: bits of t give the normal grid,
+//     which below it is finer than bf16's subnormal one) or t = ±0 (an exact
+//     zero sum: s + p = 0 exactly, f64's sign rule is IEEE's, as the generic
+//     kernel's, and the bits are unchanged);
+//   - |t| < (2 − 2^-8)·2^127 (no overflow: the f64 value would stay finite);
+//     NaN fails this test too.
+// A tie needs the side of t on which s + p lies: the TwoSum error
+// err = (s + p) − t (exact in f64, no overflow here) gives it, as in
+// addRneNormal (err = 0: a true tie, to even). Away from ties the RNE bits are
+// those of rounding half up in magnitude (add 2^44, clear the low 45 bits),
+// since half never happens there. SIMD: a quarter tile of 4 rows × 2 columns
+// (4 f64x2 accumulators); one rarely taken branch per k handles a step where a
+// lane is a tie (TwoSum on every lane) or out of range (every lane through
+// roundAddValue, round.ts: the generic kernel's own step). The accumulator
+// tile stays in f64 registers within a k-block and goes through the f32
+// buffer C between blocks (bf16 values, ±0, ±inf and NaN all survive f32
+// exactly). The scalar build runs roundAddValue at every step: the generic
+// kernel's step, on f64 panels.
+
+// Both lanes of s + a·b (a splat from pa, b at pb + off) through roundAddValue
+// (RNE: no element counter is read).
+@inline
+function bf16ExactPair(s: v128, pa: usize, pb: usize, off: usize, acc: Spec): v128 {
+  const a = load<f64>(pa);
+  const s0 = roundAddValue(f64x2.extract_lane(s, 0), a * load<f64>(pb + off), acc, 0);
+  const s1 = roundAddValue(f64x2.extract_lane(s, 1), a * load<f64>(pb + off + 8), acc, 0);
+  return f64x2.replace_lane(f64x2.splat(s0), 1, s1);
+}
+
+// Lane constants live in memory and are loaded once per tile (the
+// engine would otherwise rebuild each v128 constant at every use in the loop):
+const BF16V = memory.data<u64>([
+  0x0000100000000000, 0x0000100000000000, // 0  HALF: 2^44, half a bf16 unit in t's bits
+  0xFFFFE00000000000, 0xFFFFE00000000000, // 16 KEEP: sign, exponent and 7 fraction bits
+  0x7FFFFFFFFFFFFFFF, 0x7FFFFFFFFFFFFFFF, // 32 ABS
+  0xB80FFFFFFFFFFFFF, 0xB80FFFFFFFFFFFFF, // 48 TINY: (bits of 2^-126) − 1 + 2^63
+  0x47EFEFFFFFFFFFFF, 0x47EFEFFFFFFFFFFF, // 64 HUGE: (bits of (2 − 2^-8)·2^127) − 1
+], 16);
+
+// The range part of bf16Slow: lanes with |t| in (0, 2^-126), at or above the overflow threshold, or NaN.
+@inline
+function bf16Range(t: v128, abs: v128, tiny: v128, huge: v128): v128 {
+  const y = v128.and(t, abs);
+  return v128.or(i64x2.lt_s(i64x2.add(y, abs), tiny), i64x2.gt_s(y, huge));
+}
+
+// Lanes of t (bits), with q = t + HALF and r = q & KEEP, that the bit rounding
+// r does not give (all ones): t a tie (r = q: the low 45 bits of t were 2^44
+// exactly), |t| in (0, 2^-126) (y − 1 below 2^-126's bits − 1 as unsigned: y
+// + ABS flips the sign bit of y − 1, then a signed compare), |t| ≥ the
+// overflow threshold (y above HUGE), NaN included. Away from ties, r is the
+// RNE rounding: q rounds half up in magnitude, and half never happens.
+@inline
+function bf16Slow(t: v128, q: v128, r: v128, abs: v128, tiny: v128, huge: v128): v128 {
+  return v128.or(i64x2.eq(q, r), bf16Range(t, abs, tiny, huge));
+}
+
+// Both lanes of s + a·b (a splat from pa, b at pb + off) when no lane is out
+// of range: a tie lane rounds toward the exact sum when the TwoSum error
+// err = (s + p) − t is not zero (magnitude up when err has t's sign), else to
+// even, as addRneNormal does; the other lanes are q & KEEP.
+@inline
+function bf16TiePair(s: v128, pa: usize, pb: usize, off: usize): v128 {
+  const p = f64x2.mul(v128.load64_splat(pa), v128.load(pb + off));
+  const t = f64x2.add(s, p);
+  const q = i64x2.add(t, v128.load(BF16V));
+  const keep = v128.load(BF16V, 16);
+  const r = v128.and(q, keep);
+  const kept = v128.and(t, keep); // the magnitude rounded down
+  const bp = f64x2.sub(t, s);
+  const err = f64x2.add(f64x2.sub(s, f64x2.sub(t, bp)), f64x2.sub(p, bp));
+  const same = i64x2.shr_s(v128.not(v128.xor(err, t)), 63); // all ones where err and t have the same sign
+  const odd = i64x2.shr_s(i64x2.shl(t, 18), 63); // all ones where the kept bits are odd
+  const up = v128.bitselect(odd, same, f64x2.eq(err, f64x2.splat(0)));
+  const tied = i64x2.add(kept, v128.and(up, i64x2.splat(0x200000000000)));
+  return v128.bitselect(tied, r, i64x2.eq(q, r));
+}
+
+@inline
+function microBf16Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, acc: Spec): void {
+  if (ASC_FEATURE_SIMD) {
+    // a quarter tile at a time: 4 rows × 2 columns (4 f64x2 accumulators, few live registers)
+    for (let h: usize = 0; h < 4; h++) {
+      const cc = c + (h << 3);
+      let s0 = f64x2.promote_low_f32x4(v128.load64_zero(cc));
+      let s1 = f64x2.promote_low_f32x4(v128.load64_zero(cc + ldc));
+      let s2 = f64x2.promote_low_f32x4(v128.load64_zero(cc + 2 * ldc));
+      let s3 = f64x2.promote_low_f32x4(v128.load64_zero(cc + 3 * ldc));
+      const half = v128.load(BF16V), keep = v128.load(BF16V, 16), abs = v128.load(BF16V, 32);
+      const tiny = v128.load(BF16V, 48), huge = v128.load(BF16V, 64);
+      let pa = ap;
+      let pb = bp + (h << 4);
+      for (let k = 0; k < kc; k++) {
+        const b = v128.load(pb);
+        const t0 = f64x2.add(s0, f64x2.mul(v128.load64_splat(pa), b));
+        const t1 = f64x2.add(s1, f64x2.mul(v128.load64_splat(pa, 8), b));
+        const t2 = f64x2.add(s2, f64x2.mul(v128.load64_splat(pa, 16), b));
+        const t3 = f64x2.add(s3, f64x2.mul(v128.load64_splat(pa, 24), b));
+        const q0 = i64x2.add(t0, half), q1 = i64x2.add(t1, half), q2 = i64x2.add(t2, half), q3 = i64x2.add(t3, half);
+        const r0 = v128.and(q0, keep), r1 = v128.and(q1, keep), r2 = v128.and(q2, keep), r3 = v128.and(q3, keep);
+        const slow = v128.or(
+          v128.or(bf16Slow(t0, q0, r0, abs, tiny, huge), bf16Slow(t1, q1, r1, abs, tiny, huge)),
+          v128.or(bf16Slow(t2, q2, r2, abs, tiny, huge), bf16Slow(t3, q3, r3, abs, tiny, huge)),
+        );
+        if (v128.any_true(slow)) {
+          // out of range somewhere: every lane through round.ts; else the tie lanes by TwoSum
+          const range = v128.or(
+            v128.or(bf16Range(t0, abs, tiny, huge), bf16Range(t1, abs, tiny, huge)),
+            v128.or(bf16Range(t2, abs, tiny, huge), bf16Range(t3, abs, tiny, huge)),
+          );
+          if (v128.any_true(range)) {
+            s0 = bf16ExactPair(s0, pa, pb, 0, acc); s1 = bf16ExactPair(s1, pa + 8, pb, 0, acc);
+            s2 = bf16ExactPair(s2, pa + 16, pb, 0, acc); s3 = bf16ExactPair(s3, pa + 24, pb, 0, acc);
+          } else {
+            s0 = bf16TiePair(s0, pa, pb, 0); s1 = bf16TiePair(s1, pa + 8, pb, 0);
+            s2 = bf16TiePair(s2, pa + 16, pb, 0); s3 = bf16TiePair(s3, pa + 24, pb, 0);
+          }
+        } else {
+          s0 = r0; s1 = r1; s2 = r2; s3 = r3;
+        }
+        pa += 32;
+        pb += 64;
+      }
+      v128.store64_lane(cc, f32x4.demote_f64x2_zero(s0), 0);
+      v128.store64_lane(cc + ldc, f32x4.demote_f64x2_zero(s1), 0);
+      v128.store64_lane(cc + 2 * ldc, f32x4.demote_f64x2_zero(s2), 0);
+      v128.store64_lane(cc + 3 * ldc, f32x4.demote_f64x2_zero(s3), 0);
+    }
+  } else {
+    scalarTile64(ap, bp, c, ldc, kc, 6, changetype<usize>(acc));
   }
 }
 
@@ -761,11 +930,12 @@ function storeF32x4(p: usize, lo: v128, hi: v128): void {
 }
 
 // kind 0: f32 accumulate; 1: bf16 accumulate; 2: bf16 accumulate of bf16-rounded products;
-// 3: f32 accumulate of exact (f64) products; 4: the same, products of ≤ 24 significant bits.
+// 3: f32 accumulate of exact (f64) products; 4: the same, products of ≤ 24 significant bits;
+// 6: bf16 accumulate of exact (f64) products (acc: the accumulator's spec, for the rare steps).
 @inline
-function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32, kind: i32): void {
+function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32, kind: i32, acc: usize = 0): void {
   const ldc = <usize>(nPanels * NR) << 2;
-  const esh: usize = kind == 3 || kind == 4 ? 3 : 2; // panels of f64 (kinds 3, 4) or f32
+  const esh: usize = kind == 3 || kind == 4 || kind == 6 ? 3 : 2; // panels of f64 (kinds 3, 4, 6) or f32
   for (let kb = 0; kb < K; kb += kcBlock) {
     const kc = min(kcBlock, K - kb);
     for (let jb = 0; jb < nPanels; jb++) {
@@ -777,6 +947,7 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
         else if (kind == 5) microF32(apan, bpan, c, ldc, kc, true);
         else if (kind == 3) microF32Exact(apan, bpan, c, ldc, kc, true);
         else if (kind == 4) microF32Exact(apan, bpan, c, ldc, kc, false);
+        else if (kind == 6) microBf16Exact(apan, bpan, c, ldc, kc, changetype<Spec>(acc));
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
       }
     }
@@ -791,13 +962,15 @@ export function gemmPanelShape(): i32 {
 /**
  * Fast path over rows: C (padded, initialised with the bias) += A·B with the
  * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products, 3 fp32 with
- * exact f64 products, 4 the same with products of ≤ 24 significant bits).
- * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4: f64
- * panels, gemmWidenF32); apScratch: room for the packed A (kinds 3, 4: f64,
- * 8·MR·ceil(m/MR)·K bytes; else f32).
+ * exact f64 products, 4 the same with products of ≤ 24 significant bits,
+ * 5 fused f32 (relaxed build), 6 bf16 with exact f64 products).
+ * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4, 6: f64
+ * panels, gemmWidenF32); apScratch: room for the packed A (kinds 3, 4, 6: f64,
+ * 8·MR·ceil(m/MR)·K bytes; else f32); accSpec: the accumulator's spec (kind 6;
+ * else unused, 0).
  */
-export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32): void {
-  if (kind == 3 || kind == 4) packA64(a, m, K, apScratch);
+export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize): void {
+  if (kind == 3 || kind == 4 || kind == 6) packA64(a, m, K, apScratch);
   else gemmPackA(a, m, K, apScratch);
   const mPanels = (m + MR - 1) / MR;
   const nPanels = (N + NR - 1) / NR;
@@ -806,6 +979,7 @@ export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp:
   else if (kind == 1) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 1);
   else if (kind == 2) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
   else if (kind == 3) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 3);
+  else if (kind == 6) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 6, accSpec);
   else blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 4);
 }
 

@@ -14,12 +14,11 @@
 // accumulator's mantissa bits (RTZ) or rounded there to nearest-even (RNE),
 // on the bits: exactly what gemmGeneric computes through round.ts. The fp32
 // promotion is f32acc.ts's exact RNE_f32(s + part). Same element counters and
-// the same output rounding as gemmGeneric (SR only at the output; quantizeOne:
-// the fast case of assembly/quantize-fast.ts where it covers the value).
+// the same output rounding as gemmGeneric (SR only at the output).
 
 import { Spec } from "./spec";
-import { f32AccAdd } from "./f32acc";
-import { FastCase, fastCase, quantizeOne } from "./quantize-fast";
+import { encodeF64, decodeF64 } from "./round";
+import { f32AccAdd, f32AccAddV } from "./f32acc";
 
 /** x (exact f64, normal in the accumulator or zero) with its low `cut` fraction bits rounded off (RTZ or RNE). */
 @inline
@@ -36,38 +35,48 @@ function roundFraction(x: f64, cut: u64, rne: bool): f64 {
   return reinterpret<f64>(r);
 }
 
+// B comes in the f64 panels of the blocked kernels (assembly/gemm.ts:
+// gemmPackB then gemmWidenF32): NR = 8 columns per panel, zero padded,
+// bp[(panel·K + k)·NR + c] = b(k, panel·NR + c).
+const NR: i32 = 8;
+
 /**
- * Rows [i0, i0+m): a f64 [m][K], bt f64 [N][K] (B transposed), bias f64 [N]
+ * Rows [i0, i0+m): a f64 [m][K], bp f64 panels of B (above), bias f64 [N]
  * (fp32 values, or 0 for none), c f64 [m][N]. accMbits: the accumulator's
  * fraction bits (≤ 51); accRne: 1 RNE, 0 RTZ. interval: N of promote:N.
+ * outExact: 1 when the output format holds every finite fp32 value and
+ * rounds it to itself (fp32 without flushing, a deterministic rounding): the
+ * finite results are then written as they are (what the encoder would give).
  */
 export function gemmPromoteExact(
-  a: usize, bt: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
-  interval: i32, accMbits: i32, accRne: i32, outSpec: usize,
+  a: usize, bp: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
+  interval: i32, accMbits: i32, accRne: i32, outSpec: usize, outExact: i32,
 ): void {
   const out = changetype<Spec>(outSpec);
   const cut: u64 = <u64>(52 - accMbits);
   const rne = accRne != 0;
   const W: u64 = <u64>(3 * K + 1);
-  const fast = fastCase(outSpec); // the output rounding's fast case (null: generic only)
-  let i0v = 0;
-  if (ASC_FEATURE_SIMD) i0v = promotePairs(a, bt, bias, c, m, K, N, i0, interval, cut, rne, out, fast, W);
-  for (let i = i0v; i < m; i++) {
+  if (ASC_FEATURE_SIMD) {
+    if (rne) promotePanels(a, bp, bias, c, m, K, N, i0, interval, cut, true, out, W, outExact != 0);
+    else promotePanels(a, bp, bias, c, m, K, N, i0, interval, cut, false, out, W, outExact != 0);
+    return;
+  }
+  for (let i = 0; i < m; i++) {
     const arow = a + ((<usize>i * <usize>K) << 3);
     for (let j = 0; j < N; j++) {
-      const bcol = bt + ((<usize>j * <usize>K) << 3);
+      const bcol = bp + (((<usize>(j / NR) * <usize>K * <usize>NR) + <usize>(j % NR)) << 3);
       let s: f64 = bias != 0 ? load<f64>(bias + (<usize>j << 3)) : 0.0;
       for (let k0 = 0; k0 < K; k0 += interval) {
         const k1 = min(K, k0 + interval);
         let part: f64 = 0.0;
         for (let k = k0; k < k1; k++) {
-          const p = load<f64>(arow + (<usize>k << 3)) * load<f64>(bcol + (<usize>k << 3));
+          const p = load<f64>(arow + (<usize>k << 3)) * load<f64>(bcol + ((<usize>k * <usize>NR) << 3));
           part = roundFraction(part + p, cut, rne);
         }
         s = f32AccAdd(s, part);
       }
       const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
-      store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), quantizeOne(s, fast, out, base + 3 * <u64>K));
+      store<f64>(c + ((<usize>i * <usize>N + <usize>j) << 3), outValue(s, out, base + 3 * <u64>K, outExact != 0));
     }
   }
 }
@@ -88,39 +97,75 @@ function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
 }
 
 /**
- * The rows of gemmPromoteExact two at a time (lane r = row i + r), each pair of
- * outputs (i, j), (i + 1, j) in one f64x2: the same adds, cuts and promotions
- * in the same order per output. Returns the first row it did not do.
+ * gemmPromoteExact across the outputs of a row: one B panel (8 columns) at a
+ * time, outputs (i, j..j+7) in 4 f64x2 lanes: per output the same adds, cuts
+ * and promotions in the same order as the scalar loop (independent outputs in
+ * independent lanes; padded columns compute zeros and are not written).
+ * The fp32 promotion is f32AccAddV (f32AccAdd on both lanes).
  */
-function promotePairs(
-  a: usize, bt: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
-  interval: i32, cut: u64, rne: bool, out: Spec, fast: FastCase | null, W: u64,
-): i32 {
-  let i = 0;
-  for (; i + 2 <= m; i += 2) {
-    const arow0 = a + ((<usize>i * <usize>K) << 3);
-    const arow1 = arow0 + (<usize>K << 3);
-    for (let j = 0; j < N; j++) {
-      const bcol = bt + ((<usize>j * <usize>K) << 3);
-      const b0: f64 = bias != 0 ? load<f64>(bias + (<usize>j << 3)) : 0.0;
-      let s0 = b0, s1 = b0;
+@inline
+function promotePanels(
+  a: usize, bp: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
+  interval: i32, cut: u64, rne: bool, out: Spec, W: u64, outExact: bool,
+): void {
+  const nPanels = (N + NR - 1) / NR;
+  const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
+  for (let i = 0; i < m; i++) {
+    const arow = a + ((<usize>i * <usize>K) << 3);
+    for (let q = 0; q < nPanels; q++) {
+      const j0 = q * NR;
+      const pan = bp + ((<usize>q * <usize>K * <usize>NR) << 3);
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+      if (bias != 0) {
+        const bj = bias + (<usize>j0 << 3);
+        s0 = biasPair(bj, j0, N); s1 = biasPair(bj + 16, j0 + 2, N); s2 = biasPair(bj + 32, j0 + 4, N); s3 = biasPair(bj + 48, j0 + 6, N);
+      }
       for (let k0 = 0; k0 < K; k0 += interval) {
         const k1 = min(K, k0 + interval);
-        let part = f64x2.splat(0);
+        let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
+        let pa = arow + (<usize>k0 << 3);
+        let pb = pan + ((<usize>k0 * <usize>NR) << 3);
         for (let k = k0; k < k1; k++) {
-          const x = f64x2.replace_lane(f64x2.splat(load<f64>(arow0 + (<usize>k << 3))), 1, load<f64>(arow1 + (<usize>k << 3)));
-          const p = f64x2.mul(x, f64x2.splat(load<f64>(bcol + (<usize>k << 3))));
-          part = roundFractionV(f64x2.add(part, p), cut, rne);
+          const x = v128.load64_splat(pa);
+          p0 = cutV(f64x2.add(p0, f64x2.mul(x, v128.load(pb))), mask, cut, rne);
+          p1 = cutV(f64x2.add(p1, f64x2.mul(x, v128.load(pb, 16))), mask, cut, rne);
+          p2 = cutV(f64x2.add(p2, f64x2.mul(x, v128.load(pb, 32))), mask, cut, rne);
+          p3 = cutV(f64x2.add(p3, f64x2.mul(x, v128.load(pb, 48))), mask, cut, rne);
+          pa += 8;
+          pb += <usize>(NR << 3);
         }
-        s0 = f32AccAdd(s0, f64x2.extract_lane(part, 0));
-        s1 = f32AccAdd(s1, f64x2.extract_lane(part, 1));
+        s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);
       }
-      const o0 = <usize>i * <usize>N + <usize>j;
-      const base0: u64 = (<u64>(i0 + i) * <u64>N + <u64>j) * W;
-      const base1: u64 = (<u64>(i0 + i + 1) * <u64>N + <u64>j) * W;
-      store<f64>(c + (o0 << 3), quantizeOne(s0, fast, out, base0 + 3 * <u64>K));
-      store<f64>(c + ((o0 + <usize>N) << 3), quantizeOne(s1, fast, out, base1 + 3 * <u64>K));
+      const w = min(NR, N - j0);
+      const o = <usize>i * <usize>N + <usize>j0;
+      const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j0) * W + 3 * <u64>K;
+      for (let e = 0; e < w; e++) {
+        const sv = e < 2 ? lane(s0, e) : e < 4 ? lane(s1, e - 2) : e < 6 ? lane(s2, e - 4) : lane(s3, e - 6);
+        store<f64>(c + ((o + <usize>e) << 3), outValue(sv, out, base + <u64>e * W, outExact));
+      }
     }
   }
-  return i;
+}
+
+/** The output value of s (an fp32 value, or ±inf or NaN): s itself when outExact and finite, else through the encoder. */
+@inline
+function outValue(s: f64, out: Spec, idx: u64, outExact: bool): f64 {
+  return outExact && isFinite(s) ? s : decodeF64(encodeF64(s, out, idx), out);
+}
+
+/** roundFraction on both lanes; RTZ clears the low `cut` bits (mask), RNE rounds them off (roundFractionV). */
+@inline
+function cutV(x: v128, mask: v128, cut: u64, rne: bool): v128 {
+  return rne ? roundFractionV(x, cut, true) : v128.andnot(x, mask);
+}
+
+/** bias[j], bias[j + 1] (0 past N). */
+@inline
+function biasPair(p: usize, j: i32, N: i32): v128 {
+  return f64x2.replace_lane(f64x2.splat(j < N ? load<f64>(p) : 0), 1, j + 1 < N ? load<f64>(p, 8) : 0);
+}
+
+@inline
+function lane(v: v128, e: i32): f64 {
+  return e == 0 ? f64x2.extract_lane(v, 0) : f64x2.extract_lane(v, 1);
 }

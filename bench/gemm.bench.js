@@ -67,7 +67,7 @@ function kernelCase(rt, a, b, M, K, N, kind) {
   const ap = rt.alloc(64 * K * 8);
   return () => {
     rt.k.gemmInitC(cp, M, ldc, 0, N);
-    for (let i = 0; i < M; i += 64) rt.k.gemmBlockedRows(pa + i * K * 4, Math.min(64, M - i), K, N, bp, cp + i * ldc * 4, ap, 256, kind);
+    for (let i = 0; i < M; i += 64) rt.k.gemmBlockedRows(pa + i * K * 4, Math.min(64, M - i), K, N, bp, cp + i * ldc * 4, ap, 256, kind, 0);
   };
 }
 

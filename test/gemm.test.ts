@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { parseFormat, type FloatFormat } from "../src/formats/descriptor.js";
 import { WasmRuntime, fusedVerdict, relaxedFuses } from "../src/wasm/runtime.js";
-import type { Rounding, RoundingOptions } from "../src/formats/spec.js";
+import type { Ftz, Rounding, RoundingOptions } from "../src/formats/spec.js";
 import { InputError } from "../src/errors.js";
 import {
   gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
@@ -133,6 +133,17 @@ function check(dp: GemmDatapath, c: Case, opts: { runtime?: WasmRuntime; path?: 
   return info.path;
 }
 
+/**
+ * Seeded values ±m·2^e, m in 1..8, e in [lo, lo + width] (few significant bits in
+ * an exponent window, so promote-exact's span rule can hold), a tenth zeros
+ * (negZero: half of those −0).
+ */
+function windowValues(seed: number, lo: number, width: number, negZero = false): () => number {
+  let x = seed >>> 0;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (rnd() < 0.1 ? (negZero && rnd() < 0.5 ? -0 : 0) : (rnd() < 0.5 ? -1 : 1) * (1 + Math.floor(rnd() * 8)) * 2 ** (lo + Math.floor(rnd() * (width + 1))));
+}
+
 // ---------------------------------------------------------------------------
 // the generic datapath against the oracle
 // ---------------------------------------------------------------------------
@@ -217,9 +228,7 @@ describe("gemm datapath = exact oracle", () => {
     let taken = 0;
     fc.assert(
       fc.property(arb, (r) => {
-        let x = r.seed >>> 0;
-        const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
-        const val = () => (rnd() < 0.1 ? 0 : (rnd() < 0.5 ? -1 : 1) * (1 + Math.floor(rnd() * 8)) * 2 ** (r.lo + Math.floor(rnd() * (r.width + 1))));
+        const val = windowValues(r.seed, r.lo, r.width);
         const c: Case = {
           M: r.M, K: r.K, N: r.N,
           a: Array.from({ length: r.M * r.K }, val), b: Array.from({ length: r.K * r.N }, val),
@@ -237,6 +246,61 @@ describe("gemm datapath = exact oracle", () => {
       { numRuns: 150 },
     );
     expect(taken).toBeGreaterThan(50);
+  });
+
+  it("promote-exact across the outputs of a row (B panels of 8 columns, ragged N): SIMD and scalar builds = generic", () => {
+    const arb = fc.record({
+      inp: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "bf16"),
+      acc: fc.constantFrom("float<e8m13>", "float<e8m7>", "fp16", "bf16", "tf32", "fp32"),
+      accRounding: fc.constantFrom("rne", "rtz"),
+      interval: fc.constantFrom(1, 2, 7, 32, 128),
+      out: fc.constantFrom("fp32", "fp32", "bf16", "fp8_e4m3fn"),
+      outRounding: fc.constantFrom<Rounding>("rne", "rtz", "sr"),
+      // (an fp32 output without flushing writes finite results as they are; flushing goes through the encoder)
+      ftz: fc.constantFrom<(Ftz | undefined)[]>(undefined, undefined, "out", "in"),
+      M: fc.integer({ min: 1, max: 5 }), K: fc.integer({ min: 0, max: 260 }), N: fc.integer({ min: 1, max: 19 }),
+      lo: fc.integer({ min: -8, max: 2 }), width: fc.integer({ min: 0, max: 8 }),
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }), withBias: fc.boolean(),
+    });
+    let taken = 0;
+    fc.assert(
+      fc.property(arb, (r) => {
+        const val = windowValues(r.seed, r.lo, r.width, true);
+        const a = Float64Array.from({ length: r.M * r.K }, val), b = Float64Array.from({ length: r.K * r.N }, val);
+        // cancellation: some columns of B are minus others
+        for (let k = 0; k < r.K; k++) for (let j = 1; j < r.N; j += 3) b[k * r.N + j] = -b[k * r.N + j - 1];
+        const bias = r.withBias ? Float64Array.from({ length: r.N }, val) : undefined;
+        const parsed = parseGemmDatapath({
+          in: r.inp, acc: r.acc, accRounding: r.accRounding, order: `promote:${r.interval}`, fma: true,
+          out: r.out, outRounding: r.outRounding, ...(r.outRounding === "sr" ? { seed: "7", randomBits: 9 } : {}),
+        });
+        const dp: GemmDatapath = r.ftz ? { ...parsed, outRounding: { ...parsed.outRounding, ftz: r.ftz } } : parsed;
+        const generic = gemm(a, b, r.M, r.K, r.N, dp, bias, { runtime: simdRt, path: "generic" });
+        for (const runtime of [simdRt, scalarRt]) {
+          const info: { path?: GemmPath } = {};
+          const y = gemm(a, b, r.M, r.K, r.N, dp, bias, { info, runtime });
+          if (info.path === "promote-exact" && runtime === simdRt) taken++;
+          expectSameBits(y, generic, `${runtime.flavour} ${info.path} ${describeDp(dp)} ${r.M}x${r.K}x${r.N}`);
+        }
+      }),
+      { numRuns: 120 },
+    );
+    expect(taken).toBeGreaterThan(40);
+    // partial sums are never subnormal here, but the bias may be: fp32 output with and without flushing
+    const fp8 = parseGemmDatapath({ in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:128", fma: true, out: "fp32" });
+    const bias = Float64Array.from({ length: 9 }, (_, j) => (j % 2 ? -1 : 1) * (j + 1) * 2 ** -140);
+    const a = Float64Array.from({ length: 2 * 3 }, (_, e) => (e < 3 ? 0 : e - 4)), b = Float64Array.from({ length: 3 * 9 }, (_, e) => (e % 5) - 2);
+    for (const ftz of [undefined, "out", "in"] as const) {
+      const dp: GemmDatapath = ftz ? { ...fp8, outRounding: { ...fp8.outRounding, ftz } } : fp8;
+      for (const runtime of [simdRt, scalarRt]) {
+        const info: { path?: GemmPath } = {};
+        const y = gemm(a, b, 2, 3, 9, dp, bias, { info, runtime });
+        expect(info.path).toBe("promote-exact");
+        expectSameBits(y, gemm(a, b, 2, 3, 9, dp, bias, { runtime, path: "generic" }), `${runtime.flavour} ftz ${ftz}`);
+        if (ftz === "out") expect(Object.is(y[0], 0) && Object.is(y[1], -0)).toBe(true);
+        if (ftz === undefined) expect(y[0]).toBe(2 ** -140);
+      }
+    }
   });
 
   it("promote-exact: the fp8-e4m3-promote128 datapath (e8m13 RTZ partials) on fp8 data takes it; wide ranges and SR partials do not", () => {
@@ -366,8 +430,9 @@ describe("fast paths", () => {
     fc.assert(fc.property(arb, ([dp, c]) => {
       const info: { path?: GemmPath } = {};
       gemm(Float32Array.from(c.a), Float32Array.from(c.b), c.M, c.K, c.N, dp, c.bias ? Float32Array.from(c.bias) : undefined, { info, runtime: simdRt });
-      const fastName: GemmPath = dp.fma ? "bf16-fast" : "bf16-fast-bf16-product";
-      expect([fastName, "generic"]).toContain(info.path);
+      // fused: bf16-fma-fast where some product is not exact in f32
+      const fastNames: GemmPath[] = dp.fma ? ["bf16-fast", "bf16-fma-fast"] : ["bf16-fast-bf16-product"];
+      expect([...fastNames, "generic"]).toContain(info.path);
       fastCheck(dp, c, info.path!);
     }), { numRuns: 60 });
   });
@@ -644,6 +709,150 @@ describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narro
   it("fp32 across the k-block (K up to 300) and ragged shapes", () => {
     const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
     fc.assert(fc.property(caseArb(dp, { m: 6, k: 300, n: 10, kMin: 250 }, true), (c) => fastCheck(dp, c, "fp32-fma-fast")), { numRuns: 4 });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// bf16 accumulator with exact products that f32 cannot hold (bf16-fma-fast):
+// f64 products and adds, RNE on the f64 sum's bits; ties by TwoSum, sums in
+// bf16's subnormal range and overflowing ones through round.ts
+// ---------------------------------------------------------------------------
+
+describe("bf16 accumulator, exact products in f64 (bf16-fma-fast)", () => {
+  // a·b = 2^-133 · (2^-10 + 2^-17): its lowest bit (2^-150) is below f32's, so no
+  // product set containing it is exact in f32 and the path is bf16-fma-fast
+  const TINY_A = 2 ** -133, FORCE_B = 2 ** -10 + 2 ** -17;
+  const force = (c: Case): Case => (c.K === 0 ? c : { ...c, a: [TINY_A, ...c.a.slice(1)], b: [FORCE_B, ...c.b.slice(1)] });
+  const out = fc.constantFrom("fp32", "bf16", "fp16", "fp8_e4m3fn");
+  const bf16Dp = (r: { inA: string; inB: string; out: string; outR: RoundingOptions }): GemmDatapath => ({
+    inA: F(r.inA), inB: F(r.inB), acc: F("bf16"), out: F(r.out), order: { kind: "sequential" }, fma: true,
+    inputRounding: { rounding: "rne" }, accRounding: { rounding: "rne" }, outRounding: r.outR,
+  });
+  /** bf16 values m·2^e, |m| < 256, e in [eMin, eMax] (subnormals below 2^-126 included), and signed zeros. */
+  const bf16Values = (eMin: number, eMax: number): fc.Arbitrary<number> => fc.oneof(
+    { weight: 8, arbitrary: fc.tuple(fc.integer({ min: -255, max: 255 }), fc.integer({ min: eMin, max: eMax })).map(([m, e]) => m * 2 ** Math.max(e, -133)) },
+    { weight: 1, arbitrary: fc.constantFrom(0, -0) },
+  );
+  const shaped = (values: fc.Arbitrary<number>, bValues: fc.Arbitrary<number>, maxK: number): fc.Arbitrary<Case> =>
+    fc.record({ M: fc.integer({ min: 1, max: 11 }), K: fc.integer({ min: 1, max: maxK }), N: fc.integer({ min: 1, max: 19 }), withBias: fc.boolean() })
+      .chain(({ M, K, N, withBias }) => fc.record({
+        M: fc.constant(M), K: fc.constant(K), N: fc.constant(N),
+        a: fc.array(values, { minLength: M * K, maxLength: M * K }),
+        b: fc.array(bValues, { minLength: K * N, maxLength: K * N }),
+        bias: withBias ? fc.array(values, { minLength: N, maxLength: N }) : fc.constant(undefined),
+      }))
+      .map((c) => force(c));
+
+  it("bf16, fp32 and tf32 inputs, values over the whole exponent range (subnormals, near max, ties, cancellation)", () => {
+    const inp = fc.constantFrom("bf16", "bf16", "fp32", "tf32");
+    const arb = fc.record({ inA: inp, inB: inp, out, outR: roundingArb(true) }).map(bf16Dp)
+      .chain((dp) => fc.tuple(fc.constant(dp), fastCaseArb(dp, 40).map(force)));
+    // (K = 0: no product, so the formats decide whether every product would be exact in f32)
+    const k0 = (dp: GemmDatapath): GemmPath => (dp.inA.mbits + dp.inB.mbits + 2 > 24 ? "bf16-fma-fast" : "bf16-fast");
+    fc.assert(fc.property(arb, ([dp, c]) => fastCheck(dp, c, c.K === 0 ? k0(dp) : "bf16-fma-fast")), { numRuns: 120 });
+  });
+
+  it("sums in and around bf16's subnormal range, and cancellation to ±0", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "fp32", outR: { rounding: "rne" } });
+    // products 2^-150 .. 2^-118: running sums cross 2^-126 both ways
+    fc.assert(fc.property(shaped(bf16Values(-140, -118), bf16Values(-10, 0), 40), (c) => fastCheck(dp, c, "bf16-fma-fast")), { numRuns: 80 });
+    const dp8 = bf16Dp({ inA: "bf16", inB: "bf16", out: "fp8_e4m3fn", outR: { rounding: "rne" } });
+    fc.assert(fc.property(shaped(bf16Values(-135, -60), bf16Values(-60, 0), 12), (c) => fastCheck(dp8, c, "bf16-fma-fast")), { numRuns: 40 });
+  });
+
+  it("sums near bf16's overflow threshold: to ±inf, and back from it", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "fp32", outR: { rounding: "rne" } });
+    fc.assert(fc.property(shaped(bf16Values(55, 64), bf16Values(55, 64), 12), (c) => fastCheck(dp, c, "bf16-fma-fast")), { numRuns: 60 });
+    // the threshold (2 − 2^-8)·2^127 = 7·2^125 · 73·2^-6 itself, with tiny sums of either sign before it
+    const thr = (2 - 2 ** -8) * 2 ** 127;
+    expect(7 * 2 ** 125 * (73 * 2 ** -6)).toBe(thr);
+    // row 0: s = ±2^-100, then + the threshold (f64 drops s: t is the tie); row 1 forces the path
+    const c: Case = { M: 2, K: 2, N: 9, a: [1, 7 * 2 ** 125, TINY_A, 1], b: [FORCE_B, ...Array.from({ length: 8 }, (_, j) => (j % 2 ? -1 : 1) * 2 ** -100), ...Array(9).fill(73 * 2 ** -6)] };
+    fastCheck(dp, c, "bf16-fma-fast");
+    const got = gemm(Float32Array.from(c.a), Float32Array.from(c.b), 2, 2, 9, dp);
+    // exact sum just above the threshold: inf; just below: the largest finite bf16 value
+    expect([got[1], got[2]]).toEqual([Infinity, (2 - 2 ** -7) * 2 ** 127]);
+  });
+
+  it("f64 sums on a bf16 tie: the TwoSum error decides (both signs, every binade sampled, exact ties to even)", () => {
+    // products p = 1 · (1 + odd·2^-8)·2^e (a bf16 tie; B is float<e8m15> so a·b is one
+    // value), running sums s = the bias: tiny ones that f64 drops from s + p (t = p, a
+    // tie: the exact sum decides), ones that keep t off the tie, and ±0 (a true tie)
+    const dp: GemmDatapath = { ...bf16Dp({ inA: "bf16", inB: "bf16", out: "fp32", outR: { rounding: "rne" } }), inB: F("float<e8m15>") };
+    const ps: number[] = [];
+    for (const e of [-126, -125, -100, -1, 0, 1, 60, 126, 127]) for (const m of [0, 1, 63, 64, 127]) for (const sg of [1, -1]) ps.push(sg * (1 + (2 * m + 1) * 2 ** -8) * 2 ** e);
+    const ss = (p: number): number[] => {
+      const e = Math.floor(Math.log2(Math.abs(p)));
+      return [0, -0, ...[70, 60, 54, 53, 40, 20, 9].flatMap((d) => [2 ** (e - d), -(2 ** (e - d)), 3 * 2 ** (e - d - 1), -3 * 2 ** (e - d - 1)])];
+    };
+    const cols: [number, number][] = [];
+    for (const p of ps) for (const s of ss(p)) cols.push([p, s]);
+    // row 0: a = 1 (the sweep); row 1: a = 2^-133 (forces the path with the last column)
+    const N = cols.length + 1;
+    const c: Case = { M: 2, K: 1, N, a: [1, TINY_A], b: [...cols.map(([p]) => p), FORCE_B], bias: [...cols.map(([, s]) => s), 0] };
+    fastCheck(dp, c, "bf16-fma-fast");
+    // independent check of row 0 where s is far below p: t = p, a tie, decided by s's sign
+    const got = gemm(Float32Array.from(c.a), Float32Array.from(c.b), 2, 1, N, dp, Float32Array.from(c.bias!));
+    cols.forEach(([p, s], j) => {
+      // (s below 2^-126 may not be a bf16 value: the bias rounds it)
+      if (Math.abs(s) < 2 ** -126 || Math.abs(s) > Math.abs(p) * 2 ** -54 || Math.abs(p) >= (2 - 2 ** -8) * 2 ** 127) return;
+      const e = Math.floor(Math.log2(Math.abs(p)));
+      const down = Math.sign(p) * (Math.floor(Math.abs(p) * 2 ** (7 - e)) * 2 ** (e - 7));
+      const want = Math.sign(s) === Math.sign(p) ? down + Math.sign(p) * 2 ** (e - 7) : down;
+      expect(got[j], `p ${p} s ${s}`).toBe(want);
+    });
+  });
+
+  it("tie lanes beside out-of-range lanes in one step, and a tie after a tiny running sum (K > 1)", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "fp32", outR: { rounding: "rne" } });
+    // 17/16 · 17/16 = 289/256 is a bf16 tie; columns alternate a subnormal sum and the tie
+    const N = 9;
+    const c: Case = {
+      M: 4, K: 2, N,
+      a: [2 ** -60, 17 / 16, -(2 ** -60), 17 / 16, 2 ** -130, 17 / 16, TINY_A, 17 / 16],
+      b: [...Array.from({ length: N }, (_, j) => (j % 2 ? 2 ** -3 : FORCE_B)), ...Array(N).fill(17 / 16)],
+      bias: Array.from({ length: N }, (_, j) => (j % 3 === 0 ? 2 ** -130 : j % 3 === 1 ? -0 : 2 ** -100)),
+    };
+    fastCheck(dp, c, "bf16-fma-fast");
+  });
+
+  it("K across the k-block (K up to 300) and ragged shapes", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "bf16", outR: { rounding: "rne" } });
+    fc.assert(fc.property(caseArb(dp, { m: 6, k: 300, n: 10, kMin: 250 }, true).map(force), (c) => fastCheck(dp, c, "bf16-fma-fast")), { numRuns: 4 });
+  });
+
+  it("infinities and NaN: among the inputs the generic kernel; in the bias (or from overflow) the fast path, same bits", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "bf16", outR: { rounding: "rne" } });
+    fastCheck(dp, { M: 1, K: 2, N: 2, a: [TINY_A, Infinity], b: [FORCE_B, 1, 2, 3] }, "generic");
+    fastCheck(dp, { M: 1, K: 2, N: 2, a: [TINY_A, 1], b: [FORCE_B, NaN, 2, 3] }, "generic");
+    const a = Float32Array.from([TINY_A, 1, 2, -3, 0.5, 2 ** 100]);
+    const b = Float32Array.from([FORCE_B, 1, -1, 2, 2 ** 100, 3, 0, 1, 1, 2 ** -120, 2 ** 60, -(2 ** 70)]);
+    for (const bias of [[NaN, Infinity, -Infinity, 1], [Infinity, -Infinity, NaN, -0]]) {
+      for (const runtime of relaxedRt ? [simdRt, scalarRt, relaxedRt] : [simdRt, scalarRt]) {
+        const info: { path?: GemmPath } = {};
+        const fast = gemm(a, b, 2, 3, 4, dp, Float32Array.from(bias), { info, runtime });
+        expect(info.path).toBe("bf16-fma-fast");
+        expectSameBits(fast, gemm(a, b, 2, 3, 4, dp, Float32Array.from(bias), { runtime, path: "generic" }), `${runtime.flavour} bias ${bias}`);
+      }
+    }
+  });
+
+  it("gemmBatched and a constant B take it too, with gemm()'s bits", () => {
+    const dp = bf16Dp({ inA: "bf16", inB: "bf16", out: "bf16", outR: { rounding: "rne" } });
+    const [batch, M, K, N] = [3, 5, 7, 10];
+    const a = Float32Array.from({ length: batch * M * K }, (_, e) => Math.fround(Math.sin(e) * 2 ** -((e * 7) % 140)));
+    const b = Float32Array.from({ length: batch * K * N }, (_, e) => Math.fround(Math.cos(e) * 2 ** -((e * 3) % 20)));
+    for (const runtime of [simdRt, scalarRt]) {
+      const info: { path?: GemmPath } = {};
+      const y = gemmBatched(a, b, batch, M, K, N, dp, undefined, { info, runtime });
+      expect(info.path).toBe("bf16-fma-fast");
+      for (let e = 0; e < batch; e++) {
+        const ae = a.subarray(e * M * K, (e + 1) * M * K), be = b.subarray(e * K * N, (e + 1) * K * N);
+        const one = gemm(ae, be, M, K, N, dp, undefined, { runtime, constantB: true });
+        expectSameBits(y.subarray(e * M * N, (e + 1) * M * N), one, `${runtime.flavour} entry ${e}`);
+        expectSameBits(one, gemm(ae, be, M, K, N, dp, undefined, { runtime, path: "generic" }), `${runtime.flavour} entry ${e} vs generic`);
+      }
+    }
   });
 });
 

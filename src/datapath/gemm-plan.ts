@@ -94,20 +94,30 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * fp32-fma-narrow-fast: the same for products of ≤ 24 significant bits (bf16, fp16, fp8 inputs)
  *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
  * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
- * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact).
+ * bf16-fma-fast: bf16 accumulator (RNE), exact products that f32 may not hold (e.g. bf16 Gaussian
+ *   features whose products fall below 2^-149), finite inputs: f64 products, f64 add and RNE on the
+ *   f64 sum's bits; ties, bf16-subnormal and overflowing sums through round.ts (assembly/gemm.ts, kind 6).
+ * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact);
+ *   rows of A against B in f64 panels, vectorised across the outputs of a row (assembly/promote.ts).
  * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
  *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
-export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "promote-exact" | "generic";
+export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "bf16-fma-fast" | "promote-exact" | "generic";
 
-/** Paths that read A and B as f64 rows (B transposed), as the generic kernel does, and write f64. */
+/** Paths that read A as f64 rows, as the generic kernel does, and write f64 (B: bLayout). */
 function rowsLayout(path: GemmPath): boolean {
   return path === "generic" || path === "promote-exact";
 }
 
 /** Paths whose kernels read B as f64 panels and A packed as f64. */
 function f64Panels(path: GemmPath): boolean {
-  return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast";
+  return path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast" || path === "bf16-fma-fast";
+}
+
+/** How B is laid out for the path: transposed f64 rows (generic), f64 panels (promote-exact reads them with rows of A), f32 panels. */
+function bLayout(path: GemmPath): "rows" | "panels64" | "panels32" {
+  if (path === "generic") return "rows";
+  return f64Panels(path) || path === "promote-exact" ? "panels64" : "panels32";
 }
 
 function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
@@ -153,7 +163,7 @@ function promoteExact(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange
 function choosePath(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
   const p = chooseStrictPath(dp, s, ra, rb);
   // a fused f32 multiply-add is exactly the fp32-FMA datapath (one rounding of a·b + s)
-  return rt.flavour === "relaxed" && f64Panels(p) ? "fp32-fma-native" : p;
+  return rt.flavour === "relaxed" && (p === "fp32-fma-fast" || p === "fp32-fma-narrow-fast") ? "fp32-fma-native" : p;
 }
 
 function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
@@ -171,6 +181,8 @@ function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpR
   if (isNativeRne(s.acc, PRESETS.bfloat16)) {
     if (prodF32 || prodExact) return "bf16-fast";
     if (s.prod !== null && isNativeRne(s.prod, PRESETS.bfloat16) && exact) return "bf16-fast-bf16-product";
+    // every input value is an f32 value, so every exact product is exact in f64 (inputs finite: checked above)
+    if (s.prod === null) return "bf16-fma-fast";
   }
   return "generic";
 }
@@ -189,7 +201,7 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
 }
 
 const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fast" | "block-fma-generic">, number> = {
-  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5,
+  "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5, "bf16-fma-fast": 6,
 };
 
 // ---------------------------------------------------------------------------
@@ -258,7 +270,7 @@ export interface Prepared {
    * inside each job so that worker threads share the work
    */
   a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: SiteBuffers; idx0: number };
-  /** fast paths: packed B (f64 panels for the fp32-fma paths); generic: B transposed as f64 */
+  /** B laid out for the path (bLayout): f32 or f64 panels (fp32-fma, bf16-fma and promote-exact paths); generic: B transposed as f64 */
   bData: Float32Array | Float64Array;
   bias: Float32Array | null;
   specs: GemmSpecs;
@@ -342,7 +354,7 @@ export function prepare(
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
     else path = choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
-    const layoutKey = rowsLayout(path) ? "rows" : f64Panels(path) ? "panels64" : "panels32";
+    const layoutKey = bLayout(path);
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
@@ -415,22 +427,32 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
     { bytes: batch * M * N * 8 }, // 5 result (f64)
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
+    accSpecBuf(p), // 8 accumulator spec (bf16-fma-fast)
   ];
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  const acc = p.path === "bf16-fma-fast" ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
     for (const [i, n] of rowChunks(M, maxRows, maxRows)) {
-      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
+      calls.push({ fn: "gemmBlockedRows", args: [ref(0, (e * M + i) * K * 4), n, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc] });
     }
     calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
   }
   return { bufs, calls, result: 5 };
 }
 
-/** B (rounded f32 values at pb) laid out for the path: transposed f64 (generic), f32 or f64 panels. */
+/** The accumulator's spec bytes, which kind 6 (bf16-fma-fast) reads for its rare steps; empty for the other paths. */
+function accSpecBuf(p: Prepared): { bytes: number; data?: Uint8Array } {
+  if (p.path !== "bf16-fma-fast") return { bytes: 0 };
+  const data = specBytes(p.specs.acc);
+  return { bytes: data.byteLength, data };
+}
+
+/** B (rounded f32 values at pb) laid out for the path (bLayout): transposed f64 (generic), f32 or f64 panels. */
 function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPath, panel: { mr: number; nr: number }, shared: boolean): Float32Array | Float64Array {
-  if (rowsLayout(path)) {
+  const layout = bLayout(path);
+  if (layout === "rows") {
     const qb = rt.f32(pb, K * N);
     const bt = alloc64(N * K, shared);
     for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) bt[j * K + k] = qb[k * N + j];
@@ -441,7 +463,7 @@ function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPa
   const panels = Math.ceil(N / panel.nr);
   const step = Math.max(1, Math.floor(CHUNK / Math.max(1, K * panel.nr)));
   for (let q = 0; q < panels; q += step) kernels(rt).gemmPackB(pb, K, N, dst, q, Math.min(panels, q + step));
-  if (!f64Panels(path)) {
+  if (layout === "panels32") {
     const out = alloc32(n, shared);
     out.set(rt.f32(dst, n));
     return out;
@@ -513,7 +535,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const s = p.specs;
     const bufs = [
       { bytes: m * K * 8, data: roundedRows64(p, r0, r1) }, // 0 A rows (f64)
-      { bytes: p.bData.byteLength, data: p.bData }, // 1 B transposed (f64)
+      { bytes: p.bData.byteLength, data: p.bData }, // 1 B (generic: transposed f64; promote-exact: f64 panels)
       { bytes: N * 8, data: p.bias ? Float64Array.from(p.bias) : undefined }, // 2 bias
       { bytes: 88, data: s.prod ? specBytes(s.prod) : undefined }, // 3
       { bytes: 88, data: specBytes(s.acc) }, // 4
@@ -524,10 +546,12 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     ];
     const o = p.dp.order;
     const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
+    // promote-exact: an fp32 output (no flushing, deterministic rounding) gives every finite fp32 result itself
+    const outExact = s.out.format.kind === "float" && sameFloat(s.out.format, FP32) && s.out.ftz === "none" && s.out.rounding !== "sr";
     for (const [i, n] of rowChunks(m, 1, 16)) {
       if (p.path === "promote-exact") {
         const acc = s.acc.format as FloatFormat;
-        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6)] });
+        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
         continue;
       }
       calls.push({
@@ -558,7 +582,9 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
     { bytes: rawA ? rawA.rounder.table.byteLength : 0, data: rawA ? rawA.rounder.table : undefined }, // 9 input decode table
     { bytes: rawA ? rawA.rounder.spec.byteLength : 0, data: rawA ? rawA.rounder.spec : undefined }, // 10 input spec
+    accSpecBuf(p), // 11 accumulator spec (bf16-fma-fast)
   ];
+  const acc = p.path === "bf16-fma-fast" ? ref(11) : 0;
   const aBuf = rawA ? 8 : 0;
   if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
   const initRows = Math.max(1, Math.floor(CHUNK / ldc));
@@ -566,7 +592,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
   for (const [i, n] of rowChunks(m, mr, maxRows)) {
-    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND]] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
   return { bufs, calls, result: 5 };
