@@ -6,7 +6,10 @@
 // with one backend (no trace), jiggling positions deterministically, and
 // prints the RSS after step min(100, STEPS/10) and after the last step;
 // `node bench/engine-child.js profile PRESET STEPS` prints self time per op
-// class from the V8 CPU profiler on the 72-atom cluster.
+// class from the V8 CPU profiler on the 72-atom cluster;
+// `node bench/engine-child.js cpu P1,P2,… STEPS` prints CPU ms per step of each
+// preset on the 72-atom cluster (3 alternating rounds, medians) and its speed
+// relative to P1.
 import { readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadSchNet } from "../dist/src/models/schnet.js";
@@ -79,6 +82,23 @@ if (mode === "large") {
     if (i === early) rssEarly = rssMiB();
   }
   console.log(JSON.stringify({ steps, early, rssEarlyMiB: rssEarly, rssLastMiB: rssMiB(), ratio: rssMiB() / rssEarly, seconds: (performance.now() - t) / 1000 }));
+} else if (mode === "cpu") {
+  // CPU ms per step of each preset (comma list; the first is the base of the ratios), in
+  // alternating rounds (median): CPU time, not wall time, so a shared machine's load matters less.
+  const presets = preset.split(","), rounds = 3;
+  const byPreset = Object.fromEntries(presets.map((p) => [p, new EmulatedOps(p, { keepTrace: false })]));
+  for (const p of presets) for (let i = 0; i < 3; i++) model.predict(water, { ops: byPreset[p] });
+  const t = Object.fromEntries(presets.map((p) => [p, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const p of presets) {
+      const c = process.cpuUsage();
+      for (let i = 0; i < steps; i++) model.predict(water, { ops: byPreset[p] });
+      const u = process.cpuUsage(c);
+      t[p].push((u.user + u.system) / 1000 / steps);
+    }
+  }
+  const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+  console.log(JSON.stringify(Object.fromEntries(presets.map((p) => [p, { cpuMsPerStep: med(t[p]), ofBase: med(t[presets[0]]) / med(t[p]) }]))));
 } else if (mode === "profile") {
   const ops = new EmulatedOps(preset, { keepTrace: false });
   for (let i = 0; i < 3; i++) model.predict(water, { ops });

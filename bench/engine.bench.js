@@ -6,10 +6,11 @@
 //     and on all cores, and hwsim ÷ PyTorch per preset (the torch version named);
 //  3. the 1008-atom system: katoms/s and peak RSS per preset (a child process each);
 //  4. memory over consecutive steps without a trace (RSS after step min(100, N/10) vs step N);
-//  5. where the time of a bf16-linear-fp32acc step goes (V8 CPU profiler, self time per class).
+//  5. CPU ms per step of every preset and its speed relative to fp32-baseline (alternating rounds);
+//  6. where the time of a bf16-linear-fp32acc step goes (V8 CPU profiler, self time per class).
 // Env: ENGINE_REPS (best of, default 2), ENGINE_PEER_SECONDS (5), ENGINE_LARGE_STEPS (2),
-// ENGINE_FLAT_STEPS (200), ENGINE_PRESETS (comma list), ENGINE_PARTS (comma list of predict, large,
-// flat, profile; default all; the peer runs with predict), HWSIM_PEERS (peer folder), HWSIM_PYTHON
+// ENGINE_FLAT_STEPS (200), ENGINE_CPU_STEPS (8), ENGINE_PRESETS (comma list), ENGINE_PARTS (comma list of predict, large,
+// flat, cpu, profile; default all; the peer runs with predict), HWSIM_PEERS (peer folder), HWSIM_PYTHON
 // (the peer's interpreter, default /usr/bin/python3: Debian's python3-torch).
 // Run: npm run build && node bench/run.js engine
 import { execFileSync, spawnSync } from "node:child_process";
@@ -26,7 +27,8 @@ const REPS = Number(process.env.ENGINE_REPS ?? 2);
 const PEER_SECONDS = Number(process.env.ENGINE_PEER_SECONDS ?? 5);
 const LARGE_STEPS = Number(process.env.ENGINE_LARGE_STEPS ?? 2);
 const FLAT_STEPS = Number(process.env.ENGINE_FLAT_STEPS ?? 200);
-const PARTS = new Set((process.env.ENGINE_PARTS ?? "predict,large,flat,profile").split(","));
+const CPU_STEPS = Number(process.env.ENGINE_CPU_STEPS ?? 8);
+const PARTS = new Set((process.env.ENGINE_PARTS ?? "predict,large,flat,cpu,profile").split(","));
 const PYTHON = process.env.HWSIM_PYTHON ?? "/usr/bin/python3";
 const cores = availableParallelism();
 
@@ -133,14 +135,21 @@ export async function run() {
     const flat = PARTS.has("flat") ? child("flat", "bf16-linear-fp32acc", FLAT_STEPS) : null;
     if (flat) console.log(`\n  memory, bf16-linear-fp32acc, 1008 atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
 
-    // 5. where a bf16 step goes
+    // 5. CPU time per step, every preset against fp32-baseline (alternating rounds in one process)
+    const cpu = PARTS.has("cpu") ? child("cpu", ["fp32-baseline", ...PRESETS.filter((p) => p !== "fp32-baseline")].join(","), CPU_STEPS) : null;
+    if (cpu) {
+      console.log(`\n  CPU ms per step (energy + forces, 72 atoms, one thread, medians of 3 alternating rounds of ${CPU_STEPS}):`);
+      for (const [hw, r] of Object.entries(cpu)) console.log(`  ${hw.padEnd(22)} ${r.cpuMsPerStep.toFixed(1).padStart(7)} ms   ${r.ofBase.toFixed(2)}× of fp32-baseline's speed`);
+    }
+
+    // 6. where a bf16 step goes
     const prof = PARTS.has("profile") ? child("profile", "bf16-linear-fp32acc", 40) : null;
     if (prof) {
       console.log(`\n  bf16-linear-fp32acc step on the 72-atom cluster (${prof.msPerStep.toFixed(1)} ms under the profiler), self time:`);
       for (const [c, p] of Object.entries(prof.shares)) console.log(`  ${p.toFixed(1).padStart(5)} %  ${c}`);
     }
 
-    return { cores, predict, torch: { oneThread: torch1, allThreads: torchAll }, ratios, large, flat, profile: prof };
+    return { cores, predict, torch: { oneThread: torch1, allThreads: torchAll }, ratios, large, flat, cpu, profile: prof };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
