@@ -240,9 +240,7 @@ export function gemmOutput(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF
     const row = cp + ((<usize>i * <usize>ldc) << 2);
     for (let j = 0; j < N; j++) {
       const x = load<f32>(row + (<usize>j << 2));
-      let v: f64;
-      if (outSpec == 0) v = isNaN(x) ? NaN : <f64>x;
-      else v = decodeF64(encodeF32(isNaN(x) ? CANONICAL_NAN : reinterpret<u32>(x), out, (o0 + <u64>i * <u64>N + <u64>j) * W + off), out);
+      const v = decodeF64(encodeF32(isNaN(x) ? CANONICAL_NAN : reinterpret<u32>(x), out, (o0 + <u64>i * <u64>N + <u64>j) * W + off), out);
       const e = <usize>i * <usize>N + <usize>j;
       if (dstF64 != 0) store<f64>(dst + (e << 3), v);
       else store<f32>(dst + (e << 2), <f32>v);
