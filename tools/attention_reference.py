@@ -21,6 +21,7 @@ Library use (tools/train_attention_water.py): `AttentionMLIP` (layout=2 or 3), `
 """
 import json
 import math
+import os
 import struct
 import sys
 from collections import OrderedDict
@@ -38,19 +39,40 @@ LAYOUTS = ("2", "3")
 _DT = {"F64": (torch.float64, 8), "F32": (torch.float32, 4)}
 
 
+def fail(msg):
+    """A bad input: one line on stderr naming the file and the field, exit 2."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def read_safetensors(path):
+    if not os.path.isfile(path):
+        fail(f"{path}: not a regular file (a .safetensors file is needed)")
     with open(path, "rb") as fh:
         blob = fh.read()
+    if len(blob) < 8:
+        fail(f"{path}: {len(blob)} bytes, too short for a safetensors header length")
     (hlen,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + hlen])
+    if hlen > len(blob) - 8:
+        fail(f"{path}: header length {hlen} is beyond the file's {len(blob)} bytes (truncated or not safetensors)")
+    try:
+        header = json.loads(blob[8:8 + hlen])
+    except ValueError as e:
+        fail(f"{path}: header is not JSON ({e})")
+    if not isinstance(header, dict):
+        fail(f"{path}: header is not a JSON object")
     meta = header.pop("__metadata__", {}) or {}
     base = 8 + hlen
     out = {}
     for name, info in header.items():
-        if info["dtype"] not in _DT:
-            raise SystemExit(f"{path}: tensor '{name}': dtype {info['dtype']} not supported here (F32, F64)")
-        dt, _ = _DT[info["dtype"]]
-        a, b = info["data_offsets"]
+        if not isinstance(info, dict) or info.get("dtype") not in _DT:
+            fail(f"{path}: tensor '{name}': dtype {info.get('dtype') if isinstance(info, dict) else None} not supported here (F32, F64)")
+        dt, size = _DT[info["dtype"]]
+        a, b = info.get("data_offsets", (None, None))
+        shape = info.get("shape")
+        if not (isinstance(a, int) and isinstance(b, int) and 0 <= a <= b <= len(blob) - base) or not isinstance(shape, list) \
+                or (b - a) != size * math.prod(shape):
+            fail(f"{path}: tensor '{name}': data_offsets {info.get('data_offsets')} / shape {shape} do not fit the file")
         t = torch.frombuffer(bytearray(blob[base + a:base + b]), dtype=dt) if b > a else torch.zeros(0, dtype=dt)
         out[name] = t.reshape(info["shape"]).clone()
     return out, meta

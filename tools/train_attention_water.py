@@ -47,12 +47,16 @@ from water_spcfw import NA, NW, TU_FS, SpcFwWater, min_rms_to  # noqa: E402
 
 T_START = time.time()
 OUT = os.environ.get("OUT", "/tmp/out")
-os.makedirs(OUT, exist_ok=True)
 SMOKE = os.environ.get("SMOKE") == "1"
+if os.environ.get("LAYOUT", "2") not in ref.LAYOUTS:
+    ref.fail(f"train_attention_water: LAYOUT={os.environ['LAYOUT']}: this script trains layouts {', '.join(ref.LAYOUTS)}")
 LAYOUT = int(os.environ.get("LAYOUT", "2"))
-if str(LAYOUT) not in ref.LAYOUTS:
-    raise SystemExit(f"train_attention_water: LAYOUT={LAYOUT}: this script trains layouts {', '.join(ref.LAYOUTS)}")
 INIT = os.environ.get("INIT")
+if INIT and LAYOUT != 3:
+    ref.fail(f"train_attention_water: INIT={INIT}: INIT fine-tunes a layout-3 model from a layout-2 file; set LAYOUT=3")
+if INIT:
+    ref.read_safetensors(INIT)  # a bad file fails here, before the data is sampled
+os.makedirs(OUT, exist_ok=True)
 LR0 = float(os.environ.get("LR", "3e-4" if INIT else "1e-3"))
 NAME = "attention_water" if LAYOUT == 2 else "attention_water_layout3"
 dev = "cuda" if torch.cuda.is_available() else "cpu"
