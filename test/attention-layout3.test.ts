@@ -186,3 +186,23 @@ describe("layout 3 on an emulated preset (bf16-linear-fp32acc)", () => {
     }
   });
 });
+
+describe("the trained layout-3 water model (examples/attention-water) against its PyTorch golden outputs", () => {
+  // Written by tools/train_attention_water.py (LAYOUT=3) from the trained weights on the GPU machine (PyTorch 2.11).
+  const trained = loadAttention("examples/attention-water/attention_water_layout3.safetensors");
+  const t = attentionGolden("test/fixtures/attention/attention_water_layout3_golden.safetensors");
+
+  it("the golden file names the shipped weights; the weights are layout 3 with trained message weights", () => {
+    expect(t.golden.metadata.weights).toBe("examples/attention-water/attention_water_layout3.safetensors");
+    expect(trained.hp.layout).toBe(3);
+    expect(trained.metadata().trained).toBe("true");
+    const w = trained.tensors().get("layers.0.message.weight")!;
+    expect(w.data.some((x) => x !== 0)).toBe(true); // fine-tuning moved them from the zero start
+  });
+
+  it.each([0, 1])("structure %i: every layer's tokens and probabilities, energies and forces to 1e-9", (s) => {
+    const { diffs } = goldenDiffs(trained, t.g, t.structureOf(s), s, ["message.residual", "attention.softmax", "residual2"]);
+    for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-9);
+    expect(Object.keys(diffs)).toContain("layers.1.message.residual");
+  });
+});

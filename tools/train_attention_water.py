@@ -22,6 +22,7 @@ MD_SECONDS (wall budget of the 10 ps fp64 NVE check from water_start.extxyz; 0 s
 RESUME (a checkpoint of a run with the same EPOCHS that ran out of time: training continues at its
 epoch with the same optimiser, EMA, shuffling and schedule; a run that stops early writes
 $OUT/attention_water_ckpt.pt and still evaluates and saves what it has),
+MD_ONLY (a trained .safetensors: run only the MD check on it, into $OUT/train_log.json),
 LAYOUT (2 by default; 3 = layout 2 + message passing between atoms, docs/attention-weights.md),
 INIT (a layout-2 .safetensors of the same sizes, e.g. examples/attention-water/attention_water.safetensors:
 start from its weights, message weights zero, so training starts at that model's outputs; the energy
@@ -54,8 +55,9 @@ LAYOUT = int(os.environ.get("LAYOUT", "2"))
 INIT = os.environ.get("INIT")
 if INIT and LAYOUT != 3:
     ref.fail(f"train_attention_water: INIT={INIT}: INIT fine-tunes a layout-3 model from a layout-2 file; set LAYOUT=3")
-if INIT:
-    ref.read_safetensors(INIT)  # a bad file fails here, before the data is sampled
+for given in (INIT, os.environ.get("MD_ONLY")):
+    if given:
+        ref.read_safetensors(given)  # a bad file fails here, before the data is sampled or OUT is made
 os.makedirs(OUT, exist_ok=True)
 LR0 = float(os.environ.get("LR", "3e-4" if INIT else "1e-3"))
 NAME = "attention_water" if LAYOUT == 2 else "attention_water_layout3"
@@ -283,5 +285,20 @@ def md_check(m64):
     say("md", LOG["md_fp64"])
 
 
+def md_only(path):
+    """MD_ONLY=weights.safetensors: only the float64 NVE check on trained weights (the last part of a
+    run split by the 10-minute limit); its result is merged into $OUT/train_log.json."""
+    model, _ = ref.load(path)
+    say(f"MD_ONLY {path}: 10 ps float64 NVE from water_start.extxyz")
+    log_path = os.path.join(OUT, "train_log.json")
+    log = json.load(open(log_path)) if os.path.isfile(log_path) else {}
+    md_check(model.double().to(dev).eval())
+    log["md_fp64"] = dict(LOG["md_fp64"], weights=os.path.basename(path), device=LOG["device"], torch=LOG["torch"])
+    json.dump(log, open(log_path, "w"), indent=1)
+
+
 if __name__ == "__main__":
-    main()
+    if os.environ.get("MD_ONLY"):
+        md_only(os.environ["MD_ONLY"])
+    else:
+        main()
