@@ -205,4 +205,10 @@ describe("the trained layout-3 water model (examples/attention-water) against it
     for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-9);
     expect(Object.keys(diffs)).toContain("layers.1.message.residual");
   });
+
+  it("its conservative forces equal central finite differences of the energy (8 molecules of test frame 0)", () => {
+    expect(fdForceError(trained, t.structureOf(0), [0, 1, 2, 9, 22, 23])).toBeLessThan(1e-6);
+  });
+
+  itIsInvariant(trained, t.structureOf(0));
 });
