@@ -53,8 +53,46 @@ function twoProductError(a: f64, b: f64, p: f64): f64 {
   return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
-const TINY: f64 = 8.636168555094445e-78; // 2^-255: below every quantum of the ≤ 32-bit formats
+// Below TINY the Dekker split of a·b may underflow (its error term is not exact),
+// so such products are rounded from their exact integer form instead.
+const TINY: f64 = 8.636168555094445e-78; // 2^-255
 const HUGE: f64 = 3.273390607896142e+150; // 2^500
+
+// Integer significand and exponent of a finite non-zero double: |x| = m·2^e.
+@inline function sigOf(x: f64): u64 {
+  const b = reinterpret<u64>(x);
+  const E = (b >> 52) & 0x7ff;
+  return E == 0 ? b & 0xFFFFFFFFFFFFF : (b & 0xFFFFFFFFFFFFF) | (<u64>1 << 52);
+}
+@inline function expOf(x: f64): i32 {
+  const E = <i32>((reinterpret<u64>(x) >> 52) & 0x7ff);
+  return (E == 0 ? 1 : E) - 1075;
+}
+
+// Code of the exact product of finite non-zero a, b with |a·b| < TINY: the
+// 106-bit product of the significands from 32-bit limbs, its top 63 bits and a
+// sticky bit for the rest (rounding, SR included, reads at most 23 + 32 bits
+// below the leading one: the sticky bit decides only what lies beyond).
+function tinyProductCode(neg: bool, a: f64, b: f64, s: Spec, idx: u64): u32 {
+  const ma = sigOf(a), mb = sigOf(b);
+  const a0 = ma & 0xFFFFFFFF, a1 = ma >> 32, b0 = mb & 0xFFFFFFFF, b1 = mb >> 32;
+  const lo0 = a0 * b0;
+  const mid = a0 * b1 + a1 * b0; // < 2^54: no overflow
+  const lo = lo0 + (mid << 32);
+  const hi = a1 * b1 + (mid >> 32) + (lo < lo0 ? 1 : 0);
+  let e2 = expOf(a) + expOf(b);
+  let sig: u64;
+  if (hi == 0) {
+    if (lo >> 63 == 0) return encodeExact(neg, lo, e2, s, idx);
+    sig = (lo >> 1) | (lo & 1);
+    e2 += 1;
+  } else {
+    const sh = 65 - <i32>clz(hi); // bits shifted out of lo so that sig < 2^63
+    sig = (hi << (64 - sh)) | (lo >> sh) | ((lo << (64 - sh)) != 0 ? 1 : 0);
+    e2 += sh;
+  }
+  return encodeExact(neg, sig, e2, s, idx);
+}
 
 // Code of the exact product a·b rounded once into s.
 function mulCode(a: f64, b: f64, s: Spec, idx: u64): u32 {
@@ -65,8 +103,7 @@ function mulCode(a: f64, b: f64, s: Spec, idx: u64): u32 {
   }
   if (a == 0 || b == 0) return encodeF64(p, s, idx); // exact (signed) zero
   const neg = (a < 0) != (b < 0);
-  // A non-zero product far below every quantum rounds like any value of its sign there.
-  if (Math.abs(p) < TINY) return encodeExact(neg, 1, -1100, s, idx);
+  if (Math.abs(p) < TINY) return tinyProductCode(neg, a, b, s, idx);
   // Keep the split away from overflow: scale the large factor by an exact power of two.
   let sa = a, sb = b, k: f64 = 1;
   if (Math.abs(sa) > HUGE) { sa *= 1.0 / HUGE; k = HUGE; }
@@ -77,11 +114,11 @@ function mulCode(a: f64, b: f64, s: Spec, idx: u64): u32 {
   return roundAdd(p * k, e * k, s, idx);
 }
 
-// The fast case for exact products that mulCode would round: mulCode sends a
-// non-zero product below TINY to encodeExact as a tiny value of its sign, so
-// the fast case of floats starts at TINY too (it changes nothing where the
-// smallest normal is above TINY, e.g. every format with ≤ 8 exponent bits and
-// the usual bias; below, such products keep mulCode's bits).
+// The fast case for exact products that mulCode would round: below TINY the
+// f64 product may itself be rounded (subnormal), so the fast case of floats
+// starts at TINY (it changes nothing where the smallest normal is above TINY,
+// e.g. every format with ≤ 8 exponent bits and the usual bias; below, such
+// products go through mulCode's exact integer product).
 function productFastCase(spec: usize): FastCase | null {
   const c = fastCase(spec);
   if (c !== null && !c.isInt) c.minNormal = max<u64>(c.minNormal, reinterpret<u64>(TINY));

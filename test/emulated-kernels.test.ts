@@ -159,6 +159,35 @@ describe("ewBinary: one rounding of the exact sum / product", () => {
     );
   });
 
+  it("products below 2^-255 into formats whose quantum lies below it (a large bias): one rounding of the exact product", () => {
+    // The Dekker split of a·b is not exact there (its error term underflows); the kernels take the
+    // exact integer product instead. These formats reach down to 2^-306 and 2^-1032.
+    const fmts = ["float<e8m7,bias=300>", "float<e5m10,bias=1000>", "float<e8m23,bias=700>"];
+    const sig = fc.bigInt({ min: 1n, max: (1n << 53n) - 1n });
+    const tinyPair = fc
+      .tuple(sig, sig, fc.integer({ min: -1074, max: 300 }), fc.integer({ min: -1140, max: -250 }), fc.boolean(), fc.boolean())
+      .map(([m1, m2, e1, t, n1, n2]): [number, number] => {
+        // |x·y| ≈ 2^t: the exponent of y follows from x's, clamped to doubles
+        const x = (n1 ? -1 : 1) * Number(m1) * 2 ** (e1 - 52);
+        const ey = Math.min(971, Math.max(-1074, t - e1 - 52));
+        return [x, (n2 ? -1 : 1) * Number(m2) * 2 ** ey];
+      });
+    const cases = fc.record({ fmt: fc.constantFrom(...fmts), mode: fc.constantFrom(...MODES), overflow: fc.constantFrom(undefined, "saturate" as const), seed: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) });
+    fc.assert(
+      fc.property(cases, fc.array(fc.oneof(tinyPair, fc.tuple(operand, operand)), { minLength: 1, maxLength: 24 }), (c, pairs) => {
+        const a = Float64Array.from(pairs, (p) => p[0]);
+        const b = Float64Array.from(pairs, (p) => p[1]);
+        const want = pairs.map(([x, y], i) => oracle(c, "mul", x, y, i));
+        expectSameBits(ewBinary("mul", a, b, siteOf(c)), want, `mul ${c.fmt} ${c.mode}`);
+        expectSameBits(ewScaleRows(a, b, a.length, 1, siteOf(c)), want, `scaleRows ${c.fmt} ${c.mode}`);
+      }),
+      { numRuns: 400 },
+    );
+    // and the products are not all zero there: 3·2^-150 × 5·2^-150 = 15·2^-300 is a value of e8m7 with bias 300
+    const c: Case = { fmt: fmts[0], mode: "rne", seed: 0n };
+    expectSameBits(ewBinary("mul", Float64Array.of(3 * 2 ** -150), Float64Array.of(5 * 2 ** -150), siteOf(c)), [15 * 2 ** -300], "15·2^-300");
+  });
+
   it("stochastic rounding uses the global element index across kernel chunks", () => {
     const n = 70_000; // more than one 65 536-element chunk
     const a = Float64Array.from({ length: n }, (_, i) => 1 + i * 2 ** -20);
