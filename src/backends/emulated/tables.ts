@@ -101,9 +101,8 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
     y,
     grad: (G) => {
       const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
-      const X = x;
       const gx = f64(G.length, false);
-      for (let i = 0; i < gx.length; i++) gx[i] = fn.grad(G[i], X[i], aux[idx[i]]);
+      fn.gradsIndexed(G, x, aux, idx, gx);
       return gx;
     },
   };
