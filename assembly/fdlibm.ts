@@ -42,7 +42,7 @@
   return reinterpret<f64>((reinterpret<u64>(x) & 0xFFFFFFFF) | (<u64><u32>hi << 32));
 }
 
-@inline export function fromWords(hi: i32, lo: u32): f64 {
+@inline function fromWords(hi: i32, lo: u32): f64 {
   return reinterpret<f64>((<u64><u32>hi << 32) | <u64>lo);
 }
 
