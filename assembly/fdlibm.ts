@@ -48,20 +48,23 @@
 
 // ---- exp ----------------------------------------------------------------
 
-const EXP_O_THRESHOLD: f64 = 7.09782712893383973096e+02; // 0x40862E42 FEFA39EF
-const EXP_U_THRESHOLD: f64 = -7.45133219101941108420e+02; // 0xC0874910 D52D3051
-const EXP_LN2HI: f64 = 6.93147180369123816490e-01; // 0x3FE62E42 FEE00000
-const EXP_LN2LO: f64 = 1.90821492927058770002e-10; // 0x3DEA39EF 35793C76
-const EXP_INVLN2: f64 = 1.44269504088896338700e+00; // 0x3FF71547 652B82FE
-const EXP_P1: f64 = 1.66666666666666019037e-01; // 0x3FC55555 5555553E
-const EXP_P2: f64 = -2.77777777770155933842e-03; // 0xBF66C16C 16BEBD93
-const EXP_P3: f64 = 6.61375632143793436117e-05; // 0x3F11566A AF25DE2C
-const EXP_P4: f64 = -1.65339022054652515390e-06; // 0xBEBBBD41 C5D26BF1
-const EXP_P5: f64 = 4.13813679705723846039e-08; // 0x3E663769 72BEA4D0
-const EXP_E: f64 = 2.718281828459045; // 0x4005BF0A 8B145769 (V8 special-cases exp(1))
+export const EXP_O_THRESHOLD: f64 = 7.09782712893383973096e+02; // 0x40862E42 FEFA39EF
+export const EXP_U_THRESHOLD: f64 = -7.45133219101941108420e+02; // 0xC0874910 D52D3051
+export const EXP_LN2HI: f64 = 6.93147180369123816490e-01; // 0x3FE62E42 FEE00000
+export const EXP_LN2LO: f64 = 1.90821492927058770002e-10; // 0x3DEA39EF 35793C76
+export const EXP_INVLN2: f64 = 1.44269504088896338700e+00; // 0x3FF71547 652B82FE
+export const EXP_P1: f64 = 1.66666666666666019037e-01; // 0x3FC55555 5555553E
+export const EXP_P2: f64 = -2.77777777770155933842e-03; // 0xBF66C16C 16BEBD93
+export const EXP_P3: f64 = 6.61375632143793436117e-05; // 0x3F11566A AF25DE2C
+export const EXP_P4: f64 = -1.65339022054652515390e-06; // 0xBEBBBD41 C5D26BF1
+export const EXP_P5: f64 = 4.13813679705723846039e-08; // 0x3E663769 72BEA4D0
+export const EXP_E: f64 = 2.718281828459045; // 0x4005BF0A 8B145769 (V8 special-cases exp(1))
 const EXP_HUGE: f64 = 1.0e+300;
 const EXP_TWOM1000: f64 = 9.33263618503218878990e-302; // 2^-1000
 const EXP_TWO1023: f64 = 8.988465674311579539e307; // 2^1023
+// high words of |x| where the branches of exp change (also used by fdlibm-simd.ts)
+export const EXP_HALF_LN2_HW: i32 = 0x3FD62E42; // above: reduce by k·ln2
+export const EXP_TINY_HW: i32 = 0x3E300000; // below (|x| < 2^-28): 1 + x
 
 /** V8's ieee754::exp (fdlibm e_exp.c). */
 export function fdExp(x: f64): f64 {
@@ -82,7 +85,7 @@ export function fdExp(x: f64): f64 {
   }
 
   // argument reduction
-  if (hx > 0x3FD62E42) { // |x| > 0.5 ln2
+  if (hx > EXP_HALF_LN2_HW) { // |x| > 0.5 ln2
     if (hx < 0x3FF0A2B2) { // and |x| < 1.5 ln2
       if (x == 1.0) return EXP_E;
       // ln2HI[xsb], ln2LO[xsb]: ±ln2HI, ±ln2LO
@@ -96,7 +99,7 @@ export function fdExp(x: f64): f64 {
       lo = t * EXP_LN2LO;
     }
     x = hi - lo;
-  } else if (hx < 0x3E300000) { // |x| < 2^-28
+  } else if (hx < EXP_TINY_HW) { // |x| < 2^-28
     return 1.0 + x; // (fdlibm: `if (huge + x > one)`, always true here)
   } else {
     k = 0;
@@ -119,15 +122,22 @@ export function fdExp(x: f64): f64 {
 
 // ---- log1p --------------------------------------------------------------
 
-const LN2_HI: f64 = 6.93147180369123816490e-01; // 3FE62E42 FEE00000
-const LN2_LO: f64 = 1.90821492927058770002e-10; // 3DEA39EF 35793C76
-const LP1: f64 = 6.666666666666735130e-01; // 3FE55555 55555593
-const LP2: f64 = 3.999999999940941908e-01; // 3FD99999 9997FA04
-const LP3: f64 = 2.857142874366239149e-01; // 3FD24924 94229359
-const LP4: f64 = 2.222219843214978396e-01; // 3FCC71C5 1D8E78AF
-const LP5: f64 = 1.818357216161805012e-01; // 3FC74664 96CB03DE
-const LP6: f64 = 1.531383769920937332e-01; // 3FC39A09 D078C69F
-const LP7: f64 = 1.479819860511658591e-01; // 3FC2F112 DF3E5244
+export const LN2_HI: f64 = 6.93147180369123816490e-01; // 3FE62E42 FEE00000
+export const LN2_LO: f64 = 1.90821492927058770002e-10; // 3DEA39EF 35793C76
+export const LP1: f64 = 6.666666666666735130e-01; // 3FE55555 55555593
+export const LP2: f64 = 3.999999999940941908e-01; // 3FD99999 9997FA04
+export const LP3: f64 = 2.857142874366239149e-01; // 3FD24924 94229359
+export const LP4: f64 = 2.222219843214978396e-01; // 3FCC71C5 1D8E78AF
+export const LP5: f64 = 1.818357216161805012e-01; // 3FC74664 96CB03DE
+export const LP6: f64 = 1.531383769920937332e-01; // 3FC39A09 D078C69F
+export const LP7: f64 = 1.479819860511658591e-01; // 3FC2F112 DF3E5244
+// high words where the branches of log1p change (also used by fdlibm-simd.ts)
+export const LOG1P_SQRT2M1_HW: i32 = 0x3FDA827A; // x below: 1 + x < sqrt(2)+
+export const LOG1P_NEG_K0_HW: i32 = <i32>0xBFD2BEC4; // x < 0 with hx <= (as i32): 1 + x >= sqrt(2)/2-, so k = 0
+export const LOG1P_TINY_HW: i32 = 0x3E200000; // |x| below (2^-29): x - x·x·0.5
+export const LOG1P_TINIER_HW: i32 = 0x3C900000; // |x| below (2^-54): x
+export const LOG1P_BIG_HW: i32 = 0x43400000; // x from (2^53): u = x, c = 0
+export const LOG1P_SQRT2_HU: i32 = 0x6A09E; // mantissa high bits of sqrt(2)
 
 /** V8's ieee754::log1p (fdlibm s_log1p.c). */
 export function fdLog1p(x: f64): f64 {
@@ -137,16 +147,16 @@ export function fdLog1p(x: f64): f64 {
   let f: f64 = 0.0, c: f64 = 0.0;
   let hu: i32 = 0;
 
-  if (hx < 0x3FDA827A) { // 1+x < sqrt(2)+
+  if (hx < LOG1P_SQRT2M1_HW) { // 1+x < sqrt(2)+
     if (ax >= 0x3FF00000) { // x <= -1.0
       if (x == -1.0) return -Infinity; // log1p(-1) = -inf
       return NaN; // log1p(x < -1) = NaN
     }
-    if (ax < 0x3E200000) { // |x| < 2^-29
-      if (ax < 0x3C900000) return x; // |x| < 2^-54 (fdlibm: `two54 + x > zero &&`, always true)
+    if (ax < LOG1P_TINY_HW) { // |x| < 2^-29
+      if (ax < LOG1P_TINIER_HW) return x; // |x| < 2^-54 (fdlibm: `two54 + x > zero &&`, always true)
       return x - x * x * 0.5;
     }
-    if (hx > 0 || hx <= <i32>0xBFD2BEC4) { // sqrt(2)/2- <= 1+x < sqrt(2)+
+    if (hx > 0 || hx <= LOG1P_NEG_K0_HW) { // sqrt(2)/2- <= 1+x < sqrt(2)+
       k = 0;
       f = x;
       hu = 1;
@@ -155,7 +165,7 @@ export function fdLog1p(x: f64): f64 {
   if (hx >= 0x7FF00000) return x + x;
   if (k != 0) {
     let u: f64;
-    if (hx < 0x43400000) {
+    if (hx < LOG1P_BIG_HW) {
       u = 1.0 + x;
       hu = highWord(u);
       k = (hu >> 20) - 1023;
@@ -168,7 +178,7 @@ export function fdLog1p(x: f64): f64 {
       c = 0;
     }
     hu &= 0x000FFFFF;
-    if (hu < 0x6A09E) { // u ~< sqrt(2)
+    if (hu < LOG1P_SQRT2_HU) { // u ~< sqrt(2)
       u = setHighWord(u, hu | 0x3FF00000); // normalize u
     } else {
       k += 1;

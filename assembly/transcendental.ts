@@ -5,6 +5,9 @@
 // reference's expression in the reference's float64 operation order.
 // Arrays are f64, addressed by byte offsets into linear memory; src and dst
 // may be the same array (element i is read before it is written).
+// The exp/log1p kernels take two elements per step in the SIMD builds, with
+// fdExp2 / fdLog1p2 (assembly/fdlibm-simd.ts: the same bits per lane as
+// fdExp / fdLog1p); the scalar build and an odd last element use the scalar ones.
 //
 //   expF64Array / log1pF64Array / cosF64Array / sinF64Array     dst[i] = f(src[i])
 //   shiftedSoftplusF64       y = v > thr ? v − shift : log1p(exp(v)) − shift   (z = exp(v) kept)
@@ -16,6 +19,7 @@
 //   cosineCutoffGradF64      gx = g·((−0.5·sin((d·π)/rc))·(π/rc))
 
 import { fdExp, fdLog1p, fdCos, fdSin } from "./fdlibm";
+import { fdExp2, fdLog1p2 } from "./fdlibm-simd";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -23,11 +27,19 @@ function at(base: usize, i: i32): usize {
 }
 
 export function expF64Array(src: usize, dst: usize, n: i32): void {
-  for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdExp(load<f64>(at(src, i))));
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) v128.store(at(dst, i), fdExp2(v128.load(at(src, i))));
+  }
+  for (; i < n; i++) store<f64>(at(dst, i), fdExp(load<f64>(at(src, i))));
 }
 
 export function log1pF64Array(src: usize, dst: usize, n: i32): void {
-  for (let i = 0; i < n; i++) store<f64>(at(dst, i), fdLog1p(load<f64>(at(src, i))));
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) v128.store(at(dst, i), fdLog1p2(v128.load(at(src, i))));
+  }
+  for (; i < n; i++) store<f64>(at(dst, i), fdLog1p(load<f64>(at(src, i))));
 }
 
 export function cosF64Array(src: usize, dst: usize, n: i32): void {
@@ -43,7 +55,18 @@ export function sinF64Array(src: usize, dst: usize, n: i32): void {
  * keepZ ≠ 0: z[i] = exp(x[i]) for the elements of the second branch (others untouched).
  */
 export function shiftedSoftplusF64(x: usize, y: usize, z: usize, n: i32, shift: f64, threshold: f64, keepZ: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const thr = f64x2.splat(threshold), sh = f64x2.splat(shift);
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      const above = f64x2.gt(v, thr);
+      const e = fdExp2(v128.andnot(v, above)); // lanes above: exp(+0), unused (a large v would leave the vector path)
+      if (keepZ != 0) v128.store(at(z, i), v128.bitselect(v128.load(at(z, i)), e, above));
+      v128.store(at(y, i), v128.bitselect(f64x2.sub(v, sh), f64x2.sub(fdLog1p2(e), sh), above));
+    }
+  }
+  for (; i < n; i++) {
     const v = load<f64>(at(x, i));
     if (v > threshold) store<f64>(at(y, i), v - shift);
     else {
@@ -60,7 +83,18 @@ export function shiftedSoftplusF64(x: usize, y: usize, z: usize, n: i32, shift: 
  * `z` when z ≠ 0 (the array kept by shiftedSoftplusF64), else recomputed.
  */
 export function shiftedSoftplusGradF64(x: usize, z: usize, g: usize, gx: usize, n: i32, threshold: f64): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const thr = f64x2.splat(threshold), one = f64x2.splat(1);
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      const gi = v128.load(at(g, i));
+      const above = f64x2.gt(v, thr);
+      const e = z != 0 ? v128.load(at(z, i)) : fdExp2(v128.andnot(v, above));
+      v128.store(at(gx, i), v128.bitselect(gi, f64x2.div(f64x2.mul(gi, e), f64x2.add(e, one)), above));
+    }
+  }
+  for (; i < n; i++) {
     const v = load<f64>(at(x, i));
     const gi = load<f64>(at(g, i));
     if (v > threshold) store<f64>(at(gx, i), gi);
@@ -73,7 +107,14 @@ export function shiftedSoftplusGradF64(x: usize, z: usize, g: usize, gx: usize, 
 
 /** y[i] = x[i] / (1 + exp(−x[i])). */
 export function siluF64(x: usize, y: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      v128.store(at(y, i), f64x2.div(v, f64x2.add(f64x2.splat(1), fdExp2(f64x2.neg(v)))));
+    }
+  }
+  for (; i < n; i++) {
     const v = load<f64>(at(x, i));
     store<f64>(at(y, i), v / (1 + fdExp(-v)));
   }
@@ -81,7 +122,16 @@ export function siluF64(x: usize, y: usize, n: i32): void {
 
 /** gx[i] = g[i]·s·(1 + x[i]·(1 − s)), s = 1/(1 + exp(−x[i])) (PyTorch silu_backward). */
 export function siluGradF64(x: usize, g: usize, gx: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f64x2.splat(1);
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      const s = f64x2.div(one, f64x2.add(one, fdExp2(f64x2.neg(v))));
+      v128.store(at(gx, i), f64x2.mul(f64x2.mul(v128.load(at(g, i)), s), f64x2.add(one, f64x2.mul(v, f64x2.sub(one, s)))));
+    }
+  }
+  for (; i < n; i++) {
     const v = load<f64>(at(x, i));
     const s = 1 / (1 + fdExp(-v));
     store<f64>(at(gx, i), load<f64>(at(g, i)) * s * (1 + v * (1 - s)));
@@ -93,7 +143,15 @@ export function gaussianRbfF64(d: usize, offsets: usize, y: usize, E: i32, G: i3
   for (let e = 0; e < E; e++) {
     const de = load<f64>(at(d, e));
     const row = e * G;
-    for (let g = 0; g < G; g++) {
+    let g = 0;
+    if (ASC_FEATURE_SIMD) {
+      const dv = f64x2.splat(de), cv = f64x2.splat(coeff);
+      for (; g + 2 <= G; g += 2) {
+        const diff = f64x2.sub(dv, v128.load(at(offsets, g)));
+        v128.store(at(y, row + g), fdExp2(f64x2.mul(cv, f64x2.mul(diff, diff))));
+      }
+    }
+    for (; g < G; g++) {
       const diff = de - load<f64>(at(offsets, g));
       store<f64>(at(y, row + g), fdExp(coeff * (diff * diff)));
     }
