@@ -26,7 +26,7 @@
 // Stochastic rounding index of element i: idx0 + i.
 
 import { Spec, F_INT } from "./spec";
-import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat } from "./round";
+import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat, twoSumErr } from "./round";
 import { FastCase, fastCase, fastValue, quantizeOne } from "./quantize-fast";
 
 @inline
@@ -192,8 +192,7 @@ export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: 
         const b = load<f64>(at(bias, j));
         if (c !== null) {
           const t = p + b;
-          const bp = t - p;
-          if ((p - (t - bp)) + (b - bp) == 0) y = fastValue(t, c);
+          if (twoSumErr(p, b, t) == 0) y = fastValue(t, c);
         }
         if (y != y) y = roundAddValue(p, b, s, idx);
       } else {

@@ -17,7 +17,7 @@
 // NaN inputs give the caller's NaN code.
 
 import { Spec } from "./spec";
-import { encodeF64, roundAdd } from "./round";
+import { encodeF64, roundAdd, twoSumErr } from "./round";
 
 let gLo: f64 = 0;
 let gHi: f64 = 1;
@@ -47,13 +47,6 @@ export function lutSetup(lo: f64, hi: f64, width: f64, addressBits: i32, fracBit
 }
 
 // ---- exact sign of a + b − c·d (c a non-negative integer < 2^53) ----
-
-// TwoSum error term of s = fl(a + b).
-@inline
-function twoSumErr(a: f64, b: f64, s: f64): f64 {
-  const bp = s - a;
-  return (a - (s - bp)) + (b - bp);
-}
 
 const SPLIT: f64 = 134217729.0; // 2^27 + 1 (Dekker)
 

@@ -290,6 +290,13 @@ export function decodeF64(code: u32, s: Spec): f64 {
 // same open interval, and no rounding boundary of a format with <= 52 fraction
 // bits falls inside it, so rounding that integer gives the correctly rounded
 // sum — one rounding, no double rounding through f64.
+// TwoSum (Knuth): the exact error of t = fl(a + b), so that a + b = t + err exactly.
+@inline
+export function twoSumErr(a: f64, b: f64, t: f64): f64 {
+  const bp = t - a;
+  return (a - (t - bp)) + (b - bp);
+}
+
 export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
   const t = a + b;
   if (t == 0 && s.mode == RDOWN) {
@@ -300,8 +307,7 @@ export function roundAdd(a: f64, b: f64, s: Spec, idx: u64): u32 {
     if (isNaN(t) || !isFinite(a) || !isFinite(b)) return encodeF64(t, s, idx);
     return (s.flags & F_INT) != 0 ? encodeF64(t, s, idx) : overflowFloat(s, t < 0);
   }
-  const bp = t - a;
-  const err = (a - (t - bp)) + (b - bp);
+  const err = twoSumErr(a, b, t);
   if (err == 0) return encodeF64(t, s, idx);
   const bits = reinterpret<u64>(t);
   const neg = (bits >> 63) != 0;
@@ -360,8 +366,7 @@ function addRneNormal(a: f64, b: f64, s: Spec): f64 {
   let r = bits & ~mask;
   let up = low > half;
   if (low == half) {
-    const bp = t - a;
-    const err = (a - (t - bp)) + (b - bp);
+    const err = twoSumErr(a, b, t);
     up = err == 0 ? ((r >> sh) & 1) != 0 : (err > 0) == (t > 0);
   }
   if (up) r += <u64>1 << sh;
