@@ -66,7 +66,11 @@ export interface AttentionHyperparameters {
   layout: AttentionLayout;
 }
 
-export type AttentionLayout = 1 | 2 | 3;
+/** Every layout this code implements (docs/attention-weights.md). */
+export const ATTENTION_LAYOUTS = [1, 2, 3] as const;
+export type AttentionLayout = (typeof ATTENTION_LAYOUTS)[number];
+/** "1, 2 or 3": the layouts, for messages. */
+export const ATTENTION_LAYOUTS_TEXT = `${ATTENTION_LAYOUTS.slice(0, -1).join(", ")} or ${ATTENTION_LAYOUTS[ATTENTION_LAYOUTS.length - 1]}`;
 
 /** The demo sizes (examples/attention/attention_seed0.safetensors). */
 export const ATTENTION_DEFAULTS: Readonly<AttentionHyperparameters> = Object.freeze({
@@ -139,7 +143,7 @@ export function checkHyperparameters(hp: AttentionHyperparameters): void {
   posInt("maxNeighbors");
   if (hp.dim % hp.heads !== 0) throw new InputError(`attention hyperparameters: dim ${hp.dim} is not a multiple of heads ${hp.heads}`);
   if (!(hp.cutoff > 0) || !Number.isFinite(hp.cutoff)) throw new InputError(`attention hyperparameter cutoff = ${hp.cutoff} must be a positive finite number`);
-  if (hp.layout !== 1 && hp.layout !== 2 && hp.layout !== 3) throw new InputError(`attention hyperparameter layout = ${String(hp.layout)} must be 1, 2 or 3`);
+  if (!(ATTENTION_LAYOUTS as readonly unknown[]).includes(hp.layout)) throw new InputError(`attention hyperparameter layout = ${String(hp.layout)} must be ${ATTENTION_LAYOUTS_TEXT}`);
   if (!(hp.rmsNormEps > 0) || !Number.isFinite(hp.rmsNormEps)) throw new InputError(`attention hyperparameter rmsNormEps = ${hp.rmsNormEps} must be a positive finite number`);
 }
 

@@ -71,6 +71,8 @@ import { buildNeighborList, type NeighborOptions } from "./neighbors.js";
 import type { Structure, Weight } from "./schnet.js";
 import {
   ATTENTION_DEFAULTS,
+  ATTENTION_LAYOUTS,
+  ATTENTION_LAYOUTS_TEXT,
   type AttentionHyperparameters,
   attentionWeightSpecs,
   checkHyperparameters,
@@ -313,8 +315,9 @@ export class AttentionModel {
       maxNeighbors = opts.maxNeighbors;
     } else maxNeighbors = metaInt(ATTENTION_METADATA_KEYS.maxNeighbors);
     const layoutText = st.metadata[ATTENTION_OPTIONAL_METADATA.layout];
-    if (layoutText !== undefined && layoutText !== "1" && layoutText !== "2" && layoutText !== "3") {
-      throw fileError(file, `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' = '${layoutText}' is not 1, 2 or 3`);
+    const layout = layoutText === undefined ? 1 : ATTENTION_LAYOUTS.find((v) => String(v) === layoutText);
+    if (layout === undefined) {
+      throw fileError(file, `__metadata__ '${ATTENTION_OPTIONAL_METADATA.layout}' = '${layoutText}' is not ${ATTENTION_LAYOUTS_TEXT}`);
     }
     const hp: AttentionHyperparameters = {
       dim, heads, ffnDim, layers,
@@ -322,7 +325,7 @@ export class AttentionModel {
       speciesDim: emb.shape[1],
       numEmbeddings: emb.shape[0],
       cutoff, maxNeighbors, rmsNormEps,
-      layout: layoutText === "3" ? 3 : layoutText === "2" ? 2 : 1,
+      layout,
     };
     if (hp.numRbf < 2) throw fileError(file, `tensor 'rbf.offset': ${hp.numRbf} Gaussians, need at least 2`);
     if (dim % heads !== 0) throw fileError(file, `__metadata__ 'num_heads' = ${heads} does not divide the token width ${dim} (tensor 'tokens.linear.weight')`);

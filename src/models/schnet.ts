@@ -321,7 +321,6 @@ export class SchNet {
   }
 }
 
-/** Load a PyG SchNet state dict from a .safetensors file. */
 /** The edge quantities every interaction block reads. */
 interface Edges {
   /** [E, G] Gaussian radial basis (PyG's edge_attr). */
@@ -355,6 +354,7 @@ function interactionBlock(ops: Ops, p: string, w: InteractionWeights, P: Param, 
   return ops.linear(`${p}.lin`, x, P(w.linw), P(w.linb));
 }
 
+/** Load a PyG SchNet state dict from a .safetensors file. */
 export function loadSchNet(path: string, opts: SchNetLoadOptions = {}): SchNet {
   return SchNet.fromSafetensors(readSafetensors(path), opts);
 }
