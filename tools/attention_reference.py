@@ -288,10 +288,10 @@ def load(path):
     sd, meta = read_safetensors(path)
     for key in ("cutoff", "max_neighbors", "num_heads", "rms_norm_eps"):
         if key not in meta:
-            raise SystemExit(f"{path}: __metadata__ is missing key '{key}'")
+            fail(f"{path}: __metadata__ is missing key '{key}'")
     layout = meta.get("layout_version")
     if layout not in LAYOUTS:
-        raise SystemExit(f"{path}: __metadata__ 'layout_version' is {layout!r}; this reference implements {', '.join(repr(v) for v in LAYOUTS)}")
+        fail(f"{path}: __metadata__ 'layout_version' is {layout!r}; this reference implements {', '.join(repr(v) for v in LAYOUTS)}")
     sd = {k: v.double() for k, v in sd.items()}
     check_message_tensors(path, sd, layout)
     dim = sd["tokens.linear.weight"].shape[0]
@@ -318,11 +318,11 @@ def check_message_tensors(path, sd, layout):
         for l in range(layers):
             for part in ("weight", "bias"):
                 if f"layers.{l}.message.{part}" not in sd:
-                    raise SystemExit(f"{path}: missing tensor 'layers.{l}.message.{part}' (__metadata__ 'layout_version' is '3': layout 3 has a message Linear in every layer)")
+                    fail(f"{path}: missing tensor 'layers.{l}.message.{part}' (__metadata__ 'layout_version' is '3': layout 3 has a message Linear in every layer)")
     else:
         extra = [k for k in sd if is_message_tensor(k)]
         if extra:
-            raise SystemExit(f"{path}: tensor '{extra[0]}' belongs to layout 3, but __metadata__ 'layout_version' is {layout!r}")
+            fail(f"{path}: tensor '{extra[0]}' belongs to layout 3, but __metadata__ 'layout_version' is {layout!r}")
 
 
 def from_layout2(model, path):
@@ -330,16 +330,16 @@ def from_layout2(model, path):
     Linears zero (weight and bias), so the model's outputs are the layout-2 model's (fine-tuning)."""
     sd, meta = read_safetensors(path)
     if meta.get("layout_version") != "2":
-        raise SystemExit(f"{path}: __metadata__ 'layout_version' is {meta.get('layout_version')!r}; INIT needs a layout-2 file")
+        fail(f"{path}: __metadata__ 'layout_version' is {meta.get('layout_version')!r}; INIT needs a layout-2 file")
     check_message_tensors(path, sd, "2")
     own = model.state_dict()
     missing = [k for k in own if k not in sd and not is_message_tensor(k)]
     unexpected = [k for k in sd if k not in own]
     if missing or unexpected:
-        raise SystemExit(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        fail(f"{path}: does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     for k, t in sd.items():
         if tuple(t.shape) != tuple(own[k].shape):
-            raise SystemExit(f"{path}: tensor '{k}' has shape {list(t.shape)}, this model's is {list(own[k].shape)}")
+            fail(f"{path}: tensor '{k}' has shape {list(t.shape)}, this model's is {list(own[k].shape)}")
     with torch.no_grad():
         for k, p in own.items():
             if k in sd:
@@ -414,11 +414,11 @@ def check(weights, structures_path, predicted_path):
     frames = read_extxyz(structures_path)
     rows = read_extxyz(predicted_path)
     if len(rows) != len(frames):
-        raise SystemExit(f"{predicted_path}: {len(rows)} frames, {structures_path} has {len(frames)}")
+        fail(f"{predicted_path}: {len(rows)} frames, {structures_path} has {len(frames)}")
     worst_e = worst_f = 0.0
     for k, (fr, row) in enumerate(zip(frames, rows)):
         if row["pos"] != fr["pos"] or "forces" not in row or "energy" not in row:
-            raise SystemExit(f"{predicted_path}: frame {k + 1} is not a prediction of frame {k + 1} of {structures_path}")
+            fail(f"{predicted_path}: frame {k + 1} is not a prediction of frame {k + 1} of {structures_path}")
         e, f, _ = predict(model, fr["numbers"], fr["pos"])
         hf = torch.tensor(row["forces"], dtype=torch.float64)
         worst_e = max(worst_e, abs(row["energy"] - e) / max(abs(e), 1e-300))

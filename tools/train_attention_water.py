@@ -28,9 +28,9 @@ INIT (a layout-2 .safetensors of the same sizes, e.g. examples/attention-water/a
 start from its weights, message weights zero, so training starts at that model's outputs; the energy
 head is then not re-initialised), LR (peak learning rate; 1e-3, or 3e-4 with INIT).
 
-Fine-tuning layout 3 from the shipped layout-2 weights (in 10-minute parts with RESUME: the commands
-are in examples/attention-water/README.md, "Next: layout 3"):
-    LAYOUT=3 INIT=examples/attention-water/attention_water.safetensors OUT=l3 EPOCHS=30 python3 tools/train_attention_water.py
+Fine-tuning layout 3 from the shipped layout-2 weights (the run of examples/attention-water/README.md,
+"Layout 3"; MD_ONLY then runs the 10 ps check on the result):
+    LAYOUT=3 INIT=examples/attention-water/attention_water.safetensors OUT=l3 EPOCHS=20 MD_SECONDS=0 python3 tools/train_attention_water.py
 """
 import copy
 import json
@@ -48,6 +48,8 @@ from water_spcfw import NA, NW, TU_FS, SpcFwWater, min_rms_to  # noqa: E402
 
 T_START = time.time()
 OUT = os.environ.get("OUT", "/tmp/out")
+if os.path.exists(OUT) and not os.path.isdir(OUT):
+    ref.fail(f"train_attention_water: OUT={OUT}: exists and is not a directory")
 SMOKE = os.environ.get("SMOKE") == "1"
 if os.environ.get("LAYOUT", "2") not in ref.LAYOUTS:
     ref.fail(f"train_attention_water: LAYOUT={os.environ['LAYOUT']}: this script trains layouts {', '.join(ref.LAYOUTS)}")
@@ -55,11 +57,26 @@ LAYOUT = int(os.environ.get("LAYOUT", "2"))
 INIT = os.environ.get("INIT")
 if INIT and LAYOUT != 3:
     ref.fail(f"train_attention_water: INIT={INIT}: INIT fine-tunes a layout-3 model from a layout-2 file; set LAYOUT=3")
-for given in (INIT, os.environ.get("MD_ONLY")):
-    if given:
-        ref.read_safetensors(given)  # a bad file fails here, before the data is sampled or OUT is made
-os.makedirs(OUT, exist_ok=True)
-LR0 = float(os.environ.get("LR", "3e-4" if INIT else "1e-3"))
+
+
+def env_number(name, default, kind=float, minimum=0):
+    """A numeric environment setting (a bad one fails in one line, exit 2)."""
+    text = os.environ.get(name, default)
+    if text is None:
+        return None
+    try:
+        v = kind(text)
+    except ValueError:
+        v = None
+    if v is None or not math.isfinite(v) or v < minimum:
+        ref.fail(f"train_attention_water: {name}={text}: expected a {'whole' if kind is int else 'finite'} number >= {minimum}")
+    return v
+
+
+LR0 = env_number("LR", "3e-4" if INIT else "1e-3")
+TRAIN_UNTIL_S = env_number("TRAIN_UNTIL_S", "60" if SMOKE else "400")
+EPOCHS = env_number("EPOCHS", None, int, 1)
+MD_SECONDS = env_number("MD_SECONDS", "5" if SMOKE else "60")
 NAME = "attention_water" if LAYOUT == 2 else "attention_water_layout3"
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -83,6 +100,24 @@ water = SpcFwWater(dev, rng, SMOKE)
 
 
 def main():
+    # The given files (INIT, RESUME) are read and checked first: a bad one fails before the data is
+    # sampled and before OUT is made.
+    test = ref.read_extxyz("examples/water-schnet/water_test.extxyz")
+    Xc = torch.tensor([f["pos"] for f in test], dtype=torch.float64, device=dev)
+    Ec = torch.tensor([f["energy"] for f in test], dtype=torch.float64, device=dev)
+    Fc = torch.tensor([f["forces"] for f in test], dtype=torch.float64, device=dev)
+    hp = dict(dim=64, heads=4, ffn=128, layers=2, num_rbf=16, species_dim=16, num_embeddings=10, cutoff=5.0, max_neighbors=128, eps=1e-6,
+              layout=LAYOUT)
+    LOG["hp"] = hp
+    model = ref.AttentionMLIP(**hp)
+    z1 = torch.tensor([8, 1, 1] * NW, device=dev)
+    if INIT:
+        init_from(model, hp, Xc[:2].cpu(), z1.cpu())
+    resume = os.environ.get("RESUME")
+    ck = read_checkpoint(resume) if resume else None
+    os.makedirs(OUT, exist_ok=True)
+
+    t_data = time.time()
     X, E, F = water.make_data()
     n = X.shape[0]
     say(f"sampled {n} frames; E mean {E.mean():.3f} std {E.std():.3f} eV; |F| rms {F.pow(2).mean().sqrt():.3f} eV/A")
@@ -90,12 +125,8 @@ def main():
     perm = torch.randperm(n, generator=g).to(dev)
     n_test = n // 10
     test_idx, train_idx = perm[:n_test], perm[n_test:]
-    LOG.update(n_train=int(train_idx.numel()), n_test=int(test_idx.numel()), data_seconds=time.time() - T_START)
+    LOG.update(n_train=int(train_idx.numel()), n_test=int(test_idx.numel()), data_seconds=time.time() - t_data)
 
-    test = ref.read_extxyz("examples/water-schnet/water_test.extxyz")
-    Xc = torch.tensor([f["pos"] for f in test], dtype=torch.float64, device=dev)
-    Ec = torch.tensor([f["energy"] for f in test], dtype=torch.float64, device=dev)
-    Fc = torch.tensor([f["forces"] for f in test], dtype=torch.float64, device=dev)
     # The recipe is deterministic, so the committed test frames (written by the SchNet run from the
     # same trajectories) are among the sampled frames: move every sampled frame within 1e-3 Å RMS
     # of one of them out of the training set.
@@ -105,14 +136,7 @@ def main():
     LOG["n_train"] = int(train_idx.numel())
     say(f"removed {LOG['committed_test_frames_removed_from_train']} copies of committed test frames from the training set")
 
-    hp = dict(dim=64, heads=4, ffn=128, layers=2, num_rbf=16, species_dim=16, num_embeddings=10, cutoff=5.0, max_neighbors=128, eps=1e-6,
-              layout=LAYOUT)
-    LOG["hp"] = hp
-    model = ref.AttentionMLIP(**hp)
-    z1 = torch.tensor([8, 1, 1] * NW, device=dev)
     e_off = float(E[train_idx].mean()) / NA
-    if INIT:
-        init_from(model, hp, Xc[:2].cpu(), z1.cpu())
     model = model.to(dev)
     if not INIT:  # (INIT keeps the trained heads)
         with torch.no_grad():
@@ -138,15 +162,10 @@ def main():
         lf = (f - Ff[idx]).pow(2).mean()
         return le, lf, out["energy"].detach(), f.detach()
 
-    train_until = float(os.environ.get("TRAIN_UNTIL_S", "60" if SMOKE else "400"))
-    epochs = int(os.environ["EPOCHS"]) if "EPOCHS" in os.environ else None
+    train_until, epochs = TRAIN_UNTIL_S, EPOCHS
     steps_per_epoch = train_idx.numel() // bs
     ep, step = 0, 0
-    resume = os.environ.get("RESUME")
-    if resume:
-        ck = torch.load(resume, map_location=dev)
-        if epochs != ck["epochs"]:
-            raise SystemExit(f"train_attention_water: RESUME {resume}: made with EPOCHS={ck['epochs']}, this run has EPOCHS={epochs}")
+    if ck:
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"])
         g.set_state(ck["g"].cpu()); ep, step = ck["ep"], ck["step"]
         LOG["epochs"] = ck["log_epochs"]
@@ -219,13 +238,27 @@ def main():
     say("done")
 
 
+def read_checkpoint(path):
+    """RESUME: a checkpoint of this script made with the same EPOCHS (a bad one fails in one line, exit 2)."""
+    if not os.path.isfile(path):
+        ref.fail(f"train_attention_water: RESUME={path}: not a regular file (a checkpoint of this script is needed)")
+    try:
+        ck = torch.load(path, map_location=dev)
+        made_with = ck["epochs"]
+    except Exception as e:  # noqa: BLE001 (torch.load raises many kinds)
+        ref.fail(f"train_attention_water: RESUME={path}: not a checkpoint of this script ({type(e).__name__})")
+    if EPOCHS != made_with:
+        ref.fail(f"train_attention_water: RESUME={path}: made with EPOCHS={made_with}, this run has EPOCHS={EPOCHS}")
+    return ck
+
+
 def init_from(model, hp, x, z1):
     """INIT: the layout-2 file's weights (message weights zero); checks the sizes and metadata agree
     and that the model starts at the layout-2 model's float64 energies and forces."""
     meta = ref.from_layout2(model, INIT)
     for key, want in (("cutoff", hp["cutoff"]), ("num_heads", hp["heads"]), ("rms_norm_eps", hp["eps"])):
         if float(meta[key]) != float(want):
-            raise SystemExit(f"{INIT}: __metadata__ '{key}' is {meta[key]}, this script's is {want}")
+            ref.fail(f"{INIT}: __metadata__ '{key}' is {meta[key]}, this script's is {want}")
     two, _ = ref.load(INIT)
     m64 = copy.deepcopy(model).double()
     e3, f3, _ = zip(*(ref.predict(m64, z1.tolist(), x[k].tolist()) for k in range(x.shape[0])))
@@ -245,7 +278,7 @@ def provenance():
 
 def md_check(m64):
     """10 ps NVE (velocity Verlet, 0.5 fs) from water_start.extxyz in float64 with this model."""
-    budget = float(os.environ.get("MD_SECONDS", "5" if SMOKE else "60"))
+    budget = MD_SECONDS
     if budget <= 0:
         return
     st = ref.read_extxyz("examples/water-schnet/water_start.extxyz")[0]
@@ -288,7 +321,8 @@ def md_check(m64):
 def md_only(path):
     """MD_ONLY=weights.safetensors: only the float64 NVE check on trained weights (the last part of a
     run split by the 10-minute limit); its result is merged into $OUT/train_log.json."""
-    model, _ = ref.load(path)
+    model, _ = ref.load(path)  # a bad file fails here, before OUT is made
+    os.makedirs(OUT, exist_ok=True)
     say(f"MD_ONLY {path}: 10 ps float64 NVE from water_start.extxyz")
     log_path = os.path.join(OUT, "train_log.json")
     log = json.load(open(log_path)) if os.path.isfile(log_path) else {}
