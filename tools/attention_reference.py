@@ -104,30 +104,54 @@ _Z = {"H": 1, "He": 2, "Li": 3, "Be": 4, "B": 5, "C": 6, "N": 7, "O": 8, "F": 9}
 
 
 def read_extxyz(path):
-    frames, lines, k = [], open(path).read().splitlines(), 0
+    """The frames of an extxyz file (species, positions, optional forces/velocities/energy); a
+    malformed one fails in one line naming the file and the line (exit 2)."""
+    if not os.path.isfile(path):
+        fail(f"{path}: not a regular file (an .extxyz file is needed)")
+    try:
+        lines = open(path).read().splitlines()
+    except UnicodeDecodeError:
+        fail(f"{path}: not a text file (an .extxyz file is needed)")
+    frames, k = [], 0
     while k < len(lines):
         if not lines[k].strip():
             k += 1
             continue
-        n = int(lines[k])
-        info = lines[k + 1]
-        props = info.split("Properties=")[1].split()[0].split(":")
-        cols, c = {}, 0
-        for i in range(0, len(props), 3):
-            w = int(props[i + 2])
-            cols[props[i]] = (c, w)
-            c += w
-        rows = [lines[k + 2 + a].split() for a in range(n)]
-        fr = {"numbers": [_Z[r[0]] for r in rows]}
-        for key in ("pos", "forces", "velocities"):
-            if key in cols:
-                s, w = cols[key]
-                fr[key] = [[float(x) for x in r[s:s + w]] for r in rows]
-        if " energy=" in " " + info:
-            fr["energy"] = float(info.split("energy=")[1].split()[0])
-        frames.append(fr)
-        k += 2 + n
+        try:
+            frames.append(_extxyz_frame(lines, k))
+        except (ValueError, IndexError, KeyError) as e:
+            fail(f"{path}: frame starting at line {k + 1}: {e.__class__.__name__}: {e} (not an extxyz frame with Properties=species:S:1:pos:R:3...)")
+        fr = frames[-1]
+        if not all(math.isfinite(x) for r in fr["pos"] for x in r):
+            fail(f"{path}: frame starting at line {k + 1}: a position is NaN or infinite")
+        k += 2 + len(fr["numbers"])
     return frames
+
+
+def _extxyz_frame(lines, k):
+    n = int(lines[k])
+    if n < 0:
+        raise ValueError(f"atom count {n}")
+    info = lines[k + 1]
+    props = info.split("Properties=")[1].split()[0].split(":")
+    cols, c = {}, 0
+    for i in range(0, len(props), 3):
+        w = int(props[i + 2])
+        cols[props[i]] = (c, w)
+        c += w
+    if "pos" not in cols:
+        raise KeyError("no pos column")
+    rows = [lines[k + 2 + a].split() for a in range(n)]
+    fr = {"numbers": [_Z[r[0]] for r in rows]}
+    for key in ("pos", "forces", "velocities"):
+        if key in cols:
+            s, w = cols[key]
+            fr[key] = [[float(x) for x in r[s:s + w]] for r in rows]
+            if any(len(v) != w for v in fr[key]):
+                raise ValueError(f"a row has fewer than {w} '{key}' values")
+    if " energy=" in " " + info:
+        fr["energy"] = float(info.split("energy=")[1].split()[0])
+    return fr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +457,11 @@ if __name__ == "__main__":
         sys.exit(check(sys.argv[2], sys.argv[3], sys.argv[4]))
     if len(sys.argv) == 4 and sys.argv[1] == "golden":
         m, meta = load(sys.argv[2])
-        write_safetensors(sys.argv[3], golden(m, golden_structures()), {"weights": sys.argv[2], "source": "tools/attention_reference.py golden"})
+        out = sys.argv[3]
+        if os.path.lexists(out):
+            fail(f"{out}: exists (golden never overwrites a file; remove it first)")
+        if not os.path.isdir(os.path.dirname(out) or "."):
+            fail(f"{out}: its folder does not exist")
+        write_safetensors(out, golden(m, golden_structures()), {"weights": sys.argv[2], "source": "tools/attention_reference.py golden"})
         sys.exit(0)
-    sys.exit(__doc__)
+    fail("usage: attention_reference.py check WEIGHTS STRUCTURES.extxyz PREDICTED.extxyz | golden WEIGHTS OUT.safetensors (the module docstring says more)")
