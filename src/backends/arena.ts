@@ -12,24 +12,64 @@
  *   exactly n elements, zero-filled like `new Float64Array(n)`. Caches keyed by
  *   array identity (value-set tags, float32 shadows) therefore never see a
  *   recycled object.
+ * - The buffers are resident blocks of WASM linear memory (src/wasm/runtime.ts):
+ *   kernels take a step's tensors by address instead of copying them in and
+ *   out. When the arena is garbage-collected its blocks go back to the runtime
+ *   for other arenas (a tensor must not outlive its arena's backend, as it must
+ *   not outlive the step).
  * - Code that keeps arrays beyond the step (weight storage, per-code tables)
  *   builds them `outsideArena`.
  */
 
+import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+
 /** Arrays shorter than this are left to the JS allocator. */
 const MIN_POOLED = 256;
+
+/** Bytes of resident blocks a runtime gives step arenas (the rest of its 4 GiB is for scratch). */
+const RESIDENT_LIMIT = 1.5 * 2 ** 30;
+
+/** The resident blocks an arena holds: given back to the runtime when the arena is collected. */
+interface Ledger {
+  rt: WasmRuntime;
+  /** [address, bytes] of every block the arena took */
+  blocks: [number, number][];
+}
+
+const release = new FinalizationRegistry<Ledger>((l) => {
+  for (const [p, bytes] of l.blocks) l.rt.giveBlock(p, bytes);
+});
 
 export class StepArena {
   private readonly free = new Map<number, Float64Array[]>();
   private used: Float64Array[] = [];
+  private readonly ledger: Ledger;
+
+  /**
+   * Buffers live in the linear memory of `rt` (resident blocks), so that its
+   * kernels read and write the step's tensors in place; past RESIDENT_LIMIT
+   * bytes of resident blocks in rt (arenas of backends not yet collected
+   * hold theirs) they are ordinary arrays, copied around kernel calls.
+   */
+  constructor(readonly rt: WasmRuntime = wasm()) {
+    this.ledger = { rt, blocks: [] };
+    release.register(this, this.ledger);
+  }
 
   take(n: number, zero: boolean): Float64Array {
     const cap = 2 ** Math.ceil(Math.log2(n));
-    const buf = this.free.get(cap)?.pop() ?? new Float64Array(cap);
+    const buf = this.free.get(cap)?.pop() ?? this.fresh(cap);
     this.used.push(buf);
     const v = buf.subarray(0, n);
     if (zero) v.fill(0);
     return v;
+  }
+
+  private fresh(cap: number): Float64Array {
+    const p = this.rt.takeBlock(cap * 8, RESIDENT_LIMIT);
+    if (p < 0) return new Float64Array(cap);
+    this.ledger.blocks.push([p, cap * 8]);
+    return this.rt.f64(p, cap);
   }
 
   /** Everything taken since the last recycle is free again (the tensors of the last step are dead). */
@@ -84,6 +124,16 @@ export function inStepArena<T extends Record<(typeof STEP_METHODS)[number], (...
  */
 export function f64(n: number, zero = true): Float64Array {
   return current && n >= MIN_POOLED ? current.take(n, zero) : new Float64Array(n);
+}
+
+/**
+ * A Float32Array of n elements (not zeroed) on a step-arena buffer when an
+ * arena is active (resident: kernels read it in place), else a new one.
+ */
+export function f32(n: number): Float32Array {
+  if (!current || n < 2 * MIN_POOLED) return new Float32Array(n);
+  const b = current.take(Math.ceil(n / 2), false);
+  return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
 /** Run fn with no arena active: for arrays that outlive the step (caches). */

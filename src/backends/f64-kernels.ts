@@ -3,7 +3,8 @@
  * (assembly/transcendental.ts: fdlibm ports proven bit-identical to V8's
  * Math.exp/log1p/cos/sin, evaluating f64-functions.ts's expressions in the
  * same operation order; test/fdlibm.test.ts, npm run verify:transcendentals).
- * This wrapper owns the copies into and out of linear memory.
+ * This wrapper owns the copies into and out of linear memory: operands and
+ * results that are resident (step-arena tensors) are used where they are.
  */
 import { type Kernels, wasm } from "../wasm/runtime.js";
 
@@ -12,10 +13,10 @@ function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: 
   if (n === 0) return;
   const rt = wasm();
   rt.scoped(() => {
-    const ip = inputs.map((a) => rt.put(a));
-    const op = Array.from({ length: outs }, () => rt.alloc(n * 8));
+    const ip = inputs.map((a) => rt.input(a));
+    const op = into.slice(0, outs).map((y) => rt.output(y, n, inputs));
     kernel(rt.k, ip, op);
-    op.forEach((p, i) => into[i].set(rt.f64(p, n)));
+    op.forEach((p, i) => rt.copyOut(into[i], p, n));
   });
 }
 
@@ -50,9 +51,9 @@ export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: numbe
   if (E === 0 || G === 0) return;
   const rt = wasm();
   rt.scoped(() => {
-    const pd = rt.put(d), po = rt.put(o), py = rt.alloc(E * G * 8);
+    const pd = rt.input(d), po = rt.input(o), py = rt.output(y, E * G, [d, o]);
     rt.k.gaussianRbfF64(pd, po, py, E, G, coeff);
-    y.set(rt.f64(py, E * G));
+    rt.copyOut(y, py, E * G);
   });
 }
 
@@ -65,9 +66,9 @@ export function gemmF64(a: Float64Array, b: Float64Array, bias: Float64Array | u
   if (M === 0 || N === 0) return;
   const rt = wasm();
   rt.scoped(() => {
-    const pa = rt.put(a), pb = rt.put(b), pbias = bias ? rt.put(bias) : 0, pc = rt.alloc(M * N * 8);
+    const pa = rt.input(a), pb = rt.input(b), pbias = bias ? rt.input(bias) : 0, pc = rt.output(c, M * N, bias ? [a, b, bias] : [a, b]);
     rt.k.gemmF64Rows2(pa, pb, pbias, pc, M, K, N); // gemmF64Seq's sums, two rows per load of b (assembly/attn.ts)
-    c.set(rt.f64(pc, M * N));
+    rt.copyOut(c, pc, M * N);
   });
 }
 
@@ -79,9 +80,9 @@ export function gemmF64Batched(a: Float64Array, b: Float64Array, batch: number, 
   if (batch === 0 || M === 0 || N === 0) return;
   const rt = wasm();
   rt.scoped(() => {
-    const pa = rt.put(a), pb = rt.put(b), pc = rt.alloc(batch * M * N * 8);
+    const pa = rt.input(a), pb = rt.input(b), pc = rt.output(c, batch * M * N, [a, b]);
     rt.k.gemmF64Batched(pa, pb, pc, batch, M, K, N);
-    c.set(rt.f64(pc, batch * M * N));
+    rt.copyOut(c, pc, batch * M * N);
   });
 }
 

@@ -11,6 +11,7 @@ import { codeBytes } from "../formats/cast.js";
 import { type Site, siteOf } from "../formats/site.js";
 import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob, JobArg } from "./gemm-worker.js";
+import { f32 as arenaF32 } from "../backends/arena.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
 // ---------------------------------------------------------------------------
@@ -57,7 +58,7 @@ function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
  */
 export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
   const r = siteBuffers(rt, spec);
-  const ptr = [rt.put(x), rt.alloc(x.length * 4), rt.put(r.table), rt.put(r.spec), rt.alloc(CHUNK * 4)];
+  const ptr = [rt.input(x), rt.alloc(x.length * 4), rt.put(r.table), rt.put(r.spec), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
     callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
@@ -358,7 +359,7 @@ export function prepare(
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
-      cb?.layout.set(layoutKey, bData);
+      if (cb) cb.layout.set(layoutKey, (bData = resident(rt, bData, b)));
     }
     return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: siteBuffers(rt, specs.out) };
   });
@@ -476,14 +477,33 @@ function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPa
   return out;
 }
 
+const releaseBlocks = new FinalizationRegistry<{ rt: WasmRuntime; p: number; bytes: number }>((h) => h.rt.giveBlock(h.p, h.bytes));
+
+/**
+ * x copied into a resident block of rt (the jobs read it in place, not copied
+ * in on every call); the block goes back to rt when `owner` is collected.
+ * An ordinary copy when rt's resident blocks already take 1.75 GiB (x may be
+ * a step arena's buffer, which a cache must not keep).
+ */
+function resident<T extends Float32Array | Float64Array>(rt: WasmRuntime, x: T, owner: object): T {
+  const bytes = Math.max(64, Math.ceil(x.byteLength / 64) * 64);
+  const p = rt.takeBlock(bytes, 1.75 * 2 ** 30);
+  if (p < 0) return x.slice() as T;
+  releaseBlocks.register(owner, { rt, p, bytes });
+  const v = (x instanceof Float32Array ? rt.f32(p, x.length) : rt.f64(p, x.length)) as T;
+  v.set(x);
+  return v;
+}
+
 function sharedCopy(x: Float32Array | Float64Array): Float32Array | Float64Array {
   const c = x instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(x.byteLength)) : new Float64Array(new SharedArrayBuffer(x.byteLength));
   c.set(x);
   return c;
 }
 
+/** n f32 values: shared for worker jobs, else from the step arena when one is active (resident, read in place by the job). */
 function alloc32(n: number, shared: boolean): Float32Array {
-  return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+  return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : arenaF32(n);
 }
 function alloc64(n: number, shared: boolean): Float64Array {
   return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);

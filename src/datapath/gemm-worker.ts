@@ -34,17 +34,23 @@ export interface KernelJob {
   result: number;
 }
 
+// place(i): the address of buffer i where it already lives in this memory
+// (resident data, never written by a job's calls, or the caller's resident
+// result array), or -1: allocate it (and copy its data in). Returns the result
+// bytes, or null when the result was written in place.
 const RUNNER_SRC = `
-function runJob(k, alloc, job) {
-  const ptr = job.bufs.map((b) => alloc(b.bytes));
+function runJob(k, alloc, job, place) {
+  const placed = job.bufs.map((b, i) => (place ? place(i) : -1));
+  const ptr = job.bufs.map((b, i) => (placed[i] >= 0 ? placed[i] : alloc(b.bytes)));
   const u8 = new Uint8Array(k.memory.buffer);
   job.bufs.forEach((b, i) => {
-    if (b.data) u8.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), ptr[i]);
+    if (b.data && placed[i] < 0) u8.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), ptr[i]);
   });
   for (const c of job.calls) {
     const args = c.args.map((a) => (typeof a === "object" ? ptr[a.buf] + (a.off || 0) : a));
     k[c.fn](...args);
   }
+  if (placed[job.result] >= 0) return null;
   return new Uint8Array(k.memory.buffer, ptr[job.result], job.bufs[job.result].bytes).slice();
 }
 `;
@@ -75,12 +81,31 @@ parentPort.on("message", (job) => {
 });
 `;
 
-type Runner = (k: unknown, alloc: (bytes: number) => number, job: KernelJob) => Uint8Array;
+type Runner = (k: unknown, alloc: (bytes: number) => number, job: KernelJob, place?: (i: number) => number) => Uint8Array | null;
 const runJobImpl = new Function(`${RUNNER_SRC}; return runJob;`)() as Runner;
 
-/** Run a job on the calling thread with the shared runtime (scratch released afterwards). */
-export function runJobHere(rt: WasmRuntime, job: KernelJob): Uint8Array {
-  return rt.scoped(() => runJobImpl(rt.k, (bytes) => rt.alloc(bytes), job));
+/**
+ * Run a job on the calling thread with the shared runtime (scratch released
+ * afterwards). Buffers whose data is resident in rt's memory are read where
+ * they are (the calls of a job never write a buffer that has data). With
+ * `out`, the result's values go into `out` (in place when it is resident and
+ * clear of the job's resident inputs) and `out` is returned.
+ */
+export function runJobHere(rt: WasmRuntime, job: KernelJob): Uint8Array;
+export function runJobHere<T extends Float64Array | Float32Array>(rt: WasmRuntime, job: KernelJob, out: T): T;
+export function runJobHere(rt: WasmRuntime, job: KernelJob, out?: Float64Array | Float32Array): Uint8Array | Float64Array | Float32Array {
+  return rt.scoped(() => {
+    const inPlace = job.bufs.map((b) => (b.data && b.bytes === b.data.byteLength ? rt.addressOf(b.data) : -1));
+    let outAt = -1;
+    if (out) {
+      if (out.byteLength !== job.bufs[job.result].bytes) throw new Error(`runJobHere: out has ${out.byteLength} bytes, the result ${job.bufs[job.result].bytes}`);
+      outAt = rt.output(out, out.length, job.bufs.flatMap((b, i) => (inPlace[i] >= 0 && b.data ? [b.data] : [])));
+    }
+    const r = runJobImpl(rt.k, (bytes) => rt.alloc(bytes), job, (i) => (i === job.result && out ? outAt : inPlace[i]));
+    if (!out) return r!;
+    rt.copyOut(out, outAt, out.length);
+    return out;
+  });
 }
 
 const modules = new Map<Flavour, WebAssembly.Module>();

@@ -57,6 +57,11 @@ export interface GemmOptions {
    * once into the accumulator format; excludes bias
    */
   addend?: Float32Array | Float64Array;
+  /**
+   * gemm(): the array the M·N results are written to and returned (a step
+   * arena's resident tensor receives them in place, without a copy).
+   */
+  out?: Float64Array;
 }
 
 export interface GemmAsyncOptions extends GemmOptions {
@@ -85,13 +90,18 @@ export function gemm(
   dp: GemmDatapath, bias?: Float32Array | Float64Array, opts: GemmOptions = {},
 ): Float64Array {
   checkGemmMemory(a, b, M, K, N, bias);
-  if (dp.order.kind === "block-fma") return blockFmaGemm(a, b, 1, M, K, N, dp, bias, opts);
+  if (opts.out && opts.out.length !== M * N) throw new Error(`gemm: out has ${opts.out.length} elements, expected M·N = ${M}·${N}`);
+  if (dp.order.kind === "block-fma") {
+    const y = blockFmaGemm(a, b, 1, M, K, N, dp, bias, opts);
+    return opts.out ? (opts.out.set(y), opts.out) : y;
+  }
   checkNoAddend(opts);
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
   const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB);
   const t1 = performance.now();
-  const y = resultArray(p, runJobHere(rt, buildJob(p, 0, M, true)), true) as Float64Array;
+  const job = buildJob(p, 0, M, true);
+  const y = opts.out ? runJobHere(rt, job, opts.out) : (resultArray(p, runJobHere(rt, job), true) as Float64Array);
   if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });
   return y;
 }

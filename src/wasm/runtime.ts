@@ -2,10 +2,16 @@
  * Loads the AssemblyScript kernels (build/hwsim.wasm, or the scalar build when
  * HWSIM_WASM=scalar) and owns their linear memory.
  *
- * Kernels take byte offsets into linear memory. TypeScript allocates scratch
- * space with a bump arena (`scratch`), copies inputs in, calls the kernel and
- * copies results out. Typed-array views are created on demand because a
- * `memory.grow` detaches the old buffer.
+ * Kernels take byte offsets into linear memory. Two kinds of space live there:
+ * - **scratch**, a bump stack (`alloc`, released by `scoped`) for operands
+ *   copied in and results copied out around a kernel call;
+ * - **resident blocks** (`takeBlock`/`giveBlock`), which hold the step arena's
+ *   tensors (src/backends/arena.ts) and cached weights: a kernel reads and
+ *   writes them where they are, no copy (`addressOf`). Scratch allocations
+ *   step over them.
+ * The memory is shared (asconfig.json `sharedMemory`): growing it never
+ * detaches the buffers of views made before, so resident views stay valid
+ * for their whole life however the memory grows.
  */
 import { readFileSync } from "node:fs";
 import v8 from "node:v8";
@@ -102,11 +108,25 @@ function locateBuild(): string {
   throw new Error("build/hwsim.wasm is missing: run 'npm run build' (npm install does it)");
 }
 
+/** A resident block: [start, end) of linear memory. */
+interface Block {
+  start: number;
+  end: number;
+}
+
 export class WasmRuntime {
   readonly k: Kernels;
   readonly flavour: Flavour;
   private top: number;
   private readonly base: number;
+  /** Resident blocks in address order (each placed at the end of memory when made). */
+  private readonly blocks: Block[] = [];
+  /** Bytes of all resident blocks (in use or free). */
+  private blockBytes = 0;
+  /** Free resident blocks by byte size. */
+  private readonly freeBlocks = new Map<number, number[]>();
+  /** Every buffer object this memory has shown (one per size after each grow). */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   constructor(flavour: Flavour) {
     this.flavour = flavour;
@@ -137,8 +157,22 @@ export class WasmRuntime {
    */
   alloc(bytes: number): number {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`WasmRuntime.alloc: bad size ${bytes}`);
-    const p = this.top;
-    const end = p + Math.ceil(bytes / 64) * 64;
+    const size = Math.ceil(bytes / 64) * 64;
+    let p = this.top;
+    // step over resident blocks in the way (few; sorted by address)
+    for (const b of this.blocks) {
+      if (b.end <= p) continue;
+      if (b.start >= p + size) break;
+      p = b.end;
+    }
+    const end = p + size;
+    this.ensure(end);
+    this.top = end;
+    return p;
+  }
+
+  /** Grow memory to at least `end` bytes. */
+  private ensure(end: number): void {
     checkWasmBytes(end);
     const have = this.k.memory.buffer.byteLength;
     if (end > have) {
@@ -148,8 +182,72 @@ export class WasmRuntime {
         throw wasmMemoryError(end, "the engine refused to grow WASM memory that far");
       }
     }
-    this.top = end;
-    return p;
+  }
+
+  /**
+   * A resident block of `bytes` (a multiple of 64): a free one of that size,
+   * or a new one at the end of memory. Its address until `giveBlock`; -1 when
+   * a new block would take the bytes of all blocks past `limit`.
+   */
+  takeBlock(bytes: number, limit = Infinity): number {
+    const free = this.freeBlocks.get(bytes);
+    if (free && free.length > 0) return free.pop()!;
+    if (this.blockBytes + bytes > limit) return -1;
+    const start = Math.ceil(this.k.memory.buffer.byteLength / 64) * 64;
+    this.ensure(start + bytes);
+    this.blocks.push({ start, end: start + bytes });
+    this.blockBytes += bytes;
+    return start;
+  }
+
+  /** Block `p` of `bytes` (from takeBlock) is free for the next taker; nothing may read it any more. */
+  giveBlock(p: number, bytes: number): void {
+    let l = this.freeBlocks.get(bytes);
+    if (!l) this.freeBlocks.set(bytes, (l = []));
+    l.push(p);
+  }
+
+
+  /** The current buffer of the memory (remembered, so that addressOf knows views on it). */
+  private buf(): ArrayBufferLike {
+    const b = this.k.memory.buffer;
+    this.buffers.add(b);
+    return b;
+  }
+
+  /**
+   * x's address in this runtime's linear memory when it is a view on it (a
+   * resident tensor: kernels read and write it in place), else -1.
+   */
+  addressOf(x: ArrayBufferView): number {
+    return this.buffers.has(x.buffer) ? x.byteOffset : -1;
+  }
+
+  /**
+   * Where a kernel writes n elements of y: y itself when it is resident and
+   * no operand overlaps it (kernels read operands while they write), else
+   * fresh scratch (inside `scoped`; `copyOut` then copies the results into y).
+   */
+  output(y: ArrayBufferView & { BYTES_PER_ELEMENT: number }, n: number, operands: readonly ArrayBufferView[]): number {
+    const p = this.addressOf(y);
+    const end = p + n * y.BYTES_PER_ELEMENT;
+    if (p >= 0 && operands.every((a) => {
+      const q = this.addressOf(a); // views of one memory may hold different buffer objects (one per size)
+      return q < 0 || q + a.byteLength <= p || end <= q;
+    })) return p;
+    return this.alloc(n * y.BYTES_PER_ELEMENT);
+  }
+
+  /** y[0, n) gets the kernel's results at p (from `output`): nothing to do when the kernel wrote y in place. */
+  copyOut(y: Float64Array | Float32Array, p: number, n: number): void {
+    if (this.addressOf(y) === p) return;
+    y.set(y instanceof Float64Array ? this.f64(p, n) : this.f32(p, n));
+  }
+
+  /** The address of x: where it lives, or a scratch copy (inside `scoped`). */
+  input(x: ArrayBufferView): number {
+    const p = this.addressOf(x);
+    return p >= 0 ? p : this.put(x);
   }
 
   /** Run `fn` with scratch allocations released afterwards. */
@@ -165,17 +263,17 @@ export class WasmRuntime {
   /** Copy a typed array into fresh scratch; returns its offset. */
   put(a: ArrayBufferView): number {
     const p = this.alloc(a.byteLength);
-    new Uint8Array(this.k.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    new Uint8Array(this.buf(), p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return p;
   }
 
-  u8(p: number, n: number): Uint8Array { return new Uint8Array(this.k.memory.buffer, p, n); }
-  u16(p: number, n: number): Uint16Array { return new Uint16Array(this.k.memory.buffer, p, n); }
-  u32(p: number, n: number): Uint32Array { return new Uint32Array(this.k.memory.buffer, p, n); }
-  i32(p: number, n: number): Int32Array { return new Int32Array(this.k.memory.buffer, p, n); }
-  f32(p: number, n: number): Float32Array { return new Float32Array(this.k.memory.buffer, p, n); }
-  f64(p: number, n: number): Float64Array { return new Float64Array(this.k.memory.buffer, p, n); }
-  view(p: number, bytes: number): DataView { return new DataView(this.k.memory.buffer, p, bytes); }
+  u8(p: number, n: number): Uint8Array { return new Uint8Array(this.buf(), p, n); }
+  u16(p: number, n: number): Uint16Array { return new Uint16Array(this.buf(), p, n); }
+  u32(p: number, n: number): Uint32Array { return new Uint32Array(this.buf(), p, n); }
+  i32(p: number, n: number): Int32Array { return new Int32Array(this.buf(), p, n); }
+  f32(p: number, n: number): Float32Array { return new Float32Array(this.buf(), p, n); }
+  f64(p: number, n: number): Float64Array { return new Float64Array(this.buf(), p, n); }
+  view(p: number, bytes: number): DataView { return new DataView(this.buf(), p, bytes); }
 }
 
 /** WASM linear memory is addressed with 32 bits: 65536 pages of 64 KiB. */

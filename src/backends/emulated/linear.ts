@@ -55,7 +55,7 @@
  * used (block scaling is the weight quantisation).
  */
 import { InputError } from "../../errors.js";
-import { outsideArena } from "../arena.js";
+import { f64, outsideArena } from "../arena.js";
 import { type Format, parseFormat } from "../../formats/descriptor.js";
 import { finfo } from "../../formats/finfo.js";
 import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";
@@ -283,7 +283,7 @@ export function runGemm(
   bias?: Float64Array, constantB = false,
 ): { y: Float64Array; path: GemmPath } {
   const info: { path?: GemmPath } = {};
-  const y = gemm(a, b, M, K, N, g, bias, { info, constantB });
+  const y = gemm(a, b, M, K, N, g, bias, { info, constantB, out: f64(M * N, false) });
   return { y, path: info.path ?? "generic" };
 }
 

@@ -91,17 +91,12 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
   const y = f64(n, false);
   if (n > 0) {
     const { rt, k } = rtOf(runtime);
+    const kernel = site.fastRound ? k.quantizeF64Fast : k.quantizeF64Array;
     rt.scoped(() => {
       const sp = rt.put(site.bytes);
-      const m = Math.min(CHUNK, n);
-      const buf = rt.alloc(m * 8);
-      for (let i = 0; i < n; i += m) {
-        const c = Math.min(m, n - i);
-        rt.f64(buf, c).set(x.subarray(i, i + c));
-        if (site.fastRound) rt.k.quantizeF64Fast(buf, buf, c, sp, BigInt(idx0 + i));
-        else k.quantizeF64Array(buf, buf, c, sp, BigInt(idx0 + i));
-        y.set(rt.f64(buf, c), i);
-      }
+      const px = rt.input(x), py = rt.output(y, n, [x]);
+      for (let i = 0; i < n; i += CHUNK) kernel(px + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(idx0 + i));
+      rt.copyOut(y, py, n);
     });
   }
   return tag(y, site);
@@ -152,20 +147,16 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
     return y;
   }
   if (n === 0) return tag(y, site);
-  if (site.fp32Native && fp32Binary(op, a, b, y)) return tag(y, site);
   const { rt, k } = rtOf(runtime);
+  // resident operands: the kernel's own fp32 fast case, no copies; else Math.fround in JS saves them
+  const resident = rt.addressOf(a) >= 0 && rt.addressOf(b) >= 0 && rt.addressOf(y) >= 0;
+  if (site.fp32Native && !resident && fp32Binary(op, a, b, y)) return tag(y, site);
   const fn = op === "add" ? k.ewAdd : k.ewMul;
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
-    const m = Math.min(CHUNK, n);
-    const pa = rt.alloc(m * 8), pb = rt.alloc(m * 8);
-    for (let i = 0; i < n; i += m) {
-      const c = Math.min(m, n - i);
-      rt.f64(pa, c).set(a.subarray(i, i + c));
-      rt.f64(pb, c).set(b.subarray(i, i + c));
-      fn(pa, pb, pa, c, sp, BigInt(i), site.fp32Native ? 1 : 0);
-      y.set(rt.f64(pa, c), i);
-    }
+    const pa = rt.input(a), pb = rt.input(b), py = rt.output(y, n, [a, b]);
+    for (let i = 0; i < n; i += CHUNK) fn(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), site.fp32Native ? 1 : 0);
+    rt.copyOut(y, py, n);
   });
   return tag(y, site);
 }
@@ -201,19 +192,17 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
     return y;
   }
   if (y.length === 0) return tag(y, site);
-  if (site.fp32Native && fp32ScaleRows(x, s, rows, F, y)) return tag(y, site);
   const { rt, k } = rtOf(runtime);
+  const resident = rt.addressOf(x) >= 0 && rt.addressOf(s) >= 0 && rt.addressOf(y) >= 0;
+  if (site.fp32Native && !resident && fp32ScaleRows(x, s, rows, F, y)) return tag(y, site);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
     const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, F)));
-    const px = rt.alloc(rowsPer * F * 8), ps = rt.alloc(rowsPer * 8);
+    const px = rt.input(x), ps = rt.input(s), py = rt.output(y, rows * F, [x, s]);
     for (let r = 0; r < rows; r += rowsPer) {
-      const c = Math.min(rowsPer, rows - r);
-      rt.f64(px, c * F).set(x.subarray(r * F, (r + c) * F));
-      rt.f64(ps, c).set(s.subarray(r, r + c));
-      k.ewScaleRows(px, ps, px, c, F, sp, BigInt(r * F), site.fp32Native ? 1 : 0);
-      y.set(rt.f64(px, c * F), r * F);
+      k.ewScaleRows(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, Math.min(rowsPer, rows - r), F, sp, BigInt(r * F), site.fp32Native ? 1 : 0);
     }
+    rt.copyOut(y, py, rows * F);
   });
   return tag(y, site);
 }
@@ -235,16 +224,14 @@ export function ewScaleCols(z: Float64Array, s: Float64Array, bias: Float64Array
   const { rt, k } = rtOf(runtime);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
-    const ps = rt.put(s);
-    const pb = bias ? rt.put(bias) : 0;
+    const ps = rt.input(s);
+    const pb = bias ? rt.input(bias) : 0;
     const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, N)));
-    const pz = rt.alloc(rowsPer * N * 8);
+    const pz = rt.input(z), py = rt.output(y, rows * N, bias ? [z, s, bias] : [z, s]);
     for (let r = 0; r < rows; r += rowsPer) {
-      const c = Math.min(rowsPer, rows - r);
-      rt.f64(pz, c * N).set(z.subarray(r * N, (r + c) * N));
-      k.ewScaleCols(pz, ps, pb, pz, c, N, sp, BigInt(r * N));
-      y.set(rt.f64(pz, c * N), r * N);
+      k.ewScaleCols(pz + 8 * r * N, ps, pb, py + 8 * r * N, Math.min(rowsPer, rows - r), N, sp, BigInt(r * N));
     }
+    rt.copyOut(y, py, rows * N);
   });
   return tag(y, site);
 }
