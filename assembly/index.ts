@@ -19,3 +19,4 @@ export function scratchBase(): usize {
 export * from "./blockfma";
 export * from "./mace";
 export * from "./attn";
+export * from "./tables";

@@ -58,7 +58,7 @@ function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
  */
 export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
   const r = siteBuffers(rt, spec);
-  const ptr = [rt.input(x), rt.alloc(x.length * 4), rt.put(r.table), rt.put(r.spec), rt.alloc(CHUNK * 4)];
+  const ptr = [rt.input(x), rt.alloc(x.length * 4), rt.input(r.table), rt.input(r.spec), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
     callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
@@ -241,22 +241,28 @@ function siteBuffers(rt: WasmRuntime, spec: Spec): SiteBuffers {
   const key = `${rt.flavour}|${site.key}`;
   let b = siteBuffersCache.get(key);
   if (!b) {
-    b = { site, table: site.encodeFast ? decodeTable(rt, spec) : NONE, spec: site.fp32Native ? NONE : site.bytes };
+    // resident: the rounding calls read them in place (a decode table is up to 256 KiB)
+    const owner = {};
+    b = { site, table: site.encodeFast ? rt.residentCopy(decodeTable(rt, spec), owner) : NONE, spec: site.fp32Native ? NONE : rt.residentCopy(site.bytes, owner) };
     siteBuffersCache.set(key, b);
   }
   return b;
 }
 
 const specsCache = new Map<string, GemmSpecs>();
+const specsByObject = new WeakMap<GemmDatapath, GemmSpecs>();
 
-/** gemmSpecs(dp), cached by the datapath's contents. */
+/** gemmSpecs(dp), cached by the datapath's contents (and by the object: callers reuse theirs, and the key costs a JSON text). */
 function specsOf(dp: GemmDatapath): GemmSpecs {
+  let s = specsByObject.get(dp);
+  if (s) return s;
   const key = JSON.stringify(dp, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
-  let s = specsCache.get(key);
+  s = specsCache.get(key);
   if (!s) {
     s = gemmSpecs(dp);
     specsCache.set(key, s);
   }
+  specsByObject.set(dp, s);
   return s;
 }
 
@@ -359,7 +365,7 @@ export function prepare(
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
-      if (cb) cb.layout.set(layoutKey, (bData = resident(rt, bData, b)));
+      if (cb) cb.layout.set(layoutKey, (bData = rt.residentCopy(bData, b))); // copied: bData may be a step arena's buffer
     }
     return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: siteBuffers(rt, specs.out) };
   });
@@ -475,24 +481,6 @@ function layoutB(rt: WasmRuntime, pb: number, K: number, N: number, path: GemmPa
   const out = alloc64(n, shared);
   out.set(rt.f64(wide, n));
   return out;
-}
-
-const releaseBlocks = new FinalizationRegistry<{ rt: WasmRuntime; p: number; bytes: number }>((h) => h.rt.giveBlock(h.p, h.bytes));
-
-/**
- * x copied into a resident block of rt (the jobs read it in place, not copied
- * in on every call); the block goes back to rt when `owner` is collected.
- * An ordinary copy when rt's resident blocks already take 1.75 GiB (x may be
- * a step arena's buffer, which a cache must not keep).
- */
-function resident<T extends Float32Array | Float64Array>(rt: WasmRuntime, x: T, owner: object): T {
-  const bytes = Math.max(64, Math.ceil(x.byteLength / 64) * 64);
-  const p = rt.takeBlock(bytes, 1.75 * 2 ** 30);
-  if (p < 0) return x.slice() as T;
-  releaseBlocks.register(owner, { rt, p, bytes });
-  const v = (x instanceof Float32Array ? rt.f32(p, x.length) : rt.f64(p, x.length)) as T;
-  v.set(x);
-  return v;
 }
 
 function sharedCopy(x: Float32Array | Float64Array): Float32Array | Float64Array {

@@ -108,6 +108,11 @@ function locateBuild(): string {
   throw new Error("build/hwsim.wasm is missing: run 'npm run build' (npm install does it)");
 }
 
+const releaseBlocks = new FinalizationRegistry<{ rt: WasmRuntime; p: number; bytes: number }>((h) => h.rt.giveBlock(h.p, h.bytes));
+
+/** Bytes of resident blocks past which `residentCopy` makes ordinary copies (the rest of 4 GiB is for arenas and scratch). */
+const CACHE_LIMIT = 1.75 * 2 ** 30;
+
 /** A resident block: [start, end) of linear memory. */
 interface Block {
   start: number;
@@ -207,6 +212,23 @@ export class WasmRuntime {
     l.push(p);
   }
 
+
+  /**
+   * A copy of x in a resident block, for data that kernels read on every
+   * call (packed weights, decode tables): passed by address, never copied
+   * in again. The block goes back when `owner` is collected (never without
+   * one). An ordinary copy when resident blocks already take CACHE_LIMIT.
+   */
+  residentCopy<T extends Float32Array | Float64Array | Uint8Array>(x: T, owner?: object): T {
+    const bytes = Math.max(64, Math.ceil(x.byteLength / 64) * 64);
+    const p = this.takeBlock(bytes, CACHE_LIMIT);
+    if (p < 0) return x.slice() as T;
+    if (owner) releaseBlocks.register(owner, { rt: this, p, bytes });
+    const C = x.constructor as new (b: ArrayBufferLike, o: number, n: number) => T;
+    const v = new C(this.buf(), p, x.length);
+    v.set(x as never);
+    return v;
+  }
 
   /** The current buffer of the memory (remembered, so that addressOf knows views on it). */
   private buf(): ArrayBufferLike {

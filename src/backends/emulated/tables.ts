@@ -12,11 +12,13 @@
  * (compute, then out) to every entry; stochastic sites are applied after the
  * lookup, with the element's own SR index, as on the per-element path.
  * NaN inputs (whose payload a table cannot carry) fall back to that path.
+ * Tables are resident in WASM memory and looked up there (assembly/tables.ts).
  */
 import { f64, outsideArena } from "../arena.js";
 import type { UnaryF64 } from "../f64-functions.js";
 import { type Site } from "../../formats/site.js";
 import { roundValues, tag, tagOf } from "./round.js";
+import { wasm } from "../../wasm/runtime.js";
 
 /** Fraction bits m of x's value set when a table indexes it (null: no table applies). */
 export function gridBits(x: Float64Array): number | null {
@@ -46,14 +48,29 @@ function gridValues(m: number): Float64Array {
   return v;
 }
 
+/** A cached table, resident in the runtime's memory (kept for the process: a few per function and grid). */
 function table(key: string, make: () => Float64Array): Float64Array {
   let t = cache.get(key);
-  if (!t) cache.set(key, (t = outsideArena(make)));
+  if (!t) cache.set(key, (t = wasm().residentCopy(outsideArena(make))));
   return t;
 }
 
+/** y[i] = t[code of x[i]] on the m-bit grid, or null when x holds a NaN (assembly/tables.ts gridGather). */
+function gather(t: Float64Array, x: Float64Array, m: number): Float64Array | null {
+  const rt = wasm();
+  const n = x.length;
+  const y = f64(n, false);
+  const ok = rt.scoped(() => {
+    const px = rt.input(x), py = rt.output(y, n, [x]);
+    if (rt.k.gridGather(px, n, 23 - m, rt.input(t), py) < n) return false;
+    rt.copyOut(y, py, n);
+    return true;
+  });
+  return ok ? y : null;
+}
+
 /** Table indices of x (m-bit grid), or null when x holds a NaN. */
-export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
+function gridIndex(x: Float64Array, m: number): Uint32Array | null {
   const f = new Float32Array(x.length);
   f.set(x); // exact: every value is a float32 number
   const u = new Uint32Array(f.buffer), sh = 23 - m;
@@ -62,12 +79,6 @@ export function gridIndex(x: Float64Array, m: number): Uint32Array | null {
     u[i] >>>= sh;
   }
   return u;
-}
-
-function gather(t: Float64Array, idx: Uint32Array): Float64Array {
-  const y = f64(idx.length, false);
-  for (let i = 0; i < idx.length; i++) y[i] = t[idx[i]];
-  return y;
 }
 
 const isSR = (s: Site | null) => s !== null && s.spec.rounding === "sr";
@@ -88,21 +99,28 @@ export interface TabulatedUnary {
 export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | null, out: Site | null): TabulatedUnary | null {
   const m = gridBits(x);
   if (m === null) return null;
-  const idx = gridIndex(x, m);
-  if (!idx) return null;
   const raw = () => table(`${fn.key}|${m}`, () => gridValues(m).map((v) => fn.value(v)));
-  let y: Float64Array;
-  if (isSR(compute) || isSR(out)) y = roundValues(out, roundValues(compute, gather(raw(), idx)));
-  else {
+  let y: Float64Array | null;
+  if (isSR(compute) || isSR(out)) {
+    const r = gather(raw(), x, m);
+    y = r && roundValues(out, roundValues(compute, r));
+  } else {
     const final = table(`${fn.key}|${m}|${siteKey(compute)}|${siteKey(out)}`, () => roundValues(out, roundValues(compute, raw().slice())));
-    y = tag(gather(final, idx), out ?? compute);
+    const r = gather(final, x, m);
+    y = r && tag(r, out ?? compute);
   }
+  if (!y) return null;
   return {
     y,
     grad: (G) => {
       const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
       const gx = f64(G.length, false);
-      fn.gradsIndexed(G, x, aux, idx, gx);
+      if (fn.keepsAux) {
+        // the aux values per element (the numbers `values` would have kept), then the function's own WASM gradient
+        fn.grads(G, x, gx, gather(aux, x, m)!);
+      } else {
+        fn.gradsIndexed(G, x, aux, gridIndex(x, m)!, gx);
+      }
       return gx;
     },
   };
