@@ -125,31 +125,73 @@ function productFastCase(spec: usize): FastCase | null {
   return c;
 }
 
+// Two lanes of float32 values (a NaN is not one: eq is false).
+@inline
+function demote2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
+}
+
+// fast (fp32 native): two lanes at once where both operands of both lanes are
+// float32 values and the results are not NaN (f32x4.demote is RNE like the
+// scalar demotion; NaN bits are left to the scalar path); otherwise those two
+// elements take the scalar path.
+@inline
+function nativeLanes(x: v128, y: v128, r: v128): bool {
+  return i64x2.all_true(v128.and(v128.and(f64x2.eq(demote2(x), x), f64x2.eq(demote2(y), y)), f64x2.eq(r, r)));
+}
+
+@inline
+function addOne(a: usize, b: usize, dst: usize, i: i32, s: Spec, idx0: u64, fast: i32): void {
+  const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
+  let r: f64;
+  if (fast != 0 && isF32(x) && isF32(y)) r = <f64><f32>(x + y);
+  else r = roundAddValue(x, y, s, idx0 + <u64>i);
+  store<f64>(at(dst, i), r);
+}
+
 export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
-  for (let i = 0; i < n; i++) {
-    const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
-    let r: f64;
-    if (fast != 0 && isF32(x) && isF32(y)) r = <f64><f32>(x + y);
-    else r = roundAddValue(x, y, s, idx0 + <u64>i);
-    store<f64>(at(dst, i), r);
+  let i = 0;
+  if (ASC_FEATURE_SIMD && fast != 0) {
+    for (; i + 2 <= n; i += 2) {
+      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
+      const r = f64x2.add(x, y);
+      if (nativeLanes(x, y, r)) v128.store(at(dst, i), demote2(r));
+      else {
+        addOne(a, b, dst, i, s, idx0, fast);
+        addOne(a, b, dst, i + 1, s, idx0, fast);
+      }
+    }
   }
+  for (; i < n; i++) addOne(a, b, dst, i, s, idx0, fast);
+}
+
+// round(u · v) at element index idx (c: the spec's fast case)
+@inline
+function mulValue(u: f64, v: f64, s: Spec, c: FastCase | null, idx: u64, fast: i32): f64 {
+  const both = isF32(u) && isF32(v);
+  if (fast != 0 && both) return <f64><f32>(u * v);
+  let r = c !== null && both ? fastValue(u * v, c) : NaN;
+  if (r != r) r = decodeF64(mulCode(u, v, s, idx), s);
+  return r;
 }
 
 export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = productFastCase(spec);
-  for (let i = 0; i < n; i++) {
-    const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
-    const both = isF32(x) && isF32(y);
-    let r: f64;
-    if (fast != 0 && both) r = <f64><f32>(x * y);
-    else {
-      r = c !== null && both ? fastValue(x * y, c) : NaN;
-      if (r != r) r = decodeF64(mulCode(x, y, s, idx0 + <u64>i), s);
+  let i = 0;
+  if (ASC_FEATURE_SIMD && fast != 0) {
+    for (; i + 2 <= n; i += 2) {
+      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
+      const r = f64x2.mul(x, y);
+      if (nativeLanes(x, y, r)) v128.store(at(dst, i), demote2(r));
+      else {
+        store<f64>(at(dst, i), mulValue(f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
+        store<f64>(at(dst, i + 1), mulValue(f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
+      }
     }
-    store<f64>(at(dst, i), r);
   }
+  for (; i < n; i++) store<f64>(at(dst, i), mulValue(load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, fast));
 }
 
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {
@@ -157,28 +199,57 @@ export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, 
   const c = productFastCase(spec);
   for (let e = 0; e < rows; e++) {
     const v = load<f64>(at(sc, e));
-    const vf = isF32(v);
     const o = e * F;
-    for (let f = 0; f < F; f++) {
-      const u = load<f64>(at(x, o + f));
-      const both = vf && isF32(u);
-      let r: f64;
-      if (fast != 0 && both) r = <f64><f32>(u * v);
-      else {
-        r = c !== null && both ? fastValue(u * v, c) : NaN;
-        if (r != r) r = decodeF64(mulCode(u, v, s, idx0 + <u64>(o + f)), s);
+    let f = 0;
+    if (ASC_FEATURE_SIMD && fast != 0) {
+      const vv = f64x2.splat(v);
+      for (; f + 2 <= F; f += 2) {
+        const u = v128.load(at(x, o + f));
+        const r = f64x2.mul(u, vv);
+        if (nativeLanes(u, vv, r)) v128.store(at(dst, o + f), demote2(r));
+        else {
+          store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
+          store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
+        }
       }
-      store<f64>(at(dst, o + f), r);
     }
+    for (; f < F; f++) store<f64>(at(dst, o + f), mulValue(load<f64>(at(x, o + f)), v, s, c, idx0 + <u64>(o + f), fast));
   }
 }
 
-// y = round(z·s[j] + bias[j]) (bias = 0: no bias). One rounding of the exact
-// value as long as z·s[j] is exact in f64 (callers pass f32 scales and
-// accumulator values of at most 24 significant bits). Fast case: p = z·s[j]
-// itself, or t = p + bias[j] when its TwoSum error is 0 (roundAdd then
-// rounds t alone, encodeF64(t)); other sums take roundAddValue (roundAdd's
-// value, through its RNE fast path where that applies).
+// fp32 RNE of float64 values (what Math.fround does), for roundValues:
+// f32Prefix: the length of the prefix of x[0, n) that holds float32 values
+// already (a NaN ends it); f32Round: y[i] = f32(x[i]) up to the first NaN,
+// whose index it returns (n when none): NaN bits are left to Math.fround.
+export function f32Prefix(x: usize, n: i32): i32 {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      if (!i64x2.all_true(f64x2.eq(demote2(v), v))) break;
+    }
+  }
+  for (; i < n; i++) if (!isF32(load<f64>(at(x, i)))) return i;
+  return n;
+}
+
+export function f32Round(x: usize, y: usize, n: i32): i32 {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      if (!i64x2.all_true(f64x2.eq(v, v))) break;
+      v128.store(at(y, i), demote2(v));
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<f64>(at(x, i));
+    if (v != v) return i;
+    store<f64>(at(y, i), <f64><f32>v);
+  }
+  return n;
+}
+
 export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64): void {
   const s = changetype<Spec>(spec);
   const c = fastCase(spec);

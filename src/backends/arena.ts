@@ -47,11 +47,14 @@ export class StepArena {
 
   /**
    * Buffers live in the linear memory of `rt` (resident blocks), so that its
-   * kernels read and write the step's tensors in place; past RESIDENT_LIMIT
+   * kernels read and write the step's tensors in place; past `limit`
    * bytes of resident blocks in rt (arenas of backends not yet collected
    * hold theirs) they are ordinary arrays, copied around kernel calls.
    */
-  constructor(readonly rt: WasmRuntime = wasm()) {
+  constructor(
+    readonly rt: WasmRuntime = wasm(),
+    private readonly limit = RESIDENT_LIMIT,
+  ) {
     this.ledger = { rt, blocks: [] };
     release.register(this, this.ledger);
   }
@@ -66,7 +69,7 @@ export class StepArena {
   }
 
   private fresh(cap: number): Float64Array {
-    const p = this.rt.takeBlock(cap * 8, RESIDENT_LIMIT);
+    const p = this.rt.takeBlock(cap * 8, this.limit);
     if (p < 0) return new Float64Array(cap);
     this.ledger.blocks.push([p, cap * 8]);
     return this.rt.f64(p, cap);

@@ -80,11 +80,17 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
     // of a float32-exact value set says so without a scan (its NaNs are the
     // sites' quiet NaNs, which Math.fround returns bit for bit).
     if (tags.get(x)?.f32Exact) return x;
+    const rt = runtime ?? wasm();
+    const px = rt.addressOf(x);
     let i = 0;
-    while (i < n && Math.fround(x[i]) === x[i]) i++;
+    if (px >= 0) i = rt.k.f32Prefix(px, n);
+    else while (i < n && Math.fround(x[i]) === x[i]) i++;
     if (i === n) return x;
     const y = f64(n, false);
     y.set(x.subarray(0, i));
+    const py = rt.addressOf(y);
+    // in WASM up to a NaN, whose bits Math.fround gives
+    if (px >= 0 && py >= 0) i += rt.k.f32Round(px + 8 * i, py + 8 * i, n - i);
     for (; i < n; i++) y[i] = Math.fround(x[i]);
     return tag(y, site);
   }

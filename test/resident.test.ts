@@ -1,0 +1,194 @@
+// Resident tensors (src/wasm/runtime.ts, src/backends/arena.ts): step-arena
+// buffers live in WASM linear memory and kernels take them by address.
+// - views stay valid however the (shared) memory grows;
+// - scratch never lands on a resident block, whatever the order of takes,
+//   allocations and scope releases (fast-check);
+// - a kernel writes in place only where no operand overlaps its output;
+// - past its limit an arena hands out ordinary arrays;
+// - the fp32 element-wise kernels' two-lane paths (resident operands) give the
+//   bits of the scalar build and of Math.fround, NaN payloads included.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { wasm, type WasmRuntime } from "../src/wasm/runtime.js";
+import { StepArena, f64 } from "../src/backends/arena.js";
+import { parseFormat } from "../src/formats/descriptor.js";
+import { makeSite } from "../src/formats/site.js";
+import { ewBinary, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";
+
+const bitsOf = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength)), (b) => b.toString(16));
+
+describe("resident blocks and scratch", () => {
+  it("a resident view keeps its values and address when the memory grows", () => {
+    const rt = wasm();
+    const arena = new StepArena(rt);
+    const v = arena.run(() => f64(1000, false));
+    for (let i = 0; i < v.length; i++) v[i] = i * 0.5 - 7;
+    const p = rt.addressOf(v);
+    expect(p).toBeGreaterThan(0);
+    const before = rt.memory.buffer.byteLength;
+    rt.scoped(() => rt.alloc(before + (64 << 20))); // forces a grow past everything
+    expect(rt.memory.buffer.byteLength).toBeGreaterThan(before);
+    expect(v.length).toBe(1000);
+    expect(rt.addressOf(v)).toBe(p);
+    for (let i = 0; i < v.length; i++) expect(v[i]).toBe(i * 0.5 - 7);
+    // and the kernel's view of that address sees the same numbers
+    expect(Array.from(rt.f64(p, 3))).toEqual([-7, -6.5, -6]);
+  });
+
+  it("scratch allocations never overlap a resident block (any order of takes, allocations and releases)", () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant("block" as const), bytes: fc.integer({ min: 1, max: 64 }).map((n) => n * 4096) }),
+      fc.record({ k: fc.constant("alloc" as const), bytes: fc.integer({ min: 0, max: 300_000 }) }),
+      fc.record({ k: fc.constant("scope" as const), depth: fc.integer({ min: 1, max: 3 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
+        const rt = wasm("scalar");
+        const blocks: [number, number][] = [];
+        const check = (p: number, n: number) => {
+          for (const [s, b] of blocks) expect(p + n <= s || p >= s + b, `scratch [${p}, ${p + n}) on block [${s}, ${s + b})`).toBe(true);
+        };
+        const run = (list: typeof ops): void => {
+          for (let i = 0; i < list.length; i++) {
+            const o = list[i];
+            if (o.k === "block") {
+              const p = rt.takeBlock(o.bytes);
+              blocks.push([p, o.bytes]);
+            } else if (o.k === "alloc") {
+              check(rt.alloc(o.bytes), o.bytes);
+            } else {
+              rt.scoped(() => run(list.slice(i + 1, i + 1 + o.depth)));
+            }
+          }
+        };
+        rt.scoped(() => run(ops));
+        for (const [p, b] of blocks) rt.giveBlock(p, b);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("output(): in place when resident and clear of the operands, else scratch", () => {
+    const rt = wasm();
+    const arena = new StepArena(rt);
+    arena.run(() => {
+      const a = f64(512, false), y = f64(512, false);
+      const heap = new Float64Array(512);
+      rt.scoped(() => {
+        expect(rt.output(y, 512, [a])).toBe(rt.addressOf(y));
+        // an operand that overlaps y (y itself, or a view into its block)
+        expect(rt.output(y, 512, [y])).not.toBe(rt.addressOf(y));
+        const inside = new Float64Array(y.buffer, y.byteOffset + 8 * 100, 10);
+        expect(rt.output(y, 512, [inside])).not.toBe(rt.addressOf(y));
+        // an ordinary array is never written in place
+        const q = rt.output(heap, 512, [a]);
+        expect(q).not.toBe(-1);
+        expect(rt.addressOf(heap)).toBe(-1);
+      });
+    });
+  });
+
+  it("an arena past its limit hands out ordinary arrays; recycled buffers come back as new views", () => {
+    const rt = wasm();
+    const none = new StepArena(rt, 0);
+    const x = none.run(() => f64(4096));
+    expect(rt.addressOf(x)).toBe(-1);
+    const arena = new StepArena(rt);
+    const a = arena.run(() => f64(4096));
+    expect(rt.addressOf(a)).toBeGreaterThan(0);
+    arena.recycle();
+    const b = arena.run(() => f64(4096));
+    expect(b).not.toBe(a);
+    expect(rt.addressOf(b)).toBe(rt.addressOf(a));
+    expect(b.every((v) => v === 0)).toBe(true);
+  });
+});
+
+// Values that stress the fp32 fast paths: float32 numbers (normal, subnormal,
+// ±0, ±inf), doubles that are not float32 numbers, NaNs with payloads.
+const special = fc.constantFrom(0, -0, Infinity, -Infinity, NaN, 2 ** -149, -(2 ** -149), 3.4028234663852886e38, 2 ** -126, 1e300, -1e-300, 1 + 2 ** -40);
+const f32Value = fc.float({ noDefaultInfinity: false }).map((v) => v);
+const f64Value = fc.double();
+const nanPayload = fc.integer({ min: 1, max: 2 ** 20 }).map((p) => new Float64Array(new BigUint64Array([0x7ff8000000000000n | BigInt(p) << 12n]).buffer)[0]);
+const value = fc.oneof({ weight: 6, arbitrary: f32Value }, { weight: 2, arbitrary: f64Value }, { weight: 1, arbitrary: special }, { weight: 1, arbitrary: nanPayload });
+
+const FP32 = makeSite(parseFormat("fp32"), {}, "test fp32");
+
+function residentCopy(arena: StepArena, v: number[]): Float64Array {
+  return arena.run(() => {
+    const x = f64(v.length, false);
+    x.set(v);
+    return x;
+  });
+}
+
+describe("fp32 element-wise kernels on resident operands (two-lane paths)", () => {
+  const simd = wasm("simd"), scalar = wasm("scalar");
+  const runtimes: [string, WasmRuntime][] = [["simd", simd], ["scalar", scalar]];
+  // at least 256 elements: shorter arrays are not taken from the arena
+  const arrays = fc.integer({ min: 256, max: 700 }).chain((n) => fc.tuple(fc.array(value, { minLength: n, maxLength: n }), fc.array(value, { minLength: n, maxLength: n })));
+
+  it("ewBinary mul / add: the SIMD build = the scalar build = Math.fround where both operands are float32 and the result is no NaN", () => {
+    fc.assert(
+      fc.property(arrays, fc.constantFrom("mul" as const, "add" as const), ([av, bv], op) => {
+        const out = runtimes.map(([, rt]) => {
+          const arena = new StepArena(rt);
+          const a = residentCopy(arena, av), b = residentCopy(arena, bv);
+          expect(rt.addressOf(a)).toBeGreaterThan(0);
+          return arena.run(() => ewBinary(op, a, b, FP32, rt));
+        });
+        expect(bitsOf(out[0])).toEqual(bitsOf(out[1]));
+        for (let i = 0; i < av.length; i++) {
+          const x = av[i], y = bv[i];
+          const r = op === "mul" ? x * y : x + y;
+          if (Math.fround(x) === x && Math.fround(y) === y && r === r) expect(Object.is(out[0][i], Math.fround(r))).toBe(true);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("ewScaleRows: the SIMD build = the scalar build = Math.fround on float32 operands", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 256, max: 600 }), fc.infiniteStream(value), (F, E0, stream) => {
+        const E = Math.ceil(E0 / F) * 1;
+        const xv = Array.from({ length: E * F }, () => stream.next().value as number);
+        const sv = Array.from({ length: E }, () => stream.next().value as number);
+        const out = runtimes.map(([, rt]) => {
+          const arena = new StepArena(rt);
+          const x = residentCopy(arena, xv);
+          const s = arena.run(() => {
+            const t = f64(Math.max(E, 256), false).subarray(0, E);
+            t.set(sv);
+            return t;
+          });
+          return arena.run(() => ewScaleRows(x, s, E, F, FP32, rt));
+        });
+        expect(bitsOf(out[0])).toEqual(bitsOf(out[1]));
+        for (let e = 0; e < E; e++) {
+          for (let f = 0; f < F; f++) {
+            const u = xv[e * F + f], v = sv[e], r = u * v;
+            if (Math.fround(u) === u && Math.fround(v) === v && r === r) expect(Object.is(out[0][e * F + f], Math.fround(r))).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("roundValues into fp32 (f32Prefix, f32Round): Math.fround bit for bit, NaN payloads included; all-float32 input comes back as itself", () => {
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 256, maxLength: 900 }), (v) => {
+        for (const [, rt] of runtimes) {
+          const arena = new StepArena(rt);
+          const x = residentCopy(arena, v);
+          const y = arena.run(() => roundValues(FP32, x, 0, rt));
+          const want = Float64Array.from(v, (t) => Math.fround(t));
+          expect(bitsOf(y)).toEqual(bitsOf(want));
+          if (v.every((t) => Math.fround(t) === t)) expect(y).toBe(x);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+});
