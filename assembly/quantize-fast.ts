@@ -117,16 +117,24 @@ export function fastCase(spec: usize): FastCase | null {
 }
 
 /**
+ * Integer / fixed-point case (c.isInt): the integer n whose value n · 2^-frac
+ * is x rounded into the spec, when it lies in [intMin, intMax] (then the code
+ * is n in two's complement), else NaN.
+ */
+@inline
+export function fastInt(x: f64, c: FastCase): f64 {
+  const y = x * c.scale;
+  const n = (c.trunc ? Math.trunc(y) : nearest<f64>(y)) + 0.0;
+  return n >= c.lo && n <= c.hi ? n : NaN;
+}
+
+/**
  * The value of x rounded into the spec of `c` when x is in the fast case, else
  * NaN (never a fast result): the caller then takes the generic path.
  */
 @inline
 export function fastValue(x: f64, c: FastCase): f64 {
-  if (c.isInt) {
-    const y = x * c.scale;
-    const n = (c.trunc ? Math.trunc(y) : nearest<f64>(y)) + 0.0;
-    return n >= c.lo && n <= c.hi ? n * c.unscale : NaN;
-  }
+  if (c.isInt) return fastInt(x, c) * c.unscale;
   const b = reinterpret<u64>(x);
   const a = b & ABS;
   const r = (a + c.base + ((a >> c.sh) & c.lsb)) & c.keep;

@@ -2,8 +2,10 @@
  * Running a LUT unit: the WASM kernel of assembly/lut.ts over arrays.
  * Semantics: src/lut/unit.ts.
  */
-import { encode, quantize } from "../formats/cast.js";
-import { makeSpec, putSpec, specBytes } from "../formats/spec.js";
+import { decode, encode, quantize } from "../formats/cast.js";
+import { formatBits } from "../formats/descriptor.js";
+import { type Spec, makeSpec, putSpec, specBytes } from "../formats/spec.js";
+import { f64, outsideArena } from "../backends/arena.js";
 import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import type { LutUnit } from "./unit.js";
 import { type LutTable, lutTable } from "./table.js";
@@ -92,6 +94,50 @@ export function lutEvalValues(u: LutUnit, x: Float64Array, idx0 = 0, runtime?: W
     }
   });
   return out;
+}
+
+const codeTables = new WeakMap<LutUnit, { rt: WasmRuntime; spec: Spec; table: Float64Array } | null>();
+
+/**
+ * The unit's output value for every code of its input format, resident in
+ * rt's memory (with the spec of RNE rounding into the input format); null
+ * where a table does not apply: a stochastic output rounding (its results
+ * depend on the element index) or an input format wider than 16 bits.
+ */
+function codeTable(u: LutUnit, rt: WasmRuntime): { spec: Spec; table: Float64Array } | null {
+  let t = codeTables.get(u);
+  if (t === undefined || (t && t.rt !== rt)) {
+    t = null;
+    if (u.outputSpec.rounding !== "sr" && formatBits(u.inputFormat) <= 16) {
+      const n = 2 ** formatBits(u.inputFormat);
+      const codes = Uint32Array.from({ length: n }, (_, i) => i);
+      const values = decode(codes, u.inputFormat, "float64", rt) as Float64Array;
+      t = { rt, spec: makeSpec(u.inputFormat, { rounding: "rne" }), table: rt.residentCopy(outsideArena(() => lutEvalValues(u, values, 0, rt))) };
+    }
+    codeTables.set(u, t);
+  }
+  return t;
+}
+
+/**
+ * lutEvalValues(u, x rounded once (RNE, the input format's overflow policy)
+ * into the input format): by the unit's per-code table where it has one (one
+ * encoding and one lookup per element, assembly/tables.ts encodeGather; the
+ * same bits, since the rounded value is a function of the code), else
+ * per element. Units without an input scale.
+ */
+export function lutRoundAndEval(u: LutUnit, x: Float64Array, runtime?: WasmRuntime): Float64Array {
+  const rt = runtime ?? wasm();
+  const t = codeTable(u, rt);
+  if (!t) return lutEvalValues(u, quantize(x, u.inputFormat, { rounding: "rne", runtime: rt }), 0, rt);
+  const n = x.length;
+  const y = f64(n, false);
+  rt.scoped(() => {
+    const px = rt.input(x), py = rt.output(y, n, [x]), sp = putSpec(rt, t.spec), tp = rt.input(t.table);
+    for (let i = 0; i < n; i += CHUNK) rt.k.encodeGather(px + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), tp, py + 8 * i);
+    rt.copyOut(y, py, n);
+  });
+  return y;
 }
 
 /**

@@ -104,7 +104,7 @@ import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
 import { finfo } from "../../formats/finfo.js";
 import { parseFormat } from "../../formats/descriptor.js";
 import { scatterAdd, segmentMean, segmentSum } from "../../datapath/reduce.js";
-import { parseLutUnit, lutEvalValues, type LutUnit, type LutParams } from "../../lut/index.js";
+import { parseLutUnit, lutRoundAndEval, type LutUnit, type LutParams } from "../../lut/index.js";
 import { LUT_KINDS, lutShortName } from "../../lut/functions.js";
 import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
 import {
@@ -221,7 +221,6 @@ export class EmulatedOps implements EquivariantOps {
   private paths: OpPathRecord[] = [];
   private plans = new Map<string, OpPlan>();
   private luts = new Map<string, LutUnit>();
-  private lutInputSites = new Map<LutUnit, Site>();
   private accSite: Site | null;
   private accEvents = 0;
   private readonly arena: StepArena | null = null;
@@ -419,9 +418,7 @@ export class EmulatedOps implements EquivariantOps {
    * (what src/lut's lutApply does, for units without an input scale).
    */
   private lutApply(u: LutUnit, x: Float64Array): Float64Array {
-    let site = this.lutInputSites.get(u);
-    if (!site) this.lutInputSites.set(u, (site = makeSite(u.inputFormat, {}, "LUT input")));
-    return lutEvalValues(u, roundValues(site, x));
+    return lutRoundAndEval(u, x);
   }
 
   /** A LUT unit of an assignment, with function parameters of the op (cached). */
