@@ -20,3 +20,4 @@ export * from "./blockfma";
 export * from "./mace";
 export * from "./attn";
 export * from "./tables";
+export * from "./gather";

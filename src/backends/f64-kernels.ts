@@ -92,3 +92,36 @@ export function transposeF64(x: Float64Array, R: number, C: number): Float64Arra
   for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) t[c * R + r] = x[r * C + c];
   return t;
 }
+
+/**
+ * Y[e] = X[index[e]] for rows of F values (X has n rows): in WASM
+ * (assembly/gather.ts). Returns the first e whose index is outside [0, n)
+ * (Y is then partly written), else -1.
+ */
+export function gatherRows(X: Float64Array, n: number, F: number, index: Int32Array, Y: Float64Array): number {
+  const E = index.length;
+  if (E === 0 || F === 0) {
+    for (let e = 0; e < E; e++) if (!(index[e] >= 0 && index[e] < n)) return e;
+    return -1;
+  }
+  const rt = wasm();
+  return rt.scoped(() => {
+    const px = rt.input(X), pi = rt.input(index), py = rt.output(Y, E * F, [X]);
+    const bad = rt.k.gatherRowsF64(px, n, F, pi, E, py);
+    rt.copyOut(Y, py, E * F);
+    return bad < E ? bad : -1;
+  });
+}
+
+/** gx[index[e]] += G[e] for rows of F values, e ascending (the reference's order of float64 sums). */
+export function scatterAddRows(G: Float64Array, index: Int32Array, F: number, gx: Float64Array): void {
+  const E = index.length;
+  if (E === 0 || F === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const pg = rt.input(G), pi = rt.input(index);
+    const px = rt.inout(gx, [G]);
+    rt.k.scatterAddRowsF64(pg, pi, E, F, px);
+    rt.copyOut(gx, px, gx.length);
+  });
+}

@@ -26,7 +26,7 @@ import {
 } from "../models/ops.js";
 import type { MatmulOptions } from "../models/ops.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
-import { gaussianRbfValues, gemmF64, gemmF64Batched, softmaxRowsValues, transposeF64 } from "./f64-kernels.js";
+import { gatherRows, gaussianRbfValues, gemmF64, gemmF64Batched, scatterAddRows, softmaxRowsValues, transposeF64 } from "./f64-kernels.js";
 import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "./batched-matmul.js";
 import { type StepArena, f64, inStepArena } from "./arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
@@ -273,18 +273,11 @@ export class ReferenceOps implements EquivariantOps {
     const X = x.data;
     const E = index.length;
     const Y = this.alloc(E * F, false);
-    // Plain loops: the attention bias gathers n·H·M² single values, where a subarray per row dominated.
-    for (let e = 0, o = 0; e < E; e++) {
-      const r = index[e];
-      if (!(r >= 0 && r < n)) check(false, name, `index ${r} at position ${e} out of range for ${n} rows`);
-      for (let f = 0, x = r * F; f < F; f++) Y[o++] = X[x + f];
-    }
+    const bad = gatherRows(X, n, F, index, Y);
+    if (bad >= 0) check(false, name, `index ${index[bad]} at position ${bad} out of range for ${n} rows`);
     return this.emit("gather", name, [x], Y, [E, ...x.shape.slice(1)], (G) => {
       const gx = this.alloc(X.length);
-      for (let e = 0; e < E; e++) {
-        const r = index[e];
-        for (let f = 0; f < F; f++) gx[r * F + f] += G[e * F + f];
-      }
+      scatterAddRows(G, index, F, gx);
       return [gx];
     }, [index.length]);
   }

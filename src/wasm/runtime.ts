@@ -260,6 +260,13 @@ export class WasmRuntime {
     return this.alloc(n * y.BYTES_PER_ELEMENT);
   }
 
+  /** Where a kernel reads and updates y: y itself (as `output`), else a scratch copy of it (`copyOut` brings the results back). */
+  inout(y: Float64Array | Float32Array, operands: readonly ArrayBufferView[]): number {
+    const p = this.output(y, y.length, operands);
+    if (p !== this.addressOf(y)) (y instanceof Float64Array ? this.f64(p, y.length) : this.f32(p, y.length)).set(y);
+    return p;
+  }
+
   /** y[0, n) gets the kernel's results at p (from `output`): nothing to do when the kernel wrote y in place. */
   copyOut(y: Float64Array | Float32Array, p: number, n: number): void {
     if (this.addressOf(y) === p) return;
