@@ -192,3 +192,30 @@ describe("fp32 element-wise kernels on resident operands (two-lane paths)", () =
     );
   });
 });
+
+describe("resident caches survive garbage collection", () => {
+  it("a GEMM's resident decode tables and packed weights are never handed to an arena after a GC", async () => {
+    const v8 = await import("node:v8");
+    const vm = await import("node:vm");
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const { gemm, parseGemmDatapath } = await import("../src/datapath/gemm.js");
+    const rt = wasm();
+    const M = 40, K = 32, N = 24;
+    const a = Float64Array.from({ length: M * K }, (_, i) => Math.sin(i) * 3);
+    const w = Float64Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.7));
+    const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "bf16" });
+    const once = () => gemm(a, w, M, K, N, dp, undefined, { constantB: true, runtime: rt }).slice();
+    const first = once();
+    for (let round = 0; round < 3; round++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20)); // finalizers run in a later task
+      // new arenas take every free block and fill it with NaN
+      const arena = new StepArena(rt);
+      arena.run(() => {
+        for (let i = 0; i < 64; i++) for (const n of [256, 2048, 4096, 8192, 32768, 65536]) f64(n, false).fill(NaN);
+      });
+      expect(bitsOf(once())).toEqual(bitsOf(first));
+    }
+  });
+});

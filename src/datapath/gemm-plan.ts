@@ -241,9 +241,8 @@ function siteBuffers(rt: WasmRuntime, spec: Spec): SiteBuffers {
   const key = `${rt.flavour}|${site.key}`;
   let b = siteBuffersCache.get(key);
   if (!b) {
-    // resident: the rounding calls read them in place (a decode table is up to 256 KiB)
-    const owner = {};
-    b = { site, table: site.encodeFast ? rt.residentCopy(decodeTable(rt, spec), owner) : NONE, spec: site.fp32Native ? NONE : rt.residentCopy(site.bytes, owner) };
+    // resident for the process, as this cache: the rounding calls read them in place (a decode table is up to 256 KiB)
+    b = { site, table: site.encodeFast ? rt.residentCopy(decodeTable(rt, spec)) : NONE, spec: site.fp32Native ? NONE : rt.residentCopy(site.bytes) };
     siteBuffersCache.set(key, b);
   }
   return b;

@@ -112,7 +112,7 @@ function codeTable(u: LutUnit, rt: WasmRuntime): { spec: Spec; table: Float64Arr
       const n = 2 ** formatBits(u.inputFormat);
       const codes = Uint32Array.from({ length: n }, (_, i) => i);
       const values = decode(codes, u.inputFormat, "float64", rt) as Float64Array;
-      t = { rt, spec: makeSpec(u.inputFormat, { rounding: "rne" }), table: rt.residentCopy(outsideArena(() => lutEvalValues(u, values, 0, rt))) };
+      t = { rt, spec: makeSpec(u.inputFormat, { rounding: "rne" }), table: rt.residentCopy(outsideArena(() => lutEvalValues(u, values, 0, rt)), u) }; // released with the unit
     }
     codeTables.set(u, t);
   }

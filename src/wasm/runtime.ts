@@ -217,7 +217,9 @@ export class WasmRuntime {
    * A copy of x in a resident block, for data that kernels read on every
    * call (packed weights, decode tables): passed by address, never copied
    * in again. The block goes back when `owner` is collected (never without
-   * one). An ordinary copy when resident blocks already take CACHE_LIMIT.
+   * one): the owner must be what keeps the copy's cache entry alive (the key
+   * of a WeakMap entry holding it), else the block is reused under the cache.
+   * An ordinary copy when resident blocks already take CACHE_LIMIT.
    */
   residentCopy<T extends Float32Array | Float64Array | Uint8Array>(x: T, owner?: object): T {
     const bytes = Math.max(64, Math.ceil(x.byteLength / 64) * 64);
