@@ -524,11 +524,12 @@ export class AttentionModel {
     const result: AttentionPrediction = {
       energy: fw.energy.data[0],
       forceKind: kind,
-      atomEnergies: fw.atomEnergies.data,
+      atomEnergies: Float64Array.from(fw.atomEnergies.data), // a copy: the tensor is the step's
       neighbors: fw.neighbors,
       trace: ops.trace,
     };
-    if (kind === "direct") result.forces = fw.directForces!.data;
+    // a fresh array: the tensor belongs to the backend's step (its arena recycles it at the next step)
+    if (kind === "direct") result.forces = Float64Array.from(fw.directForces!.data);
     else if (kind === "conservative") {
       const g = ops.backward(fw.energy).get(fw.positions);
       const forces = new Float64Array(s.positions.length);

@@ -306,7 +306,7 @@ export class SchNet {
     const fw = this.forward(ops, s, { requiresGrad: wantForces, neighbors: opts.neighbors });
     const result: SchNetPrediction = {
       energy: fw.energy.data[0],
-      atomEnergies: fw.atomOutputs.data,
+      atomEnergies: Float64Array.from(fw.atomOutputs.data), // a copy: the tensor is the step's
       blockOutputs: fw.blockOutputs.map((t) => t.data),
       neighbors: fw.neighbors,
       trace: ops.trace,
