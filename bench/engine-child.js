@@ -2,9 +2,11 @@
 // is that preset's): `node bench/engine-child.js large PRESET STEPS` runs
 // energy + forces on the 1008-atom water system (14 non-interacting copies of
 // the 72-atom cluster) and prints JSON {katomsPerS, maxRssMiB};
-// `node bench/engine-child.js flat PRESET STEPS` runs STEPS consecutive steps
-// with one backend (no trace), jiggling positions deterministically, and
-// prints the RSS after step min(100, STEPS/10) and after the last step;
+// `node bench/engine-child.js flat PRESET STEPS [72]` runs STEPS consecutive steps
+// with one backend (no trace) on the 1008-atom system (72: the cluster itself),
+// jiggling positions deterministically, and prints the RSS after step
+// min(100, STEPS/10) and after the last step, and ten samples of RSS, JS heap
+// and WASM memory;
 // `node bench/engine-child.js profile PRESET STEPS` prints self time per op
 // class from the V8 CPU profiler on the 72-atom cluster;
 // `node bench/engine-child.js cpu P1,P2,… STEPS` prints CPU ms per step of each
@@ -70,18 +72,24 @@ if (mode === "large") {
   const s = (performance.now() - t) / 1000;
   console.log(JSON.stringify({ katomsPerS: (big.numbers.length * steps) / s / 1e3, stepsPerS: steps / s, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
 } else if (mode === "flat") {
+  const sys = process.argv[5] === "72" ? water : big;
   const ops = new EmulatedOps(preset, { keepTrace: false });
-  const s = { ...big, positions: Float64Array.from(big.positions) };
+  const s = { ...sys, positions: Float64Array.from(sys.positions) };
   const early = Math.min(100, Math.max(1, Math.floor(steps / 10)));
   let rssEarly = 0;
+  const samples = [];
   const t = performance.now();
   for (let i = 1; i <= steps; i++) {
     // a deterministic jiggle (±1e-3 Å) so every step computes a new structure
-    for (let k = 0; k < s.positions.length; k++) s.positions[k] = big.positions[k] + 1e-3 * Math.sin(0.7 * i + k);
+    for (let k = 0; k < s.positions.length; k++) s.positions[k] = sys.positions[k] + 1e-3 * Math.sin(0.7 * i + k);
     model.predict(s, { ops });
     if (i === early) rssEarly = rssMiB();
+    if (i === early || i % Math.max(1, Math.floor(steps / 10)) === 0) {
+      const m = process.memoryUsage();
+      samples.push({ step: i, rss: m.rss / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, wasm: wasm().memory.buffer.byteLength / 2 ** 20 });
+    }
   }
-  console.log(JSON.stringify({ steps, early, rssEarlyMiB: rssEarly, rssLastMiB: rssMiB(), ratio: rssMiB() / rssEarly, seconds: (performance.now() - t) / 1000 }));
+  console.log(JSON.stringify({ atoms: sys.numbers.length, steps, early, rssEarlyMiB: rssEarly, rssLastMiB: rssMiB(), ratio: rssMiB() / rssEarly, samples, seconds: (performance.now() - t) / 1000 }));
 } else if (mode === "cpu") {
   // CPU ms per step of each preset (comma list; the first is the base of the ratios), in
   // alternating rounds (median): CPU time, not wall time, so a shared machine's load matters less.

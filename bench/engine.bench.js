@@ -9,7 +9,8 @@
 //  5. CPU ms per step of every preset and its speed relative to fp32-baseline (alternating rounds);
 //  6. where the time of a bf16-linear-fp32acc step goes (V8 CPU profiler, self time per class).
 // Env: ENGINE_REPS (best of, default 2), ENGINE_PEER_SECONDS (5), ENGINE_LARGE_STEPS (2),
-// ENGINE_FLAT_STEPS (200), ENGINE_CPU_STEPS (8), ENGINE_PRESETS (comma list), ENGINE_PARTS (comma list of predict, large,
+// ENGINE_FLAT_STEPS (200), ENGINE_FLAT_ATOMS (1008, or 72: the
+// water cluster itself), ENGINE_CPU_STEPS (8), ENGINE_PRESETS (comma list), ENGINE_PARTS (comma list of predict, large,
 // flat, cpu, profile; default all; the peer runs with predict), HWSIM_PEERS (peer folder), HWSIM_PYTHON
 // (the peer's interpreter, default /usr/bin/python3: Debian's python3-torch).
 // Run: npm run build && node bench/run.js engine
@@ -27,6 +28,7 @@ const REPS = Number(process.env.ENGINE_REPS ?? 2);
 const PEER_SECONDS = Number(process.env.ENGINE_PEER_SECONDS ?? 5);
 const LARGE_STEPS = Number(process.env.ENGINE_LARGE_STEPS ?? 2);
 const FLAT_STEPS = Number(process.env.ENGINE_FLAT_STEPS ?? 200);
+const FLAT_ATOMS = Number(process.env.ENGINE_FLAT_ATOMS ?? 1008);
 const CPU_STEPS = Number(process.env.ENGINE_CPU_STEPS ?? 8);
 const PARTS = new Set((process.env.ENGINE_PARTS ?? "predict,large,flat,cpu,profile").split(","));
 const PYTHON = process.env.HWSIM_PYTHON ?? "/usr/bin/python3";
@@ -56,8 +58,8 @@ function timePredict(hw, frames, extra) {
   return best;
 }
 
-function child(mode, preset, steps) {
-  const r = spawnSync(process.execPath, [join(here, "engine-child.js"), mode, preset, String(steps)], { encoding: "utf8" });
+function child(mode, preset, steps, ...extra) {
+  const r = spawnSync(process.execPath, [join(here, "engine-child.js"), mode, preset, String(steps), ...extra.map(String)], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`engine-child ${mode} ${preset}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop());
 }
@@ -132,8 +134,11 @@ export async function run() {
     }
 
     // 4. memory over steps
-    const flat = PARTS.has("flat") ? child("flat", "bf16-linear-fp32acc", FLAT_STEPS) : null;
-    if (flat) console.log(`\n  memory, bf16-linear-fp32acc, 1008 atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
+    const flat = PARTS.has("flat") ? child("flat", "bf16-linear-fp32acc", FLAT_STEPS, FLAT_ATOMS) : null;
+    if (flat) {
+      console.log(`\n  memory, bf16-linear-fp32acc, ${flat.atoms} atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
+      console.log(`  step: RSS / JS heap total / WASM memory (MiB)  ${flat.samples.map((x) => `${x.step}: ${x.rss.toFixed(0)}/${x.heapTotal.toFixed(0)}/${x.wasm.toFixed(0)}`).join("  ")}`);
+    }
 
     // 5. CPU time per step, every preset against fp32-baseline (alternating rounds in one process)
     const cpu = PARTS.has("cpu") ? child("cpu", ["fp32-baseline", ...PRESETS.filter((p) => p !== "fp32-baseline")].join(","), CPU_STEPS) : null;
