@@ -212,7 +212,6 @@ export class WasmRuntime {
     l.push(p);
   }
 
-
   /**
    * A copy of x in a resident block, for data that kernels read on every
    * call (packed weights, decode tables): passed by address, never copied
