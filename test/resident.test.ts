@@ -14,6 +14,7 @@ import { StepArena, f64 } from "../src/backends/arena.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { makeSite } from "../src/formats/site.js";
 import { ewBinary, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";
+import type { GemmDatapathText, GemmPath } from "../src/datapath/gemm.js";
 
 const bitsOf = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength)), (b) => b.toString(16));
 
@@ -217,5 +218,45 @@ describe("resident caches survive garbage collection", () => {
       });
       expect(bitsOf(once())).toEqual(bitsOf(first));
     }
+  });
+});
+
+describe("GEMM jobs on resident operands", () => {
+  // Every path of gemm-plan.ts: resident A, B, bias and output give the bits
+  // of ordinary arrays, and the job never writes an operand it reads in place.
+  // [path, datapath, scale of A (tiny values push products out of f32's range), build]
+  const CASES: [GemmPath, GemmDatapathText, number, "simd" | "scalar"][] = [
+    ["fp32-fast", { in: "fp32", acc: "fp32", out: "fp32" }, 1, "simd"],
+    ["fp32-fma-fast", { in: "fp32", acc: "fp32", fma: true, out: "fp32" }, 1, "simd"],
+    ["fp32-fma-narrow-fast", { in: "bf16", acc: "fp32", fma: true, out: "fp32" }, 2 ** -120, "simd"],
+    ["bf16-fast", { in: "bf16", acc: "bf16", fma: true, out: "bf16" }, 1, "simd"],
+    ["bf16-fast-bf16-product", { in: "bf16", acc: "bf16", out: "bf16" }, 1, "simd"],
+    ["bf16-fma-fast", { in: "bf16", acc: "bf16", fma: true, out: "bf16" }, 2 ** -120, "simd"],
+    ["promote-exact", { in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:16", fma: true, out: "fp32" }, 1, "simd"],
+    ["generic", { in: "fp16", acc: "fp16", order: "chunked:8", out: "fp16" }, 1, "simd"],
+    ["generic", { in: "bf16", acc: "fp32", accRounding: "sr", out: "bf16", seed: 5 }, 1, "simd"],
+    ["fp32-fast", { in: "fp32", acc: "fp32", out: "fp32" }, 1, "scalar"],
+  ];
+
+  it.each(CASES)("%s: %j (A × %d, %s build)", async (path, d, scale, flavour) => {
+    const { gemm, parseGemmDatapath } = await import("../src/datapath/gemm.js");
+    const rt = wasm(flavour);
+    const dp = parseGemmDatapath(d);
+    const M = 70, K = 40, N = 33;
+    const av = Array.from({ length: M * K }, (_, i) => scale * Math.sin(i * 1.3) * 2 ** ((i % 9) - 4));
+    const bv = Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.9) * 2 ** ((i % 7) - 3));
+    const biasv = Array.from({ length: 256 }, (_, i) => (i < N ? 0.25 * scale * Math.sin(i) : 0));
+    const info: { path?: GemmPath } = {};
+    const want = gemm(Float64Array.from(av), Float64Array.from(bv), M, K, N, dp, Float64Array.from(biasv.slice(0, N)), { runtime: rt, info });
+    expect(info.path).toBe(path);
+    const arena = new StepArena(rt);
+    const [a, b, bias, out] = arena.run(() => [residentCopy(arena, av), residentCopy(arena, bv), residentCopy(arena, biasv).subarray(0, N), f64(M * N, false)]);
+    for (const x of [a, b, bias, out]) expect(rt.addressOf(x)).toBeGreaterThan(0);
+    const got = arena.run(() => gemm(a, b, M, K, N, dp, bias, { runtime: rt, out }));
+    expect(got).toBe(out);
+    expect(bitsOf(got)).toEqual(bitsOf(want));
+    expect(Array.from(a)).toEqual(av);
+    expect(Array.from(b)).toEqual(bv);
+    expect(Array.from(bias)).toEqual(biasv.slice(0, N));
   });
 });
