@@ -42,6 +42,7 @@ import { InputError } from "../errors.js";
 import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
 import { type Kernels, wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { f64 } from "../backends/arena.js";
 
 // ---------------------------------------------------------------------------
 // Orders (shared syntax with the GEMM datapath)
@@ -258,7 +259,7 @@ function rowChunks(rowPtr: Int32Array, F: number, budget: number): Array<[number
 function runSegments(job: SegmentJob): Float64Array {
   const { rt, F, rowPtr } = job;
   const nRows = rowPtr.length - 1;
-  const result = new Float64Array(nRows * F);
+  const result = f64(nRows * F); // a step arena's tensor when one is active
   const chunks = rowChunks(rowPtr, F, Math.max(1, job.chunkElements ?? DEFAULT_CHUNK));
   let maxEdges = 0;
   let maxRows = 0;
@@ -442,7 +443,7 @@ function scatterAddFast(
 ): Float64Array {
   const k = kernels(rt);
   const nE = index.length;
-  const result = new Float64Array(nRows * F);
+  const result = f64(nRows * F); // a step arena's tensor when one is active
   const edgesPerCall = Math.max(1, Math.floor(Math.max(1, chunkElements ?? DEFAULT_CHUNK) / F));
   // float32 terms: native f32 adds into an f32 accumulator; float64 terms: the
   // f64 step with the rounding-boundary fix into an f64 array of f32 values

@@ -437,11 +437,11 @@ function requantize(plan: OpPlan, acc: Int32Array, rows: number, N: number, c: F
     if (gran === "per-tensor" && perChannel) throw new InputError(`${plan.where}: datapath.requant.granularity per-tensor needs per-tensor weight scales (the weights are per-channel)`);
     const params = perChannel ? { scale: mult, axis: 1, shape: [rows, N] } : { scale: mult[0] };
     const yq = mode === "float" ? requantizeFloat(acc, t.name, params) : requantizeFixed(acc, t.name, { ...params, singleRounding: mode === "fixedpoint-single" });
-    const y = new Float64Array(yq.length);
+    const y = f64(yq.length, false);
     for (let i = 0; i < y.length; i++) y[i] = yq[i] * sy;
     return { y, how: `${mode} requant to ${t.name} (dynamic output scale)` };
   }
-  const z = new Float64Array(acc.length);
+  const z = f64(acc.length, false);
   for (let i = 0; i < z.length; i++) z[i] = Math.fround(acc[i]);
   const cols = perChannel ? c : new Float64Array(N).fill(c[0]);
   return { y: ewScaleCols(z, cols, null, rows, N, plan.out), how: `dequantised to ${outF ? outF.name : "fp64"}` };
@@ -525,7 +525,7 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
       const st = storeWeights(W, outF, inF, intStorage(plan), plan.where);
       const tw = intTypeOf(st.format, plan, "weights.format");
       const wq = derived(st, "i8", () => Int8Array.from(st.q));
-      const Gs = st.scales ? new Float64Array(G.length) : G;
+      const Gs = st.scales ? f64(G.length, false) : G;
       if (st.scales) for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) Gs[r * outF + o] = G[r * outF + o] * st.scales[o];
       const sg = absmaxScale(absmax(Gs), tg.qmax);
       const gq = quantizeLinear(Gs, tg.name, { scale: sg }) as Int8Array;
