@@ -11,7 +11,7 @@ import { codeBytes } from "../formats/cast.js";
 import { type Site, siteOf } from "../formats/site.js";
 import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob, JobArg } from "./gemm-worker.js";
-import { f32 as arenaF32 } from "../backends/arena.js";
+import { f32 as arenaF32, f64 as arenaF64 } from "../backends/arena.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
 // ---------------------------------------------------------------------------
@@ -493,13 +493,15 @@ function alloc32(n: number, shared: boolean): Float32Array {
   return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : arenaF32(n);
 }
 function alloc64(n: number, shared: boolean): Float64Array {
-  return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
+  return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : arenaF64(n, false);
 }
 
 /** Rounded A rows [r0, r1) as f64 (generic kernel). */
 function roundedRows64(p: Prepared, r0: number, r1: number): Float64Array {
   if (!("rounded" in p.a)) throw new Error("gemm: the generic kernel needs rounded inputs");
-  return Float64Array.from(p.a.rounded.subarray(r0 * p.K, r1 * p.K));
+  const rows = arenaF64((r1 - r0) * p.K, false);
+  rows.set(p.a.rounded.subarray(r0 * p.K, r1 * p.K));
+  return rows;
 }
 
 /**
