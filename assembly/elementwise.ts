@@ -140,32 +140,6 @@ function nativeLanes(x: v128, y: v128, r: v128): bool {
   return i64x2.all_true(v128.and(v128.and(f64x2.eq(demote2(x), x), f64x2.eq(demote2(y), y)), f64x2.eq(r, r)));
 }
 
-@inline
-function addOne(a: usize, b: usize, dst: usize, i: i32, s: Spec, idx0: u64, fast: i32): void {
-  const x = load<f64>(at(a, i)), y = load<f64>(at(b, i));
-  let r: f64;
-  if (fast != 0 && isF32(x) && isF32(y)) r = <f64><f32>(x + y);
-  else r = roundAddValue(x, y, s, idx0 + <u64>i);
-  store<f64>(at(dst, i), r);
-}
-
-export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
-  const s = changetype<Spec>(spec);
-  let i = 0;
-  if (ASC_FEATURE_SIMD && fast != 0) {
-    for (; i + 2 <= n; i += 2) {
-      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
-      const r = f64x2.add(x, y);
-      if (nativeLanes(x, y, r)) v128.store(at(dst, i), demote2(r));
-      else {
-        addOne(a, b, dst, i, s, idx0, fast);
-        addOne(a, b, dst, i + 1, s, idx0, fast);
-      }
-    }
-  }
-  for (; i < n; i++) addOne(a, b, dst, i, s, idx0, fast);
-}
-
 // round(u · v) at element index idx (c: the spec's fast case)
 @inline
 function mulValue(u: f64, v: f64, s: Spec, c: FastCase | null, idx: u64, fast: i32): f64 {
@@ -176,22 +150,37 @@ function mulValue(u: f64, v: f64, s: Spec, c: FastCase | null, idx: u64, fast: i
   return r;
 }
 
-export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
-  const s = changetype<Spec>(spec);
-  const c = productFastCase(spec);
+// round(u + v) or round(u · v) (mul, a constant where inlined) at element index idx
+@inline
+function binaryValue(mul: bool, u: f64, v: f64, s: Spec, c: FastCase | null, idx: u64, fast: i32): f64 {
+  if (mul) return mulValue(u, v, s, c, idx, fast);
+  return fast != 0 && isF32(u) && isF32(v) ? <f64><f32>(u + v) : roundAddValue(u, v, s, idx);
+}
+
+// ewAdd / ewMul: two lanes at a time on the native fp32 case, else per element
+@inline
+function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD && fast != 0) {
     for (; i + 2 <= n; i += 2) {
       const x = v128.load(at(a, i)), y = v128.load(at(b, i));
-      const r = f64x2.mul(x, y);
+      const r = mul ? f64x2.mul(x, y) : f64x2.add(x, y);
       if (nativeLanes(x, y, r)) v128.store(at(dst, i), demote2(r));
       else {
-        store<f64>(at(dst, i), mulValue(f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
-        store<f64>(at(dst, i + 1), mulValue(f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
+        store<f64>(at(dst, i), binaryValue(mul, f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
+        store<f64>(at(dst, i + 1), binaryValue(mul, f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
       }
     }
   }
-  for (; i < n; i++) store<f64>(at(dst, i), mulValue(load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, fast));
+  for (; i < n; i++) store<f64>(at(dst, i), binaryValue(mul, load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, fast));
+}
+
+export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
+  binaryLoop(false, a, b, dst, n, changetype<Spec>(spec), null, idx0, fast);
+}
+
+export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
+  binaryLoop(true, a, b, dst, n, changetype<Spec>(spec), productFastCase(spec), idx0, fast);
 }
 
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {
