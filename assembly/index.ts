@@ -21,3 +21,4 @@ export * from "./mace";
 export * from "./attn";
 export * from "./tables";
 export * from "./gather";
+export * from "./f64arith";

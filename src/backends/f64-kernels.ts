@@ -125,3 +125,32 @@ export function scatterAddRows(G: Float64Array, index: Int32Array, F: number, gx
     rt.copyOut(gx, px, gx.length);
   });
 }
+
+/** y[i] = a[i]·b[i] in float64 (assembly/f64arith.ts). */
+export function mulValues(a: Float64Array, b: Float64Array, y: Float64Array): void {
+  call([a, b], a.length, 1, (k, [pa, pb], [py]) => k.mulF64(pa, pb, py, a.length), [y]);
+}
+
+/** t[e, g] = (gy·y)·((2·coeff)·(d[e] − o[g])): the Gaussian basis's VJP terms before the sum over g. */
+export function gaussianRbfGradTerms(gy: Float64Array, y: Float64Array, d: Float64Array, o: Float64Array, coeff: number, t: Float64Array): void {
+  const E = d.length, G = o.length;
+  if (E === 0 || G === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const pg = rt.input(gy), py = rt.input(y), pd = rt.input(d), po = rt.input(o), pt = rt.output(t, E * G, [gy, y, d, o]);
+    rt.k.rbfGradTermsF64(pg, py, pd, po, pt, E, G, coeff);
+    rt.copyOut(t, pt, E * G);
+  });
+}
+
+/** gx[e] = g[s] (rows of F values) for every row e of segment s (rowPtr from 0, ascending): a segment sum's VJP. */
+export function expandSegments(g: Float64Array, rowPtr: Int32Array, F: number, gx: Float64Array): void {
+  const nSeg = rowPtr.length - 1, E = rowPtr[nSeg];
+  if (nSeg <= 0 || E === 0 || F === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const pg = rt.input(g), pr = rt.input(rowPtr), px = rt.output(gx, E * F, [g]);
+    rt.k.expandSegmentsF64(pg, pr, nSeg, F, px);
+    rt.copyOut(gx, px, E * F);
+  });
+}

@@ -132,6 +132,7 @@ import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSe
 import { type Site, makeSite } from "../../formats/site.js";
 import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
+import { expandSegments, gaussianRbfGradTerms, mulValues } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
@@ -563,11 +564,8 @@ export class EmulatedOps implements EquivariantOps {
         if (!b.acc) return null;
         // t[e, g] = G·y·2·coeff·(d − o) in float64 (the reference's terms), summed over g in the accumulator.
         const Y = run().out.data, D = d.data, O = o.data;
-        const t = f64(E * NG);
-        for (let e = 0; e < E; e++) for (let g = 0; g < NG; g++) {
-          const i = e * NG + g;
-          t[i] = G[i] * Y[i] * (2 * coeff * (D[e] - O[g]));
-        }
+        const t = f64(E * NG, false);
+        gaussianRbfGradTerms(G, Y, D, O, coeff, t);
         const rowPtr = new Int32Array(E + 1);
         for (let e = 0; e <= E; e++) rowPtr[e] = e * NG;
         const gd = distance.requiresGrad ? this.segSum(b, t, 1, rowPtr) : null;
@@ -674,8 +672,8 @@ export class EmulatedOps implements EquivariantOps {
       let gs: Float64Array | null = null;
       if (needs[1]) {
         // gs[e] = Σ_f G·X: float64 products summed in the accumulator (reference order: f ascending).
-        const t = f64(E * F);
-        for (let i = 0; i < t.length; i++) t[i] = G[i] * X[i];
+        const t = f64(E * F, false);
+        mulValues(G, X, t);
         if (b.acc) {
           const rowPtr = new Int32Array(E + 1);
           for (let e = 0; e <= E; e++) rowPtr[e] = e * F;
@@ -713,10 +711,8 @@ export class EmulatedOps implements EquivariantOps {
     }
     return this.emit("segment_sum", name, [x], y, [n, ...x.shape.slice(1)], (G0) => {
       const G = roundValues(b.in, G0);
-      const gx = f64(E * F);
-      for (let i = 0; i < n; i++) {
-        for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) gx.set(G.subarray(i * F, i * F + F), e * F);
-      }
+      const gx = f64(E * F, false);
+      expandSegments(G, rowPtr, F, gx);
       this.note(b, `gather, out ${b.out ? b.out.name : "fp64"}`);
       return [roundValues(b.out, tag(gx, tagOf(G) ?? null))];
     }, [rowPtr.length]);

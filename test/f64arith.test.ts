@@ -1,0 +1,94 @@
+// assembly/f64arith.ts: the float64 expressions of the emulated backend's VJPs
+// (scale_rows' products, the Gaussian basis's derivative terms, a segment sum's
+// expansion) in WASM must give the bits of the JS expressions they replaced,
+// evaluated here in JS as the oracle, for any doubles (NaN, ±inf, −0,
+// subnormals), odd and even lengths, on every build and through the wrappers.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
+import { expandSegments, gaussianRbfGradTerms, mulValues } from "../src/backends/f64-kernels.js";
+import { StepArena, f64 } from "../src/backends/arena.js";
+
+const BUILDS: WasmRuntime[] = [wasm("simd"), wasm("scalar")];
+if (relaxedFuses().ok) BUILDS.push(wasm("relaxed"));
+
+const bits = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength)), (b) => b.toString(16));
+const doubles = (min: number, max: number) => fc.array(fc.double(), { minLength: min, maxLength: max }).map((a) => Float64Array.from(a));
+
+/** Runs a kernel of rt over copies of `ins` in its scratch; returns `outLen` f64 results. */
+function onBuild(rt: WasmRuntime, ins: (Float64Array | Int32Array)[], outLen: number, k: (ptrs: number[], out: number) => void): Float64Array {
+  return rt.scoped(() => {
+    const ptrs = ins.map((a) => rt.put(a));
+    const out = rt.alloc(8 * outLen);
+    k(ptrs, out);
+    return rt.f64(out, outLen).slice();
+  });
+}
+
+describe("float64 VJP kernels = the JS expressions", () => {
+  it("mulF64: y = a·b", () => {
+    fc.assert(
+      fc.property(doubles(0, 41), fc.double(), (a, s) => {
+        const b = a.map((x, i) => (i % 3 === 0 ? s : x * 0.75 + s));
+        const want = a.map((x, i) => x * b[i]);
+        for (const rt of BUILDS) expect(bits(onBuild(rt, [a, b], a.length, ([pa, pb], py) => rt.k.mulF64(pa, pb, py, a.length))), rt.flavour).toEqual(bits(want));
+        const y = new Float64Array(a.length);
+        mulValues(a, b, y);
+        expect(bits(y)).toEqual(bits(want));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("rbfGradTermsF64: t[e, g] = (gy·y)·((2·coeff)·(d[e] − o[g]))", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 9 }), fc.double(), fc.array(fc.double(), { minLength: 200, maxLength: 200 }), (E, G, coeff, pool) => {
+        const take = (n: number, o: number) => Float64Array.from({ length: n }, (_, i) => pool[(o + i * 7) % pool.length]);
+        const gy = take(E * G, 0), y = take(E * G, 3), d = take(E, 11), o = take(G, 17);
+        const want = new Float64Array(E * G);
+        for (let e = 0; e < E; e++) for (let g = 0; g < G; g++) want[e * G + g] = gy[e * G + g] * y[e * G + g] * (2 * coeff * (d[e] - o[g]));
+        for (const rt of BUILDS) {
+          const got = onBuild(rt, [gy, y, d, o], E * G, ([a, b, c, p], t) => rt.k.rbfGradTermsF64(a, b, c, p, t, E, G, coeff));
+          expect(bits(got), rt.flavour).toEqual(bits(want));
+        }
+        const t = new Float64Array(E * G);
+        gaussianRbfGradTerms(gy, y, d, o, coeff, t);
+        expect(bits(t)).toEqual(bits(want));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("expandSegmentsF64: every row of segment s gets g[s] (empty segments too)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 5 }), doubles(40, 40), (lens, F, pool) => {
+        const rowPtr = new Int32Array(lens.length + 1);
+        lens.forEach((l, s) => (rowPtr[s + 1] = rowPtr[s] + l));
+        const E = rowPtr[lens.length];
+        const g = Float64Array.from({ length: lens.length * F }, (_, i) => pool[i % pool.length]);
+        const want = new Float64Array(E * F);
+        for (let s = 0; s < lens.length; s++) for (let e = rowPtr[s]; e < rowPtr[s + 1]; e++) want.set(g.subarray(s * F, s * F + F), e * F);
+        for (const rt of BUILDS) {
+          const got = onBuild(rt, [g, rowPtr], E * F, ([pg, pr], px) => rt.k.expandSegmentsF64(pg, pr, lens.length, F, px));
+          expect(bits(got), rt.flavour).toEqual(bits(want));
+        }
+        const gx = new Float64Array(E * F);
+        expandSegments(g, rowPtr, F, gx);
+        expect(bits(gx)).toEqual(bits(want));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the wrappers read and write step-arena (resident) arrays in place", () => {
+    const arena = new StepArena(wasm());
+    arena.run(() => {
+      const n = 1001;
+      const a = f64(n, false), b = f64(n, false), y = f64(n, false);
+      for (let i = 0; i < n; i++) (a[i] = i / 7 - 30), (b[i] = Math.sin(i) * 1e300);
+      expect(wasm().addressOf(y)).toBeGreaterThan(0);
+      mulValues(a, b, y);
+      for (let i = 0; i < n; i++) expect(Object.is(y[i], a[i] * b[i])).toBe(true);
+    });
+  });
+});
