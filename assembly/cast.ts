@@ -108,20 +108,31 @@ function fastLane(x: u32): u32 {
   return res | sign;
 }
 
+// fastSetup's parameters as vectors in memory (each lane the same): a loop
+// loads them (one instruction each) instead of reading a global and splatting
+// it in every iteration, which V8 does not hoist (encode was 1.0 ns per value).
+const FV = memory.data(16 * 6, 16);
+const FV_REBIAS = 0, FV_MAGIC = 16, FV_MIN_NORMAL = 32, FV_OVF_THR = 48, FV_OVF_CODE = 64, FV_NAN_CODE = 80;
+
+@inline
+function fv(at: usize): v128 {
+  return v128.load(FV + at);
+}
+
 @inline
 function fastVec(x: v128): v128 {
   const abs = v128.and(x, i32x4.splat(0x7fffffff));
   const sh = 23 - fMbits;
   const normal = i32x4.shr_u(
-    i32x4.add(i32x4.add(abs, i32x4.splat(fRebias)), v128.and(i32x4.shr_u(abs, sh), i32x4.splat(1))),
+    i32x4.add(i32x4.add(abs, fv(FV_REBIAS)), v128.and(i32x4.shr_u(abs, sh), i32x4.splat(1))),
     sh,
   );
-  const magic = i32x4.splat(fMagic);
+  const magic = fv(FV_MAGIC);
   const sub = i32x4.sub(f32x4.add(abs, magic), magic);
-  let res = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(fMinNormal)));
-  res = v128.bitselect(i32x4.splat(fOvfCode), res, i32x4.ge_u(abs, i32x4.splat(fOvfThr)));
+  let res = v128.bitselect(sub, normal, i32x4.lt_u(abs, fv(FV_MIN_NORMAL)));
+  res = v128.bitselect(fv(FV_OVF_CODE), res, i32x4.ge_u(abs, fv(FV_OVF_THR)));
   const isNan = i32x4.gt_u(abs, i32x4.splat(0x7f800000));
-  res = v128.bitselect(i32x4.splat(fNanCode), res, isNan);
+  res = v128.bitselect(fv(FV_NAN_CODE), res, isNan);
   const sx = fNanFlip ? v128.xor(x, v128.and(isNan, i32x4.splat(0x80000000))) : x;
   let sign = i32x4.shl(i32x4.shr_u(sx, 31), fSignShift);
   if (fFnuz) {
@@ -143,6 +154,14 @@ export function fastSetup(mbits: i32, bias: i32, ovfThr: u32, ovfCode: u32, nanC
   fNanCode = nanCode;
   fSignShift = signShift;
   fFnuz = fnuz;
+  if (ASC_FEATURE_SIMD) {
+    v128.store(FV + FV_REBIAS, i32x4.splat(fRebias));
+    v128.store(FV + FV_MAGIC, i32x4.splat(fMagic));
+    v128.store(FV + FV_MIN_NORMAL, i32x4.splat(fMinNormal));
+    v128.store(FV + FV_OVF_THR, i32x4.splat(fOvfThr));
+    v128.store(FV + FV_OVF_CODE, i32x4.splat(fOvfCode));
+    v128.store(FV + FV_NAN_CODE, i32x4.splat(fNanCode));
+  }
 }
 
 /** Fast RNE encode of n float32 (call fastSetup first). outBytes 1, 2 or 4. */
@@ -170,4 +189,35 @@ export function encodeF32Fast(src: usize, dst: usize, n: i32, outBytes: i32): vo
     }
   }
   for (; i < n; i++) storeCode(dst, i, fastLane(load<u32>(src + (<usize>i << 2))), outBytes);
+}
+
+/**
+ * encodeF32Fast, then the VALUES of the codes, for a 16-bit format whose
+ * codes decode to the f32 bit pattern code << 16, except NaN patterns, which
+ * all decode to the pattern nanBits (bfloat16; gemm-plan.ts top16NaN derives
+ * this from the decoder): dst gets n f32 values (dstF64 = 0) or their f64
+ * conversions. No codes, no table lookup. dst may be src.
+ */
+export function encodeF32FastTop16(src: usize, dst: usize, n: i32, dstF64: i32, nanBits: u32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const q = i32x4.splat(nanBits), inf = i32x4.splat(0x7f800000), abs = i32x4.splat(0x7fffffff);
+    for (; i + 4 <= n; i += 4) {
+      const c = i32x4.shl(fastVec(v128.load(src + (<usize>i << 2))), 16);
+      const v = v128.bitselect(q, c, i32x4.gt_u(v128.and(c, abs), inf));
+      if (dstF64 != 0) {
+        const d = dst + (<usize>i << 3);
+        v128.store(d, f64x2.promote_low_f32x4(v));
+        v128.store(d, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
+      } else {
+        v128.store(dst + (<usize>i << 2), v);
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const c = fastLane(load<u32>(src + (<usize>i << 2))) << 16;
+    const v = reinterpret<f32>((c & 0x7fffffff) > 0x7f800000 ? nanBits : c);
+    if (dstF64 != 0) store<f64>(dst + (<usize>i << 3), <f64>v);
+    else store<f32>(dst + (<usize>i << 2), v);
+  }
 }

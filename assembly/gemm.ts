@@ -28,7 +28,7 @@
 import { Spec } from "./spec";
 import { roundAddValue, encodeF32, encodeF64, decodeF64 } from "./round";
 import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
-import { encodeF32Fast } from "./cast";
+import { encodeF32Fast, encodeF32FastTop16 } from "./cast";
 
 // Accumulation orders (keep in sync with ORDER_CODE in src/datapath/gemm-datapath.ts).
 const ORDER_SEQUENTIAL: i32 = 0;
@@ -174,9 +174,10 @@ export function gemmToF32Native(src: usize, srcF64: i32, dst: usize, n: i32): vo
  * f32 values held in f64), writing the represented values as f32 to dst; else
  * (some value needs more than f32, or is NaN) gemmQuantizeToF32 over the chunk. The
  * encoder must be set up for `spec` (fastSetup); codes: n·codeBytes scratch;
- * table: the f32 value of every code.
+ * table: the f32 value of every code; top16NaN ≠ 0: the format's values are
+ * its codes << 16, NaN codes this pattern (encodeF32FastTop16: codes and table unused).
  */
-export function gemmQuantizeF64ViaF32(src: usize, dst: usize, n: i32, spec: usize, idx0: u64, codes: usize, codeBytes: i32, table: usize): void {
+export function gemmQuantizeF64ViaF32(src: usize, dst: usize, n: i32, spec: usize, idx0: u64, codes: usize, codeBytes: i32, table: usize, top16NaN: u32): void {
   let exact = true;
   let e = 0;
   if (ASC_FEATURE_SIMD) {
@@ -197,6 +198,10 @@ export function gemmQuantizeF64ViaF32(src: usize, dst: usize, n: i32, spec: usiz
   }
   if (!exact) {
     gemmQuantizeToF32(src, 1, dst, n, spec, idx0);
+    return;
+  }
+  if (top16NaN != 0) {
+    encodeF32FastTop16(dst, dst, n, 0, top16NaN);
     return;
   }
   encodeF32Fast(dst, codes, n, codeBytes);
@@ -286,14 +291,18 @@ function outputIdentity(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF64:
  * RNE output of the fast paths into a ≤ 16-bit format through the SIMD encoder
  * of assembly/cast.ts (set up by fastSetup): rows of f32 accumulator values
  * (cp, row stride ldc) encoded into `codes` (m·N codes of codeBytes), then
- * written as the table's f32 values (dstF64 = 0) or f64 values, N per row.
+ * written as the table's f32 values (dstF64 = 0) or f64 values, N per row;
+ * top16NaN ≠ 0: the values are the codes << 16, NaN codes this pattern
+ * (encodeF32FastTop16, no codes).
  */
-export function gemmOutputViaCodes(cp: usize, ldc: i32, m: i32, N: i32, codes: usize, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
+export function gemmOutputViaCodes(cp: usize, ldc: i32, m: i32, N: i32, codes: usize, codeBytes: i32, table: usize, dst: usize, dstF64: i32, top16NaN: u32): void {
   for (let i = 0; i < m; i++) {
     const row = cp + ((<usize>i * <usize>ldc) << 2);
     canonicalNaNs(row, N);
-    encodeF32Fast(row, codes + <usize>i * <usize>N * <usize>codeBytes, N, codeBytes);
+    if (top16NaN != 0) encodeF32FastTop16(row, dst + ((<usize>i * <usize>N) << (dstF64 != 0 ? 3 : 2)), N, dstF64, top16NaN);
+    else encodeF32Fast(row, codes + <usize>i * <usize>N * <usize>codeBytes, N, codeBytes);
   }
+  if (top16NaN != 0) return;
   gemmDecodeTable(codes, m * N, codeBytes, table, dst, dstF64);
 }
 

@@ -33,7 +33,7 @@ const NONE = new Uint8Array(0);
 const decodeTables = new Map<string, Float32Array>();
 
 /** f32 value of every code of a ≤ 16-bit format, decoded by the one decoder (decodeF64). */
-function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
+export function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
   const key = `${rt.flavour}:${JSON.stringify(spec.format)}`;
   let t = decodeTables.get(key);
   if (t) return t;
@@ -232,6 +232,30 @@ interface SiteBuffers {
   readonly site: Site;
   readonly table: Float32Array | Uint8Array;
   readonly spec: Uint8Array;
+  /** Not 0: codes decode to the f32 pattern code << 16 and NaN codes to this NaN pattern (top16NaN), so kernels shift instead of looking up `table`. */
+  readonly top16NaN: number;
+}
+
+/**
+ * When the f32 decode table of a 16-bit format says that every code decodes
+ * to the f32 bit pattern code << 16, except codes whose pattern is a NaN,
+ * which all decode to one NaN pattern Q (bf16: the canonical quiet NaN):
+ * returns Q (never 0), for kernels that shift instead of looking up (the
+ * `top16NaN` argument); else 0. Derived from the one decoder, not from a format name.
+ */
+export function top16NaN(table: Float32Array): number {
+  if (table.length !== 2 ** 16) return 0;
+  const bits = new Uint32Array(table.buffer, table.byteOffset, table.length);
+  const shifted = new Float32Array(1), shiftedBits = new Uint32Array(shifted.buffer);
+  let q = 0;
+  for (let c = 0; c < table.length; c++) {
+    shiftedBits[0] = c << 16;
+    const nan = Number.isNaN(table[c]);
+    if (nan !== Number.isNaN(shifted[0])) return 0;
+    if (!nan && bits[c] !== shiftedBits[0]) return 0;
+    if (nan && (q === 0 ? (q = bits[c]) : q) !== bits[c]) return 0;
+  }
+  return q;
 }
 
 const siteBuffersCache = new Map<string, SiteBuffers>();
@@ -242,7 +266,13 @@ function siteBuffers(rt: WasmRuntime, spec: Spec): SiteBuffers {
   let b = siteBuffersCache.get(key);
   if (!b) {
     // resident for the process, as this cache: the rounding calls read them in place (a decode table is up to 256 KiB)
-    b = { site, table: site.encodeFast ? rt.residentCopy(decodeTable(rt, spec)) : NONE, spec: site.fp32Native ? NONE : rt.residentCopy(site.bytes) };
+    const table = site.encodeFast ? decodeTable(rt, spec) : null;
+    b = {
+      site,
+      table: table ? rt.residentCopy(table) : NONE,
+      spec: site.fp32Native ? NONE : rt.residentCopy(site.bytes),
+      top16NaN: table ? top16NaN(table) : 0,
+    };
     siteBuffersCache.set(key, b);
   }
   return b;
@@ -523,7 +553,9 @@ function roundCalls(
     if (r.site.fp32Native) {
       calls.push({ fn: "gemmToF32Native", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m] });
     } else if (fast && srcF64) {
-      calls.push({ fn: "gemmQuantizeF64ViaF32", args: [at(src, e * 8), at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e), { buf: bufs.codes }, fast.codeBytes, { buf: bufs.table }] });
+      calls.push({ fn: "gemmQuantizeF64ViaF32", args: [at(src, e * 8), at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e), { buf: bufs.codes }, fast.codeBytes, { buf: bufs.table }, r.top16NaN] });
+    } else if (fast && r.top16NaN) {
+      calls.push({ fn: "encodeF32FastTop16", args: [at(src, e * 4), at(dst, e * 4), m, 0, r.top16NaN] });
     } else if (fast) {
       calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: bufs.codes }, m, fast.codeBytes] });
       calls.push({ fn: "gemmDecodeTable", args: [{ buf: bufs.codes }, m, fast.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
@@ -629,7 +661,7 @@ function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, 
     const dst: JobArg = { buf: dstBuf, off: dstOff + i * N * (outF64 ? 8 : 4) };
     if (fast) {
       // RNE output through the SIMD encoder of assembly/cast.ts and the decode table
-      calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, fast.codeBytes, { buf: table }, dst, outF64 ? 1 : 0] });
+      calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, fast.codeBytes, { buf: table }, dst, outF64 ? 1 : 0, out.top16NaN] });
     } else {
       calls.push({ fn: "gemmOutput", args: [c, ldc, n, N, dst, outF64 ? 1 : 0, outIdentity ? 0 : { buf: table }, BigInt((r0 + i) * N), BigInt(W), BigInt(3 * K)] });
     }

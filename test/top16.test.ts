@@ -1,0 +1,85 @@
+// bf16 rounding by shift (assembly/cast.ts encodeF32FastTop16, used by the GEMM's
+// input and output rounding where gemm-plan.ts's decodesAsTop16 allows it): the
+// values must be those of the proven path it replaces, the SIMD encoder's codes
+// decoded through the decode table (encodeF32Fast + gemmDecodeTable), for EVERY
+// float32 bit pattern, as f32 and as f64, on every build.
+import { describe, it, expect } from "vitest";
+import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
+import { parseFormat } from "../src/formats/descriptor.js";
+import { makeSite } from "../src/formats/site.js";
+import { decodeTable, top16NaN } from "../src/datapath/gemm-plan.js";
+import type { OverflowPolicy } from "../src/formats/descriptor.js";
+
+const BUILDS: WasmRuntime[] = [wasm("simd"), wasm("scalar")];
+if (relaxedFuses().ok) BUILDS.push(wasm("relaxed"));
+
+const CHUNK = 1 << 20;
+
+/**
+ * Compares both paths on the f32 patterns start, start + stride, … below end;
+ * returns the number of patterns checked and the first mismatch, if any.
+ */
+async function compare(rt: WasmRuntime, overflow: OverflowPolicy, stride: number, start = 0, end = 2 ** 32): Promise<{ checked: number; mismatch?: string }> {
+  const site = makeSite(parseFormat("bf16"), { overflow }, "test");
+  const fast = site.encodeFast!;
+  const table = decodeTable(rt, site.spec);
+  const q = top16NaN(table);
+  expect(q).not.toBe(0);
+  let checked = 0;
+  const k = rt.k;
+  // resident blocks, not scratch: the loop yields to the test runner between chunks
+  const sizes = [CHUNK * 4, CHUNK * 2, table.byteLength, CHUNK * 4, CHUNK * 4, CHUNK * 8, CHUNK * 8];
+  const blocks = sizes.map((b) => rt.takeBlock(b));
+  try {
+    const [src, codes, tab, want32, got32, want64, got64] = blocks;
+    new Float32Array(rt.memory.buffer, tab, table.length).set(table);
+    for (let b = start; b < end; ) {
+      const view = rt.u32(src, CHUNK);
+      let n = 0;
+      for (; n < CHUNK && b < end; n++, b += stride) view[n] = b;
+      k.fastSetup(...fast.params);
+      k.encodeF32Fast(src, codes, n, 2);
+      k.gemmDecodeTable(codes, n, 2, tab, want32, 0);
+      k.gemmDecodeTable(codes, n, 2, tab, want64, 1);
+      k.encodeF32FastTop16(src, got32, n, 0, q);
+      k.encodeF32FastTop16(src, got64, n, 1, q);
+      const bytes = (p: number, len: number) => Buffer.from(rt.memory.buffer, p, len);
+      if (!bytes(want32, 4 * n).equals(bytes(got32, 4 * n)) || !bytes(want64, 8 * n).equals(bytes(got64, 8 * n))) {
+        const w32 = rt.u32(want32, n), g32 = rt.u32(got32, n), w64 = rt.u32(want64, 2 * n), g64 = rt.u32(got64, 2 * n);
+        const i = w32.findIndex((w, j) => w !== g32[j] || w64[2 * j] !== g64[2 * j] || w64[2 * j + 1] !== g64[2 * j + 1]);
+        return { checked: checked + i, mismatch: `x bits 0x${view[i].toString(16)}: table ${w32[i].toString(16)}, shift ${g32[i].toString(16)}` };
+      }
+      checked += n;
+      if ((checked / CHUNK) % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    return { checked };
+  } finally {
+    blocks.forEach((p, i) => rt.giveBlock(p, sizes[i]));
+  }
+}
+
+describe("bf16 values by shift = codes through the decode table", () => {
+  it("the derived check allows the shift for bf16 only", () => {
+    const rt = wasm();
+    for (const [name, top16] of [["bf16", true], ["fp16", false], ["fp8_e4m3fn", false], ["fp8_e5m2", false], ["float<e8m7,bias=127,nan=fn,inf=false>", false]] as const) {
+      const site = makeSite(parseFormat(name), {}, "test");
+      if (!site.encodeFast) continue;
+      expect(top16NaN(decodeTable(rt, site.spec)) !== 0, name).toBe(top16);
+    }
+  });
+
+  it("every float32 pattern, IEEE overflow (simd build)", async () => {
+    expect(await compare(wasm("simd"), "ieee", 1)).toEqual({ checked: 2 ** 32 });
+  }, 600_000);
+
+  for (const rt of BUILDS) {
+    for (const overflow of ["ieee", "saturate", "nan"] as const) {
+      it(`every 509th pattern and every pattern near the overflow threshold, overflow ${overflow} (${rt.flavour} build)`, async () => {
+        expect((await compare(rt, overflow, 509)).mismatch).toBeUndefined();
+        // bf16's largest finite value is 0x7f7f << 16: every pattern from there up (inf, NaN), both signs
+        expect((await compare(rt, overflow, 1, 0x7f7f0000, 0x80000000)).mismatch).toBeUndefined();
+        expect((await compare(rt, overflow, 1, 0xff7f0000)).mismatch).toBeUndefined();
+      }, 600_000);
+    }
+  }
+});
