@@ -162,7 +162,23 @@ export function gemmQuantizeToF32(src: usize, srcF64: i32, dst: usize, n: i32, s
  * canonical quiet NaN, as decodeF64 returns it) without the generic encoder.
  */
 export function gemmToF32Native(src: usize, srcF64: i32, dst: usize, n: i32): void {
-  for (let e = 0; e < n; e++) {
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    const q = f32x4.splat(<f32>NaN);
+    if (srcF64 != 0) {
+      for (; e + 4 <= n; e += 4) {
+        const p = src + (<usize>e << 3);
+        const y = i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+        v128.store(dst + (<usize>e << 2), v128.bitselect(q, y, f32x4.ne(y, y)));
+      }
+    } else {
+      for (; e + 4 <= n; e += 4) {
+        const y = v128.load(src + (<usize>e << 2));
+        v128.store(dst + (<usize>e << 2), v128.bitselect(q, y, f32x4.ne(y, y)));
+      }
+    }
+  }
+  for (; e < n; e++) {
     const x: f32 = srcF64 != 0 ? <f32>load<f64>(src + (<usize>e << 3)) : load<f32>(src + (<usize>e << 2));
     store<f32>(dst + (<usize>e << 2), isNaN(x) ? <f32>NaN : x);
   }

@@ -15,6 +15,7 @@ import { parseFormat } from "../src/formats/descriptor.js";
 import { makeSite } from "../src/formats/site.js";
 import { ewBinary, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";
 import type { GemmDatapathText, GemmPath } from "../src/datapath/gemm.js";
+import { segmentSum, segmentMean, segmentMax, scatterAdd, type ReduceOptions } from "../src/datapath/reduce.js";
 
 const bitsOf = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength)), (b) => b.toString(16));
 
@@ -258,5 +259,48 @@ describe("GEMM jobs on resident operands", () => {
     expect(Array.from(a)).toEqual(av);
     expect(Array.from(b)).toEqual(bv);
     expect(Array.from(bias)).toEqual(biasv.slice(0, N));
+  });
+});
+
+// Reductions read resident terms and write a resident result in place (reduce.ts
+// runSegments, scatterAddFast): the same bits as on ordinary arrays, for every
+// path (fast f32/f64, generic), order, accumulator, output rounding and SR,
+// however the rows are cut into kernel calls.
+describe("reductions on resident operands", () => {
+  const opts = fc.constantFrom<ReduceOptions>(
+    { acc: "fp32" },
+    { acc: "fp32", generic: true },
+    { acc: "bf16", order: "pairwise" },
+    { acc: "fp16", order: "chunked:3", out: "fp8_e4m3fn" },
+    { acc: "fp32", order: "promote:2" } as ReduceOptions,
+    { acc: "bf16", rounding: "sr", seed: 7, out: "bf16" },
+    { acc: "fp32", out: "bf16" },
+  );
+  it("segment sum / mean / max and scatter-add = on ordinary arrays", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 90 }), fc.integer({ min: 1, max: 8 }), opts,
+        fc.array(fc.double({ min: -1e4, max: 1e4, noNaN: true }), { minLength: 64, maxLength: 64 }), fc.constantFrom(undefined, 3, 7),
+        (lens, F, o, pool, chunkElements) => {
+          const rowPtr = new Int32Array(lens.length + 1);
+          lens.forEach((l, i) => (rowPtr[i + 1] = rowPtr[i] + l));
+          const E = rowPtr[lens.length];
+          const plain = Float64Array.from({ length: E * F }, (_, i) => pool[(i * 5) % pool.length] * (i % 3 === 0 ? 1 : 2 ** -20));
+          const index = Int32Array.from({ length: E }, (_, e) => (e * 7) % lens.length);
+          const o2 = { ...o, chunkElements };
+          const want = [segmentSum(plain, F, rowPtr, o2), segmentMean(plain, F, rowPtr, o2), segmentMax(plain, F, rowPtr, o2), scatterAdd(plain, F, index, lens.length, o2)];
+          const arena = new StepArena(wasm());
+          const got = arena.run(() => {
+            const res = f64(Math.max(E * F, 256), false).subarray(0, E * F); // resident (arena arrays below 256 are not)
+            res.set(plain);
+            if (E * F > 0) expect(wasm().addressOf(res)).toBeGreaterThan(0);
+            // results of ≥ 256 values are resident too (written in place by the kernels)
+            return [segmentSum(res, F, rowPtr, o2), segmentMean(res, F, rowPtr, o2), segmentMax(res, F, rowPtr, o2), scatterAdd(res, F, index, lens.length, o2)].map((r) => r.slice());
+          });
+          expect(got.map((r) => bitsOf(r))).toEqual(want.map((r) => bitsOf(r)));
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });

@@ -53,12 +53,14 @@ export function decodeTable(rt: WasmRuntime, spec: Spec): Float32Array {
 /**
  * Round x (global element index idx0 + e) into the spec's format, writing the
  * represented values as f32 into WASM scratch (exact: every format here fits
- * f32); returns their address. Call inside rt.scoped. Same kernel calls as the
- * jobs make (roundCalls).
+ * f32), or into `into` itself when it is resident and does not overlap x;
+ * returns their address (rt.copyOut(into, address, n) completes `into`).
+ * Call inside rt.scoped. Same kernel calls as the jobs make (roundCalls).
  */
-export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number): number {
+export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec: Spec, idx0: number, into?: Float32Array): number {
   const r = siteBuffers(rt, spec);
-  const ptr = [rt.input(x), rt.alloc(x.length * 4), rt.input(r.table), rt.input(r.spec), rt.alloc(CHUNK * 4)];
+  const dst = into ? rt.output(into, x.length, [x]) : rt.alloc(x.length * 4);
+  const ptr = [rt.input(x), dst, rt.input(r.table), rt.input(r.spec), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
     callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
   }
@@ -378,9 +380,9 @@ export function prepare(
       const raw = shared ? sharedCopy(a) : a;
       A = { raw, rounder: siteBuffers(rt, specs.inA), idx0: inBase };
     } else {
-      pa = roundInto(rt, a, specs.inA, inBase);
       const qa = alloc32(M * K, shared);
-      qa.set(rt.f32(pa, M * K));
+      pa = roundInto(rt, a, specs.inA, inBase, qa); // written in place when qa is a resident arena buffer
+      rt.copyOut(qa, pa, M * K);
       A = { rounded: qa };
     }
     const pb = cb ? 0 : roundInto(rt, b, specs.inB, inBase + M * K); // cached: put only when laid out anew

@@ -232,8 +232,12 @@ interface SegmentJob {
   rowPtr: Int32Array;
   /** element type of the values buffer the kernel reads */
   f32: boolean;
-  /** copy edges [p0, p1) (CSR positions) into the kernel's buffer */
-  fill(dst: Float32Array | Float64Array, p0: number, p1: number): void;
+  /**
+   * The edges' values in CSR order: an array (read in place when it is resident in
+   * rt's memory with the kernel's element type, else copied chunk by chunk), or a
+   * function copying edges [p0, p1) (CSR positions) into the kernel's buffer.
+   */
+  source: Values | ((dst: Float32Array | Float64Array, p0: number, p1: number) => void);
   /** f64 scratch elements the kernel needs */
   scratch: number;
   /** called once inside the scratch scope (puts specs), returns the kernel call */
@@ -268,10 +272,14 @@ function runSegments(job: SegmentJob): Float64Array {
     maxRows = Math.max(maxRows, r1 - r0);
   }
   const vb = job.f32 ? 4 : 8;
+  const src = job.source;
+  // resident values and result (step-arena tensors): kernels read and write them where they are
+  const valsAt = typeof src !== "function" && src instanceof Float32Array === job.f32 ? rt.addressOf(src) : -1;
+  const resultAt = rt.addressOf(result);
   rt.scoped(() => {
-    const vals = rt.alloc(maxEdges * F * vb);
+    const vals = valsAt >= 0 ? 0 : rt.alloc(maxEdges * F * vb);
     const rp = rt.alloc((maxRows + 1) * 4);
-    const out = rt.alloc(maxRows * F * 8);
+    const out = resultAt >= 0 ? 0 : rt.alloc(maxRows * F * 8);
     const scratch = rt.alloc(job.scratch * 8);
     const kernel = job.kernel();
     const post = job.post?.();
@@ -280,17 +288,20 @@ function runSegments(job: SegmentJob): Float64Array {
       const p0 = rowPtr[r0];
       const p1 = rowPtr[r1];
       rt.i32(rp, rows + 1).set(rowPtr.subarray(r0, r1 + 1));
-      job.fill(job.f32 ? rt.f32(vals, (p1 - p0) * F) : rt.f64(vals, (p1 - p0) * F), p0, p1);
-      kernel(vals, rp, rows, out, scratch);
-      post?.(out, rp, rows, r0);
-      result.set(rt.f64(out, rows * F), r0 * F);
+      let pv = vals;
+      if (valsAt >= 0) pv = valsAt + p0 * F * vb;
+      else {
+        const dst = job.f32 ? rt.f32(vals, (p1 - p0) * F) : rt.f64(vals, (p1 - p0) * F);
+        if (typeof src === "function") src(dst, p0, p1);
+        else dst.set(src.subarray(p0 * F, p1 * F));
+      }
+      const po = resultAt >= 0 ? resultAt + r0 * F * 8 : out;
+      kernel(pv, rp, rows, po, scratch);
+      post?.(po, rp, rows, r0);
+      if (resultAt < 0) result.set(rt.f64(out, rows * F), r0 * F);
     }
   });
   return result;
-}
-
-function copyFill(values: Values, F: number) {
-  return (dst: Float32Array | Float64Array, p0: number, p1: number) => dst.set(values.subarray(p0 * F, p1 * F));
 }
 
 function maxRowLength(rowPtr: Int32Array): number {
@@ -304,12 +315,12 @@ type Post = SegmentJob["post"];
 /** Segment sum job (fast or generic kernel), finished by `post`. */
 function sumJob(
   rt: WasmRuntime, values: Values, F: number, rowPtr: Int32Array, acc: Accumulator, o: ReduceOptions,
-  fill: SegmentJob["fill"], post: Post,
+  source: SegmentJob["source"], post: Post,
 ): SegmentJob {
   const k = kernels(rt);
   const order = acc.order;
   const chunk = order.kind === "chunked" ? order.size : order.kind === "promote" ? order.every : 0;
-  const base = { rt, F, rowPtr, fill, post, chunkElements: o.chunkElements };
+  const base = { rt, F, rowPtr, source, post, chunkElements: o.chunkElements };
   const path: ReducePath = o.generic || !isFastAccumulator(acc) ? "generic" : values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast";
   if (o.info) o.info.path = path;
   if (path !== "generic") {
@@ -366,7 +377,7 @@ export function segmentSum(values: Values, F: number, rowPtr: Int32Array, opts: 
   const acc = resolveAccumulator(fn, opts);
   const rt = opts.runtime ?? wasm();
   const post = roundOutput(rt, outSpec(fn, opts), F, values.length / F);
-  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, copyFill(values, F), post));
+  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, values, post));
 }
 
 /** Segment mean: the segment sum, then round(sum / count) once into `out` (default: the sum's format). */
@@ -382,7 +393,7 @@ export function segmentMean(values: Values, F: number, rowPtr: Int32Array, opts:
     const sp = putSpec(rt, ds);
     return (out, rp, n, r0) => kernels(rt).reduceDivideByCount(out, F, rp, n, sp, outputIdx(nE, F, r0));
   };
-  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, copyFill(values, F), post));
+  return runSegments(sumJob(rt, values, F, rowPtr, acc, opts, values, post));
 }
 
 /** Segment max (exact; NaN propagates, +0 above -0, empty rows +0), optionally rounded into `out`. */
@@ -392,7 +403,7 @@ export function segmentMax(values: Values, F: number, rowPtr: Int32Array, opts: 
   checkRowPtr(fn, rowPtr, values.length / F);
   const rt = opts.runtime ?? wasm();
   return runSegments({
-    rt, F, rowPtr, f32: false, scratch: 0, fill: copyFill(values, F), chunkElements: opts.chunkElements,
+    rt, F, rowPtr, f32: false, scratch: 0, source: values, chunkElements: opts.chunkElements,
     kernel: () => (vals, rp, n, out) => kernels(rt).reduceSegmentMax(vals, F, rp, n, out),
     post: roundOutput(rt, outSpec(fn, opts), F, values.length / F),
   });
@@ -449,20 +460,25 @@ function scatterAddFast(
   // f64 step with the rounding-boundary fix into an f64 array of f32 values
   const f32 = values instanceof Float32Array;
   const vb = f32 ? 4 : 8;
+  // resident values (read in place) and, for f64 terms, a resident result (the accumulator itself)
+  const valsAt = rt.addressOf(values);
+  const accAt = f32 ? -1 : rt.addressOf(result);
   rt.scoped(() => {
-    const acc = rt.alloc(nRows * F * vb);
+    const acc = accAt >= 0 ? accAt : rt.alloc(nRows * F * vb);
     const m = Math.min(edgesPerCall, nE);
-    const vals = rt.alloc(m * F * vb);
+    const vals = valsAt >= 0 ? 0 : rt.alloc(m * F * vb);
     const idx = rt.alloc(m * 4);
     rt.u8(acc, nRows * F * vb).fill(0);
     for (let e0 = 0; e0 < nE; e0 += m) {
       const n = Math.min(m, nE - e0);
-      (f32 ? rt.f32(vals, n * F) : rt.f64(vals, n * F)).set(values.subarray(e0 * F, (e0 + n) * F));
+      let pv = vals;
+      if (valsAt >= 0) pv = valsAt + e0 * F * vb;
+      else (f32 ? rt.f32(vals, n * F) : rt.f64(vals, n * F)).set(values.subarray(e0 * F, (e0 + n) * F));
       rt.i32(idx, n).set(index.subarray(e0, e0 + n));
-      if (f32) k.reduceScatterAddF32(vals, F, idx, n, acc);
-      else k.reduceScatterAddF64(vals, F, idx, n, acc);
+      if (f32) k.reduceScatterAddF32(pv, F, idx, n, acc);
+      else k.reduceScatterAddF64(pv, F, idx, n, acc);
     }
-    result.set(f32 ? rt.f32(acc, nRows * F) : rt.f64(acc, nRows * F));
+    if (accAt < 0) result.set(f32 ? rt.f32(acc, nRows * F) : rt.f64(acc, nRows * F));
     if (os) {
       const buf = rt.put(result);
       k.quantizeF64Array(buf, buf, nRows * F, putSpec(rt, os), outputIdx(nE, F, 0));

@@ -1,9 +1,12 @@
+// The GEMM's rounding kernels (assembly/gemm.ts, cast.ts) against their oracles.
+//
 // bf16 rounding by shift (assembly/cast.ts encodeF32FastTop16, used by the GEMM's
 // input and output rounding where gemm-plan.ts's decodesAsTop16 allows it): the
 // values must be those of the proven path it replaces, the SIMD encoder's codes
 // decoded through the decode table (encodeF32Fast + gemmDecodeTable), for EVERY
 // float32 bit pattern, as f32 and as f64, on every build.
 import { describe, it, expect } from "vitest";
+import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { makeSite } from "../src/formats/site.js";
@@ -82,4 +85,47 @@ describe("bf16 values by shift = codes through the decode table", () => {
       }, 600_000);
     }
   }
+});
+
+// fp32 rounding of the GEMM's operands (gemmToF32Native, two lanes per f64 vector in
+// the SIMD builds): Math.fround of each value, NaN as the canonical quiet NaN.
+describe("gemmToF32Native = Math.fround, NaN canonical", () => {
+  const CANONICAL = 0x7fc00000;
+  const oracle = (x: number) => (Number.isNaN(x) ? CANONICAL : new Uint32Array(new Float32Array([x]).buffer)[0]);
+  const nanF64 = fc.bigInt({ min: 1n, max: 2n ** 52n - 1n }).chain((m) => fc.boolean().map((neg) => new Float64Array(new BigUint64Array([(neg ? 1n << 63n : 0n) | (0x7ffn << 52n) | m]).buffer)[0]));
+  const value = fc.oneof(fc.double(), fc.double({ min: -3.5e38, max: 3.5e38 }), fc.float().map(Number), nanF64, fc.constantFrom(3.4028235677973366e38, 3.4028235677973362e38, 1.401298464324817e-45, 7.006492321624085e-46, -0));
+
+  it("f64 operands, any doubles (NaN payloads, overflow, f32 subnormals and ties), every build", () => {
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 23 }), (xs) => {
+        const x = Float64Array.from(xs);
+        const want = Array.from(x, oracle);
+        for (const rt of BUILDS) {
+          const got = rt.scoped(() => {
+            const px = rt.put(x), py = rt.alloc(4 * x.length);
+            rt.k.gemmToF32Native(px, 1, py, x.length);
+            return Array.from(rt.u32(py, x.length));
+          });
+          expect(got, rt.flavour).toEqual(want);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("f32 operands: every float32 pattern of a stride and every NaN boundary, every build", () => {
+    const patterns: number[] = [];
+    for (let b = 0; b < 2 ** 32; b += 65521) patterns.push(b);
+    for (const b of [0x7f7fffff, 0x7f800000, 0x7f800001, 0x7fbfffff, 0x7fc00000, 0x7fffffff, 0x80000000, 0xff800000, 0xff800001, 0xffffffff]) patterns.push(b);
+    const x = Uint32Array.from(patterns);
+    const want = Array.from(x, (b) => ((b & 0x7fffffff) > 0x7f800000 ? CANONICAL : b));
+    for (const rt of BUILDS) {
+      const got = rt.scoped(() => {
+        const px = rt.put(x), py = rt.alloc(4 * x.length);
+        rt.k.gemmToF32Native(px, 0, py, x.length);
+        return Array.from(rt.u32(py, x.length));
+      });
+      expect(got, rt.flavour).toEqual(want);
+    }
+  });
 });
