@@ -129,9 +129,10 @@ function fastVec(x: v128): v128 {
   );
   const magic = fv(FV_MAGIC);
   const sub = i32x4.sub(f32x4.add(abs, magic), magic);
-  let res = v128.bitselect(sub, normal, i32x4.lt_u(abs, fv(FV_MIN_NORMAL)));
-  res = v128.bitselect(fv(FV_OVF_CODE), res, i32x4.ge_u(abs, fv(FV_OVF_THR)));
-  const isNan = i32x4.gt_u(abs, i32x4.splat(0x7f800000));
+  // abs and the thresholds are below 2^31: signed compares (one SSE instruction; unsigned ones are emulated)
+  let res = v128.bitselect(sub, normal, i32x4.lt_s(abs, fv(FV_MIN_NORMAL)));
+  res = v128.bitselect(fv(FV_OVF_CODE), res, i32x4.ge_s(abs, fv(FV_OVF_THR)));
+  const isNan = i32x4.gt_s(abs, i32x4.splat(0x7f800000));
   res = v128.bitselect(fv(FV_NAN_CODE), res, isNan);
   const sx = fNanFlip ? v128.xor(x, v128.and(isNan, i32x4.splat(0x80000000))) : x;
   let sign = i32x4.shl(i32x4.shr_u(sx, 31), fSignShift);
@@ -191,6 +192,14 @@ export function encodeF32Fast(src: usize, dst: usize, n: i32, outBytes: i32): vo
   for (; i < n; i++) storeCode(dst, i, fastLane(load<u32>(src + (<usize>i << 2))), outBytes);
 }
 
+// The f32 patterns of fastVec's codes << 16, NaN patterns replaced by q
+// (codes and patterns are below 2^31 in magnitude: a signed compare).
+@inline
+function top16Vec(x: v128, q: u32): v128 {
+  const c = i32x4.shl(fastVec(x), 16);
+  return v128.bitselect(i32x4.splat(q), c, i32x4.gt_s(v128.and(c, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000)));
+}
+
 /**
  * encodeF32Fast, then the VALUES of the codes, for a 16-bit format whose
  * codes decode to the f32 bit pattern code << 16, except NaN patterns, which
@@ -201,17 +210,16 @@ export function encodeF32Fast(src: usize, dst: usize, n: i32, outBytes: i32): vo
 export function encodeF32FastTop16(src: usize, dst: usize, n: i32, dstF64: i32, nanBits: u32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const q = i32x4.splat(nanBits), inf = i32x4.splat(0x7f800000), abs = i32x4.splat(0x7fffffff);
-    for (; i + 4 <= n; i += 4) {
-      const c = i32x4.shl(fastVec(v128.load(src + (<usize>i << 2))), 16);
-      const v = v128.bitselect(q, c, i32x4.gt_u(v128.and(c, abs), inf));
-      if (dstF64 != 0) {
+    // one loop per destination type (V8 does not unswitch a branch out of a loop)
+    if (dstF64 != 0) {
+      for (; i + 4 <= n; i += 4) {
+        const v = top16Vec(v128.load(src + (<usize>i << 2)), nanBits);
         const d = dst + (<usize>i << 3);
         v128.store(d, f64x2.promote_low_f32x4(v));
         v128.store(d, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
-      } else {
-        v128.store(dst + (<usize>i << 2), v);
       }
+    } else {
+      for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), top16Vec(v128.load(src + (<usize>i << 2)), nanBits));
     }
   }
   for (; i < n; i++) {
