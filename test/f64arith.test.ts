@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
 import { expandSegments, gaussianRbfGradTerms, mulValues } from "../src/backends/f64-kernels.js";
-import { StepArena, f64 } from "../src/backends/arena.js";
+import { StepArena, f64 } from "../src/wasm/arena.js";
 
 const BUILDS: WasmRuntime[] = [wasm("simd"), wasm("scalar")];
 if (relaxedFuses().ok) BUILDS.push(wasm("relaxed"));

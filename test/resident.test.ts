@@ -1,4 +1,4 @@
-// Resident tensors (src/wasm/runtime.ts, src/backends/arena.ts): step-arena
+// Resident tensors (src/wasm/runtime.ts, src/wasm/arena.ts): step-arena
 // buffers live in WASM linear memory and kernels take them by address.
 // - views stay valid however the (shared) memory grows;
 // - scratch never lands on a resident block, whatever the order of takes,
@@ -10,7 +10,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, type WasmRuntime } from "../src/wasm/runtime.js";
-import { StepArena, f64 } from "../src/backends/arena.js";
+import { StepArena, f64 } from "../src/wasm/arena.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { makeSite } from "../src/formats/site.js";
 import { ewBinary, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";

@@ -6,7 +6,7 @@
  * per-entry sums, and so the bits, are those of one GEMM per entry).
  */
 import type { MatmulOptions, Shape } from "../models/ops.js";
-import { f64 } from "./arena.js";
+import { f64 } from "../wasm/arena.js";
 
 export interface MatmulDims {
   Bt: number;

@@ -28,7 +28,7 @@ import type { MatmulOptions } from "../models/ops.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "./f64-functions.js";
 import { gatherRows, gaussianRbfValues, gemmF64, gemmF64Batched, scatterAddRows, softmaxRowsValues, transposeF64 } from "./f64-kernels.js";
 import { keyGroups, matmulDims, packA, packAT, packB, packBT, packG, unpackCols } from "./batched-matmul.js";
-import { type StepArena, f64, inStepArena } from "./arena.js";
+import { type StepArena, f64, inStepArena } from "../wasm/arena.js";
 import { shDim, sphericalHarmonicsValues, sphericalHarmonicsVjp } from "../models/mace/spherical-harmonics.js";
 import { besselValues, besselVjp, polynomialCutoffValues, polynomialCutoffVjp } from "../models/mace/radial.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpForward, tpLayout, tpVjp, tpWork } from "../models/mace/tensor-product.js";

@@ -11,7 +11,7 @@ import { codeBytes } from "../formats/cast.js";
 import { type Site, siteOf } from "../formats/site.js";
 import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob, JobArg } from "./gemm-worker.js";
-import { f32 as arenaF32, f64 as arenaF64 } from "../backends/arena.js";
+import { f32 as arenaF32, f64 as arenaF64 } from "../wasm/arena.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
 // ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ import { InputError } from "../errors.js";
 import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
 import { type Kernels, wasm, type WasmRuntime } from "../wasm/runtime.js";
-import { f64 } from "../backends/arena.js";
+import { f64 } from "../wasm/arena.js";
 
 // ---------------------------------------------------------------------------
 // Orders (shared syntax with the GEMM datapath)

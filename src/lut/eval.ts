@@ -5,7 +5,7 @@
 import { decode, encode, quantize } from "../formats/cast.js";
 import { formatBits } from "../formats/descriptor.js";
 import { type Spec, makeSpec, putSpec, specBytes } from "../formats/spec.js";
-import { f64, outsideArena } from "../backends/arena.js";
+import { f64, outsideArena } from "../wasm/arena.js";
 import { wasm, type WasmRuntime } from "../wasm/runtime.js";
 import type { LutUnit } from "./unit.js";
 import { type LutTable, lutTable } from "./table.js";

@@ -6,7 +6,7 @@
  * - **scratch**, a bump stack (`alloc`, released by `scoped`) for operands
  *   copied in and results copied out around a kernel call;
  * - **resident blocks** (`takeBlock`/`giveBlock`), which hold the step arena's
- *   tensors (src/backends/arena.ts) and cached weights: a kernel reads and
+ *   tensors (src/wasm/arena.ts) and cached weights: a kernel reads and
  *   writes them where they are, no copy (`addressOf`). Scratch allocations
  *   step over them.
  * The memory is shared (asconfig.json `sharedMemory`): growing it never

@@ -55,7 +55,7 @@
  * used (block scaling is the weight quantisation).
  */
 import { InputError } from "../../errors.js";
-import { f64, outsideArena } from "../arena.js";
+import { f64, outsideArena } from "../../wasm/arena.js";
 import { type Format, parseFormat } from "../../formats/descriptor.js";
 import { finfo } from "../../formats/finfo.js";
 import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../../datapath/gemm.js";

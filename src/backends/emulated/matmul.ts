@@ -24,7 +24,7 @@ import type { OpPlan } from "./plan.js";
 import { type Site } from "../../formats/site.js";
 import { ewBinary, roundValues } from "./round.js";
 import { cachedDatapath, checkF64Datapath } from "./linear.js";
-import { f64 } from "../arena.js";
+import { f64 } from "../../wasm/arena.js";
 
 /** gemmBatched with the path it took. */
 function batched(a: Float64Array, b: Float64Array, batch: number, M: number, K: number, N: number, g: GemmDatapath): { y: Float64Array; path: GemmPath } {

@@ -97,7 +97,7 @@
  * index; `opPaths` says, per executed forward op and VJP, which assignment
  * (rule origin) and which datapath computed it.
  */
-import { type StepArena, f64, inStepArena } from "../arena.js";
+import { type StepArena, f64, inStepArena } from "../../wasm/arena.js";
 import { InputError } from "../../errors.js";
 import { loadHwModel } from "../../hw/resolve.js";
 import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";

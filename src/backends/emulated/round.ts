@@ -18,7 +18,7 @@
  * Arrays produced by a site are tagged with the format's value set, so that
  * rounding them into the same format again (an identity) is skipped.
  */
-import { f64 } from "../arena.js";
+import { f64 } from "../../wasm/arena.js";
 import { type Site } from "../../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
 

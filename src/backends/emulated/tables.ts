@@ -14,7 +14,7 @@
  * NaN inputs (whose payload a table cannot carry) fall back to that path.
  * Tables are resident in WASM memory and looked up there (assembly/tables.ts).
  */
-import { f64, outsideArena } from "../arena.js";
+import { f64, outsideArena } from "../../wasm/arena.js";
 import type { UnaryF64 } from "../f64-functions.js";
 import { type Site } from "../../formats/site.js";
 import { roundValues, tag, tagOf } from "./round.js";

@@ -23,7 +23,7 @@ import { uMatrix } from "./u-matrix.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
-import { f64 } from "../../backends/arena.js";
+import { f64 } from "../../wasm/arena.js";
 
 export interface SymmetricContractionSpec {
   readonly irrepsIn: readonly IrrepBlock[];

@@ -26,7 +26,7 @@ import { wigner3j } from "./wigner3j.js";
 import { memoPerObject } from "./memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
-import { f64 } from "../../backends/arena.js";
+import { f64 } from "../../wasm/arena.js";
 
 export interface TpPath {
   /** Block of x (irreps_in1), of y (irreps_in2), of the output. */

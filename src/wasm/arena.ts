@@ -21,7 +21,7 @@
  *   builds them `outsideArena`.
  */
 
-import { wasm, type WasmRuntime } from "../wasm/runtime.js";
+import { wasm, type WasmRuntime } from "./runtime.js";
 
 /** Arrays shorter than this are left to the JS allocator. */
 const MIN_POOLED = 256;
