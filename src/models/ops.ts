@@ -24,6 +24,7 @@
 import type { KnownKind } from "./op-names.js";
 import type { ChannelwiseTpSpec } from "./mace/tensor-product.js";
 import type { SymmetricContractionSpec } from "./mace/symmetric-contraction.js";
+import { f64 } from "../wasm/arena.js";
 
 export type Shape = readonly number[];
 
@@ -401,7 +402,11 @@ export class Tape {
       seed: (r, sd) => own(sd ? Float64Array.from(sd) : new Float64Array(r.data.length).fill(1)),
       keep: (g) => g,
       add: (acc, g) => {
-        const a = owned.has(acc) ? acc : own(Float64Array.from(acc));
+        let a = acc;
+        if (!owned.has(acc)) {
+          a = own(f64(acc.length, false)); // the step arena's when one is active
+          a.set(acc);
+        }
         accumulate(a, g);
         return a;
       },
