@@ -4,6 +4,7 @@
 
 import { Spec } from "./spec";
 import { encodeF32, encodeF64, decodeF64 } from "./round";
+import { bf16RneVec } from "./bf16";
 
 @inline
 function storeCode(dst: usize, i: i32, code: u32, outBytes: i32): void {
@@ -192,6 +193,21 @@ export function encodeF32Fast(src: usize, dst: usize, n: i32, outBytes: i32): vo
   for (; i < n; i++) storeCode(dst, i, fastLane(load<u32>(src + (<usize>i << 2))), outBytes);
 }
 
+// fastSetup's parameters of bfloat16 with RNE and IEEE overflow, under which
+// fastVec(x) << 16 = bf16RneBits(x) for every non-NaN x (test/gemm-rounding.test.ts
+// checks every f32 pattern): encodeF32FastTop16 then takes the four-operation form.
+@inline
+function bf16Ieee(): bool {
+  return fMbits == 7 && fRebias == 0x7fff && fMinNormal == 0x800000 && fMagic == 17 << 23 && fOvfThr == 0x7f7f8000
+    && fOvfCode == 0x7f80 && fSignShift == 15 && !fFnuz && !fNanFlip;
+}
+
+// bf16RneVec with NaN lanes (of x) replaced by q.
+@inline
+function bf16Vec(x: v128, q: u32): v128 {
+  return v128.bitselect(i32x4.splat(q), bf16RneVec(x), i32x4.gt_s(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000)));
+}
+
 // The f32 patterns of fastVec's codes << 16, NaN patterns replaced by q
 // (codes and patterns are below 2^31 in magnitude: a signed compare).
 @inline
@@ -210,8 +226,19 @@ function top16Vec(x: v128, q: u32): v128 {
 export function encodeF32FastTop16(src: usize, dst: usize, n: i32, dstF64: i32, nanBits: u32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    // one loop per destination type (V8 does not unswitch a branch out of a loop)
-    if (dstF64 != 0) {
+    // one loop per destination type and rounding form (V8 does not unswitch a branch out of a loop)
+    if (bf16Ieee()) {
+      if (dstF64 != 0) {
+        for (; i + 4 <= n; i += 4) {
+          const v = bf16Vec(v128.load(src + (<usize>i << 2)), nanBits);
+          const d = dst + (<usize>i << 3);
+          v128.store(d, f64x2.promote_low_f32x4(v));
+          v128.store(d, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
+        }
+      } else {
+        for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), bf16Vec(v128.load(src + (<usize>i << 2)), nanBits));
+      }
+    } else if (dstF64 != 0) {
       for (; i + 4 <= n; i += 4) {
         const v = top16Vec(v128.load(src + (<usize>i << 2)), nanBits);
         const d = dst + (<usize>i << 3);

@@ -29,6 +29,7 @@ import { Spec } from "./spec";
 import { roundAddValue, encodeF32, encodeF64, decodeF64 } from "./round";
 import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
 import { encodeF32Fast, encodeF32FastTop16 } from "./cast";
+import { bf16RneBits, bf16RneVec } from "./bf16";
 
 // Accumulation orders (keep in sync with ORDER_CODE in src/datapath/gemm-datapath.ts).
 const ORDER_SEQUENTIAL: i32 = 0;
@@ -525,10 +526,6 @@ function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, fused: bo
 // where t stays within 2^-15 relative of the larger operand (low 16 bits never
 // 0x8000): no tie fix is needed.
 
-@inline
-function bf16RneBits(b: u32): u32 {
-  return (b + 0x7fff + ((b >> 16) & 1)) & 0xffff0000;
-}
 
 @inline
 function addBf16(s: f32, p: f32, fixTies: bool): f32 {
@@ -542,13 +539,6 @@ function addBf16(s: f32, p: f32, fixTies: bool): f32 {
   return reinterpret<f32>(bf16RneBits(b));
 }
 
-@inline
-function bf16RneVec(b: v128): v128 {
-  // b + 0x7fff + lsb, then clear the low 16 bits (shifts need no constant register)
-  const lsb = i32x4.shr_u(i32x4.shl(b, 15), 31);
-  const r = i32x4.add(i32x4.add(b, i32x4.splat(0x7fff)), lsb);
-  return i32x4.shl(i32x4.shr_u(r, 16), 16);
-}
 
 @inline
 function tieMask(t: v128): v128 {

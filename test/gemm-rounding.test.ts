@@ -4,7 +4,9 @@
 // input and output rounding where gemm-plan.ts's decodesAsTop16 allows it): the
 // values must be those of the proven path it replaces, the SIMD encoder's codes
 // decoded through the decode table (encodeF32Fast + gemmDecodeTable), for EVERY
-// float32 bit pattern, as f32 and as f64, on every build.
+// float32 bit pattern, as f32 and as f64, on every build. With IEEE overflow the
+// kernel takes bf16's four-operation form (assembly/bf16.ts bf16RneBits): the
+// exhaustive test is what proves that form equal to the encoder.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
