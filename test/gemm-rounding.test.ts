@@ -1,10 +1,11 @@
 // The GEMM's rounding kernels (assembly/gemm.ts, cast.ts) against their oracles.
 //
 // bf16 rounding by shift (assembly/cast.ts encodeF32FastTop16, used by the GEMM's
-// input and output rounding where gemm-plan.ts's decodesAsTop16 allows it): the
+// input and output rounding where gemm-plan.ts's top16NaN allows it): the
 // values must be those of the proven path it replaces, the SIMD encoder's codes
 // decoded through the decode table (encodeF32Fast + gemmDecodeTable), for EVERY
-// float32 bit pattern, as f32 and as f64, on every build. With IEEE overflow the
+// float32 bit pattern (SIMD build; the others on a stride and around the overflow
+// threshold), as f32 and as f64. With IEEE overflow the
 // kernel takes bf16's four-operation form (assembly/bf16.ts bf16RneBits): the
 // exhaustive test is what proves that form equal to the encoder.
 import { describe, it, expect } from "vitest";
