@@ -23,11 +23,19 @@
 // generic rounding of that number, so fastValue gives it when the number is
 // in the fast case (NaN: not, then the generic path as before).
 //
+// ewScaleCols takes its own `fast` = 1: the spec is fp32 RNE without flushing,
+// with ANY overflow policy. Then two lanes at a time where the bias lanes (if
+// any) are float32 values, with f32acc.ts's fp32 adder (RNE_f32 of the exact
+// p + bias for any f64 p) or the f64 → f32 demotion, kept where both results
+// are finite (the overflow policy changes only results that overflow); other
+// pairs take the scalar path.
+//
 // Stochastic rounding index of element i: idx0 + i.
 
 import { Spec, F_INT } from "./spec";
 import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat, twoSumErr } from "./round";
 import { FastCase, fastCase, fastValue, quantizeOne } from "./quantize-fast";
+import { f32AccAddV, f32RoundV } from "./f32acc";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -239,26 +247,53 @@ export function f32Round(x: usize, y: usize, n: i32): i32 {
   return n;
 }
 
-export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64): void {
+export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = fastCase(spec);
   for (let r = 0; r < rows; r++) {
     const o = r * N;
-    for (let j = 0; j < N; j++) {
-      const p = load<f64>(at(z, o + j)) * load<f64>(at(sc, j));
-      const idx = idx0 + <u64>(o + j);
-      let y: f64 = NaN;
-      if (bias != 0) {
-        const b = load<f64>(at(bias, j));
-        if (c !== null) {
-          const t = p + b;
-          if (twoSumErr(p, b, t) == 0) y = fastValue(t, c);
+    let j = 0;
+    if (ASC_FEATURE_SIMD && fast != 0) {
+      for (; j + 2 <= N; j += 2) {
+        const p = f64x2.mul(v128.load(at(z, o + j)), v128.load(at(sc, j)));
+        let y = p;
+        if (bias != 0) {
+          const b = v128.load(at(bias, j));
+          if (!i64x2.all_true(f64x2.eq(demote2(b), b))) {
+            scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
+            scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);
+            continue;
+          }
+          y = f32AccAddV(b, p);
+        } else {
+          y = f32RoundV(p);
         }
-        if (y != y) y = roundAddValue(p, b, s, idx);
-      } else {
-        y = quantizeOne(p, c, s, idx);
+        if (i64x2.all_true(f64x2.lt(f64x2.abs(y), f64x2.splat(Infinity)))) v128.store(at(dst, o + j), y); // finite (not NaN, not ±inf)
+        else {
+          scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
+          scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);
+        }
       }
-      store<f64>(at(dst, o + j), y);
     }
+    for (; j < N; j++) scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
   }
+}
+
+// One element of ewScaleCols: the exact z·s (+ bias) rounded once.
+@inline
+function scaleColsOne(z: usize, sc: usize, bias: usize, dst: usize, o: i32, j: i32, s: Spec, c: FastCase | null, idx0: u64): void {
+  const p = load<f64>(at(z, o + j)) * load<f64>(at(sc, j));
+  const idx = idx0 + <u64>(o + j);
+  let y: f64 = NaN;
+  if (bias != 0) {
+    const b = load<f64>(at(bias, j));
+    if (c !== null) {
+      const t = p + b;
+      if (twoSumErr(p, b, t) == 0) y = fastValue(t, c);
+    }
+    if (y != y) y = roundAddValue(p, b, s, idx);
+  } else {
+    y = quantizeOne(p, c, s, idx);
+  }
+  store<f64>(at(dst, o + j), y);
 }

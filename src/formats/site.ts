@@ -22,6 +22,8 @@ export interface Site {
   readonly valuesKey: string;
   /** fp32, RNE, IEEE overflow, no flushing: exactly `Math.fround`. */
   readonly fp32Native: boolean;
+  /** fp32, RNE, no flushing, any overflow policy: `Math.fround` wherever its result is finite (the policy changes only results that overflow). */
+  readonly fp32Finite: boolean;
   /** Every value of the format is exact in float32 (floats up to fp32, small integers). */
   readonly f32Exact: boolean;
   /** Rounding a value of the format into this site returns it unchanged. */
@@ -77,6 +79,7 @@ export function siteOf(spec: Spec): Site {
     name: f.name,
     valuesKey: valuesKeyOf(f),
     fp32Native: isFp32 && spec.rounding === "rne" && spec.overflow === "ieee" && spec.ftz === "none",
+    fp32Finite: isFp32 && spec.rounding === "rne" && spec.ftz === "none",
     f32Exact,
     // Saturating (or NaN) overflow changes the format's own infinities.
     idempotent: spec.ftz === "none" && (spec.overflow === f.overflow || !(f.kind === "float" && f.inf)),

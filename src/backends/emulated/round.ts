@@ -235,7 +235,7 @@ export function ewScaleCols(z: Float64Array, s: Float64Array, bias: Float64Array
     const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, N)));
     const pz = rt.input(z), py = rt.output(y, rows * N, bias ? [z, s, bias] : [z, s]);
     for (let r = 0; r < rows; r += rowsPer) {
-      k.ewScaleCols(pz + 8 * r * N, ps, pb, py + 8 * r * N, Math.min(rowsPer, rows - r), N, sp, BigInt(r * N));
+      k.ewScaleCols(pz + 8 * r * N, ps, pb, py + 8 * r * N, Math.min(rowsPer, rows - r), N, sp, BigInt(r * N), site.fp32Finite ? 1 : 0);
     }
     rt.copyOut(y, py, rows * N);
   });
