@@ -8,6 +8,13 @@
 //   mulF64            y[i] = a[i]·b[i]
 //   rbfGradTermsF64   t[e·G + g] = (gy·y)·((2·coeff)·(d[e] − o[g])), gy = gy[e·G + g], y = y[e·G + g]
 //   expandSegmentsF64 gx[e·F + f] = g[s·F + f] for rowPtr[s] ≤ e < rowPtr[s + 1]
+//   scaleColsF64      y[r·N + j] = x[r·N + j]·s[j]
+//   absmaxScaledI32   max over i of |acc[i]·c[j]| (j = i mod N; perChannel = 0: c[0]),
+//                     from +0, NaN propagating (Math.max's result for any order)
+//   froundI32         y[i] = Math.fround(acc[i]): f32.convert_i32_s is IEEE RNE
+//   intsTimesF64      y[i] = q[i]·s for q of 1, 2 or 4 bytes, signed or not (exact int → f64)
+//   absmaxF64         the largest |x[i]| from +0 (NaN never larger: skipped)
+//   setAboveF64       y[i] = v where x[i] > thr (elsewhere y[i] kept)
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -54,4 +61,56 @@ export function expandSegmentsF64(g: usize, rowPtr: usize, nSeg: i32, F: i32, gx
     const e1 = load<i32>(rowPtr + (<usize>(s + 1) << 2));
     for (let e = load<i32>(rowPtr + (<usize>s << 2)); e < e1; e++) memory.copy(gx + <usize>e * row, src, row);
   }
+}
+
+export function scaleColsF64(x: usize, sc: usize, y: usize, rows: i32, N: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * N;
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 2 <= N; j += 2) v128.store(at(y, o + j), f64x2.mul(v128.load(at(x, o + j)), v128.load(at(sc, j))));
+    }
+    for (; j < N; j++) store<f64>(at(y, o + j), load<f64>(at(x, o + j)) * load<f64>(at(sc, j)));
+  }
+}
+
+export function absmaxScaledI32(acc: usize, c: usize, rows: i32, N: i32, perChannel: i32): f64 {
+  let m: f64 = 0;
+  const c0 = load<f64>(c);
+  for (let r = 0; r < rows; r++) {
+    const o = r * N;
+    for (let j = 0; j < N; j++) {
+      const v = abs<f64>(<f64>load<i32>(acc + (<usize>(o + j) << 2)) * (perChannel != 0 ? load<f64>(at(c, j)) : c0));
+      // NaN sticks (Math.max): f64.max already returns NaN when either operand is
+      m = max<f64>(m, v);
+    }
+  }
+  return m;
+}
+
+export function froundI32(acc: usize, y: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f64>(at(y, i), <f64><f32>load<i32>(acc + (<usize>i << 2)));
+}
+
+export function intsTimesF64(q: usize, bytes: i32, signed: i32, s: f64, y: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    let v: i32;
+    if (bytes == 1) v = signed != 0 ? <i32>load<i8>(q + <usize>i) : <i32>load<u8>(q + <usize>i);
+    else if (bytes == 2) v = signed != 0 ? <i32>load<i16>(q + (<usize>i << 1)) : <i32>load<u16>(q + (<usize>i << 1));
+    else v = load<i32>(q + (<usize>i << 2));
+    store<f64>(at(y, i), <f64>v * s);
+  }
+}
+
+export function absmaxF64(x: usize, n: i32): f64 {
+  let m: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const a = abs<f64>(load<f64>(at(x, i)));
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+export function setAboveF64(x: usize, thr: f64, y: usize, v: f64, n: i32): void {
+  for (let i = 0; i < n; i++) if (load<f64>(at(x, i)) > thr) store<f64>(at(y, i), v);
 }

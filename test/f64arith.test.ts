@@ -1,12 +1,13 @@
 // assembly/f64arith.ts: the float64 expressions of the emulated backend's VJPs
 // (scale_rows' products, the Gaussian basis's derivative terms, a segment sum's
-// expansion) in WASM must give the bits of the JS expressions they replaced,
+// expansion) and of its integer linear (absmax scales, dequantisation) in WASM
+// must give the bits of the JS expressions they replaced,
 // evaluated here in JS as the oracle, for any doubles (NaN, ±inf, −0,
 // subnormals), odd and even lengths, on every build and through the wrappers.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
-import { expandSegments, gaussianRbfGradTerms, mulValues } from "../src/backends/f64-kernels.js";
+import { absmaxScaled, absmaxValues, expandSegments, froundInts, gaussianRbfGradTerms, intsTimes, mulValues, scaleColsValues, setAbove } from "../src/backends/f64-kernels.js";
 import { StepArena, f64 } from "../src/wasm/arena.js";
 
 const BUILDS: WasmRuntime[] = [wasm("simd"), wasm("scalar")];
@@ -77,6 +78,56 @@ describe("float64 VJP kernels = the JS expressions", () => {
         expect(bits(gx)).toEqual(bits(want));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  const int32s = fc.oneof(fc.integer(), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map((v) => v | 0), fc.constantFrom(0, -1, 2 ** 24 + 1, -(2 ** 24) - 3, 2 ** 31 - 1, -(2 ** 31)));
+
+  it("scaleColsF64, absmaxScaledI32, froundI32, absmaxF64, setAboveF64 = the JS loops", () => {
+    fc.assert(
+      fc.property(fc.array(int32s, { minLength: 0, maxLength: 30 }), fc.integer({ min: 1, max: 5 }), fc.array(fc.double(), { minLength: 5, maxLength: 5 }), fc.boolean(), (ints, N, cs, perChannel) => {
+        const rows = Math.floor(ints.length / N);
+        const acc = Int32Array.from(ints.slice(0, rows * N));
+        const c = Float64Array.from(cs.slice(0, N));
+        const x = Float64Array.from(acc, (v, i) => v * cs[i % 5] * 1e-3);
+        // scaleCols
+        const want = x.map((v, i) => v * c[i % N]);
+        const y = new Float64Array(x.length);
+        scaleColsValues(x, c, rows, N, y);
+        expect(bits(y)).toEqual(bits(want));
+        // absmax of acc·c (Math.max keeps a NaN)
+        let m = 0;
+        for (let i = 0; i < acc.length; i++) m = Math.max(m, Math.abs(acc[i] * (perChannel ? c[i % N] : c[0])));
+        expect(Object.is(absmaxScaled(acc, c, rows, N, perChannel), m) || (Number.isNaN(m) && Number.isNaN(absmaxScaled(acc, c, rows, N, perChannel)))).toBe(true);
+        // fround
+        const z = new Float64Array(acc.length);
+        froundInts(acc, z);
+        expect(bits(z)).toEqual(bits(Float64Array.from(acc, Math.fround)));
+        // absmax of doubles: NaN never larger
+        let a = 0;
+        for (const v of x) if (Math.abs(v) > a) a = Math.abs(v);
+        expect(Object.is(absmaxValues(x), a)).toBe(true);
+        // set above a threshold
+        const s = x.map((v) => -v), t = s.slice();
+        for (let i = 0; i < x.length; i++) if (x[i] > cs[1]) t[i] = 1;
+        setAbove(x, cs[1], s, 1);
+        expect(bits(s)).toEqual(bits(t));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("intsTimesF64: every integer storage type, y = q·s", () => {
+    fc.assert(
+      fc.property(fc.array(int32s, { maxLength: 20 }), fc.double(), (ints, sc) => {
+        for (const Ctor of [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array]) {
+          const q = Ctor.from(ints);
+          const y = new Float64Array(q.length);
+          intsTimes(q, sc, y);
+          expect(bits(y), Ctor.name).toEqual(bits(Float64Array.from(q, (v) => v * sc)));
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -8,8 +8,8 @@
  */
 import { type Kernels, wasm } from "../wasm/runtime.js";
 
-/** Run a kernel over float64 inputs, returning `outs` arrays of `n` values each. */
-function call(inputs: readonly Float64Array[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
+/** Run a kernel over its inputs (float64, or integers), returning `outs` float64 arrays of `n` values each. */
+function call(inputs: readonly ArrayBufferView[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
   if (n === 0) return;
   const rt = wasm();
   rt.scoped(() => {
@@ -152,5 +152,52 @@ export function expandSegments(g: Float64Array, rowPtr: Int32Array, F: number, g
     const pg = rt.input(g), pr = rt.input(rowPtr), px = rt.output(gx, E * F, [g]);
     rt.k.expandSegmentsF64(pg, pr, nSeg, F, px);
     rt.copyOut(gx, px, E * F);
+  });
+}
+
+/** y[r, j] = x[r, j]·s[j] in float64 (x [rows, N]). */
+export function scaleColsValues(x: Float64Array, s: Float64Array, rows: number, N: number, y: Float64Array): void {
+  if (rows === 0 || N === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const px = rt.input(x), ps = rt.input(s), py = rt.output(y, rows * N, [x, s]);
+    rt.k.scaleColsF64(px, ps, py, rows, N);
+    rt.copyOut(y, py, rows * N);
+  });
+}
+
+/** max(+0, |acc[r, j]·c[j]| …) over acc [rows, N] (perChannel false: c[0] for every column), NaN propagating like Math.max. */
+export function absmaxScaled(acc: Int32Array, c: Float64Array, rows: number, N: number, perChannel: boolean): number {
+  if (rows === 0 || N === 0) return 0;
+  const rt = wasm();
+  return rt.scoped(() => rt.k.absmaxScaledI32(rt.input(acc), rt.input(c), rows, N, perChannel ? 1 : 0));
+}
+
+/** y[i] = Math.fround(acc[i]). */
+export function froundInts(acc: Int32Array, y: Float64Array): void {
+  call([acc], acc.length, 1, (k, [pa], [py]) => k.froundI32(pa, py, acc.length), [y]);
+}
+
+/** y[i] = q[i]·s (integers of 1, 2 or 4 bytes, exact in f64). */
+export function intsTimes(q: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array, s: number, y: Float64Array): void {
+  const signed = !(q instanceof Uint8Array || q instanceof Uint16Array);
+  call([q], q.length, 1, (k, [pq], [py]) => k.intsTimesF64(pq, q.BYTES_PER_ELEMENT, signed ? 1 : 0, s, py, q.length), [y]);
+}
+
+/** The largest |x[i]| (0 for none; NaN elements are never larger). */
+export function absmaxValues(x: Float64Array): number {
+  if (x.length === 0) return 0;
+  const rt = wasm();
+  return rt.scoped(() => rt.k.absmaxF64(rt.input(x), x.length));
+}
+
+/** y[i] = v wherever x[i] > thr (in place). */
+export function setAbove(x: Float64Array, thr: number, y: Float64Array, v: number): void {
+  if (x.length === 0) return;
+  const rt = wasm();
+  rt.scoped(() => {
+    const px = rt.input(x), py = rt.inout(y, [x]);
+    rt.k.setAboveF64(px, thr, py, v, x.length);
+    rt.copyOut(y, py, y.length);
   });
 }

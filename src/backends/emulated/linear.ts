@@ -62,7 +62,7 @@ import { type GemmDatapath, type GemmPath, gemm, parseGemmDatapath } from "../..
 import { tensorCoreDatapath } from "../../datapath/tensor-core.js";
 import { segmentSum } from "../../datapath/reduce.js";
 import { ReferenceOps } from "../reference.js";
-import { transposeF64 } from "../f64-kernels.js";
+import { absmaxScaled, absmaxValues, froundInts, intsTimes, scaleColsValues, transposeF64 } from "../f64-kernels.js";
 import { makeTensor } from "../../models/ops.js";
 import {
   type BlockTensor, blockGemm, intGemm, mxQuantize, nvfp4GlobalScale, nvfp4Quantize, quantizeLinear,
@@ -405,14 +405,7 @@ function intStorage(plan: OpPlan): WeightsAssignment {
   return { format: dp.weights ?? dp.in!, granularity: "per-channel", scale: "absmax" };
 }
 
-function absmax(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) {
-    const a = Math.abs(x[i]);
-    if (a > m) m = a;
-  }
-  return m;
-}
+
 
 function accOverflow(dp: DatapathAssignment): "wrap" | "saturate" {
   return dp.overflow === "saturate" ? "saturate" : "wrap";
@@ -425,11 +418,9 @@ function accOverflow(dp: DatapathAssignment): "wrap" | "saturate" {
 function requantize(plan: OpPlan, acc: Int32Array, rows: number, N: number, c: Float64Array, perChannel: boolean): { y: Float64Array; how: string } {
   const dp = plan.assignment.datapath ?? {};
   const outF = formatField(dp.out, plan.where, "datapath.out");
-  const cc = (j: number) => (perChannel ? c[j] : c[0]);
   if (outF && outF.kind === "int") {
     const t = intTypeOf(outF, plan, "datapath.out");
-    let amax = 0;
-    for (let r = 0; r < rows; r++) for (let j = 0; j < N; j++) amax = Math.max(amax, Math.abs(acc[r * N + j] * cc(j)));
+    const amax = absmaxScaled(acc, c, rows, N, perChannel);
     const sy = absmaxScale(amax, t.qmax);
     const mult = perChannel ? Array.from(c, (v) => v / sy) : [c[0] / sy];
     const mode = dp.requant?.mode ?? "float";
@@ -438,11 +429,11 @@ function requantize(plan: OpPlan, acc: Int32Array, rows: number, N: number, c: F
     const params = perChannel ? { scale: mult, axis: 1, shape: [rows, N] } : { scale: mult[0] };
     const yq = mode === "float" ? requantizeFloat(acc, t.name, params) : requantizeFixed(acc, t.name, { ...params, singleRounding: mode === "fixedpoint-single" });
     const y = f64(yq.length, false);
-    for (let i = 0; i < y.length; i++) y[i] = yq[i] * sy;
+    intsTimes(yq, sy, y);
     return { y, how: `${mode} requant to ${t.name} (dynamic output scale)` };
   }
   const z = f64(acc.length, false);
-  for (let i = 0; i < z.length; i++) z[i] = Math.fround(acc[i]);
+  froundInts(acc, z);
   const cols = perChannel ? c : new Float64Array(N).fill(c[0]);
   return { y: ewScaleCols(z, cols, null, rows, N, plan.out), how: `dequantised to ${outF ? outF.name : "fp64"}` };
 }
@@ -454,7 +445,7 @@ function intForward(plan: OpPlan, x: Float64Array, rows: number, inF: number, ou
   const tw = intTypeOf(st.format, plan, "weights.format");
   const wT = derived(st, "i8T", () => Int8Array.from(transposeF64(st.q, outF, inF)));
   const sw = st.scales ?? new Float64Array(outF).fill(1);
-  const sx = absmaxScale(absmax(x), tx.qmax);
+  const sx = absmaxScale(absmaxValues(x), tx.qmax);
   const xq = quantizeLinear(x, tx.name, { scale: sx }) as Int8Array;
   const c = new Float64Array(outF);
   for (let o = 0; o < outF; o++) c[o] = Math.fround(sx * sw[o]);
@@ -526,8 +517,8 @@ export function linearBackwardX(plan: OpPlan, G: Float64Array, rows: number, inF
       const tw = intTypeOf(st.format, plan, "weights.format");
       const wq = derived(st, "i8", () => Int8Array.from(st.q));
       const Gs = st.scales ? f64(G.length, false) : G;
-      if (st.scales) for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) Gs[r * outF + o] = G[r * outF + o] * st.scales[o];
-      const sg = absmaxScale(absmax(Gs), tg.qmax);
+      if (st.scales) scaleColsValues(G, st.scales, rows, outF, Gs);
+      const sg = absmaxScale(absmaxValues(Gs), tg.qmax);
       const gq = quantizeLinear(Gs, tg.name, { scale: sg }) as Int8Array;
       const acc = intGemm(gq, wq, rows, outF, inF, { aType: tg.name, bType: tw.name, overflow: accOverflow(dp) });
       const r = requantize(plan, acc, rows, inF, Float64Array.of(sg), false);

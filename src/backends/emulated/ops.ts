@@ -132,7 +132,7 @@ import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSe
 import { type Site, makeSite } from "../../formats/site.js";
 import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
-import { expandSegments, gaussianRbfGradTerms, mulValues } from "../f64-kernels.js";
+import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
@@ -532,8 +532,7 @@ export class EmulatedOps implements EquivariantOps {
         const u = this.lutUnit(b);
         // softplus'(x) = σ(x); PyTorch's linear branch (x > 20) has derivative 1.
         const s = this.lutApply(u, xr.data);
-        const X = xr.data;
-        for (let i = 0; i < s.length; i++) if (X[i] > SOFTPLUS_THRESHOLD) s[i] = 1;
+        setAbove(xr.data, SOFTPLUS_THRESHOLD, s, 1);
         return { grads: [ewBinary("mul", G, s, b.out)], path: `${this.lutPath(u)} (derivative σ), one rounding of G·σ to ${b.out ? b.out.name : "fp64"}` };
       },
     });
