@@ -28,19 +28,19 @@ import {
 // v128.load64_splat puts in both lanes (one instruction): V8 11.3 rebuilds a
 // v128.const from general registers at every use inside a loop (three), which
 // made exp 19% and log1p 14% slower (5.9 and 9.6 instead of 5.0 and 8.5 ns per element).
-@inline function splat(p: usize): v128 {
+@inline export function splat(p: usize): v128 {
   return v128.load64_splat(p);
 }
 
 const SIGN = memory.data<i64>([0x8000000000000000]);
 const MANT = memory.data<i64>([0x000FFFFFFFFFFFFF]);
-const ONE_BITS = memory.data<i64>([0x3FF0000000000000]); // fdlibm's `| 0x3FF00000` (normalise u)
+export const ONE_BITS = memory.data<i64>([0x3FF0000000000000]); // fdlibm's `| 0x3FF00000` (normalise u)
 const HALF_BITS = memory.data<i64>([0x3FE0000000000000]); // fdlibm's `| 0x3FE00000` (normalise u/2)
 // 2^52 + m for an integer 0 <= m < 2^52 has the bits 0x4330000000000000 + m:
 // integers move between f64 and the low bits of a lane exactly, without a conversion.
-const TWO52_BITS = memory.data<i64>([0x4330000000000000]);
-const TWO52_PLUS_BIAS = memory.data<f64>([4503599627371519.0]); // 2^52 + 1023
-const ONE = memory.data<f64>([1.0]);
+export const TWO52_BITS = memory.data<i64>([0x4330000000000000]);
+export const TWO52_PLUS_BIAS = memory.data<f64>([4503599627371519.0]); // 2^52 + 1023
+export const ONE = memory.data<f64>([1.0]);
 const TWO = memory.data<f64>([2.0]);
 const HALF = memory.data<f64>([0.5]);
 const MINUS_ONE = memory.data<f64>([-1.0]);

@@ -11,6 +11,7 @@
 //
 //   expF64Array / log1pF64Array / cosF64Array / sinF64Array     dst[i] = f(src[i])
 //   shiftedSoftplusF64       y = v > thr ? v − shift : log1p(exp(v)) − shift   (z = exp(v) kept)
+//   shiftedSoftplusF32       float32(y) of shiftedSoftplusF64, z the same (softplus-f32.ts)
 //   shiftedSoftplusGradF64   gx = v > thr ? g : (g·z)/(z + 1)
 //   siluF64                  y = x / (1 + exp(−x))
 //   siluGradF64              gx = g·s·(1 + x·(1 − s)),  s = 1/(1 + exp(−x))
@@ -18,8 +19,11 @@
 //   cosineCutoffF64          y = 0.5·(cos((d·π)/rc) + 1)
 //   cosineCutoffGradF64      gx = g·((−0.5·sin((d·π)/rc))·(π/rc))
 
-import { fdExp, fdLog1p, fdCos, fdSin } from "./fdlibm";
+import { fdExp, fdLog1p, fdCos, fdSin, EXP_O_THRESHOLD } from "./fdlibm";
 import { fdExp2, fdLog1p2 } from "./fdlibm-simd";
+import { f32RoundV } from "./f32acc";
+import { f32Round } from "./elementwise";
+import { fillLogTable, log1pShifted2, zivBound } from "./softplus-f32";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -66,15 +70,69 @@ export function shiftedSoftplusF64(x: usize, y: usize, z: usize, n: i32, shift: 
       v128.store(at(y, i), v128.bitselect(f64x2.sub(v, sh), f64x2.sub(fdLog1p2(e), sh), above));
     }
   }
-  for (; i < n; i++) {
-    const v = load<f64>(at(x, i));
-    if (v > threshold) store<f64>(at(y, i), v - shift);
-    else {
-      const e = fdExp(v);
-      if (keepZ != 0) store<f64>(at(z, i), e);
-      store<f64>(at(y, i), fdLog1p(e) - shift);
+  for (; i < n; i++) store<f64>(at(y, i), sspElement(load<f64>(at(x, i)), at(z, i), shift, threshold, keepZ));
+}
+
+/** One element of shiftedSoftplusF64; z written at zi when keepZ ≠ 0 and v ≤ threshold. */
+@inline
+function sspElement(v: f64, zi: usize, shift: f64, threshold: f64, keepZ: i32): f64 {
+  if (v > threshold) return v - shift;
+  const e = fdExp(v);
+  if (keepZ != 0) store<f64>(zi, e);
+  return fdLog1p(e) - shift;
+}
+
+/**
+ * shiftedSoftplusF64 with y rounded to float32 (RNE) and z the same. Returns
+ * the index of the first NaN y (n when none): from there on y may be left
+ * unrounded, for Math.fround, which gives a NaN's float32 bits (as
+ * elementwise.ts f32Round). The SIMD builds take log1p's float32 from a
+ * bounded approximation where the bound decides it (softplus-f32.ts), else
+ * the pair's exact values.
+ */
+export function shiftedSoftplusF32(x: usize, y: usize, z: usize, n: i32, shift: f64, threshold: f64, keepZ: i32): i32 {
+  let firstNaN = n;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    fillLogTable();
+    const thr = f64x2.splat(threshold), sh = f64x2.splat(shift);
+    const bounded = f64x2.splat(min(threshold, EXP_O_THRESHOLD)); // v ≤ it: finite z, not NaN
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(at(x, i));
+      const above = f64x2.gt(v, thr);
+      const e = fdExp2(v128.andnot(v, above)); // as shiftedSoftplusF64
+      if (keepZ != 0) v128.store(at(z, i), v128.bitselect(v128.load(at(z, i)), e, above));
+      const yh = log1pShifted2(e, sh), b = zivBound(yh);
+      let r = f32RoundV(f64x2.sub(yh, b));
+      const decided = v128.and(i64x2.eq(r, f32RoundV(f64x2.add(yh, b))), f64x2.le(v, bounded));
+      if (!i64x2.all_true(decided)) { // after the vector result, as fdlibm-simd.ts's rare cases
+        exactLanes += popcnt(i64x2.bitmask(v128.not(decided)));
+        r = sspExactPair(v, e, sh, above);
+        if (firstNaN == n && !i64x2.all_true(f64x2.eq(r, r))) firstNaN = i + (f64x2.extract_lane(r, 0) != f64x2.extract_lane(r, 0) ? 0 : 1);
+      }
+      v128.store(at(y, i), r);
     }
   }
+  const from = i;
+  for (; i < n; i++) store<f64>(at(y, i), sspElement(load<f64>(at(x, i)), at(z, i), shift, threshold, keepZ));
+  const rounded = from + f32Round(at(y, from), at(y, from), n - from);
+  return rounded < firstNaN ? rounded : firstNaN;
+}
+
+// Lanes that shiftedSoftplusF32 took exactly (v > threshold and NaN included) since the last read.
+let exactLanes: u32 = 0;
+
+/** Reads and resets shiftedSoftplusF32's count of exact lanes (verification and benchmarks). */
+export function shiftedSoftplusF32ExactLanes(): u32 {
+  const c = exactLanes;
+  exactLanes = 0;
+  return c;
+}
+
+// shiftedSoftplusF64's y of the pair, float32 where not NaN (not inlined: off the hot path).
+function sspExactPair(v: v128, e: v128, sh: v128, above: v128): v128 {
+  const r = v128.bitselect(f64x2.sub(v, sh), f64x2.sub(fdLog1p2(e), sh), above);
+  return v128.bitselect(f32RoundV(r), r, f64x2.eq(r, r));
 }
 
 /**

@@ -30,6 +30,7 @@ function cases(rt, v) {
     "expF64Array": () => k.expF64Array(x, y, N),
     "log1pF64Array (of exp(v))": () => k.log1pF64Array(e, y, N),
     "shiftedSoftplusF64 (keep z)": () => k.shiftedSoftplusF64(x, y, z, N, SHIFT_LN2_F32, SOFTPLUS_THRESHOLD, 1),
+    "shiftedSoftplusF32 (keep z; fp32 sites)": () => k.shiftedSoftplusF32(x, y, z, N, SHIFT_LN2_F32, SOFTPLUS_THRESHOLD, 1),
     "shiftedSoftplusGradF64 (exp recomputed)": () => k.shiftedSoftplusGradF64(x, 0, g, gx, N, SOFTPLUS_THRESHOLD),
     "siluF64": () => k.siluF64(x, y, N),
   };

@@ -10,7 +10,7 @@
  * whole arrays in WASM (f64-kernels.ts).
  */
 import { SOFTPLUS_THRESHOLD } from "../models/ops.js";
-import { shiftedSoftplusGrads, shiftedSoftplusValues, siluGrads, siluValues } from "./f64-kernels.js";
+import { shiftedSoftplusGrads, shiftedSoftplusValues, shiftedSoftplusValuesF32, siluGrads, siluValues } from "./f64-kernels.js";
 
 export interface UnaryF64 {
   /** Identifies the function and its parameters (table cache key). */
@@ -25,6 +25,8 @@ export interface UnaryF64 {
    * `grads` need not compute them again.
    */
   values(x: Float64Array, y: Float64Array, aux?: Float64Array): void;
+  /** y[i] = Math.fround(value(x[i])), aux as `values`: the same bits as `values` then Math.fround, faster. */
+  valuesF32?(x: Float64Array, y: Float64Array, aux?: Float64Array): void;
   /** gx[i] = grad(g[i], x[i], aux(x[i])) for a whole array (the same bits, in WASM); `aux` as kept by `values`. */
   grads(g: Float64Array, x: Float64Array, gx: Float64Array, aux?: Float64Array): void;
   /** `values` can keep the aux values (the same numbers `grads` would compute). */
@@ -50,6 +52,7 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
       for (let i = 0; i < gx.length; i++) gx[i] = sspGrad(g[i], x[i], t[idx[i]]);
     },
     values: (x, y, z) => shiftedSoftplusValues(x, shift, SOFTPLUS_THRESHOLD, y, z),
+    valuesF32: (x, y, z) => shiftedSoftplusValuesF32(x, shift, SOFTPLUS_THRESHOLD, y, z),
     grads: (g, x, gx, z) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx, z),
     keepsAux: true,
   };

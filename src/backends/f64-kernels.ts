@@ -7,6 +7,7 @@
  * results that are resident (step-arena tensors) are used where they are.
  */
 import { type Kernels, wasm } from "../wasm/runtime.js";
+import { SHIFT_LN2_F32, SOFTPLUS_THRESHOLD } from "../models/ops.js";
 
 /** Run a kernel over its inputs (float64, or integers), returning `outs` float64 arrays of `n` values each. */
 function call(inputs: readonly ArrayBufferView[], n: number, outs: number, kernel: (k: Kernels, inPtrs: number[], outPtrs: number[]) => void, into: Float64Array[]): void {
@@ -24,6 +25,26 @@ function call(inputs: readonly ArrayBufferView[], n: number, outs: number, kerne
 export function shiftedSoftplusValues(x: Float64Array, shift: number, threshold: number, y: Float64Array, z?: Float64Array): void {
   if (z) call([x], x.length, 2, (k, [px], [py, pz]) => k.shiftedSoftplusF64(px, py, pz, x.length, shift, threshold, 1), [y, z]);
   else call([x], x.length, 1, (k, [px], [py]) => k.shiftedSoftplusF64(px, py, 0, x.length, shift, threshold, 0), [y]);
+}
+
+/**
+ * Math.fround of shiftedSoftplusValues' y (z the same), faster: the kernel
+ * decides most elements' float32 from a bounded log1p (assembly/softplus-f32.ts).
+ * Proven (every float32 input, scripts/verify-ssp-f32.js) only for these
+ * shifts and the models' threshold; for others, the exact kernel and Math.fround.
+ */
+export function shiftedSoftplusValuesF32(x: Float64Array, shift: number, threshold: number, y: Float64Array, z?: Float64Array): void {
+  const n = x.length;
+  let firstNaN = n;
+  if (threshold === SOFTPLUS_THRESHOLD && [SHIFT_LN2_F32, 0, Math.LN2].some((s) => Object.is(s, shift))) {
+    if (z) call([x], n, 2, (k, [px], [py, pz]) => (firstNaN = k.shiftedSoftplusF32(px, py, pz, n, shift, threshold, 1)), [y, z]);
+    else call([x], n, 1, (k, [px], [py]) => (firstNaN = k.shiftedSoftplusF32(px, py, 0, n, shift, threshold, 0)), [y]);
+  } else {
+    shiftedSoftplusValues(x, shift, threshold, y, z);
+    firstNaN = 0;
+  }
+  // from the kernel's first NaN on, y may be unrounded: a NaN's float32 bits are Math.fround's (as in round.ts's roundValues)
+  for (let i = firstNaN; i < n; i++) y[i] = Math.fround(y[i]);
 }
 
 /** z: exp(x) kept by shiftedSoftplusValues (read where x ≤ threshold), else recomputed. */

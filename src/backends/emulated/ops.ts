@@ -376,7 +376,13 @@ export class EmulatedOps implements EquivariantOps {
         const raw = f64(X.length, false);
         // the VJP's aux values (exp(x) for softplus) kept when a gradient will flow
         const aux = fn.keepsAux && x0.requiresGrad ? f64(X.length, false) : undefined;
-        fn.values(X, raw, aux);
+        // First rounding fp32 RNE (Math.fround): the kernel's float32 values are its
+        // result, and the tag makes that rounding the identity it is on them.
+        const first = f.compute ?? f.out;
+        if (fn.valuesF32 && first?.fp32Native) {
+          fn.valuesF32(X, raw, aux);
+          tag(raw, first);
+        } else fn.values(X, raw, aux);
         y = roundValues(f.out, roundValues(f.compute, raw));
         if (aux) unaryGrad = (g) => {
           const gx = f64(g.length, false);
