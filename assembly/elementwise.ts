@@ -133,11 +133,6 @@ function productFastCase(spec: usize): FastCase | null {
   return c;
 }
 
-// Two lanes of float32 values (a NaN is not one: eq is false).
-@inline
-function demote2(v: v128): v128 {
-  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
-}
 
 // fast (fp32 native): two lanes at once where both operands of both lanes are
 // float32 values and the results are not NaN (f32x4.demote is RNE like the
@@ -145,7 +140,7 @@ function demote2(v: v128): v128 {
 // elements take the scalar path.
 @inline
 function nativeLanes(x: v128, y: v128, r: v128): bool {
-  return i64x2.all_true(v128.and(v128.and(f64x2.eq(demote2(x), x), f64x2.eq(demote2(y), y)), f64x2.eq(r, r)));
+  return i64x2.all_true(v128.and(v128.and(f64x2.eq(f32RoundV(x), x), f64x2.eq(f32RoundV(y), y)), f64x2.eq(r, r)));
 }
 
 // round(u · v) at element index idx (c: the spec's fast case)
@@ -173,7 +168,7 @@ function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, 
     for (; i + 2 <= n; i += 2) {
       const x = v128.load(at(a, i)), y = v128.load(at(b, i));
       const r = mul ? f64x2.mul(x, y) : f64x2.add(x, y);
-      if (nativeLanes(x, y, r)) v128.store(at(dst, i), demote2(r));
+      if (nativeLanes(x, y, r)) v128.store(at(dst, i), f32RoundV(r));
       else {
         store<f64>(at(dst, i), binaryValue(mul, f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
         store<f64>(at(dst, i + 1), binaryValue(mul, f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
@@ -203,7 +198,7 @@ export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, 
       for (; f + 2 <= F; f += 2) {
         const u = v128.load(at(x, o + f));
         const r = f64x2.mul(u, vv);
-        if (nativeLanes(u, vv, r)) v128.store(at(dst, o + f), demote2(r));
+        if (nativeLanes(u, vv, r)) v128.store(at(dst, o + f), f32RoundV(r));
         else {
           store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
           store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
@@ -223,7 +218,7 @@ export function f32Prefix(x: usize, n: i32): i32 {
   if (ASC_FEATURE_SIMD) {
     for (; i + 2 <= n; i += 2) {
       const v = v128.load(at(x, i));
-      if (!i64x2.all_true(f64x2.eq(demote2(v), v))) break;
+      if (!i64x2.all_true(f64x2.eq(f32RoundV(v), v))) break;
     }
   }
   for (; i < n; i++) if (!isF32(load<f64>(at(x, i)))) return i;
@@ -236,7 +231,7 @@ export function f32Round(x: usize, y: usize, n: i32): i32 {
     for (; i + 2 <= n; i += 2) {
       const v = v128.load(at(x, i));
       if (!i64x2.all_true(f64x2.eq(v, v))) break;
-      v128.store(at(y, i), demote2(v));
+      v128.store(at(y, i), f32RoundV(v));
     }
   }
   for (; i < n; i++) {
@@ -259,7 +254,7 @@ export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: 
         let y = p;
         if (bias != 0) {
           const b = v128.load(at(bias, j));
-          if (!i64x2.all_true(f64x2.eq(demote2(b), b))) {
+          if (!i64x2.all_true(f64x2.eq(f32RoundV(b), b))) {
             scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
             scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);
             continue;

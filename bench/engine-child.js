@@ -7,6 +7,9 @@
 // jiggling positions deterministically, and prints the RSS after step
 // min(100, STEPS/10) and after the last step, and ten samples of RSS, JS heap
 // and WASM memory;
+// `node --expose-gc bench/engine-child.js live PRESET STEPS [72]` is `flat` with a
+// full garbage collection before each sample: the heap that is still reachable
+// (a leak grows it; `flat`'s RSS also counts garbage V8 has not collected yet);
 // `node bench/engine-child.js profile PRESET STEPS` prints self time per op
 // class from the V8 CPU profiler on the 72-atom cluster;
 // `node bench/engine-child.js cpu P1,P2,… STEPS` prints CPU ms per step of each
@@ -71,7 +74,8 @@ if (mode === "large") {
   for (let i = 0; i < steps; i++) model.predict(big, { ops });
   const s = (performance.now() - t) / 1000;
   console.log(JSON.stringify({ katomsPerS: (big.numbers.length * steps) / s / 1e3, stepsPerS: steps / s, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
-} else if (mode === "flat") {
+} else if (mode === "flat" || mode === "live") {
+  if (mode === "live" && typeof gc !== "function") throw new Error("live: run node with --expose-gc");
   const sys = process.argv[5] === "72" ? water : big;
   const ops = new EmulatedOps(preset, { keepTrace: false });
   const s = { ...sys, positions: Float64Array.from(sys.positions) };
@@ -83,10 +87,11 @@ if (mode === "large") {
     // a deterministic jiggle (±1e-3 Å) so every step computes a new structure
     for (let k = 0; k < s.positions.length; k++) s.positions[k] = sys.positions[k] + 1e-3 * Math.sin(0.7 * i + k);
     model.predict(s, { ops });
-    if (i === early) rssEarly = rssMiB();
     if (i === early || i % Math.max(1, Math.floor(steps / 10)) === 0) {
+      if (mode === "live") gc();
       const m = process.memoryUsage();
-      samples.push({ step: i, rss: m.rss / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, wasm: wasm().memory.buffer.byteLength / 2 ** 20 });
+      samples.push({ step: i, rss: m.rss / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, heapUsed: m.heapUsed / 2 ** 20, wasm: wasm().memory.buffer.byteLength / 2 ** 20 });
+      if (i === early) rssEarly = m.rss / 2 ** 20;
     }
   }
   console.log(JSON.stringify({ atoms: sys.numbers.length, steps, early, rssEarlyMiB: rssEarly, rssLastMiB: rssMiB(), ratio: rssMiB() / rssEarly, samples, seconds: (performance.now() - t) / 1000 }));
