@@ -69,13 +69,7 @@ export function softmaxRowsValues(x: Float64Array, rows: number, N: number, y: F
 /** y[e, g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g]))). */
 export function gaussianRbfValues(d: Float64Array, o: Float64Array, coeff: number, y: Float64Array): void {
   const E = d.length, G = o.length;
-  if (E === 0 || G === 0) return;
-  const rt = wasm();
-  rt.scoped(() => {
-    const pd = rt.input(d), po = rt.input(o), py = rt.output(y, E * G, [d, o]);
-    rt.k.gaussianRbfF64(pd, po, py, E, G, coeff);
-    rt.copyOut(y, py, E * G);
-  });
+  call([d, o], E * G, 1, (k, [pd, po], [py]) => k.gaussianRbfF64(pd, po, py, E, G, coeff), [y]);
 }
 
 /**
@@ -155,36 +149,18 @@ export function mulValues(a: Float64Array, b: Float64Array, y: Float64Array): vo
 /** t[e, g] = (gy·y)·((2·coeff)·(d[e] − o[g])): the Gaussian basis's VJP terms before the sum over g. */
 export function gaussianRbfGradTerms(gy: Float64Array, y: Float64Array, d: Float64Array, o: Float64Array, coeff: number, t: Float64Array): void {
   const E = d.length, G = o.length;
-  if (E === 0 || G === 0) return;
-  const rt = wasm();
-  rt.scoped(() => {
-    const pg = rt.input(gy), py = rt.input(y), pd = rt.input(d), po = rt.input(o), pt = rt.output(t, E * G, [gy, y, d, o]);
-    rt.k.rbfGradTermsF64(pg, py, pd, po, pt, E, G, coeff);
-    rt.copyOut(t, pt, E * G);
-  });
+  call([gy, y, d, o], E * G, 1, (k, [pg, py, pd, po], [pt]) => k.rbfGradTermsF64(pg, py, pd, po, pt, E, G, coeff), [t]);
 }
 
 /** gx[e] = g[s] (rows of F values) for every row e of segment s (rowPtr from 0, ascending): a segment sum's VJP. */
 export function expandSegments(g: Float64Array, rowPtr: Int32Array, F: number, gx: Float64Array): void {
-  const nSeg = rowPtr.length - 1, E = rowPtr[nSeg];
-  if (nSeg <= 0 || E === 0 || F === 0) return;
-  const rt = wasm();
-  rt.scoped(() => {
-    const pg = rt.input(g), pr = rt.input(rowPtr), px = rt.output(gx, E * F, [g]);
-    rt.k.expandSegmentsF64(pg, pr, nSeg, F, px);
-    rt.copyOut(gx, px, E * F);
-  });
+  const nSeg = rowPtr.length - 1;
+  call([g, rowPtr], nSeg > 0 ? rowPtr[nSeg] * F : 0, 1, (k, [pg, pr], [px]) => k.expandSegmentsF64(pg, pr, nSeg, F, px), [gx]);
 }
 
 /** y[r, j] = x[r, j]·s[j] in float64 (x [rows, N]). */
 export function scaleColsValues(x: Float64Array, s: Float64Array, rows: number, N: number, y: Float64Array): void {
-  if (rows === 0 || N === 0) return;
-  const rt = wasm();
-  rt.scoped(() => {
-    const px = rt.input(x), ps = rt.input(s), py = rt.output(y, rows * N, [x, s]);
-    rt.k.scaleColsF64(px, ps, py, rows, N);
-    rt.copyOut(y, py, rows * N);
-  });
+  call([x, s], rows * N, 1, (k, [px, ps], [py]) => k.scaleColsF64(px, ps, py, rows, N), [y]);
 }
 
 /** max(+0, |acc[r, j]·c[j]| …) over acc [rows, N] (perChannel false: c[0] for every column), NaN propagating like Math.max. */

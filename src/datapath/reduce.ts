@@ -263,7 +263,7 @@ function rowChunks(rowPtr: Int32Array, F: number, budget: number): Array<[number
 function runSegments(job: SegmentJob): Float64Array {
   const { rt, F, rowPtr } = job;
   const nRows = rowPtr.length - 1;
-  const result = f64(nRows * F); // a step arena's tensor when one is active
+  const result = f64(nRows * F, false); // a step arena's tensor when one is active; every row is written below
   const chunks = rowChunks(rowPtr, F, Math.max(1, job.chunkElements ?? DEFAULT_CHUNK));
   let maxEdges = 0;
   let maxRows = 0;
@@ -454,7 +454,7 @@ function scatterAddFast(
 ): Float64Array {
   const k = kernels(rt);
   const nE = index.length;
-  const result = f64(nRows * F); // a step arena's tensor when one is active
+  const result = f64(nRows * F, false); // a step arena's tensor when one is active; zeroed as the accumulator or overwritten
   const edgesPerCall = Math.max(1, Math.floor(Math.max(1, chunkElements ?? DEFAULT_CHUNK) / F));
   // float32 terms: native f32 adds into an f32 accumulator; float64 terms: the
   // f64 step with the rounding-boundary fix into an f64 array of f32 values

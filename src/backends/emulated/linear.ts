@@ -405,8 +405,6 @@ function intStorage(plan: OpPlan): WeightsAssignment {
   return { format: dp.weights ?? dp.in!, granularity: "per-channel", scale: "absmax" };
 }
 
-
-
 function accOverflow(dp: DatapathAssignment): "wrap" | "saturate" {
   return dp.overflow === "saturate" ? "saturate" : "wrap";
 }

@@ -214,6 +214,13 @@ function lutFnName(l: LutAssignment): string {
 }
 
 
+/** CSR row pointers of `rows` rows of `len` terms each (a sum over each row of a [rows, len] array). */
+function rowsOf(rows: number, len: number): Int32Array {
+  const rowPtr = new Int32Array(rows + 1);
+  for (let e = 0; e <= rows; e++) rowPtr[e] = e * len;
+  return rowPtr;
+}
+
 export class EmulatedOps implements EquivariantOps {
   readonly backend = "emulated";
   readonly hw: ResolvedHwModel;
@@ -571,9 +578,7 @@ export class EmulatedOps implements EquivariantOps {
         const Y = run().out.data, D = d.data, O = o.data;
         const t = f64(E * NG, false);
         gaussianRbfGradTerms(G, Y, D, O, coeff, t);
-        const rowPtr = new Int32Array(E + 1);
-        for (let e = 0; e <= E; e++) rowPtr[e] = e * NG;
-        const gd = distance.requiresGrad ? this.segSum(b, t, 1, rowPtr) : null;
+        const gd = distance.requiresGrad ? this.segSum(b, t, 1, rowsOf(E, NG)) : null;
         let go: Float64Array | null = null;
         if (offsets.requiresGrad) {
           go = f64(NG);
@@ -680,9 +685,7 @@ export class EmulatedOps implements EquivariantOps {
         const t = f64(E * F, false);
         mulValues(G, X, t);
         if (b.acc) {
-          const rowPtr = new Int32Array(E + 1);
-          for (let e = 0; e <= E; e++) rowPtr[e] = e * F;
-          gs = this.segSum(b, t, 1, rowPtr);
+          gs = this.segSum(b, t, 1, rowsOf(E, F));
         } else {
           gs = f64(E);
           for (let e = 0; e < E; e++) {
