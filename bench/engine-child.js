@@ -2,12 +2,12 @@
 // is that preset's): `node bench/engine-child.js large PRESET STEPS` runs
 // energy + forces on the 1008-atom water system (14 non-interacting copies of
 // the 72-atom cluster) and prints JSON {katomsPerS, maxRssMiB};
-// `node bench/engine-child.js flat PRESET STEPS [72]` runs STEPS consecutive steps
+// `node bench/engine-child.js flat PRESET STEPS [72|1008]` runs STEPS consecutive steps
 // with one backend (no trace) on the 1008-atom system (72: the cluster itself),
 // jiggling positions deterministically, and prints the RSS after step
 // min(100, STEPS/10) and after the last step, and ten samples of RSS, JS heap
 // and WASM memory;
-// `node --expose-gc bench/engine-child.js live PRESET STEPS [72]` is `flat` with a
+// `node --expose-gc bench/engine-child.js live PRESET STEPS [72|1008]` is `flat` with a
 // full garbage collection before each sample: the heap that is still reachable
 // (a leak grows it; `flat`'s RSS also counts garbage V8 has not collected yet);
 // `node bench/engine-child.js profile PRESET STEPS` prints self time per op
@@ -24,8 +24,28 @@ import { replicate } from "./lib.js";
 import { wasm } from "../dist/src/wasm/runtime.js";
 
 const here = new URL(".", import.meta.url).pathname;
-const [mode, preset, stepsArg] = process.argv.slice(2);
+const [mode, preset, stepsArg, atomsArg] = process.argv.slice(2);
 const steps = Number(stepsArg);
+
+/** Bad arguments and unknown presets: one line on stderr, exit 2 (no stack trace). */
+function fail(message) {
+  process.stderr.write(`engine-child: ${message}\n`);
+  process.exit(2);
+}
+const MODES = ["large", "flat", "live", "cpu", "profile"];
+if (!MODES.includes(mode)) fail(`mode '${mode ?? ""}' is not one of ${MODES.join(", ")}`);
+if (!preset) fail("missing PRESET");
+if (!/^[1-9][0-9]{0,7}$/.test(stepsArg ?? "")) fail(`STEPS '${stepsArg ?? ""}' is not a positive integer`);
+if (atomsArg !== undefined && !((mode === "flat" || mode === "live") && (atomsArg === "72" || atomsArg === "1008"))) fail(`ATOMS '${atomsArg}' is 72 or 1008, for flat and live only`);
+if (mode === "live" && typeof gc !== "function") fail("live: run node with --expose-gc");
+/** EmulatedOps, or exit 2 naming the preset (an InputError's one line). */
+function opsFor(p) {
+  try {
+    return new EmulatedOps(p, { keepTrace: false });
+  } catch (e) {
+    return fail(`preset '${p}': ${e.message.split("\n")[0]}`);
+  }
+}
 const model = loadSchNet(`${here}../examples/water-schnet/water_schnet.safetensors`);
 const water = readExtxyz(`${here}../examples/water-schnet/water_start.extxyz`)[0];
 const big = replicate(water, 14, model.hp.cutoff);
@@ -68,16 +88,15 @@ function classify(node) {
 }
 
 if (mode === "large") {
-  const ops = new EmulatedOps(preset, { keepTrace: false });
+  const ops = opsFor(preset);
   model.predict(big, { ops });
   const t = performance.now();
   for (let i = 0; i < steps; i++) model.predict(big, { ops });
   const s = (performance.now() - t) / 1000;
   console.log(JSON.stringify({ katomsPerS: (big.numbers.length * steps) / s / 1e3, stepsPerS: steps / s, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
 } else if (mode === "flat" || mode === "live") {
-  if (mode === "live" && typeof gc !== "function") throw new Error("live: run node with --expose-gc");
-  const sys = process.argv[5] === "72" ? water : big;
-  const ops = new EmulatedOps(preset, { keepTrace: false });
+  const sys = atomsArg === "72" ? water : big;
+  const ops = opsFor(preset);
   const s = { ...sys, positions: Float64Array.from(sys.positions) };
   const early = Math.min(100, Math.max(1, Math.floor(steps / 10)));
   let rssEarly = 0;
@@ -99,7 +118,7 @@ if (mode === "large") {
   // CPU ms per step of each preset (comma list; the first is the base of the ratios), in
   // alternating rounds (median): CPU time, not wall time, so a shared machine's load matters less.
   const presets = preset.split(","), rounds = 3;
-  const byPreset = Object.fromEntries(presets.map((p) => [p, new EmulatedOps(p, { keepTrace: false })]));
+  const byPreset = Object.fromEntries(presets.map((p) => [p, opsFor(p)]));
   for (const p of presets) for (let i = 0; i < 3; i++) model.predict(water, { ops: byPreset[p] });
   const t = Object.fromEntries(presets.map((p) => [p, []]));
   for (let r = 0; r < rounds; r++) {
@@ -113,7 +132,7 @@ if (mode === "large") {
   const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
   console.log(JSON.stringify(Object.fromEntries(presets.map((p) => [p, { cpuMsPerStep: med(t[p]), ofBase: med(t[presets[0]]) / med(t[p]) }]))));
 } else if (mode === "profile") {
-  const ops = new EmulatedOps(preset, { keepTrace: false });
+  const ops = opsFor(preset);
   for (let i = 0; i < 3; i++) model.predict(water, { ops });
   const session = new Session();
   session.connect();
