@@ -28,22 +28,44 @@ const CHUNK = 1 << 20; // float32 patterns per chunk: (−20, 20) is whole chunk
 const WALK = 0x9e3779b1; // odd: j ↦ j·WALK mod 2^32 visits every pattern once
 const Z_UNTOUCHED = -1.5; // z is left alone where v > threshold
 
+const OPTIONS = ["builds", "shifts", "threads", "stride", "chunks"];
+
+/** Bad arguments: one line on stderr, exit 2. */
+function usage(message) {
+  console.error(`verify-ssp-f32: ${message}`);
+  process.exit(2);
+}
+
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
+  if (i < 0) return dflt;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith("--")) usage(`--${name} needs a value`);
+  return v;
+}
+
+/** A positive integer option no larger than max. */
+function intArg(name, dflt, max) {
+  const v = arg(name, dflt);
+  if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) usage(`--${name} '${v}' is not an integer from 1 to ${max}`);
+  return Number(v);
 }
 
 if (isMainThread) await main();
 else worker(workerData);
 
 async function main() {
+  for (const a of process.argv.slice(2)) {
+    if (a.startsWith("--") && !OPTIONS.includes(a.slice(2))) usage(`unknown option ${a} (${OPTIONS.map((o) => `--${o}`).join(", ")})`);
+  }
   const builds = arg("builds", "simd,relaxed,scalar").split(",");
   const shifts = arg("shifts", "f32ln2,0,ln2").split(",");
-  const threads = Number(arg("threads", String(availableParallelism())));
-  const stride = Number(arg("stride", "1"));
-  const chunks = Number(arg("chunks", String(2 ** 32 / stride / CHUNK))); // fewer: a trial run
-  for (const b of builds) if (!(b in FILES)) throw new Error(`unknown build ${b}`);
-  for (const s of shifts) if (!(s in SHIFTS)) throw new Error(`unknown shift ${s}`);
+  for (const b of builds) if (!(b in FILES)) usage(`unknown build '${b}' (${Object.keys(FILES).join(", ")})`);
+  for (const s of shifts) if (!(s in SHIFTS)) usage(`unknown shift '${s}' (${Object.keys(SHIFTS).join(", ")})`);
+  const threads = intArg("threads", String(availableParallelism()), 256);
+  const stride = intArg("stride", "1", 2 ** 32 / CHUNK);
+  if ((stride & (stride - 1)) !== 0) usage(`--stride ${stride} is not a power of two (the walk covers 2^32 / stride patterns in whole chunks)`);
+  const chunks = intArg("chunks", String(2 ** 32 / stride / CHUNK), 2 ** 32 / stride / CHUNK); // fewer: a trial run
   const t0 = process.hrtime.bigint();
   const parts = await Promise.all(Array.from({ length: threads }, (_, w) => new Promise((resolve, reject) => {
     const wk = new Worker(fileURLToPath(import.meta.url), { workerData: { builds, shifts, w, threads, stride, chunks } });
