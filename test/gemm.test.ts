@@ -14,6 +14,7 @@ import {
   gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
   type GemmDatapath, type GemmOrder, type GemmPath,
 } from "../src/datapath/gemm.js";
+import { formatRange } from "../src/datapath/gemm-datapath.js";
 import { valueArb } from "./helpers/gemm-values.js";
 import { oracleGemm, type ODatapath, type ORounding, type Mode } from "./oracle/exact-gemm.js";
 
@@ -358,12 +359,25 @@ const simdRt = new WasmRuntime("simd");
 
 /** The relaxed build where this host fuses f32x4.relaxed_madd (its fp32-FMA path is then fp32-fma-native). */
 const relaxedRt = relaxedFuses().ok ? new WasmRuntime("relaxed") : null;
-const onRuntime = (runtime: WasmRuntime, path: GemmPath): GemmPath =>
-  runtime.flavour === "relaxed" && (path === "fp32-fma-fast" || path === "fp32-fma-narrow-fast") ? "fp32-fma-native" : path;
+/**
+ * The path on `runtime` of a datapath whose strict path is `path`: the relaxed build takes
+ * fp32-fma-native for every sequential fp32-RNE accumulator with exact products (fused) whatever
+ * the data, infinities and NaN included, except where the formats alone make every product exact
+ * in f32 (fp32-fast, the same bits) or the order is promote-exact's.
+ */
+const onRuntime = (runtime: WasmRuntime, path: GemmPath, dp: GemmDatapath): GemmPath => {
+  if (runtime.flavour !== "relaxed" || path === "promote-exact") return path;
+  const ra = formatRange(dp.inA), rb = formatRange(dp.inB);
+  if (dp.inA.mbits + dp.inB.mbits + 2 <= 24 && ra.hi + rb.hi + 1 <= 127 && ra.lo + rb.lo >= -149) return path; // exact in f32 by the formats
+  const exactProducts = dp.product === "exact" || (dp.product === undefined && dp.fma);
+  const ar = dp.accRounding;
+  const fp32Rne = dp.acc.name === "float32" && (ar?.rounding ?? "rne") === "rne" && (ar?.overflow ?? "ieee") === "ieee" && (ar?.ftz ?? "none") === "none";
+  return dp.order.kind === "sequential" && exactProducts && fp32Rne ? "fp32-fma-native" : path;
+};
 
 function fastCheck(dp: GemmDatapath, c: Case, expectedStrict: GemmPath): void {
   for (const runtime of relaxedRt ? [simdRt, scalarRt, relaxedRt] : [simdRt, scalarRt]) {
-    const expected = onRuntime(runtime, expectedStrict);
+    const expected = onRuntime(runtime, expectedStrict, dp);
     const info: { path?: GemmPath } = {};
     const a = Float32Array.from(c.a);
     const b = Float32Array.from(c.b);
@@ -617,6 +631,27 @@ describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narro
     const dp = parseGemmDatapath({ in: "bf16", acc: "fp32", out: "fp32", fma: true });
     const tiny = Array.from({ length: 40 }, (_, e) => (e % 2 ? -1 : 1) * (1 + (e % 7) / 8) * 2 ** (-133 + (e % 40)));
     fastCheck(dp, { M: 5, K: 8, N: 9, a: tiny, b: Array.from({ length: 72 }, (_, e) => ((e % 11) - 5) * 2 ** -(e % 23)), bias: Array.from({ length: 9 }, (_, j) => j % 3 ? 2 ** (-140 + j) : 0) }, "fp32-fma-narrow-fast");
+  });
+
+  it("relaxed build: fp32-fma-native whatever the data (infinities, NaN, any exponent), the oracle's bits", () => {
+    // the formats alone choose the fused path there (no range scan): non-finite inputs included
+    const arb = fc
+      .record({ inp: fc.constantFrom("fp32", "tf32", "bf16"), out, outR: roundingArb(true) })
+      .map((r): GemmDatapath => ({
+        inA: F(r.inp), inB: F("fp32"), acc: F("fp32"), out: F(r.out), order: { kind: "sequential" }, fma: true,
+        inputRounding: { rounding: "rne" }, accRounding: { rounding: "rne" }, outRounding: r.outR,
+      }))
+      .chain((dp) => fc.tuple(fc.constant(dp), caseArb(dp, { m: 9, k: 30, n: 19 }, false, true)));
+    fc.assert(fc.property(arb, ([dp, c]) => {
+      for (const runtime of relaxedRt ? [relaxedRt, simdRt] : [simdRt]) {
+        const info: { path?: GemmPath } = {};
+        const a = Float32Array.from(c.a), b = Float32Array.from(c.b), bias = c.bias ? Float32Array.from(c.bias) : undefined;
+        const got = gemm(a, b, c.M, c.K, c.N, dp, bias, { info, runtime });
+        if (runtime === relaxedRt) expect(info.path).toBe("fp32-fma-native");
+        const what = `${runtime.flavour} ${info.path} ${describeDp(dp)} ${c.M}x${c.K}x${c.N}`;
+        expectSameBits(got, oracleGemm(Array.from(a), Array.from(b), c.M, c.K, c.N, toOracle(dp), bias ? Array.from(bias) : undefined), what);
+      }
+    }), { numRuns: 60 });
   });
 
   it("narrow step s + p exhaustively over exponent gaps: every sum equals the exact oracle", () => {

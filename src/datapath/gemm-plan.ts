@@ -203,6 +203,22 @@ function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
   return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
 }
 
+/**
+ * On the relaxed build (loaded only where a probe saw f32x4.relaxed_madd fuse) the fp32-FMA
+ * datapath is one fused f32 multiply-add whatever the data: every product of f32 values is
+ * exact inside it, so no exponent range is needed, and infinities and NaN give what the generic
+ * kernel's IEEE encodings give (NaNs leave as the canonical NaN on both paths).
+ */
+function fmaNativeByFormats(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs): boolean {
+  return rt.flavour === "relaxed" && dp.order.kind === "sequential" && isNativeRne(s.acc, FP32) && s.prod === null;
+}
+
+/** The path the formats alone decide (no look at the data), or null. */
+function pathByFormats(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs): GemmPath | null {
+  if (fp32FastByFormats(dp, s)) return "fp32-fast";
+  return fmaNativeByFormats(rt, dp, s) ? "fp32-fma-native" : null;
+}
+
 const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fast" | "block-fma-generic">, number> = {
   "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5, "bf16-fma-fast": 6,
 };
@@ -391,7 +407,7 @@ export function prepare(
     let path: GemmPath;
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
-    else path = choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
+    else path = pathByFormats(rt, dp, specs) ?? choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
     const layoutKey = bLayout(path);
     let bData = cb?.layout.get(layoutKey);
     if (!bData) {
@@ -433,7 +449,7 @@ export function prepareBatched(
     const pa = roundInto(rt, a, specs.inA, 0); // element counters: only stochastic rounding reads them
     const pb = roundInto(rt, b, specs.inB, 0);
     const qbias = bias ? rt.f32(roundInto(rt, bias, specs.bias, 0), N).slice() : null;
-    const path = fp32FastByFormats(dp, specs) ? "fp32-fast" : choosePath(rt, dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
+    const path = pathByFormats(rt, dp, specs) ?? choosePath(rt, dp, specs, expRange(rt, pa, a.length), expRange(rt, pb, b.length));
     if (rowsLayout(path)) return null;
     const parts: (Float32Array | Float64Array)[] = [];
     for (let e = 0; e < batch; e++) parts.push(layoutB(rt, pb + e * K * N * 4, K, N, path, panel, false));
