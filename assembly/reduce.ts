@@ -251,6 +251,45 @@ function accAddV(s: v128, v: v128, screen: bool): v128 {
   return screen ? f32AccAddV(s, v) : f32RoundV(f64x2.add(s, v));
 }
 
+// Four f32 lanes of the f32 values at p (f64 [4]): demoting an f32 value is exact.
+@inline
+function f32x4At(p: usize): v128 {
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+}
+
+// Store four f32 lanes at p as f64 [4].
+@inline
+function storeF32x4(p: usize, v: v128): void {
+  v128.store(p, f64x2.promote_low_f32x4(v));
+  v128.store(p, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 0, 1)), 16);
+}
+
+// One row's sums of 16 features (sumRowsF64 on f32 terms): terms at src + o (row stride
+// `stride`), n terms in chunks of C, the result at dst.
+@inline
+function sum16F32(src: usize, stride: usize, n: i32, C: i32, chunk: i32, dst: usize, o: usize): void {
+  const zero = f32x4.splat(0);
+  let t0 = zero, t1 = zero, t2 = zero, t3 = zero;
+  for (let j = 0; j < n; j += C) {
+    let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+    const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+    let p = src + <usize>j * stride + o;
+    for (let e = j; e < end; e++, p += stride) {
+      c0 = f32x4.add(c0, f32x4At(p));
+      c1 = f32x4.add(c1, f32x4At(p + 32));
+      c2 = f32x4.add(c2, f32x4At(p + 64));
+      c3 = f32x4.add(c3, f32x4At(p + 96));
+    }
+    // sequential (chunk 0): the row sum is the result; an outer +0 + (-0) would lose a -0
+    if (chunk > 0) {
+      t0 = f32x4.add(t0, c0); t1 = f32x4.add(t1, c1); t2 = f32x4.add(t2, c2); t3 = f32x4.add(t3, c3);
+    } else {
+      t0 = c0; t1 = c1; t2 = c2; t3 = c3;
+    }
+  }
+  storeF32x4(dst, t0); storeF32x4(dst + 32, t1); storeF32x4(dst + 64, t2); storeF32x4(dst + 96, t3);
+}
+
 @inline
 function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32, screen: bool): void {
   const base = load<i32>(rowPtr);
@@ -263,6 +302,9 @@ function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, 
     const dst = out + <usize>i * stride;
     let f = 0;
     if (ASC_FEATURE_SIMD) {
+      // f32 terms: 16 features per pass as four f32x4 chains. An f32 add of two f32
+      // values is RNE_f32 of their exact sum, what accAddV computes through f64.
+      if (!screen) for (; f + 16 <= F; f += 16) sum16F32(src, stride, n, C, chunk, dst + (<usize>f << 3), <usize>f << 3);
       // 4 features per pass: two independent dependency chains
       for (; f + 4 <= F; f += 4) {
         let t0 = f64x2.splat(0), t1 = f64x2.splat(0);
