@@ -290,6 +290,47 @@ function sum16F32(src: usize, stride: usize, n: i32, C: i32, chunk: i32, dst: us
   storeF32x4(dst, t0); storeF32x4(dst + 32, t1); storeF32x4(dst + 64, t2); storeF32x4(dst + 96, t3);
 }
 
+// Rows i..i+7 (rowPtr at rp) all have n terms.
+@inline
+function equalRows8(rp: usize, n: i32): bool {
+  const p0 = load<i32>(rp);
+  for (let r = 1; r < 8; r++) if (load<i32>(rp + (<usize>r << 2)) != p0 + r * n) return false;
+  return true;
+}
+
+// Two f64 values, at a and b, as one vector.
+@inline
+function pairAt(a: usize, b: usize): v128 {
+  return v128.load64_lane(b, v128.load64_zero(a), 1);
+}
+
+// F = 1 (a sum along each row, e.g. a row scale's VJP): each row is its own chain, so eight
+// consecutive rows of n terms go at once, two per vector (the 4-feature pass would hold one).
+@inline
+function sum8RowsF1(src: usize, n: i32, C: i32, chunk: i32, dst: usize, screen: bool): void {
+  const rs = <usize>n << 3;
+  const zero = f64x2.splat(0);
+  let t0 = zero, t1 = zero, t2 = zero, t3 = zero;
+  for (let j = 0; j < n; j += C) {
+    let c0 = zero, c1 = zero, c2 = zero, c3 = zero;
+    const end = C >= n - j ? n : j + C; // no i32 overflow for huge C
+    for (let e = j; e < end; e++) {
+      const p = src + (<usize>e << 3);
+      c0 = accAddV(c0, pairAt(p, p + rs), screen);
+      c1 = accAddV(c1, pairAt(p + 2 * rs, p + 3 * rs), screen);
+      c2 = accAddV(c2, pairAt(p + 4 * rs, p + 5 * rs), screen);
+      c3 = accAddV(c3, pairAt(p + 6 * rs, p + 7 * rs), screen);
+    }
+    // sequential (chunk 0): the row sum is the result; an outer +0 + (-0) would lose a -0
+    if (chunk > 0) {
+      t0 = accAddV(t0, c0, false); t1 = accAddV(t1, c1, false); t2 = accAddV(t2, c2, false); t3 = accAddV(t3, c3, false);
+    } else {
+      t0 = c0; t1 = c1; t2 = c2; t3 = c3;
+    }
+  }
+  v128.store(dst, t0); v128.store(dst, t1, 16); v128.store(dst, t2, 32); v128.store(dst, t3, 48);
+}
+
 @inline
 function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32, screen: bool): void {
   const base = load<i32>(rowPtr);
@@ -300,6 +341,11 @@ function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, 
     const C = chunk > 0 ? chunk : max(n, 1);
     const src = vals + <usize>(p0 - base) * stride;
     const dst = out + <usize>i * stride;
+    if (ASC_FEATURE_SIMD && F == 1 && i + 8 <= nRows && load<i32>(rowPtr + (<usize>(i + 8) << 2)) - p0 == n << 3 && equalRows8(rowPtr + (<usize>i << 2), n)) {
+      sum8RowsF1(src, n, C, chunk, dst, screen);
+      i += 7;
+      continue;
+    }
     let f = 0;
     if (ASC_FEATURE_SIMD) {
       // f32 terms: 16 features per pass as four f32x4 chains. An f32 add of two f32
