@@ -228,12 +228,16 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
     for (let m0 = -reps[0]; m0 <= reps[0]; m0++) {
       for (let m1 = -reps[1]; m1 <= reps[1]; m1++) {
         for (let m2 = -reps[2]; m2 <= reps[2]; m2++) {
-          const q = [wrapped[3 * j], wrapped[3 * j + 1], wrapped[3 * j + 2]];
-          if (cell) for (let c = 0; c < 3; c++) q[c] += m0 * cell[c] + m1 * cell[3 + c] + m2 * cell[6 + c];
-          if (q.some((x, c) => x < lo[c] || x > hi[c])) continue;
+          let q0 = wrapped[3 * j], q1 = wrapped[3 * j + 1], q2 = wrapped[3 * j + 2];
+          if (cell) {
+            q0 += m0 * cell[0] + m1 * cell[3] + m2 * cell[6];
+            q1 += m0 * cell[1] + m1 * cell[4] + m2 * cell[7];
+            q2 += m0 * cell[2] + m1 * cell[5] + m2 * cell[8];
+          }
+          if (q0 < lo[0] || q0 > hi[0] || q1 < lo[1] || q1 > hi[1] || q2 < lo[2] || q2 > hi[2]) continue;
           ptAtom.push(j);
           ptShift.push(m0, m1, m2);
-          ptPos.push(q[0], q[1], q[2]);
+          ptPos.push(q0, q1, q2);
         }
       }
     }
@@ -255,20 +259,25 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
     else bins.set(key, [p]);
   }
 
+  // One atom's candidates within the cutoff, in flat arrays (no object per candidate):
+  // neighbour, shift, Cartesian shift, distance; `order` sorts them.
+  let cap = 64;
+  let cJ = new Int32Array(cap), cS = new Int32Array(3 * cap), cV = new Float64Array(3 * cap), cD = new Float64Array(cap);
+  let keys = new Float64Array(cap);
+  const KEY = 2 ** Math.ceil(Math.log2(NEIGHBOR_LIMITS.maxPerAtom + 1));
   const rowPtr = new Int32Array(n + 1);
-  const src: number[] = [], dst: number[] = [], shifts: number[] = [], svec: number[] = [], dist: number[] = [];
-  type Cand = { j: number; s0: number; s1: number; s2: number; v: number[]; d: number };
+  const out = new EdgeBuffers(Math.max(16, 8 * n), cell !== undefined);
   for (let i = 0; i < n; i++) {
-    const b = [0, 1, 2].map((c) => binOf(wrapped[3 * i + c], c));
-    const cands: Cand[] = [];
+    const b0 = binOf(wrapped[3 * i], 0), b1 = binOf(wrapped[3 * i + 1], 1), b2 = binOf(wrapped[3 * i + 2], 2);
+    let m = 0;
     for (let dx = -1; dx <= 1; dx++) {
-      const bx = b[0] + dx;
+      const bx = b0 + dx;
       if (bx < 0 || bx >= nb[0]) continue;
       for (let dy = -1; dy <= 1; dy++) {
-        const by = b[1] + dy;
+        const by = b1 + dy;
         if (by < 0 || by >= nb[1]) continue;
         for (let dz = -1; dz <= 1; dz++) {
-          const bz = b[2] + dz;
+          const bz = b2 + dz;
           if (bz < 0 || bz >= nb[2]) continue;
           const list = bins.get((bx * nb[1] + by) * nb[2] + bz);
           if (!list) continue;
@@ -280,48 +289,111 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
             const s2 = wrap[3 * j + 2] - wrap[3 * i + 2] + ptShift[3 * p + 2];
             if (j === i && s0 === 0 && s1 === 0 && s2 === 0) continue;
             // Same arithmetic as ReferenceOps.edgeVectors + norm.
-            const v = [0, 0, 0];
-            let sq = 0;
-            for (let c = 0; c < 3; c++) {
-              const diff = positions[3 * j + c] - positions[3 * i + c];
-              v[c] = cell ? s0 * cell[c] + s1 * cell[3 + c] + s2 * cell[6 + c] : 0;
-              const r = cell ? diff + v[c] : diff;
-              sq += r * r;
+            let sq = 0, v0 = 0, v1 = 0, v2 = 0;
+            if (cell) {
+              v0 = s0 * cell[0] + s1 * cell[3] + s2 * cell[6];
+              v1 = s0 * cell[1] + s1 * cell[4] + s2 * cell[7];
+              v2 = s0 * cell[2] + s1 * cell[5] + s2 * cell[8];
+              const r0 = positions[3 * j] - positions[3 * i] + v0;
+              const r1 = positions[3 * j + 1] - positions[3 * i + 1] + v1;
+              const r2 = positions[3 * j + 2] - positions[3 * i + 2] + v2;
+              sq = r0 * r0 + r1 * r1 + r2 * r2;
+            } else {
+              const r0 = positions[3 * j] - positions[3 * i];
+              const r1 = positions[3 * j + 1] - positions[3 * i + 1];
+              const r2 = positions[3 * j + 2] - positions[3 * i + 2];
+              sq = r0 * r0 + r1 * r1 + r2 * r2;
             }
             const d = Math.sqrt(sq);
-            if (d < cutoff) cands.push({ j, s0, s1, s2, v, d });
+            if (!(d < cutoff)) continue;
+            if (m === cap) {
+              cap *= 2;
+              cJ = grown(cJ, cap); cS = grown(cS, 3 * cap); cV = grown(cV, 3 * cap); cD = grown(cD, cap);
+            }
+            cJ[m] = j;
+            cS[3 * m] = s0; cS[3 * m + 1] = s1; cS[3 * m + 2] = s2;
+            cV[3 * m] = v0; cV[3 * m + 1] = v1; cV[3 * m + 2] = v2;
+            cD[m] = d;
+            m++;
           }
         }
       }
     }
-    if (cands.length > NEIGHBOR_LIMITS.maxPerAtom) {
-      throw new InputError(`neighbour list: atom ${i + 1} has ${fmtCount(cands.length)} neighbours within the cutoff ${cutoff} Å, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} hwsim evaluates`);
+    if (m > NEIGHBOR_LIMITS.maxPerAtom) {
+      throw new InputError(`neighbour list: atom ${i + 1} has ${fmtCount(m)} neighbours within the cutoff ${cutoff} Å, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} hwsim evaluates`);
     }
-    if (src.length + cands.length > NEIGHBOR_LIMITS.maxPairs) {
+    if (out.length + m > NEIGHBOR_LIMITS.maxPairs) {
       throw new InputError(`neighbour list: more than ${fmtCount(NEIGHBOR_LIMITS.maxPairs)} neighbour pairs within the cutoff ${cutoff} Å (atoms 1..${i + 1} of ${n} alone), more than hwsim builds for one frame`);
     }
-    cands.sort((a, b2) => a.j - b2.j || a.s0 - b2.s0 || a.s1 - b2.s1 || a.s2 - b2.s2);
-    for (const c of cands) {
-      src.push(i);
-      dst.push(c.j);
-      shifts.push(c.s0, c.s1, c.s2);
-      svec.push(c.v[0], c.v[1], c.v[2]);
-      dist.push(c.d);
+    if (cell) {
+      const order = Int32Array.from({ length: m }, (_, k) => k);
+      order.sort((a, b) => cJ[a] - cJ[b] || cS[3 * a] - cS[3 * b] || cS[3 * a + 1] - cS[3 * b + 1] || cS[3 * a + 2] - cS[3 * b + 2]);
+      for (const k of order) out.push(i, cJ[k], cS, cV, k, cD[k]);
+    } else {
+      // no images: each j once, so j·KEY + k (k < m ≤ maxPerAtom < KEY) sorts by j as numbers do
+      if (keys.length < m) keys = new Float64Array(cap);
+      for (let k = 0; k < m; k++) keys[k] = cJ[k] * KEY + k;
+      const sorted = keys.subarray(0, m).sort();
+      for (let e = 0; e < m; e++) {
+        const k = sorted[e] % KEY;
+        out.push(i, cJ[k], cS, cV, k, cD[k]);
+      }
     }
-    rowPtr[i + 1] = src.length;
+    rowPtr[i + 1] = out.length;
   }
 
-  const out: NeighborList = {
+  return {
     numAtoms: n,
     cutoff,
     rowPtr,
-    src: Int32Array.from(src),
-    dst: Int32Array.from(dst),
-    shifts: Int32Array.from(shifts),
-    distances: Float64Array.from(dist),
-    ...(cell ? { shiftVectors: Float64Array.from(svec) } : {}),
+    src: out.src.slice(0, out.length),
+    dst: out.dst.slice(0, out.length),
+    shifts: out.shifts.slice(0, 3 * out.length),
+    distances: out.dist.slice(0, out.length),
+    ...(cell ? { shiftVectors: out.svec.slice(0, 3 * out.length) } : {}),
   };
-  return out;
+}
+
+/** A typed array of `length` elements holding `a`'s (a's length ≤ length). */
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
+/** The list's edges as they are appended, in typed arrays that double when full. */
+class EdgeBuffers {
+  length = 0;
+  src: Int32Array;
+  dst: Int32Array;
+  shifts: Int32Array;
+  svec: Float64Array;
+  dist: Float64Array;
+  constructor(private cap: number, withVectors: boolean) {
+    this.src = new Int32Array(cap);
+    this.dst = new Int32Array(cap);
+    this.shifts = new Int32Array(3 * cap);
+    this.svec = new Float64Array(withVectors ? 3 * cap : 0);
+    this.dist = new Float64Array(cap);
+  }
+
+  /** Edge i → j with candidate k's shift and Cartesian shift (s, v at 3k) and distance d. */
+  push(i: number, j: number, s: Int32Array, v: Float64Array, k: number, d: number): void {
+    if (this.length === this.cap) {
+      this.cap *= 2;
+      this.src = grown(this.src, this.cap);
+      this.dst = grown(this.dst, this.cap);
+      this.shifts = grown(this.shifts, 3 * this.cap);
+      if (this.svec.length > 0) this.svec = grown(this.svec, 3 * this.cap);
+      this.dist = grown(this.dist, this.cap);
+    }
+    const e = this.length++;
+    this.src[e] = i;
+    this.dst[e] = j;
+    for (let c = 0; c < 3; c++) this.shifts[3 * e + c] = s[3 * k + c];
+    if (this.svec.length > 0) for (let c = 0; c < 3; c++) this.svec[3 * e + c] = v[3 * k + c];
+    this.dist[e] = d;
+  }
 }
 
 /** Neighbour list of a frame-like structure (uses its cell only when some direction is periodic). */
