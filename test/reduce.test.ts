@@ -300,6 +300,22 @@ describe("fp32 RNE fast path", () => {
     );
   });
 
+  it("an fp32 output of fp32 sums: float32 results as they are, a NaN as the generic path's NaN (same bits)", () => {
+    const bits = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer, x.byteOffset, x.length), (b) => b.toString(16));
+    const nan = new Float64Array(new BigUint64Array([0xfff8000000000123n]).buffer)[0]; // a NaN with a sign and payload
+    const F = 3, rowPtr = new Int32Array([0, 2, 5, 5]);
+    for (const v of [[1.5, 2 ** -30, 3, nan, -0, 1, 2, 3, Infinity, 4, -5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]]) {
+      const values = Float64Array.from(v);
+      for (const flavour of ["simd", "scalar"] as const) {
+        const o = { acc: "fp32", out: "fp32", runtime: wasm(flavour) };
+        const want = segmentSum(values, F, rowPtr, { ...o, generic: true });
+        expect(bits(segmentSum(values, F, rowPtr, o)), flavour).toEqual(bits(want));
+        const index = new Int32Array([2, 0, 1, 0, 2]);
+        expect(bits(scatterAdd(values, F, index, 3, o)), `scatter ${flavour}`).toEqual(bits(scatterAdd(values, F, index, 3, { ...o, generic: true })));
+      }
+    }
+  });
+
   it("a Float64Array that is not exact in f32: no double rounding", () => {
     // 2^-24 + 2^-60 is not a float: fround first would give 2^-24, and 1 + 2^-24 is a tie -> 1;
     // the exact sum 1 + 2^-24 + 2^-60 is above the tie and rounds up to 1 + 2^-23.

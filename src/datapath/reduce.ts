@@ -41,6 +41,7 @@
 import { InputError } from "../errors.js";
 import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
 import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
+import { siteOf } from "../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { f64 } from "../wasm/arena.js";
 
@@ -356,12 +357,24 @@ function outputIdx(nEdges: number, F: number, r0: number): bigint {
   return BigInt(2 * nEdges * F + r0 * F);
 }
 
+/**
+ * Round n values at p in place into the output spec (sp: its bytes in memory). On an fp32-native
+ * site (RNE, IEEE overflow, no flushing) float32 values are their own rounding, so a run of them
+ * without a NaN (the fp32 accumulators' usual result) is left as it is; a NaN takes the kernel
+ * (the format's quiet NaN).
+ */
+function quantizeOutput(k: Kernels, fp32Native: boolean, p: number, n: number, sp: number, idx: bigint): void {
+  if (fp32Native && k.f32Prefix(p, n) === n) return;
+  k.quantizeF64Array(p, p, n, sp, idx);
+}
+
 /** Output rounding pass. */
 function roundOutput(rt: WasmRuntime, spec: Spec | null, F: number, nEdges: number): Post {
   if (!spec) return undefined;
+  const native = siteOf(spec).fp32Native;
   return () => {
     const sp = putSpec(rt, spec);
-    return (out, _rp, n, r0) => kernels(rt).quantizeF64Array(out, out, n * F, sp, outputIdx(nEdges, F, r0));
+    return (out, _rp, n, r0) => quantizeOutput(kernels(rt), native, out, n * F, sp, outputIdx(nEdges, F, r0));
   };
 }
 
@@ -481,7 +494,7 @@ function scatterAddFast(
     if (accAt < 0) result.set(f32 ? rt.f32(acc, nRows * F) : rt.f64(acc, nRows * F));
     if (os) {
       const buf = rt.put(result);
-      k.quantizeF64Array(buf, buf, nRows * F, putSpec(rt, os), outputIdx(nE, F, 0));
+      quantizeOutput(k, siteOf(os).fp32Native, buf, nRows * F, putSpec(rt, os), outputIdx(nE, F, 0));
       result.set(rt.f64(buf, nRows * F));
     }
   });
