@@ -34,7 +34,7 @@
 
 import { Spec, F_INT } from "./spec";
 import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat, twoSumErr } from "./round";
-import { FastCase, fastCase, fastValue, quantizeOne } from "./quantize-fast";
+import { FastCase, fastCase, fastValue, quantizeOne, setFastVectors, fastValuePair } from "./quantize-fast";
 import { f32AccAddV, f32RoundV } from "./f32acc";
 
 @inline
@@ -134,6 +134,12 @@ function productFastCase(spec: usize): FastCase | null {
 }
 
 
+// Both operands of both lanes are float32 values (lane masks).
+@inline
+function f32Pair(x: v128, y: v128): v128 {
+  return v128.and(f64x2.eq(f32RoundV(x), x), f64x2.eq(f32RoundV(y), y));
+}
+
 // fast (fp32 native): two lanes at once where both operands of both lanes are
 // float32 values and the results are not NaN (f32x4.demote is RNE like the
 // scalar demotion; NaN bits are left to the scalar path); otherwise those two
@@ -164,6 +170,20 @@ function binaryValue(mul: bool, u: f64, v: f64, s: Spec, c: FastCase | null, idx
 @inline
 function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): void {
   let i = 0;
+  if (ASC_FEATURE_SIMD && mul && fast == 0 && c !== null && !c.isInt) {
+    // mulValue's fast case two lanes at a time: float32 operands (an exact f64 product) whose
+    // product fastValue rounds; other lanes as mulValue does
+    setFastVectors(c);
+    for (; i + 2 <= n; i += 2) {
+      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
+      const r = fastValuePair(f64x2.mul(x, y));
+      if (i64x2.all_true(v128.and(f32Pair(x, y), f64x2.eq(r, r)))) v128.store(at(dst, i), r);
+      else {
+        store<f64>(at(dst, i), mulValue(f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
+        store<f64>(at(dst, i + 1), mulValue(f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
+      }
+    }
+  }
   if (ASC_FEATURE_SIMD && fast != 0) {
     for (; i + 2 <= n; i += 2) {
       const x = v128.load(at(a, i)), y = v128.load(at(b, i));
@@ -189,10 +209,24 @@ export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = productFastCase(spec);
+  if (ASC_FEATURE_SIMD && fast == 0 && c !== null && !c.isInt) setFastVectors(c);
   for (let e = 0; e < rows; e++) {
     const v = load<f64>(at(sc, e));
     const o = e * F;
     let f = 0;
+    if (ASC_FEATURE_SIMD && fast == 0 && c !== null && !c.isInt) {
+      // as binaryLoop's product fast case
+      const vv = f64x2.splat(v);
+      for (; f + 2 <= F; f += 2) {
+        const u = v128.load(at(x, o + f));
+        const r = fastValuePair(f64x2.mul(u, vv));
+        if (i64x2.all_true(v128.and(f32Pair(u, vv), f64x2.eq(r, r)))) v128.store(at(dst, o + f), r);
+        else {
+          store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
+          store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
+        }
+      }
+    }
     if (ASC_FEATURE_SIMD && fast != 0) {
       const vv = f64x2.splat(v);
       for (; f + 2 <= F; f += 2) {

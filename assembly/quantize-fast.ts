@@ -144,6 +144,40 @@ export function fastValue(x: f64, c: FastCase): f64 {
   return a == 0 ? reinterpret<f64>(b & c.zeroSign) : NaN;
 }
 
+// fastValue's constants as vectors in memory (loaded, not rebuilt, in loops): |x| mask,
+// base, lsb, keep, smallest normal, largest finite; and the shift.
+const FVEC = memory.data(16 * 6, 16);
+let fvShift: i32 = 0;
+
+/** Set fastValuePair's constants from c (a float case). Call only under ASC_FEATURE_SIMD. */
+@inline
+export function setFastVectors(c: FastCase): void {
+  v128.store(FVEC, i64x2.splat(ABS));
+  v128.store(FVEC, i64x2.splat(c.base), 16);
+  v128.store(FVEC, i64x2.splat(c.lsb), 32);
+  v128.store(FVEC, i64x2.splat(c.keep), 48);
+  v128.store(FVEC, f64x2.splat(reinterpret<f64>(c.minNormal)), 64);
+  v128.store(FVEC, f64x2.splat(reinterpret<f64>(c.maxFinite)), 80);
+  fvShift = <i32>c.sh;
+}
+
+/**
+ * fastValue of both lanes (the case set by setFastVectors) where |x| is at least the
+ * smallest normal and the result finite; NaN in the other lanes (they take the caller's
+ * exact path). A fast result is never NaN.
+ */
+@inline
+export function fastValuePair(x: v128): v128 {
+  const vAbs = v128.load(FVEC);
+  const a = v128.and(x, vAbs);
+  const inc = i64x2.add(v128.load(FVEC, 16), v128.and(i64x2.shr_u(a, fvShift), v128.load(FVEC, 32)));
+  const r = v128.and(i64x2.add(a, inc), v128.load(FVEC, 48));
+  // |x| ≥ smallest normal (false for NaN) and |result| ≤ largest finite
+  // (false for inf and NaN patterns): the two lanes compared as doubles.
+  const ok = v128.and(f64x2.ge(a, v128.load(FVEC, 64)), f64x2.le(r, v128.load(FVEC, 80)));
+  return v128.bitselect(v128.or(r, v128.andnot(x, vAbs)), f64x2.splat(NaN), ok);
+}
+
 // Generic value of one element (what quantizeF64Array computes).
 @inline
 function generic(x: f64, s: Spec, idx: u64): f64 {
@@ -180,23 +214,12 @@ export function quantizeF64Fast(src: usize, dst: usize, n: i32, spec: usize, idx
   if (ASC_FEATURE_SIMD) {
     if (!c.isInt) {
       // fastValue two lanes at a time
-      const vAbs = i64x2.splat(ABS);
-      const vBase = i64x2.splat(c.base);
-      const vLsb = i64x2.splat(c.lsb);
-      const vKeep = i64x2.splat(c.keep);
-      const vMin = f64x2.splat(reinterpret<f64>(c.minNormal));
-      const vMax = f64x2.splat(reinterpret<f64>(c.maxFinite));
-      const shI = <i32>c.sh;
+      setFastVectors(c);
       for (; i + 2 <= n; i += 2) {
         const p = src + (<usize>i << 3);
         const x = v128.load(p);
-        const a = v128.and(x, vAbs);
-        const inc = i64x2.add(vBase, v128.and(i64x2.shr_u(a, shI), vLsb));
-        const r = v128.and(i64x2.add(a, inc), vKeep);
-        // |x| ≥ smallest normal (false for NaN) and |result| ≤ largest finite
-        // (false for inf and NaN patterns): the two lanes compared as doubles.
-        const ok = v128.and(f64x2.ge(a, vMin), f64x2.le(r, vMax));
-        const y = v128.or(r, v128.andnot(x, vAbs));
+        const y = fastValuePair(x);
+        const ok = f64x2.eq(y, y);
         const q = dst + (<usize>i << 3);
         if (i64x2.all_true(ok)) {
           v128.store(q, y);

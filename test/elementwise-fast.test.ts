@@ -14,9 +14,10 @@
 // smallest normal and subnormal, integer bounds ± 1/2) and arbitrary doubles.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { parseFormat, type Format, type OverflowPolicy } from "../src/formats/descriptor.js";
+import { parseFormat, type FloatFormat, type Format, type OverflowPolicy } from "../src/formats/descriptor.js";
 import { makeSpec, specBytes, type Rounding } from "../src/formats/spec.js";
 import { wasm, type Flavour } from "../src/wasm/runtime.js";
+import { exact, mul as oracleMul, round as oracleRound, toNumber as oracleNumber } from "./oracle/exact-gemm.js";
 
 const FLAVOURS: Flavour[] = ["simd", "scalar"];
 
@@ -184,20 +185,70 @@ describe("ewMul and ewScaleRows on float32 operands = the generic rounding of th
             // ewScaleRows: row e holds F copies of a[e], scaled by b[e]
             const px = rt.alloc(n * F * 8), ps = rt.alloc(n * 8), py = rt.alloc(n * F * 8);
             const xs = rt.f64(px, n * F);
-            for (let e = 0; e < n; e++) for (let k = 0; k < F; k++) xs[e * F + k] = a[e];
+            for (let e = 0; e < n; e++) for (let k = 0; k < F; k++) xs[e * F + k] = a[(e + k) % n];
             rt.f64(ps, n).set(b);
             rt.k.ewScaleRows(px, ps, py, n, F, s, 0n, native);
             return [mul, new BigUint64Array(rt.k.memory.buffer.slice(py, py + n * F * 8))];
           });
           expect(mismatches(`ewMul ${flavour} fast=${native}`, inputs, mul, want, native === 1)).toEqual([]);
-          // element e·F + k (its SR index) is a[e]·b[e]
-          const wantRows = generic(flavour, sp, Float64Array.from({ length: n * F }, (_, i) => a[Math.floor(i / F)] * b[Math.floor(i / F)]));
-          const inputsRows = Array.from({ length: n * F }, (_, i) => inputs[Math.floor(i / F)]);
+          // element e·F + k (its SR index) is a[(e + k) mod n]·b[e]: columns differ within a row
+          const xAt = (i: number) => a[(Math.floor(i / F) + (i % F)) % n];
+          const wantRows = generic(flavour, sp, Float64Array.from({ length: n * F }, (_, i) => xAt(i) * b[Math.floor(i / F)]));
+          const inputsRows = Array.from({ length: n * F }, (_, i) => `${show(xAt(i))}·${show(b[Math.floor(i / F)])}`);
           expect(mismatches(`ewScaleRows ${flavour} fast=${native}`, inputsRows, rows, wantRows, native === 1)).toEqual([]);
         }),
         { numRuns: 60 },
       );
     });
+  }
+});
+
+describe("ewMul and ewScaleRows on doubles that are not float32 values = the exact oracle's rounding of the exact product", () => {
+  // the products are inexact in f64 here: the kernels must not round them as they do float32 operands' products
+  for (const name of ["float16", "bfloat16", "float8_e4m3fn", "float32"]) {
+    for (const overflow of [undefined, "saturate"] as const) {
+      it(`${name} rne ${overflow ?? ""}`, () => {
+        const f = parseFormat(name) as FloatFormat;
+        const sp = specBytes(makeSpec(f, { rounding: "rne", overflow }));
+        const want = (x: number, y: number) => oracleNumber(oracleRound(oracleMul(exact(x), exact(y)), f, { mode: "rne", overflow }, 0n));
+        // a float32 operand nudged off the float32 grid by a few units of 2^-40 (relative), the other float32:
+        // products near the target's ties, where rounding fl64(x·y) instead of x·y goes wrong
+        const off = fc.tuple(f32Pair(f), fc.integer({ min: -3, max: 3 }).filter((k) => k !== 0), fc.boolean())
+          .map(([[x, y], k, first]): [number, number] => (first ? [x * (1 + k * 2 ** -40), y] : [x, y * (1 + k * 2 ** -40)]))
+          .filter(([x, y]) => Number.isFinite(x * y) && x * y !== 0 && !(isF32(x) && isF32(y)));
+        // the trap itself: x = fl64(T / y) for a midpoint T of the target's grid and a small odd y, so
+        // that the exact x·y is off T but fl64(x·y) is often T exactly (double rounding then breaks the tie)
+        const { top } = range(f);
+        const trap = fc
+          .tuple(fc.integer({ min: 2 ** f.mbits, max: 2 ** (f.mbits + 1) - 1 }), fc.integer({ min: 1 - f.bias, max: Math.min(top - 1, 120) }), fc.constantFrom(3, 5, 7, 9, 11, 13), fc.boolean())
+          .map(([m, E, y, neg]): [number, number] => [((neg ? -1 : 1) * (2 * m + 1) * 2 ** (E - f.mbits - 1)) / y, y])
+          .filter(([x, y]) => !isF32(x) && Number.isFinite(x * y));
+        fc.assert(
+          fc.property(fc.array(fc.oneof(off, trap), { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...FLAVOURS), (pairs, F, flavour) => {
+            const n = pairs.length;
+            const rt = wasm(flavour);
+            const [mul, rows] = rt.scoped(() => {
+              const s = rt.put(sp);
+              const pa = rt.alloc(n * 8), pb = rt.alloc(n * 8), pd = rt.alloc(n * 8);
+              rt.f64(pa, n).set(pairs.map(([x]) => x));
+              rt.f64(pb, n).set(pairs.map(([, y]) => y));
+              rt.k.ewMul(pa, pb, pd, n, s, 0n, 0);
+              const px = rt.alloc(n * F * 8), py = rt.alloc(n * F * 8);
+              const xs = rt.f64(px, n * F);
+              for (let e = 0; e < n; e++) for (let k = 0; k < F; k++) xs[e * F + k] = pairs[(e + k) % n][0];
+              rt.k.ewScaleRows(px, pb, py, n, F, s, 0n, 0);
+              return [rt.f64(pd, n).slice(), rt.f64(py, n * F).slice()];
+            });
+            pairs.forEach(([x, y], e) => expect(Object.is(mul[e], want(x, y)) || (Number.isNaN(mul[e]) && Number.isNaN(want(x, y))), `ewMul ${flavour} ${x}·${y}: ${mul[e]} vs ${want(x, y)}`).toBe(true));
+            for (let i = 0; i < n * F; i++) {
+              const x = pairs[(Math.floor(i / F) + (i % F)) % n][0], y = pairs[Math.floor(i / F)][1];
+              expect(Object.is(rows[i], want(x, y)) || (Number.isNaN(rows[i]) && Number.isNaN(want(x, y))), `ewScaleRows ${flavour} ${x}·${y}: ${rows[i]} vs ${want(x, y)}`).toBe(true);
+            }
+          }),
+          { numRuns: 60 },
+        );
+      });
+    }
   }
 });
 
