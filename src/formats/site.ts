@@ -61,11 +61,19 @@ export function makeSite(format: Format, o: { rounding?: Rounding; overflow?: Ov
 
 const sites = new Map<string, Site>();
 
+/** Sites by Spec object: the plans hand the same (readonly) specs over and over, so the key string is built once per object. */
+const byObject = new WeakMap<Spec, Site>();
+
 /** The site of a spec (cached: models round into the same few sites over and over). */
 export function siteOf(spec: Spec): Site {
+  const known = byObject.get(spec);
+  if (known) return known;
   const key = `${JSON.stringify(spec.format)}|${spec.rounding}|${spec.overflow}|${spec.ftz}|${spec.seed}|${spec.randomBits}`;
   const hit = sites.get(key);
-  if (hit) return hit;
+  if (hit) {
+    byObject.set(spec, hit);
+    return hit;
+  }
   const f = spec.format;
   const isFp32 = f.kind === "float" && f.ebits === 8 && f.mbits === 23 && f.bias === 127 && f.signed && f.zero && f.subnormals && f.inf && f.nan === "ieee";
   const f32Exact = f.kind === "float"
@@ -90,6 +98,7 @@ export function siteOf(spec: Spec): Site {
   // bounded: a caller minting fresh SR seeds would otherwise grow it without end
   if (sites.size >= 4096) sites.clear();
   sites.set(key, site);
+  byObject.set(spec, site);
   return site;
 }
 

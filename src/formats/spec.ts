@@ -24,12 +24,12 @@ export interface RoundingOptions {
 
 /** Resolved, validated rounding site. */
 export interface Spec {
-  format: Format;
-  rounding: Rounding;
-  overflow: OverflowPolicy;
-  ftz: Ftz;
-  seed: bigint;
-  randomBits: number;
+  readonly format: Format;
+  readonly rounding: Rounding;
+  readonly overflow: OverflowPolicy;
+  readonly ftz: Ftz;
+  readonly seed: bigint;
+  readonly randomBits: number;
 }
 
 // Field offsets of assembly/spec.ts `Spec` (i32 fields, then three 64-bit ones).
