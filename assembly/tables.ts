@@ -10,7 +10,18 @@ import { fastCase, fastInt } from "./quantize-fast";
 // y[i] = table[f32bits(x[i]) >>> shift] for i < n; stops at the first NaN
 // (whose payload a table cannot carry) and returns its index, else n.
 export function gridGather(x: usize, n: i32, shift: i32, table: usize, y: usize): i32 {
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // two at a time: both codes from one f64x2 → f32 conversion and shift
+    for (; i + 2 <= n; i += 2) {
+      const v = v128.load(x + (<usize>i << 3));
+      if (!i64x2.all_true(f64x2.eq(v, v))) break; // a NaN: the scalar loop finds which
+      const code = i32x4.shr_u(f32x4.demote_f64x2_zero(v), shift);
+      store<f64>(y + (<usize>i << 3), load<f64>(table + (<usize>i32x4.extract_lane(code, 0) << 3)));
+      store<f64>(y + (<usize>i << 3), load<f64>(table + (<usize>i32x4.extract_lane(code, 1) << 3)), 8);
+    }
+  }
+  for (; i < n; i++) {
     const v = load<f64>(x + (<usize>i << 3));
     if (v != v) return i;
     const code = reinterpret<u32>(<f32>v) >>> <u32>shift;
