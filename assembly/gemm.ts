@@ -399,7 +399,31 @@ const NR: i32 = 8;
 /** Pack m rows of f32 A (row stride K) into MR-row panels (zero padded). */
 export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
   const panels = (m + MR - 1) / MR;
-  for (let p = 0; p < panels; p++) {
+  let p = 0;
+  if (ASC_FEATURE_SIMD) {
+    // full panels (MR = 4 rows), four k at a time: a 4×4 transpose of four row loads
+    const rowBytes = <usize>K << 2;
+    for (; (p + 1) * MR <= m; p++) {
+      const s = a + <usize>p * <usize>MR * rowBytes;
+      const d = dst + ((<usize>p * <usize>K * <usize>MR) << 2);
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = <usize>k << 2;
+        const r0 = v128.load(s + o), r1 = v128.load(s + rowBytes + o), r2 = v128.load(s + 2 * rowBytes + o), r3 = v128.load(s + 3 * rowBytes + o);
+        const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+        const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+        const q = d + (<usize>k << 4);
+        v128.store(q, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+        v128.store(q, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+        v128.store(q, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+        v128.store(q, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+      }
+      for (; k < K; k++) {
+        for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), load<f32>(s + <usize>r * rowBytes + (<usize>k << 2)));
+      }
+    }
+  }
+  for (; p < panels; p++) {
     for (let r = 0; r < MR; r++) {
       const row = p * MR + r;
       let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 2);
