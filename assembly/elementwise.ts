@@ -166,23 +166,32 @@ function binaryValue(mul: bool, u: f64, v: f64, s: Spec, c: FastCase | null, idx
   return fast != 0 && isF32(u) && isF32(v) ? <f64><f32>(u + v) : roundAddValue(u, v, s, idx);
 }
 
+// Products into a float site of the fast case other than fp32-native (fast = 0): two lanes at a
+// time by productPair (setFastVectors(c) first).
+@inline
+function productPairs(c: FastCase | null, fast: i32): bool {
+  return fast == 0 && c !== null && !c!.isInt;
+}
+
+// mulValue's fast case on two lanes (elements i, i + 1 of dst): float32 operands (an exact f64
+// product) whose product fastValue rounds; otherwise both lanes as mulValue does.
+@inline
+function productPair(x: v128, y: v128, dst: usize, i: i32, s: Spec, c: FastCase | null, idx0: u64): void {
+  const r = fastValuePair(f64x2.mul(x, y));
+  if (i64x2.all_true(v128.and(f32Pair(x, y), f64x2.eq(r, r)))) v128.store(at(dst, i), r);
+  else {
+    store<f64>(at(dst, i), mulValue(f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, 0));
+    store<f64>(at(dst, i + 1), mulValue(f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), 0));
+  }
+}
+
 // ewAdd / ewMul: two lanes at a time on the native fp32 case, else per element
 @inline
 function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): void {
   let i = 0;
-  if (ASC_FEATURE_SIMD && mul && fast == 0 && c !== null && !c.isInt) {
-    // mulValue's fast case two lanes at a time: float32 operands (an exact f64 product) whose
-    // product fastValue rounds; other lanes as mulValue does
-    setFastVectors(c);
-    for (; i + 2 <= n; i += 2) {
-      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
-      const r = fastValuePair(f64x2.mul(x, y));
-      if (i64x2.all_true(v128.and(f32Pair(x, y), f64x2.eq(r, r)))) v128.store(at(dst, i), r);
-      else {
-        store<f64>(at(dst, i), mulValue(f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
-        store<f64>(at(dst, i + 1), mulValue(f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
-      }
-    }
+  if (ASC_FEATURE_SIMD && mul && productPairs(c, fast)) {
+    setFastVectors(c!);
+    for (; i + 2 <= n; i += 2) productPair(v128.load(at(a, i)), v128.load(at(b, i)), dst, i, s, c, idx0);
   }
   if (ASC_FEATURE_SIMD && fast != 0) {
     for (; i + 2 <= n; i += 2) {
@@ -209,23 +218,15 @@ export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = productFastCase(spec);
-  if (ASC_FEATURE_SIMD && fast == 0 && c !== null && !c.isInt) setFastVectors(c);
+  const pairs = ASC_FEATURE_SIMD && productPairs(c, fast);
+  if (pairs) setFastVectors(c!);
   for (let e = 0; e < rows; e++) {
     const v = load<f64>(at(sc, e));
     const o = e * F;
     let f = 0;
-    if (ASC_FEATURE_SIMD && fast == 0 && c !== null && !c.isInt) {
-      // as binaryLoop's product fast case
+    if (pairs) {
       const vv = f64x2.splat(v);
-      for (; f + 2 <= F; f += 2) {
-        const u = v128.load(at(x, o + f));
-        const r = fastValuePair(f64x2.mul(u, vv));
-        if (i64x2.all_true(v128.and(f32Pair(u, vv), f64x2.eq(r, r)))) v128.store(at(dst, o + f), r);
-        else {
-          store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
-          store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
-        }
-      }
+      for (; f + 2 <= F; f += 2) productPair(v128.load(at(x, o + f)), vv, dst, o + f, s, c, idx0);
     }
     if (ASC_FEATURE_SIMD && fast != 0) {
       const vv = f64x2.splat(v);

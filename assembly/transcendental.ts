@@ -60,6 +60,19 @@ export function sinF64Array(src: usize, dst: usize, n: i32): void {
 const SSP_BLOCK = 512;
 const EXP_BLOCK = memory.data(SSP_BLOCK * 8, 16);
 
+// EXP_BLOCK[j] = exp(x[i + j]) for j < m (even), +0's exp where x > thr (unused there: a large x
+// would leave the vector path); keepZ ≠ 0: z[i + j] = it where x ≤ thr (others untouched).
+@inline
+function expBlock(x: usize, z: usize, i: i32, m: i32, thr: v128, keepZ: i32): void {
+  for (let j = 0; j < m; j += 2) {
+    const v = v128.load(at(x, i + j));
+    const above = f64x2.gt(v, thr);
+    const e = fdExp2(v128.andnot(v, above));
+    if (keepZ != 0) v128.store(at(z, i + j), v128.bitselect(v128.load(at(z, i + j)), e, above));
+    v128.store(at(EXP_BLOCK, j), e);
+  }
+}
+
 /**
  * y[i] = x[i] > threshold ? x[i] − shift : log1p(exp(x[i])) − shift.
  * keepZ ≠ 0: z[i] = exp(x[i]) for the elements of the second branch (others untouched).
@@ -70,13 +83,7 @@ export function shiftedSoftplusF64(x: usize, y: usize, z: usize, n: i32, shift: 
     const thr = f64x2.splat(threshold), sh = f64x2.splat(shift);
     for (; i + 2 <= n; i += SSP_BLOCK) { // in blocks, exp then log1p: see shiftedSoftplusF32
       const m = min(SSP_BLOCK, (n - i) & ~1);
-      for (let j = 0; j < m; j += 2) {
-        const v = v128.load(at(x, i + j));
-        const above = f64x2.gt(v, thr);
-        const e = fdExp2(v128.andnot(v, above)); // lanes above: exp(+0), unused (a large v would leave the vector path)
-        if (keepZ != 0) v128.store(at(z, i + j), v128.bitselect(v128.load(at(z, i + j)), e, above));
-        v128.store(at(EXP_BLOCK, j), e);
-      }
+      expBlock(x, z, i, m, thr, keepZ);
       for (let j = 0; j < m; j += 2) {
         const v = v128.load(at(x, i + j));
         const e = v128.load(at(EXP_BLOCK, j));
@@ -106,7 +113,7 @@ function sspElement(v: f64, zi: usize, shift: f64, threshold: f64, keepZ: i32): 
  * the pair's exact values.
  */
 export function shiftedSoftplusF32(x: usize, y: usize, z: usize, n: i32, shift: f64, threshold: f64, keepZ: i32): i32 {
-  firstNaN = n;
+  let firstNaN = n;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     fillLogTable();
@@ -114,14 +121,20 @@ export function shiftedSoftplusF32(x: usize, y: usize, z: usize, n: i32, shift: 
     const bounded = f64x2.splat(min(threshold, EXP_O_THRESHOLD)); // v ≤ it: finite z, not NaN
     for (; i + 2 <= n; i += SSP_BLOCK) { // in blocks, exp then log1p (SSP_BLOCK)
       const m = min(SSP_BLOCK, (n - i) & ~1);
+      expBlock(x, z, i, m, thr, keepZ);
       for (let j = 0; j < m; j += 2) {
-        const v = v128.load(at(x, i + j));
-        const above = f64x2.gt(v, thr);
-        const e = fdExp2(v128.andnot(v, above)); // as shiftedSoftplusF64
-        if (keepZ != 0) v128.store(at(z, i + j), v128.bitselect(v128.load(at(z, i + j)), e, above));
-        v128.store(at(EXP_BLOCK, j), e);
+        const k = i + j;
+        const v = v128.load(at(x, k)), e = v128.load(at(EXP_BLOCK, j));
+        const yh = log1pShifted2(e, sh), b = zivBound(yh);
+        let r = f32RoundV(f64x2.sub(yh, b));
+        const decided = v128.and(i64x2.eq(r, f32RoundV(f64x2.add(yh, b))), f64x2.le(v, bounded));
+        if (!i64x2.all_true(decided)) { // after the vector result, as fdlibm-simd.ts's rare cases
+          exactLanes += popcnt(i64x2.bitmask(v128.not(decided)));
+          r = sspExactPair(v, e, sh, f64x2.gt(v, thr));
+          if (firstNaN == n && !i64x2.all_true(f64x2.eq(r, r))) firstNaN = k + (f64x2.extract_lane(r, 0) != f64x2.extract_lane(r, 0) ? 0 : 1);
+        }
+        v128.store(at(y, k), r);
       }
-      for (let j = 0; j < m; j += 2) sspF32Pair(x, y, i + j, v128.load(at(EXP_BLOCK, j)), thr, sh, bounded, n);
     }
     i = n & ~1;
   }
@@ -129,23 +142,6 @@ export function shiftedSoftplusF32(x: usize, y: usize, z: usize, n: i32, shift: 
   for (; i < n; i++) store<f64>(at(y, i), sspElement(load<f64>(at(x, i)), at(z, i), shift, threshold, keepZ));
   const rounded = from + f32Round(at(y, from), at(y, from), n - from);
   return rounded < firstNaN ? rounded : firstNaN;
-}
-
-let firstNaN: i32 = 0; // shiftedSoftplusF32's first NaN y (its pairs set it)
-
-@inline
-function sspF32Pair(x: usize, y: usize, i: i32, e: v128, thr: v128, sh: v128, bounded: v128, n: i32): void {
-  const v = v128.load(at(x, i));
-  const above = f64x2.gt(v, thr);
-  const yh = log1pShifted2(e, sh), b = zivBound(yh);
-  let r = f32RoundV(f64x2.sub(yh, b));
-  const decided = v128.and(i64x2.eq(r, f32RoundV(f64x2.add(yh, b))), f64x2.le(v, bounded));
-  if (!i64x2.all_true(decided)) { // after the vector result, as fdlibm-simd.ts's rare cases
-    exactLanes += popcnt(i64x2.bitmask(v128.not(decided)));
-    r = sspExactPair(v, e, sh, above);
-    if (firstNaN == n && !i64x2.all_true(f64x2.eq(r, r))) firstNaN = i + (f64x2.extract_lane(r, 0) != f64x2.extract_lane(r, 0) ? 0 : 1);
-  }
-  v128.store(at(y, i), r);
 }
 
 // Lanes that shiftedSoftplusF32 took exactly (v > threshold and NaN included) since the last read.

@@ -260,7 +260,7 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
   }
 
   // One atom's candidates within the cutoff, in flat arrays (no object per candidate):
-  // neighbour, shift, Cartesian shift, distance; `order` sorts them.
+  // neighbour, shift, Cartesian shift, distance; sorted by (j, shift) before they are appended.
   let cap = 64;
   let cJ = new Int32Array(cap), cS = new Int32Array(3 * cap), cV = new Float64Array(3 * cap), cD = new Float64Array(cap);
   let keys = new Float64Array(cap);
@@ -289,22 +289,17 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
             const s2 = wrap[3 * j + 2] - wrap[3 * i + 2] + ptShift[3 * p + 2];
             if (j === i && s0 === 0 && s1 === 0 && s2 === 0) continue;
             // Same arithmetic as ReferenceOps.edgeVectors + norm.
-            let sq = 0, v0 = 0, v1 = 0, v2 = 0;
+            // Without a cell v = 0: diff + 0 is diff (or +0 for −0), the same square.
+            let v0 = 0, v1 = 0, v2 = 0;
             if (cell) {
               v0 = s0 * cell[0] + s1 * cell[3] + s2 * cell[6];
               v1 = s0 * cell[1] + s1 * cell[4] + s2 * cell[7];
               v2 = s0 * cell[2] + s1 * cell[5] + s2 * cell[8];
-              const r0 = positions[3 * j] - positions[3 * i] + v0;
-              const r1 = positions[3 * j + 1] - positions[3 * i + 1] + v1;
-              const r2 = positions[3 * j + 2] - positions[3 * i + 2] + v2;
-              sq = r0 * r0 + r1 * r1 + r2 * r2;
-            } else {
-              const r0 = positions[3 * j] - positions[3 * i];
-              const r1 = positions[3 * j + 1] - positions[3 * i + 1];
-              const r2 = positions[3 * j + 2] - positions[3 * i + 2];
-              sq = r0 * r0 + r1 * r1 + r2 * r2;
             }
-            const d = Math.sqrt(sq);
+            const r0 = positions[3 * j] - positions[3 * i] + v0;
+            const r1 = positions[3 * j + 1] - positions[3 * i + 1] + v1;
+            const r2 = positions[3 * j + 2] - positions[3 * i + 2] + v2;
+            const d = Math.sqrt(r0 * r0 + r1 * r1 + r2 * r2);
             if (!(d < cutoff)) continue;
             if (m === cap) {
               cap *= 2;
