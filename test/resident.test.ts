@@ -5,6 +5,9 @@
 //   allocations and scope releases (fast-check);
 // - a kernel writes in place only where no operand overlaps its output;
 // - past its limit an arena hands out ordinary arrays;
+// - a step's tensors never overlap, are 64-byte aligned and zero-filled when
+//   asked, and a step no larger than an earlier one reuses the arena's memory
+//   (no new blocks), whatever the sizes (fast-check);
 // - the fp32 element-wise kernels' two-lane paths (resident operands) give the
 //   bits of the scalar build and of Math.fround, NaN payloads included.
 import { describe, it, expect } from "vitest";
@@ -103,6 +106,48 @@ describe("resident blocks and scratch", () => {
     expect(b).not.toBe(a);
     expect(rt.addressOf(b)).toBe(rt.addressOf(a));
     expect(b.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe("the step arena lays a step out in its chunks", () => {
+  // sizes around the first chunk (2^20 elements) and far below it; MIN_POOLED (256) and up
+  const size = fc.oneof(fc.integer({ min: 256, max: 5000 }), fc.integer({ min: 200_000, max: 1_300_000 }));
+  const step = fc.array(fc.record({ n: size, zero: fc.boolean() }), { minLength: 1, maxLength: 12 });
+
+  it("no overlap, 64-byte aligned, zeroed when asked; a repeated or smaller step takes no new block", () => {
+    const rt = wasm();
+    const arena = new StepArena(rt); // one for every run: arenas give their blocks back only when collected
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 4 }), (steps) => {
+        const run = (takes: { n: number; zero: boolean }[]) => {
+          const got = arena.run(() => takes.map(({ n, zero }) => f64(n, zero)));
+          const spans = got.map((v, i) => {
+            const p = rt.addressOf(v);
+            expect(p, "resident").toBeGreaterThan(0);
+            expect(p % 64).toBe(0);
+            expect(v.length).toBe(takes[i].n);
+            if (takes[i].zero) expect(v.every((x) => x === 0 && 1 / x > 0)).toBe(true);
+            v.fill(i + 1); // a later take of the same step must not see it
+            return [p, p + 8 * v.length];
+          });
+          for (let i = 0; i < got.length; i++) {
+            expect(got[i].every((x) => x === i + 1), `tensor ${i} overwritten within its step`).toBe(true);
+            for (let j = 0; j < i; j++) expect(spans[i][0] >= spans[j][1] || spans[j][0] >= spans[i][1], `tensors ${j} and ${i} overlap`).toBe(true);
+          }
+          arena.recycle();
+          return spans.map(([p]) => p);
+        };
+        for (const takes of steps) {
+          const first = run(takes);
+          const blocks = rt.memory.buffer.byteLength;
+          // the same step again: the same addresses, no growth; its prefix (a smaller step) too
+          expect(run(takes)).toEqual(first);
+          expect(run(takes.slice(0, Math.ceil(takes.length / 2)))).toEqual(first.slice(0, Math.ceil(takes.length / 2)));
+          expect(rt.memory.buffer.byteLength).toBe(blocks);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 
