@@ -1002,11 +1002,22 @@ export function gemmPanelShape(): i32 {
  * exact f64 products, 4 the same with products of ≤ 24 significant bits,
  * 5 fused f32 (relaxed build), 6 bf16 with exact f64 products).
  * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4, 6: f64
- * panels, gemmWidenF32); apScratch: room for the packed A (kinds 3, 4, 6: f64,
- * 8·MR·ceil(m/MR)·K bytes; else f32); accSpec: the accumulator's spec (kind 6;
- * else unused, 0).
+ * panels, gemmWidenF32); apScratch: room for the packed A of packRows rows
+ * (kinds 3, 4, 6: f64, 8·packRows·K bytes; else f32); accSpec: the
+ * accumulator's spec (kind 6; else unused, 0). Rows go packRows (a multiple
+ * of MR) at a time, so that one call takes many rows: every output element is
+ * its own row's sum, whatever rows a call or a pack holds.
  */
-export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize): void {
+export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize, packRows: i32): void {
+  const ldc = ((N + NR - 1) / NR) * NR;
+  for (let i = 0; i < m; i += packRows) {
+    const n = min(packRows, m - i);
+    blockedRows(a + ((<usize>i * <usize>K) << 2), n, K, N, bp, cp + ((<usize>i * <usize>ldc) << 2), apScratch, kcBlock, kind, accSpec);
+  }
+}
+
+// gemmBlockedRows for at most packRows rows.
+function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize): void {
   if (kind == 3 || kind == 4 || kind == 6) packA64(a, m, K, apScratch);
   else gemmPackA(a, m, K, apScratch);
   const mPanels = (m + MR - 1) / MR;
