@@ -328,9 +328,15 @@ export function checkWasmBytes(bytes: number, what?: string): void {
 
 const instances = new Map<Flavour, WasmRuntime>();
 
+/** HWSIM_WASM's flavour, read once: process.env is slow, and `wasm()` runs per op. */
+let flavourOnce: Flavour | undefined;
+
 /** HWSIM_WASM=scalar | simd | relaxed forces a build; unset: relaxed where it fuses, else simd. */
 export function defaultFlavour(): Flavour {
-  const v = process.env.HWSIM_WASM;
+  return (flavourOnce ??= flavourFor(process.env.HWSIM_WASM));
+}
+
+function flavourFor(v: string | undefined): Flavour {
   if (v === "scalar" || v === "simd" || v === "relaxed") return v;
   if (v !== undefined && v !== "") throw new InputError(`HWSIM_WASM=${v}: expected simd, scalar or relaxed (or unset: relaxed where it fuses, else simd)`);
   return relaxedFuses().ok ? "relaxed" : "simd";

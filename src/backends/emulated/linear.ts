@@ -94,6 +94,9 @@ export interface StoredWeights {
 }
 
 const storeCache = new WeakMap<Float64Array, Map<string, StoredWeights>>();
+/** The same entries by assignment object (a plan's is one object for the run): no JSON key per call. */
+const storeByAssignment = new WeakMap<Float64Array, WeakMap<object, StoredWeights>>();
+const NO_ASSIGNMENT = {};
 
 function isInt(f: Format | undefined): boolean {
   return f !== undefined && f.kind === "int";
@@ -153,11 +156,18 @@ export function storeWeights(W: Float64Array, outF: number, inF: number, wa: Wei
 }
 
 function storeWeightsCached(W: Float64Array, outF: number, inF: number, wa: WeightsAssignment | undefined, where: string): StoredWeights {
+  let byObject = storeByAssignment.get(W);
+  if (!byObject) storeByAssignment.set(W, (byObject = new WeakMap()));
+  let st = byObject.get(wa ?? NO_ASSIGNMENT);
+  if (st) return st;
   const key = JSON.stringify(wa ?? null);
   let m = storeCache.get(W);
   if (!m) storeCache.set(W, (m = new Map()));
-  let st = m.get(key);
-  if (st) return st;
+  st = m.get(key);
+  if (st) {
+    byObject.set(wa ?? NO_ASSIGNMENT, st);
+    return st;
+  }
   const fmt = formatField(wa?.format, where, "weights.format");
   const scaleKind = wa?.scale ?? "none";
   if (!fmt) {
@@ -195,6 +205,7 @@ function storeWeightsCached(W: Float64Array, outF: number, inF: number, wa: Weig
     throw new InputError(`${where}: weights.scale '${scaleKind}' is not supported by the emulated backend (absmax, mse or none)`);
   }
   m.set(key, st);
+  byObject.set(wa ?? NO_ASSIGNMENT, st);
   return st;
 }
 
@@ -303,7 +314,17 @@ export function gemmOutSite(plan: OpPlan): Site | null {
   return plan.out ?? sumSite(plan);
 }
 
+const described = new WeakMap<OpPlan, Map<string, string>>();
+/** "what, in …, acc …, out …" of the plan (cached: built once per plan and path, not per call). */
 function describe(plan: OpPlan, what: string): string {
+  let m = described.get(plan);
+  if (!m) described.set(plan, (m = new Map()));
+  let d = m.get(what);
+  if (d === undefined) m.set(what, (d = describeText(plan, what)));
+  return d;
+}
+
+function describeText(plan: OpPlan, what: string): string {
   const dp = plan.assignment.datapath ?? {};
   const parts = [what];
   if (dp.in) parts.push(`in ${dp.in}`);

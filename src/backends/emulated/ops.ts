@@ -199,7 +199,15 @@ function refRun(operands: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor
   };
 }
 
+const summaries = new WeakMap<OpPlan, string>();
+/** "in …, compute …, acc …, out …" of a plan (built once per plan: ops note it on every call). */
 function sitesSummary(p: OpPlan): string {
+  let t = summaries.get(p);
+  if (t === undefined) summaries.set(p, (t = sitesSummaryText(p)));
+  return t;
+}
+
+function sitesSummaryText(p: OpPlan): string {
   const s: string[] = [];
   if (p.in) s.push(`in ${p.in.name}`);
   if (p.compute) s.push(`compute ${p.compute.name}`);
