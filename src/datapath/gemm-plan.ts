@@ -605,7 +605,9 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
     // promote-exact: an fp32 output (no flushing, deterministic rounding) gives every finite fp32 result itself
     const outExact = s.out.format.kind === "float" && sameFloat(s.out.format, FP32) && s.out.ftz === "none" && s.out.rounding !== "sr";
-    for (const [i, n] of rowChunks(m, 1, 16)) {
+    // rows double per call (1, 2, 4, …): the kernels loop over rows, each row its own sums, so a call
+    // may take any number; few calls (an fp8 promote step made 1656 of 16 rows, ~1 µs of JS each)
+    for (const [i, n] of rowChunks(m, 1, 1 << 30)) {
       if (p.path === "promote-exact") {
         const acc = s.acc.format as FloatFormat;
         calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
