@@ -227,15 +227,18 @@ const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fa
 // Jobs
 // ---------------------------------------------------------------------------
 
-/** Row chunks of one job: small first calls so the engine tiers the kernel up early, then 64 rows. */
-function rowChunks(m: number, first: number, max: number): [number, number][] {
+/**
+ * Row chunks of one job: `first` rows, then twice as many each call, so that the engine tiers the
+ * kernel up early (it never replaces code inside a running call) and a job is still few calls.
+ */
+function rowChunks(m: number, first: number): [number, number][] {
   const r: [number, number][] = [];
   let size = first;
   for (let i = 0; i < m; ) {
     const n = Math.min(size, m - i);
     r.push([i, n]);
     i += n;
-    size = Math.min(max, size * 2);
+    size *= 2;
   }
   return r;
 }
@@ -605,9 +608,8 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const param = o.kind === "chunked" ? o.size : o.kind === "promote" ? o.interval : 0;
     // promote-exact: an fp32 output (no flushing, deterministic rounding) gives every finite fp32 result itself
     const outExact = s.out.format.kind === "float" && sameFloat(s.out.format, FP32) && s.out.ftz === "none" && s.out.rounding !== "sr";
-    // rows double per call (1, 2, 4, …): the kernels loop over rows, each row its own sums, so a call
-    // may take any number; few calls (an fp8 promote step made 1656 of 16 rows, ~1 µs of JS each)
-    for (const [i, n] of rowChunks(m, 1, 1 << 30)) {
+    // the kernels loop over rows, each row its own sums, so a call may take any number
+    for (const [i, n] of rowChunks(m, 1)) {
       if (p.path === "promote-exact") {
         const acc = s.acc.format as FloatFormat;
         calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
@@ -650,8 +652,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   for (let i = 0; i < mPad; i += initRows) {
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
-  // a few small calls first, so that the engine tiers the kernel up early (it does not replace code inside a call)
-  for (const [i, n] of rowChunks(m, mr, 1 << 30)) {
+  for (const [i, n] of rowChunks(m, mr)) {
     calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc, maxRows] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));

@@ -138,6 +138,7 @@ import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } f
 import { matmulBackward, matmulForward } from "./matmul.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpSumsF32, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
 import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scSumsF32, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
+import { memoPerObject } from "../../memo.js";
 
 export interface EmulatedOptions {
   /**
@@ -199,13 +200,8 @@ function refRun(operands: readonly Tensor[], build: (r: ReferenceOps, ts: Tensor
   };
 }
 
-const summaries = new WeakMap<OpPlan, string>();
 /** "in …, compute …, acc …, out …" of a plan (built once per plan: ops note it on every call). */
-function sitesSummary(p: OpPlan): string {
-  let t = summaries.get(p);
-  if (t === undefined) summaries.set(p, (t = sitesSummaryText(p)));
-  return t;
-}
+const sitesSummary = memoPerObject(sitesSummaryText);
 
 function sitesSummaryText(p: OpPlan): string {
   const s: string[] = [];

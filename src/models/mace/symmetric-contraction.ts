@@ -20,7 +20,7 @@
  */
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString } from "./irreps.js";
 import { uMatrix } from "./u-matrix.js";
-import { memoPerObject } from "./memo.js";
+import { memoPerObject } from "../../memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
 import { f64 } from "../../wasm/arena.js";

@@ -23,7 +23,7 @@
  */
 import { type IrrepBlock, blockOffsets, irrepsDim, irrepsToString, parseIrreps } from "./irreps.js";
 import { wigner3j } from "./wigner3j.js";
-import { memoPerObject } from "./memo.js";
+import { memoPerObject } from "../../memo.js";
 import type { StructuralWork } from "../ops.js";
 import { wasm } from "../../wasm/runtime.js";
 import { f64 } from "../../wasm/arena.js";
