@@ -15,6 +15,11 @@
 //   kind 6  bf16 accumulator, RNE, exact product (fused) that f32 may not hold:
 //           the product and the add in f64, RNE on the f64 sum's bits (ties,
 //           bf16-subnormal and overflowing sums through round.ts)
+//   kind 7  kind 1 for inputs of ≤ 8 significant bits: branch-free steps, a
+//           k-block redone by kind 1 in the rare case it cannot be exact
+//   kind 8  kind 6 for inputs of ≤ 8 significant bits whose products stay
+//           below f32's overflow: kind 7's kernel, blocks with tiny products
+//           and sums redone by round.ts
 // promote.ts reproduces promote:N orders whose partial sums f64 holds exactly.
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
@@ -653,6 +658,97 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
   }
 }
 
+// ---- kind 7: kind 1 for inputs of ≤ 8 significant bits (bf16, fp8): no branch per step ----
+//
+// With both inputs of ≤ 8-bit significands every product p (exact in f32: the
+// TypeScript side checks the exponent range, as for kind 1) has ≤ 16 bits. Per
+// step and lane: t = fl32(s + p), q = t + half a bf16 unit, r = q & KEEP is
+// rounding half up in magnitude; t is a bf16 tie exactly where q = r, and there
+// the even one of the two neighbours is r with bit 16 cleared (r odd: its lower
+// neighbour). That is RNE of t, so it is RNE of s + p whenever t is exact, and
+// away from ties whatever t is (kind 1's argument). Left: t on a tie while the
+// add was inexact (e_x: the exponent of x; G = 2^(e_p − 15), p a multiple of G):
+//   - e_s ≥ e_p: inexact needs e_s − e_p ≥ 9, so |p| < h (half a bf16 unit of
+//     s) and the tie is s ± D, D = h or h/2 (below a power-of-two s), a power of
+//     two: t on it needs 0 < |p − D| ≤ ulp32(t)/2 = D·2^-16. p = A·B·2^k with
+//     integers A, B ≤ 255: A·B is ≥ 1 from every power of two ≤ 2^15 it is not
+//     equal to, and ≤ 255² = 2^16 − 511: |p − D| > D·2^-16. Never.
+//   - e_p > e_s: inexact needs e_p − e_s ≥ 16, so 0 < |s| < G; a tie of t's
+//     binade (≥ e_p − 1) is a multiple of G, so t − p is one too, with
+//     |t − p| ≤ |s| + ulp32(t)/2 < 2G: t − p ∈ {0, ±G}, computed exactly, ≠ s.
+//     Every exact add has t − p = s exactly.
+// So a lane is flagged where q = r and t − p ≠ s; the flags are OR-ed over the
+// k-block, and a flagged block (the tile's C not yet written) is done again by
+// microBf16 (kind 1, exact for any such data). Overflow, infinities and NaN
+// pass through the bit rounding as in kind 1.
+const BF16ODD = memory.data<u32>([0x10000, 0x10000, 0x10000, 0x10000], 16);
+
+// One lane vector's step: the new sum (RNE of t = fl32(s + p)).
+@inline
+function bf16NarrowSum(s: v128, p: v128, half: v128, keep: v128, odd: v128): v128 {
+  const q = i32x4.add(f32x4.add(s, p), half);
+  const r = v128.and(q, keep);
+  return v128.andnot(r, v128.and(i32x4.eq(q, r), odd));
+}
+
+// The same step's flag: a tie with t − p ≠ s; with `tiny` (kind 8) also a lane
+// where p and s are both below 2^-111 (bf16NarrowTiny). Pure, as is the sum:
+// the engine computes t and q once.
+@inline
+function bf16NarrowFlag(s: v128, p: v128, half: v128, keep: v128, tiny: bool): v128 {
+  const t = f32x4.add(s, p);
+  const q = i32x4.add(t, half);
+  const f = v128.andnot(i32x4.eq(q, v128.and(q, keep)), f32x4.eq(f32x4.sub(t, p), s));
+  if (!tiny) return f;
+  // exponent fields of p and s both < 16 exactly where their OR's is
+  return v128.or(f, i32x4.lt_s(v128.and(v128.or(p, s), i32x4.splat(0x7F800000)), i32x4.splat(16 << 23)));
+}
+
+// kind 8: kind 7 where the inputs' exponent range lets products fall below
+// f32's normal range (e.g. bf16 Gaussian features far from their centre): p =
+// fl32(a·b) is then inexact only when below 2^-126. Where |s| ≥ 2^-117 such a
+// p changes nothing: |p| and the exact product are both below 2^-126, under
+// half a bf16 unit of s and under half the distance from s to its ties (≥ 2^-126),
+// so t and s + p both round to s. The kernel flags every step where p and s are
+// both below 2^-111 (their exponent fields OR-ed stay below 16) and redoes that
+// block in f64 (microBf16Exact, kind 6, on panels widened here); products never
+// overflow f32 (the TypeScript side checks the range).
+
+// The whole MR × NR tile at once (8 accumulators); true when the block must be redone (C unwritten).
+@inline
+function microBf16Narrow(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, tiny: bool): bool {
+  if (ASC_FEATURE_SIMD) {
+    let c0 = v128.load(c), c1 = v128.load(c + ldc), c2 = v128.load(c + 2 * ldc), c3 = v128.load(c + 3 * ldc);
+    let d0 = v128.load(c, 16), d1 = v128.load(c + ldc, 16), d2 = v128.load(c + 2 * ldc, 16), d3 = v128.load(c + 3 * ldc, 16);
+    const half = v128.load(BF16F), keep = v128.load(BF16F, 16), odd = v128.load(BF16ODD);
+    let flags = i32x4.splat(0);
+    let pa = ap;
+    let pb = bp;
+    for (let k = 0; k < kc; k++) {
+      const b = v128.load(pb), e = v128.load(pb, 16);
+      const a0 = v128.load32_splat(pa), a1 = v128.load32_splat(pa, 4), a2 = v128.load32_splat(pa, 8), a3 = v128.load32_splat(pa, 12);
+      const p0 = f32x4.mul(a0, b), p1 = f32x4.mul(a1, b), p2 = f32x4.mul(a2, b), p3 = f32x4.mul(a3, b);
+      const o0 = f32x4.mul(a0, e), o1 = f32x4.mul(a1, e), o2 = f32x4.mul(a2, e), o3 = f32x4.mul(a3, e);
+      flags = v128.or(flags, v128.or(
+        v128.or(v128.or(bf16NarrowFlag(c0, p0, half, keep, tiny), bf16NarrowFlag(c1, p1, half, keep, tiny)),
+          v128.or(bf16NarrowFlag(c2, p2, half, keep, tiny), bf16NarrowFlag(c3, p3, half, keep, tiny))),
+        v128.or(v128.or(bf16NarrowFlag(d0, o0, half, keep, tiny), bf16NarrowFlag(d1, o1, half, keep, tiny)),
+          v128.or(bf16NarrowFlag(d2, o2, half, keep, tiny), bf16NarrowFlag(d3, o3, half, keep, tiny)))));
+      c0 = bf16NarrowSum(c0, p0, half, keep, odd); c1 = bf16NarrowSum(c1, p1, half, keep, odd);
+      c2 = bf16NarrowSum(c2, p2, half, keep, odd); c3 = bf16NarrowSum(c3, p3, half, keep, odd);
+      d0 = bf16NarrowSum(d0, o0, half, keep, odd); d1 = bf16NarrowSum(d1, o1, half, keep, odd);
+      d2 = bf16NarrowSum(d2, o2, half, keep, odd); d3 = bf16NarrowSum(d3, o3, half, keep, odd);
+      pa += 16;
+      pb += 32;
+    }
+    if (v128.any_true(flags)) return true;
+    v128.store(c, c0); v128.store(c + ldc, c1); v128.store(c + 2 * ldc, c2); v128.store(c + 3 * ldc, c3);
+    v128.store(c, d0, 16); v128.store(c + ldc, d1, 16); v128.store(c + 2 * ldc, d2, 16); v128.store(c + 3 * ldc, d3, 16);
+    return false;
+  }
+  return true;
+}
+
 // ---- fp32 accumulator, exact products: s = RNE_f32(s + a·b) with a·b exact in f64 ----
 //
 // a·b of two f32 values is exact in f64 (≤ 48-bit significand, exponents well
@@ -748,6 +844,25 @@ function scalarTile64(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, kind:
         s = kind == 3 ? f32AccAdd(s, p) : kind == 4 ? <f64><f32>(s + p) : roundAddValue(s, p, changetype<Spec>(acc), 0);
         pa += <usize>(MR << 3);
         pb += <usize>(NR << 3);
+      }
+      store<f32>(cr + (<usize>q << 2), <f32>s);
+    }
+  }
+}
+
+// scalarTile64's bf16 step (the generic kernel's) on f32 panels, widened exactly:
+// kind 8's redo of a flagged block.
+function scalarTileBf16F32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, acc: Spec): void {
+  for (let r = 0; r < MR; r++) {
+    const cr = c + <usize>r * ldc;
+    for (let q = 0; q < NR; q++) {
+      let s = <f64>load<f32>(cr + (<usize>q << 2));
+      let pa = ap + (<usize>r << 2);
+      let pb = bp + (<usize>q << 2);
+      for (let k = 0; k < kc; k++) {
+        s = roundAddValue(s, widenF32(load<u32>(pa)) * widenF32(load<u32>(pb)), acc, 0);
+        pa += <usize>(MR << 2);
+        pb += <usize>(NR << 2);
       }
       store<f32>(cr + (<usize>q << 2), <f32>s);
     }
@@ -985,6 +1100,12 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
         else if (kind == 3) microF32Exact(apan, bpan, c, ldc, kc, true);
         else if (kind == 4) microF32Exact(apan, bpan, c, ldc, kc, false);
         else if (kind == 6) microBf16Exact(apan, bpan, c, ldc, kc, changetype<Spec>(acc));
+        else if (kind == 7) {
+          // a flagged block (or the scalar build): kind 1's loop
+          if (microBf16Narrow(apan, bpan, c, ldc, kc, false)) microBf16(apan, bpan, c, ldc, kc, false);
+        } else if (kind == 8) {
+          if (microBf16Narrow(apan, bpan, c, ldc, kc, true)) scalarTileBf16F32(apan, bpan, c, ldc, kc, changetype<Spec>(acc));
+        }
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
       }
     }
@@ -1000,11 +1121,12 @@ export function gemmPanelShape(): i32 {
  * Fast path over rows: C (padded, initialised with the bias) += A·B with the
  * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products, 3 fp32 with
  * exact f64 products, 4 the same with products of ≤ 24 significant bits,
- * 5 fused f32 (relaxed build), 6 bf16 with exact f64 products).
+ * 5 fused f32 (relaxed build), 6 bf16 with exact f64 products, 7 kind 1 and
+ * 8 kind 6 for inputs of ≤ 8 significant bits (8: products below f32's overflow)).
  * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4, 6: f64
  * panels, gemmWidenF32); apScratch: room for the packed A of packRows rows
  * (kinds 3, 4, 6: f64, 8·packRows·K bytes; else f32); accSpec: the
- * accumulator's spec (kind 6; else unused, 0). Rows go packRows (a multiple
+ * accumulator's spec (kinds 6, 8; else unused, 0). Rows go packRows (a multiple
  * of MR) at a time, so that one call takes many rows: every output element is
  * its own row's sum, whatever rows a call or a pack holds.
  */
@@ -1028,6 +1150,8 @@ function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apS
   else if (kind == 2) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 2);
   else if (kind == 3) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 3);
   else if (kind == 6) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 6, accSpec);
+  else if (kind == 7) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 7);
+  else if (kind == 8) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 8, accSpec);
   else blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 4);
 }
 

@@ -13,11 +13,13 @@
 import { Spec } from "./spec";
 import { roundAddValue, encodeExact, encodeF64, decodeF64 } from "./round";
 import { f32AccAdd, f32AccAddV, f32RoundV } from "./f32acc";
+import { bf16RneBits, bf16RneVec } from "./bf16";
 
 // order codes (src/datapath/reduce.ts ORDER_CODE)
 const SEQUENTIAL: i32 = 0;
 const PAIRWISE: i32 = 1;
 const CHUNKED: i32 = 2; // chunked:C and promote:N (promote passes an fp32 outer spec)
+const SEQUENTIAL_BF16: i32 = 3; // sequential with a bf16 RNE accumulator: rows of bf16 terms in f32 lanes (rowSequentialBf16)
 
 @inline
 function f64At(base: usize, i: i32): usize {
@@ -102,6 +104,8 @@ function rowPairwise(src: usize, n: i32, F: i32, dst: usize, s: Spec, ev0: u64, 
  * of a chunk. vals: f64 [rowPtr[nRows]-rowPtr[0], F]; out: f64 [nRows, F]
  * (accumulator values); inner: accumulator spec; outer: spec of the chunk-sum
  * accumulator (CHUNKED only); chunk: C or N; scratch: f64, max(2, maxRowLength)·F.
+ * SEQUENTIAL_BF16 (a bf16 RNE inner spec, chosen by src/datapath/reduce.ts):
+ * rows of finite bf16 terms go through rowSequentialBf16, the others the generic step.
  */
 export function reduceSegmentSum(
   vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize,
@@ -118,6 +122,7 @@ export function reduceSegmentSum(
     const ev0 = (<u64>p0 << 1) * <u64>F;
     if (order == PAIRWISE) rowPairwise(src, n, F, dst, si, ev0, scratch);
     else if (order == CHUNKED) rowChunked(src, n, F, dst, si, so, chunk, ev0, scratch);
+    else if (order == SEQUENTIAL_BF16 && allBf16(src, n * F)) rowSequentialBf16(src, n, F, dst);
     else rowSequential(src, n, F, dst, si, ev0);
   }
 }
@@ -187,6 +192,72 @@ export function reduceSegmentSumF32(vals: usize, F: i32, rowPtr: usize, nRows: i
       }
       store<f64>(f64At(dst, f), <f64>t);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fast path: bf16 accumulator (RNE, IEEE overflow), sequential, terms that are
+// finite bf16 values (reduceSegmentSum's SEQUENTIAL_BF16). s and v both have
+// 8-bit significands, so rounding t = RN_f32(s + v) to bf16 gives
+// RNE_bf16(s + v): a sum's double rounding is innocuous when the wider format
+// has ≥ 2·8 + 2 bits (f32: 24), and below 2^-126 the f32 sum is exact. A row
+// holding any other term takes the generic step (rowSequential); both start at +0.
+// ---------------------------------------------------------------------------
+
+// Every one of n f64 values at p is a finite bf16 value (its f32 exact, the low 16 bits zero).
+function allBf16(p: usize, n: i32): bool {
+  for (let e = 0; e < n; e++) {
+    const v = load<f64>(f64At(p, e));
+    const f = <f32>v;
+    const b = reinterpret<u32>(f);
+    if (<f64>f != v || (b & 0xFFFF) != 0 || (b & 0x7F800000) == 0x7F800000) return false;
+  }
+  return true;
+}
+
+// Four f64 at p as one f32x4 (exact: bf16 values).
+@inline
+function loadF64AsF32x4(p: usize): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+}
+
+@inline
+function addBf16V(s: v128, p: usize): v128 {
+  return bf16RneVec(f32x4.add(s, loadF64AsF32x4(p)));
+}
+
+// One row's sequential bf16 sum of n bf16 terms, F features (f64 in and out).
+function rowSequentialBf16(src: usize, n: i32, F: i32, dst: usize): void {
+  const stride = <usize>F << 3;
+  let f = 0;
+  if (ASC_FEATURE_SIMD) {
+    // 16 features per pass: four independent chains
+    for (; f + 16 <= F; f += 16) {
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      let p = src + (<usize>f << 3);
+      for (let e = 0; e < n; e++, p += stride) {
+        s0 = addBf16V(s0, p);
+        s1 = addBf16V(s1, p + 32);
+        s2 = addBf16V(s2, p + 64);
+        s3 = addBf16V(s3, p + 96);
+      }
+      storePromoted(f64At(dst, f), s0);
+      storePromoted(f64At(dst, f + 4), s1);
+      storePromoted(f64At(dst, f + 8), s2);
+      storePromoted(f64At(dst, f + 12), s3);
+    }
+    for (; f + 4 <= F; f += 4) {
+      let s0 = f32x4.splat(0);
+      let p = src + (<usize>f << 3);
+      for (let e = 0; e < n; e++, p += stride) s0 = addBf16V(s0, p);
+      storePromoted(f64At(dst, f), s0);
+    }
+  }
+  for (; f < F; f++) {
+    let s: f32 = 0;
+    let p = f64At(src, f);
+    for (let e = 0; e < n; e++, p += stride) s = reinterpret<f32>(bf16RneBits(reinterpret<u32>(s + <f32>load<f64>(p))));
+    store<f64>(f64At(dst, f), <f64>s);
   }
 }
 

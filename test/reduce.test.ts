@@ -326,6 +326,66 @@ describe("fp32 RNE fast path", () => {
   });
 });
 
+describe("bf16 RNE fast path (sequential)", () => {
+  const BF16 = { format: FORMATS.bf16, mode: "rne" as const, seed: 0n, rbits: 32 };
+  /** A bf16 value m·2^e (|m| < 256): subnormals, ties of the running sums, near the overflow threshold. */
+  const bf16Term = (rnd: () => number, eMin: number, eMax: number): number =>
+    Math.round((rnd() - 0.5) * 511) * 2 ** Math.max(-133, eMin + Math.floor(rnd() * (eMax - eMin + 1)));
+  it("equals the generic path and the oracle: rows of bf16 terms (SIMD blocks of 16 and 4, tails), and rows that are not", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 41 }),
+        fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.constantFrom([-12, 4], [-140, -110], [118, 127], [-133, 127]),
+        fc.constantFrom("simd" as const, "scalar" as const),
+        fc.constantFrom("none", "wide", "nan", "inf"),
+        (F, lens, fill, [eMin, eMax], flavour, odd) => {
+          const rowPtr = rowPtrOf(lens);
+          const rnd = rng(fill);
+          const values = new Float64Array(rowPtr[lens.length] * F).map(() => bf16Term(rnd, eMin, eMax));
+          // one term that is not a finite bf16 value sends its row through the generic step
+          if (odd !== "none" && values.length > 0) values[Math.floor(rnd() * values.length)] = odd === "wide" ? 1 + 2 ** -20 : odd === "nan" ? NaN : -Infinity;
+          const info: NonNullable<ReduceOptions["info"]> = {};
+          const o = { acc: "bf16", runtime: wasm(flavour), info };
+          const want = oracleSegmentSum(values, F, rowPtr, { acc: BF16, order: { kind: "sequential" } });
+          expectSameBits(segmentSum(values, F, rowPtr, o), want, `fast ${flavour} ${odd}`);
+          expect(info.path).toBe("bf16-fast");
+          expectSameBits(segmentSum(values, F, rowPtr, { ...o, generic: true }), want, "generic");
+          expectSameBits(segmentSum(Float32Array.from(values), F, rowPtr, o), oracleSegmentSum(Float32Array.from(values), F, rowPtr, { acc: BF16, order: { kind: "sequential" } }), "float32 terms");
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("a row with a term that is not a bf16 value takes the generic step (hand-computed)", () => {
+    // 1 + (1 + 2^-23)·2^-8 (an f32 term) and 1 + (2^-8 + 2^-40) (an f64 term that f32 rounds to 2^-8) are
+    // just above the tie 1 + 2^-8: up to 1 + 2^-7. Through f32 both would land on the tie and round to 1.
+    for (const v of [(1 + 2 ** -23) * 2 ** -8, 2 ** -8 + 2 ** -40]) {
+      const values = new Float64Array([1, v, 1, 2 ** -8]);
+      const info: NonNullable<ReduceOptions["info"]> = {};
+      expect(Array.from(segmentSum(values, 1, new Int32Array([0, 2, 4]), { acc: "bf16", info }))).toEqual([1 + 2 ** -7, 1]);
+      expect(info.path).toBe("bf16-fast");
+    }
+  });
+
+  it("double rounding through f32 is innocuous: every bf16 s in [1, 4) plus every bf16 term 2^-30..2^2, against the oracle", () => {
+    // two-term rows: s + v rounded once (the oracle) vs RN_f32 then RNE_bf16 (the kernel), ties included
+    const ss: number[] = [], vs: number[] = [];
+    for (let m = 128; m < 256; m++) for (const e of [0, 1]) ss.push(m * 2 ** (e - 7));
+    for (let e = -30; e <= 2; e++) for (let m = 128; m < 256; m += 5) for (const sg of [1, -1]) vs.push(sg * m * 2 ** (e - 7));
+    const values = new Float64Array(ss.length * vs.length * 2);
+    let i = 0;
+    for (const s0 of ss) for (const v of vs) { values[i++] = s0; values[i++] = v; }
+    const n = ss.length * vs.length;
+    const rowPtr = new Int32Array(n + 1).map((_, r) => 2 * r);
+    const info: NonNullable<ReduceOptions["info"]> = {};
+    expectSameBits(segmentSum(values, 1, rowPtr, { acc: "bf16", info }), oracleSegmentSum(values, 1, rowPtr, { acc: BF16, order: { kind: "sequential" } }), "s + v");
+    expect(info.path).toBe("bf16-fast");
+  });
+});
+
 describe("fp32 RNE fast path for float64 terms (f64 adds with the rounding-boundary fix)", () => {
   const FP32: Site = { format: FORMATS.fp32, mode: "rne", seed: 0n, rbits: 32 };
 

@@ -6,7 +6,7 @@
  */
 import { InputError } from "../errors.js";
 import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
-import { type Spec, makeSpec, specBytes } from "../formats/spec.js";
+import { type Spec, isNativeRne, makeSpec, sameFloat, specBytes } from "../formats/spec.js";
 import { codeBytes } from "../formats/cast.js";
 import { type Site, siteOf } from "../formats/site.js";
 import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
@@ -97,15 +97,19 @@ function expRange(rt: WasmRuntime, p: number, n: number): ExpRange {
  * fp32-fma-narrow-fast: the same for products of ≤ 24 significant bits (bf16, fp16, fp8 inputs)
  *   that leave f32's exponent range: no fix is ever needed (assembly/gemm.ts, kind 4).
  * bf16-fast, bf16-fast-bf16-product: bf16 accumulator (RNE), products exact in f32 (or rounded to fp32 / bf16).
+ * bf16-narrow-fast: bf16-fast for inputs of ≤ 8 significant bits (bf16, fp8): a step without a branch,
+ *   a block redone by bf16-fast's kernel where it cannot prove itself exact (assembly/gemm.ts, kind 7).
  * bf16-fma-fast: bf16 accumulator (RNE), exact products that f32 may not hold (e.g. bf16 Gaussian
  *   features whose products fall below 2^-149), finite inputs: f64 products, f64 add and RNE on the
  *   f64 sum's bits; ties, bf16-subnormal and overflowing sums through round.ts (assembly/gemm.ts, kind 6).
+ * bf16-fma-narrow-fast: bf16-fma-fast for inputs of ≤ 8 significant bits whose products stay below f32's
+ *   overflow: kind 7's kernel on f32 products, a block with products and sums both tiny redone by round.ts (kind 8).
  * promote-exact: promote:N with exact products and an RNE/RTZ float accumulator whose partial sums f64 holds exactly (see promoteExact);
  *   rows of A against B in f64 panels, vectorised across the outputs of a row (assembly/promote.ts).
  * fp32-fma-native: the fp32-fma paths as fused f32 multiply-adds (f32x4.relaxed_madd), on the
  *   relaxed build, which the runtime loads only where the probe saw it fuse (kind 5).
  */
-export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-fast-bf16-product" | "bf16-fma-fast" | "promote-exact" | "generic";
+export type GemmPath = "block-fma-fast" | "block-fma-generic" | "fp32-fast" | "fp32-fma-fast" | "fp32-fma-narrow-fast" | "fp32-fma-native" | "bf16-fast" | "bf16-narrow-fast" | "bf16-fast-bf16-product" | "bf16-fma-fast" | "bf16-fma-narrow-fast" | "promote-exact" | "generic";
 
 /** Paths that read A as f64 rows, as the generic kernel does, and write f64 (B: bLayout). */
 function rowsLayout(path: GemmPath): boolean {
@@ -123,21 +127,16 @@ function bLayout(path: GemmPath): "rows" | "panels64" | "panels32" {
   return f64Panels(path) || path === "promote-exact" ? "panels64" : "panels32";
 }
 
-function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
-  return f.ebits === ref.ebits && f.mbits === ref.mbits && f.bias === ref.bias && f.signed === ref.signed && f.zero === ref.zero &&
-    f.subnormals === ref.subnormals && f.inf === ref.inf && f.nan === ref.nan;
-}
-
-/** A rounding site the native f32 operations reproduce: IEEE overflow, RNE, no flushing. */
-function isNativeRne(s: Spec, ref: FloatFormat): boolean {
-  return s.format.kind === "float" && sameFloat(s.format, ref) && s.rounding === "rne" && s.overflow === "ieee" && s.ftz === "none";
-}
-
 /** Every product of a value of A by a value of B is exact in f32 (so an f32 multiply is exact). */
 function productsExactInF32(dp: GemmDatapath, ra: ExpRange, rb: ExpRange): boolean {
   if (dp.inA.mbits + 1 + dp.inB.mbits + 1 > 24) return false;
   if (ra.hi === -1000 || rb.hi === -1000) return true; // a factor is always zero
-  return ra.hi + rb.hi + 1 <= 127 && ra.lo + rb.lo >= -149;
+  return productsBelowF32Overflow(ra, rb) && ra.lo + rb.lo >= -149;
+}
+
+/** Every product of ≤ 24 significant bits is below 2^128: f32 holds it without overflow. */
+function productsBelowF32Overflow(ra: ExpRange, rb: ExpRange): boolean {
+  return ra.hi === -1000 || rb.hi === -1000 || ra.hi + rb.hi + 1 <= 127;
 }
 
 /**
@@ -182,10 +181,13 @@ function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpR
     return dp.inA.mbits + 1 + dp.inB.mbits + 1 <= 24 ? "fp32-fma-narrow-fast" : "fp32-fma-fast";
   }
   if (isNativeRne(s.acc, PRESETS.bfloat16)) {
+    // kinds 7 and 8 rest on products of ≤ 16 significant bits (assembly/gemm.ts)
+    const narrow = dp.inA.mbits <= 7 && dp.inB.mbits <= 7;
+    if (narrow && exact && (prodF32 || prodExact)) return "bf16-narrow-fast";
     if (prodF32 || prodExact) return "bf16-fast";
     if (s.prod !== null && isNativeRne(s.prod, PRESETS.bfloat16) && exact) return "bf16-fast-bf16-product";
     // every input value is an f32 value, so every exact product is exact in f64 (inputs finite: checked above)
-    if (s.prod === null) return "bf16-fma-fast";
+    if (s.prod === null) return narrow && productsBelowF32Overflow(ra, rb) ? "bf16-fma-narrow-fast" : "bf16-fma-fast";
   }
   return "generic";
 }
@@ -221,6 +223,7 @@ function pathByFormats(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs): GemmPat
 
 const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fast" | "block-fma-generic">, number> = {
   "fp32-fast": 0, "bf16-fast": 1, "bf16-fast-bf16-product": 2, "fp32-fma-fast": 3, "fp32-fma-narrow-fast": 4, "fp32-fma-native": 5, "bf16-fma-fast": 6,
+  "bf16-narrow-fast": 7, "bf16-fma-narrow-fast": 8,
 };
 
 // ---------------------------------------------------------------------------
@@ -484,11 +487,11 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
     { bytes: batch * M * N * 8 }, // 5 result (f64)
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
-    accSpecBuf(p), // 8 accumulator spec (bf16-fma-fast)
+    accSpecBuf(p), // 8 accumulator spec (readsAccSpec)
   ];
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): JobArg => ({ buf, off });
-  const acc = p.path === "bf16-fma-fast" ? ref(8) : 0;
+  const acc = readsAccSpec(p.path) ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
     calls.push({ fn: "gemmBlockedRows", args: [ref(0, e * M * K * 4), M, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3), ref(4), KC, KIND[p.path as keyof typeof KIND], acc, maxRows] });
@@ -497,9 +500,14 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
   return { bufs, calls, result: 5 };
 }
 
-/** The accumulator's spec bytes, which kind 6 (bf16-fma-fast) reads for its rare steps; empty for the other paths. */
+/** Paths whose kernel reads the accumulator's spec for its rare steps (kinds 6 and 8). */
+function readsAccSpec(path: GemmPath): boolean {
+  return path === "bf16-fma-fast" || path === "bf16-fma-narrow-fast";
+}
+
+/** The accumulator's spec bytes (readsAccSpec); empty for the other paths. */
 function accSpecBuf(p: Prepared): { bytes: number; data?: Uint8Array } {
-  if (p.path !== "bf16-fma-fast") return { bytes: 0 };
+  if (!readsAccSpec(p.path)) return { bytes: 0 };
   const data = specBytes(p.specs.acc);
   return { bytes: data.byteLength, data };
 }
@@ -643,9 +651,9 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
     { bytes: rawA ? rawA.rounder.table.byteLength : 0, data: rawA ? rawA.rounder.table : undefined }, // 9 input decode table
     { bytes: rawA ? rawA.rounder.spec.byteLength : 0, data: rawA ? rawA.rounder.spec : undefined }, // 10 input spec
-    accSpecBuf(p), // 11 accumulator spec (bf16-fma-fast)
+    accSpecBuf(p), // 11 accumulator spec (readsAccSpec)
   ];
-  const acc = p.path === "bf16-fma-fast" ? ref(11) : 0;
+  const acc = readsAccSpec(p.path) ? ref(11) : 0;
   const aBuf = rawA ? 8 : 0;
   if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
   const initRows = Math.max(1, Math.floor(CHUNK / ldc));

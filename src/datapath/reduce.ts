@@ -39,8 +39,8 @@
  * rowPtr is that of the stably sorted edges.
  */
 import { InputError } from "../errors.js";
-import { type Format, type OverflowPolicy, parseFormat } from "../formats/descriptor.js";
-import { type Rounding, type Spec, makeSpec, putSpec } from "../formats/spec.js";
+import { type Format, type OverflowPolicy, PRESETS, parseFormat } from "../formats/descriptor.js";
+import { type Rounding, type Spec, isNativeRne, makeSpec, putSpec } from "../formats/spec.js";
 import { siteOf } from "../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../wasm/runtime.js";
 import { f64 } from "../wasm/arena.js";
@@ -111,11 +111,15 @@ export interface ReduceOptions extends OutputOptions {
  * fp32-f64-fast: fp32 RNE accumulator, float64 terms: f64 adds with the
  *   rounding-boundary fix of assembly/f32acc.ts (skipped when every term of a
  *   kernel call is an f32 value, where it is never needed).
+ * bf16-fast: bf16 RNE accumulator, sequential: rows of bf16 terms summed in f32 lanes with the bit
+ *   rounding (assembly/reduce.ts rowSequentialBf16), other rows the generic step.
  * generic: every accumulator, rounding and order (round.ts roundAdd per step).
  */
-export type ReducePath = "fp32-fast" | "fp32-f64-fast" | "generic";
+export type ReducePath = "fp32-fast" | "fp32-f64-fast" | "bf16-fast" | "generic";
 
 const ORDER_CODE = { sequential: 0, pairwise: 1, chunked: 2, promote: 2 } as const;
+/** assembly/reduce.ts's sequential order with the bf16 fast rows (path bf16-fast) */
+const SEQUENTIAL_BF16 = 3;
 const DEFAULT_CHUNK = 1 << 20;
 
 function formatOf(f: Format | string, what: string): Format {
@@ -191,14 +195,9 @@ function outSpec(fn: string, o: OutputOptions & { rounding?: Rounding }, fallbac
   return fallback ? makeSpec(fallback.format, { ...r, overflow: fallback.overflow }) : null;
 }
 
-/** The fp32 RNE accumulator the fast paths implement (f32x4 adds of float32 terms, f32acc.ts steps of float64 ones). */
+/** The fp32 RNE accumulator the fp32 fast paths implement (f32x4 adds of float32 terms, f32acc.ts steps of float64 ones). */
 function isFastAccumulator(a: Accumulator): boolean {
-  const s = a.inner;
-  const f = s.format;
-  return (
-    f.kind === "float" && f.ebits === 8 && f.mbits === 23 && f.bias === 127 && f.signed && f.zero && f.subnormals &&
-    f.inf && f.nan === "ieee" && s.rounding === "rne" && s.overflow === "ieee" && s.ftz === "none" && a.order.kind !== "pairwise"
-  );
+  return isNativeRne(a.inner, PRESETS.float32) && a.order.kind !== "pairwise";
 }
 
 
@@ -337,27 +336,29 @@ function sumJob(
   const order = acc.order;
   const chunk = order.kind === "chunked" ? order.size : order.kind === "promote" ? order.every : 0;
   const base = { rt, F, rowPtr, source, post, chunkElements: o.chunkElements };
-  const path: ReducePath = o.generic || !isFastAccumulator(acc) ? "generic" : values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast";
+  const path: ReducePath = o.generic ? "generic" : isFastAccumulator(acc) ? (values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast")
+    : isNativeRne(acc.inner, PRESETS.bfloat16) && order.kind === "sequential" ? "bf16-fast" : "generic";
   if (o.info) o.info.path = path;
-  if (path !== "generic") {
-    if (path === "fp32-fast") {
-      return {
-        ...base, f32: true, scratch: 0,
-        kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF32(vals, F, rp, n, out, chunk),
-      };
-    }
+  if (path === "fp32-fast") {
+    return {
+      ...base, f32: true, scratch: 0,
+      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF32(vals, F, rp, n, out, chunk),
+    };
+  }
+  if (path === "fp32-f64-fast") {
     return {
       ...base, f32: false, scratch: 0,
       kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF64(vals, F, rp, n, out, chunk),
     };
   }
+  // generic, and bf16-fast: the generic kernel whose sequential rows of bf16 terms take the f32 lanes
   return {
     ...base, f32: false,
     scratch: Math.max(2, maxRowLength(rowPtr)) * F,
     kernel: () => {
       const inner = putSpec(rt, acc.inner);
       const outer = putSpec(rt, acc.outer);
-      const code = ORDER_CODE[order.kind];
+      const code = path === "bf16-fast" ? SEQUENTIAL_BF16 : ORDER_CODE[order.kind];
       return (vals, rp, n, out, scratch) => k.reduceSegmentSum(vals, F, rp, n, out, inner, code, chunk, outer, scratch);
     },
   };

@@ -71,6 +71,21 @@ export function makeSpec(format: Format, o: RoundingOptions = {}): Spec {
   return { format, rounding, overflow, ftz, seed, randomBits };
 }
 
+/**
+ * A rounding site that native float arithmetic of the same layout reproduces: `ref`'s
+ * encoding exactly, RNE, IEEE overflow, no flushing (fp32: f32 operations; bf16: the top
+ * half of an f32 with the bit rounding of assembly/bf16.ts).
+ */
+export function isNativeRne(s: Spec, ref: FloatFormat): boolean {
+  return s.format.kind === "float" && sameFloat(s.format, ref) && s.rounding === "rne" && s.overflow === "ieee" && s.ftz === "none";
+}
+
+/** The same encoding as `ref` (whatever the name). */
+export function sameFloat(f: FloatFormat, ref: FloatFormat): boolean {
+  return f.ebits === ref.ebits && f.mbits === ref.mbits && f.bias === ref.bias && f.signed === ref.signed && f.zero === ref.zero &&
+    f.subnormals === ref.subnormals && f.inf === ref.inf && f.nan === ref.nan;
+}
+
 /** Derived constants of a floating format (also used by finfo). */
 export function floatLayout(f: FloatFormat) {
   const magBits = f.ebits + f.mbits;
