@@ -199,7 +199,8 @@ export async function run() {
   const bb = values(q * q, 22, 0.25);
   const fused = parseGemmDatapath({ in: "bf16", acc: "bf16", out: "bf16", fma: true });
   const separate = parseGemmDatapath({ in: "bf16", acc: "bf16", out: "bf16" });
-  for (const [dp, path] of [[fused, "bf16-fast"], [separate, "bf16-fast-bf16-product"]]) {
+  const fusedFp16 = parseGemmDatapath({ in: "fp16", acc: "bf16", out: "bf16", fma: true }); // kind 1: a branch per step
+  for (const [dp, path] of [[fused, "bf16-narrow-fast"], [separate, "bf16-fast-bf16-product"], [fusedFp16, "bf16-fast"]]) {
     const i2 = {};
     gemm(ab, bb, q, q, q, dp, undefined, { info: i2 });
     if (i2.path !== path) throw new Error(`expected ${path}, got ${i2.path}`);
@@ -213,6 +214,7 @@ export async function run() {
   const r2 = await runSuite(`bf16 accumulate ${q}³`, {
     "bf16 acc, fused (exact products)": () => gemm(ab, bb, q, q, q, fused),
     "bf16 acc, separate bf16 multiplier": () => gemm(ab, bb, q, q, q, separate),
+    "bf16 acc, fused, fp16 inputs (bf16-fast)": () => gemm(ab, bb, q, q, q, fusedFp16),
     [`generic kernel (fp8 e4m3 in, e8m13 RTZ acc, promote:32) ${g}³`]: () => gemm(ab.subarray(0, g * g), bb.subarray(0, g * g), g, g, g, fp8, undefined, { path: "generic" }),
     [`promote-exact kernel (same datapath) ${g}³`]: () => gemm(ab.subarray(0, g * g), bb.subarray(0, g * g), g, g, g, fp8),
   }, { work: (name) => (name.startsWith("generic") || name.startsWith("promote") ? g * g * g : q * q * q), unit: "MAC", minSamples: 5, maxTime: 2 });
@@ -220,9 +222,10 @@ export async function run() {
   result.bf16_acc = {
     gmacs_fused: r2[0].perSec / 1e9,
     gmacs_separate_multiplier: r2[1].perSec / 1e9,
-    gmacs_generic_fp8_promote: r2[2].perSec / 1e9,
-    gmacs_promote_exact_fp8: r2[3].perSec / 1e9,
-    ratio_promote_exact_vs_generic: r2[3].perSec / r2[2].perSec,
+    gmacs_fused_fp16_inputs: r2[2].perSec / 1e9,
+    gmacs_generic_fp8_promote: r2[3].perSec / 1e9,
+    gmacs_promote_exact_fp8: r2[4].perSec / 1e9,
+    ratio_promote_exact_vs_generic: r2[4].perSec / r2[3].perSec,
   };
 
   // ---- the whole CLI job ----

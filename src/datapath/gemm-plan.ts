@@ -9,8 +9,8 @@ import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
 import { type Spec, isNativeRne, makeSpec, sameFloat, specBytes } from "../formats/spec.js";
 import { codeBytes } from "../formats/cast.js";
 import { type Site, siteOf } from "../formats/site.js";
-import { type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
-import type { KernelJob, JobArg } from "./gemm-worker.js";
+import { type BufRef, type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
+import type { KernelJob } from "./gemm-worker.js";
 import { f32 as arenaF32, f64 as arenaF64 } from "../wasm/arena.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
@@ -62,7 +62,7 @@ export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec:
   const dst = into ? rt.output(into, x.length, [x]) : rt.alloc(x.length * 4);
   const ptr = [rt.input(x), dst, rt.input(r.table), rt.input(r.spec), rt.alloc(CHUNK * 4)];
   for (const c of roundCalls(r, { buf: 0 }, x instanceof Float64Array, { buf: 1 }, x.length, { table: 2, spec: 3, codes: 4 }, idx0)) {
-    callKernel(rt.k, c.fn, c.args.map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v)));
+    callKernel(rt.k, c, ptr);
   }
   return ptr[1];
 }
@@ -490,7 +490,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
     accSpecBuf(p), // 8 accumulator spec (readsAccSpec)
   ];
   const calls: KernelJob["calls"] = [];
-  const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  const ref = (buf: number, off = 0): BufRef => ({ buf, off });
   const acc = readsAccSpec(p.path) ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
@@ -571,7 +571,7 @@ function roundCalls(
   bufs: { table: number; spec: number; codes: number }, idx0: number,
 ): KernelJob["calls"] {
   const calls: KernelJob["calls"] = [];
-  const at = (x: { buf: number; off?: number }, bytes: number): JobArg => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
+  const at = (x: BufRef, bytes: number): BufRef => ({ buf: x.buf, off: (x.off ?? 0) + bytes });
   const inB = srcF64 ? 8 : 4;
   const fast = r.site.encodeFast; // null for fp32 (a ≤ 16-bit path)
   if (fast) calls.push({ fn: "fastSetup", args: fast.params });
@@ -598,7 +598,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const { K, N } = p;
   const m = r1 - r0;
   const calls: KernelJob["calls"] = [];
-  const ref = (buf: number, off = 0): JobArg => ({ buf, off });
+  const ref = (buf: number, off = 0): BufRef => ({ buf, off });
   if (rowsLayout(p.path)) {
     const s = p.specs;
     const bufs = [
@@ -685,8 +685,8 @@ function outputCalls(p: Prepared, cBuf: number, dstBuf: number, dstOff: number, 
   if (fast) calls.push({ fn: "fastSetup", args: fast.params });
   for (let i = 0; i < m; i += rowsPerCall) {
     const n = Math.min(rowsPerCall, m - i);
-    const c: JobArg = { buf: cBuf, off: i * ldc * 4 };
-    const dst: JobArg = { buf: dstBuf, off: dstOff + i * N * (outF64 ? 8 : 4) };
+    const c: BufRef = { buf: cBuf, off: i * ldc * 4 };
+    const dst: BufRef = { buf: dstBuf, off: dstOff + i * N * (outF64 ? 8 : 4) };
     if (fast) {
       // RNE output through the SIMD encoder of assembly/cast.ts and the decode table
       calls.push({ fn: "gemmOutputViaCodes", args: [c, ldc, n, N, { buf: codes }, fast.codeBytes, { buf: table }, dst, outF64 ? 1 : 0, out.top16NaN] });

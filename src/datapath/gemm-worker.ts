@@ -15,10 +15,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import os from "node:os";
-import { type KernelName, type WasmRuntime, type Flavour, buildFile } from "../wasm/runtime.js";
-
-/** A kernel argument: a number, a BigInt (i64 parameters) or a pointer into job buffer `buf` (+ `off` bytes). */
-export type JobArg = number | bigint | boolean | { buf: number; off?: number };
+import { type KernelCall, type WasmRuntime, type Flavour, buildFile } from "../wasm/runtime.js";
 
 export interface JobBuffer {
   /** bytes of the buffer (allocated 64-byte aligned, in order) */
@@ -29,7 +26,8 @@ export interface JobBuffer {
 
 export interface KernelJob {
   bufs: JobBuffer[];
-  calls: { fn: KernelName; args: JobArg[] }[];
+  /** typed against the compiler's declaration of each kernel where they are built (runtime.ts KernelCall) */
+  calls: KernelCall[];
   /** index of the buffer whose bytes are returned */
   result: number;
 }
@@ -37,7 +35,9 @@ export interface KernelJob {
 // place(i): the address of buffer i where it already lives in this memory
 // (resident data, never written by a job's calls, or the caller's resident
 // result array), or -1: allocate it (and copy its data in). Returns the result
-// bytes, or null when the result was written in place.
+// bytes, or null when the result was written in place. The calls are
+// runtime.ts KernelCalls (typed where they are built); this is callKernel's
+// lookup, in the one source the workers can run.
 const RUNNER_SRC = `
 function runJob(k, alloc, job, place) {
   const placed = job.bufs.map((b, i) => (place ? place(i) : -1));

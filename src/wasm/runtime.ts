@@ -30,12 +30,30 @@ export type Kernels = Awaited<ReturnType<typeof instantiate>>;
 /** The name of an exported kernel function (serialised kernel calls of the GEMM jobs). */
 export type KernelName = { [K in keyof Kernels]: Kernels[K] extends (...a: never[]) => unknown ? K : never }[keyof Kernels];
 
+/** A reference to job buffer `buf` (+ `off` bytes): its address, filled in where the job runs. */
+export interface BufRef {
+  buf: number;
+  off?: number;
+}
+
+/** A kernel's parameter list with every number parameter open to a buffer reference. */
+type WithRefs<P extends readonly unknown[]> = { [I in keyof P]: P[I] extends number ? number | BufRef : P[I] };
+
 /**
- * Call a kernel named in a serialised job (its arguments were built for it by
- * the caller that named it): the one place a kernel is looked up by name.
+ * A serialisable call of kernel F (GEMM jobs travel to worker threads): the
+ * arity and argument types are the compiler's declaration of F, any number
+ * argument may be a buffer reference (addresses are numbers there).
  */
-export function callKernel(k: Kernels, fn: KernelName, args: readonly (number | bigint | boolean)[]): void {
-  (k[fn] as (...a: readonly (number | bigint | boolean)[]) => unknown)(...args);
+export type KernelCall = { [F in KernelName]: { fn: F; args: WithRefs<Parameters<Kernels[F]>> } }[KernelName];
+
+/**
+ * Run a serialised call whose references are resolved to addresses by `ptr`:
+ * the one place a kernel is looked up by name (a worker's runner does the
+ * same over the same calls).
+ */
+export function callKernel(k: Kernels, c: KernelCall, ptr: readonly number[]): void {
+  const args = (c.args as readonly (number | bigint | boolean | BufRef)[]).map((v) => (typeof v === "object" ? ptr[v.buf] + (v.off ?? 0) : v));
+  (k[c.fn] as (...a: readonly (number | bigint | boolean)[]) => unknown)(...args);
 }
 
 /**
