@@ -20,6 +20,8 @@
 //   kind 8  kind 6 for inputs of ≤ 8 significant bits whose products stay
 //           below f32's overflow: kind 7's kernel, blocks with tiny products
 //           and sums redone by round.ts
+//   kind 9  kind 5 with A's subnormals flushed where they are slow, a screen
+//           on |s| proving each flushed step exact (else the block as kind 5)
 // promote.ts reproduces promote:N orders whose partial sums f64 holds exactly.
 // The TypeScript side (src/datapath/gemm-plan.ts) decides when one applies.
 //
@@ -535,6 +537,108 @@ function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, fused: bo
         store<f32>(cr + (<usize>q << 2), s);
       }
     }
+  }
+}
+
+// ---- kind 9: kind 5 with A's subnormals flushed, where they are slow ----
+//
+// Some CPUs (Intel's) take a microcode assist for every subnormal operand of a
+// multiply-add: a GEMM over Gaussian features, whose tails are subnormal
+// float32 values, then runs several times slower. Kind 9 packs A twice, as it
+// is and with its subnormals (|a| < 2^-126) replaced by +0, and runs the fused
+// kernel on the flushed panels while tracking the smallest |s| of each
+// accumulator after every step whose k had a subnormal in one of the panel's
+// rows (the others run plain). A flushed step leaves s as it was (or makes a
+// NaN, or +0 of −0, which fail the screen below), so that is also the s it
+// started from. It is exact when |a·b| < ulp(s)/2, for then fma(a, b, s) = s:
+// |a·b| < 2^-126·maxB < 2^(e − 125) for e = ⌊log2 maxB⌋ (B finite), and
+// |s| ≥ T = max(maxB·2^-100, 2^-126) gives ulp(s)/2 ≥ 2^(e − 124); with an
+// infinite maxB (T = inf) a passing s is ±inf, which fma(a, b, s) keeps for
+// finite b, and an infinite b made the flushed step NaN. So a tile whose
+// smallest |s| over the k-block is ≥ T (a NaN fails the test) has the bits of
+// kind 5; any other tile is done again from the unwritten C with the panels as
+// they are (kind 5). The runtime picks kind 9 over 5 by a start-up timing probe
+// (src/datapath/gemm-plan.ts).
+
+// The fused tile on flushed panels, screening |s| after each step whose k
+// flag (kf[k]: a subnormal in one of the panel's rows there) is set; runs of
+// unflagged steps take the plain loop. True when the block must be redone (C
+// unwritten).
+@inline
+function microF32FlushChecked(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, T: f32, kf: usize): bool {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    let c00 = v128.load(c), c01 = v128.load(c, 16);
+    let c10 = v128.load(c + ldc), c11 = v128.load(c + ldc, 16);
+    let c20 = v128.load(c + 2 * ldc), c21 = v128.load(c + 2 * ldc, 16);
+    let c30 = v128.load(c + 3 * ldc), c31 = v128.load(c + 3 * ldc, 16);
+    let m0 = f32x4.splat(Infinity), m1 = f32x4.splat(Infinity);
+    let k = 0;
+    while (k < kc) {
+      const flagged = load<u8>(kf + <usize>k) != 0;
+      let end = k + 1;
+      while (end < kc && (load<u8>(kf + <usize>end) != 0) == flagged) end++;
+      for (; k < end; k++) {
+        const b0 = v128.load(bp);
+        const b1 = v128.load(bp, 16);
+        let a = v128.load32_splat(ap);
+        c00 = f32x4.relaxed_madd(a, b0, c00);
+        c01 = f32x4.relaxed_madd(a, b1, c01);
+        a = v128.load32_splat(ap, 4);
+        c10 = f32x4.relaxed_madd(a, b0, c10);
+        c11 = f32x4.relaxed_madd(a, b1, c11);
+        a = v128.load32_splat(ap, 8);
+        c20 = f32x4.relaxed_madd(a, b0, c20);
+        c21 = f32x4.relaxed_madd(a, b1, c21);
+        a = v128.load32_splat(ap, 12);
+        c30 = f32x4.relaxed_madd(a, b0, c30);
+        c31 = f32x4.relaxed_madd(a, b1, c31);
+        if (flagged) {
+          m0 = f32x4.min(m0, f32x4.min(f32x4.min(f32x4.abs(c00), f32x4.abs(c01)), f32x4.min(f32x4.abs(c10), f32x4.abs(c11))));
+          m1 = f32x4.min(m1, f32x4.min(f32x4.min(f32x4.abs(c20), f32x4.abs(c21)), f32x4.min(f32x4.abs(c30), f32x4.abs(c31))));
+        }
+        ap += 16;
+        bp += 32;
+      }
+    }
+    // every lane ≥ T (a NaN lane compares false)
+    if (!i32x4.all_true(f32x4.ge(f32x4.min(m0, m1), f32x4.splat(T)))) return true;
+    v128.store(c, c00); v128.store(c, c01, 16);
+    v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+    v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+    v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+    return false;
+  }
+  unreachable(); // kind 9 exists in the relaxed build only
+  return true;
+}
+
+// T of a B panel (kc rows of NR): max(maxB·2^-100, 2^-126) (NaN where B holds one: every screen fails).
+function flushThreshold(bp: usize, kc: i32): f32 {
+  let mx: f32 = 0;
+  for (let e = 0; e < kc * NR; e++) mx = max(mx, abs<f32>(load<f32>(bp + (<usize>e << 2))));
+  return max(mx * reinterpret<f32>(0x0D800000), reinterpret<f32>(0x00800000)); // 2^-100, 2^-126
+}
+
+// A's packed panels (MR·K floats each, MR = 4 rows at every k) with subnormals
+// as +0, into dst; flags[p] = 1 where panel p held one, and kflags[p·K + k] = 1
+// where one of its rows did at k.
+function flushPanels(src: usize, dst: usize, panels: i32, K: i32, flags: usize, kflags: usize): void {
+  if (!ASC_FEATURE_SIMD) unreachable(); // kind 9 exists in the relaxed build only
+  else for (let p = 0; p < panels; p++) {
+    let any = 0;
+    const s = src + ((<usize>p * <usize>K * MR) << 2);
+    const d = dst + ((<usize>p * <usize>K * MR) << 2);
+    const kf = kflags + <usize>p * <usize>K;
+    for (let k = 0; k < K; k++) {
+      // (|x| bits) − 1 below 0x7FFFFF as unsigned: exactly the subnormals
+      const v = v128.load(s + (<usize>k << 4));
+      const sub = i32x4.lt_u(i32x4.sub(v128.and(v, i32x4.splat(0x7FFFFFFF)), i32x4.splat(1)), i32x4.splat(0x007FFFFF));
+      const f = <i32>v128.any_true(sub);
+      store<u8>(kf + <usize>k, <u8>f);
+      any |= f;
+      v128.store(d + (<usize>k << 4), v128.andnot(v, sub));
+    }
+    store<u8>(flags + <usize>p, <u8>any);
   }
 }
 
@@ -1112,6 +1216,30 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
   }
 }
 
+// kind 9's loop (blocked's order): flushed panels at ap with the |s| screen, the
+// panels as they are at ap0 for a block that fails it, one flag per panel and one per panel and k.
+function blockedFlush(ap: usize, ap0: usize, flags: usize, kflags: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels: i32, kcBlock: i32): void {
+  const ldc = <usize>(nPanels * NR) << 2;
+  for (let kb = 0; kb < K; kb += kcBlock) {
+    const kc = min(kcBlock, K - kb);
+    for (let jb = 0; jb < nPanels; jb++) {
+      const bpan = bp + (((<usize>jb * <usize>K + <usize>kb) * <usize>NR) << 2);
+      let T: f32 = -1; // the B panel's screen threshold, once a panel needs it
+      for (let ib = 0; ib < mPanels; ib++) {
+        const off = ((<usize>ib * <usize>K + <usize>kb) * <usize>MR) << 2;
+        const c = cp + <usize>(ib * MR) * ldc + (<usize>(jb * NR) << 2);
+        // a panel without subnormals is the same flushed or not
+        if (load<u8>(flags + <usize>ib) == 0) {
+          microF32(ap0 + off, bpan, c, ldc, kc, true);
+          continue;
+        }
+        if (T == -1) T = flushThreshold(bpan, kc);
+        if (microF32FlushChecked(ap + off, bpan, c, ldc, kc, T, kflags + <usize>ib * <usize>K + <usize>kb)) microF32(ap0 + off, bpan, c, ldc, kc, true);
+      }
+    }
+  }
+}
+
 /** Columns per B panel and rows per A panel (the TypeScript side sizes buffers with them). */
 export function gemmPanelShape(): i32 {
   return MR | (NR << 8);
@@ -1122,7 +1250,8 @@ export function gemmPanelShape(): i32 {
  * accumulator `kind` (0 fp32, 1 bf16, 2 bf16 with bf16 products, 3 fp32 with
  * exact f64 products, 4 the same with products of ≤ 24 significant bits,
  * 5 fused f32 (relaxed build), 6 bf16 with exact f64 products, 7 kind 1 and
- * 8 kind 6 for inputs of ≤ 8 significant bits (8: products below f32's overflow)).
+ * 8 kind 6 for inputs of ≤ 8 significant bits (8: products below f32's overflow),
+ * 9 kind 5 with A's subnormals flushed and screened; apScratch: 8·packRows·K + packRows·K/4 + packRows/4 bytes).
  * a: m rows of f32 input values (stride K); bp: packed B (kinds 3, 4, 6: f64
  * panels, gemmWidenF32); apScratch: room for the packed A of packRows rows
  * (kinds 3, 4, 6: f64, 8·packRows·K bytes; else f32); accSpec: the
@@ -1140,10 +1269,20 @@ export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp:
 
 // gemmBlockedRows for at most packRows rows.
 function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize): void {
-  if (kind == 3 || kind == 4 || kind == 6) packA64(a, m, K, apScratch);
-  else gemmPackA(a, m, K, apScratch);
   const mPanels = (m + MR - 1) / MR;
   const nPanels = (N + NR - 1) / NR;
+  if (kind == 9) {
+    // A as it is after the flushed panels, then one flag per panel
+    const orig = apScratch + ((<usize>mPanels * <usize>MR * <usize>K) << 2);
+    const flags = orig + ((<usize>mPanels * <usize>MR * <usize>K) << 2);
+    const kflags = flags + <usize>mPanels;
+    gemmPackA(a, m, K, orig);
+    flushPanels(orig, apScratch, mPanels, K, flags, kflags);
+    blockedFlush(apScratch, orig, flags, kflags, bp, cp, mPanels, K, nPanels, kcBlock);
+    return;
+  }
+  if (kind == 3 || kind == 4 || kind == 6) packA64(a, m, K, apScratch);
+  else gemmPackA(a, m, K, apScratch);
   if (kind == 0) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 0);
   else if (kind == 5) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 5);
   else if (kind == 1) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 1);

@@ -16,6 +16,7 @@ import {
 } from "../src/datapath/gemm.js";
 import { formatRange } from "../src/datapath/gemm-datapath.js";
 import { valueArb } from "./helpers/gemm-values.js";
+import { rng } from "./helpers/data.js";
 import { oracleGemm, type ODatapath, type ORounding, type Mode } from "./oracle/exact-gemm.js";
 
 const F = (n: string) => parseFormat(n) as FloatFormat;
@@ -671,14 +672,63 @@ describe("fp32 accumulator, exact products in f64 (fp32-fma-fast, fp32-fma-narro
       .chain((dp) => fc.tuple(fc.constant(dp), caseArb(dp, { m: 9, k: 30, n: 19 }, false, true)));
     fc.assert(fc.property(arb, ([dp, c]) => {
       for (const runtime of relaxedRt ? [relaxedRt, simdRt] : [simdRt]) {
-        const info: { path?: GemmPath } = {};
         const a = Float32Array.from(c.a), b = Float32Array.from(c.b), bias = c.bias ? Float32Array.from(c.bias) : undefined;
-        const got = gemm(a, b, c.M, c.K, c.N, dp, bias, { info, runtime });
-        if (runtime === relaxedRt) expect(info.path).toBe("fp32-fma-native");
-        const what = `${runtime.flavour} ${info.path} ${describeDp(dp)} ${c.M}x${c.K}x${c.N}`;
-        expectSameBits(got, oracleGemm(Array.from(a), Array.from(b), c.M, c.K, c.N, toOracle(dp), bias ? Array.from(bias) : undefined), what);
+        const want = oracleGemm(Array.from(a), Array.from(b), c.M, c.K, c.N, toOracle(dp), bias ? Array.from(bias) : undefined);
+        // relaxed: kind 5, and kind 9 (subnormals of A flushed and screened)
+        for (const mode of runtime === relaxedRt ? (["keep", "flush"] as const) : (["probe"] as const)) {
+          runtime.subnormalA = mode;
+          const info: { path?: GemmPath } = {};
+          const got = gemm(a, b, c.M, c.K, c.N, dp, bias, { info, runtime });
+          if (runtime === relaxedRt) expect(info.path).toBe("fp32-fma-native");
+          expectSameBits(got, want, `${runtime.flavour} ${mode} ${info.path} ${describeDp(dp)} ${c.M}x${c.K}x${c.N}`);
+        }
+        runtime.subnormalA = "probe";
       }
     }), { numRuns: 60 });
+  });
+
+  it.runIf(relaxedRt !== null)("relaxed build, subnormal A flushed (kind 9): every block the screen cannot prove is redone as it is", () => {
+    const rt = relaxedRt!;
+    const dp = parseGemmDatapath({ in: "fp32", acc: "fp32", out: "fp32", fma: true });
+    const SUB = 2 ** -127; // subnormal
+    // one case per tile of 8 columns (the screen looks at a whole tile): s = the bias, then
+    // a·b0 with a subnormal a in every row, then 1·b1
+    const cases: [number, number, number][] = [
+      [1, 0.5, 0], // absorbed: |s| ≥ T, the flushed step is exact
+      [2 ** -100, 2 ** 30, 0], // a·b ≥ 2^-97 > s: T = 2^30·2^-100 is above |s|: redone
+      [2 ** -90, 2 ** 24, 0], // a·b = 2^-103·… against s = 2^-90: exact only on the redo
+      [2 ** -80, 2 ** 24, 0], // a·b = 2^-103 is one unit of s = 2^-80: T = 2^-76 sends it to the redo
+      [0, 1, 0], [-0, -1, 0], // s = ±0: the sum is the (subnormal) product
+      [2 ** -126, 1, 0], // s at f32's smallest normal
+      [1, 0.5, -1], // back to near zero after the subnormal step
+      [2 ** -94, 2 ** 30, 2 ** -70], // then a step that passes the screen: 2^-70 + 2^-94 is a tie, the exact sum just above it
+      [Infinity, Infinity, 0], [-Infinity, 2, 0], [1, NaN, 0], [-(2 ** -149), 3, 0], [2 ** -60, -(2 ** 40), 2 ** -20],
+    ];
+    const M = 4, K = 2, N = 8 * cases.length;
+    const a = [SUB, 1, -SUB, 1, 3 * SUB, 1, 2 ** -149, 1];
+    const b = [...Array.from({ length: N }, (_, j) => cases[j >> 3][1]), ...Array.from({ length: N }, (_, j) => cases[j >> 3][2])];
+    const bias = Array.from({ length: N }, (_, j) => cases[j >> 3][0]);
+    const want = oracleGemm(a, b, M, K, N, toOracle(dp), bias);
+    for (const mode of ["flush", "keep"] as const) {
+      rt.subnormalA = mode;
+      const got = gemm(Float32Array.from(a), Float32Array.from(b), M, K, N, dp, Float32Array.from(bias), { runtime: rt });
+      expectSameBits(got, want, mode);
+    }
+    // rows 0–1 pass the screen (s ≈ 2^30), rows 2–3 (a subnormal step on s = 2^-100) fail it: the tile is redone
+    const mixed = { a: [1, 0, 1, 0, SUB, 0, -SUB, 0], b: [...Array(8).fill(2 ** 30), ...Array(8).fill(0)], bias: Array(8).fill(2 ** -100) };
+    rt.subnormalA = "flush";
+    expectSameBits(gemm(Float32Array.from(mixed.a), Float32Array.from(mixed.b), 4, 2, 8, dp, Float32Array.from(mixed.bias), { runtime: rt }),
+      oracleGemm(mixed.a, mixed.b, 4, 2, 8, toOracle(dp), mixed.bias), "rows of one tile on both sides of the screen");
+    // the same rows again and again (many panels and k-blocks), random signs and scales
+    const rnd = rng(9);
+    const big = { M: 37, K: 300, N: 21 };
+    const A = Array.from({ length: big.M * big.K }, () => (rnd() < 0.3 ? SUB * Math.floor(rnd() * 64) : (rnd() - 0.5) * 2 ** Math.floor(rnd() * 40 - 20)));
+    const B = Array.from({ length: big.K * big.N }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 60 - 30));
+    const bias2 = Array.from({ length: big.N }, (_, j) => (j % 4 === 0 ? 0 : (rnd() - 0.5) * 2 ** -(j * 6)));
+    const want2 = oracleGemm(A, B, big.M, big.K, big.N, toOracle(dp), bias2);
+    rt.subnormalA = "flush";
+    expectSameBits(gemm(Float32Array.from(A), Float32Array.from(B), big.M, big.K, big.N, dp, Float32Array.from(bias2), { runtime: rt }), want2, "flush, 37×300×21");
+    rt.subnormalA = "probe";
   });
 
   it("narrow step s + p exhaustively over exponent gaps: every sum equals the exact oracle", () => {

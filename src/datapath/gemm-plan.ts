@@ -12,6 +12,7 @@ import { type Site, siteOf } from "../formats/site.js";
 import { type BufRef, type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob } from "./gemm-worker.js";
 import { f32 as arenaF32, f64 as arenaF64 } from "../wasm/arena.js";
+import { memoPerObject } from "../memo.js";
 import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
 // ---------------------------------------------------------------------------
@@ -226,6 +227,49 @@ const KIND: Record<Exclude<GemmPath, "generic" | "promote-exact" | "block-fma-fa
   "bf16-narrow-fast": 7, "bf16-fma-narrow-fast": 8,
 };
 
+/** Kind 9: kind 5 with A's subnormals flushed and screened (assembly/gemm.ts), where subnormal operands are slow. */
+const KIND_FMA_NATIVE_FLUSH = 9;
+
+/** gemmBlockedRows' kind for a blocked path on this runtime (fp32-fma-native: 5, or 9 where subnormals are slow); -1 for the others. */
+function kernelKind(rt: WasmRuntime, path: GemmPath): number {
+  const k = KIND[path as keyof typeof KIND] ?? -1;
+  return k === KIND["fp32-fma-native"] && subnormalsSlow(rt) ? KIND_FMA_NATIVE_FLUSH : k;
+}
+
+function subnormalsSlow(rt: WasmRuntime): boolean {
+  return rt.subnormalA === "probe" ? probeSubnormals(rt) : rt.subnormalA === "flush";
+}
+
+/**
+ * Whether this host's fused multiply-adds run much slower (≥ 1.5×) with subnormal A operands
+ * (a microcode assist per operand, as on Intel cores): kind 5 timed on a 64³ GEMM with A all
+ * subnormal and all normal, best of 5 each, once per runtime (`rt.subnormalA` "flush" or
+ * "keep" skips it). Either kernel gives the same bits.
+ */
+const probeSubnormals = memoPerObject((rt: WasmRuntime): boolean => {
+  if (rt.flavour !== "relaxed") return false;
+  const k = kernels(rt);
+  const n = 64, shape = k.gemmPanelShape();
+  const nr = (shape >> 8) & 0xff;
+  return rt.scoped(() => {
+    const a = rt.alloc(n * n * 4), b = rt.alloc(n * n * 4), bp = rt.alloc(n * n * 4), c = rt.alloc(n * n * 4), ap = rt.alloc(n * n * 8 + n);
+    rt.f32(b, n * n).fill(0.5);
+    k.gemmPackB(b, n, n, bp, 0, Math.ceil(n / nr));
+    const time = (x: number): number => {
+      rt.f32(a, n * n).fill(x);
+      let best = Infinity;
+      for (let r = 0; r < 5; r++) {
+        const t = performance.now();
+        k.gemmBlockedRows(a, n, n, n, bp, c, ap, KC, KIND["fp32-fma-native"], 0, n);
+        best = Math.min(best, performance.now() - t);
+      }
+      return best;
+    };
+    time(1); // tier up
+    return time(2 ** -140) >= 1.5 * time(1);
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Jobs
 // ---------------------------------------------------------------------------
@@ -325,6 +369,8 @@ export interface Prepared {
   K: number;
   N: number;
   path: GemmPath;
+  /** gemmBlockedRows' kind for a blocked path (kernelKind); -1 for the others */
+  kind: number;
   /**
    * A: rounded f32 values, or (fp32 fast path) the caller's values, rounded
    * inside each job so that worker threads share the work
@@ -420,7 +466,7 @@ export function prepare(
       bData = layoutB(rt, cb ? rt.put(cb.rounded) : pb, K, N, path, panel, shared);
       if (cb) cb.layout.set(layoutKey, (bData = rt.residentCopy(bData, b))); // copied: bData may be a step arena's buffer
     }
-    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W, panel, out: siteBuffers(rt, specs.out) };
+    return { M, K, N, path, kind: kernelKind(rt, path), a: A, bData, bias: qbias, specs, dp, W, panel, out: siteBuffers(rt, specs.out) };
   });
 }
 
@@ -463,7 +509,7 @@ export function prepareBatched(
     const bData = f64Panels(path) ? new Float64Array(per * batch) : new Float32Array(per * batch);
     parts.forEach((x, e) => bData.set(x, e * per));
     const A = { rounded: rt.f32(pa, a.length).slice() };
-    return { M, K, N, path, a: A, bData, bias: qbias, specs, dp, W: 3 * K + 1, panel, out: siteBuffers(rt, specs.out) };
+    return { M, K, N, path, kind: kernelKind(rt, path), a: A, bData, bias: qbias, specs, dp, W: 3 * K + 1, panel, out: siteBuffers(rt, specs.out) };
   });
 }
 
@@ -483,7 +529,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
     { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B (all entries)
     { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
     { bytes: mPad * ldc * 4 }, // 3 padded C of one entry
-    { bytes: maxRows * K * (f64Panels(p.path) ? 8 : 4) }, // 4 packed A of one chunk
+    { bytes: packedABytes(p, maxRows) }, // 4 packed A of one chunk
     { bytes: batch * M * N * 8 }, // 5 result (f64)
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
@@ -494,10 +540,16 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
   const acc = readsAccSpec(p.path) ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
-    calls.push({ fn: "gemmBlockedRows", args: [ref(0, e * M * K * 4), M, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3), ref(4), KC, KIND[p.path as keyof typeof KIND], acc, maxRows] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(0, e * M * K * 4), M, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3), ref(4), KC, p.kind, acc, maxRows] });
     calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
   }
   return { bufs, calls, result: 5 };
+}
+
+/** gemmBlockedRows' scratch for the packed A of `rows` rows: f64 panels, f32 ones, or kind 9's two f32 copies and its flags (per panel, per panel and k). */
+function packedABytes(p: Prepared, rows: number): number {
+  if (p.kind === KIND_FMA_NATIVE_FLUSH) return rows * p.K * 9 + rows;
+  return rows * p.K * (f64Panels(p.path) ? 8 : 4);
 }
 
 /** Paths whose kernel reads the accumulator's spec for its rare steps (kinds 6 and 8). */
@@ -644,7 +696,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B
     { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
     { bytes: mPad * ldc * 4 }, // 3 padded C
-    { bytes: maxRows * K * (f64Panels(p.path) ? 8 : 4) }, // 4 packed A of one chunk (f64 or f32 panels)
+    { bytes: packedABytes(p, maxRows) }, // 4 packed A of one chunk (f64 or f32 panels)
     { bytes: m * N * (outF64 ? 8 : 4) }, // 5 result
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
@@ -661,7 +713,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
   for (const [i, n] of rowChunks(m, mr)) {
-    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, KIND[p.path as keyof typeof KIND], acc, maxRows] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, p.kind, acc, maxRows] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
   return { bufs, calls, result: 5 };

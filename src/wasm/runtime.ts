@@ -140,6 +140,11 @@ interface Block {
 export class WasmRuntime {
   readonly k: Kernels;
   readonly flavour: Flavour;
+  /**
+   * How the fused fp32 GEMM treats subnormal A operands (gemm-plan.ts `subnormalsSlow`): "probe"
+   * times both kernels once; "flush" and "keep" force one (tests). The bits are the same.
+   */
+  subnormalA: "probe" | "flush" | "keep" = "probe";
   private top: number;
   private readonly base: number;
   /** Resident blocks in address order (each placed at the end of memory when made). */
