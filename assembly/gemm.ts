@@ -932,41 +932,25 @@ function microF32Exact(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, scre
   }
 }
 
-// The scalar build's tile on f64 panels, output by output, k ascending:
-// s = step(s, a·b) with kind 3: f32AccAdd; 4: the f32 rounding of the f64 sum;
-// 6: roundAddValue into the accumulator spec acc (the generic kernel's step).
+// The scalar tile, output by output, k ascending: s = step(s, a·b) with kind
+// 3: f32AccAdd; 4: the f32 rounding of the f64 sum; 6: roundAddValue into the
+// accumulator spec acc (the generic kernel's step). Panels of f64 (the scalar
+// build's kinds 3, 4, 6), or of f32 widened exactly (f32Panels: kind 8's redo
+// of a flagged block, kind 6's step).
 @inline
-function scalarTile64(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, kind: i32, acc: usize): void {
+function scalarTile64(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, kind: i32, acc: usize, f32Panels: bool = false): void {
+  const esh: usize = f32Panels ? 2 : 3;
   for (let r = 0; r < MR; r++) {
     const cr = c + <usize>r * ldc;
     for (let q = 0; q < NR; q++) {
       let s = <f64>load<f32>(cr + (<usize>q << 2));
-      let pa = ap + (<usize>r << 3);
-      let pb = bp + (<usize>q << 3);
+      let pa = ap + (<usize>r << esh);
+      let pb = bp + (<usize>q << esh);
       for (let k = 0; k < kc; k++) {
-        const p = load<f64>(pa) * load<f64>(pb);
+        const p = f32Panels ? widenF32(load<u32>(pa)) * widenF32(load<u32>(pb)) : load<f64>(pa) * load<f64>(pb);
         s = kind == 3 ? f32AccAdd(s, p) : kind == 4 ? <f64><f32>(s + p) : roundAddValue(s, p, changetype<Spec>(acc), 0);
-        pa += <usize>(MR << 3);
-        pb += <usize>(NR << 3);
-      }
-      store<f32>(cr + (<usize>q << 2), <f32>s);
-    }
-  }
-}
-
-// scalarTile64's bf16 step (the generic kernel's) on f32 panels, widened exactly:
-// kind 8's redo of a flagged block.
-function scalarTileBf16F32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, acc: Spec): void {
-  for (let r = 0; r < MR; r++) {
-    const cr = c + <usize>r * ldc;
-    for (let q = 0; q < NR; q++) {
-      let s = <f64>load<f32>(cr + (<usize>q << 2));
-      let pa = ap + (<usize>r << 2);
-      let pb = bp + (<usize>q << 2);
-      for (let k = 0; k < kc; k++) {
-        s = roundAddValue(s, widenF32(load<u32>(pa)) * widenF32(load<u32>(pb)), acc, 0);
-        pa += <usize>(MR << 2);
-        pb += <usize>(NR << 2);
+        pa += <usize>MR << esh;
+        pb += <usize>NR << esh;
       }
       store<f32>(cr + (<usize>q << 2), <f32>s);
     }
@@ -1208,7 +1192,7 @@ function blocked(ap: usize, bp: usize, cp: usize, mPanels: i32, K: i32, nPanels:
           // a flagged block (or the scalar build): kind 1's loop
           if (microBf16Narrow(apan, bpan, c, ldc, kc, false)) microBf16(apan, bpan, c, ldc, kc, false);
         } else if (kind == 8) {
-          if (microBf16Narrow(apan, bpan, c, ldc, kc, true)) scalarTileBf16F32(apan, bpan, c, ldc, kc, changetype<Spec>(acc));
+          if (microBf16Narrow(apan, bpan, c, ldc, kc, true)) scalarTile64(apan, bpan, c, ldc, kc, 6, acc, true);
         }
         else microBf16(apan, bpan, c, ldc, kc, kind == 2);
       }

@@ -215,15 +215,9 @@ function allBf16(p: usize, n: i32): bool {
   return true;
 }
 
-// Four f64 at p as one f32x4 (exact: bf16 values).
-@inline
-function loadF64AsF32x4(p: usize): v128 {
-  return i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
-}
-
 @inline
 function addBf16V(s: v128, p: usize): v128 {
-  return bf16RneVec(f32x4.add(s, loadF64AsF32x4(p)));
+  return bf16RneVec(f32x4.add(s, f32x4At(p)));
 }
 
 // One row's sequential bf16 sum of n bf16 terms, F features (f64 in and out).
@@ -328,13 +322,6 @@ function f32x4At(p: usize): v128 {
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
 }
 
-// Store four f32 lanes at p as f64 [4].
-@inline
-function storeF32x4(p: usize, v: v128): void {
-  v128.store(p, f64x2.promote_low_f32x4(v));
-  v128.store(p, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 0, 1)), 16);
-}
-
 // One row's sums of 16 features (sumRowsF64 on f32 terms): terms at src + o (row stride
 // `stride`), n terms in chunks of C, the result at dst.
 @inline
@@ -358,7 +345,7 @@ function sum16F32(src: usize, stride: usize, n: i32, C: i32, chunk: i32, dst: us
       t0 = c0; t1 = c1; t2 = c2; t3 = c3;
     }
   }
-  storeF32x4(dst, t0); storeF32x4(dst + 32, t1); storeF32x4(dst + 64, t2); storeF32x4(dst + 96, t3);
+  storePromoted(dst, t0); storePromoted(dst + 32, t1); storePromoted(dst + 64, t2); storePromoted(dst + 96, t3);
 }
 
 // Rows i..i+7 (rowPtr at rp) all have n terms.
