@@ -9,7 +9,8 @@
 //   ewScaleCols  dst[r·N + j] = round(z[r·N + j] · s[j] (+ bias[j]))
 //                (precondition: z·s exact in f64, e.g. both ≤ 26 significant bits)
 //
-// `fast` = 1 promises that the spec is fp32, RNE, IEEE overflow, no flushing.
+// `fast` = 1 promises that the spec is fp32, RNE, IEEE overflow, no flushing;
+// `fast` = 2 also that every operand is a float32 value (binaryLoop).
 // Then an element whose operands are both float32 values takes the native
 // path: f32(a + b) and f32(a · b) computed in f64 and demoted are correctly
 // rounded (the f64 product of two f32 values is exact, and for +/× double
@@ -185,6 +186,12 @@ function productPair(x: v128, y: v128, dst: usize, i: i32, s: Spec, c: FastCase 
   }
 }
 
+// fast = 2: fast = 1, and the caller's tags prove every operand a float32 value (any NaN a
+// site's quiet NaN). The lane checks of fast = 1 (converting both operands) cost more than the
+// arithmetic, so a block of KNOWN_F32_BLOCK elements runs without them, and a block with a NaN
+// result (whose bits only the scalar path gives) is done again by the fast = 1 loop.
+const KNOWN_F32_BLOCK = 64;
+
 // ewAdd / ewMul: two lanes at a time on the native fp32 case, else per element
 @inline
 function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): void {
@@ -193,18 +200,37 @@ function binaryLoop(mul: bool, a: usize, b: usize, dst: usize, n: i32, s: Spec, 
     setFastVectors(c!);
     for (; i + 2 <= n; i += 2) productPair(v128.load(at(a, i)), v128.load(at(b, i)), dst, i, s, c, idx0);
   }
-  if (ASC_FEATURE_SIMD && fast != 0) {
-    for (; i + 2 <= n; i += 2) {
-      const x = v128.load(at(a, i)), y = v128.load(at(b, i));
-      const r = mul ? f64x2.mul(x, y) : f64x2.add(x, y);
-      if (nativeLanes(x, y, r)) v128.store(at(dst, i), f32RoundV(r));
-      else {
-        store<f64>(at(dst, i), binaryValue(mul, f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
-        store<f64>(at(dst, i + 1), binaryValue(mul, f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
+  if (ASC_FEATURE_SIMD && fast == 2) {
+    for (; i + KNOWN_F32_BLOCK <= n; i += KNOWN_F32_BLOCK) {
+      let nan = i64x2.splat(0);
+      for (let j = i; j < i + KNOWN_F32_BLOCK; j += 2) {
+        const x = v128.load(at(a, j)), y = v128.load(at(b, j));
+        const r = mul ? f64x2.mul(x, y) : f64x2.add(x, y);
+        nan = v128.or(nan, f64x2.ne(r, r));
+        v128.store(at(dst, j), f32RoundV(r));
       }
+      if (v128.any_true(nan)) nativePairs(mul, a, b, dst, i, i + KNOWN_F32_BLOCK, s, c, idx0, fast);
     }
   }
+  if (ASC_FEATURE_SIMD && fast != 0) i = nativePairs(mul, a, b, dst, i, n, s, c, idx0, fast);
   for (; i < n; i++) store<f64>(at(dst, i), binaryValue(mul, load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, fast));
+}
+
+// fast ≠ 0: elements [from, to) two at a time (lanes that are not float32 operands with a
+// non-NaN result take the scalar path); returns where it stopped (to, or to − 1 when odd).
+@inline
+function nativePairs(mul: bool, a: usize, b: usize, dst: usize, from: i32, to: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): i32 {
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const x = v128.load(at(a, i)), y = v128.load(at(b, i));
+    const r = mul ? f64x2.mul(x, y) : f64x2.add(x, y);
+    if (nativeLanes(x, y, r)) v128.store(at(dst, i), f32RoundV(r));
+    else {
+      store<f64>(at(dst, i), binaryValue(mul, f64x2.extract_lane(x, 0), f64x2.extract_lane(y, 0), s, c, idx0 + <u64>i, fast));
+      store<f64>(at(dst, i + 1), binaryValue(mul, f64x2.extract_lane(x, 1), f64x2.extract_lane(y, 1), s, c, idx0 + <u64>(i + 1), fast));
+    }
+  }
+  return i;
 }
 
 export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
@@ -228,20 +254,36 @@ export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, 
       const vv = f64x2.splat(v);
       for (; f + 2 <= F; f += 2) productPair(v128.load(at(x, o + f)), vv, dst, o + f, s, c, idx0);
     }
-    if (ASC_FEATURE_SIMD && fast != 0) {
+    if (ASC_FEATURE_SIMD && fast == 2) { // the row without lane checks, again by fast = 1 on a NaN (binaryLoop)
       const vv = f64x2.splat(v);
+      let nan = i64x2.splat(0);
       for (; f + 2 <= F; f += 2) {
-        const u = v128.load(at(x, o + f));
-        const r = f64x2.mul(u, vv);
-        if (nativeLanes(u, vv, r)) v128.store(at(dst, o + f), f32RoundV(r));
-        else {
-          store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
-          store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
-        }
+        const r = f64x2.mul(v128.load(at(x, o + f)), vv);
+        nan = v128.or(nan, f64x2.ne(r, r));
+        v128.store(at(dst, o + f), f32RoundV(r));
       }
+      if (v128.any_true(nan)) f = scalePairs(x, v, dst, o, 0, F, s, c, idx0, fast);
     }
+    if (ASC_FEATURE_SIMD && fast != 0) f = scalePairs(x, v, dst, o, f, F, s, c, idx0, fast);
     for (; f < F; f++) store<f64>(at(dst, o + f), mulValue(load<f64>(at(x, o + f)), v, s, c, idx0 + <u64>(o + f), fast));
   }
+}
+
+// ewScaleRows's fast ≠ 0 pairs of row o, features [from, F) (nativePairs's checks); returns where it stopped.
+@inline
+function scalePairs(x: usize, v: f64, dst: usize, o: i32, from: i32, F: i32, s: Spec, c: FastCase | null, idx0: u64, fast: i32): i32 {
+  const vv = f64x2.splat(v);
+  let f = from;
+  for (; f + 2 <= F; f += 2) {
+    const u = v128.load(at(x, o + f));
+    const r = f64x2.mul(u, vv);
+    if (nativeLanes(u, vv, r)) v128.store(at(dst, o + f), f32RoundV(r));
+    else {
+      store<f64>(at(dst, o + f), mulValue(f64x2.extract_lane(u, 0), v, s, c, idx0 + <u64>(o + f), fast));
+      store<f64>(at(dst, o + f + 1), mulValue(f64x2.extract_lane(u, 1), v, s, c, idx0 + <u64>(o + f + 1), fast));
+    }
+  }
+  return f;
 }
 
 // fp32 RNE of float64 values (what Math.fround does), for roundValues:

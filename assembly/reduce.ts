@@ -442,10 +442,14 @@ function sumRowsF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, 
   }
 }
 
-/** Fast segment sum of float64 terms: vals f64 [edges, F], out f64 [nRows, F]; chunk = C (chunked/promote) or 0 (sequential). */
-export function reduceSegmentSumF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32): void {
+/**
+ * Fast segment sum of float64 terms: vals f64 [edges, F], out f64 [nRows, F]; chunk = C (chunked/promote) or 0 (sequential).
+ * termsF32 ≠ 0: the caller knows every term is a float32 value (a site's tag; its NaNs are the
+ * quiet NaN Math.fround gives, which the f32 lanes keep bit for bit), so the scan is skipped.
+ */
+export function reduceSegmentSumF64(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32, termsF32: i32): void {
   const nVals = (load<i32>(rowPtr + (<usize>nRows << 2)) - load<i32>(rowPtr)) * F;
-  if (allF32(vals, nVals)) sumRowsF64(vals, F, rowPtr, nRows, out, chunk, false);
+  if (termsF32 != 0 || allF32(vals, nVals)) sumRowsF64(vals, F, rowPtr, nRows, out, chunk, false);
   else sumRowsF64(vals, F, rowPtr, nRows, out, chunk, true);
 }
 
@@ -472,10 +476,10 @@ function scatterRowsF64(vals: usize, F: i32, index: usize, nE: i32, acc: usize, 
 /**
  * Fast sequential scatter-add of float64 terms: acc[index[e], :] =
  * RNE_f32(acc[index[e], :] + vals[e, :]), e ascending. acc: f64 [nRows, F]
- * (f32 values), zeroed by the caller before the first chunk.
+ * (f32 values), zeroed by the caller before the first chunk. termsF32 as reduceSegmentSumF64.
  */
-export function reduceScatterAddF64(vals: usize, F: i32, index: usize, nE: i32, acc: usize): void {
-  if (allF32(vals, nE * F)) scatterRowsF64(vals, F, index, nE, acc, false);
+export function reduceScatterAddF64(vals: usize, F: i32, index: usize, nE: i32, acc: usize, termsF32: i32): void {
+  if (termsF32 != 0 || allF32(vals, nE * F)) scatterRowsF64(vals, F, index, nE, acc, false);
   else scatterRowsF64(vals, F, index, nE, acc, true);
 }
 
@@ -560,6 +564,58 @@ export function reduceSegmentMax(vals: usize, F: i32, rowPtr: usize, nRows: i32,
       let m = load<f64>(src + o);
       for (let e = 1; e < n; e++) m = max(m, load<f64>(src + <usize>e * stride + o));
       store<f64>(dst + o, m);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Row dot products in the fp32 accumulator
+// ---------------------------------------------------------------------------
+
+// Lane j of row pointers p (e, e+1, e+2, e+3 clamped to the last row) at feature offset o, as f32.
+@inline
+function rowsLane4(p0: usize, p1: usize, p2: usize, p3: usize, o: usize): v128 {
+  let v = f32x4.splat(<f32>load<f64>(p0 + o));
+  v = f32x4.replace_lane(v, 1, <f32>load<f64>(p1 + o));
+  v = f32x4.replace_lane(v, 2, <f32>load<f64>(p2 + o));
+  return f32x4.replace_lane(v, 3, <f32>load<f64>(p3 + o));
+}
+
+/**
+ * out[e] = Σ_f a[e, f]·b[e, f] in the fp32 RNE accumulator, sequential from +0: each step
+ * RNE_f32(s + a·b) of the exact product, i.e. the binary32 fused multiply-add, which the relaxed
+ * build's f32x4.relaxed_madd is (the runtime loads that build only where a probe saw it fuse).
+ * What reduceSegmentSumF64 computes from the products' f64 terms (mulF64) when its rows are
+ * the rows of a, without the terms. a, b: f64 [rows, F] of float32 values (the caller's tags);
+ * four rows per vector, eight in flight. A NaN result is left to the caller (its bits are the
+ * hardware's). Relaxed build only: the others trap.
+ */
+export function reduceRowDotFma(a: usize, b: usize, rows: i32, F: i32, out: usize): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const stride = <usize>F << 3;
+    const last = rows - 1;
+    for (let e = 0; e < rows; e += 8) {
+      const ra0 = a + <usize>e * stride, rb0 = b + <usize>e * stride;
+      const r1 = <usize>min(e + 1, last) * stride, r2 = <usize>min(e + 2, last) * stride, r3 = <usize>min(e + 3, last) * stride;
+      const r4 = <usize>min(e + 4, last) * stride, r5 = <usize>min(e + 5, last) * stride, r6 = <usize>min(e + 6, last) * stride;
+      const r7 = <usize>min(e + 7, last) * stride;
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+      for (let f = 0; f < F; f++) {
+        const o = <usize>f << 3;
+        s0 = f32x4.relaxed_madd(rowsLane4(ra0, a + r1, a + r2, a + r3, o), rowsLane4(rb0, b + r1, b + r2, b + r3, o), s0);
+        s1 = f32x4.relaxed_madd(rowsLane4(a + r4, a + r5, a + r6, a + r7, o), rowsLane4(b + r4, b + r5, b + r6, b + r7, o), s1);
+      }
+      const d = out + (<usize>e << 3);
+      const n = min(8, rows - e);
+      store<f64>(d, <f64>f32x4.extract_lane(s0, 0));
+      if (n > 1) store<f64>(d, <f64>f32x4.extract_lane(s0, 1), 8);
+      if (n > 2) store<f64>(d, <f64>f32x4.extract_lane(s0, 2), 16);
+      if (n > 3) store<f64>(d, <f64>f32x4.extract_lane(s0, 3), 24);
+      if (n > 4) store<f64>(d, <f64>f32x4.extract_lane(s1, 0), 32);
+      if (n > 5) store<f64>(d, <f64>f32x4.extract_lane(s1, 1), 40);
+      if (n > 6) store<f64>(d, <f64>f32x4.extract_lane(s1, 2), 48);
+      if (n > 7) store<f64>(d, <f64>f32x4.extract_lane(s1, 3), 56);
     }
   }
 }

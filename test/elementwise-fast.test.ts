@@ -16,7 +16,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { parseFormat, type FloatFormat, type Format, type OverflowPolicy } from "../src/formats/descriptor.js";
 import { makeSpec, specBytes, type Rounding } from "../src/formats/spec.js";
-import { wasm, type Flavour } from "../src/wasm/runtime.js";
+import { relaxedFuses, wasm, type Flavour } from "../src/wasm/runtime.js";
 import { exact, mul as oracleMul, round as oracleRound, toNumber as oracleNumber } from "./oracle/exact-gemm.js";
 
 const FLAVOURS: Flavour[] = ["simd", "scalar"];
@@ -168,8 +168,10 @@ describe("ewMul and ewScaleRows on float32 operands = the generic rounding of th
     it(label, () => {
       const sp = bytesOf(t);
       const fp32Native = t.name === "float32" && t.rounding === "rne" && t.overflow === undefined;
+      // fast 2 (operands known float32) runs blocks of 64 products and rows without lane checks
+      const natives = fp32Native ? [0, 1, 2] : [0];
       fc.assert(
-        fc.property(fc.array(f32Pair(f), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom(...FLAVOURS), fc.constantFrom(0, fp32Native ? 1 : 0), (pairs, F, flavour, native) => {
+        fc.property(fc.array(f32Pair(f), { minLength: 1, maxLength: 150, size: "max" }), fc.constantFrom(1, 2, 3, 4, 17, 64, 65), fc.constantFrom(...FLAVOURS), fc.constantFrom(...natives), (pairs, F, flavour, native) => {
           const n = pairs.length;
           const a = Float64Array.from(pairs, ([x]) => x), b = Float64Array.from(pairs, ([, y]) => y);
           const want = generic(flavour, sp, Float64Array.from(pairs, ([x, y]) => x * y));
@@ -190,12 +192,12 @@ describe("ewMul and ewScaleRows on float32 operands = the generic rounding of th
             rt.k.ewScaleRows(px, ps, py, n, F, s, 0n, native);
             return [mul, new BigUint64Array(rt.k.memory.buffer.slice(py, py + n * F * 8))];
           });
-          expect(mismatches(`ewMul ${flavour} fast=${native}`, inputs, mul, want, native === 1)).toEqual([]);
+          expect(mismatches(`ewMul ${flavour} fast=${native}`, inputs, mul, want, native !== 0)).toEqual([]);
           // element e·F + k (its SR index) is a[(e + k) mod n]·b[e]: columns differ within a row
           const xAt = (i: number) => a[(Math.floor(i / F) + (i % F)) % n];
           const wantRows = generic(flavour, sp, Float64Array.from({ length: n * F }, (_, i) => xAt(i) * b[Math.floor(i / F)]));
           const inputsRows = Array.from({ length: n * F }, (_, i) => `${show(xAt(i))}·${show(b[Math.floor(i / F)])}`);
-          expect(mismatches(`ewScaleRows ${flavour} fast=${native}`, inputsRows, rows, wantRows, native === 1)).toEqual([]);
+          expect(mismatches(`ewScaleRows ${flavour} fast=${native}`, inputsRows, rows, wantRows, native !== 0)).toEqual([]);
         }),
         { numRuns: 60 },
       );
@@ -249,6 +251,56 @@ describe("ewMul and ewScaleRows on doubles that are not float32 values = the exa
         );
       });
     }
+  }
+});
+
+describe("fast = 2 (operands known float32): ewAdd, ewMul, ewScaleRows = Math.fround of the f64 result, NaN bits as fast = 1", () => {
+  // The oracle: for two float32 values the f64 product is exact and the f64 sum rounds innocuously
+  // (53 ≥ 2·24 + 2), so Math.fround of either is the one fp32 RNE rounding. A NaN result's bits are
+  // the scalar path's (the site's NaN or the hardware's), so they must equal fast = 1's bit for bit.
+  const builds = [...FLAVOURS, ...(relaxedFuses().ok ? (["relaxed"] as Flavour[]) : [])];
+  const sp = bytesOf({ name: "float32", rounding: "rne" });
+  const f32 = fc.oneof(
+    { weight: 6, arbitrary: fc.float({ noNaN: true, min: -8, max: 8 }) },
+    { weight: 2, arbitrary: fc.float() }, // NaN, ±inf, ±0, subnormals, the extremes
+    { weight: 1, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, 0, -0, 2 ** -149, 3.4028234663852886e38) },
+  );
+  const run = (flavour: Flavour, kernel: "ewAdd" | "ewMul" | "ewScaleRows", a: Float64Array, b: Float64Array, F: number, fast: number): BigUint64Array => {
+    const rt = wasm(flavour);
+    return rt.scoped(() => {
+      const s = rt.put(sp);
+      const n = a.length, rows = b.length;
+      const pa = rt.alloc(n * 8), pb = rt.alloc(b.length * 8), pd = rt.alloc(n * 8);
+      rt.f64(pa, n).set(a);
+      rt.f64(pb, b.length).set(b);
+      if (kernel === "ewScaleRows") rt.k.ewScaleRows(pa, pb, pd, rows, F, s, 0n, fast);
+      else rt.k[kernel](pa, pb, pd, n, s, 0n, fast);
+      return new BigUint64Array(rt.k.memory.buffer.slice(pd, pd + n * 8));
+    });
+  };
+  const bits = (x: number): bigint => new BigUint64Array(Float64Array.of(x).buffer)[0];
+  for (const kernel of ["ewAdd", "ewMul", "ewScaleRows"] as const) {
+    it(kernel, () => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(f32, f32), { minLength: 1, maxLength: 300, size: "max" }), fc.constantFrom(1, 3, 64, 65), fc.constantFrom(...builds), (pairs, F, flavour) => {
+          const rows = kernel === "ewScaleRows" ? Math.max(1, Math.floor(pairs.length / F)) : pairs.length;
+          const n = kernel === "ewScaleRows" ? rows * F : pairs.length;
+          const a = Float64Array.from({ length: n }, (_, i) => pairs[i % pairs.length][0]);
+          const b = Float64Array.from({ length: rows }, (_, i) => pairs[i][1]);
+          const other = (i: number) => (kernel === "ewScaleRows" ? b[Math.floor(i / F)] : b[i]);
+          const got = run(flavour, kernel, a, b, F, 2);
+          const ref = run(flavour, kernel, a, b, F, 1);
+          const bad: string[] = [];
+          for (let i = 0; i < n && bad.length < 5; i++) {
+            const r = kernel === "ewAdd" ? a[i] + other(i) : a[i] * other(i);
+            const want = r !== r ? ref[i] : bits(Math.fround(r));
+            if (got[i] !== want) bad.push(`${kernel} ${flavour} [${i}] ${show(a[i])}, ${show(other(i))}: got ${got[i].toString(16)} want ${want.toString(16)}`);
+          }
+          expect(bad).toEqual([]);
+        }),
+        { numRuns: 80 },
+      );
+    });
   }
 });
 

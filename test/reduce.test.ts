@@ -1,9 +1,9 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { InputError } from "../src/errors.js";
-import { wasm } from "../src/wasm/runtime.js";
+import { relaxedFuses, wasm, type Flavour } from "../src/wasm/runtime.js";
 import {
-  parseOrder, formatOrder, segmentSum, segmentMean, segmentMax, scatterAdd, gatherRows, edgeRows,
+  rowDotFp32Fma, parseOrder, formatOrder, segmentSum, segmentMean, segmentMax, scatterAdd, gatherRows, edgeRows,
   type ReduceOptions,
 } from "../src/datapath/reduce.js";
 import {
@@ -632,5 +632,69 @@ describe("input validation", () => {
   it.each(bad)("%s -> InputError naming the argument", (_name, call, msg) => {
     expect(call).toThrow(InputError);
     expect(call).toThrow(msg);
+  });
+});
+
+describe("rowDotFp32Fma (fused row dot products, relaxed build) = the fp32 sequential sum of the exact products", () => {
+  // The oracle: the products of float32 values are exact doubles, so their fp32 RNE sequential
+  // sum (exact-sum.ts) is what the fused kernel must give, and segmentSum of the same terms too.
+  const acc: Site = { format: FORMATS.fp32, mode: "rne", seed: 0n, rbits: 32 };
+  const f32 = fc.oneof(
+    { weight: 6, arbitrary: fc.float({ noNaN: true, min: -4, max: 4 }) },
+    { weight: 2, arbitrary: fc.float({ noNaN: true }) }, // ±inf, ±0, subnormals, the extremes
+    { weight: 1, arbitrary: fc.constantFrom(0, -0, 2 ** -149, -(2 ** -126), 2 ** 100, 3.4028234663852886e38) },
+  );
+  it.runIf(relaxedFuses().ok)("random rows (lengths 0..70, 0..21 rows: every tail of the eight-row groups)", () => {
+    const rt = wasm("relaxed");
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 21 }), fc.integer({ min: 0, max: 70 }), fc.array(f32, { minLength: 2, maxLength: 64 }), fc.integer(), (rows, F, pool, seed) => {
+        const r = rng(seed);
+        const pick = () => pool[Math.floor(r() * pool.length)];
+        const a = Float64Array.from({ length: rows * F }, pick), b = Float64Array.from({ length: rows * F }, pick);
+        const terms = a.map((x, i) => x * b[i]); // exact
+        const rowPtr = rowPtrOf(new Array(rows).fill(F));
+        const want = oracleSegmentSum(terms, 1, rowPtr, { acc, order: { kind: "sequential" } });
+        const got = rowDotFp32Fma(a, b, rows, F, rt);
+        if (want.some((x) => x !== x)) {
+          expect(got).toBeNull(); // inf − inf: left to the general path
+          return;
+        }
+        expect(got).not.toBeNull();
+        expectSameBits(got!, want, `rowDot ${rows}×${F}`);
+        expectSameBits(got!, segmentSum(terms, 1, rowPtr, { acc: "fp32", order: "sequential" }), `rowDot vs segmentSum ${rows}×${F}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it("other builds decline (no fused f32 multiply-add there)", () => {
+    expect(rowDotFp32Fma(Float64Array.of(1, 2), Float64Array.of(3, 4), 1, 2, wasm("simd"))).toBeNull();
+  });
+});
+
+describe("termsF32 (terms known float32 by their tags): the same sums, NaN rows included", () => {
+  const f32 = fc.oneof(
+    { weight: 8, arbitrary: fc.float({ noNaN: true, min: -4, max: 4 }) },
+    { weight: 1, arbitrary: fc.float() }, // NaN, ±inf, ±0, subnormals
+  );
+  const bitsOf = (x: Float64Array) => Array.from(new BigUint64Array(x.buffer, x.byteOffset, x.length), (b) => b.toString(16));
+  const builds: Flavour[] = ["simd", "scalar", ...(relaxedFuses().ok ? (["relaxed"] as Flavour[]) : [])];
+  it("segmentSum and scatterAdd, fp32 RNE sequential and chunked, every build: bit for bit (NaN bits too) as without the promise, and the oracle", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 12 }), fc.constantFrom(1, 3, 16, 64), fc.array(f32, { minLength: 1, maxLength: 32 }), fc.integer(), fc.constantFrom("sequential", "chunked:4"), fc.constantFrom(...builds), (lens, F, pool, seed, order, flavour) => {
+        const r = rng(seed);
+        const rowPtr = rowPtrOf(lens);
+        const nE = rowPtr[lens.length];
+        const values = Float64Array.from({ length: nE * F }, () => pool[Math.floor(r() * pool.length)]);
+        const runtime = wasm(flavour);
+        const o: ReduceOptions = { acc: "fp32", order, runtime };
+        const known = segmentSum(values, F, rowPtr, { ...o, termsF32: true });
+        expect(bitsOf(known)).toEqual(bitsOf(segmentSum(values, F, rowPtr, o)));
+        expectSameBits(known, oracleSegmentSum(values, F, rowPtr, { acc: { format: FORMATS.fp32, mode: "rne", seed: 0n, rbits: 32 }, order: orderOf(order) }), "segmentSum termsF32");
+        const index = Int32Array.from({ length: nE }, () => Math.floor(r() * lens.length));
+        const sc = scatterAdd(values, F, index, lens.length, { acc: "fp32", termsF32: true, runtime });
+        expect(bitsOf(sc)).toEqual(bitsOf(scatterAdd(values, F, index, lens.length, { acc: "fp32", runtime })));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -102,6 +102,12 @@ export interface ReduceOptions extends OutputOptions {
   order?: Order | string;
   /** force the generic kernel (tests and benchmarks compare both paths) */
   generic?: boolean;
+  /**
+   * The caller knows every float64 term is a float32 value (a rounding site's tag; a NaN is the
+   * quiet NaN Math.fround gives): the fp32-f64-fast kernels skip their scan for it. A promise:
+   * a term that is not a float32 value gives a wrong sum.
+   */
+  termsF32?: boolean;
   /** filled in with the kernel that ran (sums and scatter-add) */
   info?: { path?: ReducePath };
 }
@@ -348,7 +354,7 @@ function sumJob(
   if (path === "fp32-f64-fast") {
     return {
       ...base, f32: false, scratch: 0,
-      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF64(vals, F, rp, n, out, chunk),
+      kernel: () => (vals, rp, n, out) => k.reduceSegmentSumF64(vals, F, rp, n, out, chunk, o.termsF32 ? 1 : 0),
     };
   }
   // generic, and bf16-fast: the generic kernel whose sequential rows of bf16 terms take the f32 lanes
@@ -465,7 +471,7 @@ export function scatterAdd(values: Values, F: number, index: Int32Array, nRows: 
   const rt = opts.runtime ?? wasm();
   if (!opts.generic && acc.order.kind === "sequential" && isFastAccumulator(acc)) {
     if (opts.info) opts.info.path = values instanceof Float32Array ? "fp32-fast" : "fp32-f64-fast";
-    return scatterAddFast(rt, values, F, index, nRows, os, opts.chunkElements);
+    return scatterAddFast(rt, values, F, index, nRows, os, opts.chunkElements, opts.termsF32 ?? false);
   }
   const { rowPtr, perm } = sortByIndex(index, nRows);
   const fill = (dst: Float32Array | Float64Array, p0: number, p1: number) => {
@@ -479,7 +485,7 @@ export function scatterAdd(values: Values, F: number, index: Int32Array, nRows: 
 
 function scatterAddFast(
   rt: WasmRuntime, values: Values, F: number, index: Int32Array, nRows: number,
-  os: Spec | null, chunkElements?: number,
+  os: Spec | null, chunkElements: number | undefined, termsF32: boolean,
 ): Float64Array {
   const k = kernels(rt);
   const nE = index.length;
@@ -505,7 +511,7 @@ function scatterAddFast(
       else (f32 ? rt.f32(vals, n * F) : rt.f64(vals, n * F)).set(values.subarray(e0 * F, (e0 + n) * F));
       rt.i32(idx, n).set(index.subarray(e0, e0 + n));
       if (f32) k.reduceScatterAddF32(pv, F, idx, n, acc);
-      else k.reduceScatterAddF64(pv, F, idx, n, acc);
+      else k.reduceScatterAddF64(pv, F, idx, n, acc, termsF32 ? 1 : 0);
     }
     if (accAt < 0) result.set(f32 ? rt.f32(acc, nRows * F) : rt.f64(acc, nRows * F));
     if (os) {
@@ -515,6 +521,28 @@ function scatterAddFast(
     }
   });
   return result;
+}
+
+/**
+ * Row dot products out[e] = Σ_f a[e, f]·b[e, f], the exact products summed in the fp32 RNE
+ * accumulator in sequential order: what segmentSum computes from their float64 terms (one
+ * row of F terms per e) with that accumulator, fused into the binary32 FMA of the relaxed build
+ * (assembly/reduce.ts reduceRowDotFma). The caller knows a and b hold float32 values (a site's
+ * tag). null where it does not apply: a runtime without the fused build, or a NaN result (its
+ * bits are left to the general path).
+ */
+export function rowDotFp32Fma(a: Float64Array, b: Float64Array, rows: number, F: number, runtime?: WasmRuntime): Float64Array | null {
+  const rt = runtime ?? wasm();
+  if (rt.flavour !== "relaxed" || a.length !== rows * F || b.length !== rows * F) return null;
+  const out = f64(rows, false);
+  if (rows === 0) return out;
+  rt.scoped(() => {
+    const pa = rt.input(a), pb = rt.input(b), po = rt.output(out, rows, [a, b]);
+    rt.k.reduceRowDotFma(pa, pb, rows, F, po);
+    rt.copyOut(out, po, rows);
+  });
+  for (let e = 0; e < rows; e++) if (out[e] !== out[e]) return null;
+  return out;
 }
 
 /**

@@ -103,7 +103,7 @@ import { loadHwModel } from "../../hw/resolve.js";
 import type { LutAssignment, Pass, ResolvedHwModel } from "../../hw/types.js";
 import { finfo } from "../../formats/finfo.js";
 import { parseFormat } from "../../formats/descriptor.js";
-import { scatterAdd, segmentMean, segmentSum } from "../../datapath/reduce.js";
+import { rowDotFp32Fma, scatterAdd, segmentMean, segmentSum } from "../../datapath/reduce.js";
 import { parseLutUnit, lutRoundAndEval, type LutUnit, type LutParams } from "../../lut/index.js";
 import { LUT_KINDS, lutShortName } from "../../lut/functions.js";
 import { parseSoftmaxUnit, softmax as softmaxUnit, softmaxBackward } from "../../softmax/index.js";
@@ -130,7 +130,7 @@ import {
 import { ReferenceOps, matmulShape } from "../reference.js";
 import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSeed } from "./plan.js";
 import { type Site, makeSite } from "../../formats/site.js";
-import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundValues, tag, tagOf } from "./round.js";
+import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundFresh, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
@@ -219,6 +219,15 @@ function lutFnName(l: LutAssignment): string {
 
 
 /** CSR row pointers of `rows` rows of `len` terms each (a sum over each row of a [rows, len] array). */
+/**
+ * A sum of products in the plan's accumulator that rowDotFp32Fma gives bit for bit: fp32 RNE
+ * (IEEE overflow, no flushing), sequential, its sums left as they are by `out` (none, or fp32
+ * RNE, the identity on them).
+ */
+function rowDotFusable(p: OpPlan): boolean {
+  return !!p.acc && p.acc.site.fp32Native && p.acc.order === "sequential" && (!p.out || p.out.fp32Native);
+}
+
 function rowsOf(rows: number, len: number): Int32Array {
   const rowPtr = new Int32Array(rows + 1);
   for (let e = 0; e <= rows; e++) rowPtr[e] = e * len;
@@ -360,6 +369,8 @@ export class EmulatedOps implements EquivariantOps {
       work?: StructuralWork;
       /** A unary function of f64-functions.ts: computed directly (per-code tables where they apply), not through a reference op. */
       unary?: UnaryF64;
+      /** The op only moves its first operand's values (gather): its output holds that operand's value set. */
+      copiesValues?: boolean;
     } = {},
   ): Tensor {
     const pp = this.plans2(name, kind);
@@ -394,7 +405,7 @@ export class EmulatedOps implements EquivariantOps {
           fn.valuesF32(X, raw, aux);
           tag(raw, first);
         } else fn.values(X, raw, aux);
-        y = roundValues(f.out, roundValues(f.compute, raw));
+        y = roundFresh(f.out, roundFresh(f.compute, raw));
         if (aux) unaryGrad = (g) => {
           const gx = f64(g.length, false);
           fn.grads(g, X, gx, aux);
@@ -405,7 +416,14 @@ export class EmulatedOps implements EquivariantOps {
       this.note(f, `float64 function, ${sitesSummary(f)}`);
     } else {
       const r = run();
-      y = roundValues(f.out, roundValues(f.compute, r.out.data));
+      const out = r.out.data;
+      // the reference's own array (never an operand's): a copy of operand values keeps their tag
+      const own = !rounded.some((t) => t.data === out);
+      if (own && opts.copiesValues && !tagOf(out)) {
+        const t = tagOf(rounded[0].data);
+        if (t) tag(out, t);
+      }
+      y = own ? roundFresh(f.out, roundFresh(f.compute, out)) : roundValues(f.out, roundValues(f.compute, out));
       shape = r.out.shape;
       this.note(f, `float64 function, ${sitesSummary(f)}`);
     }
@@ -469,7 +487,7 @@ export class EmulatedOps implements EquivariantOps {
 
   /** Segment sums of x [rows, F] under a plan with an accumulator (tagged with the result's format). */
   private segSum(p: OpPlan, x: Float64Array, F: number, rowPtr: Int32Array, mean = false): Float64Array {
-    const o = reduceOptions(p);
+    const o = { ...reduceOptions(p), termsF32: tagOf(x)?.f32Exact ?? false };
     if (p.out && p.out.spec.overflow !== p.out.spec.format.overflow) {
       // reduce.ts rounds `out` with the format's own overflow policy: do the output rounding here.
       const sums = mean ? segmentMean(x, F, rowPtr, { ...o, out: undefined }) : segmentSum(x, F, rowPtr, { ...o, out: undefined });
@@ -632,7 +650,7 @@ export class EmulatedOps implements EquivariantOps {
 
   /** Scatter-add under a plan with an accumulator. */
   private scatter(p: OpPlan, vals: Float64Array, F: number, index: Int32Array, rows: number): Float64Array {
-    const o = reduceOptions(p);
+    const o = { ...reduceOptions(p), termsF32: tagOf(vals)?.f32Exact ?? false };
     const custom = p.out && p.out.spec.overflow !== p.out.spec.format.overflow;
     const y = scatterAdd(vals, F, index, rows, custom ? { ...o, out: undefined } : o);
     return custom ? roundValues(p.out, y) : tag(y, p.out ?? (p.acc!.order.startsWith("promote") ? null : p.acc!.site));
@@ -646,6 +664,7 @@ export class EmulatedOps implements EquivariantOps {
     const n = x.shape[0];
     return this.elementwise("gather", name, [x], [false], (r, ts) => r.gather(name, ts[0], index), {
       indexLengths: [index.length],
+      copiesValues: true,
       backward: (b, G) => {
         if (!b.acc) return null;
         const F = n === 0 ? numel(x.shape.slice(1)) : x.data.length / n;
@@ -686,15 +705,18 @@ export class EmulatedOps implements EquivariantOps {
       let gs: Float64Array | null = null;
       if (needs[1]) {
         // gs[e] = Σ_f G·X: float64 products summed in the accumulator (reference order: f ascending).
-        const t = f64(E * F, false);
-        mulValues(G, X, t);
-        if (b.acc) {
-          gs = this.segSum(b, t, 1, rowsOf(E, F));
+        const fused = rowDotFusable(b) && tagOf(G)?.f32Exact && tagOf(X)?.f32Exact ? rowDotFp32Fma(G, X, E, F) : null;
+        const t = fused ? null : f64(E * F, false);
+        if (t) mulValues(G, X, t);
+        if (fused) {
+          gs = tag(fused, b.out ?? b.acc!.site);
+        } else if (b.acc) {
+          gs = this.segSum(b, t!, 1, rowsOf(E, F));
         } else {
           gs = f64(E);
           for (let e = 0; e < E; e++) {
             let acc = 0;
-            for (let k = 0; k < F; k++) acc += t[e * F + k];
+            for (let k = 0; k < F; k++) acc += t![e * F + k];
             gs[e] = acc;
           }
           gs = roundValues(b.out, gs);

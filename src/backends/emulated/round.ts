@@ -43,6 +43,15 @@ export function hasValuesOf(x: Float64Array, site: Site): boolean {
 }
 
 /**
+ * The element-wise kernels' `fast` flag for a site (assembly/elementwise.ts): 0 generic, 1 fp32
+ * native, 2 fp32 native with every operand a float32 value by its tag (no lane checks).
+ */
+function fastFlag(site: Site, operands: readonly Float64Array[]): number {
+  if (!site.fp32Native) return 0;
+  return operands.every((x) => tags.get(x)?.f32Exact) ? 2 : 1;
+}
+
+/**
  * x as float32 when every value is exact in f32 (else x itself): the GEMM's
  * SIMD input rounding reads f32. Arrays tagged by a site are never written
  * again, so their f32 copy is cached; others are scanned on every call.
@@ -108,6 +117,18 @@ export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtim
   return tag(y, site);
 }
 
+/**
+ * roundValues of an array the caller has just made and nobody else holds: where the rounding
+ * leaves it as it is (fp32 values proven by a scan), it is tagged, so that its consumers skip
+ * the scan. Not for arrays that someone may write later (positions an MD loop moves), which
+ * roundValues never tags.
+ */
+export function roundFresh(site: Site | null, x: Float64Array, runtime?: WasmRuntime): Float64Array {
+  const y = roundValues(site, x, 0, runtime);
+  if (y === x && site && !tags.has(x)) tags.set(x, site);
+  return y;
+}
+
 /** Round the listed values, leaving entries equal to ±inf untouched (masked attention scores). */
 export function roundFinite(site: Site | null, x: Float64Array, runtime?: WasmRuntime): Float64Array {
   if (!site) return x;
@@ -158,10 +179,11 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
   const resident = rt.addressOf(a) >= 0 && rt.addressOf(b) >= 0 && rt.addressOf(y) >= 0;
   if (site.fp32Native && !resident && fp32Binary(op, a, b, y)) return tag(y, site);
   const fn = op === "add" ? k.ewAdd : k.ewMul;
+  const fast = fastFlag(site, [a, b]);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
     const pa = rt.input(a), pb = rt.input(b), py = rt.output(y, n, [a, b]);
-    for (let i = 0; i < n; i += CHUNK) fn(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), site.fp32Native ? 1 : 0);
+    for (let i = 0; i < n; i += CHUNK) fn(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), fast);
     rt.copyOut(y, py, n);
   });
   return tag(y, site);
@@ -201,12 +223,13 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
   const { rt, k } = rtOf(runtime);
   const resident = rt.addressOf(x) >= 0 && rt.addressOf(s) >= 0 && rt.addressOf(y) >= 0;
   if (site.fp32Native && !resident && fp32ScaleRows(x, s, rows, F, y)) return tag(y, site);
+  const fast = fastFlag(site, [x, s]);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
     const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, F)));
     const px = rt.input(x), ps = rt.input(s), py = rt.output(y, rows * F, [x, s]);
     for (let r = 0; r < rows; r += rowsPer) {
-      k.ewScaleRows(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, Math.min(rowsPer, rows - r), F, sp, BigInt(r * F), site.fp32Native ? 1 : 0);
+      k.ewScaleRows(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, Math.min(rowsPer, rows - r), F, sp, BigInt(r * F), fast);
     }
     rt.copyOut(y, py, rows * F);
   });
