@@ -334,16 +334,21 @@ describe("neighbour list", () => {
   const listed = (nl: ReturnType<typeof buildNeighborList>) =>
     Array.from(nl.src, (i, e) => `${i},${nl.dst[e]},${nl.shifts[3 * e]},${nl.shifts[3 * e + 1]},${nl.shifts[3 * e + 2]}`);
 
-  it("open boundaries: same pairs as brute force, CSR sorted by i then j, strict d < rc", () => {
+  it("open boundaries: same pairs as brute force, CSR sorted by i then j, strict d < rc (cells and the all-pairs loop)", () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -6, max: 6, noNaN: true }), { minLength: 3, maxLength: 60 }), fc.double({ min: 0.5, max: 5, noNaN: true }), (xs, rc) => {
+      fc.property(fc.array(fc.double({ min: -6, max: 6, noNaN: true }), { minLength: 3, maxLength: 60 }), fc.double({ min: 0.5, max: 5, noNaN: true }), fc.constantFrom(0, 128), (xs, rc, pairsUpTo) => {
         const pos = Float64Array.from(xs.slice(0, xs.length - (xs.length % 3)));
-        const nl = buildNeighborList(pos, rc);
+        const nl = buildNeighborList(pos, rc, { pairsUpTo });
         expect(listed(nl)).toEqual(brute(pos, rc));
         for (let i = 0; i < nl.numAtoms; i++) for (let e = nl.rowPtr[i]; e < nl.rowPtr[i + 1]; e++) expect(nl.src[e]).toBe(i);
         expect(nl.shiftVectors).toBeUndefined();
+        // Distances are the ones the ops compute from pos_j − pos_i.
+        const ops = new ReferenceOps();
+        const d = ops.norm("d", ops.edgeVectors("v", ops.input("p", pos, [pos.length / 3, 3]), nl));
+        expect(Array.from(d.data)).toEqual(Array.from(nl.distances));
+        expect(Array.from(nl.rowPtr)).toEqual(Array.from(buildNeighborList(pos, rc, { pairsUpTo: 128 - pairsUpTo }).rowPtr));
       }),
-      { numRuns: 60 },
+      { numRuns: 100 },
     );
     const nl = buildNeighborList(new Float64Array([0, 0, 0, 5, 0, 0, 0, 4.999, 0]), 5);
     expect(listed(nl)).toEqual(["0,2,0,0,0", "2,0,0,0,0"]); // exactly 5 Å apart: not neighbours

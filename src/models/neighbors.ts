@@ -40,7 +40,15 @@ export interface NeighborOptions {
   /** 9 numbers, cell vectors as rows. */
   cell?: Float64Array | readonly number[];
   pbc?: readonly [boolean, boolean, boolean];
+  /**
+   * Open boundaries with at most this many atoms test every pair in a flat loop instead of
+   * building cells (default 128; the same list either way, and tests run both).
+   */
+  pairsUpTo?: number;
 }
+
+/** The largest open-boundary structure whose list is found by testing every pair. */
+const PAIRS_UP_TO = 128;
 
 /** 3×3 inverse of a row-major matrix, or null when singular. */
 function inverse3(m: ArrayLike<number>): Float64Array | null {
@@ -189,6 +197,7 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
   if (typeof geo === "string") throw new InputError(`neighbour list: ${geo}`);
   const { cell, inv, reps } = geo;
   const n = positions.length / 3;
+  if (!cell && n <= (opts.pairsUpTo ?? PAIRS_UP_TO)) return allPairs(positions, cutoff);
   const pbc = opts.pbc ?? [false, false, false];
 
   // Wrap atoms into the cell along periodic directions: wrapped_i = pos_i + w_i·cell.
@@ -346,6 +355,42 @@ export function buildNeighborList(positions: Float64Array, cutoff: number, opts:
     shifts: out.shifts.slice(0, 3 * out.length),
     distances: out.dist.slice(0, out.length),
     ...(cell ? { shiftVectors: out.svec.slice(0, 3 * out.length) } : {}),
+  };
+}
+
+/**
+ * The open-boundary list of a small structure by testing every pair: for each i, j ascending,
+ * the cell search's order, and its arithmetic (pos_j − pos_i + 0, as without a cell).
+ */
+function allPairs(positions: Float64Array, cutoff: number): NeighborList {
+  const n = positions.length / 3;
+  const zero3 = new Int32Array(3), zeroV = new Float64Array(3);
+  const rowPtr = new Int32Array(n + 1);
+  const out = new EdgeBuffers(Math.max(16, 8 * n), false);
+  for (let i = 0; i < n; i++) {
+    const x = positions[3 * i], y = positions[3 * i + 1], z = positions[3 * i + 2];
+    const first = out.length;
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const r0 = positions[3 * j] - x + 0, r1 = positions[3 * j + 1] - y + 0, r2 = positions[3 * j + 2] - z + 0;
+      const d = Math.sqrt(r0 * r0 + r1 * r1 + r2 * r2);
+      if (d < cutoff) out.push(i, j, zero3, zeroV, 0, d);
+    }
+    const m = out.length - first;
+    if (m > NEIGHBOR_LIMITS.maxPerAtom) {
+      throw new InputError(`neighbour list: atom ${i + 1} has ${fmtCount(m)} neighbours within the cutoff ${cutoff} Å, more than the ${fmtCount(NEIGHBOR_LIMITS.maxPerAtom)} hwsim evaluates`);
+    }
+    if (out.length > NEIGHBOR_LIMITS.maxPairs) {
+      throw new InputError(`neighbour list: more than ${fmtCount(NEIGHBOR_LIMITS.maxPairs)} neighbour pairs within the cutoff ${cutoff} Å (atoms 1..${i + 1} of ${n} alone), more than hwsim builds for one frame`);
+    }
+    rowPtr[i + 1] = out.length;
+  }
+  return {
+    numAtoms: n, cutoff, rowPtr,
+    src: out.src.slice(0, out.length),
+    dst: out.dst.slice(0, out.length),
+    shifts: out.shifts.slice(0, 3 * out.length),
+    distances: out.dist.slice(0, out.length),
   };
 }
 
