@@ -404,6 +404,67 @@ const MR: i32 = 4;
 const NR: i32 = 8;
 
 /** Pack m rows of f32 A (row stride K) into MR-row panels (zero padded). */
+/**
+ * gemmPackA from f64 rows holding the values to round to fp32 RNE: each demoted, a NaN as the
+ * canonical f32 NaN — gemmToF32Native's rounding fused into the packing (no f32 copy of A).
+ */
+export function gemmPackAF64(a: usize, m: i32, K: i32, dst: usize): void {
+  const panels = (m + MR - 1) / MR;
+  const rowBytes = <usize>K << 3;
+  let p = 0;
+  if (ASC_FEATURE_SIMD) {
+    const q = f32x4.splat(<f32>NaN);
+    for (; (p + 1) * MR <= m; p++) {
+      const s = a + <usize>p * <usize>MR * rowBytes;
+      const d = dst + ((<usize>p * <usize>K * <usize>MR) << 2);
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const o = <usize>k << 3;
+        storeTransposed4(demote4(s + o, q), demote4(s + rowBytes + o, q), demote4(s + 2 * rowBytes + o, q), demote4(s + 3 * rowBytes + o, q), d + (<usize>k << 4));
+      }
+      for (; k < K; k++) {
+        for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), demoteNative(load<f64>(s + <usize>r * rowBytes + (<usize>k << 3))));
+      }
+    }
+  }
+  for (; p < panels; p++) {
+    for (let r = 0; r < MR; r++) {
+      const row = p * MR + r;
+      let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 2);
+      const s = a + <usize>row * rowBytes;
+      for (let k = 0; k < K; k++) {
+        store<f32>(d, row < m ? demoteNative(load<f64>(s + (<usize>k << 3))) : 0);
+        d += <usize>(MR << 2);
+      }
+    }
+  }
+}
+
+// Rows r0..r3 (four k each) stored k-major at q: a 4×4 transpose, the panel layout.
+@inline
+function storeTransposed4(r0: v128, r1: v128, r2: v128, r3: v128, q: usize): void {
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(q, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(q, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(q, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(q, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+}
+
+// Four f64 at p as f32 (RNE), NaN lanes as q (gemmToF32Native's rounding).
+@inline
+function demote4(p: usize, q: v128): v128 {
+  const y = i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+  return v128.bitselect(q, y, f32x4.ne(y, y));
+}
+
+// One f64 as f32 (RNE), NaN as the canonical f32 NaN (gemmToF32Native's scalar rounding).
+@inline
+function demoteNative(v: f64): f32 {
+  const x = <f32>v;
+  return isNaN(x) ? <f32>NaN : x;
+}
+
 export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
   const panels = (m + MR - 1) / MR;
   let p = 0;
@@ -416,14 +477,7 @@ export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
       let k = 0;
       for (; k + 4 <= K; k += 4) {
         const o = <usize>k << 2;
-        const r0 = v128.load(s + o), r1 = v128.load(s + rowBytes + o), r2 = v128.load(s + 2 * rowBytes + o), r3 = v128.load(s + 3 * rowBytes + o);
-        const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
-        const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
-        const q = d + (<usize>k << 4);
-        v128.store(q, i32x4.shuffle(t0, t1, 0, 1, 4, 5));
-        v128.store(q, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
-        v128.store(q, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
-        v128.store(q, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
+        storeTransposed4(v128.load(s + o), v128.load(s + rowBytes + o), v128.load(s + 2 * rowBytes + o), v128.load(s + 3 * rowBytes + o), d + (<usize>k << 4));
       }
       for (; k < K; k++) {
         for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), load<f32>(s + <usize>r * rowBytes + (<usize>k << 2)));
@@ -1243,16 +1297,43 @@ export function gemmPanelShape(): i32 {
  * of MR) at a time, so that one call takes many rows: every output element is
  * its own row's sum, whatever rows a call or a pack holds.
  */
-export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize, packRows: i32): void {
+export function gemmBlockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize, packRows: i32, aF64: i32): void {
   const ldc = ((N + NR - 1) / NR) * NR;
+  const aRow = <usize>K << (aF64 != 0 ? 3 : 2);
   for (let i = 0; i < m; i += packRows) {
     const n = min(packRows, m - i);
-    blockedRows(a + ((<usize>i * <usize>K) << 2), n, K, N, bp, cp + ((<usize>i * <usize>ldc) << 2), apScratch, kcBlock, kind, accSpec);
+    blockedRows(a + <usize>i * aRow, n, K, N, bp, cp + ((<usize>i * <usize>ldc) << 2), apScratch, kcBlock, kind, accSpec, aF64);
   }
 }
 
-// gemmBlockedRows for at most packRows rows.
-function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize): void {
+/**
+ * gemmBlockedRows with C's initialisation (gemmInitC: bias or 0) and the output rounding done per
+ * block of packRows rows, in one padded C block at cp (packRows·ldc f32) that stays in cache
+ * rather than a C of all m rows written, read and converted pass after pass. The output (rows of
+ * N values at dst, f64 or f32): out 0 each value as it is (gemmOutput without a spec), out 1 the
+ * SIMD encoder and decode table (gemmOutputViaCodes, after fastSetup; codes: packRows·N codes).
+ * The same bits as gemmInitC, gemmBlockedRows and the output calls over the whole C.
+ */
+export function gemmBlockedRowsOut(
+  a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize, packRows: i32, aF64: i32,
+  bias: usize, dst: usize, dstF64: i32, out: i32, codes: usize, codeBytes: i32, table: usize, top16NaN: u32,
+): void {
+  const ldc = ((N + NR - 1) / NR) * NR;
+  const aRow = <usize>K << (aF64 != 0 ? 3 : 2);
+  const dRow = <usize>N << (dstF64 != 0 ? 3 : 2);
+  for (let i = 0; i < m; i += packRows) {
+    const n = min(packRows, m - i);
+    gemmInitC(cp, ((n + MR - 1) / MR) * MR, ldc, bias, N);
+    blockedRows(a + <usize>i * aRow, n, K, N, bp, cp, apScratch, kcBlock, kind, accSpec, aF64);
+    const d = dst + <usize>i * dRow;
+    if (out == 0) outputIdentity(cp, ldc, n, N, d, dstF64);
+    else gemmOutputViaCodes(cp, ldc, n, N, codes, codeBytes, table, d, dstF64, top16NaN);
+  }
+}
+
+// gemmBlockedRows for at most packRows rows. aF64 ≠ 0: A is f64 rows rounded to fp32 RNE as they
+// are packed (gemmPackAF64; kinds that pack f32 panels); else f32 rows.
+function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apScratch: usize, kcBlock: i32, kind: i32, accSpec: usize, aF64: i32): void {
   const mPanels = (m + MR - 1) / MR;
   const nPanels = (N + NR - 1) / NR;
   if (kind == 9) {
@@ -1260,12 +1341,16 @@ function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apS
     const orig = apScratch + ((<usize>mPanels * <usize>MR * <usize>K) << 2);
     const flags = orig + ((<usize>mPanels * <usize>MR * <usize>K) << 2);
     const kflags = flags + <usize>mPanels;
-    gemmPackA(a, m, K, orig);
+    if (aF64 != 0) gemmPackAF64(a, m, K, orig);
+    else gemmPackA(a, m, K, orig);
     flushPanels(orig, apScratch, mPanels, K, flags, kflags);
     blockedFlush(apScratch, orig, flags, kflags, bp, cp, mPanels, K, nPanels, kcBlock);
     return;
   }
-  if (kind == 3 || kind == 4 || kind == 6) packA64(a, m, K, apScratch);
+  if (kind == 3 || kind == 4 || kind == 6) {
+    if (aF64 != 0) unreachable(); // f64 panels of f32 rows only
+    packA64(a, m, K, apScratch);
+  } else if (aF64 != 0) gemmPackAF64(a, m, K, apScratch);
   else gemmPackA(a, m, K, apScratch);
   if (kind == 0) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 0);
   else if (kind == 5) blocked(apScratch, bp, cp, mPanels, K, nPanels, kcBlock, 5);

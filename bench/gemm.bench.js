@@ -67,7 +67,7 @@ function kernelCase(rt, a, b, M, K, N, kind) {
   const ap = rt.alloc(64 * K * 8);
   return () => {
     rt.k.gemmInitC(cp, M, ldc, 0, N);
-    rt.k.gemmBlockedRows(pa, M, K, N, bp, cp, ap, 256, kind, 0, 64);
+    rt.k.gemmBlockedRows(pa, M, K, N, bp, cp, ap, 256, kind, 0, 64, 0);
   };
 }
 

@@ -116,6 +116,29 @@ describe("gemmToF32Native = Math.fround, NaN canonical", () => {
     );
   });
 
+  it("packing f64 rows (gemmPackAF64) = gemmToF32Native then gemmPackA: panels of every shape, every build", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 11 }), fc.integer({ min: 1, max: 13 }), fc.array(value, { minLength: 1, maxLength: 40 }), fc.integer(), (m, K, pool, seed) => {
+        let s = seed >>> 0;
+        const x = Float64Array.from({ length: m * K }, () => pool[(s = (s * 1103515245 + 12345) >>> 0) % pool.length]);
+        const panels = Math.ceil(m / 4);
+        for (const rt of BUILDS) {
+          const [fused, twoPass] = rt.scoped(() => {
+            const px = rt.put(x), p32 = rt.alloc(4 * m * K), d1 = rt.alloc(16 * panels * K), d2 = rt.alloc(16 * panels * K);
+            rt.u8(d1, 16 * panels * K).fill(0xa5); // every byte written
+            rt.u8(d2, 16 * panels * K).fill(0x5a);
+            rt.k.gemmPackAF64(px, m, K, d1);
+            rt.k.gemmToF32Native(px, 1, p32, m * K);
+            rt.k.gemmPackA(p32, m, K, d2);
+            return [Array.from(rt.u32(d1, 4 * panels * K)), Array.from(rt.u32(d2, 4 * panels * K))];
+          });
+          expect(fused, `${rt.flavour} ${m}×${K}`).toEqual(twoPass);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("f32 operands: every float32 pattern of a stride and every NaN boundary, every build", () => {
     const patterns: number[] = [];
     for (let b = 0; b < 2 ** 32; b += 65521) patterns.push(b);

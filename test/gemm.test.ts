@@ -12,7 +12,7 @@ import type { Ftz, Rounding, RoundingOptions } from "../src/formats/spec.js";
 import { InputError } from "../src/errors.js";
 import {
   gemm, gemmAsync, gemmBatched, linear, parseGemmDatapath, parseGemmOrder,
-  type GemmDatapath, type GemmOrder, type GemmPath,
+  type GemmDatapath, type GemmDatapathText, type GemmOrder, type GemmPath,
 } from "../src/datapath/gemm.js";
 import { formatRange } from "../src/datapath/gemm-datapath.js";
 import { valueArb } from "./helpers/gemm-values.js";
@@ -1188,6 +1188,39 @@ describe("relaxed SIMD build: loaded only where f32x4.relaxed_madd fuses", () =>
         expectSameBits(r, oracleGemm(Array.from(a), Array.from(b), c.M, c.K, c.N, toOracle(dp)), `relaxed vs oracle ${c.M}x${c.K}x${c.N}`);
       }),
       { numRuns: 80 },
+    );
+  });
+});
+
+describe("tall GEMMs: the fast paths' per-block C (init, kernel and output every 64 rows) = the generic kernel", () => {
+  // Blocks of 64 rows share one padded C (gemmBlockedRowsOut): bias and output of every block,
+  // ragged N, outputs as they are (fp32) and through the SIMD encoder (bf16, fp16), and an SR
+  // output that keeps its own calls over the whole C.
+  const cases: GemmDatapathText[] = [
+    { in: "fp32", acc: "fp32", fma: true, out: "fp32" },
+    { in: "fp32", acc: "fp32", fma: false, out: "fp32" },
+    { in: "bf16", acc: "fp32", fma: true, out: "bf16" },
+    { in: "fp16", acc: "fp32", fma: true, out: "fp16" },
+    { in: "bf16", acc: "bf16", fma: true, out: "bf16" },
+    { in: "fp32", acc: "fp32", fma: true, out: "bf16", outRounding: "sr", seed: "3" },
+  ];
+  it("M 65..300, every build, f64 and f32 A", () => {
+    const runtimes = [simdRt, scalarRt, ...(relaxedRt ? [relaxedRt] : [])];
+    fc.assert(
+      fc.property(fc.constantFrom(...cases), fc.integer({ min: 65, max: 300 }), fc.constantFrom(1, 17, 64), fc.constantFrom(3, 8, 33), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.boolean(), fc.boolean(), (spec, M, K, N, seed, withBias, f32A) => {
+        const dp = parseGemmDatapath(spec);
+        const val = windowValues(seed, -3, 4);
+        const a = Float64Array.from({ length: M * K }, () => Math.fround(val()));
+        const b = Float64Array.from({ length: K * N }, val);
+        const bias = withBias ? Float64Array.from({ length: N }, val) : undefined;
+        const A = f32A ? Float32Array.from(a) : a;
+        const want = gemm(a, b, M, K, N, dp, bias, { runtime: simdRt, path: "generic" });
+        for (const runtime of runtimes) {
+          const info: { path?: GemmPath } = {};
+          expectSameBits(gemm(A, b, M, K, N, dp, bias, { info, runtime }), want, `${runtime.flavour} ${info.path} ${JSON.stringify(spec)} ${M}x${K}x${N}`);
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 });

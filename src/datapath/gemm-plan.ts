@@ -260,7 +260,7 @@ const probeSubnormals = memoPerObject((rt: WasmRuntime): boolean => {
       let best = Infinity;
       for (let r = 0; r < 5; r++) {
         const t = performance.now();
-        k.gemmBlockedRows(a, n, n, n, bp, c, ap, KC, KIND["fp32-fma-native"], 0, n);
+        k.gemmBlockedRows(a, n, n, n, bp, c, ap, KC, KIND["fp32-fma-native"], 0, n, 0);
         best = Math.min(best, performance.now() - t);
       }
       return best;
@@ -372,8 +372,9 @@ export interface Prepared {
   /** gemmBlockedRows' kind for a blocked path (kernelKind); -1 for the others */
   kind: number;
   /**
-   * A: rounded f32 values, or (fp32 fast path) the caller's values, rounded
-   * inside each job so that worker threads share the work
+   * A: rounded f32 values, or (fp32 fast path, and the fused fp32 path on f64 values) the
+   * caller's values, rounded inside each job so that worker threads share the work (fp32 RNE
+   * of f64 values as the kernel packs them)
    */
   a: { rounded: Float32Array } | { raw: Float32Array | Float64Array; rounder: SiteBuffers; idx0: number };
   /** B laid out for the path (bLayout): f32 or f64 panels (fp32-fma, bf16-fma and promote-exact paths); generic: B transposed as f64 */
@@ -440,11 +441,13 @@ export function prepare(
   const shape = kernels(rt).gemmPanelShape();
   const panel = { mr: shape & 0xff, nr: (shape >> 8) & 0xff };
   const byFormats = !forceGeneric && fp32FastByFormats(dp, specs);
+  // the fused fp32 path on f64 values to round to fp32 RNE: rounded as the kernel packs them (buildJob)
+  const fmaRaw = !forceGeneric && !byFormats && a instanceof Float64Array && siteOf(specs.inA).fp32Native && fmaNativeByFormats(rt, dp, specs);
   const cb = constantB && !shared ? cachedB(rt, b, specs.inB, inBase + M * K, K, N) : null;
   return rt.scoped(() => {
     let pa = 0;
     let A: Prepared["a"];
-    if (byFormats) {
+    if (byFormats || fmaRaw) {
       const raw = shared ? sharedCopy(a) : a;
       A = { raw, rounder: siteBuffers(rt, specs.inA), idx0: inBase };
     } else {
@@ -459,6 +462,7 @@ export function prepare(
     let path: GemmPath;
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
+    else if (fmaRaw) path = "fp32-fma-native";
     else path = pathByFormats(rt, dp, specs) ?? choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
     const layoutKey = bLayout(path);
     let bData = cb?.layout.get(layoutKey);
@@ -540,7 +544,7 @@ export function buildBatchedJob(p: Prepared, batch: number): KernelJob {
   const acc = readsAccSpec(p.path) ? ref(8) : 0;
   for (let e = 0; e < batch; e++) {
     calls.push({ fn: "gemmInitC", args: [ref(3), mPad, ldc, p.bias ? ref(2) : 0, N] });
-    calls.push({ fn: "gemmBlockedRows", args: [ref(0, e * M * K * 4), M, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3), ref(4), KC, p.kind, acc, maxRows] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(0, e * M * K * 4), M, K, N, ref(1, e * perB * p.bData.BYTES_PER_ELEMENT), ref(3), ref(4), KC, p.kind, acc, maxRows, 0] });
     calls.push(...outputCalls(p, 3, 5, e * M * N * 8, M, true, 0, 6, 7));
   }
   return { bufs, calls, result: 5 };
@@ -690,33 +694,62 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const outTable = out.site.encodeFast ? out.table : out.spec;
   const A = p.a;
   const rawA = "raw" in A ? A : null;
+  // fp32 RNE of f64 rows is fused into the packing (assembly/gemm.ts gemmPackAF64) where the kernel packs f32 panels
+  const packF64 = rawA !== null && rawA.rounder.site.fp32Native && rawA.raw instanceof Float64Array && !f64Panels(p.path);
+  const roundA = rawA !== null && !packF64;
   const aRows = rawA ? rawA.raw.subarray(r0 * K, r1 * K) : (A as { rounded: Float32Array }).rounded.subarray(r0 * K, r1 * K);
+  const fused = fusedOutput(p, maxRows);
   const bufs = [
     { bytes: aRows.byteLength, data: aRows }, // 0 A rows (rounded f32, or the caller's values)
     { bytes: p.bData.byteLength, data: p.bData }, // 1 packed B
     { bytes: N * 4, data: p.bias ?? undefined }, // 2 bias (f32)
-    { bytes: mPad * ldc * 4 }, // 3 padded C
+    { bytes: (fused ? Math.min(mPad, maxRows) : mPad) * ldc * 4 }, // 3 padded C (fused: one block of maxRows rows)
     { bytes: packedABytes(p, maxRows) }, // 4 packed A of one chunk (f64 or f32 panels)
     { bytes: m * N * (outF64 ? 8 : 4) }, // 5 result
     { bytes: CHUNK * 4 }, // 6 codes scratch
     { bytes: outTable.byteLength, data: outTable }, // 7 output decode table or spec
-    { bytes: rawA ? m * K * 4 : 0 }, // 8 rounded A rows
+    { bytes: roundA ? m * K * 4 : 0 }, // 8 rounded A rows
     { bytes: rawA ? rawA.rounder.table.byteLength : 0, data: rawA ? rawA.rounder.table : undefined }, // 9 input decode table
     { bytes: rawA ? rawA.rounder.spec.byteLength : 0, data: rawA ? rawA.rounder.spec : undefined }, // 10 input spec
     accSpecBuf(p), // 11 accumulator spec (readsAccSpec)
   ];
   const acc = readsAccSpec(p.path) ? ref(11) : 0;
-  const aBuf = rawA ? 8 : 0;
-  if (rawA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
+  const aBuf = roundA ? 8 : 0;
+  if (roundA) calls.push(...roundCalls(rawA.rounder, { buf: 0 }, rawA.raw instanceof Float64Array, { buf: 8 }, m * K, { table: 9, spec: 10, codes: 6 }, rawA.idx0 + r0 * K));
+  const fast = out.site.encodeFast;
+  if (fused) {
+    // C's init, the kernel and the output per block of maxRows rows, C kept in cache (gemmBlockedRowsOut)
+    if (fast) calls.push({ fn: "fastSetup", args: fast.params });
+    for (const [i, n] of rowChunks(m, mr)) {
+      calls.push({
+        fn: "gemmBlockedRowsOut",
+        args: [ref(aBuf, i * K * (packF64 ? 8 : 4)), n, K, N, ref(1), ref(3), ref(4), KC, p.kind, acc, maxRows, packF64 ? 1 : 0,
+          p.bias ? ref(2) : 0, ref(5, i * N * (outF64 ? 8 : 4)), outF64 ? 1 : 0, fast ? 1 : 0, ref(6), fast ? fast.codeBytes : 0, ref(7), out.top16NaN],
+      });
+    }
+    return { bufs, calls, result: 5 };
+  }
   const initRows = Math.max(1, Math.floor(CHUNK / ldc));
   for (let i = 0; i < mPad; i += initRows) {
     calls.push({ fn: "gemmInitC", args: [ref(3, i * ldc * 4), Math.min(initRows, mPad - i), ldc, p.bias ? ref(2) : 0, N] });
   }
   for (const [i, n] of rowChunks(m, mr)) {
-    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * 4), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, p.kind, acc, maxRows] });
+    calls.push({ fn: "gemmBlockedRows", args: [ref(aBuf, i * K * (packF64 ? 8 : 4)), n, K, N, ref(1), ref(3, i * ldc * 4), ref(4), KC, p.kind, acc, maxRows, packF64 ? 1 : 0] });
   }
   calls.push(...outputCalls(p, 3, 5, 0, m, outF64, r0, 6, 7));
   return { bufs, calls, result: 5 };
+}
+
+/**
+ * Whether buildJob's output is done per block of `rows` rows inside the kernel call
+ * (gemmBlockedRowsOut): an fp32 output (the values as they are) or the SIMD encoder's RNE
+ * output whose codes of one block fit the codes scratch; other outputs (a spec with its
+ * element counters) keep their own calls over the whole C.
+ */
+function fusedOutput(p: Prepared, rows: number): boolean {
+  const fast = p.out.site.encodeFast;
+  if (fast) return rows * p.N * fast.codeBytes <= CHUNK * 4;
+  return p.out.site.fp32Native;
 }
 
 /**
