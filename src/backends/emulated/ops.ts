@@ -218,7 +218,6 @@ function lutFnName(l: LutAssignment): string {
 }
 
 
-/** CSR row pointers of `rows` rows of `len` terms each (a sum over each row of a [rows, len] array). */
 /**
  * A sum of products in the plan's accumulator that rowDotFp32Fma gives bit for bit: fp32 RNE
  * (IEEE overflow, no flushing), sequential, its sums left as they are by `out` (none, or fp32
@@ -228,6 +227,7 @@ function rowDotFusable(p: OpPlan): boolean {
   return !!p.acc && p.acc.site.fp32Native && p.acc.order === "sequential" && (!p.out || p.out.fp32Native);
 }
 
+/** CSR row pointers of `rows` rows of `len` terms each (a sum over each row of a [rows, len] array). */
 function rowsOf(rows: number, len: number): Int32Array {
   const rowPtr = new Int32Array(rows + 1);
   for (let e = 0; e <= rows; e++) rowPtr[e] = e * len;
