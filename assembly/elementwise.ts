@@ -189,7 +189,9 @@ function productPair(x: v128, y: v128, dst: usize, i: i32, s: Spec, c: FastCase 
 // fast = 2: fast = 1, and the caller's tags prove every operand a float32 value (any NaN a
 // site's quiet NaN). The lane checks of fast = 1 (converting both operands) cost more than the
 // arithmetic, so a block of KNOWN_F32_BLOCK elements runs without them, and a block with a NaN
-// result (whose bits only the scalar path gives) is done again by the fast = 1 loop.
+// result is done again by the fast = 1 loop, which leaves NaN bits to the scalar path as before
+// (WASM lets an engine's demotion change a NaN's payload; x64 V8 keeps it, so both give the same
+// bits there and the tests cannot tell the redo from its absence).
 const KNOWN_F32_BLOCK = 64;
 
 // ewAdd / ewMul: two lanes at a time on the native fp32 case, else per element
