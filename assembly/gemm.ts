@@ -173,23 +173,31 @@ export function gemmToF32Native(src: usize, srcF64: i32, dst: usize, n: i32): vo
   let e = 0;
   if (ASC_FEATURE_SIMD) {
     const q = f32x4.splat(<f32>NaN);
-    if (srcF64 != 0) {
-      for (; e + 4 <= n; e += 4) {
-        const p = src + (<usize>e << 3);
-        const y = i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
-        v128.store(dst + (<usize>e << 2), v128.bitselect(q, y, f32x4.ne(y, y)));
-      }
-    } else {
-      for (; e + 4 <= n; e += 4) {
-        const y = v128.load(src + (<usize>e << 2));
-        v128.store(dst + (<usize>e << 2), v128.bitselect(q, y, f32x4.ne(y, y)));
-      }
-    }
+    if (srcF64 != 0) for (; e + 4 <= n; e += 4) v128.store(dst + (<usize>e << 2), demote4(src + (<usize>e << 3), q));
+    else for (; e + 4 <= n; e += 4) v128.store(dst + (<usize>e << 2), canonicalNaN4(v128.load(src + (<usize>e << 2)), q));
   }
   for (; e < n; e++) {
     const x: f32 = srcF64 != 0 ? <f32>load<f64>(src + (<usize>e << 3)) : load<f32>(src + (<usize>e << 2));
-    store<f32>(dst + (<usize>e << 2), isNaN(x) ? <f32>NaN : x);
+    store<f32>(dst + (<usize>e << 2), canonicalNaN(x));
   }
+}
+
+// Four f64 at p as f32 (RNE), NaN lanes as q (the canonical f32 NaN).
+@inline
+function demote4(p: usize, q: v128): v128 {
+  return canonicalNaN4(i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5), q);
+}
+
+// NaN lanes of y as q (the canonical f32 NaN: a demoted or loaded NaN may carry any payload).
+@inline
+function canonicalNaN4(y: v128, q: v128): v128 {
+  return v128.bitselect(q, y, f32x4.ne(y, y));
+}
+
+// x, a NaN as the canonical f32 NaN.
+@inline
+function canonicalNaN(x: f32): f32 {
+  return isNaN(x) ? <f32>NaN : x;
 }
 
 /**
@@ -404,13 +412,24 @@ const MR: i32 = 4;
 const NR: i32 = 8;
 
 /** Pack m rows of f32 A (row stride K) into MR-row panels (zero padded). */
+export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
+  packPanels(a, m, K, dst, false);
+}
+
 /**
  * gemmPackA from f64 rows holding the values to round to fp32 RNE: each demoted, a NaN as the
  * canonical f32 NaN — gemmToF32Native's rounding fused into the packing (no f32 copy of A).
  */
 export function gemmPackAF64(a: usize, m: i32, K: i32, dst: usize): void {
+  packPanels(a, m, K, dst, true);
+}
+
+// gemmPackA (fromF64: gemmPackAF64): full panels four k at a time, a 4×4 transpose of four row loads.
+@inline
+function packPanels(a: usize, m: i32, K: i32, dst: usize, fromF64: bool): void {
   const panels = (m + MR - 1) / MR;
-  const rowBytes = <usize>K << 3;
+  const esh: usize = fromF64 ? 3 : 2;
+  const rowBytes = <usize>K << esh;
   let p = 0;
   if (ASC_FEATURE_SIMD) {
     const q = f32x4.splat(<f32>NaN);
@@ -419,11 +438,11 @@ export function gemmPackAF64(a: usize, m: i32, K: i32, dst: usize): void {
       const d = dst + ((<usize>p * <usize>K * <usize>MR) << 2);
       let k = 0;
       for (; k + 4 <= K; k += 4) {
-        const o = <usize>k << 3;
-        storeTransposed4(demote4(s + o, q), demote4(s + rowBytes + o, q), demote4(s + 2 * rowBytes + o, q), demote4(s + 3 * rowBytes + o, q), d + (<usize>k << 4));
+        const o = <usize>k << esh;
+        storeTransposed4(row4(s + o, fromF64, q), row4(s + rowBytes + o, fromF64, q), row4(s + 2 * rowBytes + o, fromF64, q), row4(s + 3 * rowBytes + o, fromF64, q), d + (<usize>k << 4));
       }
       for (; k < K; k++) {
-        for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), demoteNative(load<f64>(s + <usize>r * rowBytes + (<usize>k << 3))));
+        for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), elementAt(s + <usize>r * rowBytes + (<usize>k << esh), fromF64));
       }
     }
   }
@@ -433,11 +452,23 @@ export function gemmPackAF64(a: usize, m: i32, K: i32, dst: usize): void {
       let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 2);
       const s = a + <usize>row * rowBytes;
       for (let k = 0; k < K; k++) {
-        store<f32>(d, row < m ? demoteNative(load<f64>(s + (<usize>k << 3))) : 0);
+        store<f32>(d, row < m ? elementAt(s + (<usize>k << esh), fromF64) : 0);
         d += <usize>(MR << 2);
       }
     }
   }
+}
+
+// Four k of one row of A at p: f32 as they are, or f64 rounded (demote4).
+@inline
+function row4(p: usize, fromF64: bool, q: v128): v128 {
+  return fromF64 ? demote4(p, q) : v128.load(p);
+}
+
+// One element of A at p: f32 as it is, or f64 rounded (canonicalNaN of its demotion).
+@inline
+function elementAt(p: usize, fromF64: bool): f32 {
+  return fromF64 ? canonicalNaN(<f32>load<f64>(p)) : load<f32>(p);
 }
 
 // Rows r0..r3 (four k each) stored k-major at q: a 4×4 transpose, the panel layout.
@@ -449,59 +480,6 @@ function storeTransposed4(r0: v128, r1: v128, r2: v128, r3: v128, q: usize): voi
   v128.store(q, i32x4.shuffle(t0, t1, 2, 3, 6, 7), 16);
   v128.store(q, i32x4.shuffle(t2, t3, 0, 1, 4, 5), 32);
   v128.store(q, i32x4.shuffle(t2, t3, 2, 3, 6, 7), 48);
-}
-
-// Four f64 at p as f32 (RNE), NaN lanes as q (gemmToF32Native's rounding).
-@inline
-function demote4(p: usize, q: v128): v128 {
-  const y = i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
-  return v128.bitselect(q, y, f32x4.ne(y, y));
-}
-
-// One f64 as f32 (RNE), NaN as the canonical f32 NaN (gemmToF32Native's scalar rounding).
-@inline
-function demoteNative(v: f64): f32 {
-  const x = <f32>v;
-  return isNaN(x) ? <f32>NaN : x;
-}
-
-export function gemmPackA(a: usize, m: i32, K: i32, dst: usize): void {
-  const panels = (m + MR - 1) / MR;
-  let p = 0;
-  if (ASC_FEATURE_SIMD) {
-    // full panels (MR = 4 rows), four k at a time: a 4×4 transpose of four row loads
-    const rowBytes = <usize>K << 2;
-    for (; (p + 1) * MR <= m; p++) {
-      const s = a + <usize>p * <usize>MR * rowBytes;
-      const d = dst + ((<usize>p * <usize>K * <usize>MR) << 2);
-      let k = 0;
-      for (; k + 4 <= K; k += 4) {
-        const o = <usize>k << 2;
-        storeTransposed4(v128.load(s + o), v128.load(s + rowBytes + o), v128.load(s + 2 * rowBytes + o), v128.load(s + 3 * rowBytes + o), d + (<usize>k << 4));
-      }
-      for (; k < K; k++) {
-        for (let r = 0; r < MR; r++) store<f32>(d + (((<usize>k * <usize>MR) + <usize>r) << 2), load<f32>(s + <usize>r * rowBytes + (<usize>k << 2)));
-      }
-    }
-  }
-  for (; p < panels; p++) {
-    for (let r = 0; r < MR; r++) {
-      const row = p * MR + r;
-      let d = dst + ((<usize>p * <usize>K * <usize>MR + <usize>r) << 2);
-      if (row < m) {
-        const s = a + ((<usize>row * <usize>K) << 2);
-        for (let k = 0; k < K; k++) {
-          store<f32>(d, load<f32>(s + (<usize>k << 2)));
-          d += <usize>(MR << 2);
-        }
-      } else {
-        for (let k = 0; k < K; k++) {
-          store<f32>(d, 0);
-          d += <usize>(MR << 2);
-        }
-      }
-    }
-  }
 }
 
 /** Pack f32 B [K][N] into NR-column panels (zero padded): panels [p0, p1). */

@@ -590,6 +590,8 @@ function rowsLane4(p0: usize, p1: usize, p2: usize, p3: usize, o: usize): v128 {
  * four rows per vector, eight in flight. A NaN result is left to the caller (its bits are the
  * hardware's). Relaxed build only: the others trap.
  */
+const ROW_DOT_TAIL = memory.data(64, 16); // reduceRowDotFma's last group of fewer than eight rows (each instance has its own memory)
+
 export function reduceRowDotFma(a: usize, b: usize, rows: i32, F: i32, out: usize): void {
   if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -606,16 +608,12 @@ export function reduceRowDotFma(a: usize, b: usize, rows: i32, F: i32, out: usiz
         s0 = f32x4.relaxed_madd(rowsLane4(ra0, a + r1, a + r2, a + r3, o), rowsLane4(rb0, b + r1, b + r2, b + r3, o), s0);
         s1 = f32x4.relaxed_madd(rowsLane4(a + r4, a + r5, a + r6, a + r7, o), rowsLane4(b + r4, b + r5, b + r6, b + r7, o), s1);
       }
-      const d = out + (<usize>e << 3);
+      // eight rows straight to out; the last, shorter group through ROW_DOT_TAIL
       const n = min(8, rows - e);
-      store<f64>(d, <f64>f32x4.extract_lane(s0, 0));
-      if (n > 1) store<f64>(d, <f64>f32x4.extract_lane(s0, 1), 8);
-      if (n > 2) store<f64>(d, <f64>f32x4.extract_lane(s0, 2), 16);
-      if (n > 3) store<f64>(d, <f64>f32x4.extract_lane(s0, 3), 24);
-      if (n > 4) store<f64>(d, <f64>f32x4.extract_lane(s1, 0), 32);
-      if (n > 5) store<f64>(d, <f64>f32x4.extract_lane(s1, 1), 40);
-      if (n > 6) store<f64>(d, <f64>f32x4.extract_lane(s1, 2), 48);
-      if (n > 7) store<f64>(d, <f64>f32x4.extract_lane(s1, 3), 56);
+      const d = n == 8 ? out + (<usize>e << 3) : ROW_DOT_TAIL;
+      storePromoted(d, s0);
+      storePromoted(d + 32, s1);
+      if (n < 8) memory.copy(out + (<usize>e << 3), ROW_DOT_TAIL, <usize>n << 3);
     }
   }
 }

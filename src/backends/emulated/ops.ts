@@ -130,7 +130,7 @@ import {
 import { ReferenceOps, matmulShape } from "../reference.js";
 import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSeed } from "./plan.js";
 import { type Site, makeSite } from "../../formats/site.js";
-import { accumulateInto, ewBinary, ewScaleRows, roundFinite, roundFresh, roundValues, tag, tagOf } from "./round.js";
+import { accumulateInto, ewBinary, ewScaleRows, f32Tagged, roundFinite, roundFresh, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
@@ -487,7 +487,7 @@ export class EmulatedOps implements EquivariantOps {
 
   /** Segment sums of x [rows, F] under a plan with an accumulator (tagged with the result's format). */
   private segSum(p: OpPlan, x: Float64Array, F: number, rowPtr: Int32Array, mean = false): Float64Array {
-    const o = { ...reduceOptions(p), termsF32: tagOf(x)?.f32Exact ?? false };
+    const o = { ...reduceOptions(p), termsF32: f32Tagged(x) };
     if (p.out && p.out.spec.overflow !== p.out.spec.format.overflow) {
       // reduce.ts rounds `out` with the format's own overflow policy: do the output rounding here.
       const sums = mean ? segmentMean(x, F, rowPtr, { ...o, out: undefined }) : segmentSum(x, F, rowPtr, { ...o, out: undefined });
@@ -650,7 +650,7 @@ export class EmulatedOps implements EquivariantOps {
 
   /** Scatter-add under a plan with an accumulator. */
   private scatter(p: OpPlan, vals: Float64Array, F: number, index: Int32Array, rows: number): Float64Array {
-    const o = { ...reduceOptions(p), termsF32: tagOf(vals)?.f32Exact ?? false };
+    const o = { ...reduceOptions(p), termsF32: f32Tagged(vals) };
     const custom = p.out && p.out.spec.overflow !== p.out.spec.format.overflow;
     const y = scatterAdd(vals, F, index, rows, custom ? { ...o, out: undefined } : o);
     return custom ? roundValues(p.out, y) : tag(y, p.out ?? (p.acc!.order.startsWith("promote") ? null : p.acc!.site));
@@ -705,7 +705,7 @@ export class EmulatedOps implements EquivariantOps {
       let gs: Float64Array | null = null;
       if (needs[1]) {
         // gs[e] = Σ_f G·X: float64 products summed in the accumulator (reference order: f ascending).
-        const fused = rowDotFusable(b) && tagOf(G)?.f32Exact && tagOf(X)?.f32Exact ? rowDotFp32Fma(G, X, E, F) : null;
+        const fused = rowDotFusable(b) && f32Tagged(G, X) ? rowDotFp32Fma(G, X, E, F) : null;
         const t = fused ? null : f64(E * F, false);
         if (t) mulValues(G, X, t);
         if (fused) {

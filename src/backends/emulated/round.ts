@@ -42,13 +42,18 @@ export function hasValuesOf(x: Float64Array, site: Site): boolean {
   return tags.get(x)?.valuesKey === site.valuesKey;
 }
 
+/** Every array holds float32 values by its tag (a float32-exact value set; its NaNs are Math.fround's). */
+export function f32Tagged(...xs: Float64Array[]): boolean {
+  return xs.every((x) => tags.get(x)?.f32Exact === true);
+}
+
 /**
  * The element-wise kernels' `fast` flag for a site (assembly/elementwise.ts): 0 generic, 1 fp32
  * native, 2 fp32 native with every operand a float32 value by its tag (no lane checks).
  */
 function fastFlag(site: Site, operands: readonly Float64Array[]): number {
   if (!site.fp32Native) return 0;
-  return operands.every((x) => tags.get(x)?.f32Exact) ? 2 : 1;
+  return f32Tagged(...operands) ? 2 : 1;
 }
 
 /**
@@ -147,7 +152,7 @@ export function roundFinite(site: Site | null, x: Float64Array, runtime?: WasmRu
  */
 function fp32Binary(op: "add" | "mul", a: Float64Array, b: Float64Array, y: Float64Array): Float64Array | null {
   const n = a.length;
-  if (tags.get(a)?.f32Exact && tags.get(b)?.f32Exact) {
+  if (f32Tagged(a, b)) {
     // float32 values by their tags: only NaN operands need the WASM path
     for (let i = 0; i < n; i++) {
       const x = a[i], z = b[i];
