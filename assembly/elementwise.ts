@@ -127,10 +127,14 @@ function mulCode(a: f64, b: f64, s: Spec, idx: u64): u32 {
 // f64 product may itself be rounded (subnormal), so the fast case of floats
 // starts at TINY (it changes nothing where the smallest normal is above TINY,
 // e.g. every format with ≤ 8 exponent bits and the usual bias; below, such
-// products go through mulCode's exact integer product).
+// products go through mulCode's exact integer product, and so do the
+// subnormal results of those formats).
 function productFastCase(spec: usize): FastCase | null {
   const c = fastCase(spec);
-  if (c !== null && !c.isInt) c.minNormal = max<u64>(c.minNormal, reinterpret<u64>(TINY));
+  if (c !== null && !c.isInt && c.minNormal < reinterpret<u64>(TINY)) {
+    c.minNormal = reinterpret<u64>(TINY);
+    c.subBelow = 0; // nor its subnormal case
+  }
   return c;
 }
 

@@ -27,8 +27,16 @@
 // Zeros: ±0 is the format's zero of the same sign (zeroOf: +0 in fnuz
 // formats, which have no -0), flushing or not.
 //
-// Every other element (NaN, ±inf, 0 < |x| below the smallest normal, results
-// outside the format's finite range) goes through the generic encodeF64 +
+// Subnormal results, rne only, in formats that keep subnormals, flush
+// nothing and have a -0 (not fnuz): below the smallest normal 2^emin the
+// grid is the fixed quantum q = 2^(emin - mbits), so the value is
+// nearest(|x| / q) · q with x's sign. |x| / q < 2^mbits is |x| times a power
+// of two (exact, f64 subnormals included), f64.nearest rounds half to even,
+// and the product is exact; a result of 2^emin is the smallest normal, one of
+// 0 the zero of x's sign. (Gradients in fp16 and fp8 are often this small.)
+//
+// Every other element (NaN, ±inf, 0 < |x| below the smallest normal where
+// the subnormal case does not apply, results outside the format's finite range) goes through the generic encodeF64 +
 // decodeF64 of assembly/round.ts, and so does every element of a spec the
 // fast case does not describe (fastQualifies): correctness never depends on
 // the fast case covering everything.
@@ -36,7 +44,7 @@
 // Stochastic rounding never takes the fast path (its index idx0 + i is only
 // passed through to the generic path).
 
-import { Spec, F_SIGNED, F_ZERO, F_INT, F_NAN_FNUZ, RNE, RNA, RTZ } from "./spec";
+import { Spec, F_SIGNED, F_ZERO, F_INT, F_NAN_FNUZ, F_SUBNORMALS, RNE, RNA, RTZ } from "./spec";
 import { encodeF64, decodeF64, pow2 } from "./round";
 
 const ABS: u64 = 0x7FFFFFFFFFFFFFFF;
@@ -49,8 +57,8 @@ const SIGN: u64 = 0x8000000000000000;
  * doubles; or an integer / fixed-point format of at most 32 bits with
  * 0 ≤ frac ≤ 64, rne / rtz. The flushing mode does not matter: the float case
  * has normal f64 inputs at or above the format's smallest normal and results
- * at or above it; integers do not flush (a subnormal input, flushed or not,
- * rounds to 0 as frac ≤ 64).
+ * at or above it, and its subnormal case only applies without flushing;
+ * integers do not flush (a subnormal input, flushed or not, rounds to 0 as frac ≤ 64).
  */
 export function fastQualifies(spec: usize): bool {
   const s = changetype<Spec>(spec);
@@ -79,6 +87,10 @@ export class FastCase {
   minNormal: u64; // bits of the smallest normal (inputs below go generic)
   maxFinite: u64; // bits of the largest finite value (results above go generic)
   zeroSign: u64; // the sign bit a zero keeps: SIGN, or 0 in fnuz formats (no -0)
+  // the subnormal case: |x| below subBelow (the smallest normal, or 0 where it does not apply)
+  subBelow: f64;
+  invQuantum: f64; // 1/q = 2^(mbits - emin)
+  quantum: f64; // q = 2^(emin - mbits)
   // integers: n = nearest / trunc(x · scale) in [lo, hi], value n · unscale
   trunc: bool;
   scale: f64;
@@ -113,6 +125,10 @@ export function fastCase(spec: usize): FastCase | null {
   c.minNormal = reinterpret<u64>(pow2(s.emin));
   c.maxFinite = reinterpret<u64>(decodeF64(s.maxMag, s));
   c.zeroSign = (s.flags & F_NAN_FNUZ) != 0 ? 0 : SIGN;
+  const sub = mode == RNE && s.ftz == 0 && (s.flags & (F_SUBNORMALS | F_NAN_FNUZ)) == F_SUBNORMALS;
+  c.subBelow = sub ? pow2(s.emin) : 0;
+  c.invQuantum = pow2(s.mbits - s.emin);
+  c.quantum = pow2(s.emin - s.mbits);
   return c;
 }
 
@@ -140,13 +156,15 @@ export function fastValue(x: f64, c: FastCase): f64 {
   const r = (a + c.base + ((a >> c.sh) & c.lsb)) & c.keep;
   // a ≤ 2^63 - 1 and the increment < 2^51: no wrap; NaN / inf give r > maxFinite
   if (a >= c.minNormal && r <= c.maxFinite) return reinterpret<f64>(r | (b & SIGN));
+  const ax = reinterpret<f64>(a);
+  if (ax < c.subBelow) return reinterpret<f64>(reinterpret<u64>(nearest<f64>(ax * c.invQuantum) * c.quantum) | (b & SIGN));
   // ±0 is the format's zero of that sign (+0 only in fnuz formats)
   return a == 0 ? reinterpret<f64>(b & c.zeroSign) : NaN;
 }
 
 // fastValue's constants as vectors in memory (loaded, not rebuilt, in loops): |x| mask,
-// base, lsb, keep, smallest normal, largest finite; and the shift.
-const FVEC = memory.data(16 * 6, 16);
+// base, lsb, keep, smallest normal, largest finite, subBelow, 1/q, q; and the shift.
+const FVEC = memory.data(16 * 9, 16);
 let fvShift: i32 = 0;
 
 /** Set fastValuePair's constants from c (a float case). Call only under ASC_FEATURE_SIMD. */
@@ -158,13 +176,16 @@ export function setFastVectors(c: FastCase): void {
   v128.store(FVEC, i64x2.splat(c.keep), 48);
   v128.store(FVEC, f64x2.splat(reinterpret<f64>(c.minNormal)), 64);
   v128.store(FVEC, f64x2.splat(reinterpret<f64>(c.maxFinite)), 80);
+  v128.store(FVEC, f64x2.splat(c.subBelow), 96);
+  v128.store(FVEC, f64x2.splat(c.invQuantum), 112);
+  v128.store(FVEC, f64x2.splat(c.quantum), 128);
   fvShift = <i32>c.sh;
 }
 
 /**
  * fastValue of both lanes (the case set by setFastVectors) where |x| is at least the
- * smallest normal and the result finite; NaN in the other lanes (they take the caller's
- * exact path). A fast result is never NaN.
+ * smallest normal and the result finite, or the subnormal case applies; NaN in the
+ * other lanes (they take the caller's exact path). A fast result is never NaN.
  */
 @inline
 export function fastValuePair(x: v128): v128 {
@@ -175,7 +196,11 @@ export function fastValuePair(x: v128): v128 {
   // |x| ≥ smallest normal (false for NaN) and |result| ≤ largest finite
   // (false for inf and NaN patterns): the two lanes compared as doubles.
   const ok = v128.and(f64x2.ge(a, v128.load(FVEC, 64)), f64x2.le(r, v128.load(FVEC, 80)));
-  return v128.bitselect(v128.or(r, v128.andnot(x, vAbs)), f64x2.splat(NaN), ok);
+  // the subnormal case (computed always: a branch would mispredict on gradients)
+  const sub = f64x2.mul(f64x2.nearest(f64x2.mul(a, v128.load(FVEC, 112))), v128.load(FVEC, 128));
+  const subOk = f64x2.lt(a, v128.load(FVEC, 96));
+  const y = v128.or(v128.bitselect(r, sub, ok), v128.andnot(x, vAbs));
+  return v128.bitselect(y, f64x2.splat(NaN), v128.or(ok, subOk));
 }
 
 // Generic value of one element (what quantizeF64Array computes).
