@@ -7,13 +7,17 @@
 // - past its limit an arena hands out ordinary arrays;
 // - a step's tensors never overlap, are 64-byte aligned and zero-filled when
 //   asked, and a step no larger than an earlier one reuses the arena's memory
-//   (no new blocks), whatever the sizes (fast-check);
+//   (no new blocks), whatever the sizes (fast-check); integer arrays (ints)
+//   share the step's layout, and the quantiser and integer GEMM that write
+//   into them give inside an arena what they give outside;
 // - the fp32 element-wise kernels' two-lane paths (resident operands) give the
 //   bits of the scalar build and of Math.fround, NaN payloads included.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, type WasmRuntime } from "../src/wasm/runtime.js";
-import { StepArena, f64 } from "../src/wasm/arena.js";
+import { StepArena, f64, ints } from "../src/wasm/arena.js";
+import { quantizeLinear } from "../src/quant/quantize-linear.js";
+import { intGemm } from "../src/quant/intgemm.js";
 import { parseFormat } from "../src/formats/descriptor.js";
 import { makeSite } from "../src/formats/site.js";
 import { ewBinary, ewScaleRows, roundValues } from "../src/backends/emulated/round.js";
@@ -147,6 +151,62 @@ describe("the step arena lays a step out in its chunks", () => {
         }
       }),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe("integer arrays from the step arena (ints)", () => {
+  const CTORS = [(n: number) => ints(Int8Array, n), (n: number) => ints(Uint8Array, n), (n: number) => ints(Int16Array, n), (n: number) => ints(Uint16Array, n), (n: number) => ints(Int32Array, n)];
+  it("resident, 64-byte aligned, clear of the step's other tensors; small ones and those outside an arena are new zeroed arrays", () => {
+    const rt = wasm();
+    const arena = new StepArena(rt);
+    const take = fc.record({ kind: fc.integer({ min: 0, max: CTORS.length }), n: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 4096, max: 300_000 })) });
+    fc.assert(
+      fc.property(fc.array(take, { minLength: 1, maxLength: 10 }), (takes) => {
+        const got = arena.run(() => takes.map(({ kind, n }) => (kind === CTORS.length ? f64(n, false) : CTORS[kind](n))));
+        const spans: [number, number][] = [];
+        got.forEach((v, i) => {
+          expect(v.length).toBe(takes[i].n);
+          const p = rt.addressOf(v);
+          if (v.byteLength >= 16 * 256) {
+            expect(p, "resident").toBeGreaterThan(0);
+            expect(p % 64).toBe(0);
+            spans.push([p, p + v.byteLength]);
+          } else if (!(v instanceof Float64Array)) {
+            expect(p).toBe(-1);
+            expect(v.every((x) => x === 0)).toBe(true);
+          }
+        });
+        for (let i = 0; i < spans.length; i++) for (let j = 0; j < i; j++) expect(spans[i][0] >= spans[j][1] || spans[j][0] >= spans[i][1], "overlap").toBe(true);
+        arena.recycle();
+      }),
+      { numRuns: 60 },
+    );
+    const outside = ints(Int32Array, 100_000);
+    expect(rt.addressOf(outside)).toBe(-1);
+    expect(outside.every((x) => x === 0)).toBe(true);
+  });
+
+  it("quantizeLinear and intGemm write the same values into arena arrays as into new ones", () => {
+    const arena = new StepArena(wasm());
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (M, K, N, seed) => {
+        let s = seed;
+        const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 8;
+        const x = Float64Array.from({ length: M * K }, rnd);
+        const w = Int8Array.from({ length: K * N }, () => Math.round(rnd() * 15));
+        const q0 = quantizeLinear(x, "int8", { scale: 0.03 }) as Int8Array;
+        const c0 = intGemm(q0, w, M, K, N, { overflow: "saturate" });
+        const [q1, c1] = arena.run(() => {
+          const q = quantizeLinear(x, "int8", { scale: 0.03 }) as Int8Array;
+          const c = intGemm(q, w, M, K, N, { overflow: "saturate" });
+          return [Int8Array.from(q), Int32Array.from(c)];
+        });
+        arena.recycle();
+        expect(q1).toEqual(q0);
+        expect(c1).toEqual(c0);
+      }),
+      { numRuns: 30 },
     );
   });
 });

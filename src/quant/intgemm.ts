@@ -17,6 +17,7 @@
  */
 import { InputError } from "../errors.js";
 import type { WasmRuntime } from "../wasm/runtime.js";
+import { ints } from "../wasm/arena.js";
 import { quantRuntime } from "./kernels.js";
 import { type QuantTypeInfo, quantType, checkInRange } from "./types.js";
 
@@ -81,7 +82,7 @@ export function intGemm(a: Int8Array | Uint8Array, b: Int8Array | Uint8Array, M:
       bias[j] = v;
     }
   }
-  const out = new Int32Array(M * N);
+  const out = ints(Int32Array, M * N); // every element written below (M, N > 0)
   if (M === 0 || N === 0) return out;
   const { rt, k } = quantRuntime(opts.runtime);
   const wrap = overflow === "wrap";
@@ -104,7 +105,8 @@ export function intGemm(a: Int8Array | Uint8Array, b: Int8Array | Uint8Array, M:
       if (wrap) k.intgemmWrap(ap, bp, biasp, c, m, K, N);
       else k.intgemmSat(ap, bp, biasp, c, m, K, N);
       const cv = rt.i32(c, m * Np);
-      for (let i = 0; i < m; i++) out.set(cv.subarray(i * Np, i * Np + N), (i0 + i) * N);
+      if (Np === N) out.set(cv, i0 * N); // rows not padded: one copy
+      else for (let i = 0; i < m; i++) out.set(cv.subarray(i * Np, i * Np + N), (i0 + i) * N);
     }
   });
   return out;

@@ -17,7 +17,7 @@
 import { InputError } from "../errors.js";
 import type { WasmRuntime } from "../wasm/runtime.js";
 import { quantRuntime } from "./kernels.js";
-import { type QuantType, type QuantTypeInfo, type IntArray, quantType, allocInts, intsFromBytes, checkInRange } from "./types.js";
+import { type QuantType, type QuantTypeInfo, type IntArray, quantType, allocInts, outInts, intsView, checkInRange } from "./types.js";
 import { type AxisView, axisView, chunks, chunkSize, perChannel, CHUNK } from "./layout.js";
 
 export interface LinearQuantParams {
@@ -72,8 +72,7 @@ function resolve(n: number, t: QuantTypeInfo, p: LinearQuantParams): Resolved {
 export function quantizeLinear(x: Float32Array | Float64Array, to: QuantType | string, p: LinearQuantParams): IntArray {
   const t = quantType(to, "to");
   const { view, scales, zps } = resolve(x.length, t, p);
-  const xf = x instanceof Float32Array ? x : Float32Array.from(x);
-  const out = allocInts(t, x.length);
+  const out = outInts(t, x.length);
   if (x.length === 0) return out;
   const { rt, k } = quantRuntime(p.runtime);
   rt.scoped(() => {
@@ -84,9 +83,10 @@ export function quantizeLinear(x: Float32Array | Float64Array, to: QuantType | s
     const dst = rt.alloc(cap * t.bytes);
     for (const c of chunks(view)) {
       const m = chunkSize(c);
-      rt.f32(src, m).set(xf.subarray(c.start, c.start + m));
+      // (a Float64Array's values rounded to float32, RNE, by the copy itself: no whole-tensor float32 copy)
+      rt.f32(src, m).set(x.subarray(c.start, c.start + m));
       k.quantLinearF32(src, dst, c.outer, c.axisLen, c.inner, sp + 4 * c.a0, zp + 4 * c.a0, t.min, t.max, t.bytes, !t.signed);
-      out.set(intsFromBytes(t, rt.u8(dst, m * t.bytes)), c.start);
+      out.set(intsView(t, rt.u8(dst, m * t.bytes)), c.start);
     }
   });
   return out;

@@ -23,7 +23,7 @@
 import { InputError } from "../errors.js";
 import type { WasmRuntime } from "../wasm/runtime.js";
 import { quantRuntime } from "./kernels.js";
-import { type QuantTypeInfo, type IntArray, quantType, allocInts, intsFromBytes, checkInRange } from "./types.js";
+import { type QuantTypeInfo, type IntArray, quantType, outInts, intsView, checkInRange } from "./types.js";
 import { type AxisView, axisView, chunks, chunkSize, perChannel, CHUNK } from "./layout.js";
 import { f32Scales } from "./quantize-linear.js";
 
@@ -132,7 +132,7 @@ function requantType(to: string): QuantTypeInfo {
 // Runs a requant kernel over chunks: params are per-channel i32/f32 arrays.
 function runRequant(acc: Int32Array, t: QuantTypeInfo, view: AxisView, rt: WasmRuntime,
   call: (src: number, dst: number, outer: number, axisLen: number, inner: number, a0: number) => void): IntArray {
-  const out = allocInts(t, acc.length);
+  const out = outInts(t, acc.length);
   if (acc.length === 0) return out;
   rt.scoped(() => {
     const cap = Math.min(CHUNK, acc.length);
@@ -142,7 +142,7 @@ function runRequant(acc: Int32Array, t: QuantTypeInfo, view: AxisView, rt: WasmR
       const m = chunkSize(c);
       rt.i32(src, m).set(acc.subarray(c.start, c.start + m));
       call(src, dst, c.outer, c.axisLen, c.inner, c.a0);
-      out.set(intsFromBytes(t, rt.u8(dst, m * t.bytes)), c.start);
+      out.set(intsView(t, rt.u8(dst, m * t.bytes)), c.start);
     }
   });
   return out;

@@ -3,6 +3,7 @@
  * their ranges, storage and .npy dtypes. int4/uint4 are stored one value per
  * byte (int8/uint8) unless packed (see pack.ts).
  */
+import { ints } from "../wasm/arena.js";
 import { InputError } from "../errors.js";
 
 export const QUANT_TYPES = ["int8", "uint8", "int4", "uint4", "int16", "uint16", "int32"] as const;
@@ -41,6 +42,20 @@ export function quantType(name: string, what = "type"): QuantTypeInfo {
   };
 }
 
+/**
+ * An array of the storage type that the caller fills completely (quantiser and
+ * requantiser outputs): from the step arena inside an emulated op (ints).
+ */
+export function outInts(t: QuantTypeInfo, n: number): IntArray {
+  switch (t.dtype) {
+    case "int8": return ints(Int8Array, n);
+    case "uint8": return ints(Uint8Array, n);
+    case "int16": return ints(Int16Array, n);
+    case "uint16": return ints(Uint16Array, n);
+    default: return ints(Int32Array, n);
+  }
+}
+
 /** A zeroed array of the storage type. */
 export function allocInts(t: QuantTypeInfo, n: number): IntArray {
   switch (t.dtype) {
@@ -52,16 +67,20 @@ export function allocInts(t: QuantTypeInfo, n: number): IntArray {
   }
 }
 
-/** View the raw bytes of WASM output as the storage type (copied out). */
-export function intsFromBytes(t: QuantTypeInfo, bytes: Uint8Array): IntArray {
-  const copy = bytes.slice();
-  const n = copy.byteLength / t.bytes;
+/**
+ * The raw bytes of WASM output as the storage type: a view of the same memory
+ * (no copy; a copy only where the offset is not aligned to the type), for the
+ * caller to copy out before the memory is written again.
+ */
+export function intsView(t: QuantTypeInfo, bytes: Uint8Array): IntArray {
+  const b = bytes.byteOffset % t.bytes === 0 ? bytes : bytes.slice();
+  const n = b.byteLength / t.bytes;
   switch (t.dtype) {
-    case "int8": return new Int8Array(copy.buffer, 0, n);
-    case "uint8": return copy;
-    case "int16": return new Int16Array(copy.buffer, 0, n);
-    case "uint16": return new Uint16Array(copy.buffer, 0, n);
-    default: return new Int32Array(copy.buffer, 0, n);
+    case "int8": return new Int8Array(b.buffer, b.byteOffset, n);
+    case "uint8": return b;
+    case "int16": return new Int16Array(b.buffer, b.byteOffset, n);
+    case "uint16": return new Uint16Array(b.buffer, b.byteOffset, n);
+    default: return new Int32Array(b.buffer, b.byteOffset, n);
   }
 }
 

@@ -166,6 +166,20 @@ export function f32(n: number): Float32Array {
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
+type IntArrayCtor<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (length: number): T; readonly BYTES_PER_ELEMENT: number };
+
+/**
+ * An integer array of n elements that the caller writes in full before reading:
+ * on a step-arena buffer when an arena is active (not zeroed; a fresh
+ * ArrayBuffer per call costs more than the kernel that fills it), else a new one.
+ */
+export function ints<T>(ctor: IntArrayCtor<T>, n: number): T {
+  const bytes = n * ctor.BYTES_PER_ELEMENT;
+  if (!current || bytes < 16 * MIN_POOLED) return new ctor(n);
+  const b = current.take(Math.ceil(bytes / 8), false);
+  return new ctor(b.buffer, b.byteOffset, n);
+}
+
 /** Run fn with no arena active: for arrays that outlive the step (caches). */
 export function outsideArena<T>(fn: () => T): T {
   const prev = current;

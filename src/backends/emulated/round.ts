@@ -21,6 +21,7 @@
 import { f64 } from "../../wasm/arena.js";
 import { type Site } from "../../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
+import { mulValues } from "../f64-kernels.js";
 
 // ---------------------------------------------------------------------------
 // Tags: "every element of this array is a value of format K".
@@ -174,8 +175,9 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
   const n = a.length;
   const y = f64(n, false);
   if (!site) {
+    // float64; products in WASM (f64arith.ts mulF64: the same bits as this loop, NaNs included)
     if (op === "add") for (let i = 0; i < n; i++) y[i] = a[i] + b[i];
-    else for (let i = 0; i < n; i++) y[i] = a[i] * b[i];
+    else mulValues(a, b, y);
     return y;
   }
   if (n === 0) return tag(y, site);
