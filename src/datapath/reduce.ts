@@ -387,7 +387,7 @@ function outputIdx(nEdges: number, F: number, r0: number): bigint {
  */
 function quantizeOutput(k: Kernels, fp32Native: boolean, p: number, n: number, sp: number, idx: bigint): void {
   if (fp32Native && k.f32Prefix(p, n) === n) return;
-  k.quantizeF64Array(p, p, n, sp, idx);
+  k.quantizeF64Fast(p, p, n, sp, idx); // = quantizeF64Array bit for bit, its fast case where the spec has one
 }
 
 /** Output rounding pass. */
