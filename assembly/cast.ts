@@ -163,7 +163,41 @@ export function fastSetup(mbits: i32, bias: i32, ovfThr: u32, ovfCode: u32, nanC
     v128.store(FV + FV_OVF_THR, i32x4.splat(fOvfThr));
     v128.store(FV + FV_OVF_CODE, i32x4.splat(fOvfCode));
     v128.store(FV + FV_NAN_CODE, i32x4.splat(fNanCode));
+    const low = (1 << (23 - mbits)) - 1;
+    v128.store(GV + GV_BASE, i32x4.splat(low >> 1)); // half a unit − 1
+    v128.store(GV + GV_LOW, i32x4.splat(low));
+    v128.store(GV + GV_SUB_OK, i32x4.splat(fnuz ? 0 : -1));
   }
+}
+
+// gridVec's constants (fastSetup): half a unit of the format's last place − 1 and
+// the bits below it (f32 patterns in the format's normal range), and whether a
+// result below the smallest normal may be taken (not in fnuz formats: no -0).
+const GV = memory.data(16 * 3, 16);
+const GV_BASE = 0, GV_LOW = 16, GV_SUB_OK = 32;
+
+/**
+ * The f32 VALUES of fastVec's codes, without codes (the format of fastSetup):
+ * below the overflow threshold the RNE of |x| on the format's grid — in its
+ * normal range on the f32 pattern (add half a unit − 1 + the kept lsb, clear
+ * the bits below), below it (|x| + M) − M with M = 2^(emin + 23 − mbits) (the
+ * f32 add rounds to the subnormal quantum, as fastVec's magic) — with x's
+ * sign; NaN in lanes this does not cover (NaN, ±inf, overflow; results below
+ * the smallest normal in fnuz formats), for the caller's encoder path.
+ * Call only under ASC_FEATURE_SIMD, after fastSetup.
+ */
+@inline
+function gridVec(x: v128): v128 {
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const sh = 23 - fMbits;
+  const normal = v128.andnot(i32x4.add(abs, i32x4.add(v128.load(GV + GV_BASE), v128.and(i32x4.shr_u(abs, sh), i32x4.splat(1)))), v128.load(GV + GV_LOW));
+  const magic = fv(FV_MAGIC);
+  const sub = f32x4.sub(f32x4.add(abs, magic), magic);
+  // abs and the thresholds are below 2^31: signed compares (as fastVec)
+  const small = i32x4.lt_s(abs, fv(FV_MIN_NORMAL));
+  const ok = v128.and(i32x4.lt_s(abs, fv(FV_OVF_THR)), v128.or(v128.not(small), v128.load(GV + GV_SUB_OK)));
+  const y = v128.or(v128.bitselect(sub, normal, small), v128.and(x, i32x4.splat(0x80000000)));
+  return v128.bitselect(y, f32x4.splat(NaN), ok);
 }
 
 /** Fast RNE encode of n float32 (call fastSetup first). outBytes 1, 2 or 4. */
@@ -251,5 +285,46 @@ export function encodeF32FastTop16(src: usize, dst: usize, n: i32, dstF64: i32, 
     const v = reinterpret<f32>((c & 0x7fffffff) > 0x7f800000 ? nanBits : c);
     if (dstF64 != 0) store<f64>(dst + (<usize>i << 3), <f64>v);
     else store<f32>(dst + (<usize>i << 2), v);
+  }
+}
+
+/**
+ * n f32 values at src rounded RNE into the format of fastSetup, written as the
+ * decode table's f32 values (dstF64 = 0) or their f64 values: what
+ * encodeF32Fast then gemmDecodeTable write, without the codes where cast.ts
+ * gridVec covers all four lanes of a vector; other vectors and the last n % 4
+ * values go through the encoder and the table (4 codes of scratch at `codes`).
+ * dst may be src (f32).
+ */
+export function gemmRoundF32Fast(src: usize, n: i32, codes: usize, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
+  let i = 0;
+  const dsh: usize = dstF64 != 0 ? 3 : 2;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const p = src + (<usize>i << 2), d = dst + (<usize>i << dsh);
+      const y = gridVec(v128.load(p));
+      if (i32x4.all_true(f32x4.eq(y, y))) {
+        if (dstF64 != 0) storeAsF64(d, y);
+        else v128.store(d, y);
+      } else {
+        encodeF32Fast(p, codes, 4, codeBytes);
+        gemmDecodeTable(codes, 4, codeBytes, table, d, dstF64);
+      }
+    }
+  }
+  encodeF32Fast(src + (<usize>i << 2), codes, n - i, codeBytes);
+  gemmDecodeTable(codes, n - i, codeBytes, table, dst + (<usize>i << dsh), dstF64);
+}
+
+/**
+ * dst[e] = table[code[e]] (the f32 value of every code, built with decodeF64):
+ * fast exact decode of 1- or 2-byte codes, written as f32 or (dstF64) f64.
+ */
+export function gemmDecodeTable(codes: usize, n: i32, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
+  for (let e = 0; e < n; e++) {
+    const c = codeBytes == 1 ? <usize>load<u8>(codes + <usize>e) : <usize>load<u16>(codes + (<usize>e << 1));
+    const v = load<f32>(table + (c << 2));
+    if (dstF64 != 0) store<f64>(dst + (<usize>e << 3), <f64>v);
+    else store<f32>(dst + (<usize>e << 2), v);
   }
 }

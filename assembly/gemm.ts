@@ -35,7 +35,7 @@
 import { Spec } from "./spec";
 import { roundAddValue, encodeF32, encodeF64, decodeF64 } from "./round";
 import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
-import { encodeF32Fast, encodeF32FastTop16 } from "./cast";
+import { encodeF32Fast, encodeF32FastTop16, gemmRoundF32Fast, gemmDecodeTable } from "./cast";
 import { bf16RneBits, bf16RneVec } from "./bf16";
 
 // Accumulation orders (keep in sync with ORDER_CODE in src/datapath/gemm-datapath.ts).
@@ -236,8 +236,7 @@ export function gemmQuantizeF64ViaF32(src: usize, dst: usize, n: i32, spec: usiz
     encodeF32FastTop16(dst, dst, n, 0, top16NaN);
     return;
   }
-  encodeF32Fast(dst, codes, n, codeBytes);
-  gemmDecodeTable(codes, n, codeBytes, table, dst, 0);
+  gemmRoundF32Fast(dst, n, codes, codeBytes, table, dst, 0);
 }
 
 // The generic kernel's accumulator NaNs are decodeF64's canonical (positive)
@@ -330,12 +329,11 @@ function outputIdentity(cp: usize, ldc: i32, m: i32, N: i32, dst: usize, dstF64:
 export function gemmOutputViaCodes(cp: usize, ldc: i32, m: i32, N: i32, codes: usize, codeBytes: i32, table: usize, dst: usize, dstF64: i32, top16NaN: u32): void {
   for (let i = 0; i < m; i++) {
     const row = cp + ((<usize>i * <usize>ldc) << 2);
+    const d = dst + ((<usize>i * <usize>N) << (dstF64 != 0 ? 3 : 2));
     canonicalNaNs(row, N);
-    if (top16NaN != 0) encodeF32FastTop16(row, dst + ((<usize>i * <usize>N) << (dstF64 != 0 ? 3 : 2)), N, dstF64, top16NaN);
-    else encodeF32Fast(row, codes + <usize>i * <usize>N * <usize>codeBytes, N, codeBytes);
+    if (top16NaN != 0) encodeF32FastTop16(row, d, N, dstF64, top16NaN);
+    else gemmRoundF32Fast(row, N, codes, codeBytes, table, d, dstF64);
   }
-  if (top16NaN != 0) return;
-  gemmDecodeTable(codes, m * N, codeBytes, table, dst, dstF64);
 }
 
 /**
@@ -1362,15 +1360,3 @@ export function gemmBaselineF32(a: usize, b: usize, c: usize, M: i32, K: i32, N:
   }
 }
 
-/**
- * dst[e] = table[code[e]] (the f32 value of every code, built with decodeF64):
- * fast exact decode of 1- or 2-byte codes, written as f32 or (dstF64) f64.
- */
-export function gemmDecodeTable(codes: usize, n: i32, codeBytes: i32, table: usize, dst: usize, dstF64: i32): void {
-  for (let e = 0; e < n; e++) {
-    const c = codeBytes == 1 ? <usize>load<u8>(codes + <usize>e) : <usize>load<u16>(codes + (<usize>e << 1));
-    const v = load<f32>(table + (c << 2));
-    if (dstF64 != 0) store<f64>(dst + (<usize>e << 3), <f64>v);
-    else store<f32>(dst + (<usize>e << 2), v);
-  }
-}

@@ -1,13 +1,16 @@
 // The GEMM's rounding kernels (assembly/gemm.ts, cast.ts) against their oracles.
 //
 // bf16 rounding by shift (assembly/cast.ts encodeF32FastTop16, used by the GEMM's
-// input and output rounding where gemm-plan.ts's top16NaN allows it): the
-// values must be those of the proven path it replaces, the SIMD encoder's codes
-// decoded through the decode table (encodeF32Fast + gemmDecodeTable), for EVERY
-// float32 bit pattern (SIMD build; the others on a stride and around the overflow
-// threshold), as f32 and as f64. With IEEE overflow the
-// kernel takes bf16's four-operation form (assembly/bf16.ts bf16RneBits): the
-// exhaustive test is what proves that form equal to the encoder.
+// input and output rounding where gemm-plan.ts's top16NaN allows it) and the
+// codeless rounding of the other ≤ 16-bit formats (cast.ts gemmRoundF32Fast:
+// values on the format's grid without codes where its vector covers a lane):
+// the values must be those of the proven path they replace, the SIMD encoder's
+// codes decoded through the decode table (encodeF32Fast + gemmDecodeTable), for
+// EVERY float32 bit pattern (bf16 and fp16, SIMD build; the others on a stride
+// and around the overflow threshold and the smallest normal), as f32 and as
+// f64. With IEEE overflow the bf16 kernel takes bf16's four-operation form
+// (assembly/bf16.ts bf16RneBits): the exhaustive test is what proves that form
+// equal to the encoder.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
@@ -25,12 +28,13 @@ const CHUNK = 1 << 20;
  * Compares both paths on the f32 patterns start, start + stride, … below end;
  * returns the number of patterns checked and the first mismatch, if any.
  */
-async function compare(rt: WasmRuntime, overflow: OverflowPolicy, stride: number, start = 0, end = 2 ** 32): Promise<{ checked: number; mismatch?: string }> {
-  const site = makeSite(parseFormat("bf16"), { overflow }, "test");
+async function compare(rt: WasmRuntime, overflow: OverflowPolicy, stride: number, start = 0, end = 2 ** 32, format = "bf16"): Promise<{ checked: number; mismatch?: string }> {
+  const site = makeSite(parseFormat(format), { overflow }, "test");
   const fast = site.encodeFast!;
+  const cb = fast.codeBytes;
   const table = decodeTable(rt, site.spec);
   const q = top16NaN(table);
-  expect(q).not.toBe(0);
+  expect(q !== 0).toBe(format === "bf16");
   let checked = 0;
   const k = rt.k;
   // resident blocks, not scratch: the loop yields to the test runner between chunks
@@ -44,16 +48,21 @@ async function compare(rt: WasmRuntime, overflow: OverflowPolicy, stride: number
       let n = 0;
       for (; n < CHUNK && b < end; n++, b += stride) view[n] = b;
       k.fastSetup(...fast.params);
-      k.encodeF32Fast(src, codes, n, 2);
-      k.gemmDecodeTable(codes, n, 2, tab, want32, 0);
-      k.gemmDecodeTable(codes, n, 2, tab, want64, 1);
-      k.encodeF32FastTop16(src, got32, n, 0, q);
-      k.encodeF32FastTop16(src, got64, n, 1, q);
+      k.encodeF32Fast(src, codes, n, cb);
+      k.gemmDecodeTable(codes, n, cb, tab, want32, 0);
+      k.gemmDecodeTable(codes, n, cb, tab, want64, 1);
+      if (q !== 0) {
+        k.encodeF32FastTop16(src, got32, n, 0, q);
+        k.encodeF32FastTop16(src, got64, n, 1, q);
+      } else {
+        k.gemmRoundF32Fast(src, n, codes, cb, tab, got32, 0);
+        k.gemmRoundF32Fast(src, n, codes, cb, tab, got64, 1);
+      }
       const bytes = (p: number, len: number) => Buffer.from(rt.memory.buffer, p, len);
       if (!bytes(want32, 4 * n).equals(bytes(got32, 4 * n)) || !bytes(want64, 8 * n).equals(bytes(got64, 8 * n))) {
         const w32 = rt.u32(want32, n), g32 = rt.u32(got32, n), w64 = rt.u32(want64, 2 * n), g64 = rt.u32(got64, 2 * n);
         const i = w32.findIndex((w, j) => w !== g32[j] || w64[2 * j] !== g64[2 * j] || w64[2 * j + 1] !== g64[2 * j + 1]);
-        return { checked: checked + i, mismatch: `x bits 0x${view[i].toString(16)}: table ${w32[i].toString(16)}, shift ${g32[i].toString(16)}` };
+        return { checked: checked + i, mismatch: `${format} x bits 0x${view[i].toString(16)}: table ${w32[i].toString(16)}, fast ${g32[i].toString(16)}` };
       }
       checked += n;
       if ((checked / CHUNK) % 64 === 0) await new Promise((r) => setImmediate(r));
@@ -86,6 +95,34 @@ describe("bf16 values by shift = codes through the decode table", () => {
         expect((await compare(rt, overflow, 1, 0x7f7f0000, 0x80000000)).mismatch).toBeUndefined();
         expect((await compare(rt, overflow, 1, 0xff7f0000)).mismatch).toBeUndefined();
       }, 600_000);
+    }
+  }
+});
+
+describe("gemmRoundF32Fast: values on the format's grid = codes through the decode table", () => {
+  it("every float32 pattern into fp16, IEEE overflow (simd build)", async () => {
+    expect(await compare(wasm("simd"), "ieee", 1, 0, 2 ** 32, "fp16")).toEqual({ checked: 2 ** 32 });
+  }, 600_000);
+
+  // fp8 (fn and IEEE-style), a fnuz format (no -0: its zeros go through the encoder) and an odd bias
+  const FORMATS = ["fp16", "fp8_e4m3fn", "fp8_e5m2", "float8_e4m3fnuz", "float<e5m6,bias=9>"];
+  for (const rt of BUILDS) {
+    for (const format of FORMATS) {
+      for (const overflow of ["ieee", "saturate"] as const) {
+        it(`${format}, overflow ${overflow} (${rt.flavour} build): every 509th pattern, every pattern near zero, below the smallest normal and in the top binade, and at inf`, async () => {
+          const f = parseFormat(format);
+          if (f.kind !== "float") throw new Error(format);
+          const pattern = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
+          // the top binade's power of two: the largest finite value and the overflow threshold lie around it
+          const minNormal = pattern(2 ** (1 - f.bias)), top = pattern(2 ** (2 ** f.ebits - 1 - f.bias));
+          expect((await compare(rt, overflow, 509, 0, 2 ** 32, format)).mismatch).toBeUndefined();
+          for (const sign of [0, 0x80000000]) {
+            for (const [from, to] of [[0, 1 << 16], [minNormal - (1 << 20), minNormal + 4096], [top - (1 << 16), top + (1 << 23)], [0x7f7fff00, 0x7f800100]]) {
+              expect((await compare(rt, overflow, 1, sign + from, sign + to, format)).mismatch).toBeUndefined();
+            }
+          }
+        }, 600_000);
+      }
     }
   }
 });

@@ -640,8 +640,7 @@ function roundCalls(
     } else if (fast && r.top16NaN) {
       calls.push({ fn: "encodeF32FastTop16", args: [at(src, e * 4), at(dst, e * 4), m, 0, r.top16NaN] });
     } else if (fast) {
-      calls.push({ fn: "encodeF32Fast", args: [at(src, e * 4), { buf: bufs.codes }, m, fast.codeBytes] });
-      calls.push({ fn: "gemmDecodeTable", args: [{ buf: bufs.codes }, m, fast.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
+      calls.push({ fn: "gemmRoundF32Fast", args: [at(src, e * 4), m, { buf: bufs.codes }, fast.codeBytes, { buf: bufs.table }, at(dst, e * 4), 0] });
     } else {
       calls.push({ fn: "gemmQuantizeToF32", args: [at(src, e * inB), srcF64 ? 1 : 0, at(dst, e * 4), m, { buf: bufs.spec }, BigInt(idx0 + e)] });
     }
