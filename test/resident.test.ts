@@ -168,7 +168,7 @@ describe("integer arrays from the step arena (ints)", () => {
         got.forEach((v, i) => {
           expect(v.length).toBe(takes[i].n);
           const p = rt.addressOf(v);
-          if (v.byteLength >= 16 * 256) {
+          if (v.byteLength >= 8 * 256) {
             expect(p, "resident").toBeGreaterThan(0);
             expect(p % 64).toBe(0);
             spans.push([p, p + v.byteLength]);

@@ -175,7 +175,7 @@ type IntArrayCtor<T> = { new (buffer: ArrayBufferLike, byteOffset: number, lengt
  */
 export function ints<T>(ctor: IntArrayCtor<T>, n: number): T {
   const bytes = n * ctor.BYTES_PER_ELEMENT;
-  if (!current || bytes < 16 * MIN_POOLED) return new ctor(n);
+  if (!current || bytes < 8 * MIN_POOLED) return new ctor(n); // f64's threshold, in bytes
   const b = current.take(Math.ceil(bytes / 8), false);
   return new ctor(b.buffer, b.byteOffset, n);
 }
