@@ -3,7 +3,7 @@
  * their ranges, storage and .npy dtypes. int4/uint4 are stored one value per
  * byte (int8/uint8) unless packed (see pack.ts).
  */
-import { ints } from "../wasm/arena.js";
+import { ints, type IntArrayCtor } from "../wasm/arena.js";
 import { InputError } from "../errors.js";
 
 export const QUANT_TYPES = ["int8", "uint8", "int4", "uint4", "int16", "uint16", "int32"] as const;
@@ -42,29 +42,28 @@ export function quantType(name: string, what = "type"): QuantTypeInfo {
   };
 }
 
+/** `make` applied to the constructor of the type's storage array (one place maps dtypes to arrays). */
+function storage(t: QuantTypeInfo, make: <T extends IntArray>(ctor: IntArrayCtor<T>) => T): IntArray {
+  switch (t.dtype) {
+    case "int8": return make(Int8Array);
+    case "uint8": return make(Uint8Array);
+    case "int16": return make(Int16Array);
+    case "uint16": return make(Uint16Array);
+    default: return make(Int32Array);
+  }
+}
+
 /**
  * An array of the storage type that the caller fills completely (quantiser and
  * requantiser outputs): from the step arena inside an emulated op (ints).
  */
 export function outInts(t: QuantTypeInfo, n: number): IntArray {
-  switch (t.dtype) {
-    case "int8": return ints(Int8Array, n);
-    case "uint8": return ints(Uint8Array, n);
-    case "int16": return ints(Int16Array, n);
-    case "uint16": return ints(Uint16Array, n);
-    default: return ints(Int32Array, n);
-  }
+  return storage(t, (ctor) => ints(ctor, n));
 }
 
 /** A zeroed array of the storage type. */
 export function allocInts(t: QuantTypeInfo, n: number): IntArray {
-  switch (t.dtype) {
-    case "int8": return new Int8Array(n);
-    case "uint8": return new Uint8Array(n);
-    case "int16": return new Int16Array(n);
-    case "uint16": return new Uint16Array(n);
-    default: return new Int32Array(n);
-  }
+  return storage(t, (ctor) => new ctor(n));
 }
 
 /**
@@ -74,14 +73,7 @@ export function allocInts(t: QuantTypeInfo, n: number): IntArray {
  */
 export function intsView(t: QuantTypeInfo, bytes: Uint8Array): IntArray {
   const b = bytes.byteOffset % t.bytes === 0 ? bytes : bytes.slice();
-  const n = b.byteLength / t.bytes;
-  switch (t.dtype) {
-    case "int8": return new Int8Array(b.buffer, b.byteOffset, n);
-    case "uint8": return b;
-    case "int16": return new Int16Array(b.buffer, b.byteOffset, n);
-    case "uint16": return new Uint16Array(b.buffer, b.byteOffset, n);
-    default: return new Int32Array(b.buffer, b.byteOffset, n);
-  }
+  return storage(t, (ctor) => new ctor(b.buffer, b.byteOffset, b.byteLength / t.bytes));
 }
 
 /** Check that `v` is an integer inside the type's range. */

@@ -166,7 +166,8 @@ export function f32(n: number): Float32Array {
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
-type IntArrayCtor<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (length: number): T; readonly BYTES_PER_ELEMENT: number };
+/** A typed-array constructor: of n elements, or a view of n elements on a buffer. */
+export type IntArrayCtor<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (length: number): T; readonly BYTES_PER_ELEMENT: number };
 
 /**
  * An integer array of n elements that the caller writes in full before reading:
