@@ -134,6 +134,7 @@ import { accumulateInto, ewBinary, ewScaleRows, f32Tagged, roundFinite, roundFre
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
+import { type RowShare, compactRows, distinctRows, expandRows, roundsByValue, shareOfValues } from "./rows.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpSumsF32, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
@@ -149,6 +150,11 @@ export interface EmulatedOptions {
   keepTrace?: boolean;
   /** Seed of stochastic rounding (default 0). */
   seed?: number | bigint;
+  /**
+   * Compute each distinct row of the edge filter once where rows repeat (rows.ts; default true).
+   * The same bits either way: off is the plain path, for tests that prove it.
+   */
+  shareRows?: boolean;
 }
 
 /** Which assignment and datapath computed one op (forward) or one VJP (backward). */
@@ -245,10 +251,14 @@ export class EmulatedOps implements EquivariantOps {
   private accSite: Site | null;
   private accEvents = 0;
   private readonly arena: StepArena | null = null;
+  /** Tensors whose rows repeat (rows.ts): the filter network computes each distinct row once. */
+  private shares = new WeakMap<Tensor, RowShare>();
+  private readonly shareRows: boolean;
 
   constructor(hw: ResolvedHwModel | string, opts: EmulatedOptions = {}) {
     this.hw = typeof hw === "string" ? loadHwModel(hw) : hw;
     this.tape = new Tape({ keepTrace: opts.keepTrace });
+    this.shareRows = opts.shareRows ?? true;
     if (opts.keepTrace === false) {
       // Without a trace nothing outlives the step: its arrays come from the step arena.
       this.arena = inStepArena(this);
@@ -305,6 +315,12 @@ export class EmulatedOps implements EquivariantOps {
     let p = this.plans.get(key);
     if (!p) this.plans.set(key, (p = buildPlan(this.hw, pass, name, kind, this.seed)));
     return p;
+  }
+
+  /** x's row share, when the plan rounds by value (then equal rows give equal rows), else null. */
+  private shareFor(x: Tensor, p: OpPlan): RowShare | null {
+    const s = this.shares.get(x);
+    return s && s.rows === x.shape[0] && roundsByValue(p) ? s : null;
   }
 
   private note(p: OpPlan, path: string): void {
@@ -371,11 +387,14 @@ export class EmulatedOps implements EquivariantOps {
       unary?: UnaryF64;
       /** The op only moves its first operand's values (gather): its output holds that operand's value set. */
       copiesValues?: boolean;
+      /** Output row r is a function of the first operand's row r alone (the others row-independent): equal rows stay equal (rows.ts). */
+      rowWise?: boolean;
     } = {},
   ): Tensor {
     const pp = this.plans2(name, kind);
     if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths, opts.work);
     const { f, b } = pp;
+    const share = opts.rowWise ? this.shareFor(inputs[0], f) : null;
     const rounded = inputs.map((t, i) => (roundIn[i] ? withData(t, roundValues(f.in, t.data)) : t));
     // The reference op on the rounded operands, run only when its values or its VJP are needed.
     let cached: RefRun | undefined;
@@ -395,25 +414,35 @@ export class EmulatedOps implements EquivariantOps {
         y = tab.y;
         unaryGrad = tab.grad;
       } else {
-        const raw = f64(X.length, false);
+        // With a row share, each distinct row once (rows.ts), copied to its duplicates at the end.
+        const F = share ? X.length / share.rows : 0;
+        const Xc = share ? compactRows(X, F, share) : X;
+        const raw = f64(Xc.length, false);
         // the VJP's aux values (exp(x) for softplus) kept when a gradient will flow
-        const aux = fn.keepsAux && x0.requiresGrad ? f64(X.length, false) : undefined;
+        let aux = fn.keepsAux && x0.requiresGrad ? f64(Xc.length, false) : undefined;
         // First rounding fp32 RNE (Math.fround): the kernel's float32 values are its
         // result, and the tag makes that rounding the identity it is on them.
         const first = f.compute ?? f.out;
         if (fn.valuesF32 && first?.fp32Native) {
-          fn.valuesF32(X, raw, aux);
+          fn.valuesF32(Xc, raw, aux);
           tag(raw, first);
-        } else fn.values(X, raw, aux);
+        } else fn.values(Xc, raw, aux);
         y = roundFresh(f.out, roundFresh(f.compute, raw));
-        if (aux) unaryGrad = (g) => {
-          const gx = f64(g.length, false);
-          fn.grads(g, X, gx, aux);
-          return gx;
-        };
+        if (share) {
+          y = expandRows(y, F, share);
+          if (aux) aux = expandRows(aux, F, share); // the VJP reads every row's
+        }
+        if (aux) {
+          const a = aux;
+          unaryGrad = (g) => {
+            const gx = f64(g.length, false);
+            fn.grads(g, X, gx, a);
+            return gx;
+          };
+        }
       }
       shape = inputs[0].shape;
-      this.note(f, `float64 function, ${sitesSummary(f)}`);
+      this.note(f, `float64 function, ${sitesSummary(f)}${share && !tab ? `, ${distinctRows(share)}` : ""}`);
     } else {
       const r = run();
       const out = r.out.data;
@@ -427,7 +456,7 @@ export class EmulatedOps implements EquivariantOps {
       shape = r.out.shape;
       this.note(f, `float64 function, ${sitesSummary(f)}`);
     }
-    return this.emit(kind, name, inputs, y, shape, (G0) => {
+    const result = this.emit(kind, name, inputs, y, shape, (G0) => {
       const G = roundValues(b.in, G0);
       const custom = opts.backward?.(b, G, run, rounded, y) ?? null;
       if (custom) {
@@ -446,6 +475,8 @@ export class EmulatedOps implements EquivariantOps {
       }
       return this.roundGrads(b, run().vjp(G));
     }, opts.indexLengths, opts.work);
+    if (share && shape[0] === share.rows) this.shares.set(result, share);
+    return result;
   }
 
   /**
@@ -535,10 +566,13 @@ export class EmulatedOps implements EquivariantOps {
     const [OUT, IN2] = weight.shape;
     check(IN === IN2, name, `x ${shapeStr(x.shape)} and weight ${shapeStr(weight.shape)} disagree on in-features`);
     if (bias) check(bias.data.length === OUT, name, `bias ${shapeStr(bias.shape)} does not match out-features ${OUT}`);
-    const r = linearForward(f, x.data, N, IN, OUT, weight.data, bias?.data);
+    const share = this.shareFor(x, f);
+    let r = share ? linearForward(f, compactRows(x.data, IN, share), share.firsts.length, IN, OUT, weight.data, bias?.data) : linearForward(f, x.data, N, IN, OUT, weight.data, bias?.data);
+    // distinct rows computed once (rows.ts): copied to their duplicates
+    if (share) r = { y: expandRows(r.y, OUT, share), path: `${r.path}, ${distinctRows(share)}` };
     this.note(f, r.path);
     const X = x.data;
-    return this.emit("linear", name, inputs, r.y, [N, OUT], (G, needs) => {
+    const out = this.emit("linear", name, inputs, r.y, [N, OUT], (G, needs) => {
       let gx: Float64Array | null = null, gw: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
         const rx = linearBackwardX(b, G, N, IN, OUT, weight.data);
@@ -549,11 +583,14 @@ export class EmulatedOps implements EquivariantOps {
       if (bias && needs[2]) gb = linearBackwardBias(b, G, N, OUT);
       return [gx, gw, gb];
     });
+    if (share) this.shares.set(out, share);
+    return out;
   }
 
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {
     return this.elementwise("shifted_softplus", name, [x], [true], (r, ts) => r.shiftedSoftplus(name, ts[0], shift), {
       unary: shiftedSoftplusF64(shift),
+      rowWise: true,
       forward: (f, [xr]) => {
         if (!f.assignment.lut) return null;
         if (lutFnName(f.assignment.lut) !== "ssp") this.badLut(f, "shifted_softplus");
@@ -576,6 +613,7 @@ export class EmulatedOps implements EquivariantOps {
   gaussianRbf(name: string, distance: Tensor, offsets: Tensor, coeff: number): Tensor {
     const E = distance.data.length, NG = offsets.data.length;
     return this.elementwise("gaussian_rbf", name, [distance, offsets], [true, false], (r, ts) => r.gaussianRbf(name, ts[0], ts[1], coeff), {
+      rowWise: true,
       forward: (f, [d, o]) => {
         const l = f.assignment.lut;
         if (!l) return null;
@@ -657,7 +695,11 @@ export class EmulatedOps implements EquivariantOps {
   }
 
   norm(name: string, v: Tensor): Tensor {
-    return this.elementwise("norm", name, [v], [true], (r, ts) => r.norm(name, ts[0]));
+    const d = this.elementwise("norm", name, [v], [true], (r, ts) => r.norm(name, ts[0]));
+    // edge lengths repeat (i → j and j → i): the ops fed by them compute each distinct row once (rows.ts)
+    const s = this.shareRows && d.shape.length === 1 ? shareOfValues(d.data) : null;
+    if (s) this.shares.set(d, s);
+    return d;
   }
 
   gather(name: string, x: Tensor, index: Int32Array): Tensor {

@@ -1,0 +1,124 @@
+/**
+ * Row shares (src/backends/emulated/rows.ts): the edge filter computes each
+ * distinct row once and copies it to the rows that repeat it.
+ *  - shareOfValues groups exactly the rows whose values have the same bits
+ *    (zeros and NaNs alone), against a bit-pattern oracle;
+ *  - compacting and expanding give back every row;
+ *  - the backend with shares gives the same bits as without (every op output,
+ *    forward and backward, energy, forces) on every preset and the SR and block
+ *    hw-models of the op-hash suite, on water frames with and without a cell,
+ *    and it does use them where it may (the path notes), never under SR.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { compactRows, expandRows, shareOfValues } from "../src/backends/emulated/rows.js";
+import { EmulatedOps } from "../src/backends/emulated/index.js";
+import { type Frame, readExtxyz } from "../src/io/extxyz.js";
+import { loadSchNet, type SchNetPrediction } from "../src/models/schnet.js";
+import type { Tensor } from "../src/models/ops.js";
+import { HASH_HW } from "./helpers/op-hashes.js";
+
+const bitsOf = (x: number): bigint => new BigUint64Array(new Float64Array([x]).buffer)[0];
+
+/** Values drawn from a few doubles (so that rows repeat), zeros and NaNs of either sign included. */
+const column = (pool: number[]) => fc.array(fc.constantFrom(...pool), { minLength: 48, maxLength: 300, size: "max" });
+const POOL = [1.5, -1.5, 2 ** -1074, 0.1, 0.1 + 2 ** -56, 3e300, 0, -0, NaN, -NaN, Infinity, -Infinity, 0.9599999785423279];
+
+describe("shareOfValues", () => {
+  it("groups exactly the rows with the same nonzero finite bits; firsts are each class's first row", () => {
+    let shared = 0;
+    fc.assert(fc.property(column(POOL), fc.array(fc.double(), { maxLength: 100 }), (a, b) => {
+      const v = Float64Array.from([...a, ...b]);
+      const s = shareOfValues(v);
+      const n = v.length;
+      if (s === null) {
+        // refused only when small or when most rows are distinct (counted by the oracle)
+        const classes = new Set<string>();
+        v.forEach((x, i) => classes.add(x !== 0 && Number.isFinite(x) ? `v${bitsOf(x)}` : `r${i}`));
+        expect(n < 64 || classes.size > 0.75 * n).toBe(true);
+        return;
+      }
+      expect(s.rows).toBe(n);
+      for (let c = 1; c < s.firsts.length; c++) expect(s.firsts[c]).toBeGreaterThan(s.firsts[c - 1]);
+      for (let i = 0; i < n; i++) {
+        const c = s.classOf[i];
+        expect(s.firsts[c]).toBeLessThanOrEqual(i);
+        const f = s.firsts[c];
+        // same class ⇔ same bits and shareable (nonzero, finite), or the row itself
+        const shareable = v[i] !== 0 && Number.isFinite(v[i]);
+        if (f !== i) expect(shareable && bitsOf(v[f]) === bitsOf(v[i])).toBe(true);
+        else for (let j = 0; j < i; j++) expect(shareable && bitsOf(v[j]) === bitsOf(v[i])).toBe(false);
+      }
+      shared++;
+    }), { numRuns: 300 });
+    expect(shared, "runs that found a share").toBeGreaterThan(100);
+  });
+
+  it("keeps ±0 and NaNs of any payload in classes of their own", () => {
+    const v = new Float64Array(128).fill(0.25);
+    v[3] = 0; v[5] = -0; v[7] = 0; v[9] = NaN; v[11] = NaN;
+    const s = shareOfValues(v)!;
+    expect(s.firsts.length).toBe(6);
+    expect(new Set([3, 5, 7, 9, 11].map((i) => s.classOf[i])).size).toBe(5);
+  });
+
+  it("compacting then expanding gives every row back, bit for bit", () => {
+    fc.assert(fc.property(column([0.5, 0.75, 1.25, 2.5]), fc.integer({ min: 1, max: 9 }), fc.array(fc.double(), { minLength: 9, maxLength: 9 }), (col, F, noise) => {
+      const d = Float64Array.from([...col, ...new Array(64).fill(0.5)]);
+      const s = shareOfValues(d);
+      if (!s) return;
+      // rows of F values, a function of the row's value (as the filter's rows are of the distance)
+      const x = new Float64Array(d.length * F);
+      for (let i = 0; i < d.length; i++) for (let f = 0; f < F; f++) x[i * F + f] = d[i] * noise[f];
+      const u = compactRows(x, F, s);
+      expect(u.length).toBe(s.firsts.length * F);
+      const y = expandRows(u, F, s);
+      for (let i = 0; i < x.length; i++) expect(Object.is(y[i], x[i])).toBe(true);
+      // the next op of a chain reads the same distinct rows without compacting again
+      expect(compactRows(y, F, s)).toBe(u);
+    }), { numRuns: 200 });
+  });
+});
+
+describe("the backend with row shares gives the bits of the backend without", () => {
+  const model = loadSchNet("examples/water-schnet/water_schnet.safetensors");
+  const frames = readExtxyz("examples/water-schnet/water_test.extxyz");
+  const sameBits = (a: number, b: number) => Object.is(a, b) || (a !== a && b !== b);
+  const expectSame = (p: SchNetPrediction, q: SchNetPrediction, grads: [Map<Tensor, Float64Array>, Map<Tensor, Float64Array>], what: string) => {
+    expect(sameBits(p.energy, q.energy), `${what}: energy`).toBe(true);
+    for (let i = 0; i < p.forces!.length; i++) if (!sameBits(p.forces![i], q.forces![i])) throw new Error(`${what}: force ${i}`);
+    expect(p.trace.length).toBe(q.trace.length);
+    p.trace.forEach((r, k) => {
+      const a = r.output.data, b = q.trace[k].output.data;
+      expect(a.length, `${what}: ${r.name}`).toBe(b.length);
+      for (let i = 0; i < a.length; i++) if (!sameBits(a[i], b[i])) throw new Error(`${what}: op ${r.name} element ${i}: ${a[i]} vs ${b[i]}`);
+      const ga = grads[0].get(r.output), gb = grads[1].get(q.trace[k].output);
+      expect(!!ga, `${what}: ${r.name} gradient`).toBe(!!gb);
+      if (ga && gb) for (let i = 0; i < ga.length; i++) if (!sameBits(ga[i], gb[i])) throw new Error(`${what}: gradient of ${r.name} element ${i}`);
+    });
+  };
+  const run = (hw: string, f: (typeof frames)[number], shareRows: boolean) => {
+    const ops = new EmulatedOps(hw, { seed: 11n, shareRows });
+    let grads: Map<Tensor, Float64Array> = new Map();
+    const backward = ops.backward.bind(ops);
+    ops.backward = (root: Tensor, sd?: Float64Array) => (grads = backward(root, sd) as Map<Tensor, Float64Array>);
+    return { p: model.predict(f, { ops }), grads, paths: ops.opPaths };
+  };
+  // a frame in a periodic box (edges to images of atoms; pairs still repeat: 1386 distinct rows of 2774)
+  const boxed: Frame = { ...frames[1], cell: Float64Array.from([9.9, 0, 0, 0, 9.9, 0, 0, 0, 9.9]), pbc: [true, true, true] };
+  for (const hw of HASH_HW) {
+    it(hw, () => {
+      for (const [what, f] of [["frame 0", frames[0]], ["frame 1 in a periodic box", boxed]] as const) {
+        const on = run(hw, f, true), off = run(hw, f, false);
+        expectSame(on.p, off.p, [on.grads, off.grads], `${hw}, ${what}`);
+        const shared = on.paths.filter((r) => r.pass === "forward" && r.path.includes("distinct rows")).map((r) => r.name);
+        expect(off.paths.some((r) => r.path.includes("distinct rows"))).toBe(false);
+        if (hw.includes("sr-everywhere")) expect(shared, `${hw}: no share under stochastic rounding`).toEqual([]);
+        else if (hw !== "fp64-reference") {
+          // each filter linear runs on distinct rows
+          for (let k = 0; k < model.hp.numInteractions; k++) expect(shared, `${hw}, ${what}`).toContain(`interactions.${k}.mlp.2`);
+        }
+      }
+    }, 120_000);
+  }
+});
