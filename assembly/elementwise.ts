@@ -29,7 +29,9 @@
 // any) are float32 values, with f32acc.ts's fp32 adder (RNE_f32 of the exact
 // p + bias for any f64 p) or the f64 → f32 demotion, kept where both results
 // are finite (the overflow policy changes only results that overflow); other
-// pairs take the scalar path.
+// pairs take the scalar path. With `fast` = 0, no bias and a float spec of
+// the fast case (fp8 / bf16 gradient scaling), two lanes at a time through
+// fastValuePair (the exact z·s is rounded once, as quantizeOne does).
 //
 // Stochastic rounding index of element i: idx0 + i.
 
@@ -328,6 +330,7 @@ export function f32Round(x: usize, y: usize, n: i32): i32 {
 export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = fastCase(spec);
+  if (ASC_FEATURE_SIMD && fast == 0 && bias == 0 && c !== null && !c.isInt) setFastVectors(c);
   for (let r = 0; r < rows; r++) {
     const o = r * N;
     let j = 0;
@@ -347,6 +350,16 @@ export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: 
           y = f32RoundV(p);
         }
         if (i64x2.all_true(f64x2.lt(f64x2.abs(y), f64x2.splat(Infinity)))) v128.store(at(dst, o + j), y); // finite (not NaN, not ±inf)
+        else {
+          scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
+          scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);
+        }
+      }
+    } else if (ASC_FEATURE_SIMD && bias == 0 && c !== null && !c.isInt) {
+      // any other float fast case (fp8 / bf16 gradients): fastValue two lanes at a time
+      for (; j + 2 <= N; j += 2) {
+        const y = fastValuePair(f64x2.mul(v128.load(at(z, o + j)), v128.load(at(sc, j))));
+        if (i64x2.all_true(f64x2.eq(y, y))) v128.store(at(dst, o + j), y);
         else {
           scaleColsOne(z, sc, bias, dst, o, j, s, c, idx0);
           scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);

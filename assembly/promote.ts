@@ -110,7 +110,51 @@ function promotePanels(
 ): void {
   const nPanels = (N + NR - 1) / NR;
   const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
-  for (let i = 0; i < m; i++) {
+  // two rows at a time share the B loads and give 8 independent add-and-cut
+  // chains: each chain's adds are latency-bound, so more chains run faster
+  let i = 0;
+  for (; i + 2 <= m; i += 2) {
+    const arow = a + ((<usize>i * <usize>K) << 3);
+    const brow = arow + (<usize>K << 3);
+    for (let q = 0; q < nPanels; q++) {
+      const j0 = q * NR;
+      const pan = bp + ((<usize>q * <usize>K * <usize>NR) << 3);
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+      if (bias != 0) {
+        const bj = bias + (<usize>j0 << 3);
+        s0 = biasPair(bj, j0, N); s1 = biasPair(bj + 16, j0 + 2, N); s2 = biasPair(bj + 32, j0 + 4, N); s3 = biasPair(bj + 48, j0 + 6, N);
+      }
+      let t0 = s0, t1 = s1, t2 = s2, t3 = s3;
+      for (let k0 = 0; k0 < K; k0 += interval) {
+        const k1 = min(K, k0 + interval);
+        let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
+        let r0 = f64x2.splat(0), r1 = f64x2.splat(0), r2 = f64x2.splat(0), r3 = f64x2.splat(0);
+        let pa = arow + (<usize>k0 << 3);
+        let pb = pan + ((<usize>k0 * <usize>NR) << 3);
+        const kspan = <usize>K << 3;
+        for (let k = k0; k < k1; k++) {
+          const x = v128.load64_splat(pa);
+          const y = v128.load64_splat(pa + kspan);
+          const b0 = v128.load(pb), b1 = v128.load(pb, 16), b2 = v128.load(pb, 32), b3 = v128.load(pb, 48);
+          p0 = cutV(f64x2.add(p0, f64x2.mul(x, b0)), mask, cut, rne);
+          p1 = cutV(f64x2.add(p1, f64x2.mul(x, b1)), mask, cut, rne);
+          p2 = cutV(f64x2.add(p2, f64x2.mul(x, b2)), mask, cut, rne);
+          p3 = cutV(f64x2.add(p3, f64x2.mul(x, b3)), mask, cut, rne);
+          r0 = cutV(f64x2.add(r0, f64x2.mul(y, b0)), mask, cut, rne);
+          r1 = cutV(f64x2.add(r1, f64x2.mul(y, b1)), mask, cut, rne);
+          r2 = cutV(f64x2.add(r2, f64x2.mul(y, b2)), mask, cut, rne);
+          r3 = cutV(f64x2.add(r3, f64x2.mul(y, b3)), mask, cut, rne);
+          pa += 8;
+          pb += <usize>(NR << 3);
+        }
+        s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);
+        t0 = f32AccAddV(t0, r0); t1 = f32AccAddV(t1, r1); t2 = f32AccAddV(t2, r2); t3 = f32AccAddV(t3, r3);
+      }
+      writePanel(c, s0, s1, s2, s3, i, j0, N, i0, W, K, out, outExact);
+      writePanel(c, t0, t1, t2, t3, i + 1, j0, N, i0, W, K, out, outExact);
+    }
+  }
+  for (; i < m; i++) {
     const arow = a + ((<usize>i * <usize>K) << 3);
     for (let q = 0; q < nPanels; q++) {
       const j0 = q * NR;
@@ -136,14 +180,20 @@ function promotePanels(
         }
         s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);
       }
-      const w = min(NR, N - j0);
-      const o = <usize>i * <usize>N + <usize>j0;
-      const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j0) * W + 3 * <u64>K;
-      for (let e = 0; e < w; e++) {
-        const sv = e < 2 ? lane(s0, e) : e < 4 ? lane(s1, e - 2) : e < 6 ? lane(s2, e - 4) : lane(s3, e - 6);
-        store<f64>(c + ((o + <usize>e) << 3), outValue(sv, out, base + <u64>e * W, outExact));
-      }
+      writePanel(c, s0, s1, s2, s3, i, j0, N, i0, W, K, out, outExact);
     }
+  }
+}
+
+/** Outputs (i, j0..j0+7) of one panel (those below N), each through outValue with its element counter. */
+@inline
+function writePanel(c: usize, s0: v128, s1: v128, s2: v128, s3: v128, i: i32, j0: i32, N: i32, i0: i32, W: u64, K: i32, out: Spec, outExact: bool): void {
+  const w = min(NR, N - j0);
+  const o = <usize>i * <usize>N + <usize>j0;
+  const base: u64 = (<u64>(i0 + i) * <u64>N + <u64>j0) * W + 3 * <u64>K;
+  for (let e = 0; e < w; e++) {
+    const sv = e < 2 ? lane(s0, e) : e < 4 ? lane(s1, e - 2) : e < 6 ? lane(s2, e - 4) : lane(s3, e - 6);
+    store<f64>(c + ((o + <usize>e) << 3), outValue(sv, out, base + <u64>e * W, outExact));
   }
 }
 
