@@ -13,6 +13,7 @@
 //   shiftedSoftplusF64       y = v > thr ? v − shift : log1p(exp(v)) − shift   (z = exp(v) kept)
 //   shiftedSoftplusF32       float32(y) of shiftedSoftplusF64, z the same (softplus-f32.ts)
 //   shiftedSoftplusGradF64   gx = v > thr ? g : (g·z)/(z + 1)
+//   shiftedSoftplusGradRowsF64  the same, x and z as distinct rows (rowOf per row of g)
 //   siluF64                  y = x / (1 + exp(−x))
 //   siluGradF64              gx = g·s·(1 + x·(1 − s)),  s = 1/(1 + exp(−x))
 //   gaussianRbfF64           y[e·G + g] = exp(coeff·((d[e] − o[g])·(d[e] − o[g])))
@@ -166,6 +167,25 @@ function sspExactPair(v: v128, e: v128, sh: v128, above: v128): v128 {
  * `z` when z ≠ 0 (the array kept by shiftedSoftplusF64), else recomputed.
  */
 export function shiftedSoftplusGradF64(x: usize, z: usize, g: usize, gx: usize, n: i32, threshold: f64): void {
+  sspGradSpan(x, z, g, gx, n, threshold);
+}
+
+/**
+ * shiftedSoftplusGradF64 with x and z held as distinct rows (emulated/rows.ts):
+ * row r of g and gx (F values) goes with row rowOf[r] of x and z. The same
+ * code per element, so the same bits as on rows copied out in full.
+ */
+export function shiftedSoftplusGradRowsF64(x: usize, z: usize, rowOf: usize, g: usize, gx: usize, rows: i32, F: i32, threshold: f64): void {
+  const rowBytes = <usize>F << 3;
+  for (let r = 0; r < rows; r++) {
+    const c = <usize>load<i32>(rowOf + (<usize>r << 2)) * rowBytes;
+    const o = <usize>r * rowBytes;
+    sspGradSpan(x + c, z != 0 ? z + c : 0, g + o, gx + o, F, threshold);
+  }
+}
+
+@inline
+function sspGradSpan(x: usize, z: usize, g: usize, gx: usize, n: i32, threshold: f64): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     const thr = f64x2.splat(threshold), one = f64x2.splat(1);

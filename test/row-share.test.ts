@@ -7,11 +7,16 @@
  *  - the backend with shares gives the same bits as without (every op output,
  *    forward and backward, energy, forces) on every preset and the SR and block
  *    hw-models of the op-hash suite, on water frames with and without a cell,
- *    and it does use them where it may (the path notes), never under SR.
+ *    and it does use them where it may (the path notes), never under SR;
+ *    without a trace too (the filter's outputs held as distinct rows, RowsTensor);
+ *  - softplus's VJP on distinct rows (shiftedSoftplusGradRowsF64) = PyTorch's
+ *    formula g·z/(z + 1) in JS doubles, row by row, on every build.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { compactRows, expandRows, shareOfValues } from "../src/backends/emulated/rows.js";
+import { RowsTensor, compactRows, expandRows, shareOfValues } from "../src/backends/emulated/rows.js";
+import { SOFTPLUS_THRESHOLD } from "../src/models/ops.js";
+import { relaxedFuses, wasm } from "../src/wasm/runtime.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { type Frame, readExtxyz } from "../src/io/extxyz.js";
 import { loadSchNet, type SchNetPrediction } from "../src/models/schnet.js";
@@ -76,7 +81,45 @@ describe("shareOfValues", () => {
       for (let i = 0; i < x.length; i++) expect(Object.is(y[i], x[i])).toBe(true);
       // the next op of a chain reads the same distinct rows without compacting again
       expect(compactRows(y, F, s)).toBe(u);
+      // a tensor held as its distinct rows makes its full rows once, when read
+      const t = new RowsTensor(u, s, [d.length, F], false);
+      const full = t.data;
+      for (let i = 0; i < x.length; i++) expect(Object.is(full[i], x[i])).toBe(true);
+      expect(t.data).toBe(full);
+      expect(() => new RowsTensor(u, s, [d.length, F + 1], false)).toThrow(/do not match/);
     }), { numRuns: 200 });
+  });
+});
+
+describe("shiftedSoftplusGradRowsF64: softplus's VJP with x and z as distinct rows", () => {
+  const builds = ["simd", "scalar", ...(relaxedFuses().ok ? ["relaxed" as const] : [])] as const;
+  it("gx[r, f] = g·z/(z + 1) (x ≤ 20) or g at row rowOf[r] of x and z, in JS doubles (z = Math.exp(x))", () => {
+    const xv = fc.oneof(
+      { weight: 6, arbitrary: fc.double({ min: -40, max: 40, noNaN: true }) },
+      { weight: 1, arbitrary: fc.constantFrom(SOFTPLUS_THRESHOLD, 20.000000000000004, -745.2, 709.9, 0, -0, NaN, Infinity, -Infinity) },
+    );
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }), fc.array(xv, { minLength: 54, maxLength: 54 }),
+      fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), fc.array(fc.double({ min: -5, max: 5, noNaN: true }), { minLength: 108, maxLength: 108 }), fc.constantFrom(...builds),
+      (D, F, rows, xs, picks, gs, build) => {
+        const x = Float64Array.from({ length: D * F }, (_, i) => xs[i]);
+        const z = x.map((v) => Math.exp(v));
+        const rowOf = Int32Array.from({ length: rows }, (_, r) => picks[r] % D);
+        const g = Float64Array.from({ length: rows * F }, (_, i) => gs[i]);
+        const rt = wasm(build);
+        const gx = rt.scoped(() => {
+          const px = rt.put(x), pz = rt.put(z), pr = rt.put(rowOf), pg = rt.put(g), pgx = rt.alloc(8 * rows * F);
+          rt.k.shiftedSoftplusGradRowsF64(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD);
+          return rt.f64(pgx, rows * F).slice();
+        });
+        for (let r = 0; r < rows; r++) for (let f = 0; f < F; f++) {
+          const xi = x[rowOf[r] * F + f], zi = z[rowOf[r] * F + f], gi = g[r * F + f];
+          const want = xi > SOFTPLUS_THRESHOLD ? gi : (gi * zi) / (zi + 1);
+          const got = gx[r * F + f];
+          if (!(Object.is(got, want) || (got !== got && want !== want))) throw new Error(`${build} row ${r} (of ${rowOf[r]}) col ${f}: x ${xi}, g ${gi}: ${got} vs ${want}`);
+        }
+      },
+    ), { numRuns: 400 });
   });
 });
 
@@ -111,6 +154,11 @@ describe("the backend with row shares gives the bits of the backend without", ()
       for (const [what, f] of [["frame 0", frames[0]], ["frame 1 in a periodic box", boxed]] as const) {
         const on = run(hw, f, true), off = run(hw, f, false);
         expectSame(on.p, off.p, [on.grads, off.grads], `${hw}, ${what}`);
+        // without a trace (step arena; distinct rows made full only where read)
+        const bare = new EmulatedOps(hw, { seed: 11n, keepTrace: false });
+        const b = model.predict(f, { ops: bare });
+        expect(sameBits(b.energy, off.p.energy), `${hw}, ${what}: energy without a trace`).toBe(true);
+        for (let i = 0; i < b.forces!.length; i++) if (!sameBits(b.forces![i], off.p.forces![i])) throw new Error(`${hw}, ${what}: force ${i} without a trace`);
         const shared = on.paths.filter((r) => r.pass === "forward" && r.path.includes("distinct rows")).map((r) => r.name);
         expect(off.paths.some((r) => r.path.includes("distinct rows"))).toBe(false);
         if (hw.includes("sr-everywhere")) expect(shared, `${hw}: no share under stochastic rounding`).toEqual([]);
@@ -118,6 +166,8 @@ describe("the backend with row shares gives the bits of the backend without", ()
           // each filter linear runs on distinct rows
           for (let k = 0; k < model.hp.numInteractions; k++) expect(shared, `${hw}, ${what}`).toContain(`interactions.${k}.mlp.2`);
         }
+        // fp32 activations: the whole filter network on distinct rows, softplus included
+        if (hw === "fp32-baseline") for (let k = 0; k < model.hp.numInteractions; k++) expect(shared).toEqual(expect.arrayContaining([0, 1, 2].map((j) => `interactions.${k}.mlp.${j}`)));
       }
     }, 120_000);
   }

@@ -10,7 +10,7 @@
  * whole arrays in WASM (f64-kernels.ts).
  */
 import { SOFTPLUS_THRESHOLD } from "../models/ops.js";
-import { shiftedSoftplusGrads, shiftedSoftplusValues, shiftedSoftplusValuesF32, siluGrads, siluValues } from "./f64-kernels.js";
+import { shiftedSoftplusGradRows, shiftedSoftplusGrads, shiftedSoftplusValues, shiftedSoftplusValuesF32, siluGrads, siluValues } from "./f64-kernels.js";
 
 export interface UnaryF64 {
   /** Identifies the function and its parameters (table cache key). */
@@ -31,6 +31,11 @@ export interface UnaryF64 {
   grads(g: Float64Array, x: Float64Array, gx: Float64Array, aux?: Float64Array): void;
   /** `values` can keep the aux values (the same numbers `grads` would compute). */
   readonly keepsAux: boolean;
+  /**
+   * `grads` with x and aux held as distinct rows (emulated/rows.ts): row r of g
+   * and gx (F values) reads row rowOf[r] of x and aux. Functions that keep aux.
+   */
+  gradsRows?(g: Float64Array, x: Float64Array, aux: Float64Array, rowOf: Int32Array, F: number, gx: Float64Array): void;
   /**
    * gx[i] = grad(g[i], x[i], auxTable[idx[i]]) (emulated/tables.ts: aux per input code). One loop per
    * function, calling that function's own `grad`: a loop shared by all functions would call `grad`
@@ -54,6 +59,7 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
     values: (x, y, z) => shiftedSoftplusValues(x, shift, SOFTPLUS_THRESHOLD, y, z),
     valuesF32: (x, y, z) => shiftedSoftplusValuesF32(x, shift, SOFTPLUS_THRESHOLD, y, z),
     grads: (g, x, gx, z) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx, z),
+    gradsRows: (g, x, z, rowOf, F, gx) => shiftedSoftplusGradRows(g, x, z, rowOf, F, SOFTPLUS_THRESHOLD, gx),
     keepsAux: true,
   };
 }

@@ -53,6 +53,11 @@ export function shiftedSoftplusGrads(g: Float64Array, x: Float64Array, threshold
   else call([x, g], x.length, 1, (k, [px, pg], [pgx]) => k.shiftedSoftplusGradF64(px, 0, pg, pgx, x.length, threshold), [gx]);
 }
 
+/** shiftedSoftplusGrads with x and z as distinct rows: row r of g and gx (F values) reads row rowOf[r] of x and z. */
+export function shiftedSoftplusGradRows(g: Float64Array, x: Float64Array, z: Float64Array, rowOf: Int32Array, F: number, threshold: number, gx: Float64Array): void {
+  call([x, z, rowOf, g], gx.length, 1, (k, [px, pz, pr, pg], [pgx]) => k.shiftedSoftplusGradRowsF64(px, pz, pr, pg, pgx, rowOf.length, F, threshold), [gx]);
+}
+
 export function siluValues(x: Float64Array, y: Float64Array): void {
   call([x], x.length, 1, (k, [px], [py]) => k.siluF64(px, py, x.length), [y]);
 }

@@ -134,7 +134,7 @@ import { accumulateInto, ewBinary, ewScaleRows, f32Tagged, roundFinite, roundFre
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
-import { type RowShare, compactRows, distinctRows, expandRows, roundsByValue, shareOfValues } from "./rows.js";
+import { type RowShare, RowsTensor, distinctRows, distinctRowsOf, roundsByValue, shareOfValues } from "./rows.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpSumsF32, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
@@ -333,6 +333,14 @@ export class EmulatedOps implements EquivariantOps {
     return out;
   }
 
+  /** emit for an output held as the distinct rows of `share` (rows.ts RowsTensor): its full rows are made when read. */
+  private emitRows(kind: OpKind, name: string, inputs: readonly Tensor[], distinct: Float64Array, share: RowShare, shape: Shape, vjp: Vjp | null): Tensor {
+    const out = new RowsTensor(distinct, share, shape, inputs.some((t) => t.requiresGrad));
+    this.tape.record(kind, name, inputs, out, vjp);
+    this.shares.set(out, share);
+    return out;
+  }
+
   /**
    * Both passes round nothing: the reference backend computes the op and its
    * VJP (bit-identical to ReferenceOps).
@@ -379,7 +387,7 @@ export class EmulatedOps implements EquivariantOps {
       /** A unit computing the values instead of the float64 function (null: none assigned). */
       forward?: (f: OpPlan, rounded: Tensor[]) => { y: Float64Array; path: string; shape?: Shape } | null;
       /** A VJP other than the reference's (null: use the reference's). */
-      backward?: (b: OpPlan, G: Float64Array, run: () => RefRun, rounded: Tensor[], y: Float64Array) => { grads: (Float64Array | null)[]; path: string } | null;
+      backward?: (b: OpPlan, G: Float64Array, run: () => RefRun, rounded: Tensor[]) => { grads: (Float64Array | null)[]; path: string } | null;
       indexLengths?: number[];
       /** The op's structural work (tensor product, symmetric contraction), recorded in the trace as the reference's. */
       work?: StructuralWork;
@@ -395,54 +403,58 @@ export class EmulatedOps implements EquivariantOps {
     if (!pp) return this.viaReference(kind, name, inputs, build, opts.indexLengths, opts.work);
     const { f, b } = pp;
     const share = opts.rowWise ? this.shareFor(inputs[0], f) : null;
-    const rounded = inputs.map((t, i) => (roundIn[i] ? withData(t, roundValues(f.in, t.data)) : t));
+    const rows = share ? this.unaryRows(f, share, inputs, roundIn, opts.unary) : null;
+    const rounded = rows
+      ? [new RowsTensor(rows.X, share!, inputs[0].shape, inputs[0].requiresGrad)]
+      : inputs.map((t, i) => (roundIn[i] ? withData(t, roundValues(f.in, t.data)) : t));
     // The reference op on the rounded operands, run only when its values or its VJP are needed.
     let cached: RefRun | undefined;
     const run = () => (cached ??= refRun(rounded, build));
-    const unit = opts.forward?.(f, rounded) ?? null;
+    // (with distinct rows, a unit computes on them alone)
+    const unit = opts.forward?.(f, rows ? [{ data: rows.X, shape: [rows.share.firsts.length, rows.F], requiresGrad: false }] : rounded) ?? null;
     let y: Float64Array;
     let shape: Shape;
     let unaryGrad: ((G: Float64Array) => Float64Array) | null = null;
     if (unit) {
       y = roundValues(f.out, unit.y);
-      shape = unit.shape ?? inputs[0].shape;
-      this.note(f, `${unit.path}${f.out ? `, out ${f.out.name}` : ""}`);
+      shape = rows ? inputs[0].shape : unit.shape ?? inputs[0].shape;
+      this.note(f, `${unit.path}${f.out ? `, out ${f.out.name}` : ""}${rows ? `, ${distinctRows(rows.share)}` : ""}`);
     } else if (opts.unary) {
-      const fn = opts.unary, X = rounded[0].data, x0 = inputs[0];
+      // With a row share (rows.ts), X holds the distinct rows: each computed once, kept as such.
+      const fn = opts.unary, x0 = inputs[0];
+      const X = rows ? rows.X : rounded[0].data;
       const tab = tabulateUnary(fn, X, f.compute, f.out);
       if (tab) {
         y = tab.y;
-        unaryGrad = tab.grad;
+        unaryGrad = rows ? (G) => tab.gradRows!(G, rows.share.classOf, rows.F) : tab.grad;
       } else {
-        // With a row share, each distinct row once (rows.ts), copied to its duplicates at the end.
-        const F = share ? X.length / share.rows : 0;
-        const Xc = share ? compactRows(X, F, share) : X;
-        const raw = f64(Xc.length, false);
+        const raw = f64(X.length, false);
         // the VJP's aux values (exp(x) for softplus) kept when a gradient will flow
-        let aux = fn.keepsAux && x0.requiresGrad ? f64(Xc.length, false) : undefined;
+        const aux = fn.keepsAux && x0.requiresGrad ? f64(X.length, false) : undefined;
         // First rounding fp32 RNE (Math.fround): the kernel's float32 values are its
         // result, and the tag makes that rounding the identity it is on them.
         const first = f.compute ?? f.out;
         if (fn.valuesF32 && first?.fp32Native) {
-          fn.valuesF32(Xc, raw, aux);
+          fn.valuesF32(X, raw, aux);
           tag(raw, first);
-        } else fn.values(Xc, raw, aux);
+        } else fn.values(X, raw, aux);
         y = roundFresh(f.out, roundFresh(f.compute, raw));
-        if (share) {
-          y = expandRows(y, F, share);
-          if (aux) aux = expandRows(aux, F, share); // the VJP reads every row's
-        }
         if (aux) {
-          const a = aux;
-          unaryGrad = (g) => {
-            const gx = f64(g.length, false);
-            fn.grads(g, X, gx, a);
-            return gx;
-          };
+          unaryGrad = rows
+            ? (g) => {
+              const gx = f64(g.length, false);
+              fn.gradsRows!(g, X, aux, rows.share.classOf, rows.F, gx);
+              return gx;
+            }
+            : (g) => {
+              const gx = f64(g.length, false);
+              fn.grads(g, X, gx, aux);
+              return gx;
+            };
         }
       }
       shape = inputs[0].shape;
-      this.note(f, `float64 function, ${sitesSummary(f)}${share && !tab ? `, ${distinctRows(share)}` : ""}`);
+      this.note(f, `float64 function, ${sitesSummary(f)}${rows ? `, ${distinctRows(rows.share)}` : ""}`);
     } else {
       const r = run();
       const out = r.out.data;
@@ -456,9 +468,9 @@ export class EmulatedOps implements EquivariantOps {
       shape = r.out.shape;
       this.note(f, `float64 function, ${sitesSummary(f)}`);
     }
-    const result = this.emit(kind, name, inputs, y, shape, (G0) => {
+    const vjp: Vjp = (G0) => {
       const G = roundValues(b.in, G0);
-      const custom = opts.backward?.(b, G, run, rounded, y) ?? null;
+      const custom = opts.backward?.(b, G, run, rounded) ?? null;
       if (custom) {
         this.note(b, custom.path);
         return custom.grads;
@@ -474,9 +486,27 @@ export class EmulatedOps implements EquivariantOps {
         return this.roundGrads(b, [grad(G)]);
       }
       return this.roundGrads(b, run().vjp(G));
-    }, opts.indexLengths, opts.work);
+    };
+    if (rows) return this.emitRows(kind, name, inputs, y, rows.share, shape, vjp);
+    const result = this.emit(kind, name, inputs, y, shape, vjp, opts.indexLengths, opts.work);
     if (share && shape[0] === share.rows) this.shares.set(result, share);
     return result;
+  }
+
+  /**
+   * Whether a unary op with a row share computes on the distinct rows alone
+   * (and keeps its output as such): its float64 function, its per-code
+   * table or its LUT unit, with a VJP that reads distinct rows (gradsRows)
+   * where a gradient will flow. Then the distinct rows of its operand,
+   * rounded to `in`.
+   */
+  private unaryRows(f: OpPlan, share: RowShare, inputs: readonly Tensor[], roundIn: readonly boolean[], fn: UnaryF64 | undefined): { share: RowShare; X: Float64Array; F: number } | null {
+    if (!fn || inputs.length !== 1 || (inputs[0].requiresGrad && !fn.gradsRows)) return null;
+    const x = inputs[0];
+    const F = numel(x.shape.slice(1));
+    const Xd = distinctRowsOf(x, F, share);
+    const X = roundIn[0] ? roundValues(f.in, Xd) : Xd;
+    return { share, X, F };
   }
 
   /**
@@ -567,24 +597,21 @@ export class EmulatedOps implements EquivariantOps {
     check(IN === IN2, name, `x ${shapeStr(x.shape)} and weight ${shapeStr(weight.shape)} disagree on in-features`);
     if (bias) check(bias.data.length === OUT, name, `bias ${shapeStr(bias.shape)} does not match out-features ${OUT}`);
     const share = this.shareFor(x, f);
-    let r = share ? linearForward(f, compactRows(x.data, IN, share), share.firsts.length, IN, OUT, weight.data, bias?.data) : linearForward(f, x.data, N, IN, OUT, weight.data, bias?.data);
-    // distinct rows computed once (rows.ts): copied to their duplicates
-    if (share) r = { y: expandRows(r.y, OUT, share), path: `${r.path}, ${distinctRows(share)}` };
-    this.note(f, r.path);
-    const X = x.data;
-    const out = this.emit("linear", name, inputs, r.y, [N, OUT], (G, needs) => {
+    // with a share, each distinct row once (rows.ts); the output holds them as such
+    const r = share ? linearForward(f, distinctRowsOf(x, IN, share), share.firsts.length, IN, OUT, weight.data, bias?.data) : linearForward(f, x.data, N, IN, OUT, weight.data, bias?.data);
+    this.note(f, share ? `${r.path}, ${distinctRows(share)}` : r.path);
+    const vjp: Vjp = (G, needs) => {
       let gx: Float64Array | null = null, gw: Float64Array | null = null, gb: Float64Array | null = null;
       if (needs[0]) {
         const rx = linearBackwardX(b, G, N, IN, OUT, weight.data);
         this.note(b, rx.path);
         gx = rx.y;
       }
-      if (needs[1]) gw = linearBackwardW(b, G, X, N, IN, OUT);
+      if (needs[1]) gw = linearBackwardW(b, G, x.data, N, IN, OUT);
       if (bias && needs[2]) gb = linearBackwardBias(b, G, N, OUT);
       return [gx, gw, gb];
-    });
-    if (share) this.shares.set(out, share);
-    return out;
+    };
+    return share ? this.emitRows("linear", name, inputs, r.y, share, [N, OUT], vjp) : this.emit("linear", name, inputs, r.y, [N, OUT], vjp);
   }
 
   shiftedSoftplus(name: string, x: Tensor, shift: number = SHIFT_LN2_F32): Tensor {

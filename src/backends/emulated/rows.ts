@@ -10,6 +10,7 @@
  * whose streams depend on an element's position).
  */
 import { gatherRows } from "../f64-kernels.js";
+import type { Shape, Tensor } from "../../models/ops.js";
 import { f64 } from "../../wasm/arena.js";
 import type { OpPlan } from "./plan.js";
 import { tag, tagOf } from "./round.js";
@@ -71,13 +72,46 @@ export function roundsByValue(p: OpPlan): boolean {
  */
 const compacted = new WeakMap<Float64Array, { share: RowShare; rows: Float64Array }>();
 
-/** The first row of each class of x (rows of F values), with x's format tag. */
+/** The first row of each class of x (rows of F values), with x's format tag; made once per x and share. */
 export function compactRows(x: Float64Array, F: number, s: RowShare): Float64Array {
   const c = compacted.get(x);
   if (c && c.share === s && c.rows.length === s.firsts.length * F) return c.rows;
   const y = f64(s.firsts.length * F, false);
   gatherRows(x, s.rows, F, s.firsts, y);
+  compacted.set(x, { share: s, rows: y }); // (the Gaussian features feed every interaction)
   return tag(y, tagOf(x) ?? null);
+}
+
+/**
+ * A tensor whose rows repeat, held as its distinct rows: the full rows are
+ * made (expandRows) when something first reads `data` (the trace, an op that
+ * does not work on distinct rows). Ops that do read `distinct` instead, so in
+ * a step without a trace the filter network's outputs are never copied out.
+ */
+export class RowsTensor implements Tensor {
+  private full: Float64Array | null = null;
+  readonly shape: Shape;
+  constructor(
+    /** One row per class of `share`, in its order (the rows of `firsts`). */
+    readonly distinct: Float64Array,
+    readonly share: RowShare,
+    shape: Shape,
+    readonly requiresGrad: boolean,
+  ) {
+    this.shape = [...shape];
+    if (shape.length === 0 || shape[0] !== share.rows || distinct.length * share.rows !== share.firsts.length * shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`distinct rows of length ${distinct.length} do not match shape [${shape.join(", ")}] with ${share.firsts.length} distinct rows`);
+    }
+  }
+
+  get data(): Float64Array {
+    return (this.full ??= expandRows(this.distinct, this.distinct.length / this.share.firsts.length, this.share));
+  }
+}
+
+/** The distinct rows of x under share s (rows of F values): held as such, or compacted (once) from its data. */
+export function distinctRowsOf(x: Tensor, F: number, s: RowShare): Float64Array {
+  return x instanceof RowsTensor && x.share === s ? x.distinct : compactRows(x.data, F, s);
 }
 
 /** Every row from its class's row of xu (distinct rows of F values), with xu's format tag. */

@@ -89,6 +89,11 @@ export interface TabulatedUnary {
   readonly y: Float64Array;
   /** The VJP's input gradient fn.grad(g, x, aux(x)) per element, float64 (not rounded). */
   grad(G: Float64Array): Float64Array;
+  /**
+   * `grad` where x holds distinct rows of F values (emulated/rows.ts): row r of G
+   * goes with row rowOf[r] of x. For functions with `gradsRows`.
+   */
+  gradRows?(G: Float64Array, rowOf: Int32Array, F: number): Float64Array;
 }
 
 /**
@@ -110,10 +115,17 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
     y = r && tag(r, out ?? compute);
   }
   if (!y) return null;
+  const auxTable = () => table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
+  const gradsRows = fn.gradsRows;
   return {
     y,
+    gradRows: gradsRows && ((G, rowOf, F) => {
+      const gx = f64(G.length, false);
+      gradsRows(G, x, gather(auxTable(), x, m)!, rowOf, F, gx);
+      return gx;
+    }),
     grad: (G) => {
-      const aux = table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
+      const aux = auxTable();
       const gx = f64(G.length, false);
       if (fn.keepsAux) {
         // the aux values per element (the numbers `values` would have kept), then the function's own WASM gradient
