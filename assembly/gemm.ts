@@ -579,7 +579,8 @@ function microF32(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, fused: bo
 // kernel on the flushed panels while tracking the smallest |s| of each
 // accumulator after every step whose k had a subnormal in one of the panel's
 // rows (the others run plain). A flushed step leaves s as it was (or makes a
-// NaN, or +0 of −0, which fail the screen below), so that is also the s it
+// NaN, or +0 of −0, which fail the screen below: a NaN at the end of the block,
+// as a NaN sum stays NaN; a zero by |s| < T), so that is also the s it
 // started from. It is exact when |a·b| < ulp(s)/2, for then fma(a, b, s) = s:
 // |a·b| < 2^-126·maxB < 2^(e − 125) for e = ⌊log2 maxB⌋ (B finite), and
 // |s| ≥ T = max(maxB·2^-100, 2^-126) gives ulp(s)/2 ≥ 2^(e − 124); with an
@@ -623,15 +624,19 @@ function microF32FlushChecked(ap: usize, bp: usize, c: usize, ldc: usize, kc: i3
         c30 = f32x4.relaxed_madd(a, b0, c30);
         c31 = f32x4.relaxed_madd(a, b1, c31);
         if (flagged) {
-          m0 = f32x4.min(m0, f32x4.min(f32x4.min(f32x4.abs(c00), f32x4.abs(c01)), f32x4.min(f32x4.abs(c10), f32x4.abs(c11))));
-          m1 = f32x4.min(m1, f32x4.min(f32x4.min(f32x4.abs(c20), f32x4.abs(c21)), f32x4.min(f32x4.abs(c30), f32x4.abs(c31))));
+          // pmin (one x86 minps; f32x4.min's NaN and ±0 rules take several instructions): a NaN
+          // lane is skipped here, and caught below, as NaN stays NaN to the end of the block
+          m0 = f32x4.pmin(m0, f32x4.pmin(f32x4.pmin(f32x4.abs(c00), f32x4.abs(c01)), f32x4.pmin(f32x4.abs(c10), f32x4.abs(c11))));
+          m1 = f32x4.pmin(m1, f32x4.pmin(f32x4.pmin(f32x4.abs(c20), f32x4.abs(c21)), f32x4.pmin(f32x4.abs(c30), f32x4.abs(c31))));
         }
         ap += 16;
         bp += 32;
       }
     }
-    // every lane ≥ T (a NaN lane compares false)
-    if (!i32x4.all_true(f32x4.ge(f32x4.min(m0, m1), f32x4.splat(T)))) return true;
+    // every lane ≥ T, and no accumulator NaN (a NaN sum never becomes a number again: fma(a, b, NaN) = NaN)
+    const nan = v128.or(v128.or(v128.or(f32x4.ne(c00, c00), f32x4.ne(c01, c01)), v128.or(f32x4.ne(c10, c10), f32x4.ne(c11, c11))),
+      v128.or(v128.or(f32x4.ne(c20, c20), f32x4.ne(c21, c21)), v128.or(f32x4.ne(c30, c30), f32x4.ne(c31, c31))));
+    if (v128.any_true(nan) || !i32x4.all_true(f32x4.ge(f32x4.pmin(m0, m1), f32x4.splat(T)))) return true;
     v128.store(c, c00); v128.store(c, c01, 16);
     v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
     v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);

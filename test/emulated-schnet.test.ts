@@ -22,6 +22,7 @@ import { loadSchNet, type SchNet, type SchNetPrediction } from "../src/models/sc
 import { presetNames } from "../src/hw/index.js";
 import type { OpRecord, Shape, Tensor } from "../src/models/ops.js";
 import { maxAbs, maxAbsDiff } from "./helpers/data.js";
+import { wasm } from "../src/wasm/runtime.js";
 
 const FIX = "test/fixtures/schnet";
 const WATER = "examples/water-schnet";
@@ -152,6 +153,20 @@ describe("every preset", () => {
       waterModel.predict(firstAtoms(water, 12), { ops }); // a different structure first: no state leaks
       expectSamePrediction(waterModel.predict(small, { ops }), a, preset);
     }
+  });
+
+  it.runIf(wasm().flavour === "relaxed")("fp32 GEMMs with subnormal A flushed and screened (kind 9, picked where subnormals are slow) give kind 5's bits on the water cluster", () => {
+    // the Gaussian features' tails are subnormal float32 values: the filter's first GEMM flags most steps
+    const rt = wasm(); // the backend's runtime
+    const run = (mode: "flush" | "keep") => {
+      rt.subnormalA = mode;
+      try {
+        return waterModel.predict(water, { ops: new EmulatedOps("fp32-baseline") });
+      } finally {
+        rt.subnormalA = "probe";
+      }
+    };
+    expectSamePrediction(run("flush"), run("keep"), "kind 9 vs kind 5");
   });
 
   it("stochastic rounding: the same seed gives the same bits, another seed other bits", () => {
