@@ -274,11 +274,17 @@ const probeSubnormals = memoPerObject((rt: WasmRuntime): boolean => {
 // Jobs
 // ---------------------------------------------------------------------------
 
+/** Jobs built in this thread; past WARM_JOBS the kernels have long been tiered up. */
+let jobsBuilt = 0;
+const WARM_JOBS = 512;
+
 /**
  * Row chunks of one job: `first` rows, then twice as many each call, so that the engine tiers the
- * kernel up early (it never replaces code inside a running call) and a job is still few calls.
+ * kernel up early (it never replaces code inside a running call) and a job is still few calls;
+ * once this thread has built WARM_JOBS jobs, one call (a step's ~30 GEMMs then make ~30 calls, not ~200).
  */
 function rowChunks(m: number, first: number): [number, number][] {
+  if (jobsBuilt > WARM_JOBS) return m > 0 ? [[0, m]] : [];
   const r: [number, number][] = [];
   let size = first;
   for (let i = 0; i < m; ) {
@@ -654,6 +660,7 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   const m = r1 - r0;
   const calls: KernelJob["calls"] = [];
   const ref = (buf: number, off = 0): BufRef => ({ buf, off });
+  jobsBuilt++;
   if (rowsLayout(p.path)) {
     const s = p.specs;
     const bufs = [
