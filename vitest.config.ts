@@ -6,7 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
-    setupFiles: ["./test/setup/fast-check.ts"],
+    setupFiles: ["./test/setup/fast-check.ts", "./test/setup/yield.ts"],
     reporters: ["default", "./test/reporters/summary.ts"],
   },
 });
