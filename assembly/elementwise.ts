@@ -330,7 +330,8 @@ export function f32Round(x: usize, y: usize, n: i32): i32 {
 export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: i32, N: i32, spec: usize, idx0: u64, fast: i32): void {
   const s = changetype<Spec>(spec);
   const c = fastCase(spec);
-  if (ASC_FEATURE_SIMD && fast == 0 && bias == 0 && c !== null && !c.isInt) setFastVectors(c);
+  const pairs = ASC_FEATURE_SIMD && bias == 0 && productPairs(c, fast);
+  if (pairs) setFastVectors(c!);
   for (let r = 0; r < rows; r++) {
     const o = r * N;
     let j = 0;
@@ -355,7 +356,7 @@ export function ewScaleCols(z: usize, sc: usize, bias: usize, dst: usize, rows: 
           scaleColsOne(z, sc, bias, dst, o, j + 1, s, c, idx0);
         }
       }
-    } else if (ASC_FEATURE_SIMD && bias == 0 && c !== null && !c.isInt) {
+    } else if (pairs) {
       // any other float fast case (fp8 / bf16 gradients): fastValue two lanes at a time
       for (; j + 2 <= N; j += 2) {
         const y = fastValuePair(f64x2.mul(v128.load(at(z, o + j)), v128.load(at(sc, j))));

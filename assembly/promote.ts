@@ -109,8 +109,8 @@ function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
 }
 
 /**
- * gemmPromoteExact across the outputs of a row: one B panel (8 columns) at a
- * time, outputs (i, j..j+7) in 4 f64x2 lanes: per output the same adds, cuts
+ * gemmPromoteExact across the outputs of two rows: one B panel (8 columns) at a
+ * time, outputs (i, j..j+7) and (i + 1, j..j+7) in 4 f64x2 lanes each: per output the same adds, cuts
  * and promotions in the same order as the scalar loop (independent outputs in
  * independent lanes; padded columns compute zeros and are not written).
  * The fp32 promotion is f32AccAddV (f32AccAdd on both lanes).
@@ -123,11 +123,13 @@ function promotePanels(
   const nPanels = (N + NR - 1) / NR;
   const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
   // two rows at a time share the B loads and give 8 independent add-and-cut
-  // chains: each chain's adds are latency-bound, so more chains run faster
-  let i = 0;
-  for (; i + 2 <= m; i += 2) {
+  // chains: each chain's adds are latency-bound, so more chains run faster.
+  // An odd last row is paired with itself (its second copy is not written).
+  const kspan = <usize>K << 3;
+  for (let i = 0; i < m; i += 2) {
     const arow = a + ((<usize>i * <usize>K) << 3);
-    const brow = arow + (<usize>K << 3);
+    const second = i + 1 < m;
+    const brow = second ? arow + kspan : arow;
     for (let q = 0; q < nPanels; q++) {
       const j0 = q * NR;
       const pan = bp + ((<usize>q * <usize>K * <usize>NR) << 3);
@@ -142,11 +144,11 @@ function promotePanels(
         let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
         let r0 = f64x2.splat(0), r1 = f64x2.splat(0), r2 = f64x2.splat(0), r3 = f64x2.splat(0);
         let pa = arow + (<usize>k0 << 3);
+        let pr = brow + (<usize>k0 << 3);
         let pb = pan + ((<usize>k0 * <usize>NR) << 3);
-        const kspan = <usize>K << 3;
         for (let k = k0; k < k1; k++) {
           const x = v128.load64_splat(pa);
-          const y = v128.load64_splat(pa + kspan);
+          const y = v128.load64_splat(pr);
           const b0 = v128.load(pb), b1 = v128.load(pb, 16), b2 = v128.load(pb, 32), b3 = v128.load(pb, 48);
           p0 = cutV(madd(x, b0, p0), mask, cut, rne);
           p1 = cutV(madd(x, b1, p1), mask, cut, rne);
@@ -157,42 +159,14 @@ function promotePanels(
           r2 = cutV(madd(y, b2, r2), mask, cut, rne);
           r3 = cutV(madd(y, b3, r3), mask, cut, rne);
           pa += 8;
+          pr += 8;
           pb += <usize>(NR << 3);
         }
         s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);
         t0 = f32AccAddV(t0, r0); t1 = f32AccAddV(t1, r1); t2 = f32AccAddV(t2, r2); t3 = f32AccAddV(t3, r3);
       }
       writePanel(c, s0, s1, s2, s3, i, j0, N, i0, W, K, out, outExact);
-      writePanel(c, t0, t1, t2, t3, i + 1, j0, N, i0, W, K, out, outExact);
-    }
-  }
-  for (; i < m; i++) {
-    const arow = a + ((<usize>i * <usize>K) << 3);
-    for (let q = 0; q < nPanels; q++) {
-      const j0 = q * NR;
-      const pan = bp + ((<usize>q * <usize>K * <usize>NR) << 3);
-      let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
-      if (bias != 0) {
-        const bj = bias + (<usize>j0 << 3);
-        s0 = biasPair(bj, j0, N); s1 = biasPair(bj + 16, j0 + 2, N); s2 = biasPair(bj + 32, j0 + 4, N); s3 = biasPair(bj + 48, j0 + 6, N);
-      }
-      for (let k0 = 0; k0 < K; k0 += interval) {
-        const k1 = min(K, k0 + interval);
-        let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
-        let pa = arow + (<usize>k0 << 3);
-        let pb = pan + ((<usize>k0 * <usize>NR) << 3);
-        for (let k = k0; k < k1; k++) {
-          const x = v128.load64_splat(pa);
-          p0 = cutV(madd(x, v128.load(pb), p0), mask, cut, rne);
-          p1 = cutV(madd(x, v128.load(pb, 16), p1), mask, cut, rne);
-          p2 = cutV(madd(x, v128.load(pb, 32), p2), mask, cut, rne);
-          p3 = cutV(madd(x, v128.load(pb, 48), p3), mask, cut, rne);
-          pa += 8;
-          pb += <usize>(NR << 3);
-        }
-        s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);
-      }
-      writePanel(c, s0, s1, s2, s3, i, j0, N, i0, W, K, out, outExact);
+      if (second) writePanel(c, t0, t1, t2, t3, i + 1, j0, N, i0, W, K, out, outExact);
     }
   }
 }

@@ -10,7 +10,7 @@
  * whose streams depend on an element's position).
  */
 import { gatherRows } from "../f64-kernels.js";
-import type { Shape, Tensor } from "../../models/ops.js";
+import { type Shape, type Tensor, numel } from "../../models/ops.js";
 import { f64 } from "../../wasm/arena.js";
 import type { OpPlan } from "./plan.js";
 import { tag, tagOf } from "./round.js";
@@ -99,7 +99,7 @@ export class RowsTensor implements Tensor {
     readonly requiresGrad: boolean,
   ) {
     this.shape = [...shape];
-    if (shape.length === 0 || shape[0] !== share.rows || distinct.length * share.rows !== share.firsts.length * shape.reduce((a, b) => a * b, 1)) {
+    if (shape.length === 0 || shape[0] !== share.rows || distinct.length * share.rows !== share.firsts.length * numel(shape)) {
       throw new Error(`distinct rows of length ${distinct.length} do not match shape [${shape.join(", ")}] with ${share.firsts.length} distinct rows`);
     }
   }
