@@ -22,3 +22,4 @@ export * from "./attn";
 export * from "./tables";
 export * from "./gather";
 export * from "./f64arith";
+export * from "./cfconv";

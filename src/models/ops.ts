@@ -154,6 +154,11 @@ export interface Ops {
   add(name: string, a: Tensor, b: Tensor): Tensor;
   /** Sum (or mean) over rows: [n, F] → [1, F]. */
   readout(name: string, x: Tensor, mode: ReadoutMode): Tensor;
+  /**
+   * Optional: `cfconvMessages` below (CFConv's filter and messages, four ops) computed by the
+   * backend as one, with the same bits. A backend without it records the four ops.
+   */
+  cfconvMessages?(p: string, f: Tensor, C: Tensor, lin1: () => Tensor, edges: MessageEdges): Tensor;
 
   /**
    * Reverse pass from `root` with cotangent `seed` (default all ones), returning
@@ -266,6 +271,25 @@ export interface MatmulOptions {
   scale?: number;
   /** Number of valid key columns per batch group; the rest are −inf (see `Ops.matmul`). */
   keyLengths?: Int32Array;
+}
+
+/** The edges messages run over: x_j = x[dst[e]], summed per receiving atom i (CSR rowPtr, edges of i contiguous). */
+export interface MessageEdges {
+  readonly dst: Int32Array;
+  readonly rowPtr: Int32Array;
+}
+
+/**
+ * CFConv's filter and messages (PyG's `message` x_j·W and `aggregate` add) as four ops:
+ * W = f·C (`${p}.conv.filter`), x = lin1() (called between the filter and the gather), x_j
+ * (`${p}.conv.gather`), x_j·W (`${p}.conv.message`), summed over each atom's edges
+ * (`${p}.conv.aggregate`). What `Ops.cfconvMessages` computes, where a backend fuses them.
+ */
+export function cfconvMessages(ops: Ops, p: string, f: Tensor, C: Tensor, lin1: () => Tensor, edges: MessageEdges): Tensor {
+  const W = ops.scaleRows(`${p}.conv.filter`, f, C);
+  const xj = ops.gather(`${p}.conv.gather`, lin1(), edges.dst);
+  const msg = ops.mul(`${p}.conv.message`, xj, W);
+  return ops.segmentSum(`${p}.conv.aggregate`, msg, edges.rowPtr);
 }
 
 // ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@
  */
 import { InputError, fileError } from "../errors.js";
 import { readSafetensors, type SafetensorsFile } from "../io/safetensors.js";
-import { SHIFT_LN2_F32, type OpRecord, type Ops, type ReadoutMode, type Tensor } from "./ops.js";
+import { SHIFT_LN2_F32, cfconvMessages, type OpRecord, type Ops, type ReadoutMode, type Tensor } from "./ops.js";
 import { buildNeighborList, type NeighborList } from "./neighbors.js";
 
 export interface SchNetHyperparameters {
@@ -340,11 +340,9 @@ function cfconv(ops: Ops, p: string, w: InteractionWeights, P: Param, h: Tensor,
   let f = ops.linear(`${p}.mlp.0`, e.rbf, P(w.mlp0w), P(w.mlp0b));
   f = ops.shiftedSoftplus(`${p}.mlp.1`, f, SHIFT_LN2_F32);
   f = ops.linear(`${p}.mlp.2`, f, P(w.mlp2w), P(w.mlp2b));
-  const W = ops.scaleRows(`${p}.conv.filter`, f, e.C);
-  const x = ops.linear(`${p}.conv.lin1`, h, P(w.lin1w));
-  const xj = ops.gather(`${p}.conv.gather`, x, e.nl.dst);
-  const msg = ops.mul(`${p}.conv.message`, xj, W);
-  const agg = ops.segmentSum(`${p}.conv.aggregate`, msg, e.nl.rowPtr);
+  const lin1 = () => ops.linear(`${p}.conv.lin1`, h, P(w.lin1w));
+  // W = f·C, then Σ_j lin1(h)_j · W_ij: the backend's fused form where it has one (the same bits)
+  const agg = ops.cfconvMessages ? ops.cfconvMessages(p, f, e.C, lin1, e.nl) : cfconvMessages(ops, p, f, e.C, lin1, e.nl);
   return ops.linear(`${p}.conv.lin2`, agg, P(w.lin2w), P(w.lin2b));
 }
 

@@ -112,6 +112,7 @@ import {
   type EquivariantOps,
   type Gradients,
   type MatmulOptions,
+  type MessageEdges,
   type OpKind,
   type OpRecord,
   type ReadoutMode,
@@ -124,6 +125,7 @@ import {
   SHIFT_LN2_F32,
   SOFTPLUS_THRESHOLD,
   Tape,
+  cfconvMessages,
   makeTensor,
   numel,
 } from "../../models/ops.js";
@@ -137,6 +139,7 @@ import { tabulateUnary } from "./tables.js";
 import { type RowShare, RowsTensor, distinctRows, distinctRowsOf, roundsByValue, shareOfValues } from "./rows.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
+import { type MessageOperands, type MessagePlans, messagesBackward, messagesForward, messagesFuse } from "./cfconv.js";
 import { type ChannelwiseTpSpec, tpCheckShapes, tpLayout, tpSumsF32, tpTerms, tpWork } from "../../models/mace/tensor-product.js";
 import { type SymmetricContractionSpec, scCheck, scGradXTerms, scLayout, scSumsF32, scTerms, scWork } from "../../models/mace/symmetric-contraction.js";
 import { memoPerObject } from "../../memo.js";
@@ -155,6 +158,11 @@ export interface EmulatedOptions {
    * The same bits either way: off is the plain path, for tests that prove it.
    */
   shareRows?: boolean;
+  /**
+   * Fuse CFConv's filter and messages where that gives the four ops' bits (cfconv.ts; default
+   * true, and only without a trace). Off: the four ops, for tests that prove it.
+   */
+  fuseMessages?: boolean;
 }
 
 /** Which assignment and datapath computed one op (forward) or one VJP (backward). */
@@ -254,11 +262,14 @@ export class EmulatedOps implements EquivariantOps {
   /** Tensors whose rows repeat (rows.ts): the filter network computes each distinct row once. */
   private shares = new WeakMap<Tensor, RowShare>();
   private readonly shareRows: boolean;
+  private readonly fuseMessages: boolean;
+  private fuses = new Map<string, boolean>();
 
   constructor(hw: ResolvedHwModel | string, opts: EmulatedOptions = {}) {
     this.hw = typeof hw === "string" ? loadHwModel(hw) : hw;
     this.tape = new Tape({ keepTrace: opts.keepTrace });
     this.shareRows = opts.shareRows ?? true;
+    this.fuseMessages = opts.fuseMessages ?? true;
     if (opts.keepTrace === false) {
       // Without a trace nothing outlives the step: its arrays come from the step arena.
       this.arena = inStepArena(this);
@@ -819,6 +830,70 @@ export class EmulatedOps implements EquivariantOps {
       this.note(b, `gather, out ${b.out ? b.out.name : "fp64"}`);
       return [roundValues(b.out, tag(gx, tagOf(G) ?? null))];
     }, [rowPtr.length]);
+  }
+
+  /**
+   * models/ops.ts cfconvMessages with the four ops fused (cfconv.ts) where that gives their bits:
+   * no trace (a trace shows every op's output), the plans of cfconv.ts messagesFuse, no stochastic
+   * rounding of gradient accumulation (fusing reorders accumulation events, whose streams follow
+   * their order), F a multiple of 4. A NaN in a fused result runs the four ops instead (in the
+   * VJP, on a tape of their own), so NaN bits are theirs. Otherwise the four ops.
+   */
+  cfconvMessages(p: string, f: Tensor, C: Tensor, lin1: () => Tensor, edges: MessageEdges): Tensor {
+    const arena = this.arena;
+    const E = C.data.length, F = f.shape[1];
+    if (!arena || !this.fusesMessages(p) || f.shape.length !== 2 || f.shape[0] !== E || F % 4 !== 0 || edges.dst.length !== E) {
+      return cfconvMessages(this, p, f, C, lin1, edges);
+    }
+    return arena.run(() => {
+      const x = lin1();
+      const nx = x.shape[0], n = edges.rowPtr.length - 1;
+      const separate = () => cfconvMessages(this, p, f, C, () => x, edges);
+      if (x.shape.length !== 2 || x.shape[1] !== F || n < 0 || edges.rowPtr[n] !== E) return separate();
+      const share = f instanceof RowsTensor ? f.share : null;
+      const o: MessageOperands = { f: share ? distinctRowsOf(f, F, share) : f.data, rowOf: share ? share.classOf : null, C: C.data, x: x.data, nx, dst: edges.dst, rowPtr: edges.rowPtr, F };
+      for (let e = 0; e < E; e++) if (!(edges.dst[e] >= 0 && edges.dst[e] < nx)) return separate(); // the gather names a bad index
+      const agg = messagesForward(o);
+      if (!agg) return separate();
+      const plans = this.messagePlans(p);
+      this.note(plans.aggregate.f, "fused with the filter, gather and message: fp32 products and sums");
+      return this.emit("segment_sum", `${p}.conv.aggregate`, [f, C, x], tag(agg, plans.aggregate.f.out), [n, F], (G, needs) => {
+        this.note(plans.aggregate.b, "fused with the filter, gather and message VJPs");
+        const g = messagesBackward(o, G);
+        if (g) return [needs[0] ? tag(g.gf, plans.filter.b.out) : null, needs[1] ? tag(g.gC, plans.filter.b.out) : null, needs[2] ? tag(g.gx, plans.gather.b.out) : null];
+        // the four ops' VJPs at a NaN: recorded again on a tape of their own, swept from G
+        const outer = this.tape;
+        this.tape = new Tape({ keepTrace: false });
+        try {
+          const y = separate();
+          const gs = this.tape.backward(y, G, () => {
+            throw new Error(`${p}: the separate messages ops fan out nowhere`);
+          });
+          return [f, C, x].map((t, i) => (needs[i] ? gs.get(t) ?? null : null));
+        } finally {
+          this.tape = outer;
+        }
+      });
+    });
+  }
+
+  /** The plans of cfconvMessages' four ops. */
+  private messagePlans(p: string): MessagePlans {
+    const both = (name: string, kind: OpKind) => ({ f: this.plan("forward", name, kind), b: this.plan("backward", name, kind) });
+    return {
+      filter: both(`${p}.conv.filter`, "scale_rows"), gather: both(`${p}.conv.gather`, "gather"),
+      message: both(`${p}.conv.message`, "mul"), aggregate: both(`${p}.conv.aggregate`, "segment_sum"),
+    };
+  }
+
+  /** Whether cfconvMessages fuses under prefix p (cached per prefix). */
+  private fusesMessages(p: string): boolean {
+    let v = this.fuses.get(p);
+    if (v === undefined) {
+      v = this.fuseMessages && !(this.accSite && this.accSite.spec.rounding === "sr") && messagesFuse(this.messagePlans(p));
+      this.fuses.set(p, v);
+    }
+    return v;
   }
 
   add(name: string, a: Tensor, b2: Tensor): Tensor {
