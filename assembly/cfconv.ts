@@ -89,23 +89,25 @@ function forward(f: usize, rowOf: usize, C: usize, x: usize, nx: i32, dst: usize
   return nan ? 1 : 0;
 }
 
-// Lanes (v0[l], v1[l], v2[l], v3[l]) for l = 0 .. 3: a 4×4 transpose, T_l at out + 16·l.
+// s + Σ_l a_l·b_l, fused, l = 0 .. 3 in order, where a_l (b_l) holds feature c + l of the four rows
+// at pa (pb), row stride `stride` bytes, c at byte offset o: the row dots' chains, four rows in lanes.
 @inline
-function transpose4(v0: v128, v1: v128, v2: v128, v3: v128, out: usize): void {
-  const a = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), b = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
-  const c = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7), d = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
-  v128.store(out, v128.shuffle<i32>(a, b, 0, 1, 4, 5));
-  v128.store(out, v128.shuffle<i32>(a, b, 2, 3, 6, 7), 16);
-  v128.store(out, v128.shuffle<i32>(c, d, 0, 1, 4, 5), 32);
-  v128.store(out, v128.shuffle<i32>(c, d, 2, 3, 6, 7), 48);
+function dot4(pa: usize, pb: usize, stride: usize, o: usize, s: v128): v128 {
+  const a0 = v128.load(pa + o), a1 = v128.load(pa + stride + o), a2 = v128.load(pa + 2 * stride + o), a3 = v128.load(pa + 3 * stride + o);
+  const b0 = v128.load(pb + o), b1 = v128.load(pb + stride + o), b2 = v128.load(pb + 2 * stride + o), b3 = v128.load(pb + 3 * stride + o);
+  const al = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), ar = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5);
+  const ah = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7), as = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+  const bl = v128.shuffle<i32>(b0, b1, 0, 4, 1, 5), br = v128.shuffle<i32>(b2, b3, 0, 4, 1, 5);
+  const bh = v128.shuffle<i32>(b0, b1, 2, 6, 3, 7), bs = v128.shuffle<i32>(b2, b3, 2, 6, 3, 7);
+  s = f32x4.relaxed_madd(v128.shuffle<i32>(al, ar, 0, 1, 4, 5), v128.shuffle<i32>(bl, br, 0, 1, 4, 5), s);
+  s = f32x4.relaxed_madd(v128.shuffle<i32>(al, ar, 2, 3, 6, 7), v128.shuffle<i32>(bl, br, 2, 3, 6, 7), s);
+  s = f32x4.relaxed_madd(v128.shuffle<i32>(ah, as, 0, 1, 4, 5), v128.shuffle<i32>(bh, bs, 0, 1, 4, 5), s);
+  return f32x4.relaxed_madd(v128.shuffle<i32>(ah, as, 2, 3, 6, 7), v128.shuffle<i32>(bh, bs, 2, 3, 6, 7), s);
 }
 
-// Per-edge state of the four edges of a group, 32 bytes each: element offsets of its g row,
-// f row and x row (i32), 1 when it is an edge (i32), C[e] (f32).
-const GROUP = memory.data(4 * 32, 16);
-const TW = memory.data(64, 16); // gW transposed
-const TF = memory.data(64, 16); // f transposed
-const SUMS = memory.data(16, 16); // the group's four row dots
+// Edges per group: two groups of four lanes, two independent FMA chains.
+const GROUP = 8;
+const SUMS = memory.data(32, 16); // the group's eight row dots
 
 /**
  * The VJP of cfconvForwardF32 for cotangent g [n, F] of agg: with m's gradient g[i] for the
@@ -113,8 +115,8 @@ const SUMS = memory.data(16, 16); // the group's four row dots
  *   gx[j, :] = Σ_{e: dst[e] = j} g[i]·W (fp32, from +0, edges ascending: the gather's scatter-add),
  *   gf[e, :] = (g[i]·x_j)·C[e] (the mul's, then the scale's VJP),
  *   gC[e]    = Σ_c (g[i]·x_j)[c] · f[row(e), c] (an fp32 FMA chain from +0, c ascending).
- * gf: f64 [E, F]; gC: f64 [E]; gx: f64 [nx, F]; scratch: 4·(n + 2·nx)·F bytes. Returns 1 when an
- * output holds a NaN.
+ * gf: f64 [E, F]; gC: f64 [E]; gx: f64 [nx, F]; scratch: 4·(n + 2·nx + 16)·F bytes. Returns 1 when
+ * an output holds a NaN.
  */
 export function cfconvBackwardF32(
   g: usize, f: usize, rowOf: usize, C: usize, x: usize, nx: i32, dst: usize, rowPtr: usize, n: i32, F: i32,
@@ -129,53 +131,64 @@ function backward(
   g: usize, f: usize, rowOf: usize, C: usize, x: usize, nx: i32, dst: usize, rowPtr: usize, n: i32, F: i32,
   gf: usize, gC: usize, gx: usize, scratch: usize,
 ): i32 {
-  const g32 = scratch, x32 = g32 + ((<usize>n * <usize>F) << 2), gx32 = x32 + ((<usize>nx * <usize>F) << 2);
+  const rowF32 = <usize>F << 2, rowF64 = <usize>F << 3;
+  const g32 = scratch, x32 = g32 + <usize>n * rowF32, gx32 = x32 + <usize>nx * rowF32;
+  // per group: each edge's g·x_j (gW) and f row, f32, for the row dots
+  const sw = gx32 + <usize>nx * rowF32, sf = sw + <usize>GROUP * rowF32;
   demoteInto(g, g32, n * F);
   demoteInto(x, x32, nx * F);
-  memory.fill(gx32, 0, (<usize>nx * <usize>F) << 2);
+  memory.fill(gx32, 0, <usize>nx * rowF32);
   const E = load<i32>(rowPtr + (<usize>n << 2));
   let nanV = i32x4.splat(0);
-  let i = 0; // the atom of the edge last placed
-  for (let e0 = 0; e0 < E; e0 += 4) {
-    // four edges in lanes (the row dots' chains); lanes past the last edge repeat it and write nothing
-    for (let k = 0; k < 4; k++) {
+  let i = 0; // the atom of the edge last visited
+  for (let e0 = 0; e0 < E; e0 += GROUP) {
+    // a group's edges in order; slots past the last edge repeat it, for the row dots' lanes, and write nothing
+    for (let k = 0; k < GROUP; k++) {
       const e = min(e0 + k, E - 1);
       while (load<i32>(rowPtr + (<usize>(i + 1) << 2)) <= e) i++;
-      const q = GROUP + (<usize>k << 5);
-      store<i32>(q, i * F);
-      store<i32>(q, (rowOf != 0 ? load<i32>(rowOf + (<usize>e << 2)) : e) * F, 4);
-      store<i32>(q, load<i32>(dst + (<usize>e << 2)) * F, 8);
-      store<i32>(q, e0 + k < E ? 1 : 0, 12);
-      store<f32>(q, <f32>load<f64>(C + (<usize>e << 3)), 16);
-    }
-    let s = f32x4.splat(0);
-    for (let c = 0; c < F; c += 4) {
-      let w0 = s, w1 = s, w2 = s, w3 = s, f0 = s, f1 = s, f2 = s, f3 = s;
-      for (let k = 0; k < 4; k++) {
-        const q = GROUP + (<usize>k << 5);
-        const gm = v128.load(g32 + (<usize>(load<i32>(q) + c) << 2));
-        const fv = f32x4At(f + (<usize>(load<i32>(q, 4) + c) << 3));
-        const ck = f32x4.splat(load<f32>(q, 16));
-        const xo = <usize>(load<i32>(q, 8) + c) << 2;
-        const gW = f32x4.mul(gm, v128.load(x32 + xo));
-        if (load<i32>(q, 12) != 0) {
-          v128.store(gx32 + xo, f32x4.add(v128.load(gx32 + xo), f32x4.mul(gm, f32x4.mul(fv, ck))));
+      const gp = g32 + <usize>i * rowF32;
+      const fp = f + <usize>(rowOf != 0 ? load<i32>(rowOf + (<usize>e << 2)) : e) * rowF64;
+      const j = <usize>load<i32>(dst + (<usize>e << 2));
+      const xp = x32 + j * rowF32;
+      const wk = sw + <usize>k * rowF32, fk = sf + <usize>k * rowF32;
+      const ck = f32x4.splat(<f32>load<f64>(C + (<usize>e << 3)));
+      if (e0 + k < E) {
+        const gxp = gx32 + j * rowF32, gfp = gf + <usize>e * rowF64;
+        for (let c = 0; c < F; c += 4) {
+          const o = <usize>c << 2;
+          const gm = v128.load(gp + o), fv = f32x4At(fp + (o << 1));
+          const gW = f32x4.mul(gm, v128.load(xp + o));
+          v128.store(wk + o, gW);
+          v128.store(fk + o, fv);
+          v128.store(gxp + o, f32x4.add(v128.load(gxp + o), f32x4.mul(gm, f32x4.mul(fv, ck))));
           const gfv = f32x4.mul(gW, ck);
           nanV = v128.or(nanV, f32x4.ne(gfv, gfv));
-          storePromoted(gf + ((<usize>(e0 + k) * <usize>F + <usize>c) << 3), gfv);
+          storePromoted(gfp + (o << 1), gfv);
         }
-        if (k == 0) { w0 = gW; f0 = fv; } else if (k == 1) { w1 = gW; f1 = fv; } else if (k == 2) { w2 = gW; f2 = fv; } else { w3 = gW; f3 = fv; }
+      } else {
+        for (let c = 0; c < F; c += 4) {
+          const o = <usize>c << 2;
+          v128.store(wk + o, f32x4.mul(v128.load(gp + o), v128.load(xp + o)));
+          v128.store(fk + o, f32x4At(fp + (o << 1)));
+        }
       }
-      transpose4(w0, w1, w2, w3, TW);
-      transpose4(f0, f1, f2, f3, TF);
-      s = f32x4.relaxed_madd(v128.load(TW), v128.load(TF), s);
-      s = f32x4.relaxed_madd(v128.load(TW, 16), v128.load(TF, 16), s);
-      s = f32x4.relaxed_madd(v128.load(TW, 32), v128.load(TF, 32), s);
-      s = f32x4.relaxed_madd(v128.load(TW, 48), v128.load(TF, 48), s);
     }
-    nanV = v128.or(nanV, f32x4.ne(s, s));
-    v128.store(SUMS, s);
-    for (let k = 0; k < 4 && e0 + k < E; k++) store<f64>(gC + (<usize>(e0 + k) << 3), <f64>load<f32>(SUMS + (<usize>k << 2)));
+    // row dots: edges e0 .. e0 + 3 in the lanes of s0, the next four in s1
+    let s0 = f32x4.splat(0), s1 = s0;
+    const w4 = sw + 4 * rowF32, f4 = sf + 4 * rowF32;
+    for (let c = 0; c < F; c += 4) {
+      const o = <usize>c << 2;
+      s0 = dot4(sw, sf, rowF32, o, s0);
+      s1 = dot4(w4, f4, rowF32, o, s1);
+    }
+    v128.store(SUMS, s0);
+    v128.store(SUMS, s1, 16);
+    const m = min(GROUP, E - e0);
+    for (let k = 0; k < m; k++) {
+      const v = load<f32>(SUMS + (<usize>k << 2));
+      if (v != v) nanV = i32x4.splat(-1);
+      store<f64>(gC + (<usize>(e0 + k) << 3), <f64>v);
+    }
   }
   let nan = v128.any_true(nanV);
   for (let p = 0; p < nx * F; p += 4) {

@@ -70,7 +70,7 @@ export function messagesBackward(o: MessageOperands, g: Float64Array): { gf: Flo
     const ins = [o.f, o.C, o.x, g];
     const pf = rt.output(gf, gf.length, ins), pc = rt.output(gC, E, ins), px = rt.output(gx, gx.length, ins);
     const r = rt.k.cfconvBackwardF32(rt.input(g), rt.input(o.f), o.rowOf ? rt.input(o.rowOf) : 0, rt.input(o.C), rt.input(o.x), o.nx,
-      rt.input(o.dst), rt.input(o.rowPtr), n, o.F, pf, pc, px, rt.alloc(4 * (n + 2 * o.nx) * o.F));
+      rt.input(o.dst), rt.input(o.rowPtr), n, o.F, pf, pc, px, rt.alloc(4 * (n + 2 * o.nx + 16) * o.F));
     rt.copyOut(gf, pf, gf.length);
     rt.copyOut(gC, pc, E);
     rt.copyOut(gx, px, gx.length);
