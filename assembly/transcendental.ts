@@ -184,6 +184,23 @@ export function shiftedSoftplusGradRowsF64(x: usize, z: usize, rowOf: usize, g: 
   }
 }
 
+/**
+ * shiftedSoftplusGradRowsF64 with gx rounded to float32 (RNE) row by row, while the row is in
+ * cache. Returns rows·F, or the index of the first NaN: from its row on, gx is not written (the
+ * caller then takes the f64 kernel and Math.fround, which gives a NaN's float32 bits).
+ */
+export function shiftedSoftplusGradRowsF32(x: usize, z: usize, rowOf: usize, g: usize, gx: usize, rows: i32, F: i32, threshold: f64): i32 {
+  const rowBytes = <usize>F << 3;
+  for (let r = 0; r < rows; r++) {
+    const c = <usize>load<i32>(rowOf + (<usize>r << 2)) * rowBytes;
+    const o = <usize>r * rowBytes;
+    sspGradSpan(x + c, z != 0 ? z + c : 0, g + o, gx + o, F, threshold);
+    const k = f32Round(gx + o, gx + o, F);
+    if (k < F) return r * F + k;
+  }
+  return rows * F;
+}
+
 @inline
 function sspGradSpan(x: usize, z: usize, g: usize, gx: usize, n: i32, threshold: f64): void {
   let i = 0;

@@ -10,12 +10,14 @@
  *    and it does use them where it may (the path notes), never under SR;
  *    without a trace too (the filter's outputs held as distinct rows, RowsTensor);
  *  - softplus's VJP on distinct rows (shiftedSoftplusGradRowsF64) = PyTorch's
- *    formula g·z/(z + 1) in JS doubles, row by row, on every build.
+ *    formula g·z/(z + 1) in JS doubles, row by row, on every build; its float32
+ *    form (shiftedSoftplusGradRowsF32) = Math.fround of it, up to the first NaN.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { RowsTensor, compactRows, expandRows, shareOfValues } from "../src/backends/emulated/rows.js";
 import { SOFTPLUS_THRESHOLD } from "../src/models/ops.js";
+import { shiftedSoftplusGradRows, shiftedSoftplusGradRowsF32 } from "../src/backends/f64-kernels.js";
 import { relaxedFuses, wasm } from "../src/wasm/runtime.js";
 import { EmulatedOps } from "../src/backends/emulated/index.js";
 import { type Frame, readExtxyz } from "../src/io/extxyz.js";
@@ -122,6 +124,55 @@ describe("shiftedSoftplusGradRowsF64: softplus's VJP with x and z as distinct ro
         }
       },
     ), { numRuns: 400 });
+  });
+
+  it("shiftedSoftplusGradRowsF32: Math.fround of the same formula, or, at the first NaN, its index (rows from there unwritten)", () => {
+    const xv = fc.oneof(
+      { weight: 8, arbitrary: fc.double({ min: -40, max: 40, noNaN: true }) },
+      { weight: 1, arbitrary: fc.constantFrom(SOFTPLUS_THRESHOLD, 20.000000000000004, -745.2, 709.9, 0, -0, NaN, Infinity, -Infinity) },
+    );
+    let nanSeen = 0;
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }), fc.array(xv, { minLength: 54, maxLength: 54 }),
+      fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), fc.array(fc.double({ min: -1e39, max: 1e39, noNaN: true }), { minLength: 108, maxLength: 108 }), fc.constantFrom(...builds),
+      (D, F, rows, xs, picks, gs, build) => {
+        const x = Float64Array.from({ length: D * F }, (_, i) => xs[i]);
+        const z = x.map((v) => Math.exp(v));
+        const rowOf = Int32Array.from({ length: rows }, (_, r) => picks[r] % D);
+        const g = Float64Array.from({ length: rows * F }, (_, i) => gs[i]);
+        const rt = wasm(build);
+        const SENTINEL = 12345.678;
+        const [done, gx] = rt.scoped(() => {
+          const px = rt.put(x), pz = rt.put(z), pr = rt.put(rowOf), pg = rt.put(g), pgx = rt.alloc(8 * rows * F);
+          rt.f64(pgx, rows * F).fill(SENTINEL);
+          return [rt.k.shiftedSoftplusGradRowsF32(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD), rt.f64(pgx, rows * F).slice()];
+        });
+        const want = Float64Array.from({ length: rows * F }, (_, i) => {
+          const r = Math.floor(i / F), f = i % F;
+          const xi = x[rowOf[r] * F + f], zi = z[rowOf[r] * F + f], gi = g[i];
+          return Math.fround(xi > SOFTPLUS_THRESHOLD ? gi : (gi * zi) / (zi + 1));
+        });
+        const firstNaN = want.findIndex((v) => v !== v);
+        expect(done).toBe(firstNaN < 0 ? rows * F : firstNaN);
+        if (firstNaN >= 0) nanSeen++;
+        const upTo = firstNaN < 0 ? rows * F : Math.floor(firstNaN / F) * F; // whole rows before the NaN's
+        for (let i = 0; i < upTo; i++) if (!Object.is(gx[i], want[i])) throw new Error(`${build} element ${i}: ${gx[i]} vs ${want[i]}`);
+        for (let i = firstNaN < 0 ? rows * F : (Math.floor(firstNaN / F) + 1) * F; i < rows * F; i++) expect(gx[i]).toBe(SENTINEL);
+      },
+    ), { numRuns: 400 });
+    expect(nanSeen).toBeGreaterThan(5);
+  });
+
+  it("its wrapper says false at a NaN, so the backend rounds the f64 kernel's values instead", () => {
+    const x = Float64Array.from([0.5, 30, -2, 1]), z = x.map((v) => Math.exp(v)), rowOf = Int32Array.from([1, 0, 1]);
+    const g = Float64Array.from([1, 2, 3, 4, Infinity, 0.25]); // row 2: inf·z/(z + 1) is finite; g·z/(z+1) at z = inf is not reached
+    const gx = new Float64Array(6);
+    expect(shiftedSoftplusGradRowsF32(g, x, z, rowOf, 2, SOFTPLUS_THRESHOLD, gx)).toBe(true);
+    const want = new Float64Array(6);
+    shiftedSoftplusGradRows(g, x, z, rowOf, 2, SOFTPLUS_THRESHOLD, want);
+    expect([...gx]).toEqual([...want].map(Math.fround));
+    g[1] = NaN;
+    expect(shiftedSoftplusGradRowsF32(g, x, z, rowOf, 2, SOFTPLUS_THRESHOLD, gx)).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@
  * whole arrays in WASM (f64-kernels.ts).
  */
 import { SOFTPLUS_THRESHOLD } from "../models/ops.js";
-import { shiftedSoftplusGradRows, shiftedSoftplusGrads, shiftedSoftplusValues, shiftedSoftplusValuesF32, siluGrads, siluValues } from "./f64-kernels.js";
+import { shiftedSoftplusGradRows, shiftedSoftplusGradRowsF32, shiftedSoftplusGrads, shiftedSoftplusValues, shiftedSoftplusValuesF32, siluGrads, siluValues } from "./f64-kernels.js";
 
 export interface UnaryF64 {
   /** Identifies the function and its parameters (table cache key). */
@@ -37,6 +37,11 @@ export interface UnaryF64 {
    */
   gradsRows?(g: Float64Array, x: Float64Array, aux: Float64Array, rowOf: Int32Array, F: number, gx: Float64Array): void;
   /**
+   * gx = Math.fround of `gradsRows`' values, in one pass; false where that met a NaN (gx is then
+   * unfinished: take `gradsRows` and round).
+   */
+  gradsRowsF32?(g: Float64Array, x: Float64Array, aux: Float64Array, rowOf: Int32Array, F: number, gx: Float64Array): boolean;
+  /**
    * gx[i] = grad(g[i], x[i], auxTable[idx[i]]) (emulated/tables.ts: aux per input code). One loop per
    * function, calling that function's own `grad`: a loop shared by all functions would call `grad`
    * through a megamorphic site, never inlined (6 % of a bf16 SchNet step).
@@ -60,6 +65,7 @@ export function shiftedSoftplusF64(shift: number): UnaryF64 {
     valuesF32: (x, y, z) => shiftedSoftplusValuesF32(x, shift, SOFTPLUS_THRESHOLD, y, z),
     grads: (g, x, gx, z) => shiftedSoftplusGrads(g, x, SOFTPLUS_THRESHOLD, gx, z),
     gradsRows: (g, x, z, rowOf, F, gx) => shiftedSoftplusGradRows(g, x, z, rowOf, F, SOFTPLUS_THRESHOLD, gx),
+    gradsRowsF32: (g, x, z, rowOf, F, gx) => shiftedSoftplusGradRowsF32(g, x, z, rowOf, F, SOFTPLUS_THRESHOLD, gx),
     keepsAux: true,
   };
 }

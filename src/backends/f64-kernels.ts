@@ -58,6 +58,16 @@ export function shiftedSoftplusGradRows(g: Float64Array, x: Float64Array, z: Flo
   call([x, z, rowOf, g], gx.length, 1, (k, [px, pz, pr, pg], [pgx]) => k.shiftedSoftplusGradRowsF64(px, pz, pr, pg, pgx, rowOf.length, F, threshold), [gx]);
 }
 
+/**
+ * shiftedSoftplusGradRows with gx rounded to float32 (Math.fround), in one pass; false (gx
+ * unfinished) when a result is NaN: the caller rounds shiftedSoftplusGradRows' values instead.
+ */
+export function shiftedSoftplusGradRowsF32(g: Float64Array, x: Float64Array, z: Float64Array, rowOf: Int32Array, F: number, threshold: number, gx: Float64Array): boolean {
+  let done = gx.length;
+  call([x, z, rowOf, g], gx.length, 1, (k, [px, pz, pr, pg], [pgx]) => (done = k.shiftedSoftplusGradRowsF32(px, pz, pr, pg, pgx, rowOf.length, F, threshold)), [gx]);
+  return done === gx.length;
+}
+
 export function siluValues(x: Float64Array, y: Float64Array): void {
   call([x], x.length, 1, (k, [px], [py]) => k.siluF64(px, py, x.length), [y]);
 }

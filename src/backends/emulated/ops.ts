@@ -454,6 +454,8 @@ export class EmulatedOps implements EquivariantOps {
           unaryGrad = rows
             ? (g) => {
               const gx = f64(g.length, false);
+              // rounded to the backward's fp32 out in the same pass where it can (roundGrads then skips it)
+              if (b.out?.fp32Native && fn.gradsRowsF32?.(g, X, aux, rows.share.classOf, rows.F, gx)) return tag(gx, b.out);
               fn.gradsRows!(g, X, aux, rows.share.classOf, rows.F, gx);
               return gx;
             }
