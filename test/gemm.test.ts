@@ -1074,16 +1074,22 @@ describe("constantB: cached rounding and packing of B", () => {
     const b = Float32Array.from({ length: 6 * 7 }, (_, e) => Math.fround(Math.sin(e) * 2 ** ((e % 9) - 4)));
     const a = Float32Array.from({ length: 5 * 6 }, (_, e) => Math.fround(Math.cos(e) * 2 ** -(e % 5)));
     const tiny = Float32Array.from(a, (v, e) => (e % 4 ? v : v * 2 ** -120));
+    const bias = Float64Array.from({ length: 7 }, (_, j) => Math.sin(3 * j) * 1.0001); // not bf16 or fp32 values: rounded
     for (const spec of [{ in: "bf16" }, { in: "fp32" }, { in: "fp16", out: "bf16" }, { in: "bf16", acc: "bf16" }, { in: "bf16", rounding: "sr", seed: 5 }] as const) {
       const dp = parseGemmDatapath({ acc: "fp32", fma: true, ...spec });
       for (const A of [a, tiny, a]) {
         for (const runtime of [simdRt, scalarRt]) {
           const cached = gemm(A, b, 5, 6, 7, dp, undefined, { runtime, constantB: true });
           expectSameBits(cached, gemm(A, b, 5, 6, 7, dp, undefined, { runtime }), `${JSON.stringify(spec)} ${runtime.flavour}`);
+          // the bias too (a weight: its rounding is cached with B's)
+          expectSameBits(gemm(A, b, 5, 6, 7, dp, bias, { runtime, constantB: true }), gemm(A, b, 5, 6, 7, dp, bias, { runtime }), `${JSON.stringify(spec)} ${runtime.flavour} bias`);
         }
       }
-      // another M changes the element counters of B (stochastic input rounding)
-      expectSameBits(gemm(a.subarray(0, 12), b, 2, 6, 7, dp, undefined, { constantB: true }), gemm(a.subarray(0, 12), b, 2, 6, 7, dp), `${JSON.stringify(spec)} M=2`);
+      // another M: the same cached B and bias, except under stochastic rounding, whose element counters move with M
+      for (const M of [2, 3, 2]) {
+        const A = a.subarray(0, M * 6);
+        expectSameBits(gemm(A, b, M, 6, 7, dp, bias, { constantB: true }), gemm(A, b, M, 6, 7, dp, bias), `${JSON.stringify(spec)} M=${M}`);
+      }
     }
   });
 });

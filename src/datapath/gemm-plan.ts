@@ -406,7 +406,8 @@ function checkShapes(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: n
 /**
  * B of a caller that promises not to change it between calls (model weights):
  * its rounded values and exponent range, and its layout per path, cached on
- * the array object (per runtime, input rounding and element counter).
+ * the array object (per runtime and input rounding; never under stochastic
+ * rounding, whose element counters depend on the shape).
  */
 interface CachedB {
   rounded: Float32Array;
@@ -415,19 +416,31 @@ interface CachedB {
 }
 const bCache = new WeakMap<object, Map<string, CachedB>>();
 
-function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, idx0: number, K: number, N: number): CachedB {
+function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, K: number, N: number): CachedB {
   let m = bCache.get(b);
   if (!m) bCache.set(b, (m = new Map()));
-  const key = `${rt.flavour}|${idx0}|${siteOf(spec).key}`;
+  const key = `${rt.flavour}|${siteOf(spec).key}`;
   let c = m.get(key);
   if (!c) {
     c = rt.scoped(() => {
-      const pb = roundInto(rt, b, spec, idx0);
+      const pb = roundInto(rt, b, spec, 0); // not stochastic: no element counter
       return { rounded: rt.f32(pb, K * N).slice(), range: expRange(rt, pb, K * N), layout: new Map() };
     });
     m.set(key, c);
   }
   return c;
+}
+
+const biasCache = new WeakMap<object, Map<string, Float32Array>>();
+
+/** The rounded bias of a constant B's caller (a weight too; not stochastic: no element counter), cached on the array. */
+function cachedBias(rt: WasmRuntime, bias: Float32Array | Float64Array, spec: Spec): Float32Array {
+  let m = biasCache.get(bias);
+  if (!m) biasCache.set(bias, (m = new Map()));
+  const key = `${rt.flavour}|${siteOf(spec).key}`;
+  let q = m.get(key);
+  if (!q) m.set(key, (q = rt.scoped(() => rt.f32(roundInto(rt, bias, spec, 0), bias.length).slice())));
+  return q;
 }
 
 /**
@@ -449,7 +462,9 @@ export function prepare(
   const byFormats = !forceGeneric && fp32FastByFormats(dp, specs);
   // the fused fp32 path on f64 values to round to fp32 RNE: rounded as the kernel packs them (buildJob)
   const fmaRaw = !forceGeneric && !byFormats && a instanceof Float64Array && siteOf(specs.inA).fp32Native && fmaNativeByFormats(rt, dp, specs);
-  const cb = constantB && !shared ? cachedB(rt, b, specs.inB, inBase + M * K, K, N) : null;
+  // B's rounding is the same for every M unless stochastic (its element counters start at inBase + M·K):
+  // cached where it is not, since an entry per shape would pile up over an MD run
+  const cb = constantB && !shared && specs.inB.rounding !== "sr" ? cachedB(rt, b, specs.inB, K, N) : null;
   return rt.scoped(() => {
     let pa = 0;
     let A: Prepared["a"];
@@ -464,7 +479,7 @@ export function prepare(
     }
     const pb = cb ? 0 : roundInto(rt, b, specs.inB, inBase + M * K); // cached: put only when laid out anew
     let qbias: Float32Array | null = null;
-    if (bias) qbias = rt.f32(roundInto(rt, bias, specs.bias, inBase + M * K + K * N), N).slice();
+    if (bias) qbias = cb && specs.bias.rounding !== "sr" ? cachedBias(rt, bias, specs.bias) : rt.f32(roundInto(rt, bias, specs.bias, inBase + M * K + K * N), N).slice();
     let path: GemmPath;
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";

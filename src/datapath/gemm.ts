@@ -47,9 +47,11 @@ export interface GemmOptions {
   info?: { path?: GemmPath; prepareMs?: number; computeMs?: number };
   runtime?: WasmRuntime;
   /**
-   * B's contents never change between calls with this array object (model
-   * weights): its rounding, exponent range and packing are cached on the
-   * object. Only a speed-up: results are the same bits either way.
+   * B's contents, and the bias' when there is one, never change between calls
+   * with these array objects (model weights): their rounding, B's exponent
+   * range and packing are cached on the objects (not under stochastic
+   * rounding, whose element counters depend on M). Only a speed-up: results
+   * are the same bits either way.
    */
   constantB?: boolean;
   /**
