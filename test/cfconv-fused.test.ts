@@ -141,6 +141,32 @@ describe("CFConv messages fused: the bits of the four separate ops", () => {
     expect(a.grads[0]!.some((v) => Number.isNaN(v))).toBe(true);
   });
 
+  it("bad edges or shapes get the separate ops' errors, not a fused answer", () => {
+    const F = 4, E = 3;
+    const f = makeTensor(new Float64Array(E * F).fill(1), [E, F], true), C = makeTensor(new Float64Array(E).fill(0.5), [E], true);
+    const x = makeTensor(new Float64Array(2 * F).fill(2), [2, F], true);
+    const bad: [string, Int32Array, Int32Array, Tensor][] = [
+      ["neighbour out of range", Int32Array.from([0, 2, 1]), Int32Array.from([0, 2, 3]), x],
+      ["row pointers decreasing", Int32Array.from([0, 1, 1]), Int32Array.from([0, 3, 2, 3]), x],
+      ["row pointers short of E", Int32Array.from([0, 1, 1]), Int32Array.from([0, 1, 2]), x],
+      ["x's features differ", Int32Array.from([0, 1, 1]), Int32Array.from([0, 2, 3]), makeTensor(new Float64Array(16), [2, 8], true)],
+    ];
+    for (const [what, dst, rowPtr, xt] of bad) {
+      const message = (fuse: boolean) => {
+        const ops = new EmulatedOps("fp32-baseline", { keepTrace: false, fuseMessages: fuse });
+        try {
+          ops.cfconvMessages(P, f, C, () => xt, { dst, rowPtr });
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return "no error";
+      };
+      const m = message(true);
+      expect(m, what).not.toBe("no error");
+      expect(m, what).toBe(message(false));
+    }
+  });
+
   it("fuses only where its bits are the ops': fp32 sites, no trace, no stochastic gradient accumulation", () => {
     const water = readExtxyz("examples/water-schnet/water_start.extxyz")[0];
     const model = loadSchNet("examples/water-schnet/water_schnet.safetensors");

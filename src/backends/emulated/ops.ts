@@ -241,6 +241,13 @@ function rowDotFusable(p: OpPlan): boolean {
   return !!p.acc && p.acc.site.fp32Native && p.acc.order === "sequential" && (!p.out || p.out.fp32Native);
 }
 
+/** rowPtr runs from 0 to E without decreasing (the fused kernels walk it). */
+function csrOver(rowPtr: Int32Array, E: number): boolean {
+  if (rowPtr.length < 1 || rowPtr[0] !== 0 || rowPtr[rowPtr.length - 1] !== E) return false;
+  for (let i = 1; i < rowPtr.length; i++) if (rowPtr[i] < rowPtr[i - 1]) return false;
+  return true;
+}
+
 /** CSR row pointers of `rows` rows of `len` terms each (a sum over each row of a [rows, len] array). */
 function rowsOf(rows: number, len: number): Int32Array {
   const rowPtr = new Int32Array(rows + 1);
@@ -851,7 +858,7 @@ export class EmulatedOps implements EquivariantOps {
       const x = lin1();
       const nx = x.shape[0], n = edges.rowPtr.length - 1;
       const separate = () => cfconvMessages(this, p, f, C, () => x, edges);
-      if (x.shape.length !== 2 || x.shape[1] !== F || n < 0 || edges.rowPtr[n] !== E) return separate();
+      if (x.shape.length !== 2 || x.shape[1] !== F || !csrOver(edges.rowPtr, E)) return separate(); // the ops name what is wrong
       const share = f instanceof RowsTensor ? f.share : null;
       const o: MessageOperands = { f: share ? distinctRowsOf(f, F, share) : f.data, rowOf: share ? share.classOf : null, C: C.data, x: x.data, nx, dst: edges.dst, rowPtr: edges.rowPtr, F };
       for (let e = 0; e < E; e++) if (!(edges.dst[e] >= 0 && edges.dst[e] < nx)) return separate(); // the gather names a bad index
