@@ -7,6 +7,7 @@
 //
 //   mulF64            y[i] = a[i]·b[i]
 //   rbfGradTermsF64   t[e·G + g] = (gy·y)·((2·coeff)·(d[e] − o[g])), gy = gy[e·G + g], y = y[e·G + g]
+//   rbfGradSumF32     gd[e] = those terms summed over g in the fp32 RNE sequential accumulator
 //   expandSegmentsF64 gx[e·F + f] = g[s·F + f] for rowPtr[s] ≤ e < rowPtr[s + 1]
 //   scaleColsF64      y[r·N + j] = x[r·N + j]·s[j]
 //   absmaxScaledI32   max over i of |acc[i]·c[j]| (j = i mod N; perChannel = 0: c[0]),
@@ -15,6 +16,8 @@
 //   intsTimesF64      y[i] = q[i]·s for q of 1, 2 or 4 bytes, signed or not (exact int → f64)
 //   absmaxF64         the largest |x[i]| from +0 (NaN never larger: skipped)
 //   setAboveF64       y[i] = v where x[i] > thr (elsewhere y[i] kept)
+
+import { f32AccAdd, f32AccAddV } from "./f32acc";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -50,6 +53,45 @@ export function rbfGradTermsF64(gy: usize, y: usize, d: usize, o: usize, t: usiz
       store<f64>(at(t, i), load<f64>(at(gy, i)) * load<f64>(at(y, i)) * (c2 * (de - load<f64>(at(o, g)))));
     }
   }
+}
+
+/**
+ * rbfGradTermsF64's terms of each edge summed over g (ascending, from +0) in the fp32 RNE
+ * accumulator, without writing them: gd[e] = the sum reduce.ts's fp32 path gives over that row
+ * of terms (f32AccAdd: RNE_f32 of each exact sum), the terms by the same operations. Two edges
+ * a vector. Returns 1 when a sum is NaN (the caller then sums the terms through reduce.ts, whose
+ * output rounding gives NaN bits).
+ */
+export function rbfGradSumF32(gy: usize, y: usize, d: usize, o: usize, gd: usize, E: i32, G: i32, coeff: f64): i32 {
+  const c2 = 2 * coeff;
+  let nan = false;
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    const cv = f64x2.splat(c2);
+    for (; e + 2 <= E; e += 2) {
+      const dv = v128.load(at(d, e));
+      const r0 = at(gy, e * G), r1 = at(gy, (e + 1) * G), q0 = at(y, e * G), q1 = at(y, (e + 1) * G);
+      let s = f64x2.splat(0);
+      for (let g = 0; g < G; g++) {
+        const o8 = <usize>g << 3;
+        const gyy = f64x2.mul(v128.load64_lane(r1 + o8, v128.load64_zero(r0 + o8), 1), v128.load64_lane(q1 + o8, v128.load64_zero(q0 + o8), 1));
+        s = f32AccAddV(s, f64x2.mul(gyy, f64x2.mul(cv, f64x2.sub(dv, f64x2.splat(load<f64>(at(o, g)))))));
+      }
+      nan = nan || !i64x2.all_true(f64x2.eq(s, s));
+      v128.store(at(gd, e), s);
+    }
+  }
+  for (; e < E; e++) {
+    const de = load<f64>(at(d, e));
+    let s: f64 = 0;
+    for (let g = 0; g < G; g++) {
+      const i = e * G + g;
+      s = f32AccAdd(s, load<f64>(at(gy, i)) * load<f64>(at(y, i)) * (c2 * (de - load<f64>(at(o, g)))));
+    }
+    nan = nan || s != s;
+    store<f64>(at(gd, e), s);
+  }
+  return nan ? 1 : 0;
 }
 
 // The VJP of a segment sum: every row of segment s gets the gradient of s

@@ -1,13 +1,14 @@
 // assembly/f64arith.ts: the float64 expressions of the emulated backend's VJPs
-// (scale_rows' products, the Gaussian basis's derivative terms, a segment sum's
-// expansion) and of its integer linear (absmax scales, dequantisation) in WASM
+// (scale_rows' products, the Gaussian basis's derivative terms and their fp32
+// sums — those against the exact-rational oracle —, a segment sum's expansion) and of its integer linear (absmax scales, dequantisation) in WASM
 // must give the bits of the JS expressions they replaced,
 // evaluated here in JS as the oracle, for any doubles (NaN, ±inf, −0,
 // subnormals), odd and even lengths, on every build and through the wrappers.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { wasm, relaxedFuses, type WasmRuntime } from "../src/wasm/runtime.js";
-import { absmaxScaled, absmaxValues, expandSegments, froundInts, gaussianRbfGradTerms, intsTimes, mulValues, scaleColsValues, setAbove } from "../src/backends/f64-kernels.js";
+import { absmaxScaled, absmaxValues, expandSegments, froundInts, gaussianRbfGradSumF32, gaussianRbfGradTerms, intsTimes, mulValues, scaleColsValues, setAbove } from "../src/backends/f64-kernels.js";
+import { FORMATS, oracleSegmentSum } from "./oracle/exact-sum.js";
 import { StepArena, f64 } from "../src/wasm/arena.js";
 
 const BUILDS: WasmRuntime[] = [wasm("simd"), wasm("scalar")];
@@ -58,6 +59,47 @@ describe("float64 VJP kernels = the JS expressions", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("rbfGradSumF32: the terms of each edge summed over g in fp32 RNE from +0 = the exact-rational oracle; 1 where a sum is NaN", () => {
+    const fp32 = { format: FORMATS.fp32, mode: "rne" as const, seed: 0n, rbits: 32 };
+    const value = fc.oneof(
+      { weight: 5, arbitrary: fc.double({ min: -8, max: 8, noNaN: true }) },
+      { weight: 3, arbitrary: fc.float({ noNaN: true, min: -4, max: 4 }) }, // float32 values: sums land on f32 midpoints more often
+      { weight: 1, arbitrary: fc.constantFrom(0, -0, 2 ** -149, 2 ** -126 + 2 ** -140, 1e-300, 3e38, -3.4e38, 1e200, NaN, Infinity, -Infinity) },
+    );
+    let sums = 0, nans = 0;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 34 }), fc.double({ min: -40, max: 40, noNaN: true }), fc.array(value, { minLength: 200, maxLength: 200 }), (E, G, coeff, pool) => {
+        const take = (n: number, o: number) => Float64Array.from({ length: n }, (_, i) => pool[(o + i * 7) % pool.length]);
+        const gy = take(E * G, 0), y = take(E * G, 3), d = take(E, 11), o = take(G, 17);
+        const terms = new Float64Array(E * G);
+        for (let e = 0; e < E; e++) for (let g = 0; g < G; g++) terms[e * G + g] = gy[e * G + g] * y[e * G + g] * (2 * coeff * (d[e] - o[g]));
+        const want = oracleSegmentSum(terms, 1, Int32Array.from({ length: E + 1 }, (_, e) => e * G), { acc: fp32, order: { kind: "sequential" } });
+        const anyNaN = want.some((v) => v !== v);
+        for (const rt of BUILDS) {
+          let flag = -1;
+          const got = onBuild(rt, [gy, y, d, o], E, ([a, b, c, p], gd) => (flag = rt.k.rbfGradSumF32(a, b, c, p, gd, E, G, coeff)));
+          expect(flag, rt.flavour).toBe(anyNaN ? 1 : 0);
+          if (!anyNaN) expect(bits(got), rt.flavour).toEqual(bits(want));
+        }
+        const gd = new Float64Array(E);
+        expect(gaussianRbfGradSumF32(gy, y, d, o, coeff, gd)).toBe(!anyNaN);
+        if (!anyNaN) expect(bits(gd)).toEqual(bits(want));
+        if (anyNaN) nans++;
+        else sums += E;
+      }),
+      { numRuns: 400 },
+    );
+    expect(nans).toBeGreaterThan(10);
+    expect(sums).toBeGreaterThan(200);
+    // sums whose f64 rounding lands on an f32 midpoint the exact sum is not on (terms = gy with y = 1, 2·coeff = 1, d − o = 1)
+    const rows = [[1, 2 ** -24 + 2 ** -76], [1 + 2 ** -23, 2 ** -24 - 2 ** -77], [-1.5, -(2 ** -24) - 2 ** -76], [2 ** 20, 0.0625 + 2 ** -40], [1, 2 ** -24]];
+    const E = rows.length, G = 2;
+    const gy = Float64Array.from(rows.flat()), y = new Float64Array(E * G).fill(1), d = new Float64Array(E).fill(1), o = new Float64Array(G);
+    const want = oracleSegmentSum(gy, 1, Int32Array.from({ length: E + 1 }, (_, e) => e * G), { acc: fp32, order: { kind: "sequential" } });
+    expect([...want].map((v, e) => v === Math.fround(rows[e][0] + rows[e][1]))).toEqual([false, false, false, false, true]); // the cases bite
+    for (const rt of BUILDS) expect(bits(onBuild(rt, [gy, y, d, o], E, ([a, b, c, p], gd) => rt.k.rbfGradSumF32(a, b, c, p, gd, E, G, 0.5))), rt.flavour).toEqual(bits(want));
   });
 
   it("expandSegmentsF64: every row of segment s gets g[s] (empty segments too)", () => {

@@ -167,6 +167,18 @@ export function gaussianRbfGradTerms(gy: Float64Array, y: Float64Array, d: Float
   call([gy, y, d, o], E * G, 1, (k, [pg, py, pd, po], [pt]) => k.rbfGradTermsF64(pg, py, pd, po, pt, E, G, coeff), [t]);
 }
 
+/**
+ * gaussianRbfGradTerms' terms of each edge summed over g in the fp32 RNE sequential accumulator,
+ * without writing them (assembly/f64arith.ts rbfGradSumF32); false when a sum is NaN (gd then
+ * unfinished: sum the terms through reduce.ts).
+ */
+export function gaussianRbfGradSumF32(gy: Float64Array, y: Float64Array, d: Float64Array, o: Float64Array, coeff: number, gd: Float64Array): boolean {
+  const E = d.length, G = o.length;
+  let nan = 0;
+  call([gy, y, d, o], E, 1, (k, [pg, py, pd, po], [pgd]) => (nan = k.rbfGradSumF32(pg, py, pd, po, pgd, E, G, coeff)), [gd]);
+  return nan === 0;
+}
+
 /** gx[e] = g[s] (rows of F values) for every row e of segment s (rowPtr from 0, ascending): a segment sum's VJP. */
 export function expandSegments(g: Float64Array, rowPtr: Int32Array, F: number, gx: Float64Array): void {
   const nSeg = rowPtr.length - 1;

@@ -134,7 +134,7 @@ import { type OpPlan, buildPlan, formatField, overflowFor, reduceOptions, siteSe
 import { type Site, makeSite } from "../../formats/site.js";
 import { accumulateInto, ewBinary, ewScaleRows, f32Tagged, roundFinite, roundFresh, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
-import { expandSegments, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
+import { expandSegments, gaussianRbfGradSumF32, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
 import { tabulateUnary } from "./tables.js";
 import { type RowShare, RowsTensor, distinctRows, distinctRowsOf, roundsByValue, shareOfValues } from "./rows.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
@@ -233,11 +233,11 @@ function lutFnName(l: LutAssignment): string {
 
 
 /**
- * A sum of products in the plan's accumulator that rowDotFp32Fma gives bit for bit: fp32 RNE
- * (IEEE overflow, no flushing), sequential, its sums left as they are by `out` (none, or fp32
- * RNE, the identity on them).
+ * Sums in the plan's accumulator that the fused fp32 kernels give bit for bit (rowDotFp32Fma,
+ * gaussianRbfGradSumF32): fp32 RNE (IEEE overflow, no flushing), sequential, left as they are by
+ * `out` (none, or fp32 RNE, the identity on them).
  */
-function rowDotFusable(p: OpPlan): boolean {
+function fp32SequentialSums(p: OpPlan): boolean {
   return !!p.acc && p.acc.site.fp32Native && p.acc.order === "sequential" && (!p.out || p.out.fp32Native);
 }
 
@@ -683,6 +683,12 @@ export class EmulatedOps implements EquivariantOps {
         if (!b.acc) return null;
         // t[e, g] = G·y·2·coeff·(d − o) in float64 (the reference's terms), summed over g in the accumulator.
         const Y = run().out.data, D = d.data, O = o.data;
+        const path = `float64 derivative terms, sum over Gaussians: ${sitesSummary(b)}`;
+        if (distance.requiresGrad && !offsets.requiresGrad && fp32SequentialSums(b)) {
+          // the fp32 sums without the [E, G] terms written, where no sum is NaN (reduce.ts's output rounding gives those bits)
+          const gd = f64(E, false);
+          if (gaussianRbfGradSumF32(G, Y, D, O, coeff, gd)) return { grads: [tag(gd, b.out ?? b.acc.site), null], path };
+        }
         const t = f64(E * NG, false);
         gaussianRbfGradTerms(G, Y, D, O, coeff, t);
         const gd = distance.requiresGrad ? this.segSum(b, t, 1, rowsOf(E, NG)) : null;
@@ -692,7 +698,7 @@ export class EmulatedOps implements EquivariantOps {
           for (let e = 0; e < E; e++) for (let g = 0; g < NG; g++) go[g] -= t[e * NG + g];
           go = roundValues(b.out, go);
         }
-        return { grads: [gd, go], path: `float64 derivative terms, sum over Gaussians: ${sitesSummary(b)}` };
+        return { grads: [gd, go], path };
       },
     });
   }
@@ -794,7 +800,7 @@ export class EmulatedOps implements EquivariantOps {
       let gs: Float64Array | null = null;
       if (needs[1]) {
         // gs[e] = Σ_f G·X: float64 products summed in the accumulator (reference order: f ascending).
-        const fused = rowDotFusable(b) && f32Tagged(G, X) ? rowDotFp32Fma(G, X, E, F) : null;
+        const fused = fp32SequentialSums(b) && f32Tagged(G, X) ? rowDotFp32Fma(G, X, E, F) : null;
         const t = fused ? null : f64(E * F, false);
         if (t) mulValues(G, X, t);
         if (fused) {
