@@ -1,4 +1,4 @@
-// CFConv's filter and messages as one pass over the edges (ops.ts filterMessages):
+// CFConv's filter and messages as one pass over the edges (models/ops.ts cfconvMessages):
 // the four ops W = f·C (scale_rows), x_j = x[dst] (gather), m = x_j·W (mul) and
 // agg_i = Σ_e m_e over each atom's edges (segment_sum), and their VJPs, when
 // every rounding site of the eight (two passes) is fp32 RNE with sequential
