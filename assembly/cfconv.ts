@@ -14,17 +14,7 @@
 // caller then runs the separate ops, whose NaN bits are theirs. Relaxed build
 // only (the FMA chain); F a multiple of 4.
 
-// Four f32 lanes of the f64 values at p (f64 [4]).
-@inline
-function f32x4At(p: usize): v128 {
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
-}
-
-@inline
-function storePromoted(dst: usize, v: v128): void {
-  v128.store(dst, f64x2.promote_low_f32x4(v));
-  v128.store(dst, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
-}
+import { f32x4At, storePromoted } from "./f32acc";
 
 // dst[0, n) = f32 of src[0, n) (f64), n a multiple of 4.
 function demoteInto(src: usize, dst: usize, n: i32): void {

@@ -119,3 +119,16 @@ export function f32AccAddV(s: v128, p: v128): v128 {
   if (f32AccScreen(f32AccKeyV(t))) t = f32AccNudgeV(s, p, t);
   return f32RoundV(t);
 }
+
+/** Four f32 lanes of the f64 values at p (f64 [4]): demoting an f32 value is exact, any other fp32 RNE. */
+@inline
+export function f32x4At(p: usize): v128 {
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+}
+
+/** The four f32 lanes of v as f64 at dst (f64 [4]). */
+@inline
+export function storePromoted(dst: usize, v: v128): void {
+  v128.store(dst, f64x2.promote_low_f32x4(v));
+  v128.store(dst, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
+}

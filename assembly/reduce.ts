@@ -12,7 +12,7 @@
 
 import { Spec } from "./spec";
 import { roundAddValue, encodeExact, encodeF64, decodeF64 } from "./round";
-import { f32AccAdd, f32AccAddV, f32RoundV } from "./f32acc";
+import { f32AccAdd, f32AccAddV, f32RoundV, f32x4At, storePromoted } from "./f32acc";
 import { bf16RneBits, bf16RneVec } from "./bf16";
 
 // order codes (src/datapath/reduce.ts ORDER_CODE)
@@ -133,12 +133,6 @@ export function reduceSegmentSum(
 // the defined result. Sequential is chunked with one chunk: the running sum of
 // an RNE sum started at +0 is never -0, so the final +0 + c equals c bit for bit.
 // ---------------------------------------------------------------------------
-
-@inline
-function storePromoted(dst: usize, v: v128): void {
-  v128.store(dst, f64x2.promote_low_f32x4(v));
-  v128.store(dst, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
-}
 
 /** Fast segment sum: vals f32 [edges, F], out f64 [nRows, F]; chunk = C (chunked/promote) or 0 (sequential). */
 export function reduceSegmentSumF32(vals: usize, F: i32, rowPtr: usize, nRows: i32, out: usize, chunk: i32): void {
@@ -314,12 +308,6 @@ function accAdd(s: f64, v: f64, screen: bool): f64 {
 @inline
 function accAddV(s: v128, v: v128, screen: bool): v128 {
   return screen ? f32AccAddV(s, v) : f32RoundV(f64x2.add(s, v));
-}
-
-// Four f32 lanes of the f32 values at p (f64 [4]): demoting an f32 value is exact.
-@inline
-function f32x4At(p: usize): v128 {
-  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
 }
 
 // One row's sums of 16 features (sumRowsF64 on f32 terms): terms at src + o (row stride

@@ -176,12 +176,7 @@ export function shiftedSoftplusGradF64(x: usize, z: usize, g: usize, gx: usize, 
  * code per element, so the same bits as on rows copied out in full.
  */
 export function shiftedSoftplusGradRowsF64(x: usize, z: usize, rowOf: usize, g: usize, gx: usize, rows: i32, F: i32, threshold: f64): void {
-  const rowBytes = <usize>F << 3;
-  for (let r = 0; r < rows; r++) {
-    const c = <usize>load<i32>(rowOf + (<usize>r << 2)) * rowBytes;
-    const o = <usize>r * rowBytes;
-    sspGradSpan(x + c, z != 0 ? z + c : 0, g + o, gx + o, F, threshold);
-  }
+  sspGradRows(x, z, rowOf, g, gx, rows, F, threshold, false);
 }
 
 /**
@@ -190,13 +185,22 @@ export function shiftedSoftplusGradRowsF64(x: usize, z: usize, rowOf: usize, g: 
  * caller then takes the f64 kernel and Math.fround, which gives a NaN's float32 bits).
  */
 export function shiftedSoftplusGradRowsF32(x: usize, z: usize, rowOf: usize, g: usize, gx: usize, rows: i32, F: i32, threshold: f64): i32 {
+  return sspGradRows(x, z, rowOf, g, gx, rows, F, threshold, true);
+}
+
+// The row loop of both: row r of g and gx with row rowOf[r] of x and z; toF32: each row rounded
+// (f32Round) before the next, stopping at a NaN with its index. Returns rows·F or that index.
+@inline
+function sspGradRows(x: usize, z: usize, rowOf: usize, g: usize, gx: usize, rows: i32, F: i32, threshold: f64, toF32: bool): i32 {
   const rowBytes = <usize>F << 3;
   for (let r = 0; r < rows; r++) {
     const c = <usize>load<i32>(rowOf + (<usize>r << 2)) * rowBytes;
     const o = <usize>r * rowBytes;
     sspGradSpan(x + c, z != 0 ? z + c : 0, g + o, gx + o, F, threshold);
-    const k = f32Round(gx + o, gx + o, F);
-    if (k < F) return r * F + k;
+    if (toF32) {
+      const k = f32Round(gx + o, gx + o, F);
+      if (k < F) return r * F + k;
+    }
   }
   return rows * F;
 }
