@@ -97,75 +97,71 @@ describe("shareOfValues", () => {
 
 describe("shiftedSoftplusGradRowsF64: softplus's VJP with x and z as distinct rows", () => {
   const builds = ["simd", "scalar", ...(relaxedFuses().ok ? ["relaxed" as const] : [])] as const;
-  it("gx[r, f] = g·z/(z + 1) (x ≤ 20) or g at row rowOf[r] of x and z, in JS doubles (z = Math.exp(x))", () => {
-    const xv = fc.oneof(
-      { weight: 6, arbitrary: fc.double({ min: -40, max: 40, noNaN: true }) },
+  /** D distinct rows of x (z = Math.exp(x)), `rows` rows of g each reading x's row rowOf[r], F features, a build. */
+  const rowsCase = (gMax: number, xWeight: number) => fc.tuple(
+    fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }),
+    fc.array(fc.oneof(
+      { weight: xWeight, arbitrary: fc.double({ min: -40, max: 40, noNaN: true }) },
       { weight: 1, arbitrary: fc.constantFrom(SOFTPLUS_THRESHOLD, 20.000000000000004, -745.2, 709.9, 0, -0, NaN, Infinity, -Infinity) },
-    );
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }), fc.array(xv, { minLength: 54, maxLength: 54 }),
-      fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), fc.array(fc.double({ min: -5, max: 5, noNaN: true }), { minLength: 108, maxLength: 108 }), fc.constantFrom(...builds),
-      (D, F, rows, xs, picks, gs, build) => {
-        const x = Float64Array.from({ length: D * F }, (_, i) => xs[i]);
-        const z = x.map((v) => Math.exp(v));
-        const rowOf = Int32Array.from({ length: rows }, (_, r) => picks[r] % D);
-        const g = Float64Array.from({ length: rows * F }, (_, i) => gs[i]);
-        const rt = wasm(build);
-        const gx = rt.scoped(() => {
-          const px = rt.put(x), pz = rt.put(z), pr = rt.put(rowOf), pg = rt.put(g), pgx = rt.alloc(8 * rows * F);
-          rt.k.shiftedSoftplusGradRowsF64(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD);
-          return rt.f64(pgx, rows * F).slice();
-        });
-        for (let r = 0; r < rows; r++) for (let f = 0; f < F; f++) {
-          const xi = x[rowOf[r] * F + f], zi = z[rowOf[r] * F + f], gi = g[r * F + f];
-          const want = xi > SOFTPLUS_THRESHOLD ? gi : (gi * zi) / (zi + 1);
-          const got = gx[r * F + f];
-          if (!(Object.is(got, want) || (got !== got && want !== want))) throw new Error(`${build} row ${r} (of ${rowOf[r]}) col ${f}: x ${xi}, g ${gi}: ${got} vs ${want}`);
-        }
-      },
-    ), { numRuns: 400 });
+    ), { minLength: 54, maxLength: 54 }),
+    fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), fc.array(fc.double({ min: -gMax, max: gMax, noNaN: true }), { minLength: 108, maxLength: 108 }), fc.constantFrom(...builds),
+  ).map(([D, F, rows, xs, picks, gs, build]) => {
+    const x = Float64Array.from({ length: D * F }, (_, i) => xs[i]);
+    return {
+      F, rows, build, x, z: x.map((v) => Math.exp(v)),
+      rowOf: Int32Array.from({ length: rows }, (_, r) => picks[r] % D),
+      g: Float64Array.from({ length: rows * F }, (_, i) => gs[i]),
+    };
+  });
+  type RowsCase = { F: number; rows: number; x: Float64Array; z: Float64Array; rowOf: Int32Array; g: Float64Array };
+  /** PyTorch's softplus_backward in JS doubles at element (r, f): g·z/(z + 1), or g above the threshold. */
+  const formula = (c: RowsCase, r: number, f: number) => {
+    const xi = c.x[c.rowOf[r] * c.F + f], zi = c.z[c.rowOf[r] * c.F + f], gi = c.g[r * c.F + f];
+    return xi > SOFTPLUS_THRESHOLD ? gi : (gi * zi) / (zi + 1);
+  };
+
+  it("gx[r, f] = g·z/(z + 1) (x ≤ 20) or g at row rowOf[r] of x and z, in JS doubles (z = Math.exp(x))", () => {
+    fc.assert(fc.property(rowsCase(5, 6), (c) => {
+      const { F, rows, build } = c;
+      const rt = wasm(build);
+      const gx = rt.scoped(() => {
+        const px = rt.put(c.x), pz = rt.put(c.z), pr = rt.put(c.rowOf), pg = rt.put(c.g), pgx = rt.alloc(8 * rows * F);
+        rt.k.shiftedSoftplusGradRowsF64(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD);
+        return rt.f64(pgx, rows * F).slice();
+      });
+      for (let r = 0; r < rows; r++) for (let f = 0; f < F; f++) {
+        const want = formula(c, r, f);
+        const got = gx[r * F + f];
+        if (!(Object.is(got, want) || (got !== got && want !== want))) throw new Error(`${build} row ${r} (of ${c.rowOf[r]}) col ${f}: ${got} vs ${want}`);
+      }
+    }), { numRuns: 400 });
   });
 
   it("shiftedSoftplusGradRowsF32: Math.fround of the same formula, or, at the first NaN, its index (rows from there unwritten)", () => {
-    const xv = fc.oneof(
-      { weight: 8, arbitrary: fc.double({ min: -40, max: 40, noNaN: true }) },
-      { weight: 1, arbitrary: fc.constantFrom(SOFTPLUS_THRESHOLD, 20.000000000000004, -745.2, 709.9, 0, -0, NaN, Infinity, -Infinity) },
-    );
     let nanSeen = 0;
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }), fc.array(xv, { minLength: 54, maxLength: 54 }),
-      fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), fc.array(fc.double({ min: -1e39, max: 1e39, noNaN: true }), { minLength: 108, maxLength: 108 }), fc.constantFrom(...builds),
-      (D, F, rows, xs, picks, gs, build) => {
-        const x = Float64Array.from({ length: D * F }, (_, i) => xs[i]);
-        const z = x.map((v) => Math.exp(v));
-        const rowOf = Int32Array.from({ length: rows }, (_, r) => picks[r] % D);
-        const g = Float64Array.from({ length: rows * F }, (_, i) => gs[i]);
-        const rt = wasm(build);
-        const SENTINEL = 12345.678;
-        const [done, gx] = rt.scoped(() => {
-          const px = rt.put(x), pz = rt.put(z), pr = rt.put(rowOf), pg = rt.put(g), pgx = rt.alloc(8 * rows * F);
-          rt.f64(pgx, rows * F).fill(SENTINEL);
-          return [rt.k.shiftedSoftplusGradRowsF32(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD), rt.f64(pgx, rows * F).slice()];
-        });
-        const want = Float64Array.from({ length: rows * F }, (_, i) => {
-          const r = Math.floor(i / F), f = i % F;
-          const xi = x[rowOf[r] * F + f], zi = z[rowOf[r] * F + f], gi = g[i];
-          return Math.fround(xi > SOFTPLUS_THRESHOLD ? gi : (gi * zi) / (zi + 1));
-        });
-        const firstNaN = want.findIndex((v) => v !== v);
-        expect(done).toBe(firstNaN < 0 ? rows * F : firstNaN);
-        if (firstNaN >= 0) nanSeen++;
-        const upTo = firstNaN < 0 ? rows * F : Math.floor(firstNaN / F) * F; // whole rows before the NaN's
-        for (let i = 0; i < upTo; i++) if (!Object.is(gx[i], want[i])) throw new Error(`${build} element ${i}: ${gx[i]} vs ${want[i]}`);
-        for (let i = firstNaN < 0 ? rows * F : (Math.floor(firstNaN / F) + 1) * F; i < rows * F; i++) expect(gx[i]).toBe(SENTINEL);
-      },
-    ), { numRuns: 400 });
+    fc.assert(fc.property(rowsCase(1e39, 8), (c) => {
+      const { F, rows, build } = c;
+      const rt = wasm(build);
+      const SENTINEL = 12345.678;
+      const [done, gx] = rt.scoped(() => {
+        const px = rt.put(c.x), pz = rt.put(c.z), pr = rt.put(c.rowOf), pg = rt.put(c.g), pgx = rt.alloc(8 * rows * F);
+        rt.f64(pgx, rows * F).fill(SENTINEL);
+        return [rt.k.shiftedSoftplusGradRowsF32(px, pz, pr, pg, pgx, rows, F, SOFTPLUS_THRESHOLD), rt.f64(pgx, rows * F).slice()];
+      });
+      const want = Float64Array.from({ length: rows * F }, (_, i) => Math.fround(formula(c, Math.floor(i / F), i % F)));
+      const firstNaN = want.findIndex((v) => v !== v);
+      expect(done).toBe(firstNaN < 0 ? rows * F : firstNaN);
+      if (firstNaN >= 0) nanSeen++;
+      const upTo = firstNaN < 0 ? rows * F : Math.floor(firstNaN / F) * F; // whole rows before the NaN's
+      for (let i = 0; i < upTo; i++) if (!Object.is(gx[i], want[i])) throw new Error(`${build} element ${i}: ${gx[i]} vs ${want[i]}`);
+      for (let i = firstNaN < 0 ? rows * F : (Math.floor(firstNaN / F) + 1) * F; i < rows * F; i++) expect(gx[i]).toBe(SENTINEL);
+    }), { numRuns: 400 });
     expect(nanSeen).toBeGreaterThan(5);
   });
 
   it("its wrapper says false at a NaN, so the backend rounds the f64 kernel's values instead", () => {
     const x = Float64Array.from([0.5, 30, -2, 1]), z = x.map((v) => Math.exp(v)), rowOf = Int32Array.from([1, 0, 1]);
-    const g = Float64Array.from([1, 2, 3, 4, Infinity, 0.25]); // row 2: inf·z/(z + 1) is finite; g·z/(z+1) at z = inf is not reached
+    const g = Float64Array.from([1, 2, 3, 4, Infinity, 0.25]); // row 2: inf·z/(z + 1) is inf, not NaN
     const gx = new Float64Array(6);
     expect(shiftedSoftplusGradRowsF32(g, x, z, rowOf, 2, SOFTPLUS_THRESHOLD, gx)).toBe(true);
     const want = new Float64Array(6);
