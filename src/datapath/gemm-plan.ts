@@ -415,32 +415,28 @@ interface CachedB {
   layout: Map<string, Float32Array | Float64Array>;
 }
 const bCache = new WeakMap<object, Map<string, CachedB>>();
-
-function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, K: number, N: number): CachedB {
-  let m = bCache.get(b);
-  if (!m) bCache.set(b, (m = new Map()));
-  const key = `${rt.flavour}|${siteOf(spec).key}`;
-  let c = m.get(key);
-  if (!c) {
-    c = rt.scoped(() => {
-      const pb = roundInto(rt, b, spec, 0); // not stochastic: no element counter
-      return { rounded: rt.f32(pb, K * N).slice(), range: expRange(rt, pb, K * N), layout: new Map() };
-    });
-    m.set(key, c);
-  }
-  return c;
-}
-
 const biasCache = new WeakMap<object, Map<string, Float32Array>>();
 
-/** The rounded bias of a constant B's caller (a weight too; not stochastic: no element counter), cached on the array. */
-function cachedBias(rt: WasmRuntime, bias: Float32Array | Float64Array, spec: Spec): Float32Array {
-  let m = biasCache.get(bias);
-  if (!m) biasCache.set(bias, (m = new Map()));
+/** make()'s value for weight array w under runtime rt and input rounding spec, cached on w (not stochastic: no element counter). */
+function perWeight<T>(cache: WeakMap<object, Map<string, T>>, w: object, rt: WasmRuntime, spec: Spec, make: () => T): T {
+  let m = cache.get(w);
+  if (!m) cache.set(w, (m = new Map()));
   const key = `${rt.flavour}|${siteOf(spec).key}`;
-  let q = m.get(key);
-  if (!q) m.set(key, (q = rt.scoped(() => rt.f32(roundInto(rt, bias, spec, 0), bias.length).slice())));
-  return q;
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = rt.scoped(make)));
+  return v;
+}
+
+function cachedB(rt: WasmRuntime, b: Float32Array | Float64Array, spec: Spec, K: number, N: number): CachedB {
+  return perWeight(bCache, b, rt, spec, () => {
+    const pb = roundInto(rt, b, spec, 0);
+    return { rounded: rt.f32(pb, K * N).slice(), range: expRange(rt, pb, K * N), layout: new Map() };
+  });
+}
+
+/** The rounded bias of a constant B's caller (a weight too), cached on the array. */
+function cachedBias(rt: WasmRuntime, bias: Float32Array | Float64Array, spec: Spec): Float32Array {
+  return perWeight(biasCache, bias, rt, spec, () => rt.f32(roundInto(rt, bias, spec, 0), bias.length).slice());
 }
 
 /**

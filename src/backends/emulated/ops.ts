@@ -270,7 +270,8 @@ export class EmulatedOps implements EquivariantOps {
   private shares = new WeakMap<Tensor, RowShare>();
   private readonly shareRows: boolean;
   private readonly fuseMessages: boolean;
-  private fuses = new Map<string, boolean>();
+  /** cfconvMessages' plans per prefix where it fuses, else null (fusedMessagePlans). */
+  private fusedPlans = new Map<string, MessagePlans | null>();
 
   constructor(hw: ResolvedHwModel | string, opts: EmulatedOptions = {}) {
     this.hw = typeof hw === "string" ? loadHwModel(hw) : hw;
@@ -856,8 +857,9 @@ export class EmulatedOps implements EquivariantOps {
    */
   cfconvMessages(p: string, f: Tensor, C: Tensor, lin1: () => Tensor, edges: MessageEdges): Tensor {
     const arena = this.arena;
+    const plans = arena ? this.fusedMessagePlans(p) : null;
     const E = C.data.length, F = f.shape[1];
-    if (!arena || !this.fusesMessages(p) || f.shape.length !== 2 || f.shape[0] !== E || F % 4 !== 0 || edges.dst.length !== E) {
+    if (!arena || !plans || f.shape.length !== 2 || f.shape[0] !== E || F % 4 !== 0 || edges.dst.length !== E) {
       return cfconvMessages(this, p, f, C, lin1, edges);
     }
     return arena.run(() => {
@@ -870,7 +872,6 @@ export class EmulatedOps implements EquivariantOps {
       for (let e = 0; e < E; e++) if (!(edges.dst[e] >= 0 && edges.dst[e] < nx)) return separate(); // the gather names a bad index
       const agg = messagesForward(o);
       if (!agg) return separate();
-      const plans = this.messagePlans(p);
       this.note(plans.aggregate.f, "fused with the filter, gather and message: fp32 products and sums");
       return this.emit("segment_sum", `${p}.conv.aggregate`, [f, C, x], tag(agg, plans.aggregate.f.out), [n, F], (G, needs) => {
         this.note(plans.aggregate.b, "fused with the filter, gather and message VJPs");
@@ -901,12 +902,13 @@ export class EmulatedOps implements EquivariantOps {
     };
   }
 
-  /** Whether cfconvMessages fuses under prefix p (cached per prefix). */
-  private fusesMessages(p: string): boolean {
-    let v = this.fuses.get(p);
+  /** cfconvMessages' plans under prefix p where it fuses them, else null (cached per prefix). */
+  private fusedMessagePlans(p: string): MessagePlans | null {
+    let v = this.fusedPlans.get(p);
     if (v === undefined) {
-      v = this.fuseMessages && !(this.accSite && this.accSite.spec.rounding === "sr") && messagesFuse(this.messagePlans(p));
-      this.fuses.set(p, v);
+      const plans = this.messagePlans(p);
+      v = this.fuseMessages && !(this.accSite && this.accSite.spec.rounding === "sr") && messagesFuse(plans) ? plans : null;
+      this.fusedPlans.set(p, v);
     }
     return v;
   }
