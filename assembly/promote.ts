@@ -57,8 +57,9 @@ export function gemmPromoteExact(
   const rne = accRne != 0;
   const W: u64 = <u64>(3 * K + 1);
   if (ASC_FEATURE_SIMD) {
-    if (rne) promotePanels(a, bp, bias, c, m, K, N, i0, interval, cut, true, out, W, outExact != 0);
-    else promotePanels(a, bp, bias, c, m, K, N, i0, interval, cut, false, out, W, outExact != 0);
+    // two instantiations, so neither inner loop tests the rounding mode per step
+    if (rne) promotePanels<Rne>(a, bp, bias, c, m, K, N, i0, interval, cut, out, W, outExact != 0);
+    else promotePanels<Rtz>(a, bp, bias, c, m, K, N, i0, interval, cut, out, W, outExact != 0);
     return;
   }
   for (let i = 0; i < m; i++) {
@@ -93,19 +94,32 @@ function madd(x: v128, b: v128, part: v128): v128 {
   return f64x2.add(part, f64x2.mul(x, b));
 }
 
-/** roundFraction on both f64 lanes (bit operations; RNE with 64-bit lane compares). */
+// The accumulator's rounding as a type argument of promotePanels: each
+// instantiation's inner loop has one rounding, fixed when it is compiled.
+class Rtz {}
+class Rne {}
+
+/**
+ * roundFraction on both f64 lanes: `keep` has the sign, exponent and kept
+ * fraction bits set (an AND, which engines emit as one instruction where
+ * andnot may take three). RNE with 64-bit lane compares.
+ */
 @inline
-function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
-  const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
-  const kept = v128.andnot(x, mask);
-  if (!rne) return kept;
-  const low = v128.and(x, mask);
+function roundFractionV<R>(x: v128, keep: v128, cut: u64): v128 {
+  const kept = v128.and(x, keep);
+  if (!isRne<R>()) return kept;
+  const low = v128.andnot(x, keep);
   const half = i64x2.splat(<i64>(<u64>1 << (cut - 1)));
   const unit = i64x2.splat(<i64>(<u64>1 << cut));
   // low and half are below 2^52: signed lane compares are exact
   const odd = i64x2.ne(v128.and(kept, unit), i64x2.splat(0));
   const up = v128.or(i64x2.gt_s(low, half), v128.and(i64x2.eq(low, half), odd));
   return i64x2.add(kept, v128.and(up, unit));
+}
+
+@inline
+function isRne<R>(): bool {
+  return idof<R>() == idof<Rne>();
 }
 
 /**
@@ -115,13 +129,12 @@ function roundFractionV(x: v128, cut: u64, rne: bool): v128 {
  * independent lanes; padded columns compute zeros and are not written).
  * The fp32 promotion is f32AccAddV (f32AccAdd on both lanes).
  */
-@inline
-function promotePanels(
+function promotePanels<R>(
   a: usize, bp: usize, bias: usize, c: usize, m: i32, K: i32, N: i32, i0: i32,
-  interval: i32, cut: u64, rne: bool, out: Spec, W: u64, outExact: bool,
+  interval: i32, cut: u64, out: Spec, W: u64, outExact: bool,
 ): void {
   const nPanels = (N + NR - 1) / NR;
-  const mask = i64x2.splat(<i64>((<u64>1 << cut) - 1));
+  const keep = i64x2.splat(<i64>~((<u64>1 << cut) - 1));
   // two rows at a time share the B loads and give 8 independent add-and-cut
   // chains: each chain's adds are latency-bound, so more chains run faster.
   // An odd last row is paired with itself (its second copy is not written).
@@ -150,14 +163,14 @@ function promotePanels(
           const x = v128.load64_splat(pa);
           const y = v128.load64_splat(pr);
           const b0 = v128.load(pb), b1 = v128.load(pb, 16), b2 = v128.load(pb, 32), b3 = v128.load(pb, 48);
-          p0 = cutV(madd(x, b0, p0), mask, cut, rne);
-          p1 = cutV(madd(x, b1, p1), mask, cut, rne);
-          p2 = cutV(madd(x, b2, p2), mask, cut, rne);
-          p3 = cutV(madd(x, b3, p3), mask, cut, rne);
-          r0 = cutV(madd(y, b0, r0), mask, cut, rne);
-          r1 = cutV(madd(y, b1, r1), mask, cut, rne);
-          r2 = cutV(madd(y, b2, r2), mask, cut, rne);
-          r3 = cutV(madd(y, b3, r3), mask, cut, rne);
+          p0 = roundFractionV<R>(madd(x, b0, p0), keep, cut);
+          p1 = roundFractionV<R>(madd(x, b1, p1), keep, cut);
+          p2 = roundFractionV<R>(madd(x, b2, p2), keep, cut);
+          p3 = roundFractionV<R>(madd(x, b3, p3), keep, cut);
+          r0 = roundFractionV<R>(madd(y, b0, r0), keep, cut);
+          r1 = roundFractionV<R>(madd(y, b1, r1), keep, cut);
+          r2 = roundFractionV<R>(madd(y, b2, r2), keep, cut);
+          r3 = roundFractionV<R>(madd(y, b3, r3), keep, cut);
           pa += 8;
           pr += 8;
           pb += <usize>(NR << 3);
@@ -187,12 +200,6 @@ function writePanel(c: usize, s0: v128, s1: v128, s2: v128, s3: v128, i: i32, j0
 @inline
 function outValue(s: f64, out: Spec, idx: u64, outExact: bool): f64 {
   return outExact && isFinite(s) ? s : decodeF64(encodeF64(s, out, idx), out);
-}
-
-/** roundFraction on both lanes; RTZ clears the low `cut` bits (mask), RNE rounds them off (roundFractionV). */
-@inline
-function cutV(x: v128, mask: v128, cut: u64, rne: bool): v128 {
-  return rne ? roundFractionV(x, cut, true) : v128.andnot(x, mask);
 }
 
 /** bias[j], bias[j + 1] (0 past N). */
