@@ -41,7 +41,8 @@ function roundFraction(x: f64, cut: u64, rne: bool): f64 {
 const NR: i32 = 8;
 
 /**
- * Rows [i0, i0+m): a f64 [m][K], bp f64 panels of B (above), bias f64 [N]
+ * Rows [i0, i0+m): a f32 [m][K] (the rounded inputs, widened here: exact),
+ * bp f64 panels of B (above), bias f64 [N]
  * (fp32 values, or 0 for none), c f64 [m][N]. accMbits: the accumulator's
  * fraction bits (≤ 51); accRne: 1 RNE, 0 RTZ. interval: N of promote:N.
  * outExact: 1 when the output format holds every finite fp32 value and
@@ -63,7 +64,7 @@ export function gemmPromoteExact(
     return;
   }
   for (let i = 0; i < m; i++) {
-    const arow = a + ((<usize>i * <usize>K) << 3);
+    const arow = a + ((<usize>i * <usize>K) << 2);
     for (let j = 0; j < N; j++) {
       const bcol = bp + (((<usize>(j / NR) * <usize>K * <usize>NR) + <usize>(j % NR)) << 3);
       let s: f64 = bias != 0 ? load<f64>(bias + (<usize>j << 3)) : 0.0;
@@ -71,7 +72,7 @@ export function gemmPromoteExact(
         const k1 = min(K, k0 + interval);
         let part: f64 = 0.0;
         for (let k = k0; k < k1; k++) {
-          const p = load<f64>(arow + (<usize>k << 3)) * load<f64>(bcol + ((<usize>k * <usize>NR) << 3));
+          const p = <f64>load<f32>(arow + (<usize>k << 2)) * load<f64>(bcol + ((<usize>k * <usize>NR) << 3));
           part = roundFraction(part + p, cut, rne);
         }
         s = f32AccAdd(s, part);
@@ -138,9 +139,9 @@ function promotePanels<R>(
   // two rows at a time share the B loads and give 8 independent add-and-cut
   // chains: each chain's adds are latency-bound, so more chains run faster.
   // An odd last row is paired with itself (its second copy is not written).
-  const kspan = <usize>K << 3;
+  const kspan = <usize>K << 2;
   for (let i = 0; i < m; i += 2) {
-    const arow = a + ((<usize>i * <usize>K) << 3);
+    const arow = a + ((<usize>i * <usize>K) << 2);
     const second = i + 1 < m;
     const brow = second ? arow + kspan : arow;
     for (let q = 0; q < nPanels; q++) {
@@ -156,12 +157,12 @@ function promotePanels<R>(
         const k1 = min(K, k0 + interval);
         let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
         let r0 = f64x2.splat(0), r1 = f64x2.splat(0), r2 = f64x2.splat(0), r3 = f64x2.splat(0);
-        let pa = arow + (<usize>k0 << 3);
-        let pr = brow + (<usize>k0 << 3);
+        let pa = arow + (<usize>k0 << 2);
+        let pr = brow + (<usize>k0 << 2);
         let pb = pan + ((<usize>k0 * <usize>NR) << 3);
         for (let k = k0; k < k1; k++) {
-          const x = v128.load64_splat(pa);
-          const y = v128.load64_splat(pr);
+          const x = f64x2.promote_low_f32x4(v128.load32_splat(pa));
+          const y = f64x2.promote_low_f32x4(v128.load32_splat(pr));
           const b0 = v128.load(pb), b1 = v128.load(pb, 16), b2 = v128.load(pb, 32), b3 = v128.load(pb, 48);
           p0 = roundFractionV<R>(madd(x, b0, p0), keep, cut);
           p1 = roundFractionV<R>(madd(x, b1, p1), keep, cut);
@@ -171,8 +172,8 @@ function promotePanels<R>(
           r1 = roundFractionV<R>(madd(y, b1, r1), keep, cut);
           r2 = roundFractionV<R>(madd(y, b2, r2), keep, cut);
           r3 = roundFractionV<R>(madd(y, b3, r3), keep, cut);
-          pa += 8;
-          pr += 8;
+          pa += 4;
+          pr += 4;
           pb += <usize>(NR << 3);
         }
         s0 = f32AccAddV(s0, p0); s1 = f32AccAddV(s1, p1); s2 = f32AccAddV(s2, p2); s3 = f32AccAddV(s3, p3);

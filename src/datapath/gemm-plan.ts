@@ -626,6 +626,12 @@ function alloc64(n: number, shared: boolean): Float64Array {
   return shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : arenaF64(n, false);
 }
 
+/** Rows [r0, r1) of the rounded A as they are (f32: promote-exact kernel). */
+function roundedRows32(p: Prepared, r0: number, r1: number): Float32Array {
+  if (!("rounded" in p.a)) throw new Error("gemm: the promote-exact kernel needs rounded inputs");
+  return p.a.rounded.subarray(r0 * p.K, r1 * p.K);
+}
+
 /** Rounded A rows [r0, r1) as f64 (generic kernel). */
 function roundedRows64(p: Prepared, r0: number, r1: number): Float64Array {
   if (!("rounded" in p.a)) throw new Error("gemm: the generic kernel needs rounded inputs");
@@ -674,8 +680,11 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
   jobsBuilt++;
   if (rowsLayout(p.path)) {
     const s = p.specs;
+    // promote-exact widens the f32 rows itself; gemmGeneric reads f64 rows
+    const promote = p.path === "promote-exact";
+    const aBytes = promote ? 4 : 8;
     const bufs = [
-      { bytes: m * K * 8, data: roundedRows64(p, r0, r1) }, // 0 A rows (f64)
+      { bytes: m * K * aBytes, data: promote ? roundedRows32(p, r0, r1) : roundedRows64(p, r0, r1) }, // 0 A rows (f32: promote-exact; f64)
       { bytes: p.bData.byteLength, data: p.bData }, // 1 B (generic: transposed f64; promote-exact: f64 panels)
       { bytes: N * 8, data: p.bias ? Float64Array.from(p.bias) : undefined }, // 2 bias
       { bytes: 88, data: s.prod ? specBytes(s.prod) : undefined }, // 3
@@ -691,9 +700,9 @@ export function buildJob(p: Prepared, r0: number, r1: number, outF64: boolean): 
     const outExact = s.out.format.kind === "float" && sameFloat(s.out.format, FP32) && s.out.ftz === "none" && s.out.rounding !== "sr";
     // the kernels loop over rows, each row its own sums, so a call may take any number
     for (const [i, n] of rowChunks(m, 1)) {
-      if (p.path === "promote-exact") {
+      if (promote) {
         const acc = s.acc.format as FloatFormat;
-        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * 8), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
+        calls.push({ fn: "gemmPromoteExact", args: [ref(0, i * K * aBytes), ref(1), p.bias ? ref(2) : 0, ref(8, i * N * 8), n, K, N, r0 + i, param, acc.mbits, s.acc.rounding === "rne" ? 1 : 0, ref(6), outExact ? 1 : 0] });
         continue;
       }
       calls.push({
