@@ -6,7 +6,9 @@
 // with one backend (no trace) on the 1008-atom system (72: the cluster itself),
 // jiggling positions deterministically, and prints the RSS after step
 // min(100, STEPS/10) and after the last step, and ten samples of RSS, JS heap
-// and WASM memory;
+// and WASM memory, and of the resident bytes of the process's malloc heap (the
+// [heap] mapping of /proc/self/smaps: where the RSS that is neither JS heap nor
+// WASM memory grows; null off Linux);
 // `node --expose-gc bench/engine-child.js live PRESET STEPS [72|1008]` is `flat` with a
 // full garbage collection before each sample: the heap that is still reachable
 // (a leak grows it; `flat`'s RSS also counts garbage V8 has not collected yet);
@@ -24,6 +26,20 @@ import { replicate } from "./lib.js";
 import { wasm } from "../dist/src/wasm/runtime.js";
 
 const here = new URL(".", import.meta.url).pathname;
+
+/** Resident MiB of the [heap] mapping (glibc malloc's main arena), or null where /proc/self/smaps has none. */
+function mallocHeapMiB() {
+  let text;
+  try {
+    text = readFileSync("/proc/self/smaps", "utf8");
+  } catch {
+    return null;
+  }
+  const at = text.search(/ \[heap\]\n/);
+  if (at < 0) return null;
+  const m = /\nRss:\s+(\d+) kB/.exec(text.slice(at));
+  return m ? Number(m[1]) / 1024 : null;
+}
 const [mode, preset, stepsArg, atomsArg] = process.argv.slice(2);
 const steps = Number(stepsArg);
 
@@ -109,7 +125,7 @@ if (mode === "large") {
     if (i === early || i % Math.max(1, Math.floor(steps / 10)) === 0) {
       if (mode === "live") gc();
       const m = process.memoryUsage();
-      samples.push({ step: i, rss: m.rss / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, heapUsed: m.heapUsed / 2 ** 20, wasm: wasm().memory.buffer.byteLength / 2 ** 20 });
+      samples.push({ step: i, rss: m.rss / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, heapUsed: m.heapUsed / 2 ** 20, wasm: wasm().memory.buffer.byteLength / 2 ** 20, mallocHeap: mallocHeapMiB() });
       if (i === early) rssEarly = m.rss / 2 ** 20;
     }
   }

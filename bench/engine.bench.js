@@ -137,7 +137,7 @@ export async function run() {
     const flat = PARTS.has("flat") ? child("flat", "bf16-linear-fp32acc", FLAT_STEPS, FLAT_ATOMS) : null;
     if (flat) {
       console.log(`\n  memory, bf16-linear-fp32acc, ${flat.atoms} atoms, ${flat.steps} steps without a trace: RSS ${flat.rssEarlyMiB.toFixed(0)} MiB after step ${flat.early}, ${flat.rssLastMiB.toFixed(0)} MiB after step ${flat.steps} (${((flat.ratio - 1) * 100).toFixed(1)} %)`);
-      console.log(`  step: RSS / JS heap total / WASM memory (MiB)  ${flat.samples.map((x) => `${x.step}: ${x.rss.toFixed(0)}/${x.heapTotal.toFixed(0)}/${x.wasm.toFixed(0)}`).join("  ")}`);
+      console.log(`  step: RSS / JS heap total / WASM memory / malloc heap (MiB)  ${flat.samples.map((x) => `${x.step}: ${x.rss.toFixed(0)}/${x.heapTotal.toFixed(0)}/${x.wasm.toFixed(0)}/${x.mallocHeap === null ? "-" : x.mallocHeap.toFixed(0)}`).join("  ")}`);
     }
 
     // 5. CPU time per step, every preset against fp32-baseline (alternating rounds in one process)

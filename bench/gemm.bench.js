@@ -8,7 +8,8 @@
 //    Math.fround emulation;
 //  - bf16 accumulator (bf16 in, bf16 acc, sequential RNE), fused and separate multiplier;
 //  - the generic kernel (every datapath), for scale, and the promote-exact
-//    kernel on the same fp8 promote datapath;
+//    kernel on the same fp8 promote datapath, and on fp8-e4m3-promote128's own
+//    (fp32 out) at the SchNet filter network's shape 1920×64×64;
 //  - the whole CLI job `hwsim matmul` 2048×2048×2048 fp16→fp32 (read .npy,
 //    compute, write .npy) as a child process, against numpy's matmul with 2
 //    BLAS threads when python3 + numpy are available.
@@ -205,19 +206,24 @@ export async function run() {
     gemm(ab, bb, q, q, q, dp, undefined, { info: i2 });
     if (i2.path !== path) throw new Error(`expected ${path}, got ${i2.path}`);
   }
-  const g = 64;
+  const g = 64, fm = 1920;
   // fp8-e4m3-promote128's datapath (fp8 in, 14-bit RTZ partials promoted to fp32), promote:32 here
   const fp8 = parseGemmDatapath({ in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:32", fma: true, out: "bf16" });
-  const pi = {};
-  gemm(ab.subarray(0, g * g), bb.subarray(0, g * g), g, g, g, fp8, undefined, { info: pi });
-  if (pi.path !== "promote-exact") throw new Error(`expected promote-exact, got ${pi.path}`);
+  // the preset's own fp32 output, on the SchNet filter network's shape (edges × 64 × 64)
+  const fp8f32 = parseGemmDatapath({ in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:128", fma: true, out: "fp32" });
+  for (const [dp, M] of [[fp8, g], [fp8f32, fm]]) {
+    const pi = {};
+    gemm(ab.subarray(0, M * g), bb.subarray(0, g * g), M, g, g, dp, undefined, { info: pi });
+    if (pi.path !== "promote-exact") throw new Error(`expected promote-exact, got ${pi.path}`);
+  }
   const r2 = await runSuite(`bf16 accumulate ${q}³`, {
     "bf16 acc, fused (exact products)": () => gemm(ab, bb, q, q, q, fused),
     "bf16 acc, separate bf16 multiplier": () => gemm(ab, bb, q, q, q, separate),
     "bf16 acc, fused, fp16 inputs (bf16-fast)": () => gemm(ab, bb, q, q, q, fusedFp16),
     [`generic kernel (fp8 e4m3 in, e8m13 RTZ acc, promote:32) ${g}³`]: () => gemm(ab.subarray(0, g * g), bb.subarray(0, g * g), g, g, g, fp8, undefined, { path: "generic" }),
     [`promote-exact kernel (same datapath) ${g}³`]: () => gemm(ab.subarray(0, g * g), bb.subarray(0, g * g), g, g, g, fp8),
-  }, { work: (name) => (name.startsWith("generic") || name.startsWith("promote") ? g * g * g : q * q * q), unit: "MAC", minSamples: 5, maxTime: 2 });
+    [`promote-exact kernel (promote:128, fp32 out) ${fm}×${g}×${g}`]: () => gemm(ab.subarray(0, fm * g), bb.subarray(0, g * g), fm, g, g, fp8f32),
+  }, { work: (name) => (name.includes(`${fm}×`) ? fm * g * g : name.startsWith("generic") || name.startsWith("promote") ? g * g * g : q * q * q), unit: "MAC", minSamples: 5, maxTime: 2 });
   printTable("bf16 accumulator, sequential RNE (one core, end to end)", r2, "bf16 acc, fused (exact products)", 1e9, "G");
   result.bf16_acc = {
     gmacs_fused: r2[0].perSec / 1e9,
@@ -225,6 +231,7 @@ export async function run() {
     gmacs_fused_fp16_inputs: r2[2].perSec / 1e9,
     gmacs_generic_fp8_promote: r2[3].perSec / 1e9,
     gmacs_promote_exact_fp8: r2[4].perSec / 1e9,
+    gmacs_promote_exact_fp8_filter_shape: r2[5].perSec / 1e9,
     ratio_promote_exact_vs_generic: r2[4].perSec / r2[3].perSec,
   };
 
