@@ -654,6 +654,20 @@ function flushThreshold(bp: usize, kc: i32): f32 {
   return max(mx * reinterpret<f32>(0x0D800000), reinterpret<f32>(0x00800000)); // 2^-100, 2^-126
 }
 
+// Some of the n f32 values at p is subnormal (flushPanels' test, n a multiple of 4).
+function anySubnormal(p: usize, n: i32): bool {
+  if (!ASC_FEATURE_SIMD) unreachable(); // kind 9 exists in the relaxed build only
+  else {
+    let acc = i32x4.splat(0);
+    for (let e = 0; e < n; e += 4) {
+      const v = v128.load(p + (<usize>e << 2));
+      acc = v128.or(acc, i32x4.lt_u(i32x4.sub(v128.and(v, i32x4.splat(0x7FFFFFFF)), i32x4.splat(1)), i32x4.splat(0x007FFFFF)));
+    }
+    return v128.any_true(acc);
+  }
+  return true;
+}
+
 // A's packed panels (MR·K floats each, MR = 4 rows at every k) with subnormals
 // as +0, into dst; flags[p] = 1 where panel p held one, and kflags[p·K + k] = 1
 // where one of its rows did at k.
@@ -1324,6 +1338,11 @@ function blockedRows(a: usize, m: i32, K: i32, N: i32, bp: usize, cp: usize, apS
     const kflags = flags + <usize>mPanels;
     if (aF64 != 0) gemmPackAF64(a, m, K, orig);
     else gemmPackA(a, m, K, orig);
+    // no subnormal in A: the flushed panels would equal these, every flag 0 and every step plain (kind 5)
+    if (!anySubnormal(orig, mPanels * MR * K)) {
+      blocked(orig, bp, cp, mPanels, K, nPanels, kcBlock, 5);
+      return;
+    }
     flushPanels(orig, apScratch, mPanels, K, flags, kflags);
     blockedFlush(apScratch, orig, flags, kflags, bp, cp, mPanels, K, nPanels, kcBlock);
     return;
