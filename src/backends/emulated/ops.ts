@@ -445,7 +445,8 @@ export class EmulatedOps implements EquivariantOps {
       const tab = tabulateUnary(fn, X, f.compute, f.out);
       if (tab) {
         y = tab.y;
-        unaryGrad = rows ? (G) => tab.gradRows!(G, rows.share.classOf, rows.F) : tab.grad;
+        // (rounded to the backward's fp32 out in the same pass where it can, as below)
+        unaryGrad = rows ? (G) => tab.gradRows!(G, rows.share.classOf, rows.F, b.out) : tab.grad;
       } else {
         const raw = f64(X.length, false);
         // the VJP's aux values (exp(x) for softplus) kept when a gradient will flow

@@ -91,9 +91,11 @@ export interface TabulatedUnary {
   grad(G: Float64Array): Float64Array;
   /**
    * `grad` where x holds distinct rows of F values (emulated/rows.ts): row r of G
-   * goes with row rowOf[r] of x. For functions with `gradsRows`.
+   * goes with row rowOf[r] of x. For functions with `gradsRows`. With an fp32 RNE
+   * site `out` the values come rounded to it, in the same pass where the function has
+   * `gradsRowsF32` (tagged: rounding them to `out` again is free), else float64.
    */
-  gradRows?(G: Float64Array, rowOf: Int32Array, F: number): Float64Array;
+  gradRows?(G: Float64Array, rowOf: Int32Array, F: number, out?: Site | null): Float64Array;
 }
 
 /**
@@ -119,9 +121,11 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
   const gradsRows = fn.gradsRows;
   return {
     y,
-    gradRows: gradsRows && ((G, rowOf, F) => {
+    gradRows: gradsRows && ((G, rowOf, F, out) => {
       const gx = f64(G.length, false);
-      gradsRows(G, x, gather(auxTable(), x, m)!, rowOf, F, gx);
+      const aux = gather(auxTable(), x, m)!;
+      if (out?.fp32Native && fn.gradsRowsF32?.(G, x, aux, rowOf, F, gx)) return tag(gx, out);
+      gradsRows(G, x, aux, rowOf, F, gx);
       return gx;
     }),
     grad: (G) => {
