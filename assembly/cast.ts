@@ -5,6 +5,7 @@
 import { Spec } from "./spec";
 import { encodeF32, encodeF64, decodeF64 } from "./round";
 import { bf16RneVec } from "./bf16";
+import { storePromoted } from "./f32acc";
 
 @inline
 function storeCode(dst: usize, i: i32, code: u32, outBytes: i32): void {
@@ -242,13 +243,6 @@ function bf16Vec(x: v128, q: u32): v128 {
   return v128.bitselect(i32x4.splat(q), bf16RneVec(x), i32x4.gt_s(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000)));
 }
 
-// Four f32 lanes stored as four f64 values.
-@inline
-function storeAsF64(d: usize, v: v128): void {
-  v128.store(d, f64x2.promote_low_f32x4(v));
-  v128.store(d, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), 16);
-}
-
 // The f32 patterns of fastVec's codes << 16, NaN patterns replaced by q
 // (codes and patterns are below 2^31 in magnitude: a signed compare).
 @inline
@@ -270,12 +264,12 @@ export function encodeF32FastTop16(src: usize, dst: usize, n: i32, dstF64: i32, 
     // one loop per destination type and rounding form (V8 does not unswitch a branch out of a loop)
     if (bf16Ieee()) {
       if (dstF64 != 0) {
-        for (; i + 4 <= n; i += 4) storeAsF64(dst + (<usize>i << 3), bf16Vec(v128.load(src + (<usize>i << 2)), nanBits));
+        for (; i + 4 <= n; i += 4) storePromoted(dst + (<usize>i << 3), bf16Vec(v128.load(src + (<usize>i << 2)), nanBits));
       } else {
         for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), bf16Vec(v128.load(src + (<usize>i << 2)), nanBits));
       }
     } else if (dstF64 != 0) {
-      for (; i + 4 <= n; i += 4) storeAsF64(dst + (<usize>i << 3), top16Vec(v128.load(src + (<usize>i << 2)), nanBits));
+      for (; i + 4 <= n; i += 4) storePromoted(dst + (<usize>i << 3), top16Vec(v128.load(src + (<usize>i << 2)), nanBits));
     } else {
       for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), top16Vec(v128.load(src + (<usize>i << 2)), nanBits));
     }
@@ -304,7 +298,7 @@ export function gemmRoundF32Fast(src: usize, n: i32, codes: usize, codeBytes: i3
       const p = src + (<usize>i << 2), d = dst + (<usize>i << dsh);
       const y = gridVec(v128.load(p));
       if (i32x4.all_true(f32x4.eq(y, y))) {
-        if (dstF64 != 0) storeAsF64(d, y);
+        if (dstF64 != 0) storePromoted(d, y);
         else v128.store(d, y);
       } else {
         encodeF32Fast(p, codes, 4, codeBytes);

@@ -34,7 +34,7 @@
 
 import { Spec } from "./spec";
 import { roundAddValue, encodeF32, encodeF64, decodeF64 } from "./round";
-import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV } from "./f32acc";
+import { f32AccAdd, f32AccKeyV, f32AccScreen, f32AccNudgeV, f32RoundV, f32x4At } from "./f32acc";
 import { encodeF32Fast, encodeF32FastTop16, gemmRoundF32Fast, gemmDecodeTable } from "./cast";
 import { bf16RneBits, bf16RneVec } from "./bf16";
 
@@ -185,7 +185,7 @@ export function gemmToF32Native(src: usize, srcF64: i32, dst: usize, n: i32): vo
 // Four f64 at p as f32 (RNE), NaN lanes as q (the canonical f32 NaN).
 @inline
 function demote4(p: usize, q: v128): v128 {
-  return canonicalNaN4(i32x4.shuffle(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5), q);
+  return canonicalNaN4(f32x4At(p), q);
 }
 
 // NaN lanes of y as q (the canonical f32 NaN: a demoted or loaded NaN may carry any payload).
@@ -654,15 +654,18 @@ function flushThreshold(bp: usize, kc: i32): f32 {
   return max(mx * reinterpret<f32>(0x0D800000), reinterpret<f32>(0x00800000)); // 2^-100, 2^-126
 }
 
-// Some of the n f32 values at p is subnormal (flushPanels' test, n a multiple of 4).
+// The subnormal lanes of four f32: (|x| bits) − 1 below 0x7FFFFF as unsigned.
+@inline
+function subnormalLanes(v: v128): v128 {
+  return i32x4.lt_u(i32x4.sub(v128.and(v, i32x4.splat(0x7FFFFFFF)), i32x4.splat(1)), i32x4.splat(0x007FFFFF));
+}
+
+// Some of the n f32 values at p is subnormal (n a multiple of 4).
 function anySubnormal(p: usize, n: i32): bool {
   if (!ASC_FEATURE_SIMD) unreachable(); // kind 9 exists in the relaxed build only
   else {
     let acc = i32x4.splat(0);
-    for (let e = 0; e < n; e += 4) {
-      const v = v128.load(p + (<usize>e << 2));
-      acc = v128.or(acc, i32x4.lt_u(i32x4.sub(v128.and(v, i32x4.splat(0x7FFFFFFF)), i32x4.splat(1)), i32x4.splat(0x007FFFFF)));
-    }
+    for (let e = 0; e < n; e += 4) acc = v128.or(acc, subnormalLanes(v128.load(p + (<usize>e << 2))));
     return v128.any_true(acc);
   }
   return true;
@@ -679,9 +682,8 @@ function flushPanels(src: usize, dst: usize, panels: i32, K: i32, flags: usize, 
     const d = dst + ((<usize>p * <usize>K * MR) << 2);
     const kf = kflags + <usize>p * <usize>K;
     for (let k = 0; k < K; k++) {
-      // (|x| bits) − 1 below 0x7FFFFF as unsigned: exactly the subnormals
       const v = v128.load(s + (<usize>k << 4));
-      const sub = i32x4.lt_u(i32x4.sub(v128.and(v, i32x4.splat(0x7FFFFFFF)), i32x4.splat(1)), i32x4.splat(0x007FFFFF));
+      const sub = subnormalLanes(v);
       const f = <i32>v128.any_true(sub);
       store<u8>(kf + <usize>k, <u8>f);
       any |= f;

@@ -135,7 +135,7 @@ import { type Site, makeSite } from "../../formats/site.js";
 import { accumulateInto, ewBinary, ewScaleRows, f32Tagged, roundFinite, roundFresh, roundValues, tag, tagOf } from "./round.js";
 import { LOG_F64, SILU_F64, type UnaryF64, shiftedSoftplusF64 } from "../f64-functions.js";
 import { expandSegments, gaussianRbfGradSumF32, gaussianRbfGradTerms, mulValues, setAbove } from "../f64-kernels.js";
-import { tabulateUnary } from "./tables.js";
+import { tabulateUnary, unaryGradRows } from "./tables.js";
 import { type RowShare, RowsTensor, distinctRows, distinctRowsOf, roundsByValue, shareOfValues } from "./rows.js";
 import { linearBackwardBias, linearBackwardW, linearBackwardX, linearForward } from "./linear.js";
 import { matmulBackward, matmulForward } from "./matmul.js";
@@ -445,7 +445,6 @@ export class EmulatedOps implements EquivariantOps {
       const tab = tabulateUnary(fn, X, f.compute, f.out);
       if (tab) {
         y = tab.y;
-        // (rounded to the backward's fp32 out in the same pass where it can, as below)
         unaryGrad = rows ? (G) => tab.gradRows!(G, rows.share.classOf, rows.F, b.out) : tab.grad;
       } else {
         const raw = f64(X.length, false);
@@ -461,13 +460,8 @@ export class EmulatedOps implements EquivariantOps {
         y = roundFresh(f.out, roundFresh(f.compute, raw));
         if (aux) {
           unaryGrad = rows
-            ? (g) => {
-              const gx = f64(g.length, false);
-              // rounded to the backward's fp32 out in the same pass where it can (roundGrads then skips it)
-              if (b.out?.fp32Native && fn.gradsRowsF32?.(g, X, aux, rows.share.classOf, rows.F, gx)) return tag(gx, b.out);
-              fn.gradsRows!(g, X, aux, rows.share.classOf, rows.F, gx);
-              return gx;
-            }
+            // rounded to the backward's fp32 out in the same pass where it can (roundGrads then skips it)
+            ? (g) => unaryGradRows(fn, g, X, aux, rows.share.classOf, rows.F, b.out)
             : (g) => {
               const gx = f64(g.length, false);
               fn.grads(g, X, gx, aux);

@@ -99,6 +99,17 @@ export interface TabulatedUnary {
 }
 
 /**
+ * fn's VJP with x and aux held as distinct rows (fn.gradsRows): rounded to `out` in the same
+ * pass (tagged) where `out` is fp32 RNE and fn has gradsRowsF32 and meets no NaN, else float64.
+ */
+export function unaryGradRows(fn: UnaryF64, G: Float64Array, x: Float64Array, aux: Float64Array, rowOf: Int32Array, F: number, out?: Site | null): Float64Array {
+  const gx = f64(G.length, false);
+  if (out?.fp32Native && fn.gradsRowsF32?.(G, x, aux, rowOf, F, gx)) return tag(gx, out);
+  fn.gradsRows!(G, x, aux, rowOf, F, gx);
+  return gx;
+}
+
+/**
  * fn over x (values on an m-bit grid, see gridBits) rounded to `compute`
  * then `out`, by table; null when no table applies (x not on such a grid,
  * or holding a NaN): the caller computes per element.
@@ -118,16 +129,9 @@ export function tabulateUnary(fn: UnaryF64, x: Float64Array, compute: Site | nul
   }
   if (!y) return null;
   const auxTable = () => table(`${fn.key}|${m}|aux`, () => gridValues(m).map((v) => fn.aux(v)));
-  const gradsRows = fn.gradsRows;
   return {
     y,
-    gradRows: gradsRows && ((G, rowOf, F, out) => {
-      const gx = f64(G.length, false);
-      const aux = gather(auxTable(), x, m)!;
-      if (out?.fp32Native && fn.gradsRowsF32?.(G, x, aux, rowOf, F, gx)) return tag(gx, out);
-      gradsRows(G, x, aux, rowOf, F, gx);
-      return gx;
-    }),
+    gradRows: fn.gradsRows && ((G, rowOf, F, out) => unaryGradRows(fn, G, x, gather(auxTable(), x, m)!, rowOf, F, out)),
     grad: (G) => {
       const aux = auxTable();
       const gx = f64(G.length, false);
