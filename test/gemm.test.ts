@@ -15,6 +15,9 @@ import {
   type GemmDatapath, type GemmDatapathText, type GemmOrder, type GemmPath,
 } from "../src/datapath/gemm.js";
 import { formatRange } from "../src/datapath/gemm-datapath.js";
+import { quantize } from "../src/formats/cast.js";
+import { siteOf } from "../src/formats/site.js";
+import { makeSpec } from "../src/formats/spec.js";
 import { valueArb } from "./helpers/gemm-values.js";
 import { rng } from "./helpers/data.js";
 import { oracleGemm, type ODatapath, type ORounding, type Mode } from "./oracle/exact-gemm.js";
@@ -1004,7 +1007,7 @@ describe("exponent range of the rounded inputs (path selection)", () => {
       fc.constantFrom(0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x00800000, 0x7f7fffff, 1),
       fc.integer({ min: 1, max: 254 }).map((E) => (E << 23) >>> 0), // powers of two
     );
-    fc.assert(fc.property(fc.array(word, { maxLength: 23 }), fc.boolean(), (ws, noSpecials) => {
+    fc.assert(fc.property(fc.array(word, { maxLength: 41 }), fc.boolean(), (ws, noSpecials) => {
       const bits = Uint32Array.from(noSpecials ? ws.filter((w) => ((w >>> 23) & 0xff) !== 255) : ws);
       const want = rangeOracle(bits);
       for (const rt of [simdRt, scalarRt]) {
@@ -1091,6 +1094,41 @@ describe("constantB: cached rounding and packing of B", () => {
         expectSameBits(gemm(A, b, M, 6, 7, dp, bias, { constantB: true }), gemm(A, b, M, 6, 7, dp, bias), `${JSON.stringify(spec)} M=${M}`);
       }
     }
+  });
+});
+
+describe("aValues: A already on the input grid is taken as it is", () => {
+  const F8 = parseFormat("fp8_e4m3fn");
+  it("gives the bits of the rounding pass it skips, and a value set other than the input format's skips nothing", () => {
+    const arb = fc.record({
+      inA: fc.constantFrom("fp8_e4m3fn", "fp8_e5m2", "bf16", "fp16", "fp32"),
+      acc: fc.constantFrom("fp32", "bf16", "float<e8m13>"),
+      promote: fc.boolean(),
+      overflow: fc.constantFrom<"saturate" | undefined>("saturate", undefined),
+      M: fc.integer({ min: 1, max: 9 }), K: fc.integer({ min: 1, max: 11 }), N: fc.integer({ min: 1, max: 10 }),
+      seed: fc.integer({ min: 1, max: 1 << 30 }),
+    });
+    fc.assert(fc.property(arb, (r) => {
+      const inA = parseFormat(r.inA);
+      const dp = parseGemmDatapath({
+        in: r.inA, acc: r.acc, fma: true, out: "fp32", ...(r.overflow ? { overflow: r.overflow } : {}),
+        ...(r.promote ? { order: "promote:4", accRounding: "rtz" } : r.acc === "float<e8m13>" ? { acc: "fp32" } : {}),
+      });
+      const next = rng(r.seed);
+      // values over a wide range, some far beyond fp8's, and signed zeros
+      const raw = Float64Array.from({ length: r.M * r.K }, (_, e) => (e % 7 === 3 ? -0 : Math.fround((next() - 0.5) * 2 ** Math.floor(next() * 24 - 12))));
+      const b = Float64Array.from({ length: r.K * r.N }, () => Math.fround((next() - 0.5) * 4));
+      // A on the input grid, rounded by the format cast (not the GEMM's rounding kernels)
+      const a = quantize(raw, inA, { rounding: "rne", overflow: r.overflow ?? inA.overflow });
+      const values = siteOf(makeSpec(inA)).valuesKey;
+      for (const runtime of [simdRt, scalarRt]) {
+        const want = gemm(a, b, r.M, r.K, r.N, dp, undefined, { runtime });
+        expectSameBits(gemm(a, b, r.M, r.K, r.N, dp, undefined, { runtime, aValues: values }), want, `${JSON.stringify(r)} ${runtime.flavour}`);
+        // raw values said to be fp8 values: an fp8 input format must not skip (they are not), any other must not either
+        const wrong = siteOf(makeSpec(r.inA === "bf16" ? F8 : parseFormat("bf16"))).valuesKey;
+        expectSameBits(gemm(raw, b, r.M, r.K, r.N, dp, undefined, { runtime, aValues: wrong }), gemm(raw, b, r.M, r.K, r.N, dp, undefined, { runtime }), `${JSON.stringify(r)} ${runtime.flavour} wrong value set`);
+      }
+    }), { numRuns: 150 });
   });
 });
 

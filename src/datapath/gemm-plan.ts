@@ -8,7 +8,7 @@ import { InputError } from "../errors.js";
 import { type FloatFormat, PRESETS } from "../formats/descriptor.js";
 import { type Spec, isNativeRne, makeSpec, sameFloat, specBytes } from "../formats/spec.js";
 import { codeBytes } from "../formats/cast.js";
-import { type Site, siteOf } from "../formats/site.js";
+import { type Site, roundsToItself, siteOf } from "../formats/site.js";
 import { type BufRef, type Kernels, type WasmRuntime, callKernel } from "../wasm/runtime.js";
 import type { KernelJob } from "./gemm-worker.js";
 import { f32 as arenaF32, f64 as arenaF64 } from "../wasm/arena.js";
@@ -74,6 +74,9 @@ export function roundInto(rt: WasmRuntime, x: Float32Array | Float64Array, spec:
  * optimised code, so one huge first call would run unoptimised throughout.
  */
 const CHUNK = 1 << 16;
+
+/** fp32 RNE: an exact f32 copy of values that are f32 values (input rounding skipped by prepare). */
+const FP32_RNE = makeSpec(FP32);
 function inChunks(n: number, fn: (offset: number, count: number) => void): void {
   for (let e = 0; e < n; e += CHUNK) fn(e, Math.min(CHUNK, n - e));
 }
@@ -443,11 +446,13 @@ function cachedBias(rt: WasmRuntime, bias: Float32Array | Float64Array, spec: Sp
  * Round the inputs and bias, choose the path and lay B out for it.
  * forceGeneric: use the generic kernel whatever the datapath (tests, benchmarks);
  * shared: buffers that jobs on worker threads read go into SharedArrayBuffers;
- * constantB: B never changes between calls with this array (cached, cachedB).
+ * constantB: B never changes between calls with this array (cached, cachedB);
+ * aValues: the value set A is known to be in (GemmOptions.aValues).
  */
 export function prepare(
   rt: WasmRuntime, a: Float32Array | Float64Array, b: Float32Array | Float64Array, M: number, K: number, N: number,
   dp: GemmDatapath, bias: Float32Array | Float64Array | undefined, forceGeneric: boolean, shared: boolean, constantB = false,
+  aValues?: string,
 ): Prepared {
   checkShapes(a, b, M, K, N, bias);
   const specs = specsOf(dp);
@@ -469,7 +474,10 @@ export function prepare(
       A = { raw, rounder: siteBuffers(rt, specs.inA), idx0: inBase };
     } else {
       const qa = alloc32(M * K, shared);
-      pa = roundInto(rt, a, specs.inA, inBase, qa); // written in place when qa is a resident arena buffer
+      // values that the input rounding returns unchanged are only copied (exactly: they are f32 values)
+      const sa = siteOf(specs.inA);
+      const inA = sa.f32Exact && roundsToItself(sa, aValues) ? FP32_RNE : specs.inA;
+      pa = roundInto(rt, a, inA, inBase, qa); // written in place when qa is a resident arena buffer
       rt.copyOut(qa, pa, M * K);
       A = { rounded: qa };
     }

@@ -64,6 +64,13 @@ export interface GemmOptions {
    * arena's resident tensor receives them in place, without a copy).
    */
   out?: Float64Array;
+  /**
+   * The value set A's values are known to be in (a tag's Site.valuesKey, e.g. an op's
+   * output rounded to fp8): where rounding them into the datapath's input format returns
+   * them unchanged (formats/site.ts roundsToItself), A is taken as it is, without the
+   * rounding pass. Only a speed-up: the same bits either way.
+   */
+  aValues?: string;
 }
 
 export interface GemmAsyncOptions extends GemmOptions {
@@ -100,7 +107,7 @@ export function gemm(
   checkNoAddend(opts);
   const rt = opts.runtime ?? wasm();
   const t0 = performance.now();
-  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB);
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", false, opts.constantB, opts.aValues);
   const t1 = performance.now();
   const job = buildJob(p, 0, M, true);
   const y = opts.out ? runJobHere(rt, job, opts.out) : (resultArray(p, runJobHere(rt, job), true) as Float64Array);
@@ -176,7 +183,7 @@ export async function gemmAsync(
   // the calling thread computes the first block; workers boot while it prepares
   if (useWorkers) startWorkers(rt.flavour, Math.ceil(M / rowsPer) - 1);
   const t0 = performance.now();
-  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", useWorkers, opts.constantB);
+  const p = prepare(rt, a, b, M, K, N, dp, bias, opts.path === "generic", useWorkers, opts.constantB, opts.aValues);
   const t1 = performance.now();
   const done = <T>(y: T): T => {
     if (opts.info) Object.assign(opts.info, { path: p.path, prepareMs: t1 - t0, computeMs: performance.now() - t1 });

@@ -102,6 +102,15 @@ export function siteOf(spec: Spec): Site {
   return site;
 }
 
+/**
+ * Rounding values of the value set `valuesKey` (a tag's Site.valuesKey; undefined: unknown)
+ * into `site` returns them unchanged: the one rule by which a rounding pass is skipped
+ * (element-wise ops, emulated/round.ts roundValues; the GEMM's input rounding, gemm-plan.ts).
+ */
+export function roundsToItself(site: Site, valuesKey: string | undefined): boolean {
+  return site.idempotent && valuesKey === site.valuesKey;
+}
+
 /** The TypeScript side of quantize-fast.ts fastQualifies (which the kernel checks again). */
 function fastRoundable(spec: Spec): boolean {
   const f = spec.format;

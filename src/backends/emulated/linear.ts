@@ -71,7 +71,7 @@ import {
 import type { DatapathAssignment, WeightsAssignment } from "../../hw/types.js";
 import { type OpPlan, formatField, overflowFor, reduceOptions } from "./plan.js";
 import { type Site, makeSite } from "../../formats/site.js";
-import { asF32IfExact, ewScaleCols, roundValues, tag } from "./round.js";
+import { asF32IfExact, ewScaleCols, roundValues, tag, tagOf } from "./round.js";
 
 export interface LinearResult {
   y: Float64Array;
@@ -294,7 +294,9 @@ export function runGemm(
   bias?: Float64Array, constantB = false,
 ): { y: Float64Array; path: GemmPath } {
   const info: { path?: GemmPath } = {};
-  const y = gemm(a, b, M, K, N, g, bias, { info, constantB, out: f64(M * N, false) });
+  // A's tag lets the GEMM skip its input rounding where that would return A unchanged
+  const aValues = a instanceof Float64Array ? tagOf(a)?.valuesKey : undefined;
+  const y = gemm(a, b, M, K, N, g, bias, { info, constantB, out: f64(M * N, false), aValues });
   return { y, path: info.path ?? "generic" };
 }
 

@@ -19,7 +19,7 @@
  * rounding them into the same format again (an identity) is skipped.
  */
 import { f64 } from "../../wasm/arena.js";
-import { type Site } from "../../formats/site.js";
+import { type Site, roundsToItself } from "../../formats/site.js";
 import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
 import { mulValues } from "../f64-kernels.js";
 
@@ -37,10 +37,6 @@ export function tag(x: Float64Array, site: Site | null): Float64Array {
 /** The site whose values x is known to hold (undefined: unknown, e.g. float64). */
 export function tagOf(x: Float64Array): Site | undefined {
   return tags.get(x);
-}
-
-export function hasValuesOf(x: Float64Array, site: Site): boolean {
-  return tags.get(x)?.valuesKey === site.valuesKey;
 }
 
 /** Every array holds float32 values by its tag (a float32-exact value set; its NaNs are Math.fround's). */
@@ -88,7 +84,7 @@ function rtOf(rt?: WasmRuntime): { rt: WasmRuntime; k: Kernels } {
 /** Round every value once into the site (null: unchanged). `idx0`: SR index of x[0]. */
 export function roundValues(site: Site | null, x: Float64Array, idx0 = 0, runtime?: WasmRuntime): Float64Array {
   if (!site) return x;
-  if (site.idempotent && hasValuesOf(x, site)) return x;
+  if (roundsToItself(site, tags.get(x)?.valuesKey)) return x;
   const n = x.length;
   if (site.fp32Native) {
     // Values that are float32 already come back as they are (no copy); a tag
