@@ -337,6 +337,23 @@ export function gemmOutputViaCodes(cp: usize, ldc: i32, m: i32, N: i32, codes: u
 }
 
 /**
+ * 1 when none of the n f32 values at p is infinite or NaN, else 0: all that the
+ * path choice needs of data whose formats alone bound the range (gemm-plan.ts
+ * promoteByFormats), at a fraction of gemmF32Range's cost.
+ */
+export function gemmF32AllFinite(p: usize, n: i32): i32 {
+  let e = 0;
+  if (ASC_FEATURE_SIMD) {
+    let bad = i32x4.splat(0);
+    // |x| as bits ≥ the infinity pattern: inf or NaN (unsigned compare of the cleared sign)
+    for (; e + 4 <= n; e += 4) bad = v128.or(bad, i32x4.ge_u(v128.and(v128.load(p + (<usize>e << 2)), i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000)));
+    if (v128.any_true(bad)) return 0;
+  }
+  for (; e < n; e++) if ((load<u32>(p + (<usize>e << 2)) & 0x7fffffff) >= 0x7f800000) return 0;
+  return 1;
+}
+
+/**
  * Exponent range of n f32 values, for the fast paths' exactness check, merged
  * into out (the caller starts it at -1000, 1000, 0 and may call it chunk by
  * chunk): out[0] = largest exponent of a non-zero |x| (floor log2), out[1] =

@@ -1026,6 +1026,45 @@ describe("exponent range of the rounded inputs (path selection)", () => {
   });
 });
 
+describe("gemmF32AllFinite (the path choice where the input formats bound the range)", () => {
+  it("the SIMD and scalar kernels say whether every value is finite (any bit pattern, any length)", () => {
+    const word = fc.oneof(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.integer({ min: 0, max: 0x7f7fffff }), // finite, positive
+      fc.constantFrom(0x7f800000, 0xff800000, 0x7fc00000, 0xff800001, 0x7f7fffff, 0xff7fffff, 0x80000000),
+    );
+    fc.assert(fc.property(fc.array(word, { maxLength: 41 }), (ws) => {
+      const bits = Uint32Array.from(ws);
+      const want = bits.every((b) => (b & 0x7fffffff) < 0x7f800000) ? 1 : 0;
+      for (const rt of [simdRt, scalarRt]) {
+        rt.scoped(() => expect(rt.k.gemmF32AllFinite(rt.put(bits), bits.length), `${rt.flavour} ${Array.from(bits)}`).toBe(want));
+      }
+    }), { numRuns: 400 });
+  });
+  it("fp8 inputs take promote-exact without a range scan, and the generic kernel where an input is infinite or NaN", () => {
+    const dp = parseGemmDatapath({ in: "fp8_e4m3fn", acc: "float<e8m13>", accRounding: "rtz", order: "promote:4", fma: true, out: "fp32" });
+    const a = Float64Array.from({ length: 6 * 5 }, (_, e) => Math.sin(e) * 2 ** ((e % 13) - 8));
+    const b = Float64Array.from({ length: 5 * 4 }, (_, e) => Math.cos(e) * 300);
+    for (const runtime of [simdRt, scalarRt]) {
+      const info: { path?: GemmPath } = {};
+      const y = gemm(a, b, 6, 5, 4, dp, undefined, { runtime, info });
+      expect(info.path).toBe("promote-exact");
+      expectSameBits(y, gemm(a, b, 6, 5, 4, dp, undefined, { runtime, path: "generic" }), `${runtime.flavour} promote-exact`);
+      for (const bad of [NaN, Infinity]) {
+        const an = Float64Array.from(a);
+        an[17] = bad;
+        const yn = gemm(an, b, 6, 5, 4, dp, undefined, { runtime, info });
+        expect(info.path, `${runtime.flavour} ${bad} in A`).toBe("generic");
+        expectSameBits(yn, gemm(an, b, 6, 5, 4, dp, undefined, { runtime, path: "generic" }), `${runtime.flavour} ${bad} in A`);
+        const bn = Float64Array.from(b);
+        bn[7] = bad;
+        gemm(a, bn, 6, 5, 4, dp, undefined, { runtime, info });
+        expect(info.path, `${runtime.flavour} ${bad} in B`).toBe("generic");
+      }
+    }
+  });
+});
+
 describe("gemmBatched", () => {
   it("each entry gives the bits of gemm() on it (fast paths, generic, stochastic rounding), and of the oracle", () => {
     const arb = fc

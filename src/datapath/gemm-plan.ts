@@ -219,6 +219,23 @@ function fmaNativeByFormats(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs): bo
   return rt.flavour === "relaxed" && dp.order.kind === "sequential" && isNativeRne(s.acc, FP32) && s.prod === null;
 }
 
+/**
+ * promote-exact for any finite data of the input formats: their whole ranges meet
+ * promoteExact's conditions (e.g. fp8 e4m3 inputs), which hold for any narrower range
+ * as well, so choosePath would pick it on the data's range too. The data is then only
+ * scanned for infinities and NaN (allFinite), not for its range.
+ */
+function promoteByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
+  return promoteExact(dp, s, formatRange(dp.inA), formatRange(dp.inB));
+}
+
+/** No infinity or NaN among n f32 values at p (inside rt.scoped). */
+function allFinite(rt: WasmRuntime, p: number, n: number): boolean {
+  let ok = true;
+  inChunks(n, (e, m) => (ok = ok && kernels(rt).gemmF32AllFinite(p + e * 4, m) === 1));
+  return ok;
+}
+
 /** The path the formats alone decide (no look at the data), or null. */
 function pathByFormats(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs): GemmPath | null {
   if (fp32FastByFormats(dp, s)) return "fp32-fast";
@@ -488,6 +505,7 @@ export function prepare(
     if (forceGeneric) path = "generic";
     else if (byFormats) path = "fp32-fast";
     else if (fmaRaw) path = "fp32-fma-native";
+    else if (promoteByFormats(dp, specs) && allFinite(rt, pa, M * K) && (cb ? !cb.range.nonFinite : allFinite(rt, pb, K * N))) path = "promote-exact";
     else path = pathByFormats(rt, dp, specs) ?? choosePath(rt, dp, specs, expRange(rt, pa, M * K), cb ? cb.range : expRange(rt, pb, K * N));
     const layoutKey = bLayout(path);
     let bData = cb?.layout.get(layoutKey);
