@@ -483,17 +483,17 @@ export function prepare(
   // B's rounding is the same for every M unless stochastic (its element counters start at inBase + M·K):
   // cached where it is not, since an entry per shape would pile up over an MD run
   const cb = constantB && !shared && specs.inB.rounding !== "sr" ? cachedB(rt, b, specs.inB, K, N) : null;
+  // values that A's input rounding returns unchanged are only converted to f32 (exactly: they are f32 values)
+  const sa = siteOf(specs.inA);
+  const inA = sa.f32Exact && roundsToItself(sa, aValues) ? FP32_RNE : specs.inA;
   return rt.scoped(() => {
     let pa = 0;
     let A: Prepared["a"];
     if (byFormats || fmaRaw) {
       const raw = shared ? sharedCopy(a) : a;
-      A = { raw, rounder: siteBuffers(rt, specs.inA), idx0: inBase };
+      A = { raw, rounder: siteBuffers(rt, inA), idx0: inBase };
     } else {
       const qa = alloc32(M * K, shared);
-      // values that the input rounding returns unchanged are only copied (exactly: they are f32 values)
-      const sa = siteOf(specs.inA);
-      const inA = sa.f32Exact && roundsToItself(sa, aValues) ? FP32_RNE : specs.inA;
       pa = roundInto(rt, a, inA, inBase, qa); // written in place when qa is a resident arena buffer
       rt.copyOut(qa, pa, M * K);
       A = { rounded: qa };
