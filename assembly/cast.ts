@@ -188,7 +188,7 @@ const GV_BASE = 0, GV_LOW = 16, GV_SUB_OK = 32;
  * Call only under ASC_FEATURE_SIMD, after fastSetup.
  */
 @inline
-function gridVec(x: v128): v128 {
+export function gridVec(x: v128): v128 {
   const abs = v128.and(x, i32x4.splat(0x7fffffff));
   const sh = 23 - fMbits;
   const normal = v128.andnot(i32x4.add(abs, i32x4.add(v128.load(GV + GV_BASE), v128.and(i32x4.shr_u(abs, sh), i32x4.splat(1)))), v128.load(GV + GV_LOW));

@@ -38,7 +38,8 @@
 import { Spec, F_INT } from "./spec";
 import { roundAdd, roundAddValue, encodeF64, encodeExact, decodeF64, overflowFloat, twoSumErr } from "./round";
 import { FastCase, fastCase, fastValue, quantizeOne, setFastVectors, fastValuePair } from "./quantize-fast";
-import { f32AccAddV, f32RoundV } from "./f32acc";
+import { f32AccAddV, f32RoundV, f32x4At, storePromoted } from "./f32acc";
+import { gridVec } from "./cast";
 
 @inline
 function at(base: usize, i: i32): usize {
@@ -247,6 +248,27 @@ export function ewAdd(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
 
 export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64, fast: i32): void {
   binaryLoop(true, a, b, dst, n, changetype<Spec>(spec), productFastCase(spec), idx0, fast);
+}
+
+/**
+ * ewMul into an RNE float of ≤ 16 bits that cast.ts's SIMD encoder covers (the caller has run
+ * fastSetup for it), for operands whose every product is exact in f32 (the caller's tags say so:
+ * fp16 or fp8 values): four f32 products at a time put on the format's grid by cast.ts gridVec,
+ * as the GEMM's output rounding does; a vector with a lane gridVec leaves NaN (NaN, overflow, an
+ * fnuz format's underflow) takes mulValue per element, as does the tail.
+ */
+export function ewMulGrid(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  const c = productFastCase(spec);
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const r = gridVec(f32x4.mul(f32x4At(at(a, i)), f32x4At(at(b, i))));
+      if (i32x4.all_true(f32x4.eq(r, r))) storePromoted(at(dst, i), r);
+      else for (let j = i; j < i + 4; j++) store<f64>(at(dst, j), mulValue(load<f64>(at(a, j)), load<f64>(at(b, j)), s, c, idx0 + <u64>j, 0));
+    }
+  }
+  for (; i < n; i++) store<f64>(at(dst, i), mulValue(load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, 0));
 }
 
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {

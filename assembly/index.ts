@@ -1,6 +1,10 @@
 // The WASM module's exports: one file per kernel family.
 export { specLayout } from "./spec";
-export * from "./cast";
+// cast.ts by name: its SIMD helper gridVec (a v128 signature) is shared with elementwise.ts, not exported
+export {
+  encodeF32Array, encodeF64Array, decodeToF32Array, decodeToF64Array, quantizeF32Array, quantizeF64Array,
+  fastSetup, encodeF32Fast, encodeF32FastTop16, gemmRoundF32Fast, gemmDecodeTable,
+} from "./cast";
 export { fastQualifies, quantizeF64Fast } from "./quantize-fast";
 export * from "./gemm";
 export * from "./promote";

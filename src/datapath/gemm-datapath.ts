@@ -259,3 +259,19 @@ export function formatRange(f: FloatFormat): ExpRange {
   return { hi: L.emin + maxField - L.fieldAtEmin, lo: L.emin - f.mbits, nonFinite: false };
 }
 
+/**
+ * Every product of a value with mA fraction bits in range ra by one with mB in rb is exact in
+ * f32 (so an f32 multiply is exact): the GEMM's fast paths, and emulated/round.ts ewBinary's
+ * products of tagged operands.
+ */
+export function productsExactInF32(mA: number, mB: number, ra: ExpRange, rb: ExpRange): boolean {
+  if (mA + 1 + mB + 1 > 24) return false;
+  if (ra.hi === -1000 || rb.hi === -1000) return true; // a factor is always zero
+  return productsBelowF32Overflow(ra, rb) && ra.lo + rb.lo >= -149;
+}
+
+/** Every product of ≤ 24 significant bits is below 2^128: f32 holds it without overflow. */
+export function productsBelowF32Overflow(ra: ExpRange, rb: ExpRange): boolean {
+  return ra.hi === -1000 || rb.hi === -1000 || ra.hi + rb.hi + 1 <= 127;
+}
+

@@ -13,7 +13,7 @@ import { type BufRef, type Kernels, type WasmRuntime, callKernel } from "../wasm
 import type { KernelJob } from "./gemm-worker.js";
 import { f32 as arenaF32, f64 as arenaF64 } from "../wasm/arena.js";
 import { memoPerObject } from "../memo.js";
-import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, FP32, ORDER_CODE } from "./gemm-datapath.js";
+import { type GemmDatapath, type GemmSpecs, type ExpRange, gemmSpecs, formatRange, productsExactInF32, productsBelowF32Overflow, FP32, ORDER_CODE } from "./gemm-datapath.js";
 
 // ---------------------------------------------------------------------------
 // Kernels (assembly/gemm.ts and the cast fast path of assembly/cast.ts)
@@ -131,18 +131,6 @@ function bLayout(path: GemmPath): "rows" | "panels64" | "panels32" {
   return f64Panels(path) || path === "promote-exact" ? "panels64" : "panels32";
 }
 
-/** Every product of a value of A by a value of B is exact in f32 (so an f32 multiply is exact). */
-function productsExactInF32(dp: GemmDatapath, ra: ExpRange, rb: ExpRange): boolean {
-  if (dp.inA.mbits + 1 + dp.inB.mbits + 1 > 24) return false;
-  if (ra.hi === -1000 || rb.hi === -1000) return true; // a factor is always zero
-  return productsBelowF32Overflow(ra, rb) && ra.lo + rb.lo >= -149;
-}
-
-/** Every product of ≤ 24 significant bits is below 2^128: f32 holds it without overflow. */
-function productsBelowF32Overflow(ra: ExpRange, rb: ExpRange): boolean {
-  return ra.hi === -1000 || rb.hi === -1000 || ra.hi + rb.hi + 1 <= 127;
-}
-
 /**
  * promote:N where f64 holds every partial sum exactly (assembly/promote.ts):
  * exact products of ≤ 26-bit inputs, an RNE or RTZ float accumulator without
@@ -175,7 +163,7 @@ function choosePath(rt: WasmRuntime, dp: GemmDatapath, s: GemmSpecs, ra: ExpRang
 function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpRange): GemmPath {
   if (promoteExact(dp, s, ra, rb)) return "promote-exact";
   if (dp.order.kind !== "sequential" || ra.nonFinite || rb.nonFinite) return "generic";
-  const exact = productsExactInF32(dp, ra, rb);
+  const exact = productsExactInF32(dp.inA.mbits, dp.inB.mbits, ra, rb);
   const prodF32 = s.prod !== null && isNativeRne(s.prod, FP32); // f32 multiply = the fp32 product rounding
   const prodExact = s.prod === null && exact;
   if (isNativeRne(s.acc, FP32)) {
@@ -206,7 +194,7 @@ function chooseStrictPath(dp: GemmDatapath, s: GemmSpecs, ra: ExpRange, rb: ExpR
 function fp32FastByFormats(dp: GemmDatapath, s: GemmSpecs): boolean {
   if (dp.order.kind !== "sequential" || !isNativeRne(s.acc, FP32)) return false;
   if (s.prod !== null) return isNativeRne(s.prod, FP32);
-  return productsExactInF32(dp, formatRange(dp.inA), formatRange(dp.inB));
+  return productsExactInF32(dp.inA.mbits, dp.inB.mbits, formatRange(dp.inA), formatRange(dp.inB));
 }
 
 /**

@@ -19,7 +19,8 @@
  * rounding them into the same format again (an identity) is skipped.
  */
 import { f64 } from "../../wasm/arena.js";
-import { type Site, roundsToItself } from "../../formats/site.js";
+import { type FastPathParams, type Site, roundsToItself } from "../../formats/site.js";
+import { formatRange, productsExactInF32 } from "../../datapath/gemm-datapath.js";
 import { type Kernels, wasm, type WasmRuntime } from "../../wasm/runtime.js";
 import { mulValues } from "../f64-kernels.js";
 
@@ -183,13 +184,30 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
   if (site.fp32Native && !resident && fp32Binary(op, a, b, y)) return tag(y, site);
   const fn = op === "add" ? k.ewAdd : k.ewMul;
   const fast = fastFlag(site, [a, b]);
+  const grid = op === "mul" ? gridProducts(site, a, b) : null;
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
     const pa = rt.input(a), pb = rt.input(b), py = rt.output(y, n, [a, b]);
-    for (let i = 0; i < n; i += CHUNK) fn(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), fast);
+    if (grid) k.fastSetup(...grid);
+    for (let i = 0; i < n; i += CHUNK) {
+      if (grid) k.ewMulGrid(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i));
+      else fn(pa + 8 * i, pb + 8 * i, py + 8 * i, Math.min(CHUNK, n - i), sp, BigInt(i), fast);
+    }
     rt.copyOut(y, py, n);
   });
   return tag(y, site);
+}
+
+/**
+ * The SIMD encoder's parameters of the site when ewMulGrid applies (else null): RNE into a
+ * ≤ 16-bit float the encoder covers, operands whose formats (by their tags) multiply exactly in
+ * f32, e.g. fp16 by fp16.
+ */
+function gridProducts(site: Site, a: Float64Array, b: Float64Array): FastPathParams | null {
+  if (!site.encodeFast || site.spec.rounding !== "rne") return null;
+  const fa = tags.get(a)?.spec.format, fb = tags.get(b)?.spec.format;
+  if (fa?.kind !== "float" || fb?.kind !== "float") return null;
+  return productsExactInF32(fa.mbits, fb.mbits, formatRange(fa), formatRange(fb)) ? site.encodeFast.params : null;
 }
 
 /** In place: acc[i] = round(acc[i] + g[i]) (site null: acc[i] += g[i]). */
