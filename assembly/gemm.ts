@@ -366,12 +366,13 @@ export function gemmF32Range(p: usize, n: i32, out: usize): void {
   let nonFinite = load<i32>(out, 8);
   let e = 0;
   if (ASC_FEATURE_SIMD) {
-    // Normal lanes: exponent field E (msb = E − 127) and the lowest set bit of
-    // the significand, isolated (s & −s) and read off as the exponent of its
-    // exact f32 conversion (lsb = E − 150 + that). Zero lanes are left out,
-    // E = 255 marks a non-finite value; a vector with a subnormal switches to the loop that also takes subnormals.
-    let vhi = i32x4.splat(0); // max E over non-zero lanes (0: none)
-    let vlo = i32x4.splat(0x7fffffff); // min E + log2(lowest bit) over non-zero lanes
+    // Lanes in units of 2^-150 (x = sig·2^(Ee − 150)): msb = Ee + log2 of the significand's
+    // top bit, lsb = Ee + log2 of its lowest bit, isolated (s & −s) and read off exact f32
+    // conversions. Zero lanes are left out; E = 255 (non-finite) gives msb ≥ 278.
+    // Normal lanes first (Ee = E, top bit 23: only max E is tracked); from a vector with a
+    // subnormal on (bf16 Gaussian features hold many), the loop that also takes those.
+    let vhi = i32x4.splat(0); // max E over non-zero lanes (0: none); then max msb
+    let vlo = i32x4.splat(0x7fffffff); // min lsb over non-zero lanes
     for (; e + 4 <= n; e += 4) {
       const b = v128.load(p + (<usize>e << 2));
       const E = i32x4.shr_u(i32x4.shl(b, 1), 24);
@@ -384,37 +385,25 @@ export function gemmF32Range(p: usize, n: i32, out: usize): void {
       vhi = i32x4.max_u(vhi, E); // zero lanes have E = 0
       vlo = i32x4.min_s(vlo, v128.or(i32x4.add(E, lowExp), i32x4.shr_u(zero, 1))); // zero lanes: 0x7fffffff
     }
+    vhi = v128.andnot(i32x4.add(vhi, i32x4.splat(23)), i32x4.eq(vhi, i32x4.splat(0))); // max E → max msb
+    for (; e + 4 <= n; e += 4) {
+      const b = v128.load(p + (<usize>e << 2));
+      const E = i32x4.shr_u(i32x4.shl(b, 1), 24);
+      const f = v128.and(b, i32x4.splat(0x7fffff));
+      const zero = i32x4.eq(v128.or(E, f), i32x4.splat(0));
+      const sig = v128.or(f, v128.andnot(i32x4.splat(0x800000), i32x4.eq(E, i32x4.splat(0)))); // hidden bit where E ≠ 0
+      const Ee = i32x4.max_u(E, i32x4.splat(1));
+      const top = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_u(sig), 23), i32x4.splat(127));
+      const low = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_u(v128.and(sig, i32x4.neg(sig))), 23), i32x4.splat(127));
+      vhi = i32x4.max_s(vhi, v128.andnot(i32x4.add(Ee, top), zero));
+      vlo = i32x4.min_s(vlo, v128.bitselect(i32x4.splat(0x7fffffff), i32x4.add(Ee, low), zero)); // zero lanes: 0x7fffffff
+    }
     const mE = max(max(i32x4.extract_lane(vhi, 0), i32x4.extract_lane(vhi, 1)), max(i32x4.extract_lane(vhi, 2), i32x4.extract_lane(vhi, 3)));
     const mL = min(min(i32x4.extract_lane(vlo, 0), i32x4.extract_lane(vlo, 1)), min(i32x4.extract_lane(vlo, 2), i32x4.extract_lane(vlo, 3)));
-    if (mE == 255) nonFinite = 1;
-    else if (mE > 0 && mE - 127 > hi) hi = mE - 127;
+    if (mE >= 255 + 23) nonFinite = 1;
+    else if (mE > 0 && mE - 150 > hi) hi = mE - 150;
     // a non-finite lane's lsb does not matter (the range is not used then)
     if (mL != 0x7fffffff && mL - 150 < lo) lo = mL - 150;
-    if (e + 4 <= n) {
-      // From a vector with a subnormal on (bf16 Gaussian features hold many), every lane in
-      // units of 2^-150: x = sig·2^(Ee − 150), Ee = max(E, 1), sig = f with the hidden bit
-      // where E ≠ 0; msb = Ee + log2 of sig's top bit, lsb = Ee + log2 of its lowest bit,
-      // both read off exact f32 conversions (sig < 2^24). E = 255 gives msb ≥ 278.
-      let shi = i32x4.splat(0); // max msb over non-zero lanes (0: none)
-      let slo = i32x4.splat(0x7fffffff); // min lsb over non-zero lanes
-      for (; e + 4 <= n; e += 4) {
-        const b = v128.load(p + (<usize>e << 2));
-        const E = i32x4.shr_u(i32x4.shl(b, 1), 24);
-        const f = v128.and(b, i32x4.splat(0x7fffff));
-        const zero = i32x4.eq(v128.or(E, f), i32x4.splat(0));
-        const sig = v128.or(f, v128.andnot(i32x4.splat(0x800000), i32x4.eq(E, i32x4.splat(0))));
-        const Ee = i32x4.max_u(E, i32x4.splat(1));
-        const top = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_u(sig), 23), i32x4.splat(127));
-        const low = i32x4.sub(i32x4.shr_u(f32x4.convert_i32x4_u(v128.and(sig, i32x4.neg(sig))), 23), i32x4.splat(127));
-        shi = i32x4.max_s(shi, v128.andnot(i32x4.add(Ee, top), zero));
-        slo = i32x4.min_s(slo, v128.bitselect(i32x4.splat(0x7fffffff), i32x4.add(Ee, low), zero)); // zero lanes: 0x7fffffff
-      }
-      const sE = max(max(i32x4.extract_lane(shi, 0), i32x4.extract_lane(shi, 1)), max(i32x4.extract_lane(shi, 2), i32x4.extract_lane(shi, 3)));
-      const sL = min(min(i32x4.extract_lane(slo, 0), i32x4.extract_lane(slo, 1)), min(i32x4.extract_lane(slo, 2), i32x4.extract_lane(slo, 3)));
-      if (sE >= 255 + 23) nonFinite = 1;
-      else if (sE > 0 && sE - 150 > hi) hi = sE - 150;
-      if (sL != 0x7fffffff && sL - 150 < lo) lo = sL - 150;
-    }
   }
   for (; e < n; e++) {
     const b = load<u32>(p + (<usize>e << 2));

@@ -467,12 +467,12 @@ export function prepare(
   const panel = { mr: shape & 0xff, nr: (shape >> 8) & 0xff };
   const byFormats = !forceGeneric && fp32FastByFormats(dp, specs);
   // the fused fp32 path on f64 values to round to fp32 RNE: rounded as the kernel packs them (buildJob)
-  const fmaRaw = !forceGeneric && !byFormats && a instanceof Float64Array && siteOf(specs.inA).fp32Native && fmaNativeByFormats(rt, dp, specs);
+  const sa = siteOf(specs.inA);
+  const fmaRaw = !forceGeneric && !byFormats && a instanceof Float64Array && sa.fp32Native && fmaNativeByFormats(rt, dp, specs);
   // B's rounding is the same for every M unless stochastic (its element counters start at inBase + M·K):
   // cached where it is not, since an entry per shape would pile up over an MD run
   const cb = constantB && !shared && specs.inB.rounding !== "sr" ? cachedB(rt, b, specs.inB, K, N) : null;
   // values that A's input rounding returns unchanged are only converted to f32 (exactly: they are f32 values)
-  const sa = siteOf(specs.inA);
   const inA = sa.f32Exact && roundsToItself(sa, aValues) ? FP32_RNE : specs.inA;
   return rt.scoped(() => {
     let pa = 0;
