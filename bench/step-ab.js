@@ -16,24 +16,34 @@ function fail(message) {
 }
 const [presetsArg, ...treeArgs] = process.argv.slice(2);
 if (!presetsArg || treeArgs.length !== 2) fail("usage: node bench/step-ab.js PRESET[,PRESET…] TREE_A TREE_B");
-const count = (name, dflt) => {
+/** A positive integer from the environment, at most max (a run of hours is a mistake, not a measurement). */
+const count = (name, dflt, max) => {
   const v = process.env[name] ?? String(dflt);
-  if (!/^[1-9][0-9]{0,4}$/.test(v)) fail(`${name} '${v}' is not a positive integer`);
+  if (!/^[1-9][0-9]{0,5}$/.test(v) || Number(v) > max) fail(`${name} '${v}' is not an integer from 1 to ${max}`);
   return Number(v);
 };
-const ROUNDS = count("STEP_AB_ROUNDS", 15), BATCH = count("STEP_AB_BATCH", 8);
+const ROUNDS = count("STEP_AB_ROUNDS", 15, 1000), BATCH = count("STEP_AB_BATCH", 8, 64);
 const trees = treeArgs.map((t) => resolve(t));
 for (const t of trees) if (!existsSync(`${t}/dist/src/models/schnet.js`)) fail(`${t}: no dist/src/models/schnet.js (run 'npm run build' there)`);
 const presets = presetsArg.split(",");
 
 const runs = [];
+/** A tree's built library, model and frames, or exit 2 naming the tree (a broken build, missing examples). */
+async function load(t) {
+  try {
+    const lib = (p) => import(pathToFileURL(`${t}/dist/src/${p}`).href);
+    const { loadSchNet } = await lib("models/schnet.js");
+    const { readExtxyz } = await lib("io/extxyz.js");
+    const { EmulatedOps } = await lib("backends/emulated/index.js");
+    const model = loadSchNet(`${t}/examples/water-schnet/water_schnet.safetensors`);
+    const frames = readExtxyz(`${t}/examples/water-schnet/water_test.extxyz`);
+    return { model, frames, EmulatedOps };
+  } catch (e) {
+    return fail(`${t}: its build or its water example does not load: ${String(e?.message ?? e).split("\n")[0]}`);
+  }
+}
 for (const [which, t] of trees.entries()) {
-  const lib = (p) => import(pathToFileURL(`${t}/dist/src/${p}`).href);
-  const { loadSchNet } = await lib("models/schnet.js");
-  const { readExtxyz } = await lib("io/extxyz.js");
-  const { EmulatedOps } = await lib("backends/emulated/index.js");
-  const model = loadSchNet(`${t}/examples/water-schnet/water_schnet.safetensors`);
-  const frames = readExtxyz(`${t}/examples/water-schnet/water_test.extxyz`);
+  const { model, frames, EmulatedOps } = await load(t);
   for (const p of presets) {
     let ops;
     try {
