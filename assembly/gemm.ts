@@ -868,26 +868,43 @@ function microBf16(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, prodBf16
 // microBf16 (kind 1, exact for any such data). Overflow, infinities and NaN
 // pass through the bit rounding as in kind 1.
 const BF16ODD = memory.data<u32>([0x10000, 0x10000, 0x10000, 0x10000], 16);
+// kind 8's screen: f32's exponent field, and its value 16 (2^-111)
+const TINYF = memory.data<u32>([0x7F800000, 0x7F800000, 0x7F800000, 0x7F800000, 16 << 23, 16 << 23, 16 << 23, 16 << 23], 16);
 
-// One lane vector's step: the new sum (RNE of t = fl32(s + p)).
+// s + a·b and t − a·b where the product is exact in f32 (kind 7): one relaxed
+// multiply-add in the relaxed build, fused or not (with an exact product the
+// two give the same bits), else a multiply and an add. Kind 8's products may
+// underflow, so it keeps them rounded (mul, then add: p itself is screened).
 @inline
-function bf16NarrowSum(s: v128, p: v128, half: v128, keep: v128, odd: v128): v128 {
-  const q = i32x4.add(f32x4.add(s, p), half);
+function addExactProduct(s: v128, a: v128, b: v128, rounded: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && !rounded) return f32x4.relaxed_madd(a, b, s);
+  return f32x4.add(s, f32x4.mul(a, b));
+}
+
+@inline
+function subExactProduct(t: v128, a: v128, b: v128, rounded: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && !rounded) return f32x4.relaxed_nmadd(a, b, t);
+  return f32x4.sub(t, f32x4.mul(a, b));
+}
+
+// One lane vector's step: the new sum (RNE of t = fl32(s + a·b)).
+@inline
+function bf16NarrowSum(t: v128, half: v128, keep: v128, odd: v128): v128 {
+  const q = i32x4.add(t, half);
   const r = v128.and(q, keep);
   return v128.andnot(r, v128.and(i32x4.eq(q, r), odd));
 }
 
-// The same step's flag: a tie with t − p ≠ s; with `tiny` (kind 8) also a lane
-// where p and s are both below 2^-111 (bf16NarrowTiny). Pure, as is the sum:
-// the engine computes t and q once.
+// The same step's flag: a tie with t − a·b ≠ s; with `tiny` (kind 8) also a
+// lane where p = fl32(a·b) and s are both below 2^-111 (bf16NarrowTiny). Pure,
+// as is the sum: the engine computes q (and kind 8's p) once.
 @inline
-function bf16NarrowFlag(s: v128, p: v128, half: v128, keep: v128, tiny: bool): v128 {
-  const t = f32x4.add(s, p);
+function bf16NarrowFlag(s: v128, t: v128, a: v128, b: v128, half: v128, keep: v128, tiny: bool, expo: v128, low: v128): v128 {
   const q = i32x4.add(t, half);
-  const f = v128.andnot(i32x4.eq(q, v128.and(q, keep)), f32x4.eq(f32x4.sub(t, p), s));
+  const f = v128.andnot(i32x4.eq(q, v128.and(q, keep)), f32x4.eq(subExactProduct(t, a, b, tiny), s));
   if (!tiny) return f;
   // exponent fields of p and s both < 16 exactly where their OR's is
-  return v128.or(f, i32x4.lt_s(v128.and(v128.or(p, s), i32x4.splat(0x7F800000)), i32x4.splat(16 << 23)));
+  return v128.or(f, i32x4.lt_s(v128.and(v128.or(f32x4.mul(a, b), s), expo), low));
 }
 
 // kind 8: kind 7 where the inputs' exponent range lets products fall below
@@ -907,23 +924,27 @@ function microBf16Narrow(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, ti
     let c0 = v128.load(c), c1 = v128.load(c + ldc), c2 = v128.load(c + 2 * ldc), c3 = v128.load(c + 3 * ldc);
     let d0 = v128.load(c, 16), d1 = v128.load(c + ldc, 16), d2 = v128.load(c + 2 * ldc, 16), d3 = v128.load(c + 3 * ldc, 16);
     const half = v128.load(BF16F), keep = v128.load(BF16F, 16), odd = v128.load(BF16ODD);
+    const expo = v128.load(TINYF), low = v128.load(TINYF, 16);
     let flags = i32x4.splat(0);
     let pa = ap;
     let pb = bp;
     for (let k = 0; k < kc; k++) {
       const b = v128.load(pb), e = v128.load(pb, 16);
       const a0 = v128.load32_splat(pa), a1 = v128.load32_splat(pa, 4), a2 = v128.load32_splat(pa, 8), a3 = v128.load32_splat(pa, 12);
-      const p0 = f32x4.mul(a0, b), p1 = f32x4.mul(a1, b), p2 = f32x4.mul(a2, b), p3 = f32x4.mul(a3, b);
-      const o0 = f32x4.mul(a0, e), o1 = f32x4.mul(a1, e), o2 = f32x4.mul(a2, e), o3 = f32x4.mul(a3, e);
+      // t once per accumulator: the relaxed multiply-add is not merged by the engine
+      const t0 = addExactProduct(c0, a0, b, tiny), t1 = addExactProduct(c1, a1, b, tiny);
+      const t2 = addExactProduct(c2, a2, b, tiny), t3 = addExactProduct(c3, a3, b, tiny);
+      const u0 = addExactProduct(d0, a0, e, tiny), u1 = addExactProduct(d1, a1, e, tiny);
+      const u2 = addExactProduct(d2, a2, e, tiny), u3 = addExactProduct(d3, a3, e, tiny);
       flags = v128.or(flags, v128.or(
-        v128.or(v128.or(bf16NarrowFlag(c0, p0, half, keep, tiny), bf16NarrowFlag(c1, p1, half, keep, tiny)),
-          v128.or(bf16NarrowFlag(c2, p2, half, keep, tiny), bf16NarrowFlag(c3, p3, half, keep, tiny))),
-        v128.or(v128.or(bf16NarrowFlag(d0, o0, half, keep, tiny), bf16NarrowFlag(d1, o1, half, keep, tiny)),
-          v128.or(bf16NarrowFlag(d2, o2, half, keep, tiny), bf16NarrowFlag(d3, o3, half, keep, tiny)))));
-      c0 = bf16NarrowSum(c0, p0, half, keep, odd); c1 = bf16NarrowSum(c1, p1, half, keep, odd);
-      c2 = bf16NarrowSum(c2, p2, half, keep, odd); c3 = bf16NarrowSum(c3, p3, half, keep, odd);
-      d0 = bf16NarrowSum(d0, o0, half, keep, odd); d1 = bf16NarrowSum(d1, o1, half, keep, odd);
-      d2 = bf16NarrowSum(d2, o2, half, keep, odd); d3 = bf16NarrowSum(d3, o3, half, keep, odd);
+        v128.or(v128.or(bf16NarrowFlag(c0, t0, a0, b, half, keep, tiny, expo, low), bf16NarrowFlag(c1, t1, a1, b, half, keep, tiny, expo, low)),
+          v128.or(bf16NarrowFlag(c2, t2, a2, b, half, keep, tiny, expo, low), bf16NarrowFlag(c3, t3, a3, b, half, keep, tiny, expo, low))),
+        v128.or(v128.or(bf16NarrowFlag(d0, u0, a0, e, half, keep, tiny, expo, low), bf16NarrowFlag(d1, u1, a1, e, half, keep, tiny, expo, low)),
+          v128.or(bf16NarrowFlag(d2, u2, a2, e, half, keep, tiny, expo, low), bf16NarrowFlag(d3, u3, a3, e, half, keep, tiny, expo, low)))));
+      c0 = bf16NarrowSum(t0, half, keep, odd); c1 = bf16NarrowSum(t1, half, keep, odd);
+      c2 = bf16NarrowSum(t2, half, keep, odd); c3 = bf16NarrowSum(t3, half, keep, odd);
+      d0 = bf16NarrowSum(u0, half, keep, odd); d1 = bf16NarrowSum(u1, half, keep, odd);
+      d2 = bf16NarrowSum(u2, half, keep, odd); d3 = bf16NarrowSum(u3, half, keep, odd);
       pa += 16;
       pb += 32;
     }
