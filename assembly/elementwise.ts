@@ -6,6 +6,7 @@
 //   ewAdd        dst[i] = round(a[i] + b[i])              (roundAdd: TwoSum + sticky)
 //   ewMul        dst[i] = round(a[i] · b[i])              (TwoProduct + roundAdd)
 //   ewScaleRows  dst[e·F + f] = round(x[e·F + f] · s[e])
+//   ewMulGrid, ewScaleRowsGrid  ewMul, ewScaleRows where the f32 product is exact (by the tags)
 //   ewScaleCols  dst[r·N + j] = round(z[r·N + j] · s[j] (+ bias[j]))
 //                (precondition: z·s exact in f64, e.g. both ≤ 26 significant bits)
 //
@@ -269,6 +270,30 @@ export function ewMulGrid(a: usize, b: usize, dst: usize, n: i32, spec: usize, i
     }
   }
   for (; i < n; i++) store<f64>(at(dst, i), mulValue(load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, 0));
+}
+
+/**
+ * ewScaleRows into a site ewMulGrid covers, for x and s whose every product is exact in f32 (the
+ * caller's tags say so: fp16 or fp8 values): row e's four f32 products x·s[e] at a time on the
+ * grid by gridVec; a vector with a NaN lane, and the row's tail, by mulValue per element.
+ */
+export function ewScaleRowsGrid(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64): void {
+  const s = changetype<Spec>(spec);
+  const c = productFastCase(spec);
+  for (let e = 0; e < rows; e++) {
+    const v = load<f64>(at(sc, e));
+    const o = e * F;
+    let f = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vv = f32x4.splat(<f32>v);
+      for (; f + 4 <= F; f += 4) {
+        const r = gridVec(f32x4.mul(f32x4At(at(x, o + f)), vv));
+        if (i32x4.all_true(f32x4.eq(r, r))) storePromoted(at(dst, o + f), r);
+        else for (let j = o + f; j < o + f + 4; j++) store<f64>(at(dst, j), mulValue(load<f64>(at(x, j)), v, s, c, idx0 + <u64>j, 0));
+      }
+    }
+    for (; f < F; f++) store<f64>(at(dst, o + f), mulValue(load<f64>(at(x, o + f)), v, s, c, idx0 + <u64>(o + f), 0));
+  }
 }
 
 export function ewScaleRows(x: usize, sc: usize, dst: usize, rows: i32, F: i32, spec: usize, idx0: u64, fast: i32): void {

@@ -249,6 +249,40 @@ describe("ewBinary mul of tagged operands whose products f32 holds exactly (ewMu
       for (const rt of runtimes) expectSameBits(ewBinary("mul", tagged(Float64Array.from(a), fa), tagged(Float64Array.from(b), fb), siteOf(c), rt), exp, `${fa} × ${fb} into ${c.fmt} ${rt.flavour}`);
     }), { numRuns: 300 });
   });
+  it("ewScaleRows, exhaustive: x of every fp8_e4m3fn code in each row, s[e] every fp8_e5m2 code, into five RNE sites = the oracle (ewScaleRowsGrid)", () => {
+    const e4 = codesOf("fp8_e4m3fn", Array.from({ length: 256 }, (_, i) => i));
+    const e5 = codesOf("fp8_e5m2", Array.from({ length: 256 }, (_, i) => i));
+    const x = new Float64Array(65536);
+    for (let e = 0; e < 256; e++) x.set(e4, e * 256);
+    for (const c of sites) {
+      const exp = new Float64Array(65536);
+      for (let i = 0; i < 65536; i++) exp[i] = oracle(c, "mul", x[i], e5[i >> 8], i);
+      for (const rt of runtimes) expectSameBits(ewScaleRows(tagged(Float64Array.from(x), "fp8_e4m3fn"), tagged(Float64Array.from(e5), "fp8_e5m2"), 256, 256, siteOf(c), rt), exp, `into ${c.fmt} ${c.overflow ?? ""} ${rt.flavour}`);
+    }
+  });
+  it("ewScaleRows of fp16 × fp16, bf16 × bf16 and fp32 × fp16 rows (F of 1 to 9: vectors and tails), into RNE sites = the oracle", () => {
+    const code = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0x7c00, 0xfc00, 0x7e00, 0x8000, 0x0001, 0x7bff, 0x3c00, 0x0080, 0x0100));
+    // fp32 x of long significands; s = 0x3c01 (fp16) with x = 1.531219482421875·2^k puts the f32
+    // product on an fp16 tie that the exact product is not on (see the ewMulGrid case above)
+    const f32 = fc.tuple(fc.integer({ min: 2 ** 23, max: 2 ** 24 - 1 }), fc.integer({ min: -40, max: 10 }), fc.boolean()).map(([m, e, neg]) => (neg ? -1 : 1) * m * 2 ** e);
+    const twice = fc.constantFrom(1, -0.125, 8, 2 ** -12).map((k) => 1.531219482421875 * k);
+    const arb = fc.constantFrom(["fp16", "fp16"], ["bf16", "bf16"], ["fp32", "fp16"]).chain(([fx, fs]) =>
+      fc.tuple(fc.constant(fx), fc.constant(fs), fc.integer({ min: 1, max: 9 }), fc.array(code, { minLength: 1, maxLength: 5 }), fc.array(fx === "fp32" ? fc.oneof(f32, twice) : code, { minLength: 45, maxLength: 45 })),
+    );
+    fc.assert(fc.property(fc.constantFrom(...sites), arb, (c, [fx, fs, F, sCodes, xs]) => {
+      const E = sCodes.length;
+      const s = decode(Uint16Array.from(fx === "fp32" ? sCodes.map((q, e) => (e % 2 ? 0x3c01 : q)) : sCodes), parseFormat(fs)) as Float64Array;
+      const xv = xs.slice(0, E * F);
+      const x = fx === "fp32" ? Float64Array.from(xv, Math.fround) : (decode(Uint16Array.from(xv), parseFormat(fx)) as Float64Array);
+      const exp = Array.from(x, (v, i) => oracle(c, "mul", v, s[Math.floor(i / F)], i));
+      for (const rt of runtimes) expectSameBits(ewScaleRows(tagged(Float64Array.from(x), fx), tagged(Float64Array.from(s), fs), E, F, siteOf(c), rt), exp, `${fx} × ${fs} rows into ${c.fmt} ${rt.flavour}`);
+    }), { numRuns: 300 });
+    // the double-rounding product itself, every time: fp32 × fp16 must not take the f32 products
+    const one = decode(Uint16Array.of(0x3c01), parseFormat("fp16")) as Float64Array;
+    const c16: Case = { fmt: "fp16", mode: "rne", seed: 0n };
+    const t = [1.531219482421875, -0.125 * 1.531219482421875, 8 * 1.531219482421875, 2 ** -12 * 1.531219482421875];
+    for (const rt of runtimes) expectSameBits(ewScaleRows(tagged(Float64Array.from(t), "fp32"), tagged(Float64Array.from(one), "fp16"), 1, 4, siteOf(c16), rt), t.map((v, i) => oracle(c16, "mul", v, one[0], i)), `the tie case ${rt.flavour}`);
+  });
 });
 
 describe("scaled products and accumulation", () => {

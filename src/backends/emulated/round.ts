@@ -199,7 +199,7 @@ export function ewBinary(op: "add" | "mul", a: Float64Array, b: Float64Array, si
 }
 
 /**
- * The SIMD encoder's parameters of the site when ewMulGrid applies (else null): RNE into a
+ * The SIMD encoder's parameters of the site when ewMulGrid (ewScaleRowsGrid) applies (else null): RNE into a
  * ≤ 16-bit float the encoder covers, operands whose formats (by their tags) multiply exactly in
  * f32, e.g. fp16 by fp16.
  */
@@ -245,12 +245,16 @@ export function ewScaleRows(x: Float64Array, s: Float64Array, rows: number, F: n
   const resident = rt.addressOf(x) >= 0 && rt.addressOf(s) >= 0 && rt.addressOf(y) >= 0;
   if (site.fp32Native && !resident && fp32ScaleRows(x, s, rows, F, y)) return tag(y, site);
   const fast = fastFlag(site, [x, s]);
+  const grid = gridProducts(site, x, s);
   rt.scoped(() => {
     const sp = rt.put(site.bytes);
     const rowsPer = Math.max(1, Math.floor(CHUNK / Math.max(1, F)));
     const px = rt.input(x), ps = rt.input(s), py = rt.output(y, rows * F, [x, s]);
+    if (grid) k.fastSetup(...grid);
     for (let r = 0; r < rows; r += rowsPer) {
-      k.ewScaleRows(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, Math.min(rowsPer, rows - r), F, sp, BigInt(r * F), fast);
+      const n = Math.min(rowsPer, rows - r);
+      if (grid) k.ewScaleRowsGrid(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, n, F, sp, BigInt(r * F));
+      else k.ewScaleRows(px + 8 * r * F, ps + 8 * r, py + 8 * r * F, n, F, sp, BigInt(r * F), fast);
     }
     rt.copyOut(y, py, rows * F);
   });
