@@ -251,6 +251,15 @@ export function ewMul(a: usize, b: usize, dst: usize, n: i32, spec: usize, idx0:
   binaryLoop(true, a, b, dst, n, changetype<Spec>(spec), productFastCase(spec), idx0, fast);
 }
 
+// Four exact f32 products p of a[j] · b[j·bStep bytes] (j < 4) put on the site's grid at dst
+// (ewMulGrid, ewScaleRowsGrid); where gridVec leaves a NaN lane, all four by mulValue.
+@inline
+function gridQuad(p: v128, a: usize, b: usize, bStep: usize, dst: usize, s: Spec, c: FastCase | null, idx0: u64): void {
+  const r = gridVec(p);
+  if (i32x4.all_true(f32x4.eq(r, r))) storePromoted(dst, r);
+  else for (let j = 0; j < 4; j++) store<f64>(dst + (<usize>j << 3), mulValue(load<f64>(a + (<usize>j << 3)), load<f64>(b + <usize>j * bStep), s, c, idx0 + <u64>j, 0));
+}
+
 /**
  * ewMul into an RNE float of ≤ 16 bits that cast.ts's SIMD encoder covers (the caller has run
  * fastSetup for it), for operands whose every product is exact in f32 (the caller's tags say so:
@@ -263,11 +272,7 @@ export function ewMulGrid(a: usize, b: usize, dst: usize, n: i32, spec: usize, i
   const c = productFastCase(spec);
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    for (; i + 4 <= n; i += 4) {
-      const r = gridVec(f32x4.mul(f32x4At(at(a, i)), f32x4At(at(b, i))));
-      if (i32x4.all_true(f32x4.eq(r, r))) storePromoted(at(dst, i), r);
-      else for (let j = i; j < i + 4; j++) store<f64>(at(dst, j), mulValue(load<f64>(at(a, j)), load<f64>(at(b, j)), s, c, idx0 + <u64>j, 0));
-    }
+    for (; i + 4 <= n; i += 4) gridQuad(f32x4.mul(f32x4At(at(a, i)), f32x4At(at(b, i))), at(a, i), at(b, i), 8, at(dst, i), s, c, idx0 + <u64>i);
   }
   for (; i < n; i++) store<f64>(at(dst, i), mulValue(load<f64>(at(a, i)), load<f64>(at(b, i)), s, c, idx0 + <u64>i, 0));
 }
@@ -286,11 +291,7 @@ export function ewScaleRowsGrid(x: usize, sc: usize, dst: usize, rows: i32, F: i
     let f = 0;
     if (ASC_FEATURE_SIMD) {
       const vv = f32x4.splat(<f32>v);
-      for (; f + 4 <= F; f += 4) {
-        const r = gridVec(f32x4.mul(f32x4At(at(x, o + f)), vv));
-        if (i32x4.all_true(f32x4.eq(r, r))) storePromoted(at(dst, o + f), r);
-        else for (let j = o + f; j < o + f + 4; j++) store<f64>(at(dst, j), mulValue(load<f64>(at(x, j)), v, s, c, idx0 + <u64>j, 0));
-      }
+      for (; f + 4 <= F; f += 4) gridQuad(f32x4.mul(f32x4At(at(x, o + f)), vv), at(x, o + f), at(sc, e), 0, at(dst, o + f), s, c, idx0 + <u64>(o + f));
     }
     for (; f < F; f++) store<f64>(at(dst, o + f), mulValue(load<f64>(at(x, o + f)), v, s, c, idx0 + <u64>(o + f), 0));
   }
